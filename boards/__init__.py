@@ -1,0 +1,1 @@
+"""FPGA targets on amaranth-boards platforms: synthesis, place-and-route, reports, flashing."""

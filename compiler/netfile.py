@@ -1,0 +1,296 @@
+"""``net.pt``, format version 1: the file that carries a trained integer network to the compiler.
+
+The file is a :func:`torch.save` archive of plain containers and tensors, read back with
+``torch.load(..., weights_only=True)`` only, so loading never runs code. Its layout::
+
+    {"format": "lwc-net", "version": 1,
+     "input": {"count": int, "bits": int,
+               "quantizer": {"kind": "none"}
+                          | {"kind": "affine", "scale": f64[1|count], "offset": f64[1|count]}
+                          | {"kind": "thresholds", "thresholds": f64[1|count, 2**bits - 1]}},
+     "layers": [{"weight": int8[outputs, inputs] in {-1, 0, +1},
+                 "activation": {"kind": "step", "threshold": i64[outputs]}
+                             | {"kind": "ternary", "lo": i64[outputs], "hi": i64[outputs]}
+                             | {"kind": "clip", "threshold": i64[outputs], "shift": int, "bits": int}
+                             | {"kind": "linear", "bias": i64[outputs]}}, ...],
+     "output": {"classes": [str, ...]},
+     "provenance": {"dataset": str, "test_accuracy": float, "created": str,
+                    "lwc_version": str, ...}}
+
+:func:`load` validates all of it and raises :class:`~lwc.errors.NetFileError` naming the file and
+the first problem. torch is imported only when a file is read or written.
+"""
+
+import math
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from ..errors import NetFileError
+from .ir import (
+    ACTIVATION_KINDS,
+    HIDDEN_KINDS,
+    Activation,
+    AffineQuantizer,
+    InputSpec,
+    ThresholdQuantizer,
+    dense_weights,
+    from_dense,
+)
+
+__all__ = ["FORMAT", "VERSION", "LIMITS", "save", "load", "to_dict", "from_dict"]
+
+FORMAT = "lwc-net"
+VERSION = 1
+#: Sizes above these are refused before any tensor data is read.
+LIMITS = {"inputs": 1 << 20, "neurons": 1 << 16, "layers": 64, "weights": 1 << 28, "bits": 16}
+_PROVENANCE_TYPES = (str, int, float, bool, type(None))
+
+
+def to_dict(net):
+    """The format-1 dictionary of ``net`` (dense weights over all original input features)."""
+    import torch
+
+    q = net.input.quantizer
+    if q is None:
+        quant = {"kind": "none"}
+    elif isinstance(q, AffineQuantizer):
+        quant = {
+            "kind": "affine",
+            "scale": torch.tensor(q.scale, dtype=torch.float64),
+            "offset": torch.tensor(q.offset, dtype=torch.float64),
+        }
+    else:
+        quant = {"kind": "thresholds", "thresholds": torch.tensor(q.thresholds, dtype=torch.float64)}
+    layers = []
+    for li, layer in enumerate(net.layers):
+        w = dense_weights(net, li, full_inputs=True)
+        if w.size and (w.min() < -1 or w.max() > 1):
+            raise ValueError("net.pt format 1 holds ternary weights only")
+        act = {"kind": layer.activation.kind}
+        for k, name in enumerate(ACTIVATION_KINDS[layer.activation.kind]):
+            act[name] = torch.tensor([n.params[k] for n in layer.neurons], dtype=torch.int64)
+        if layer.activation.kind == "clip":
+            act["shift"] = layer.activation.shift
+            act["bits"] = layer.activation.bits
+        layers.append({"weight": torch.from_numpy(w.astype(np.int8)), "activation": act})
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "input": {"count": net.input.count, "bits": net.input.bits, "quantizer": quant},
+        "layers": layers,
+        "output": {"classes": list(net.classes)},
+        "provenance": dict(net.provenance),
+    }
+
+
+def save(net, path):
+    """Write ``net`` to ``path`` atomically (a crash never leaves a half-written file)."""
+    import torch
+
+    data = to_dict(net)
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".net-", suffix=".pt.tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(data, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load(path):
+    """Read and validate a ``net.pt``; return its :class:`~lwc.compiler.ir.Network`."""
+    import pickle
+
+    import torch
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise NetFileError(path, "no such file")
+    if os.path.isdir(path):
+        raise NetFileError(path, "is a directory, not a net.pt file")
+    if os.path.getsize(path) == 0:
+        raise NetFileError(path, "empty file")
+    if not zipfile.is_zipfile(path):
+        raise NetFileError(path, "not a net.pt file (not a torch.save archive)")
+    try:
+        # mmap: tensor data is only read when touched, so absurd sizes are refused before that.
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()
+        detail = next((ln for ln in first if "GLOBAL" in ln or "Unsupported" in ln), "")
+        detail = f" ({detail.strip()})" if detail else ""
+        raise NetFileError(path, "refused: it holds pickled Python objects, which weights-only "
+                                 f"loading does not run{detail}") from None
+    except Exception as exc:  # truncated archives, corrupt records, ...
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NetFileError(path, f"cannot be read as a torch.save archive: {msg}") from None
+    return from_dict(data, path)
+
+
+class _Reader:
+    """Validation helpers that raise :class:`NetFileError` for one file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def fail(self, problem):
+        raise NetFileError(self.path, problem)
+
+    def get(self, mapping, key, kind, where):
+        if not isinstance(mapping, dict):
+            self.fail(f"{where} must be a dict, not {type(mapping).__name__}")
+        if key not in mapping:
+            self.fail(f"{where} has no {key!r}")
+        value = mapping[key]
+        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            self.fail(f"{where}[{key!r}] must be {names}, not {type(value).__name__}")
+        return value
+
+    def tensor(self, mapping, key, where, dtypes, shape):
+        import torch
+
+        t = self.get(mapping, key, torch.Tensor, where)
+        if t.dtype not in dtypes:
+            names = " or ".join(str(d).replace("torch.", "") for d in dtypes)
+            self.fail(f"{where}[{key!r}] must be {names}, not {str(t.dtype).replace('torch.', '')}")
+        if tuple(t.shape) not in shape:
+            self.fail(f"{where}[{key!r}] has shape {tuple(t.shape)}, expected "
+                      + " or ".join(str(s) for s in shape))
+        return t
+
+    def finite(self, t, where):
+        if not bool(np.isfinite(t.numpy()).all()):
+            self.fail(f"{where} holds NaN or infinite values")
+        return t.numpy().astype(np.float64)
+
+
+def _int_dtypes():
+    import torch
+
+    return (torch.int64, torch.int32, torch.int16, torch.int8)
+
+
+def from_dict(data, path="<memory>"):
+    """Validate a format-1 dictionary and build the :class:`~lwc.compiler.ir.Network`."""
+    import torch
+
+    r = _Reader(path)
+    if not isinstance(data, dict):
+        r.fail(f"not a net.pt file (top level is {type(data).__name__}, not dict)")
+    if data.get("format") != FORMAT:
+        r.fail(f"not a net.pt file (format is {data.get('format')!r}, not {FORMAT!r})")
+    version = data.get("version")
+    if version != VERSION:
+        r.fail(f"unsupported format version {version!r} (this lwc reads version {VERSION})")
+
+    inp = r.get(data, "input", dict, "file")
+    count = r.get(inp, "count", int, "input")
+    bits = r.get(inp, "bits", int, "input")
+    if not 1 <= count <= LIMITS["inputs"]:
+        r.fail(f"input count must be 1..{LIMITS['inputs']}, not {count}")
+    if not 1 <= bits <= LIMITS["bits"]:
+        r.fail(f"input bits must be 1..{LIMITS['bits']}, not {bits}")
+    quant = r.get(inp, "quantizer", dict, "input")
+    qkind = r.get(quant, "kind", str, "input quantizer")
+    f64 = (torch.float64, torch.float32)
+    if qkind == "none":
+        quantizer = None
+    elif qkind == "affine":
+        scale = r.finite(r.tensor(quant, "scale", "quantizer", f64, [(1,), (count,)]), "scale")
+        offset = r.finite(r.tensor(quant, "offset", "quantizer", f64, [(1,), (count,)]), "offset")
+        quantizer = AffineQuantizer(tuple(scale.tolist()), tuple(offset.tolist()))
+    elif qkind == "thresholds":
+        levels = (1 << bits) - 1
+        t = r.tensor(quant, "thresholds", "quantizer", f64, [(1, levels), (count, levels)])
+        t = r.finite(t, "quantizer thresholds")
+        if (np.diff(t, axis=1) < 0).any():
+            r.fail("quantizer thresholds must be non-decreasing along each row")
+        quantizer = ThresholdQuantizer(tuple(tuple(row) for row in t.tolist()))
+    else:
+        r.fail(f"unknown input quantizer kind {qkind!r}")
+
+    layers = r.get(data, "layers", list, "file")
+    if not layers:
+        r.fail("network has no layers")
+    if len(layers) > LIMITS["layers"]:
+        r.fail(f"network has {len(layers)} layers, more than {LIMITS['layers']}")
+    # First pass: shapes and sizes only, before touching tensor data.
+    n_in, total = count, 0
+    for li, layer in enumerate(layers):
+        where = f"layer {li}"
+        w = r.get(layer, "weight", torch.Tensor, where)
+        if w.dim() != 2:
+            r.fail(f"{where} weight must be 2-dimensional, not {w.dim()}-dimensional")
+        out, inputs = w.shape
+        if inputs != n_in:
+            r.fail(f"{where} weight has {inputs} inputs but the previous "
+                   f"{'input' if li == 0 else 'layer'} gives {n_in} (shapes do not chain)")
+        if not 1 <= out <= LIMITS["neurons"]:
+            r.fail(f"{where} must have 1..{LIMITS['neurons']} neurons, not {out}")
+        total += out * inputs
+        if total > LIMITS["weights"]:
+            r.fail(f"network has more than {LIMITS['weights']} weights")
+        n_in = out
+
+    built = []
+    for li, layer in enumerate(layers):
+        where = f"layer {li}"
+        last = li == len(layers) - 1
+        w = r.tensor(layer, "weight", where, (torch.int8,), [tuple(layer["weight"].shape)])
+        wn = w.numpy()
+        bad = (wn != 0) & (wn != 1) & (wn != -1)
+        if bad.any():
+            row, col = (int(v) for v in np.argwhere(bad)[0])
+            r.fail(f"{where} weight[{row}, {col}] is {int(wn[row, col])}, not in {{-1, 0, +1}}")
+        act = r.get(layer, "activation", dict, where)
+        kind = r.get(act, "kind", str, f"{where} activation")
+        allowed = ("linear",) if last else HIDDEN_KINDS
+        if kind not in allowed:
+            role = "output layer" if last else "hidden layer"
+            r.fail(f"{where} ({role}) activation must be one of {', '.join(allowed)}, not {kind!r}")
+        out = wn.shape[0]
+        cols = []
+        for name in ACTIVATION_KINDS[kind]:
+            t = act.get(name)
+            if isinstance(t, torch.Tensor) and t.is_floating_point():
+                r.fail(f"{where} {name} must be an integer tensor, not {str(t.dtype)[6:]}")
+            t = r.tensor(act, name, f"{where} activation", _int_dtypes(), [(out,)])
+            cols.append(t.numpy().astype(np.int64))
+        params = np.stack(cols, axis=1)
+        if kind == "ternary" and (params[:, 0] >= params[:, 1]).any():
+            row = int(np.argmax(params[:, 0] >= params[:, 1]))
+            r.fail(f"{where} neuron {row}: ternary lo must be below hi")
+        activation = Activation(kind)
+        if kind == "clip":
+            shift = r.get(act, "shift", int, f"{where} activation")
+            cbits = r.get(act, "bits", int, f"{where} activation")
+            if not 0 <= shift <= 62:
+                r.fail(f"{where} clip shift must be 0..62, not {shift}")
+            if not 1 <= cbits <= LIMITS["bits"]:
+                r.fail(f"{where} clip bits must be 1..{LIMITS['bits']}, not {cbits}")
+            activation = Activation("clip", shift=shift, bits=cbits)
+        if np.abs(params).max(initial=0) >= 1 << 40:
+            r.fail(f"{where} activation parameters exceed 2**40 in magnitude")
+        built.append((wn, activation, params))
+
+    output = r.get(data, "output", dict, "file")
+    classes = r.get(output, "classes", list, "output")
+    if len(classes) != built[-1][0].shape[0] or not all(isinstance(c, str) for c in classes):
+        r.fail(f"output classes must be {built[-1][0].shape[0]} strings, one per output neuron")
+    provenance = data.get("provenance", {})
+    if not isinstance(provenance, dict) or not all(
+        isinstance(k, str) and isinstance(v, _PROVENANCE_TYPES) for k, v in provenance.items()
+    ):
+        r.fail("provenance must map strings to str, int, float, bool or None")
+    for key, value in provenance.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            r.fail(f"provenance {key!r} is not finite")
+    return from_dense(InputSpec(count, bits, quantizer), built, classes, provenance)

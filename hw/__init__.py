@@ -1,0 +1,1 @@
+"""Amaranth components that lwc instantiates. Imports only Amaranth, never the compiler or torch."""

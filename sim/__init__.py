@@ -1,0 +1,1 @@
+"""Simulation: cocotb testbenches and runners that prove generated HDL against the golden model."""

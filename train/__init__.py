@@ -1,0 +1,1 @@
+"""PyTorch training of sparse ternary networks; exports ``net.pt``."""
