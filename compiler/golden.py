@@ -79,13 +79,14 @@ def _activate(activation, params, s):
 
 
 def evaluate(net, x):
-    """Run ``net`` on integer inputs ``x`` of shape ``(batch, input.count)``; return a :class:`Trace`.
+    """Run ``net`` on integer inputs ``x`` ``(batch, input.count)``; return a :class:`Trace`.
 
     ``x`` holds the original features (all ``input.count`` of them); the network reads the ones in
     ``input_map``.
     """
     x = np.asarray(x)
-    assert x.ndim == 2 and x.shape[1] == net.input.count, f"inputs must be (batch, {net.input.count})"
+    count = net.input.count
+    assert x.ndim == 2 and x.shape[1] == count, f"inputs must be (batch, {count})"
     assert np.issubdtype(x.dtype, np.integer), "inputs must be integers"
     x = x.astype(np.int64)
     assert x.size == 0 or (x.min() >= 0 and x.max() <= net.input.max_value), "inputs out of range"

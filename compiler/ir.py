@@ -247,7 +247,8 @@ def verify(net):
             )
             _check(all(isinstance(w, int) and w != 0 for w in neuron.weights),
                    f"{where}: weights must be nonzero ints")
-            _check(len(neuron.params) == n_params and all(isinstance(p, int) for p in neuron.params),
+            int_params = all(isinstance(p, int) for p in neuron.params)
+            _check(len(neuron.params) == n_params and int_params,
                    f"{where}: {kind} needs {n_params} integer parameter(s)")
             if kind == "ternary":
                 _check(neuron.params[0] < neuron.params[1], f"{where}: ternary needs lo < hi")
@@ -266,7 +267,7 @@ def _fmt_term(index, weight, prefix):
 
 
 def dump(net):
-    """A deterministic, human-readable text form of ``net`` (used by golden tests and ``inspect``)."""
+    """A deterministic, human-readable text form of ``net`` (for golden tests and reading)."""
     q = net.input.quantizer
     lines = [
         f"network inputs={net.input.count} bits={net.input.bits} used={len(net.input_map)} "
@@ -281,7 +282,7 @@ def dump(net):
         for neuron in layer.neurons:
             names = ACTIVATION_KINDS[act.kind]
             params = " ".join(f"{k}={v}" for k, v in zip(names, neuron.params))
-            rng = "" if neuron.sum_range is None else f" sum=[{neuron.sum_range[0]},{neuron.sum_range[1]}]"
+            rng = "" if neuron.sum_range is None else " sum=[{},{}]".format(*neuron.sum_range)
             terms = " ".join(_fmt_term(i, w, prefix) for i, w in zip(neuron.inputs, neuron.weights))
             lines.append(f"  n{neuron.origin} {params}{rng} : {terms}".rstrip())
     lines.append("classes " + " ".join(net.classes))
@@ -301,7 +302,8 @@ def from_dense(input_spec, layers, classes, provenance=()):
     built = []
     for weight, activation, params in layers:
         weight = np.asarray(weight)
-        params = np.asarray(params).reshape(weight.shape[0], -1)
+        params = np.asarray(params)
+        params = params[:, None] if params.ndim == 1 else params
         neurons = []
         for row in range(weight.shape[0]):
             (idx,) = np.nonzero(weight[row])

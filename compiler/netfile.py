@@ -11,7 +11,8 @@ The file is a :func:`torch.save` archive of plain containers and tensors, read b
      "layers": [{"weight": int8[outputs, inputs] in {-1, 0, +1},
                  "activation": {"kind": "step", "threshold": i64[outputs]}
                              | {"kind": "ternary", "lo": i64[outputs], "hi": i64[outputs]}
-                             | {"kind": "clip", "threshold": i64[outputs], "shift": int, "bits": int}
+                             | {"kind": "clip", "threshold": i64[outputs], "shift": int,
+                                "bits": int}
                              | {"kind": "linear", "bias": i64[outputs]}}, ...],
      "output": {"classes": [str, ...]},
      "provenance": {"dataset": str, "test_accuracy": float, "created": str,
@@ -63,7 +64,8 @@ def to_dict(net):
             "offset": torch.tensor(q.offset, dtype=torch.float64),
         }
     else:
-        quant = {"kind": "thresholds", "thresholds": torch.tensor(q.thresholds, dtype=torch.float64)}
+        thresholds = torch.tensor(q.thresholds, dtype=torch.float64)
+        quant = {"kind": "thresholds", "thresholds": thresholds}
     layers = []
     for li, layer in enumerate(net.layers):
         w = dense_weights(net, li, full_inputs=True)
@@ -151,7 +153,7 @@ class _Reader:
         value = mapping[key]
         if kind is int and isinstance(value, bool) or not isinstance(value, kind):
             names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-            self.fail(f"{where}[{key!r}] must be {names}, not {type(value).__name__}")
+            self.fail(f"{where} {key} must be {names}, not {type(value).__name__}")
         return value
 
     def tensor(self, mapping, key, where, dtypes, shape):
@@ -160,9 +162,9 @@ class _Reader:
         t = self.get(mapping, key, torch.Tensor, where)
         if t.dtype not in dtypes:
             names = " or ".join(str(d).replace("torch.", "") for d in dtypes)
-            self.fail(f"{where}[{key!r}] must be {names}, not {str(t.dtype).replace('torch.', '')}")
+            self.fail(f"{where} {key} must be {names}, not {str(t.dtype).replace('torch.', '')}")
         if tuple(t.shape) not in shape:
-            self.fail(f"{where}[{key!r}] has shape {tuple(t.shape)}, expected "
+            self.fail(f"{where} {key} has shape {tuple(t.shape)}, expected "
                       + " or ".join(str(s) for s in shape))
         return t
 
@@ -233,8 +235,9 @@ def from_dict(data, path="<memory>"):
         if inputs != n_in:
             r.fail(f"{where} weight has {inputs} inputs but the previous "
                    f"{'input' if li == 0 else 'layer'} gives {n_in} (shapes do not chain)")
-        if not 1 <= out <= LIMITS["neurons"]:
-            r.fail(f"{where} must have 1..{LIMITS['neurons']} neurons, not {out}")
+        least = 1 if li == len(layers) - 1 else 0  # passes may empty a hidden layer
+        if not least <= out <= LIMITS["neurons"]:
+            r.fail(f"{where} must have {least}..{LIMITS['neurons']} neurons, not {out}")
         total += out * inputs
         if total > LIMITS["weights"]:
             r.fail(f"network has more than {LIMITS['weights']} weights")

@@ -11,7 +11,7 @@ __all__ = [
 
 
 class LwcError(Exception):
-    """Base of every error lwc reports to a user; the CLI prints ``str(err)`` without a traceback."""
+    """Base of every error lwc reports to a user; the CLI prints it without a traceback."""
 
 
 class NetFileError(LwcError):

@@ -1,0 +1,124 @@
+"""Statistics of a network for ``lwc inspect``: sparsity, fan-in, dead neurons, bits/weight."""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .ir import activation_range, dense_weights, layer_ranges
+
+__all__ = ["LayerStats", "NetworkStats", "network_stats", "format_stats", "weight_entropy"]
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    kind: str
+    neurons: int
+    inputs: int
+    nonzero: int
+    fan_in_min: int
+    fan_in_mean: float
+    fan_in_max: int
+    constant: int  # neurons whose output cannot change (no inputs, or unreachable thresholds)
+    unread: int  # hidden neurons that no neuron of the next layer reads
+
+    @property
+    def weights(self):
+        return self.neurons * self.inputs
+
+    @property
+    def zero_fraction(self):
+        return 1 - self.nonzero / self.weights if self.weights else 1.0
+
+
+@dataclass(frozen=True)
+class NetworkStats:
+    layers: tuple[LayerStats, ...]
+    inputs: int
+    unused_inputs: int
+    bits_per_weight: float
+
+    @property
+    def weights(self):
+        return sum(layer.weights for layer in self.layers)
+
+    @property
+    def nonzero(self):
+        return sum(layer.nonzero for layer in self.layers)
+
+    @property
+    def zero_fraction(self):
+        return 1 - self.nonzero / self.weights if self.weights else 1.0
+
+
+def weight_entropy(counts):
+    """Shannon entropy in bits of a distribution given by value counts (bits per weight)."""
+    total = sum(counts)
+    return -sum(c / total * math.log2(c / total) for c in counts if c) if total else 0.0
+
+
+def network_stats(net):
+    """Compute :class:`NetworkStats` for ``net`` (dense view: every weight slot counts)."""
+    ranges = layer_ranges(net)
+    values = {}
+    layers = []
+    for li, layer in enumerate(net.layers):
+        w = dense_weights(net, li, full_inputs=True)
+        for v, c in zip(*np.unique(w, return_counts=True)):
+            values[int(v)] = values.get(int(v), 0) + int(c)
+        fan_in = np.count_nonzero(w, axis=1)
+        constant = sum(
+            1 for n, (s, _) in zip(layer.neurons, ranges[li])
+            if li < len(net.layers) - 1
+            and len(set(activation_range(layer.activation, n.params, s))) == 1
+        )
+        if li < len(net.layers) - 1:
+            read = {i for n in net.layers[li + 1].neurons for i in n.inputs}
+            unread = layer.size - len(read)
+        else:
+            unread = 0
+        layers.append(LayerStats(
+            kind=layer.activation.kind, neurons=layer.size, inputs=w.shape[1],
+            nonzero=int(fan_in.sum()),
+            fan_in_min=int(fan_in.min(initial=0)) if layer.size else 0,
+            fan_in_mean=float(fan_in.mean()) if layer.size else 0.0,
+            fan_in_max=int(fan_in.max(initial=0)),
+            constant=constant, unread=unread,
+        ))
+    used = {net.input_map[i] for n in net.layers[0].neurons for i in n.inputs}
+    return NetworkStats(
+        layers=tuple(layers), inputs=net.input.count, unused_inputs=net.input.count - len(used),
+        bits_per_weight=weight_entropy(list(values.values())),
+    )
+
+
+def format_stats(net, path=None):
+    """The text ``lwc inspect`` prints."""
+    st = network_stats(net)
+    q = net.input.quantizer
+    lines = []
+    if path is not None:
+        lines.append(f"{path}")
+    lines.append(f"inputs   {net.input.count} x {net.input.bits} bit"
+                 f" ({type(q).__name__ if q else 'no quantizer'}), "
+                 f"{st.unused_inputs} read by no neuron")
+    lines.append(f"outputs  {net.output_count} classes: {' '.join(net.classes)}")
+    header = (f"{'layer':>5} {'kind':<8} {'neurons':>7} {'inputs':>6} {'nonzero':>8} {'zero%':>6} "
+              f"{'fan-in min/mean/max':>20} {'constant':>8} {'unread':>6}")
+    lines += ["", header, "-" * len(header)]
+    for li, ls in enumerate(st.layers):
+        fan = f"{ls.fan_in_min}/{ls.fan_in_mean:.1f}/{ls.fan_in_max}"
+        lines.append(f"{li:>5} {ls.kind:<8} {ls.neurons:>7} {ls.inputs:>6} {ls.nonzero:>8} "
+                     f"{100 * ls.zero_fraction:>6.1f} {fan:>20} {ls.constant:>8} {ls.unread:>6}")
+    lines += [
+        "",
+        f"weights  {st.weights} total, {st.nonzero} nonzero, {100 * st.zero_fraction:.1f}% zero",
+        f"entropy  {st.bits_per_weight:.3f} bits/weight",
+    ]
+    if net.provenance:
+        lines.append("")
+        for key, value in net.provenance:
+            if isinstance(value, float):
+                value = f"{value:.6g}"
+            lines.append(f"{key:<16} {value}")
+    return "\n".join(lines) + "\n"

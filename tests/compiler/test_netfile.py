@@ -1,0 +1,175 @@
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from lwc.compiler import golden, ir, netfile
+from lwc.errors import NetFileError
+
+
+@pytest.fixture
+def net(make_network, rng):
+    return make_network(rng, inputs=10, hidden=(6, 5), outputs=3, bits=3,
+                        quantizer=ir.AffineQuantizer((0.5,), (0.25,)))
+
+
+def write(path, data):
+    torch.save(data, path)
+    return path
+
+
+def test_round_trip_is_exact(net, tmp_path, rng):
+    path = tmp_path / "net.pt"
+    netfile.save(net, path)
+    back = netfile.load(path)
+    assert back == net
+    x = rng.integers(0, 8, size=(50, 10))
+    assert (golden.evaluate(back, x).scores == golden.evaluate(net, x).scores).all()
+
+
+def test_round_trip_threshold_quantizer(make_network, rng, tmp_path):
+    q = ir.ThresholdQuantizer(((0.1, 0.5, 0.9),))
+    net = make_network(rng, inputs=4, hidden=(3,), bits=2, quantizer=q)
+    netfile.save(net, tmp_path / "n.pt")
+    assert netfile.load(tmp_path / "n.pt").input.quantizer == q
+
+
+def test_save_after_passes_keeps_function(make_network, rng, tmp_path):
+    from lwc.compiler import passes
+
+    net = make_network(rng, inputs=16, hidden=(8,), density=0.1)
+    compiled = passes.run(net)
+    netfile.save(compiled, tmp_path / "n.pt")
+    back = netfile.load(tmp_path / "n.pt")
+    x = rng.integers(0, 16, size=(100, 16))
+    assert (golden.evaluate(back, x).scores == golden.evaluate(net, x).scores).all()
+
+
+def test_save_is_atomic(net, tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(OSError):
+        netfile.save(net, tmp_path / "net.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def corrupt(net, tmp_path, mutate):
+    data = netfile.to_dict(net)
+    mutate(data)
+    return write(tmp_path / "bad.pt", data)
+
+
+BAD = {
+    "wrong version": (lambda d: d.update(version=2), "unsupported format version 2"),
+    "wrong format": (lambda d: d.update(format="other"), "not a net.pt file (format is 'other'"),
+    "weight value 2": (
+        lambda d: d["layers"][0]["weight"].__setitem__((0, 0), 2),
+        "layer 0 weight[0, 0] is 2, not in {-1, 0, +1}",
+    ),
+    "weight dtype": (
+        lambda d: d["layers"][1].update(weight=d["layers"][1]["weight"].float()),
+        "layer 1 weight must be int8, not float32",
+    ),
+    "nan scale": (
+        lambda d: d["input"]["quantizer"]["scale"].fill_(float("nan")),
+        "scale holds NaN or infinite values",
+    ),
+    "shapes do not chain": (
+        lambda d: d["layers"][1].update(weight=torch.zeros(5, 7, dtype=torch.int8)),
+        "layer 1 weight has 7 inputs but the previous layer gives 6 (shapes do not chain)",
+    ),
+    "float threshold": (
+        lambda d: d["layers"][0]["activation"].update(
+            **{k: v.double() for k, v in d["layers"][0]["activation"].items()
+               if isinstance(v, torch.Tensor)}),
+        "must be an integer tensor, not float64",
+    ),
+    "no layers": (lambda d: d.update(layers=[]), "network has no layers"),
+    "hidden linear": (
+        lambda d: d["layers"][0].update(activation={"kind": "linear", "bias": torch.zeros(6,
+                                                    dtype=torch.int64)}),
+        "layer 0 (hidden layer) activation must be one of step, ternary, clip, not 'linear'",
+    ),
+    "class count": (lambda d: d["output"].update(classes=["a"]),
+                    "output classes must be 3 strings"),
+    "absurd input count": (lambda d: d["input"].update(count=10**9),
+                           "input count must be 1..1048576, not 1000000000"),
+    "missing input": (lambda d: d.pop("input"), "file has no 'input'"),
+    "bits zero": (lambda d: d["input"].update(bits=0), "input bits must be 1..16, not 0"),
+    "top level list": (None, "not a net.pt file (top level is list, not dict)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_files_give_one_line_naming_file(case, net, tmp_path):
+    mutate, message = BAD[case]
+    path = (write(tmp_path / "bad.pt", [1, 2]) if mutate is None
+            else corrupt(net, tmp_path, mutate))
+    with pytest.raises(NetFileError) as info:
+        netfile.load(path)
+    text = str(info.value)
+    assert "\n" not in text
+    assert text.startswith(f"{path}: ")
+    assert message in text
+
+
+def test_missing_empty_directory_and_garbage(tmp_path):
+    cases = {
+        tmp_path / "missing.pt": "no such file",
+        tmp_path: "is a directory",
+    }
+    (tmp_path / "empty.pt").write_bytes(b"")
+    cases[tmp_path / "empty.pt"] = "empty file"
+    (tmp_path / "text.pt").write_text("hello")
+    cases[tmp_path / "text.pt"] = "not a net.pt file (not a torch.save archive)"
+    for path, message in cases.items():
+        with pytest.raises(NetFileError, match=re.escape(message)):
+            netfile.load(path)
+
+
+def test_truncated_archive(net, tmp_path):
+    path = tmp_path / "net.pt"
+    netfile.save(net, path)
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(NetFileError) as info:
+        netfile.load(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+class Evil:
+    def __init__(self, canary):
+        self.canary = canary
+
+    def __reduce__(self):
+        return (open, (self.canary, "w"))
+
+
+def test_pickled_code_is_refused_and_never_runs(net, tmp_path):
+    canary = tmp_path / "canary"
+    data = netfile.to_dict(net)
+    data["provenance"]["evil"] = Evil(str(canary))
+    path = write(tmp_path / "evil.pt", data)
+    with pytest.raises(NetFileError, match="refused: it holds pickled Python objects"):
+        netfile.load(path)
+    assert not canary.exists()
+
+
+def test_ternary_lo_must_be_below_hi(make_network, rng, tmp_path):
+    net = make_network(rng, kinds=("ternary",))
+    data = netfile.to_dict(net)
+    act = data["layers"][0]["activation"]
+    act["hi"] = act["lo"].clone()
+    path = write(tmp_path / "t.pt", data)
+    with pytest.raises(NetFileError, match="ternary lo must be below hi"):
+        netfile.load(path)
+
+
+def test_dense_weights_match_file(net):
+    data = netfile.to_dict(net)
+    for li in range(len(net.layers)):
+        assert np.array_equal(data["layers"][li]["weight"].numpy(),
+                              ir.dense_weights(net, li, full_inputs=True))
