@@ -27,7 +27,8 @@ def random_network(rng, *, inputs=12, hidden=(8,), outputs=3, bits=4, density=0.
             act, params, out_max = ir.Activation("step"), rng.integers(-reach, reach + 2, n_out), 1
         elif kind == "ternary":
             lo = rng.integers(-reach - 1, reach + 1, n_out)
-            act, params = ir.Activation("ternary"), np.stack([lo, lo + rng.integers(1, 4, n_out)], 1)
+            hi = lo + rng.integers(1, 4, n_out)
+            act, params = ir.Activation("ternary"), np.stack([lo, hi], 1)
             out_max = 1
         else:
             cbits = int(rng.integers(1, 4))
