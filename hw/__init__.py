@@ -1,1 +1,20 @@
 """Amaranth components that lwc instantiates. Imports only Amaranth, never the compiler or torch."""
+
+from .adder_tree import AdderTree, range_shape, register_levels, tree_depth, weighted_sum_range
+from .layer import ACTIVATION_PARAMS, ActivationSpec, LayerSpec, NeuronSpec, TernaryLayer
+from .network import Argmax, TernaryNetwork
+
+__all__ = [
+    "AdderTree",
+    "TernaryLayer",
+    "Argmax",
+    "TernaryNetwork",
+    "ActivationSpec",
+    "NeuronSpec",
+    "LayerSpec",
+    "ACTIVATION_PARAMS",
+    "range_shape",
+    "weighted_sum_range",
+    "tree_depth",
+    "register_levels",
+]

@@ -1,0 +1,99 @@
+"""Throughput of the Amaranth (Python) simulation of a lowered network, in vectors per second.
+
+Builds a random sparse ternary network, lowers it, streams vectors through ``amaranth.sim`` at one
+per clock (output always ready) and checks every output against the golden model. Example::
+
+    python bench/amaranth_sim.py --inputs 64 --hidden 64 --outputs 10 --bits 4 --density 0.3 \\
+        --vectors 500 --register-every none 1
+"""
+
+import argparse
+import time
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from lwc.compiler import golden, ir
+from lwc.compiler.lower import lower
+
+
+def random_net(rng, inputs, hidden, outputs, bits, density):
+    """A dense-built random ternary net: ternary hidden layers with thresholds near the middle
+    of each neuron's reachable sums, linear output layer."""
+    sizes = [inputs, *hidden, outputs]
+    layers, in_max = [], (1 << bits) - 1
+    for li, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        w = rng.choice([-1, 0, 1], size=(n_out, n_in), p=[density / 2, 1 - density, density / 2])
+        if li == len(sizes) - 2:
+            layers.append((w, ir.Activation("linear"), rng.integers(-3, 4, n_out)))
+            break
+        spread = max(1, int(np.sqrt(np.abs(w).sum(axis=1).max(initial=1))) * in_max)
+        lo = rng.integers(-spread, spread + 1, n_out)
+        layers.append((w, ir.Activation("ternary"), np.stack([lo, lo + spread], 1)))
+        in_max = 1
+    return ir.from_dense(ir.InputSpec(inputs, bits), layers, [f"c{k}" for k in range(outputs)])
+
+
+def simulate(component, vectors):
+    """Stream ``vectors`` (``(n, input_count)`` ints) through ``component`` with the output always
+    ready; return ``(labels, scores, setup_seconds, run_seconds)``."""
+    results = []
+
+    async def testbench(ctx):
+        ctx.set(component.o.ready, 1)
+        for t in range(len(vectors) + component.latency):
+            if t < len(vectors):
+                ctx.set(component.i.valid, 1)
+                ctx.set(component.i.payload, [int(v) for v in vectors[t]])
+            else:
+                ctx.set(component.i.valid, 0)
+            *_, valid, payload = await ctx.tick().sample(component.o.valid, component.o.payload)
+            if valid:
+                results.append((payload.label, list(payload.scores)))
+
+    start = time.perf_counter()
+    sim = Simulator(component)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    setup = time.perf_counter() - start
+    sim.run()
+    seconds = time.perf_counter() - start - setup
+    labels = np.array([label for label, _ in results], dtype=np.int64)
+    scores = np.array([s for _, s in results], dtype=np.int64)
+    return labels, scores, setup, seconds
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--inputs", type=int, default=64)
+    parser.add_argument("--hidden", type=int, nargs="*", default=[64])
+    parser.add_argument("--outputs", type=int, default=10)
+    parser.add_argument("--bits", type=int, default=4)
+    parser.add_argument("--density", type=float, default=0.3)
+    parser.add_argument("--vectors", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--register-every", nargs="*", default=["none"],
+                        help="values to compare: 'none' or positive integers")
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(args.seed)
+    net = random_net(rng, args.inputs, args.hidden, args.outputs, args.bits, args.density)
+    x = rng.integers(0, 1 << args.bits, size=(args.vectors, args.inputs))
+    trace = golden.evaluate(net, x)
+    print(f"net {args.inputs}-{'-'.join(map(str, args.hidden))}-{args.outputs}, "
+          f"{args.bits}-bit inputs, density {args.density}, {args.vectors} vectors")
+    print(f"{'register_every':>14} {'latency':>7} {'build s':>8} {'run s':>7} "
+          f"{'vectors/s':>10} {'golden':>7}")
+    for every in args.register_every:
+        every = None if every == "none" else int(every)
+        start = time.perf_counter()
+        component = lower(net, register_every=every)
+        lowered = time.perf_counter() - start
+        labels, scores, setup, seconds = simulate(component, x)
+        ok = np.array_equal(labels, trace.predictions) and np.array_equal(scores, trace.scores)
+        print(f"{every!s:>14} {component.latency:>7} {lowered + setup:>8.2f} {seconds:>7.2f} "
+              f"{args.vectors / seconds:>10.0f} {'match' if ok else 'DIFFER':>7}")
+
+
+if __name__ == "__main__":
+    main()

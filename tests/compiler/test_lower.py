@@ -1,0 +1,84 @@
+# amaranth: UnusedElaboratable=no
+"""``lower``: IR to hardware parameters, passes when needed, names from origins, errors.
+
+Bit-exactness of the lowered hardware against the golden model is in ``tests/hw/test_network.py``.
+"""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from amaranth.back import rtlil
+
+from lwc.compiler import ir, passes
+from lwc.compiler.lower import layer_specs, lower
+from lwc.errors import UsageError
+from lwc.hw import ActivationSpec, NeuronSpec, TernaryNetwork
+
+
+def test_runs_passes_when_widths_are_missing(rng, make_network):
+    net = make_network(rng, inputs=16, hidden=(12, 8), outputs=3, bits=4, density=0.15)
+    passed = passes.run(net)
+    assert [layer.size for layer in passed.layers] != [12, 8, 3]  # the passes changed something
+    dut = lower(net)
+    assert dut.sum_ranges == tuple(tuple(n.sum_range for n in layer.neurons)
+                                   for layer in passed.layers)
+    assert dut.input_count == 16 and dut.n_classes == 3
+
+
+def test_lowers_a_net_with_widths_as_it_is(rng, make_network):
+    net = make_network(rng, inputs=16, hidden=(12, 8), outputs=3, bits=4, density=0.15)
+    widths_only = passes.run(net, passes=(passes.infer_widths,))
+    dut = lower(widths_only)
+    assert [len(s) for s in dut.sum_ranges] == [12, 8, 3]
+    assert dut.sum_ranges == tuple(tuple(n.sum_range for n in layer.neurons)
+                                   for layer in widths_only.layers)
+
+
+def test_rejects_wrong_sum_range(rng, make_network):
+    net = passes.run(make_network(rng))
+    layer = net.layers[0]
+    bad = replace(layer.neurons[0], sum_range=(-1000, 1000))
+    net = replace(net, layers=(replace(layer, neurons=(bad, *layer.neurons[1:])),
+                               *net.layers[1:]))
+    with pytest.raises(ir.VerifyError, match="sum_range"):
+        lower(net)
+
+
+def test_layer_specs_translate_every_field():
+    net = ir.from_dense(ir.InputSpec(3, 2), [
+        (np.array([[1, 0, -1], [0, 1, 1]]), ir.Activation("clip", shift=2, bits=3), [1, -2]),
+        (np.array([[1, -1]]), ir.Activation("linear"), [4]),
+    ], ["only"])
+    specs = layer_specs(net)
+    assert specs[0].activation == ActivationSpec("clip", 2, 3)
+    assert specs[0].neurons == (NeuronSpec((0, 2), (1, -1), (1,), 0),
+                                NeuronSpec((1, 2), (1, 1), (-2,), 1))
+    assert specs[1].activation == ActivationSpec("linear")
+    assert specs[1].neurons == (NeuronSpec((0, 1), (1, -1), (4,), 0),)
+
+
+def test_signal_names_follow_origins():
+    # Neuron 1 of layer 0 is constant and is folded away; neurons 0 and 2 keep their names.
+    net = ir.from_dense(ir.InputSpec(4, 3), [
+        (np.array([[1, 1, 0, 0], [0, 0, 0, 0], [0, -1, 1, 1]]), ir.Activation("step"), [3, 0, 1]),
+        (np.array([[1, 1, 1], [-1, 1, 1]]), ir.Activation("linear"), [0, 0]),
+    ], ["a", "b"])
+    text = rtlil.convert(lower(net), name="lwc_net")
+    for name in ("l0_n0_sum", "l0_n2_sum", "l0_n2_act", "tree_l0_n2_1_0", "l1_n1_sum"):
+        assert f"\\{name}" in text, name
+    assert "l0_n1_" not in text
+
+
+def test_register_every_is_passed_on(rng, make_network):
+    net = make_network(rng, inputs=30, hidden=(20,), outputs=4, bits=4, density=0.5)
+    plain, piped = lower(net), lower(net, register_every=1)
+    assert isinstance(piped, TernaryNetwork)
+    assert piped.latency > plain.latency == len(passes.run(net).layers) + 1
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "2"])
+def test_register_every_errors(value, rng, make_network):
+    with pytest.raises(UsageError, match=rf"^register_every must be a positive integer, "
+                                         rf"not {value!r}$"):
+        lower(make_network(rng), register_every=value)

@@ -1,0 +1,191 @@
+# amaranth: UnusedElaboratable=no
+"""AdderTree against plain Python sums: widths, signs, widest fan-in, pipelining and stalls."""
+
+import random
+
+import pytest
+from amaranth.hdl import Shape, signed, unsigned
+from amaranth.sim import Simulator
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lwc.hw import AdderTree, range_shape, register_levels, tree_depth, weighted_sum_range
+
+# Operand ranges as the network produces them: inputs of 1..8 bits, step, ternary, clip outputs.
+KINDS = [(0, 1), (0, 15), (0, 255), (-1, 1), (-1, 0), (0, 7), (2, 5), (0, 0), (-3, 3)]
+
+
+def ref_sum(weights, xs):
+    return sum(w * x for w, x in zip(weights, xs))
+
+
+def corner_vectors(ranges, weights, rng, n_random=24):
+    """Operands at the sum's minimum and maximum, all-lo, all-hi, alternating, then random."""
+    lo = [a if w > 0 else b for (a, b), w in zip(ranges, weights)]
+    hi = [b if w > 0 else a for (a, b), w in zip(ranges, weights)]
+    vectors = [lo, hi, [a for a, _ in ranges], [b for _, b in ranges],
+               [r[k % 2] for k, r in enumerate(ranges)]]
+    vectors += [[rng.randint(a, b) for a, b in ranges] for _ in range(n_random)]
+    return vectors
+
+
+def rtl_sums(tree, vectors, *, en_rng=None):
+    """Drive ``vectors`` into ``tree``, one per enabled clock; return the sum seen for each.
+
+    With ``en_rng``, ``en`` is low on random cycles and the operands are held, as a stalled
+    pipeline holds them; the result for vector ``k`` is read ``latency`` enabled clocks later.
+    """
+    results = {}
+
+    async def testbench(ctx):
+        accepted = 0
+        while accepted < len(vectors) + tree.latency:
+            vector = vectors[min(accepted, len(vectors) - 1)]
+            for port, x in zip(tree.operands, vector):
+                ctx.set(port, x)
+            en = en_rng is None or en_rng.random() < 0.6
+            ctx.set(tree.en, en)
+            if accepted >= tree.latency:
+                value = ctx.get(tree.sum)
+                assert results.setdefault(accepted - tree.latency, value) == value, \
+                    "sum changed while the tree was stalled"
+            if tree.latency:
+                await ctx.tick()
+            else:
+                await ctx.delay(1e-6)  # a combinational tree has no clock domain
+            accepted += en
+
+    sim = Simulator(tree)
+    if tree.latency:
+        sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    return [results[k] for k in range(len(vectors))]
+
+
+def check_tree(ranges, weights, register_every=None, *, en_rng=None, seed=0):
+    tree = AdderTree(ranges, weights, register_every=register_every)
+    assert tree.sum_range == weighted_sum_range(ranges, weights)
+    assert tree.sum.shape() == range_shape(*tree.sum_range)
+    vectors = corner_vectors(ranges, weights, random.Random(seed))
+    got = rtl_sums(tree, vectors, en_rng=en_rng)
+    assert got == [ref_sum(weights, v) for v in vectors]
+    # The corner vectors reach both ends of the interval, so no width can be too narrow.
+    assert min(got) == tree.sum_range[0] and max(got) == tree.sum_range[1]
+    return tree
+
+
+@pytest.mark.parametrize("register_every", [None, 1, 2])
+@pytest.mark.parametrize("count", [1, 2, 3, 5, 8, 13])
+def test_random_mixed_weights(count, register_every):
+    rng = random.Random(count)
+    ranges = [rng.choice(KINDS) for _ in range(count)]
+    weights = [rng.choice([-1, 1]) for _ in range(count)]
+    check_tree(ranges, weights, register_every, seed=count)
+
+
+@pytest.mark.parametrize("register_every", [None, 1, 2])
+def test_widest_fan_in(register_every):
+    # Every input of a 64-feature, 8-bit layer, weights of both signs.
+    rng = random.Random(64)
+    tree = check_tree([(0, 255)] * 64, [rng.choice([-1, 1]) for _ in range(64)], register_every)
+    assert tree.latency == len(register_levels(6, register_every))
+
+
+@pytest.mark.parametrize("register_every", [None, 1, 2])
+@pytest.mark.parametrize("sign", [-1, 1])
+def test_all_same_sign(sign, register_every):
+    tree = check_tree([(0, 15)] * 9, [sign] * 9, register_every)
+    assert tree.sum_range == ((0, 135) if sign > 0 else (-135, 0))
+    assert tree.sum.shape() == (unsigned(8) if sign > 0 else signed(9))
+
+
+@pytest.mark.parametrize("register_every", [None, 1])
+def test_signed_operands_all_negative(register_every):
+    check_tree([(-1, 1), (-1, 0), (-3, 3), (-1, 1)], [-1, -1, -1, -1], register_every)
+
+
+@pytest.mark.parametrize("register_every", [None, 2])
+def test_integer_weights(register_every):
+    check_tree([(0, 15), (-1, 1), (0, 7), (0, 3), (0, 15)], [2, -3, 4, -8, 5], register_every)
+
+
+@pytest.mark.parametrize("register_every", [1, 2])
+def test_stall_holds_pipeline(register_every):
+    rng = random.Random(7)
+    ranges = [rng.choice(KINDS) for _ in range(11)]
+    weights = [rng.choice([-1, 1]) for _ in range(11)]
+    tree = check_tree(ranges, weights, register_every, en_rng=random.Random(3))
+    assert tree.latency > 0
+
+
+def test_no_operands_is_zero():
+    tree = AdderTree([], [])
+    assert tree.sum_range == (0, 0)
+    assert tree.sum.shape() == unsigned(0)
+    assert tree.latency == 0
+
+
+def test_latency_and_levels():
+    assert [tree_depth(n) for n in (0, 1, 2, 3, 4, 5, 8, 9, 64, 65)] == \
+        [0, 0, 1, 2, 2, 3, 3, 4, 6, 7]
+    assert AdderTree([(0, 1)] * 64, [1] * 64).latency == 0
+    assert AdderTree([(0, 1)] * 64, [1] * 64, register_every=1).latency == 5
+    assert AdderTree([(0, 1)] * 64, [1] * 64, register_every=2).latency == 2
+    assert AdderTree([(0, 1)] * 64, [1] * 64, register_every=6).latency == 0
+    # Laid out over more levels than it needs, a tree gets the latency of the deeper ones.
+    assert AdderTree([(0, 1)] * 2, [1] * 2, register_every=1, levels=6).latency == 5
+    check = AdderTree([(0, 3)], [-1], register_every=1, levels=3)
+    assert check.latency == 2 and rtl_sums(check, [[0], [3], [2]]) == [0, -3, -2]
+
+
+def test_node_names_and_widths():
+    from amaranth.back import rtlil
+
+    tree = AdderTree([(0, 15)] * 5, [1, 1, -1, 1, 1], name="tree_l0_n3")
+    text = rtlil.convert(tree)
+    for name in ("tree_l0_n3_1_0", "tree_l0_n3_1_1", "tree_l0_n3_2_0", "tree_l0_n3_3_0"):
+        assert f"\\{name}" in text
+    # Level 1 pairs +x0 with -x2 first: [-15, 15] is 5 bits signed, not the 6 of a - b naively.
+    assert "wire width 5 signed \\tree_l0_n3_1_0" in text
+
+
+@pytest.mark.parametrize("lo, hi, shape", [
+    (0, 0, unsigned(0)), (0, 1, unsigned(1)), (0, 255, unsigned(8)), (0, 256, unsigned(9)),
+    (-1, 0, signed(1)), (-1, 1, signed(2)), (-128, 127, signed(8)), (-129, 0, signed(9)),
+    (-1, 128, signed(9)), (-5, -3, signed(4)), (3, 5, unsigned(3)),
+])
+def test_range_shape(lo, hi, shape):
+    assert range_shape(lo, hi) == shape
+
+
+@given(st.integers(-5000, 5000), st.integers(0, 5000))
+def test_range_shape_matches_amaranth(lo, span):
+    assert range_shape(lo, lo + span) == Shape.cast(range(lo, lo + span + 1))
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(KINDS), st.sampled_from([-2, -1, 1, 3])), max_size=12),
+    st.sampled_from([None, 1, 2, 3]),
+)
+def test_random_trees(operands, register_every):
+    ranges = [r for r, _ in operands]
+    weights = [w for _, w in operands]
+    tree = AdderTree(ranges, weights, register_every=register_every)
+    vectors = corner_vectors(ranges, weights, random.Random(len(operands)), n_random=6)
+    assert rtl_sums(tree, vectors) == [ref_sum(weights, v) for v in vectors]
+
+
+def test_errors():
+    with pytest.raises(ValueError, match=r"^Weights must be nonzero integers, not 0$"):
+        AdderTree([(0, 1)], [0])
+    with pytest.raises(ValueError, match=r"^2 operand ranges for 1 weights$"):
+        AdderTree([(0, 1), (0, 1)], [1])
+    with pytest.raises(TypeError,
+                       match=r"^register_every must be None or a positive integer, not 0$"):
+        AdderTree([(0, 1)], [1], register_every=0)
+    with pytest.raises(ValueError, match=r"^levels must be an integer >= the tree depth 2, "):
+        AdderTree([(0, 1)] * 3, [1] * 3, levels=1)
+    with pytest.raises(ValueError, match=r"^Range must be a pair of integers lo <= hi"):
+        range_shape(2, 1)

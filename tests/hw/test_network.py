@@ -1,0 +1,296 @@
+# amaranth: UnusedElaboratable=no
+"""TernaryNetwork (built by ``lower``) against the golden model: every label and every score."""
+
+import ast
+import pathlib
+import random
+import re
+
+import numpy as np
+import pytest
+from amaranth.back import verilog
+from amaranth.sim import Simulator
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lwc.compiler import golden, ir, passes
+from lwc.compiler.lower import lower
+from lwc.hw import ActivationSpec, LayerSpec, NeuronSpec, TernaryNetwork
+from lwc.sim.streams import stream_check_source, stream_get_all, stream_put_all
+
+ALL_KINDS = ("step", "ternary", "clip")
+
+
+def rtl_outputs(dut, vectors, *, seed=0, p_in=0.0, p_out=0.0):
+    """Stream ``vectors`` through ``dut`` with random input gaps (probability ``p_in`` a cycle)
+    and random output back-pressure (``p_out``); return ``(labels, scores)`` arrays.
+
+    The output stream is checked against the ``lib.stream`` source rules on every clock.
+    """
+    rng = random.Random(seed)
+    results = []
+    payloads = [[int(v) for v in row] for row in vectors]
+    limit = (len(vectors) + dut.latency + 8) * (1 + int(8 * max(p_in, p_out)))
+
+    async def producer(ctx):
+        await stream_put_all(ctx, dut.i, payloads, rng=rng, p=p_in)
+
+    async def consumer(ctx):
+        results.extend(await stream_get_all(ctx, dut.o, len(payloads), rng=rng, p=p_out))
+
+    async def checker(ctx):
+        await stream_check_source(ctx, dut.o)
+
+    async def watchdog(ctx):
+        for _ in range(limit):  # not tick().repeat(): it cannot be closed while suspended
+            await ctx.tick()
+        raise AssertionError(f"no {len(payloads)} outputs within {limit} cycles")
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.add_testbench(checker, background=True)
+    sim.add_testbench(watchdog, background=True)
+    sim.run()
+    labels = np.array([r.label for r in results], dtype=np.int64)
+    scores = np.array([list(r.scores) for r in results], dtype=np.int64)
+    return labels, scores.reshape(len(results), dut.n_classes)
+
+
+def check_against_golden(net, vectors, *, register_every=None, **stream_args):
+    dut = lower(net, register_every=register_every)
+    trace = golden.evaluate(net, vectors)
+    labels, scores = rtl_outputs(dut, vectors, **stream_args)
+    np.testing.assert_array_equal(scores, trace.scores)
+    np.testing.assert_array_equal(labels, trace.predictions)
+    return dut, trace
+
+
+# (inputs, hidden, outputs, bits, density, kinds)
+CONFIGS = {
+    "mixed": (12, (8,), 3, 4, 0.3, ALL_KINDS),
+    "no-hidden": (6, (), 2, 1, 0.5, ALL_KINDS),
+    "dense-clip": (16, (10, 6), 4, 8, 0.9, ("clip",)),
+    "sparse-step": (20, (12,), 5, 2, 0.05, ("step",)),
+    "deep-ternary": (10, (8, 8, 6), 3, 3, 0.4, ("ternary",)),
+    "ten-classes": (24, (16,), 10, 6, 0.2, ALL_KINDS),
+    "one-class": (8, (6,), 1, 5, 0.5, ALL_KINDS),
+    "wide-bits": (9, (7,), 2, 7, 0.6, ("clip", "ternary")),
+}
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_random_networks(config, rng, make_network, make_vectors):
+    inputs, hidden, outputs, bits, density, kinds = CONFIGS[config]
+    for _ in range(3):
+        net = make_network(rng, inputs=inputs, hidden=hidden, outputs=outputs, bits=bits,
+                           density=density, kinds=kinds)
+        check_against_golden(net, make_vectors(net, rng, n_random=32))
+
+
+@pytest.mark.parametrize("register_every", [1, 2, 3])
+@pytest.mark.parametrize("config", ["mixed", "dense-clip", "ten-classes"])
+def test_random_networks_pipelined(config, register_every, rng, make_network, make_vectors):
+    inputs, hidden, outputs, bits, density, kinds = CONFIGS[config]
+    net = make_network(rng, inputs=inputs, hidden=hidden, outputs=outputs, bits=bits,
+                       density=density, kinds=kinds)
+    check_against_golden(net, make_vectors(net, rng, n_random=32), register_every=register_every)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    inputs=st.integers(1, 12),
+    hidden=st.lists(st.integers(0, 8), max_size=2),
+    outputs=st.integers(1, 5),
+    bits=st.integers(1, 8),
+    density=st.sampled_from([0.05, 0.2, 0.5, 1.0]),
+    register_every=st.sampled_from([None, 1, 2]),
+)
+def test_property_random_networks(seed, inputs, hidden, outputs, bits, density, register_every,
+                                  make_network, make_vectors):
+    rng = np.random.default_rng(seed)
+    net = make_network(rng, inputs=inputs, hidden=tuple(hidden), outputs=outputs, bits=bits,
+                       density=density)
+    check_against_golden(net, make_vectors(net, rng, n_random=8), register_every=register_every)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_unfolded_networks(seed, make_network, make_vectors):
+    """Only widths inferred: constant, dead and zero-input neurons and unused inputs stay in."""
+    rng = np.random.default_rng(seed)
+    net = make_network(rng, inputs=10, hidden=(8, 6), outputs=3, bits=3, density=0.15)
+    net = passes.run(net, passes=(passes.infer_widths,))
+    dut, _ = check_against_golden(net, make_vectors(net, rng, n_random=24),
+                                  register_every=[None, 1][seed % 2])
+    assert [len(s) for s in dut.sum_ranges] == [8, 6, 3]
+
+
+def _dead_middle_layer():
+    """A net whose second hidden layer is constant: after the passes both hidden layers are empty
+    and every score is a constant."""
+    rng = np.random.default_rng(5)
+    w0 = rng.choice([-1, 0, 1], size=(6, 8))
+    w1 = rng.choice([-1, 1], size=(4, 6))
+    w2 = np.array([[1, 0, 0, 0], [0, 1, -1, 0], [1, 1, 1, 1]])
+    return ir.from_dense(ir.InputSpec(8, 4), [
+        (w0, ir.Activation("step"), np.zeros(6, dtype=int)),
+        (w1, ir.Activation("ternary"), np.array([[-100, 100]] * 4)),  # always 0
+        (w2, ir.Activation("linear"), np.array([2, 2, -1])),
+    ], ["a", "b", "c"])
+
+
+def test_empty_hidden_layers(rng, make_vectors):
+    net = _dead_middle_layer()
+    passed = passes.run(net)
+    assert [layer.size for layer in passed.layers] == [0, 0, 3] and passed.input_map == ()
+    dut, trace = check_against_golden(net, make_vectors(net, rng, n_random=8))
+    assert dut.sum_ranges == ((), (), ((0, 0), (0, 0), (0, 0)))
+    assert (trace.predictions == 0).all()  # scores 2, 2, -1: a tie, won by the lowest index
+
+
+def _tie_net():
+    # Scores: c0 = -1 (no inputs), c1 = c2 = c4 = x0, c3 = x1.
+    w = np.array([[0, 0], [1, 0], [1, 0], [0, 1], [1, 0]])
+    return ir.from_dense(ir.InputSpec(2, 2), [(w, ir.Activation("linear"), [-1, 0, 0, 0, 0])],
+                         ["c0", "c1", "c2", "c3", "c4"])
+
+
+@pytest.mark.parametrize("register_every", [None, 1])
+def test_ties_go_to_lowest_index(register_every):
+    net = _tie_net()
+    x = np.array([[a, b] for a in range(4) for b in range(4)])
+    _, trace = check_against_golden(net, x, register_every=register_every)
+    tied = (trace.scores == trace.scores.max(axis=1, keepdims=True)).sum(axis=1)
+    assert (tied[x[:, 1] <= x[:, 0]] >= 3).all()  # c1, c2, c4 (and c3 when x1 == x0) tie
+    assert trace.predictions.tolist() == [3 if b > a else 1 for a in range(4) for b in range(4)]
+
+
+def test_all_scores_equal():
+    w = np.array([[1, -1, 0]] * 4)
+    net = ir.from_dense(ir.InputSpec(3, 3), [(w, ir.Activation("linear"), [5] * 4)], "abcd")
+    x = np.random.default_rng(1).integers(0, 8, size=(20, 3))
+    _, trace = check_against_golden(net, x, register_every=1)
+    assert (trace.predictions == 0).all()
+
+
+@pytest.mark.parametrize("register_every", [None, 1])
+def test_back_pressure_and_gaps(register_every, rng, make_network, make_vectors):
+    net = make_network(rng, inputs=14, hidden=(10, 6), outputs=4, bits=3, density=0.4)
+    vectors = make_vectors(net, rng, n_random=48)
+    for seed, (p_in, p_out) in enumerate([(0.3, 0.5), (0.0, 0.7), (0.6, 0.0)]):
+        check_against_golden(net, vectors, register_every=register_every, seed=seed,
+                             p_in=p_in, p_out=p_out)
+
+
+@pytest.mark.parametrize("register_every", [None, 1, 2, 3])
+def test_throughput_and_latency(register_every, rng, make_network):
+    """With ``o.ready`` high, input ``k`` accepted at edge ``k`` comes out at edge
+    ``k + latency``: one inference per clock, and the latency the property states."""
+    net = make_network(rng, inputs=20, hidden=(16, 12), outputs=5, bits=4, density=0.4)
+    dut = lower(net, register_every=register_every)
+    x = rng.integers(0, 16, size=(40, net.input.count))
+    trace = golden.evaluate(net, x)
+    seen = {}
+
+    async def testbench(ctx):
+        ctx.set(dut.o.ready, 1)
+        for edge in range(len(x) + dut.latency + 2):
+            feeding = edge < len(x)
+            ctx.set(dut.i.valid, feeding)
+            if feeding:
+                ctx.set(dut.i.payload, [int(v) for v in x[edge]])
+            *_, ready, valid, payload = await ctx.tick().sample(
+                dut.i.ready, dut.o.valid, dut.o.payload)
+            assert ready, "input stalled with the output ready"
+            if valid:
+                seen[edge] = (payload.label, list(payload.scores))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert sorted(seen) == [k + dut.latency for k in range(len(x))]
+    for k in range(len(x)):
+        label, scores = seen[k + dut.latency]
+        assert label == trace.predictions[k] and scores == trace.scores[k].tolist()
+    assert dut.latency == sum(dut.layer_latencies) + (
+        1 + len(range(register_every, 3, register_every)) if register_every else 1)
+
+
+def _named_net():
+    """Layer 0 neuron 1 is constant (folded away), so neuron 3 sits at position 2 but keeps its
+    name; it reads three inputs, so its tree has two levels."""
+    w0 = np.array([[1, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0], [0, 1, -1, 0, 0, 0],
+                   [1, 0, -1, 1, 0, 0], [0, 0, 0, 0, 1, -1]])
+    w1 = np.array([[1, 1, 1, 1, 1], [-1, 1, 0, 1, -1]])
+    return ir.from_dense(ir.InputSpec(6, 4), [
+        (w0, ir.Activation("ternary"), np.array([[-3, 3], [-1, 1], [-2, 2], [-4, 4], [0, 5]])),
+        (w1, ir.Activation("linear"), [0, 1]),
+    ], ["yes", "no"])
+
+
+def test_verilog_ports_and_names():
+    net = _named_net()
+    dut = lower(net)
+    text = verilog.convert(dut, name="lwc_net")
+    top = text[text.index("module lwc_net"):]
+    top = top[:top.index("endmodule")]
+    ports = {name: int(msb or 0) + 1 for msb, name in
+             re.findall(r"^\s*(?:input|output)\s+(?:\[(\d+):0\]\s+)?(\w+);", top, re.M)}
+    assert set(ports) == {"clk", "rst", "i__payload", "i__valid", "i__ready", "o__payload",
+                          "o__valid", "o__ready"}
+    assert ports["i__payload"] == 6 * 4
+    assert ports["o__payload"] == dut.label_width + 2 * dut.score_width
+    for name in ("l0_n3_sum", "l0_n3_act", "tree_l0_n3_1_0", "tree_l0_n3_2_0", "l1_n1_sum"):
+        assert re.search(rf"\b{name}\b", text), name
+    assert "l0_n1_" not in text  # the constant neuron is gone
+    check_against_golden(net, np.random.default_rng(0).integers(0, 16, size=(30, 6)))
+
+
+def test_properties(make_network, rng):
+    for outputs, label_width in [(1, 1), (2, 1), (3, 2), (4, 2), (5, 3), (10, 4)]:
+        net = make_network(rng, inputs=5, hidden=(4,), outputs=outputs, bits=3)
+        dut = lower(net)
+        assert (dut.n_classes, dut.label_width) == (outputs, label_width)
+        assert (dut.input_count, dut.input_bits) == (5, 3)
+        passed = passes.run(net)
+        score_ranges = [out for _, out in ir.layer_ranges(passed)[-1]]
+        assert dut.score_ranges == tuple(score_ranges)
+        lo = min(lo for lo, _ in score_ranges)
+        hi = max(hi for _, hi in score_ranges)
+        w = dut.score_width
+        assert -(1 << (w - 1)) <= lo and hi < (1 << (w - 1))
+        assert w == 1 or lo < -(1 << (w - 2)) or hi >= (1 << (w - 2))  # and no wider
+
+
+def test_hw_constructor_errors():
+    spec = LayerSpec(ActivationSpec("linear"), (NeuronSpec((0,), (1,), (0,), 0),))
+    hidden = LayerSpec(ActivationSpec("step"), (NeuronSpec((0,), (1,), (1,), 0),))
+    with pytest.raises(ValueError, match=r"^input_map must be strictly increasing feature "):
+        TernaryNetwork(input_count=2, input_bits=2, input_map=(1, 0), layers=[spec])
+    with pytest.raises(ValueError, match=r"^The output layer must be linear with at least one "
+                                         r"neuron, not 'step' with 1$"):
+        TernaryNetwork(input_count=2, input_bits=2, input_map=(0,), layers=[hidden])
+    with pytest.raises(ValueError, match=r"^Neuron 0: inputs must be strictly increasing "):
+        TernaryNetwork(input_count=2, input_bits=2, input_map=(0,), layers=[
+            LayerSpec(ActivationSpec("linear"), (NeuronSpec((1,), (1,), (0,), 0),))])
+    with pytest.raises(ValueError, match=r"^Activation kind must be one of step, ternary, clip, "
+                                         r"linear, not 'relu'$"):
+        ActivationSpec("relu")
+
+
+def test_hw_imports_only_amaranth():
+    hw = pathlib.Path(__file__).parents[2] / "hw"
+    for name in ("adder_tree.py", "layer.py", "network.py", "__init__.py"):
+        tree = ast.parse((hw / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                roots = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                roots = [] if node.level else [node.module.split(".")[0]]
+            else:
+                continue
+            assert set(roots) <= {"amaranth", "dataclasses"}, (name, roots)
