@@ -11,10 +11,10 @@ import argparse
 import time
 
 import numpy as np
-from amaranth.sim import Simulator
 
 from lwc.compiler import golden, ir
 from lwc.compiler.lower import lower
+from lwc.sim.amaranth_sim import simulate
 
 
 def random_net(rng, inputs, hidden, outputs, bits, density):
@@ -32,35 +32,6 @@ def random_net(rng, inputs, hidden, outputs, bits, density):
         layers.append((w, ir.Activation("ternary"), np.stack([lo, lo + spread], 1)))
         in_max = 1
     return ir.from_dense(ir.InputSpec(inputs, bits), layers, [f"c{k}" for k in range(outputs)])
-
-
-def simulate(component, vectors):
-    """Stream ``vectors`` (``(n, input_count)`` ints) through ``component`` with the output always
-    ready; return ``(labels, scores, setup_seconds, run_seconds)``."""
-    results = []
-
-    async def testbench(ctx):
-        ctx.set(component.o.ready, 1)
-        for t in range(len(vectors) + component.latency):
-            if t < len(vectors):
-                ctx.set(component.i.valid, 1)
-                ctx.set(component.i.payload, [int(v) for v in vectors[t]])
-            else:
-                ctx.set(component.i.valid, 0)
-            *_, valid, payload = await ctx.tick().sample(component.o.valid, component.o.payload)
-            if valid:
-                results.append((payload.label, list(payload.scores)))
-
-    start = time.perf_counter()
-    sim = Simulator(component)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    setup = time.perf_counter() - start
-    sim.run()
-    seconds = time.perf_counter() - start - setup
-    labels = np.array([label for label, _ in results], dtype=np.int64)
-    scores = np.array([s for _, s in results], dtype=np.int64)
-    return labels, scores, setup, seconds
 
 
 def main():

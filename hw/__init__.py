@@ -3,12 +3,18 @@
 from .adder_tree import AdderTree, range_shape, register_levels, tree_depth, weighted_sum_range
 from .layer import ACTIVATION_PARAMS, ActivationSpec, LayerSpec, NeuronSpec, TernaryLayer
 from .network import Argmax, TernaryNetwork
+from .top import UartNetworkTop, crc8
+from .uart import UartRx, UartTx
 
 __all__ = [
     "AdderTree",
     "TernaryLayer",
     "Argmax",
     "TernaryNetwork",
+    "UartRx",
+    "UartTx",
+    "UartNetworkTop",
+    "crc8",
     "ActivationSpec",
     "NeuronSpec",
     "LayerSpec",

@@ -1,0 +1,397 @@
+"""A network behind a UART: request frames in, one inference each, response frames out.
+
+The frame format is specified in ``docs/uart.md``; the constants and :func:`crc8` below are its one
+definition, shared with the host side (:mod:`lwc.boards.uart_host`).
+"""
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import io, wiring
+from amaranth.lib.wiring import In, Out
+
+from .uart import UartRx, UartTx
+
+__all__ = [
+    "REQUEST_START",
+    "REQUEST_START_SCORES",
+    "RESPONSE_START",
+    "RESPONSE_START_SCORES",
+    "CRC8_POLY",
+    "crc8",
+    "UartNetworkTop",
+]
+
+#: First byte of a request that asks for the predicted class only.
+REQUEST_START = 0xA5
+#: First byte of a request that asks for the class and all scores.
+REQUEST_START_SCORES = 0xA6
+#: First byte of a response that carries the class only.
+RESPONSE_START = 0x5A
+#: First byte of a response that carries the class and all scores.
+RESPONSE_START_SCORES = 0x5B
+#: CRC-8 generator x^8 + x^2 + x + 1 (CRC-8/SMBUS: initial value 0, not reflected, no final xor).
+CRC8_POLY = 0x07
+
+_MAX_INPUTS = 0xFFFF
+_MAX_CLASSES = 256
+_MAX_SCORE_BYTES = 8
+_MIN_TIMEOUT_BITS = 20
+_BAUD_TOLERANCE = 0.02
+
+
+def crc8(data, crc=0):
+    """CRC-8/SMBUS of the bytes ``data``, continuing from ``crc``.
+
+    ``crc8(b"123456789") == 0xF4`` (the catalogue check value).
+    """
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ CRC8_POLY) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def _crc8_next(crc, byte):
+    """The CRC-8 after ``byte``, as combinational logic: one XOR of a few bits per output bit.
+
+    A byte step of this CRC is linear over GF(2) in ``crc ^ byte``, so each output bit is the XOR of
+    the input bits whose unit vectors set it.
+    """
+    value = crc ^ byte
+    bits = []
+    for j in range(8):
+        taps = [value[i] for i in range(8) if (crc8([1 << i]) >> j) & 1]
+        bit = taps[0]
+        for tap in taps[1:]:
+            bit = bit ^ tap
+        bits.append(bit)
+    return Cat(*bits)
+
+
+class UartNetworkTop(wiring.Component):
+    """A network component behind an 8N1 UART, answering one request frame with one response.
+
+    Request (host to board): ``A5`` or ``A6`` (``A6`` asks for the scores too), the input count as
+    16 bits little-endian, a tag byte echoed in the response, one byte per input feature, and a
+    CRC-8 of all bytes before it. Response: ``5A`` (``5B`` with scores), the tag, the predicted
+    class, with scores one byte giving the bytes per score then every score sign-extended to that
+    many bytes little-endian, and a CRC-8 of all bytes before it. A frame with a wrong start byte,
+    wrong length, out-of-range feature, bad CRC, framing error, or a gap of more than ``timeout``
+    between two of its bytes gets no response; the parser goes back to hunting for a start byte.
+    A request that arrives while a previous input vector still waits for the network is dropped
+    (no response). See ``docs/uart.md``.
+
+    Parameters
+    ----------
+    network : wiring.Component
+        A component with the lwc network contract (``i``/``o`` streams; ``input_count``,
+        ``input_bits``, ``n_classes``, ``score_width``, ``label_width``, ``latency``), e.g. the
+        result of :func:`lwc.compiler.lower.lower`. ``input_bits`` must be at most 8.
+    clk_freq : float or None
+        Clock frequency in Hz. ``None`` takes the platform's default clock at elaboration.
+    baud : int
+        Line rate in bits per second; ``clk_freq / baud`` must be within 2 % of an integer of at
+        least 4.
+    timeout : float
+        Seconds of silence inside a frame after which the partial frame is dropped; at least 20 bit
+        times.
+
+    Members
+    -------
+    rx : In(1)
+        Serial input (used when elaborated without a platform; idles high).
+    tx : Out(1)
+        Serial output (also driven when elaborated with a platform).
+    busy : Out(1)
+        High while a frame is being received, an inference is waiting or running, or a response is
+        being sent.
+    """
+
+    def __init__(self, network, *, clk_freq=None, baud=115200, timeout=10e-3):
+        for name in ("input_count", "input_bits", "n_classes", "score_width", "label_width"):
+            if not hasattr(network, name):
+                raise TypeError(f"network must have the lwc network contract (no {name!r}), "
+                                f"not {network!r}")
+        if network.input_bits > 8:
+            raise ValueError(f"the UART front end sends one byte per input feature; input_bits "
+                             f"must be at most 8, not {network.input_bits}")
+        if not 1 <= network.input_count <= _MAX_INPUTS:
+            raise ValueError(f"the UART front end supports 1 to {_MAX_INPUTS} inputs, not "
+                             f"{network.input_count}")
+        if network.n_classes > _MAX_CLASSES:
+            raise ValueError(f"the UART front end sends the class in one byte; n_classes must be "
+                             f"at most {_MAX_CLASSES}, not {network.n_classes}")
+        if network.score_width > 8 * _MAX_SCORE_BYTES:
+            raise ValueError(f"score_width must be at most {8 * _MAX_SCORE_BYTES}, not "
+                             f"{network.score_width}")
+        if not baud > 0:
+            raise ValueError(f"baud must be positive, not {baud!r}")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be positive, not {timeout!r}")
+        self._network = network
+        self._baud = baud
+        self._timeout = timeout
+        self._clk_freq = clk_freq
+        self._timing = None if clk_freq is None else self._derive_timing(clk_freq)
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1)})
+
+    def _derive_timing(self, clk_freq):
+        divisor = round(clk_freq / self._baud)
+        if divisor < 4:
+            raise ValueError(f"clk_freq / baud must be at least 4 cycles per bit, not "
+                             f"{clk_freq:g} / {self._baud:g}")
+        error = abs(clk_freq / divisor - self._baud) / self._baud
+        if error > _BAUD_TOLERANCE:
+            raise ValueError(f"baud {self._baud:g} cannot be made from a {clk_freq:g} Hz clock "
+                             f"within 2 % (nearest is {clk_freq / divisor:.0f})")
+        timeout_cycles = round(self._timeout * clk_freq)
+        if timeout_cycles < _MIN_TIMEOUT_BITS * divisor:
+            raise ValueError(f"timeout must be at least {_MIN_TIMEOUT_BITS} bit times "
+                             f"({_MIN_TIMEOUT_BITS / self._baud:g} s at {self._baud:g} baud), not "
+                             f"{self._timeout:g}")
+        return divisor, timeout_cycles
+
+    def _require_timing(self):
+        if self._timing is None:
+            raise ValueError("clk_freq is not known until elaboration on a platform; pass "
+                             "clk_freq= to read the timing properties")
+        return self._timing
+
+    @property
+    def network(self):
+        """The network component inside."""
+        return self._network
+
+    @property
+    def clk_freq(self):
+        """Clock frequency in Hz (``None`` until known)."""
+        return self._clk_freq
+
+    @property
+    def baud(self):
+        """Requested line rate in bits per second."""
+        return self._baud
+
+    @property
+    def divisor(self):
+        """Clock cycles per bit."""
+        return self._require_timing()[0]
+
+    @property
+    def timeout_cycles(self):
+        """Cycles of silence inside a frame after which the partial frame is dropped."""
+        return self._require_timing()[1]
+
+    @property
+    def score_bytes(self):
+        """Bytes per score in a scored response (``ceil(score_width / 8)``, at least 1)."""
+        return max(1, -(-self._network.score_width // 8))
+
+    @property
+    def request_bytes(self):
+        """Bytes in a request frame: start, 2 length bytes, tag, ``input_count`` features, CRC."""
+        return 5 + self._network.input_count
+
+    @property
+    def response_bytes(self):
+        """Bytes in a class-only response: start, tag, class, CRC."""
+        return 4
+
+    @property
+    def scored_response_bytes(self):
+        """Bytes in a scored response: start, tag, class, bytes per score, scores, CRC."""
+        return 5 + self._network.n_classes * self.score_bytes
+
+    def elaborate(self, platform):
+        m = Module()
+        if self._timing is None:
+            if platform is None:
+                raise ValueError("clk_freq must be given when elaborating without a platform")
+            self._clk_freq = platform.default_clk_frequency
+            self._timing = self._derive_timing(self._clk_freq)
+        divisor, timeout_cycles = self._timing
+
+        net = self._network
+        count, bits = net.input_count, net.input_bits
+        n_classes, score_bytes = net.n_classes, self.score_bytes
+
+        m.submodules.network = net
+        m.submodules.uart_rx = uart_rx = UartRx(divisor)
+        m.submodules.uart_tx = uart_tx = UartTx(divisor)
+
+        if platform is not None:
+            pins = platform.request("uart", 0, dir="-")
+            m.submodules.rx_buffer = rx_buffer = io.Buffer("i", pins.rx)
+            m.submodules.tx_buffer = tx_buffer = io.Buffer("o", pins.tx)
+            m.d.comb += [uart_rx.rx.eq(rx_buffer.i), tx_buffer.o.eq(uart_tx.tx)]
+        else:
+            m.d.comb += uart_rx.rx.eq(self.rx)
+        m.d.comb += self.tx.eq(uart_tx.tx)
+
+        # --- Request parser --------------------------------------------------------------------
+        byte = uart_rx.o.payload
+        got = uart_rx.o.valid
+        m.d.comb += uart_rx.o.ready.eq(1)
+
+        is_start = (byte == REQUEST_START) | (byte == REQUEST_START_SCORES)
+        req_crc = Signal(8)
+        req_crc_next = _crc8_next(req_crc, byte)
+        req_tag = Signal(8)
+        req_scores = Signal()
+        req_left = Signal(range(max(count, 2)))
+        req_bad = Signal()  # a feature byte above 2**bits - 1
+        req_drop = Signal()  # a feature byte arrived while the previous vector still waited
+        features = Signal(count * bits)
+        silence = Signal(range(timeout_cycles + 1))
+
+        vec_valid = Signal()  # ``features`` holds a checked vector for the network
+        vec_tag = Signal(8)
+        vec_scores = Signal()
+
+        def start_frame():
+            return [
+                req_scores.eq(byte == REQUEST_START_SCORES),
+                # Only a start byte starts a frame, so the CRC after it is one of two constants.
+                req_crc.eq(Mux(byte == REQUEST_START_SCORES, crc8([REQUEST_START_SCORES]),
+                               crc8([REQUEST_START]))),
+                req_bad.eq(0),
+                req_drop.eq(0),
+            ]
+
+        with m.If(got):
+            m.d.sync += silence.eq(0)
+        with m.Else():
+            m.d.sync += silence.eq(silence + 1)
+
+        # A truncated frame (silence) or a framing error abandons the frame, in every state.
+        abandon = uart_rx.error | (silence == timeout_cycles)
+
+        with m.FSM(name="uart_req") as req_fsm:
+            with m.State("HUNT"):
+                with m.If(got & is_start):
+                    m.d.sync += start_frame()
+                    m.next = "LEN_LO"
+            # A wrong length byte that is itself a start byte starts a new frame, so garbage that
+            # ends in a start byte does not swallow the frame after it.
+            with m.State("LEN_LO"):
+                with m.If(got & (byte == (count & 0xFF))):
+                    m.d.sync += req_crc.eq(req_crc_next)
+                    m.next = "LEN_HI"
+                with m.Elif(got & is_start):
+                    m.d.sync += start_frame()
+                with m.Elif(got):
+                    m.next = "HUNT"
+                with m.If(abandon):
+                    m.next = "HUNT"
+            with m.State("LEN_HI"):
+                with m.If(got & (byte == (count >> 8))):
+                    m.d.sync += req_crc.eq(req_crc_next)
+                    m.next = "TAG"
+                with m.Elif(got & is_start):
+                    m.d.sync += start_frame()
+                    m.next = "LEN_LO"
+                with m.Elif(got):
+                    m.next = "HUNT"
+                with m.If(abandon):
+                    m.next = "HUNT"
+            with m.State("TAG"):
+                with m.If(got):
+                    m.d.sync += [req_tag.eq(byte), req_crc.eq(req_crc_next), req_left.eq(count - 1)]
+                    m.next = "DATA"
+                with m.If(abandon):
+                    m.next = "HUNT"
+            with m.State("DATA"):
+                with m.If(got):
+                    m.d.sync += [req_crc.eq(req_crc_next), req_left.eq(req_left - 1)]
+                    with m.If(vec_valid):
+                        m.d.sync += req_drop.eq(1)
+                    with m.Else():
+                        # Feature 0 arrives first and ends up in the lowest bits.
+                        m.d.sync += features.eq(Cat(features[bits:], byte[:bits]))
+                    if bits < 8:
+                        with m.If(byte[bits:] != 0):
+                            m.d.sync += req_bad.eq(1)
+                    with m.If(req_left == 0):
+                        m.next = "CHECK"
+                with m.If(abandon):
+                    m.next = "HUNT"
+            with m.State("CHECK"):
+                with m.If(got):
+                    with m.If((byte == req_crc) & ~req_bad & ~req_drop):
+                        m.d.sync += [
+                            vec_valid.eq(1),
+                            vec_tag.eq(req_tag),
+                            vec_scores.eq(req_scores),
+                        ]
+                    m.next = "HUNT"
+                with m.If(abandon):
+                    m.next = "HUNT"
+
+        # --- Network: one inference in flight, so the tag and flag need one register each --------
+        # The network's output is not copied: it is held (valid, not ready) while the response is
+        # sent byte by byte straight from its payload, and taken after the CRC byte.
+        in_flight = Signal()
+        flight_tag = Signal(8)
+        flight_scores = Signal()
+        m.d.comb += [
+            net.i.payload.eq(features),
+            net.i.valid.eq(vec_valid & ~in_flight),
+        ]
+        in_accept = net.i.valid & net.i.ready
+        out_accept = net.o.valid & net.o.ready
+        with m.If(in_accept):
+            m.d.sync += [
+                vec_valid.eq(0),
+                flight_tag.eq(vec_tag),
+                flight_scores.eq(vec_scores),
+            ]
+        with m.If(in_accept & ~out_accept):
+            m.d.sync += in_flight.eq(1)
+        with m.Elif(out_accept & ~in_accept):
+            m.d.sync += in_flight.eq(0)
+        # A zero-latency network has its output valid before its input is accepted; then the
+        # vector, with its tag, is still waiting in ``features``.
+        out_tag = Mux(in_flight, flight_tag, vec_tag)
+        out_scores = Mux(in_flight, flight_scores, vec_scores)
+
+        # --- Response serializer ---------------------------------------------------------------
+        label = Signal(8)
+        m.d.comb += label.eq(net.o.payload.label)
+        resp_bytes = [
+            Mux(out_scores, Const(RESPONSE_START_SCORES, 8), Const(RESPONSE_START, 8)),
+            out_tag,
+            label,
+            Const(score_bytes, 8),
+        ]
+        for k in range(n_classes):
+            wide = Signal(signed(8 * score_bytes), name=f"resp_score{k}")
+            m.d.comb += wide.eq(net.o.payload.scores[k])
+            resp_bytes += [wide[8 * b:8 * (b + 1)] for b in range(score_bytes)]
+
+        sending = Signal()
+        resp_index = Signal(range(len(resp_bytes)))  # the payload byte being sent
+        resp_at_crc = Signal()  # every payload byte is sent; the CRC byte is on offer
+        resp_crc = Signal(8)
+        resp_byte = Array(resp_bytes)[resp_index]
+        resp_last = Mux(out_scores, len(resp_bytes) - 1, 2)
+
+        with m.If(~sending & net.o.valid):
+            m.d.sync += [sending.eq(1), resp_index.eq(0), resp_at_crc.eq(0), resp_crc.eq(0)]
+        m.d.comb += [
+            uart_tx.i.valid.eq(sending),
+            uart_tx.i.payload.eq(Mux(resp_at_crc, resp_crc, resp_byte)),
+            net.o.ready.eq(sending & resp_at_crc & uart_tx.i.ready),
+        ]
+        with m.If(uart_tx.i.valid & uart_tx.i.ready):
+            with m.If(resp_at_crc):
+                m.d.sync += sending.eq(0)
+            with m.Else():
+                m.d.sync += [
+                    resp_crc.eq(_crc8_next(resp_crc, resp_byte)),
+                    resp_index.eq(resp_index + 1),
+                    resp_at_crc.eq(resp_index == resp_last),
+                ]
+
+        m.d.comb += self.busy.eq(
+            ~req_fsm.ongoing("HUNT") | uart_rx.busy | vec_valid | in_flight | sending
+            | uart_tx.busy)
+        return m

@@ -1,0 +1,121 @@
+"""``run_vectors`` and the host protocol, against a simulated board behind a pseudo-terminal."""
+
+import numpy as np
+import pytest
+
+from lwc.boards.run import BoardError, run_vectors
+from lwc.boards.uart_host import Response, ResponseParser, encode_request, encode_response
+from lwc.compiler.golden import evaluate
+from lwc.compiler.lower import lower
+from lwc.errors import DataError, LwcError, UsageError
+from lwc.sim.uart_board import SimulatedBoard
+
+
+def _lively(make_network, rng, **kwargs):
+    """The first network drawn whose class varies with its input (most small random networks
+    are nearly constant, and would hide a wrong answer)."""
+    for _ in range(100):
+        net = make_network(rng, **kwargs)
+        x = rng.integers(0, net.input.max_value + 1, size=(32, net.input.count))
+        if len(set(evaluate(net, x).predictions)) >= 2:
+            return net
+    raise AssertionError("no network with varied answers drawn")
+
+
+@pytest.fixture
+def net(rng, make_network):
+    return _lively(make_network, rng, inputs=5, hidden=(6,), outputs=3, bits=4, density=0.6,
+                   kinds=("clip",))
+
+
+def test_run_vectors_on_simulated_board(net, rng, make_vectors):
+    vectors = make_vectors(net, rng, n_random=6)
+    labels = evaluate(net, vectors).predictions.copy()
+    labels[:3] = (labels[:3] + 1) % 3  # three wrong labels: accuracy must see them
+    with SimulatedBoard(lower(net)) as board:
+        report = run_vectors(board.port, net, vectors, labels=labels, timeout=5.0)
+        scored = run_vectors(board.port, net, vectors[:4], scores=True, timeout=5.0)
+    assert report.count == len(vectors) and report.answered == len(vectors)
+    assert report.disagreements == 0 and report.mismatches == () and report.agreement == 1.0
+    np.testing.assert_array_equal(report.predictions, evaluate(net, vectors).predictions)
+    assert report.accuracy == pytest.approx(1 - 3 / len(vectors))
+    assert report.vectors_per_s > 0
+    assert "agreement with the golden model: 15/15" in report.summary()
+    assert scored.disagreements == 0
+    np.testing.assert_array_equal(scored.scores, evaluate(net, vectors[:4]).scores)
+
+
+def test_board_answering_wrongly_is_reported(net, rng, make_network):
+    """A board built from a different network of the same shape: the disagreements show."""
+    other = _lively(make_network, rng, inputs=5, hidden=(6,), outputs=3, bits=4, density=0.6,
+                    kinds=("clip",))
+    vectors = rng.integers(0, 16, size=(8, 5))
+    expected = evaluate(net, vectors).predictions != evaluate(other, vectors).predictions
+    assert expected.any()
+    with SimulatedBoard(lower(other)) as board:
+        report = run_vectors(board.port, net, vectors, timeout=5.0)
+    assert [m.index for m in report.mismatches] == list(np.flatnonzero(expected))
+    assert report.answered == 8
+
+
+def test_link_errors_are_retried(net, rng):
+    """Damaged requests get no answer and are resent; a damaged answer is skipped by the parser
+    and its request resent; every vector still ends up answered correctly."""
+    vectors = rng.integers(0, 16, size=(10, 5))
+    request = 5 + 5  # bytes per request
+    with SimulatedBoard(lower(net), corrupt_in={3, 2 * request + 7},
+                        corrupt_out={4 * 5 + 2}) as board:
+        report = run_vectors(board.port, net, vectors, timeout=1.0, window=2)
+    assert report.disagreements == 0 and report.answered == 10
+    assert report.retries >= 3
+
+
+def test_missing_port_is_one_line_error(net, tmp_path):
+    port = tmp_path / "ttyUSB9"
+    with pytest.raises(BoardError) as info:
+        run_vectors(str(port), net, np.zeros((2, 5), dtype=int))
+    assert isinstance(info.value, LwcError)
+    assert str(info.value) == f"{port}: cannot open serial port: No such file or directory"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_silent_port_is_one_line_error(net):
+    """``loop://`` echoes requests back: no valid response ever arrives."""
+    with pytest.raises(BoardError,
+                       match=r"^loop://: no answer to 3 requests, each sent once \(is the board"):
+        run_vectors("loop://", net, np.zeros((4, 5), dtype=int), timeout=0.05, retries=0)
+
+
+def test_bad_arguments(net):
+    with pytest.raises(DataError, match=r"^vectors must have shape \(n, 5\), not \(2, 4\)$"):
+        run_vectors("loop://", net, np.zeros((2, 4), dtype=int))
+    with pytest.raises(DataError, match=r"^vectors must hold integers in 0\.\.15$"):
+        run_vectors("loop://", net, np.full((2, 5), 16))
+    with pytest.raises(DataError, match=r"^labels must have shape \(2,\), not \(3,\)$"):
+        run_vectors("loop://", net, np.zeros((2, 5), dtype=int), labels=[0, 1, 2])
+    with pytest.raises(UsageError, match=r"^window must be an integer in 1\.\.128, not 0$"):
+        run_vectors("loop://", net, np.zeros((2, 5), dtype=int), window=0)
+
+
+def test_encode_request_layout():
+    frame = encode_request([1, 2, 255], scores=True, tag=0x42)
+    assert frame[:-1] == bytes.fromhex("a6 03 00 42 01 02 ff")
+    assert frame[-1] == 0x99  # CRC-8/SMBUS of the bytes before it (docs/uart.md example)
+    assert encode_request([7] * 300)[:4] == bytes.fromhex("a5 2c 01 00")
+    with pytest.raises(UsageError, match=r"^request features must be in 0\.\.255, not 256$"):
+        encode_request([256])
+
+
+def test_response_parser_resynchronises():
+    parser = ResponseParser(3)
+    good = [encode_response(1, 2), encode_response(2, 0, (-300, 5, 70000), score_bytes=3),
+            encode_response(3, 1)]
+    damaged = bytearray(good[1])
+    damaged[5] ^= 0x10
+    stream = (b"\x00\x5a\x5b\x5b\x01" + good[0] + bytes(damaged) + b"\x5a\x01" + good[1]
+              + good[2])
+    responses = []
+    for k in range(0, len(stream), 3):  # arbitrary chunking
+        responses += parser.feed(stream[k:k + 3])
+    assert responses == [Response(1, 2), Response(2, 0, (-300, 5, 70000)), Response(3, 1)]
+    assert parser.feed(encode_response(4, 3)) == []  # class out of range: not a response

@@ -1,0 +1,330 @@
+# amaranth: UnusedElaboratable=no
+"""UartNetworkTop, byte by byte on its pins, against the golden model.
+
+The network inside is the real one (``lwc.compiler.lower.lower``). Frames are built here from
+``docs/uart.md`` (not with the host code), driven onto ``rx`` by the bit-level reference model, and
+everything that comes out of ``tx`` is compared with the exact expected byte stream, so a response
+that should not exist fails the test as surely as a wrong one.
+"""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+from amaranth_boards.icestick import ICEStickPlatform
+
+from lwc.compiler.golden import evaluate
+from lwc.compiler.lower import lower
+from lwc.hw.top import UartNetworkTop, crc8
+from lwc.sim.uart_board import uart_recv, uart_send
+
+DIVISOR = 4
+TIMEOUT_BITS = 40
+BAUD = 1_000_000
+
+
+def _top(network, *, timeout_bits=TIMEOUT_BITS):
+    return UartNetworkTop(network, clk_freq=BAUD * DIVISOR, baud=BAUD,
+                          timeout=timeout_bits / BAUD)
+
+
+def _request(vector, *, scores=False, tag=0, length=None, crc_delta=0):
+    """A request frame per docs/uart.md; ``length`` and ``crc_delta`` make wrong ones."""
+    length = len(vector) if length is None else length
+    frame = bytes([0xA6 if scores else 0xA5, length & 0xFF, length >> 8, tag,
+                   *(int(v) for v in vector)])
+    return frame + bytes([(crc8(frame) + crc_delta) & 0xFF])
+
+
+def _response(tag, label, scores=None, score_bytes=1):
+    if scores is None:
+        frame = bytes([0x5A, tag, label])
+    else:
+        frame = bytes([0x5B, tag, label, score_bytes]) + b"".join(
+            int(s).to_bytes(score_bytes, "little", signed=True) for s in scores)
+    return frame + bytes([crc8(frame)])
+
+
+def _expected(top, net, vectors, tags, scores):
+    trace = evaluate(net, np.asarray(vectors))
+    return b"".join(
+        _response(tag, int(trace.predictions[k]),
+                  tuple(trace.scores[k]) if want else None, top.score_bytes)
+        for k, (tag, want) in enumerate(zip(tags, scores)))
+
+
+def _run(top, script):
+    """Send ``script`` (a list of ``(bytes, idle bit times after)``) to ``top.rx``; return every
+    byte that came out of ``top.tx`` once the top is idle again."""
+    received = []
+
+    async def drive(ctx):
+        for data, gap in script:
+            await uart_send(ctx, top.rx, data, DIVISOR)
+            for _ in range(gap * DIVISOR):
+                await ctx.tick()
+        for _ in range(4 * DIVISOR):
+            await ctx.tick()
+        while ctx.get(top.busy):
+            await ctx.tick()
+        for _ in range(20 * DIVISOR):
+            await ctx.tick()
+
+    async def monitor(ctx):
+        while True:
+            byte, stop_ok = await uart_recv(ctx, top.tx, DIVISOR)
+            assert stop_ok
+            received.append(byte)
+
+    _simulate(top, drive, monitor, limit=sum(len(d) * 10 + g for d, g in script) * 3 + 2000)
+    return bytes(received)
+
+
+def _simulate(top, drive, monitor, *, limit):
+    """Run ``drive`` to its end with ``monitor`` in the background; fail after ``limit`` bit
+    times (a hang is a bug)."""
+    async def watchdog(ctx):
+        await ctx.delay(limit / BAUD)
+        raise AssertionError(f"testbench still running after {limit} bit times")
+
+    sim = Simulator(top)
+    sim.add_clock(1 / (BAUD * DIVISOR))
+    sim.add_testbench(drive)
+    sim.add_testbench(monitor, background=True)
+    sim.add_testbench(watchdog, background=True)
+    sim.run()
+
+
+def _lively(make_network, rng, **kwargs):
+    """The first network drawn whose answers vary with its input, so a garbled or misrouted
+    vector shows (most small random networks are nearly constant)."""
+    for _ in range(100):
+        net = make_network(rng, **kwargs)
+        x = rng.integers(0, net.input.max_value + 1, size=(32, net.input.count))
+        trace = evaluate(net, x)
+        if len(set(trace.predictions)) >= 2 and len({tuple(r) for r in trace.scores}) >= 12:
+            return net
+    raise AssertionError("no network with varied answers drawn")
+
+
+@pytest.fixture
+def small(rng, make_network):
+    net = _lively(make_network, rng, inputs=6, hidden=(6,), outputs=3, bits=4, density=0.6,
+                  kinds=("clip",))
+    return net, lower(net)
+
+
+def _good(net, rng, n):
+    return rng.integers(0, net.input.max_value + 1, size=(n, net.input.count))
+
+
+def test_crc8_is_crc8_smbus():
+    assert crc8(b"123456789") == 0xF4
+    assert crc8(b"") == 0
+
+
+def test_frames_match_golden_back_to_back(small, rng, make_vectors):
+    """Every adversarial vector, with and without scores, at full line rate."""
+    net, network = small
+    top = _top(network)
+    vectors = make_vectors(net, rng, n_random=16)
+    tags = [(37 * k + 5) & 0xFF for k in range(len(vectors))]
+    scores = [k % 3 == 1 for k in range(len(vectors))]
+    assert len(set(evaluate(net, vectors).predictions)) > 1
+    script = [(b"".join(_request(v, scores=s, tag=t) for v, s, t in zip(vectors, scores, tags)), 0)]
+    assert _run(top, script) == _expected(top, net, vectors, tags, scores)
+
+
+def test_multibyte_scores_are_sign_extended(rng, make_network, make_vectors):
+    net = make_network(rng, inputs=8, hidden=(), outputs=3, bits=8, density=0.8)
+    network = lower(net)
+    top = _top(network)
+    assert network.score_width > 8 and top.score_bytes == 2
+    vectors = make_vectors(net, rng, n_random=4)
+    trace = evaluate(net, vectors)
+    assert trace.scores.min() < -128 or trace.scores.max() > 127  # exercises both bytes
+    tags = list(range(len(vectors)))
+    script = [(b"".join(_request(v, scores=True, tag=t) for v, t in zip(vectors, tags)), 0)]
+    assert _run(top, script) == _expected(top, net, vectors, tags, [True] * len(vectors))
+
+
+def test_garbage_before_a_frame(small, rng):
+    net, network = small
+    top = _top(network)
+    v = _good(net, rng, 4)
+    noise = bytes(rng.integers(0, 256, 60).tolist())
+    no_start = bytes(b for b in noise if b not in (0xA5, 0xA6))
+    script = [
+        (no_start, 0), (_request(v[0], tag=1), 0),  # no gap needed without a start byte
+        (no_start + b"\xa5", 0), (_request(v[1], tag=2), 0),  # a stray start byte
+        (b"\xa6\xa5\xa6", 0), (_request(v[2], tag=3, scores=True), 0),
+        (noise, TIMEOUT_BITS + 10), (_request(v[3], tag=4), 0),  # anything, then silence
+    ]
+    assert _run(top, script) == _expected(top, net, v, [1, 2, 3, 4], [False, False, True, False])
+
+
+def test_wrong_length_is_rejected(small, rng):
+    net, network = small
+    top = _top(network)
+    v = _good(net, rng, 4)
+    count = net.input.count
+    script = [
+        (_request(v[0][:-1], tag=9), 0),  # one feature short, consistent length and CRC
+        (_request(v[0], tag=9, length=count + 256), 0),  # high length byte wrong
+        (_request([*v[0], 0], tag=9), 0),  # one feature too many
+        (_request(v[1], tag=1), 0),
+        (_request(v[2], tag=9, length=count - 1), 0),  # length disagrees with the data
+        (_request(v[3], tag=2, scores=True), 0),
+    ]
+    for data, _ in script:
+        assert not set(data[1:]) & {0xA5, 0xA6}  # no accidental start bytes inside
+    assert _run(top, script) == _expected(top, net, v[[1, 3]], [1, 2], [False, True])
+
+
+def test_bad_checksum_is_rejected(small, rng):
+    net, network = small
+    top = _top(network)
+    v = _good(net, rng, 3)
+    script = [
+        (_request(v[0], tag=7, crc_delta=1), 0),
+        (_request(v[1], tag=1), 0),  # right after: the bad frame was consumed by its length
+        (_request(v[2], tag=8, scores=True, crc_delta=0x80), 0),
+        (_request(v[2], tag=2, scores=True), 0),
+    ]
+    assert _run(top, script) == _expected(top, net, v[1:], [1, 2], [False, True])
+
+
+def test_out_of_range_feature_is_rejected(small, rng):
+    net, network = small
+    top = _top(network)
+    v = _good(net, rng, 2)
+    bad = v[0].copy()
+    bad[2] = net.input.max_value + 1
+    script = [(_request(bad, tag=7), 0), (_request(v[1], tag=1), 0)]
+    assert _run(top, script) == _expected(top, net, v[1:], [1], [False])
+
+
+def test_truncated_frame_then_good_frame(small, rng):
+    net, network = small
+    top = _top(network)
+    v = _good(net, rng, 3)
+    script = [
+        (_request(v[0], tag=7)[:6], TIMEOUT_BITS + 10),  # truncated, then silence
+        (_request(v[1], tag=1), 0),
+        # Truncated and followed at once by a frame: the two are parsed as one bad frame and
+        # nothing comes back; after the timeout the next frame is answered.
+        (_request(v[0], tag=8)[:6], 0),
+        (_request(v[0], tag=9), TIMEOUT_BITS + 10),
+        (_request(v[2], tag=2, scores=True), 0),
+    ]
+    assert _run(top, script) == _expected(top, net, v[1:], [1, 2], [False, True])
+
+
+def test_silence_shorter_than_timeout_is_not_a_truncation(small, rng):
+    net, network = small
+    top = _top(network)
+    v = _good(net, rng, 1)
+    frame = _request(v[0], tag=3)
+    script = [(frame[k:k + 1], TIMEOUT_BITS - 12) for k in range(len(frame))]
+    assert _run(top, script) == _expected(top, net, v, [3], [False])
+
+
+def test_framing_error_abandons_the_frame(small, rng):
+    net, network = small
+    top = _top(network)
+    v = _good(net, rng, 2)
+    received = []
+
+    async def drive(ctx):
+        await uart_send(ctx, top.rx, _request(v[0], tag=7)[:-1], DIVISOR)
+        for bit in (0, 1, 0, 1, 0, 1, 0, 1, 0, 0):  # the CRC slot: a character with a low stop bit
+            ctx.set(top.rx, bit)
+            for _ in range(DIVISOR):
+                await ctx.tick()
+        ctx.set(top.rx, 1)
+        for _ in range(2 * DIVISOR):
+            await ctx.tick()
+        await uart_send(ctx, top.rx, _request(v[1], tag=1), DIVISOR)
+        while ctx.get(top.busy):
+            await ctx.tick()
+        for _ in range(20 * DIVISOR):
+            await ctx.tick()
+
+    async def monitor(ctx):
+        while True:
+            received.append((await uart_recv(ctx, top.tx, DIVISOR))[0])
+
+    _simulate(top, drive, monitor, limit=2000)
+    assert bytes(received) == _expected(top, net, v[1:], [1], [False])
+
+
+def test_requests_faster_than_responses_are_dropped_cleanly(rng, make_network):
+    """Scored responses longer than requests, sent back to back: the board answers what it can,
+    each answer correct and in order, drops the rest without a trace, and recovers."""
+    net = make_network(rng, inputs=2, hidden=(), outputs=6, bits=4, density=0.9)
+    network = lower(net)
+    top = _top(network)
+    assert top.scored_response_bytes > top.request_bytes
+    v = _good(net, rng, 13)
+    trace = evaluate(net, v)
+    assert len({tuple(row) for row in trace.scores}) == 13  # a misrouted answer would show
+    burst = b"".join(_request(v[k], tag=k, scores=True) for k in range(12))
+    settle = 3 * top.scored_response_bytes * 10
+    received = _run(top, [(burst, settle), (_request(v[12], tag=12), 0)])
+    answers = {k: _response(k, int(trace.predictions[k]), tuple(trace.scores[k]))
+               for k in range(12)}
+    answered = []
+    rest = received
+    while rest[:1] == b"\x5b":
+        frame = rest[:top.scored_response_bytes]
+        assert frame == answers[frame[1]]
+        answered.append(frame[1])
+        rest = rest[top.scored_response_bytes:]
+    assert rest == _response(12, int(trace.predictions[12]))
+    assert answered == sorted(answered) and 3 <= len(answered) < 12
+
+
+def test_properties(small):
+    _, network = small
+    top = _top(network)
+    assert top.divisor == DIVISOR
+    assert top.timeout_cycles == TIMEOUT_BITS * DIVISOR
+    assert top.request_bytes == 5 + network.input_count
+    assert top.response_bytes == 4
+    assert top.score_bytes == 1
+    assert top.scored_response_bytes == 5 + network.n_classes
+    assert top.network is network
+    top = UartNetworkTop(network, clk_freq=12e6, baud=115200)
+    assert top.divisor == 104 and top.timeout_cycles == 120_000
+
+
+@pytest.mark.parametrize("platform_cls, rx_pin, tx_pin", [
+    (ICEBreakerPlatform, "6", "9"),
+    (ICEStickPlatform, "9", "8"),
+])
+def test_platform_supplies_clock_and_pins(small, platform_cls, rx_pin, tx_pin):
+    _, network = small
+    top = UartNetworkTop(network, baud=115200)
+    with pytest.raises(ValueError, match=r"^clk_freq is not known until elaboration"):
+        _ = top.divisor
+    plan = platform_cls().prepare(top, name="top")
+    assert top.clk_freq == 12e6 and top.divisor == 104
+    pcf = plan.files["top.pcf"]
+    assert f"set_io uart_0__rx__io {rx_pin}\n" in pcf
+    assert f"set_io uart_0__tx__io {tx_pin}\n" in pcf
+
+
+def test_construction_errors(small, rng, make_network):
+    _, network = small
+    with pytest.raises(ValueError, match=r"^the UART front end sends one byte per input feature; "
+                                         r"input_bits must be at most 8, not 9$"):
+        UartNetworkTop(lower(make_network(rng, inputs=4, hidden=(3,), outputs=2, bits=9)),
+                       clk_freq=4e6, baud=1e6)
+    with pytest.raises(ValueError, match=r"^clk_freq / baud must be at least 4 cycles per bit"):
+        UartNetworkTop(network, clk_freq=3e6, baud=1e6)
+    with pytest.raises(ValueError, match=r"^baud 115200 cannot be made from a 1e\+06 Hz clock"):
+        UartNetworkTop(network, clk_freq=1e6, baud=115200)
+    with pytest.raises(ValueError, match=r"^timeout must be at least 20 bit times"):
+        UartNetworkTop(network, clk_freq=4e6, baud=1e6, timeout=10e-6)
+    with pytest.raises(TypeError, match=r"^network must have the lwc network contract"):
+        UartNetworkTop(object(), clk_freq=4e6, baud=1e6)
