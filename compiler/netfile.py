@@ -84,8 +84,20 @@ def to_dict(net):
         "input": {"count": net.input.count, "bits": net.input.bits, "quantizer": quant},
         "layers": layers,
         "output": {"classes": list(net.classes)},
-        "provenance": dict(net.provenance),
+        "provenance": _plain_provenance(net.provenance),
     }
+
+
+def _plain_provenance(items):
+    # Only exact builtin types: a str subclass (torch.__version__) would pickle as an object that
+    # weights-only loading refuses, so save would write a file that load rejects.
+    plain = {}
+    for key, value in items:
+        if type(value) not in _PROVENANCE_TYPES:
+            raise ValueError(f"provenance {key!r} must be str, int, float, bool or None, "
+                             f"not {type(value).__name__}")
+        plain[key] = value
+    return plain
 
 
 def save(net, path):
@@ -99,6 +111,9 @@ def save(net, path):
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(data, f)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; a saved net is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

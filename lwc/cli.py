@@ -107,9 +107,61 @@ def _add_inspect(sub):
     p.set_defaults(func=_cmd_inspect)
 
 
+# --- lwc compile ---------------------------------------------------------------------------------
+
+def _cmd_compile(args):
+    from .boards.compile import compile_net
+
+    net = _load_net(args.net)
+    out = args.output or os.path.join(
+        "build", os.path.splitext(os.path.basename(args.net))[0] + "-" + (
+            args.board or args.target))
+    result = compile_net(net, out, target=args.target, board=args.board, clock_mhz=args.fmax,
+                         seed=args.seed, baud=args.baud, register_every=args.register_every,
+                         progress=_say)
+    _say("")
+    _say(result.table())
+
+
+def _add_compile(sub):
+    from .boards.compile import TARGETS
+    from .boards.registry import BOARDS
+
+    p = sub.add_parser("compile", help="compile net.pt to Verilog or to an FPGA bitstream")
+    p.add_argument("net")
+    p.add_argument("--target", default="ice40", choices=TARGETS)
+    p.add_argument("--board", default=None, help=f"board ({', '.join(BOARDS)}); default for "
+                   "ice40: icebreaker")
+    p.add_argument("-o", "--output", default=None, help="output directory "
+                   "(default build/<net>-<board>)")
+    p.add_argument("--fmax", type=_positive(float), default=None,
+                   help="timing target in MHz (default: the board clock)")
+    p.add_argument("--register-every", type=_positive(int), default=None,
+                   help="pipeline register every N adder-tree levels (default: one per layer)")
+    p.add_argument("--baud", type=_positive(int), default=115200, help="UART line rate")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.set_defaults(func=_cmd_compile)
+
+
+# --- lwc flash -----------------------------------------------------------------------------------
+
+def _cmd_flash(args):
+    from .boards.flash import flash
+    from .boards.registry import get_board
+
+    flash(args.dir, get_board(args.board), progress=_say)
+
+
+def _add_flash(sub):
+    p = sub.add_parser("flash", help="program a bitstream built by 'lwc compile' onto a board")
+    p.add_argument("dir", help="the build directory of 'lwc compile'")
+    p.add_argument("--board", default="icebreaker")
+    p.set_defaults(func=_cmd_flash)
+
+
 # --- entry point ---------------------------------------------------------------------------------
 
-_COMMANDS = [_add_train, _add_inspect]
+_COMMANDS = [_add_train, _add_inspect, _add_compile, _add_flash]
 
 
 def build_parser():

@@ -1,1 +1,36 @@
-"""PyTorch training of sparse ternary networks; exports ``net.pt``."""
+"""PyTorch training of sparse ternary networks; exports ``net.pt``.
+
+Typical use::
+
+    from lwc.train import TrainConfig, train_to_file
+    result = train_to_file(TrainConfig(dataset="digits", seed=1), "out/net.pt", progress=print)
+    print(result.test_accuracy, result.zero_fraction)
+
+The names below are imported lazily, so ``import lwc.train.data`` (NumPy only, used by
+:mod:`lwc.sim` to regenerate a net's test set) does not import torch.
+"""
+
+import importlib
+
+__all__ = ["TrainConfig", "TrainResult", "train", "train_to_file", "ExportMismatchError",
+           "REPORT_NAME", "PLOT_NAMES"]
+
+_HOME = {
+    "TrainConfig": ".loop",
+    "TrainResult": ".loop",
+    "train": ".loop",
+    "train_to_file": ".loop",
+    "REPORT_NAME": ".loop",
+    "PLOT_NAMES": ".loop",
+    "ExportMismatchError": ".export",
+}
+
+
+def __getattr__(name):
+    if name in _HOME:
+        return getattr(importlib.import_module(_HOME[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -173,3 +173,12 @@ def test_dense_weights_match_file(net):
     for li in range(len(net.layers)):
         assert np.array_equal(data["layers"][li]["weight"].numpy(),
                               ir.dense_weights(net, li, full_inputs=True))
+
+
+def test_provenance_must_be_plain_types(net, tmp_path):
+    class Version(str):
+        pass
+
+    with pytest.raises(ValueError, match="provenance 'v' must be str, int, float, bool or None"):
+        netfile.save(net.with_meta(v=Version("2.13")), tmp_path / "n.pt")
+    assert not (tmp_path / "n.pt").exists()

@@ -1,0 +1,293 @@
+"""Datasets for training and for regenerating a trained net's test set.
+
+NumPy only (scikit-learn is imported when ``digits`` is loaded): :mod:`lwc.sim` imports this module
+to rebuild exactly the test set a ``net.pt`` was measured on, from the ``dataset``, ``split_seed``
+and ``test_fraction`` in its provenance.
+
+Datasets:
+
+``digits``
+    scikit-learn's 8x8 handwritten digits (1,797 images, pixel values 0..16), bundled with
+    scikit-learn. The test set is a stratified ``test_fraction`` of all images (0.25 by default).
+``mnist``, ``fashion-mnist``
+    28x28 images, pixel values 0..255, read from the original gzipped IDX files
+    (``train-images-idx3-ubyte.gz`` and the three others) in ``data_dir``; nothing is ever
+    downloaded. With ``test_fraction=None`` (the default) the test set is the official 10,000
+    test images; with a number, the 70,000 images are pooled and split like ``digits``.
+
+The validation set is a stratified ``val_fraction`` of what is left after the test set is taken
+out, so the test set depends only on ``seed`` and ``test_fraction``. Training decisions (model
+selection, tuning) use the validation set, never the test set.
+"""
+
+import gzip
+import os
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lwc.compiler.ir import AffineQuantizer, InputSpec, ThresholdQuantizer
+from lwc.errors import DataError
+
+__all__ = [
+    "DATASETS",
+    "IDX_FILES",
+    "Dataset",
+    "load_dataset",
+    "make_input_spec",
+    "default_test_fraction",
+    "default_input_bits",
+    "read_idx",
+    "stratified_split",
+]
+
+#: Dataset names :func:`load_dataset` knows.
+DATASETS = ("digits", "mnist", "fashion-mnist")
+
+#: The four original IDX files of an MNIST-style dataset, as (images, labels) per official split.
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+
+_CLASSES = {
+    "digits": tuple(str(k) for k in range(10)),
+    "mnist": tuple(str(k) for k in range(10)),
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                      "Sneaker", "Bag", "Ankle boot"),
+}
+_IMAGE_SHAPE = {"digits": (8, 8), "mnist": (28, 28), "fashion-mnist": (28, 28)}
+_DEFAULT_BITS = {"digits": 4, "mnist": 1, "fashion-mnist": 1}
+_DEFAULT_TEST_FRACTION = {"digits": 0.25, "mnist": None, "fashion-mnist": None}
+# Largest raw pixel value of each dataset.
+_PIXEL_MAX = {"digits": 16.0, "mnist": 255.0, "fashion-mnist": 255.0}
+# Refuse IDX headers that claim more than this many bytes of data before reading them.
+_IDX_MAX_BYTES = 1 << 31
+
+
+def _check_name(name):
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+
+
+def default_test_fraction(name):
+    """The ``test_fraction`` used when none is given (``None``: the official test split)."""
+    _check_name(name)
+    return _DEFAULT_TEST_FRACTION[name]
+
+
+def default_input_bits(name):
+    """The input width (bits per feature) used when none is given."""
+    _check_name(name)
+    return _DEFAULT_BITS[name]
+
+
+def make_input_spec(dataset_name, bits=None):
+    """The :class:`~lwc.compiler.ir.InputSpec` that quantizes ``dataset_name``'s raw pixels.
+
+    ``digits`` (0..16) uses ``AffineQuantizer(scale=((2**bits - 1) / 16,), offset=(0.5,))``, so
+    4 bits gives ``floor(x * 15/16 + 0.5)`` in 0..15. MNIST-style data (0..255) uses evenly spaced
+    thresholds ``256 * j / 2**bits`` (1 bit: ``x >= 128``; 2 bits: 64, 128, 192).
+    """
+    _check_name(dataset_name)
+    bits = _DEFAULT_BITS[dataset_name] if bits is None else bits
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 8:
+        raise DataError(f"input bits must be an integer 1..8, not {bits!r}")
+    levels = (1 << bits) - 1
+    if dataset_name == "digits":
+        quantizer = AffineQuantizer(scale=(levels / _PIXEL_MAX["digits"],), offset=(0.5,))
+    else:
+        step = 256.0 / (1 << bits)
+        quantizer = ThresholdQuantizer((tuple(step * j for j in range(1, levels + 1)),))
+    count = _IMAGE_SHAPE[dataset_name][0] * _IMAGE_SHAPE[dataset_name][1]
+    return InputSpec(count=count, bits=bits, quantizer=quantizer)
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A dataset split three ways. Features are raw pixel values ``(n, count)`` as ``float32``
+    (exact: they are small integers), labels ``int64`` class indices ``(n,)``.
+
+    ``seed``, ``test_fraction`` and ``val_fraction`` are what :func:`load_dataset` was called with;
+    they regenerate the same split.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: tuple[str, ...]
+    image_shape: tuple[int, int]
+    seed: int
+    test_fraction: float | None
+    val_fraction: float
+    info: dict = field(default_factory=dict)
+
+    @property
+    def feature_count(self):
+        return self.x_train.shape[1]
+
+    def input_spec(self, bits=None):
+        """:func:`make_input_spec` for this dataset (``bits=None``: the dataset's default)."""
+        return make_input_spec(self.name, bits)
+
+
+def stratified_split(y, fraction, rng):
+    """Indices ``(keep, taken)`` with ``round(fraction * n_c)`` of each class ``c`` taken.
+
+    Both index arrays are sorted; the draw depends only on ``y``, ``fraction`` and ``rng``.
+    """
+    y = np.asarray(y)
+    taken = []
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        n_take = int(round(fraction * len(members)))
+        taken.append(rng.permutation(members)[:n_take])
+    taken = np.sort(np.concatenate(taken)) if taken else np.zeros(0, dtype=np.int64)
+    keep = np.setdiff1d(np.arange(len(y)), taken)
+    return keep, taken
+
+
+def _check_fraction(name, value, allow_none):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise DataError(f"{name} must be a number between 0 and 1 (exclusive), not {value!r}")
+
+
+def load_dataset(name, *, seed, test_fraction=None, val_fraction=0.1, data_dir=None):
+    """Load dataset ``name`` and split it deterministically (stratified) from ``seed``.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`DATASETS`.
+    seed : int
+        Split seed; the same ``seed`` and ``test_fraction`` always give the same test set.
+    test_fraction : float or None
+        Share of all samples held out for testing. ``None``: the dataset's default
+        (:func:`default_test_fraction`): 0.25 for ``digits``, the official test split for
+        MNIST-style data. :attr:`Dataset.test_fraction` holds the value used.
+    val_fraction : float
+        Share of the remaining samples held out for validation.
+    data_dir : str or os.PathLike, optional
+        Directory with the four gzipped IDX files (MNIST-style data only).
+
+    Raises
+    ------
+    lwc.errors.DataError
+        Unknown name, bad fractions, or a data file that is missing or malformed (the message
+        names the file).
+    """
+    _check_name(name)
+    if test_fraction is None:
+        test_fraction = _DEFAULT_TEST_FRACTION[name]
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DataError(f"split seed must be a non-negative integer, not {seed!r}")
+    _check_fraction("test_fraction", test_fraction, allow_none=True)
+    _check_fraction("val_fraction", val_fraction, allow_none=False)
+    rng = np.random.default_rng([int(seed), 0x6C7763])
+
+    if name == "digits":
+        x, y = _load_digits()
+        official = None
+    else:
+        if data_dir is None:
+            raise DataError(f"dataset {name!r} needs a data directory (--data-dir) holding "
+                            + ", ".join(IDX_FILES["train"] + IDX_FILES["test"]))
+        x_tr, y_tr = _load_idx_pair(os.fspath(data_dir), *IDX_FILES["train"])
+        x_te, y_te = _load_idx_pair(os.fspath(data_dir), *IDX_FILES["test"])
+        x, y = np.concatenate([x_tr, x_te]), np.concatenate([y_tr, y_te])
+        official = np.arange(len(y_tr), len(y))
+    if test_fraction is None:
+        test_idx = official
+        rest = np.arange(official[0])
+    else:
+        rest, test_idx = stratified_split(y, test_fraction, rng)
+    keep, val = stratified_split(y[rest], val_fraction, rng)
+    train_idx, val_idx = rest[keep], rest[val]
+    # Shuffle the training order once, so mini-batches never see one class at a time.
+    train_idx = rng.permutation(train_idx)
+    # float32 holds every pixel value (0..255) exactly at half the memory of float64.
+    return Dataset(
+        name=name,
+        x_train=x[train_idx].astype(np.float32), y_train=y[train_idx],
+        x_val=x[val_idx].astype(np.float32), y_val=y[val_idx],
+        x_test=x[test_idx].astype(np.float32), y_test=y[test_idx],
+        classes=_CLASSES[name],
+        image_shape=_IMAGE_SHAPE[name],
+        seed=int(seed),
+        test_fraction=None if test_fraction is None else float(test_fraction),
+        val_fraction=float(val_fraction),
+        info={"source": "sklearn.datasets.load_digits" if name == "digits"
+              else os.path.abspath(os.fspath(data_dir))},
+    )
+
+
+def _load_digits():
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return np.asarray(bunch.data), np.asarray(bunch.target, dtype=np.int64)
+
+
+def read_idx(path):
+    """Read one IDX file (gzipped when ``path`` ends in ``.gz``) of unsigned bytes.
+
+    Returns a ``uint8`` array shaped by the header's dimensions. Raises
+    :class:`~lwc.errors.DataError` naming ``path`` when it is missing, not gzip, truncated, or its
+    header is not an unsigned-byte IDX header.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise DataError(f"{path}: is a directory, not an IDX file")
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            header = f.read(4)
+            if len(header) < 4:
+                raise DataError(f"{path}: truncated IDX header ({len(header)} of 4 bytes)")
+            zero, kind, ndim = struct.unpack(">HBB", header)
+            if zero != 0 or kind != 0x08 or not 1 <= ndim <= 4:
+                raise DataError(f"{path}: not an unsigned-byte IDX file (magic "
+                                f"0x{int.from_bytes(header, 'big'):08x})")
+            dims_raw = f.read(4 * ndim)
+            if len(dims_raw) < 4 * ndim:
+                raise DataError(f"{path}: truncated IDX header")
+            dims = struct.unpack(f">{ndim}I", dims_raw)
+            size = int(np.prod(dims, dtype=np.int64))
+            if size > _IDX_MAX_BYTES:
+                raise DataError(f"{path}: IDX header claims {size} bytes of data, too many")
+            data = f.read(size + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: cannot be read as gzipped IDX data ({exc})") from None
+    if len(data) < size:
+        raise DataError(f"{path}: truncated, {len(data)} of {size} data bytes")
+    if len(data) > size:
+        raise DataError(f"{path}: trailing bytes after {size} data bytes")
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def _load_idx_pair(data_dir, images_name, labels_name):
+    images_path = os.path.join(data_dir, images_name)
+    labels_path = os.path.join(data_dir, labels_name)
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise DataError(f"{images_path}: expected 28x28 images, not shape {images.shape}")
+    if labels.ndim != 1:
+        raise DataError(f"{labels_path}: expected a 1-dimensional label file, not shape "
+                        f"{labels.shape}")
+    if len(labels) != len(images):
+        raise DataError(f"{labels_path}: {len(labels)} labels for {len(images)} images in "
+                        f"{images_name}")
+    if len(labels) and labels.max() > 9:
+        raise DataError(f"{labels_path}: label {int(labels.max())} is not a class 0..9")
+    return images.reshape(len(images), -1), labels.astype(np.int64)
