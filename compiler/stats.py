@@ -80,7 +80,7 @@ def network_stats(net):
         layers.append(LayerStats(
             kind=layer.activation.kind, neurons=layer.size, inputs=w.shape[1],
             nonzero=int(fan_in.sum()),
-            fan_in_min=int(fan_in.min(initial=0)) if layer.size else 0,
+            fan_in_min=int(fan_in.min()) if layer.size else 0,
             fan_in_mean=float(fan_in.mean()) if layer.size else 0.0,
             fan_in_max=int(fan_in.max(initial=0)),
             constant=constant, unread=unread,

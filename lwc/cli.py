@@ -63,7 +63,7 @@ def _cmd_train(args):
     config = TrainConfig(
         dataset=args.dataset, data_dir=args.data_dir, hidden=args.hidden,
         sparsity=args.sparsity, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, input_bits=args.input_bits, device=args.device,
+        seed=args.seed, input_bits=args.input_bits, device=args.device, threads=args.threads,
     )
     result = train_to_file(config, args.output, plots=not args.no_plots, progress=_say)
     _say(f"wrote {args.output}: test accuracy {100 * result.test_accuracy:.2f}% "
@@ -84,6 +84,8 @@ def _add_train(sub):
     p.add_argument("--input-bits", type=_positive(int), default=None, help="bits per input")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--threads", type=_positive(int), default=None,
+                   help="torch CPU threads (default 1: fastest for small nets)")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.set_defaults(func=_cmd_train)
 

@@ -61,6 +61,7 @@ def test_stats():
     assert st.weights == 12 + 6 and st.nonzero == 4 + 4
     assert st.unused_inputs == 1
     assert st.layers[0].constant == 1 and st.layers[0].fan_in_max == 2
+    assert st.layers[0].fan_in_min == 0 and st.layers[1].fan_in_min == 2
     counts = np.unique(np.concatenate([ir.dense_weights(small_net(), k).ravel() for k in (0, 1)]),
                        return_counts=True)[1]
     assert st.bits_per_weight == pytest.approx(weight_entropy(list(counts)))
