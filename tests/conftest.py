@@ -63,3 +63,13 @@ def make_network():
 @pytest.fixture
 def make_vectors():
     return adversarial_vectors
+
+
+@pytest.fixture(scope="session")
+def digits_net_path(tmp_path_factory):
+    """A digits net trained once per test session with the default configuration (a few s)."""
+    from lwc.train import TrainConfig, train_to_file
+
+    path = tmp_path_factory.mktemp("digits") / "net.pt"
+    train_to_file(TrainConfig(dataset="digits", seed=0), path, plots=False)
+    return path

@@ -1,0 +1,280 @@
+"""``lwc sim``: prove a network's generated Verilog equal to the golden model, vector by vector.
+
+:func:`simulate` runs the whole chain: compiler passes, :func:`lwc.compiler.lower.lower`, Verilog
+through Amaranth, a Verilator or Icarus build, the cocotb testbench
+(:mod:`lwc.sim.network_tb`, random input gaps and back-pressure), and a comparison of every output
+with :func:`lwc.compiler.golden.evaluate`. :func:`load_vectors` and :func:`random_vectors` make
+its input.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lwc.compiler import golden, passes
+from lwc.errors import DataError, UsageError
+
+from . import network_tb, runner
+
+__all__ = ["Mismatch", "SimReport", "simulate", "load_vectors", "random_vectors", "write_verilog"]
+
+TOPLEVEL = "lwc_net"
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """The first vector whose hardware output differs from the golden model.
+
+    ``golden_sums[k]`` holds ``(origin, sum)`` for each neuron of layer ``k`` of the compiled
+    (passed) network; ``hardware_label`` and ``hardware_scores`` are ``None`` when the hardware gave
+    no output for the vector.
+    """
+
+    index: int
+    inputs: tuple[int, ...]
+    golden_sums: tuple[tuple[tuple[int, int], ...], ...]
+    golden_label: int
+    golden_scores: tuple[int, ...]
+    hardware_label: int | None
+    hardware_scores: tuple[int, ...] | None
+
+
+@dataclass(frozen=True)
+class SimReport:
+    """What :func:`simulate` found.
+
+    ``build_reused`` tells that an identical earlier build was kept (``build_seconds`` is then
+    only the check); ``run_seconds`` is the wall
+    time of the whole simulator process, ``stream_seconds`` that of streaming the vectors through
+    the design (``vectors_per_second`` is measured over it). ``latency`` is the component's
+    ``latency`` property, ``measured_latency`` the cycles the testbench saw between the first
+    accepted input and the first ``o.valid`` (-1 if none). ``protocol_errors`` counts stream rule
+    breaks (payload changed or valid dropped while stalled, outputs nobody asked for).
+    ``received`` is the number of outputs taken before the testbench gave up waiting (outputs
+    that never came count as mismatches).
+    """
+
+    simulator: str
+    vectors: int
+    received: int
+    mismatches: int
+    first_mismatch: Mismatch | None
+    build_seconds: float
+    run_seconds: float
+    stream_seconds: float
+    cycles: int
+    latency: int
+    measured_latency: int
+    protocol_errors: int
+    build_dir: Path
+    build_reused: bool = False
+    waves: Path | None = None
+
+    @property
+    def vectors_per_second(self):
+        return self.vectors / self.stream_seconds if self.stream_seconds > 0 else float("inf")
+
+    @property
+    def ok(self):
+        """Every output matched, the stream rules held, and the latency is the promised one."""
+        return (self.mismatches == 0 and self.protocol_errors == 0
+                and self.received == self.vectors and self.measured_latency == self.latency)
+
+    def format(self):
+        """A few lines for the CLI: speed and verdict, then the first mismatch in detail."""
+        build = "build reused" if self.build_reused else f"build {self.build_seconds:.1f} s"
+        lines = [
+            f"{self.simulator}: {self.vectors} vectors in {self.stream_seconds:.2f} s "
+            f"({self.vectors_per_second:.0f} vectors/s, {self.cycles} cycles); "
+            f"{build}, run {self.run_seconds:.1f} s",
+            f"latency {self.measured_latency} cycles (expected {self.latency}); "
+            f"{self.protocol_errors} stream protocol errors",
+            f"{self.mismatches} of {self.vectors} vectors mismatch" if self.mismatches else
+            f"0 mismatches: hardware equals the golden model on all {self.vectors} vectors",
+        ]
+        if self.received < self.vectors:
+            lines.append(f"only {self.received} of {self.vectors} outputs came out: the design "
+                         f"stopped producing them")
+        m = self.first_mismatch
+        if m is not None:
+            lines.append(f"first mismatch: vector {m.index}")
+            lines.append(f"  input            {list(m.inputs)}")
+            for k, sums in enumerate(m.golden_sums):
+                text = " ".join(f"n{origin}={s}" for origin, s in sums) or "(no neurons)"
+                lines.append(f"  layer {k} sums     {text}")
+            lines.append(f"  golden   label {m.golden_label} scores {list(m.golden_scores)}")
+            if m.hardware_label is None:
+                lines.append("  hardware no output")
+            else:
+                lines.append(f"  hardware label {m.hardware_label} scores "
+                             f"{list(m.hardware_scores)}")
+        if self.waves is not None:
+            lines.append(f"waveform: {self.waves}")
+        return "\n".join(lines)
+
+
+def _check_vectors(net, x, where=None):
+    """``x`` as ``int64`` ``(n, input.count)`` in range, or :class:`DataError` naming ``where``."""
+    count, top = net.input.count, net.input.max_value
+    at = "" if where is None else f"{where}: "
+    if x.ndim != 2 or x.shape[1] != count or x.shape[0] == 0:
+        raise DataError(f"{at}vectors must have shape (n >= 1, {count}), not {x.shape}")
+    if x.dtype.kind == "f" and net.input.quantizer is not None:
+        if not np.isfinite(x).all():
+            raise DataError(f"{at}raw features must be finite")
+        return golden.quantize(net.input, x)
+    if x.dtype.kind not in "iub":
+        quantizer = "" if net.input.quantizer is None else " or raw float features"
+        raise DataError(f"{at}vectors must be integers{quantizer}, not dtype {x.dtype}")
+    if x.min() < 0 or x.max() > top:
+        raise DataError(f"{at}vector elements must be in 0..{top} ({net.input.bits}-bit "
+                        f"inputs), found {int(x.min())}..{int(x.max())}")
+    return x.astype(np.int64)
+
+
+def load_vectors(path, net):
+    """Input vectors for ``net`` from a ``.npy`` file.
+
+    The array must be ``(n, net.input.count)`` integers in ``0 .. 2**input.bits - 1``; when the
+    network has a quantizer, a float array holds raw features and is quantized.
+
+    Raises
+    ------
+    DataError
+        The file is missing or unreadable, or its array has the wrong shape, type, or range.
+    """
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise DataError(f"{path}: cannot read a .npy array ({err})") from None
+    if not isinstance(x, np.ndarray):
+        x.close()
+        raise DataError(f"{path}: expected a .npy array, not an .npz archive")
+    return _check_vectors(net, x, path)
+
+
+def random_vectors(net, count, *, seed=0):
+    """``count`` uniformly random input vectors for ``net`` (``int64``), from ``seed``."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, net.input.max_value + 1, size=(count, net.input.count), dtype=np.int64)
+
+
+def write_verilog(component, path):
+    """Write ``component`` as Verilog with top module ``lwc_net``; return the text.
+
+    Source-location attributes are left out, so the text depends only on the design (and an
+    earlier build of the same design can be reused).
+    """
+    from amaranth.back import verilog
+
+    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+    text = verilog.convert(component, name=TOPLEVEL, emit_src=False)
+    Path(path).write_text(text)
+    return text
+
+
+def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, seed=0,
+             progress=print, gap=0.25, stall=0.25, register_every=None):
+    """Simulate the generated Verilog of ``net`` on ``vectors``; compare with the golden model.
+
+    Parameters
+    ----------
+    net : Network
+        As trained or loaded (the compiler passes are run here).
+    vectors : array_like
+        ``(n, net.input.count)`` integer inputs (see :func:`load_vectors`).
+    simulator : str
+        ``"verilator"`` or ``"icarus"``.
+    waves : bool
+        Record a waveform (FST; VCD from Verilator without lz4) in the build directory; its path
+        is in the report.
+    build_dir : path-like
+        Parent of this configuration's build directory, ``<build_dir>/<simulator>[-waves]``; an
+        identical earlier build there is reused.
+    seed : int
+        Seed of the testbench's input gaps and back-pressure.
+    progress : callable
+        Called with one line of text at each step.
+    gap, stall : float
+        Probability that an input waits 1..3 cycles before ``valid``, and that ``o.ready`` is low
+        in a cycle.
+    register_every : int or None
+        Passed to :func:`~lwc.compiler.lower.lower` (extra pipeline registers).
+
+    Returns
+    -------
+    SimReport
+
+    Raises
+    ------
+    UsageError, ToolchainError
+        Unknown or missing simulator, ``gap`` or ``stall`` not in ``[0, 1)``, or a failed build
+        or simulation.
+    DataError
+        ``vectors`` has the wrong shape, type, or range.
+    """
+    from lwc.compiler.lower import lower
+
+    runner.check_simulator(simulator)
+    for name, p in (("gap", gap), ("stall", stall)):
+        if not 0 <= p < 1:
+            raise UsageError(f"{name} must be a probability in [0, 1), not {p!r}")
+    x = _check_vectors(net, np.asarray(vectors))
+
+    compiled = passes.run(net)
+    component = lower(compiled, register_every=register_every)
+    work = Path(build_dir).resolve() / (simulator + ("-waves" if waves else ""))
+    work.mkdir(parents=True, exist_ok=True)
+    source = work / f"{TOPLEVEL}.v"
+    progress(f"writing Verilog: {source}")
+    write_verilog(component, source)
+
+    progress(f"{simulator}: building {TOPLEVEL} in {work}")
+    sim_build = runner.build([source], toplevel=TOPLEVEL, build_dir=work, simulator=simulator,
+                             waves=waves)
+    if sim_build.reused:
+        progress(f"{simulator}: reusing the earlier build (same Verilog, same settings)")
+    if waves and sim_build.waves.suffix == ".vcd":
+        progress(f"{simulator}: recording VCD (FST needs the lz4 library, e.g. liblz4-dev)")
+
+    want = golden.evaluate(net, x)
+    inside = golden.evaluate(compiled, x)
+    origins = [[n.origin for n in layer.neurons] for layer in compiled.layers]
+    job, result = work / "job.npz", work / "result.npz"
+    result.unlink(missing_ok=True)
+    network_tb.write_job(job, x, want.predictions, want.scores, sums=inside.sums, origins=origins,
+                         input_bits=component.input_bits, label_width=component.label_width,
+                         score_width=component.score_width, seed=seed, gap=gap, stall=stall,
+                         max_idle=1000 + 4 * component.latency)
+    progress(f"{simulator}: streaming {len(x)} vectors")
+    env = {network_tb.JOB_ENV: str(job), network_tb.RESULT_ENV: str(result)}
+    run_seconds = runner.test(sim_build, "lwc.sim.network_tb", seed=seed, env=env)
+    got = network_tb.read_result(result)
+
+    bad = (got["labels"] != want.predictions) | (got["scores"] != want.scores).any(axis=1)
+    assert int(bad.sum()) == got["mismatches"], "testbench and host disagree on mismatches"
+    first = None
+    if bad.any():
+        i = int(np.argmax(bad))
+        assert i == got["first_mismatch"]
+        received = i < got["received"]
+        first = Mismatch(
+            index=i,
+            inputs=tuple(int(v) for v in x[i]),
+            golden_sums=tuple(tuple(zip(o, (int(s) for s in sums[i])))
+                              for o, sums in zip(origins, inside.sums)),
+            golden_label=int(want.predictions[i]),
+            golden_scores=tuple(int(s) for s in want.scores[i]),
+            hardware_label=int(got["labels"][i]) if received else None,
+            hardware_scores=tuple(int(s) for s in got["scores"][i]) if received else None,
+        )
+    return SimReport(
+        simulator=simulator, vectors=len(x), received=got["received"],
+        mismatches=got["mismatches"], first_mismatch=first,
+        build_seconds=sim_build.seconds, run_seconds=run_seconds,
+        stream_seconds=got["stream_seconds"], cycles=got["cycles"], latency=component.latency,
+        measured_latency=got["first_latency"], protocol_errors=got["protocol_errors"],
+        build_dir=work, build_reused=sim_build.reused, waves=sim_build.waves,
+    )

