@@ -94,6 +94,18 @@ def check_fit(cells, board):
                 f"or a smaller network")
 
 
+def packing_error(exc, board):
+    """The error to raise for a failed nextpnr run: a one-line fit error when nextpnr ran out of
+    logic cells (packing can need more cells than the LUT4 count, for carries and flip-flops that
+    share no cell with a LUT), else ``exc`` itself."""
+    needed = re.search(r"Failed to expand region .* of (\d+) ICESTORM_LCs", str(exc))
+    if not needed:
+        return exc
+    return BuildError(f"design does not fit the {board.name} ({board.part}): packing needs "
+                      f"{needed.group(1)} logic cells, the device has "
+                      f"{board.capacity.logic_cells}; choose a larger board or a smaller network")
+
+
 @dataclass
 class BuildReport:
     """What a build produced and how well it went; written to ``report.json`` in ``out_dir``.
@@ -353,7 +365,10 @@ def _build(top, board, out_dir, name, clock_mhz, seed, env, steps, progress):
              f"block RAM {estimate['block_ram']})")
     check_fit(cells, board)
 
-    run("nextpnr-ice40", nextpnr, "nextpnr-ice40 place & route", "nextpnr", f"{name}.tim")
+    try:
+        run("nextpnr-ice40", nextpnr, "nextpnr-ice40 place & route", "nextpnr", f"{name}.tim")
+    except BuildError as exc:
+        raise packing_error(exc, board) from None
     pnr = json.loads((out_dir / f"{name}.nextpnr.json").read_text())
     util = pnr.get("utilization", {})
     fmax = {net: {"achieved": v["achieved"], "constraint": v["constraint"]}

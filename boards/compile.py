@@ -10,18 +10,14 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from amaranth.back import verilog
-
 from ..compiler import passes
-from ..compiler.lower import lower
+from ..compiler.lower import lower, write_verilog
 from ..errors import UsageError
 from ..hw.top import UartNetworkTop
 from .build import REPORT_FILE, build
 from .registry import DEFAULT_BOARD, get_board
-from .toolchain import use_toolchain
 
-__all__ = ["NetworkFacts", "CompileResult", "network_facts", "write_verilog", "compile_net",
-           "TARGETS"]
+__all__ = ["NetworkFacts", "CompileResult", "network_facts", "compile_net", "TARGETS"]
 
 TARGETS = ("verilog", "ice40")
 
@@ -76,14 +72,6 @@ def network_facts(net, component):
         nonzero_weights=sum(len(n.inputs) for layer in net.layers for n in layer.neurons),
         adders=adders, latency=component.latency, score_width=component.score_width,
     )
-
-
-def write_verilog(component, path, name="lwc_net"):
-    """Write ``component`` as Verilog (Amaranth's built-in Yosys; no external tool)."""
-    with use_toolchain():
-        text = verilog.convert(component, name=name)
-    Path(path).write_text(text)
-    return text
 
 
 def compile_net(net, out_dir, *, target="ice40", board=None, clock_mhz=None, seed=1,

@@ -10,7 +10,10 @@ from lwc.hw import ActivationSpec, LayerSpec, NeuronSpec, TernaryNetwork
 from . import passes
 from .ir import verify
 
-__all__ = ["lower", "layer_specs"]
+__all__ = ["lower", "layer_specs", "write_verilog", "TOPLEVEL"]
+
+#: Module name of the bare network in generated Verilog.
+TOPLEVEL = "lwc_net"
 
 
 def layer_specs(net):
@@ -66,3 +69,28 @@ def lower(net, *, register_every=None):
         tuple(tuple(n.sum_range) for n in layer.neurons) for layer in net.layers), \
         "hardware and IR sum ranges disagree"
     return component
+
+
+def write_verilog(component, path=None, *, name=TOPLEVEL):
+    """Convert ``component`` to Verilog with top module ``name``; write it to ``path`` if given and
+    return the text.
+
+    Uses Amaranth's built-in Yosys (``AMARANTH_USE_YOSYS=builtin`` unless the user chose
+    otherwise; the slower YoWASP Yosys is not needed for export). Source-location attributes are
+    left out, so the text depends only on the design: the same net gives byte-identical Verilog.
+    """
+    import os
+
+    from amaranth.back import verilog
+
+    saved = os.environ.get("AMARANTH_USE_YOSYS")
+    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+    try:
+        text = verilog.convert(component, name=name, emit_src=False)
+    finally:
+        if saved is None:
+            os.environ.pop("AMARANTH_USE_YOSYS", None)
+    if path is not None:
+        with open(path, "w") as f:
+            f.write(text)
+    return text

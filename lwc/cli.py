@@ -7,7 +7,7 @@ import sys
 import time
 
 from . import __version__
-from .errors import LwcError, UsageError
+from .errors import LwcError
 
 __all__ = ["main"]
 
@@ -161,14 +161,170 @@ def _add_flash(sub):
     p.set_defaults(func=_cmd_flash)
 
 
+# --- vectors for lwc sim / lwc run ---------------------------------------------------------------
+
+def _add_vector_options(p):
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--vectors", type=_positive(int), default=None, metavar="N",
+                       help="N random input vectors instead of the net's own test set")
+    group.add_argument("--npy", default=None, metavar="FILE",
+                       help="input vectors from a .npy file (integers, or raw float features)")
+    p.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist, fashion)")
+    p.add_argument("--seed", type=int, default=0, help="seed for random vectors and stalls")
+
+
+def _vectors(net, args):
+    """``(vectors, labels or None, description)`` chosen by the options of _add_vector_options."""
+    from .sim.cocotb_sim import load_vectors, random_vectors, test_set
+
+    if args.npy is not None:
+        x = load_vectors(args.npy, net)
+        return x, None, f"{len(x)} vectors from {args.npy}"
+    if args.vectors is not None:
+        return random_vectors(net, args.vectors, seed=args.seed), None, \
+            f"{args.vectors} random vectors"
+    x, y = test_set(net, data_dir=args.data_dir)
+    return x, y, f"the {net.meta('dataset')} test set ({len(x)} vectors)"
+
+
+# --- lwc sim -------------------------------------------------------------------------------------
+
+def _cmd_sim(args):
+    from .sim.cocotb_sim import simulate
+
+    net = _load_net(args.net)
+    x, _, what = _vectors(net, args)
+    build_dir = args.build_dir or os.path.join(
+        "build", os.path.splitext(os.path.basename(args.net))[0] + "-sim")
+    _say(f"simulating {args.net} on {what} with {args.simulator}")
+    report = simulate(net, x, simulator=args.simulator, waves=args.waves, build_dir=build_dir,
+                      seed=args.seed, progress=_say)
+    _say(report.format())
+    return 0 if report.ok else 1
+
+
+def _add_sim(sub):
+    p = sub.add_parser("sim", help="prove the generated Verilog against the golden model (cocotb)")
+    p.add_argument("net")
+    _add_vector_options(p)
+    p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
+    p.add_argument("--waves", action="store_true", help="write a waveform (FST or VCD)")
+    p.add_argument("--build-dir", default=None, help="default build/<net>-sim")
+    p.set_defaults(func=_cmd_sim)
+
+
+# --- lwc run -------------------------------------------------------------------------------------
+
+def _cmd_run(args):
+    from .boards.run import run_vectors
+
+    net = _load_net(args.net)
+    x, y, what = _vectors(net, args)
+    _say(f"sending {what} to {args.port} at {args.baud} baud")
+    report = run_vectors(args.port, net, x, baud=args.baud, timeout=args.timeout,
+                         scores=args.scores, labels=y)
+    _say(report.summary())
+    return 0 if report.disagreements == 0 else 1
+
+
+def _add_run(sub):
+    p = sub.add_parser("run", help="classify vectors on a board over its UART, compare with "
+                       "the golden model")
+    p.add_argument("net")
+    p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
+    _add_vector_options(p)
+    p.add_argument("--baud", type=_positive(int), default=115200)
+    p.add_argument("--timeout", type=_positive(float), default=1.0, help="seconds per answer")
+    p.add_argument("--scores", action="store_true", help="also read and compare the scores")
+    p.set_defaults(func=_cmd_run)
+
+
+# --- lwc demo ------------------------------------------------------------------------------------
+
+def _cmd_demo(args):
+    from .boards.compile import compile_net
+    from .compiler import netfile
+    from .sim.cocotb_sim import simulate, test_set
+    from .train import TrainConfig, train_to_file
+
+    out = args.output or os.path.join("build", args.dataset)
+    os.makedirs(out, exist_ok=True)
+    net_path = os.path.join(out, "net.pt")
+    steps = {}
+
+    def step(name):
+        _say(f"\n== {name} " + "=" * max(0, 70 - len(name)))
+        steps[name] = time.monotonic()
+
+    def done(name):
+        steps[name] = time.monotonic() - steps[name]
+
+    step("train")
+    result = train_to_file(TrainConfig(dataset=args.dataset, data_dir=args.data_dir,
+                                       hidden=args.hidden, sparsity=args.sparsity,
+                                       seed=args.seed), net_path, progress=_say)
+    done("train")
+    net = netfile.load(net_path)
+    step("verify (cocotb)")
+    x, _ = test_set(net, data_dir=args.data_dir)
+    sim = simulate(net, x, simulator=args.simulator, build_dir=os.path.join(out, "sim"),
+                   seed=args.seed, progress=_say)
+    _say(sim.format())
+    done("verify (cocotb)")
+    if not sim.ok:
+        return 1
+    step("compile (ice40)")
+    compiled = compile_net(net, os.path.join(out, args.board), target="ice40",
+                           board=args.board, seed=1, progress=_say)
+    done("compile (ice40)")
+    build = compiled.build
+    _say("\n== summary " + "=" * 62)
+    rows = [
+        ("dataset", f"{args.dataset}: {len(x)} test vectors"),
+        ("test accuracy", f"{100 * result.test_accuracy:.2f}% (integer net, golden model)"),
+        ("zero weights", f"{100 * result.zero_fraction:.1f}%"),
+        ("cocotb", f"{sim.vectors - sim.mismatches}/{sim.vectors} identical to the golden model"
+                   f" ({args.simulator}, {sim.vectors_per_second:,.0f} vectors/s)"),
+        ("board", f"{build.board} ({build.device})"),
+        ("logic cells", f"{build.logic_cells.used} / {build.logic_cells.available}"),
+        ("LUT4 / FF / carry", f"{build.lut4.used} / {build.ff.used} / {build.carry.used}"),
+        ("Fmax", f"{build.fmax_mhz:.1f} MHz (clock {build.clock_mhz:g} MHz, "
+                 f"{'met' if build.timing_met else 'NOT met'})"),
+        ("latency", f"{compiled.facts.latency} cycles, 1 inference per cycle"),
+        ("bitstream", build.bitstream),
+    ] + [(f"time: {name}", f"{secs:.1f} s") for name, secs in steps.items()]
+    for key, value in rows:
+        _say(f"{key:<18} {value}")
+    return 0
+
+
+def _add_demo(sub):
+    from .boards.registry import BOARDS
+
+    p = sub.add_parser("demo", help="train, verify in cocotb and build a bitstream, in one go")
+    p.add_argument("dataset", nargs="?", default="digits", help="digits (default) or mnist")
+    p.add_argument("-o", "--output", default=None, help="output directory (default build/<data>)")
+    p.add_argument("--board", default="icebreaker", choices=tuple(BOARDS))
+    p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
+    p.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist, fashion)")
+    # Sized to fit the iCEBreaker's UP5K with the UART front end (about 87% of its logic cells)
+    # while keeping digits test accuracy near 95%.
+    p.add_argument("--hidden", type=_sizes, default=(64,), help="hidden sizes (default 64)")
+    p.add_argument("--sparsity", type=_fraction, default=0.87,
+                   help="target zero-weight fraction (default 0.87)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_demo)
+
+
 # --- entry point ---------------------------------------------------------------------------------
 
-_COMMANDS = [_add_train, _add_inspect, _add_compile, _add_flash]
+_COMMANDS = [_add_demo, _add_train, _add_inspect, _add_sim, _add_compile, _add_flash, _add_run]
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="lwc", description="Compile trained sparse ternary neural networks into FPGA gateware.")
+        prog="lwc",
+        description="Compile trained sparse ternary neural networks into FPGA gateware.")
     parser.add_argument("--version", action="version", version=f"lwc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in _COMMANDS:
@@ -181,7 +337,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     start = time.monotonic()
     try:
-        args.func(args)
+        status = args.func(args) or 0
     except LwcError as exc:
         print(f"lwc: error: {exc}", file=sys.stderr)
         return 1
@@ -190,7 +346,7 @@ def main(argv=None):
         return 130
     if os.environ.get("LWC_TIMING"):
         print(f"lwc {args.command}: {time.monotonic() - start:.1f} s", file=sys.stderr)
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -7,20 +7,19 @@ with :func:`lwc.compiler.golden.evaluate`. :func:`load_vectors` and :func:`rando
 its input.
 """
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from lwc.compiler import golden, passes
+from lwc.compiler.lower import TOPLEVEL, write_verilog
 from lwc.errors import DataError, UsageError
 
 from . import network_tb, runner
 
-__all__ = ["Mismatch", "SimReport", "simulate", "load_vectors", "random_vectors", "write_verilog"]
+__all__ = ["Mismatch", "SimReport", "simulate", "load_vectors", "random_vectors", "test_set"]
 
-TOPLEVEL = "lwc_net"
 
 
 @dataclass(frozen=True)
@@ -161,18 +160,20 @@ def random_vectors(net, count, *, seed=0):
     return rng.integers(0, net.input.max_value + 1, size=(count, net.input.count), dtype=np.int64)
 
 
-def write_verilog(component, path):
-    """Write ``component`` as Verilog with top module ``lwc_net``; return the text.
+def test_set(net, *, data_dir=None):
+    """The net's own test set, rebuilt from its provenance: ``(vectors, labels)``.
 
-    Source-location attributes are left out, so the text depends only on the design (and an
-    earlier build of the same design can be reused).
+    Raises :class:`DataError` when ``net.pt`` does not say which data it was trained on.
     """
-    from amaranth.back import verilog
+    from lwc.train.data import load_dataset
 
-    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
-    text = verilog.convert(component, name=TOPLEVEL, emit_src=False)
-    Path(path).write_text(text)
-    return text
+    name = net.meta("dataset")
+    if name is None or net.meta("split_seed") is None:
+        raise DataError("the net does not record its dataset and split; give --vectors N or "
+                        "--npy FILE")
+    data = load_dataset(name, seed=net.meta("split_seed"),
+                        test_fraction=net.meta("test_fraction"), data_dir=data_dir)
+    return golden.quantize(net.input, data.x_test), data.y_test
 
 
 def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, seed=0,

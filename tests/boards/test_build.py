@@ -307,3 +307,17 @@ def test_lowered_network_builds(tmp_path, rng, make_network):
 
     report = build(Top(), "icebreaker", tmp_path, progress=lambda line: None)
     assert report.lut4.used > 0 and report.timing_met
+
+
+def test_nextpnr_out_of_cells_becomes_a_fit_error():
+    from lwc.boards.build import packing_error
+
+    board = get_board("icebreaker")
+    exc = BuildError("nextpnr-ice40 place & route failed (exit 125): ERROR: Failed to expand "
+                     "region (0, 0) |_> (25, 31) of 5643 ICESTORM_LCs (see top.nextpnr.log)")
+    err = packing_error(exc, board)
+    assert str(err) == ("design does not fit the icebreaker (iCE40UP5K-SG48): packing needs "
+                        "5643 logic cells, the device has 5280; choose a larger board or a "
+                        "smaller network")
+    other = BuildError("nextpnr-ice40 place & route failed (exit 1): ERROR: something else")
+    assert packing_error(other, board) is other
