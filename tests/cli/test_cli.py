@@ -1,0 +1,151 @@
+"""The ``lwc`` command as a user meets it: outputs, exit codes, one-line errors."""
+
+# amaranth: UnusedElaboratable=no
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lwc.cli import main
+from lwc.compiler import golden, netfile
+from lwc.compiler.lower import lower
+
+
+@pytest.fixture
+def net_path(tmp_path, make_network, rng):
+    for _ in range(100):
+        net = make_network(rng, inputs=6, hidden=(5,), outputs=3, bits=3, density=0.6)
+        x = rng.integers(0, 8, size=(32, 6))
+        if len(set(golden.predict(net, x))) > 1:  # a net whose answer depends on its input
+            break
+    path = tmp_path / "net.pt"
+    netfile.save(net, path)
+    return path
+
+
+def run_cli(*args):
+    """Run ``lwc`` in a fresh interpreter, as a user does: (exit code, stdout, stderr)."""
+    proc = subprocess.run([sys.executable, "-m", "lwc", *map(str, args)], capture_output=True,
+                          text=True, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def assert_one_line_error(code, out, err, text):
+    assert code == 1
+    assert "Traceback" not in err and "Traceback" not in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lwc: error: ") and text in lines[0], err
+
+
+def test_version_and_help():
+    code, out, _ = run_cli("--version")
+    assert code == 0 and out.startswith("lwc ")
+    code, out, _ = run_cli("--help")
+    for command in ("demo", "train", "inspect", "sim", "compile", "flash", "run"):
+        assert command in out
+
+
+def test_inspect(net_path):
+    code, out, err = run_cli("inspect", net_path, "--ir")
+    assert code == 0, err
+    assert "nonzero" in out and "bits/weight" in out and "layer 0 " in out
+    assert "dataset          random" in out
+
+
+@pytest.mark.parametrize("args,text", [
+    (("inspect", "missing.pt"), "missing.pt: no such file"),
+    (("compile", "missing.pt", "--target", "verilog"), "missing.pt: no such file"),
+    (("sim", "missing.pt"), "missing.pt: no such file"),
+])
+def test_missing_file_is_one_line(tmp_path, args, text):
+    code, out, err = run_cli(*[tmp_path / a if a.endswith(".pt") else a for a in args])
+    assert_one_line_error(code, out, err, text)
+
+
+def test_bad_arguments_exit_2(net_path):
+    for args in (("train", "--epochs", "-3"), ("train", "--hidden", "a,b"),
+                 ("compile", net_path, "--target", "asic"), ("compile", net_path, "--fmax", "-1"),
+                 ("sim", net_path, "--simulator", "modelsim")):
+        code, _, err = run_cli(*args)
+        assert code == 2 and "Traceback" not in err, args
+
+
+def test_unknown_board_and_verilog_with_board(net_path, tmp_path):
+    code, out, err = run_cli("compile", net_path, "--board", "nope", "-o", tmp_path / "o")
+    assert_one_line_error(code, out, err, "unknown board 'nope' (choose from: icebreaker")
+    code, out, err = run_cli("compile", net_path, "--target", "verilog", "--board", "icestick",
+                             "-o", tmp_path / "o")
+    assert_one_line_error(code, out, err, "--board needs a board target")
+
+
+def test_compile_verilog_only(net_path, tmp_path):
+    out_dir = tmp_path / "v"
+    code, out, err = run_cli("compile", net_path, "--target", "verilog", "-o", out_dir)
+    assert code == 0, err
+    text = (out_dir / "net.v").read_text()
+    assert "module lwc_net" in text and "i__payload" in text
+    assert sorted(p.name for p in out_dir.iterdir()) == ["net.v", "report.json"]
+    assert "latency" in out
+
+
+def test_sim_rejects_bad_vector_file(net_path, tmp_path):
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((4, 5), dtype=np.int64))
+    code, out, err = run_cli("sim", net_path, "--npy", bad)
+    assert_one_line_error(code, out, err, f"{bad}: vectors must have shape (n >= 1, 6)")
+
+
+def test_sim_without_dataset_needs_vectors(net_path):
+    code, out, err = run_cli("sim", net_path)
+    assert_one_line_error(code, out, err, "does not record its dataset")
+
+
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) absent")
+def test_sim_icarus_random_vectors(net_path, tmp_path):
+    code, out, err = run_cli("sim", net_path, "--vectors", "40", "--simulator", "icarus",
+                             "--build-dir", tmp_path / "b")
+    assert code == 0, out + err
+    assert "0 mismatches" in out and "vectors/s" in out
+
+
+def test_run_against_simulated_board(net_path, tmp_path, capsys):
+    from lwc.sim.uart_board import SimulatedBoard
+
+    net = netfile.load(net_path)
+    x = np.random.default_rng(5).integers(0, 8, size=(6, 6))
+    np.save(tmp_path / "x.npy", x)
+    with SimulatedBoard(lower(net)) as board:
+        code = main(["run", str(net_path), "--port", board.port, "--npy", str(tmp_path / "x.npy"),
+                     "--timeout", "5"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "agreement with the golden model: 6/6" in out
+
+
+def test_run_missing_port(net_path):
+    code, out, err = run_cli("run", net_path, "--port", "/dev/nonexistent-tty", "--vectors", "2")
+    assert_one_line_error(code, out, err, "/dev/nonexistent-tty")
+
+
+def test_train_small(tmp_path):
+    out = tmp_path / "n.pt"
+    code, stdout, err = run_cli("train", "--epochs", "2", "--hidden", "16", "-o", out,
+                                "--no-plots")
+    assert code == 0, err
+    assert "epoch   2/2" in stdout or "epoch 2/2" in stdout
+    net = netfile.load(out)
+    assert net.meta("dataset") == "digits" and net.layers[0].size == 16
+
+
+@pytest.mark.slow
+def test_demo_digits_end_to_end(tmp_path):
+    """README command 1: train, cocotb proof on the whole test set, iCEBreaker bitstream."""
+    simulator = "icarus" if shutil.which("iverilog") else "verilator"
+    code, out, err = run_cli("demo", "digits", "-o", tmp_path / "d", "--simulator", simulator)
+    assert code == 0, out[-3000:] + err
+    assert "0 mismatches: hardware equals the golden model on all 450 vectors" in out
+    assert (tmp_path / "d" / "icebreaker" / "top.bin").stat().st_size > 0
+    assert "timing met" in out or "met" in out
