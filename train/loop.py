@@ -323,7 +323,7 @@ def _train(config, progress):
         "best_epoch": best[1],
         "val_accuracy": best[0],
         "train_seconds": round(train_seconds, 3),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "lwc_version": lwc.__version__,
         "torch_version": str(torch.__version__),  # a str subclass that weights-only load refuses
     }
