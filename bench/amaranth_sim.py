@@ -5,6 +5,11 @@ per clock (output always ready) and checks every output against the golden model
 
     python bench/amaranth_sim.py --inputs 64 --hidden 64 --outputs 10 --bits 4 --density 0.3 \\
         --vectors 500 --register-every none 1
+
+With ``--net net.pt`` it runs a trained net on its own test set instead (``--data-dir`` for
+MNIST-style data)::
+
+    python bench/amaranth_sim.py --net build/digits/net.pt
 """
 
 import argparse
@@ -45,14 +50,26 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--register-every", nargs="*", default=["none"],
                         help="values to compare: 'none' or positive integers")
+    parser.add_argument("--net", default=None, help="a net.pt: simulate it on its test set")
+    parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
 
-    rng = np.random.default_rng(args.seed)
-    net = random_net(rng, args.inputs, args.hidden, args.outputs, args.bits, args.density)
-    x = rng.integers(0, 1 << args.bits, size=(args.vectors, args.inputs))
+    if args.net:
+        from lwc.compiler import netfile, passes
+        from lwc.sim.cocotb_sim import test_set
+
+        net = passes.run(netfile.load(args.net))
+        x, _ = test_set(net, data_dir=args.data_dir)
+        sizes = "-".join(str(n) for n in (net.input.count, *(layer.size for layer in net.layers)))
+        print(f"{args.net}: net {sizes} after passes, {net.input.bits}-bit inputs, "
+              f"{len(x)} test vectors")
+    else:
+        rng = np.random.default_rng(args.seed)
+        net = random_net(rng, args.inputs, args.hidden, args.outputs, args.bits, args.density)
+        x = rng.integers(0, 1 << args.bits, size=(args.vectors, args.inputs))
+        print(f"net {args.inputs}-{'-'.join(map(str, args.hidden))}-{args.outputs}, "
+              f"{args.bits}-bit inputs, density {args.density}, {args.vectors} vectors")
     trace = golden.evaluate(net, x)
-    print(f"net {args.inputs}-{'-'.join(map(str, args.hidden))}-{args.outputs}, "
-          f"{args.bits}-bit inputs, density {args.density}, {args.vectors} vectors")
     print(f"{'register_every':>14} {'latency':>7} {'build s':>8} {'run s':>7} "
           f"{'vectors/s':>10} {'golden':>7}")
     for every in args.register_every:
@@ -63,7 +80,7 @@ def main():
         labels, scores, setup, seconds = simulate(component, x)
         ok = np.array_equal(labels, trace.predictions) and np.array_equal(scores, trace.scores)
         print(f"{every!s:>14} {component.latency:>7} {lowered + setup:>8.2f} {seconds:>7.2f} "
-              f"{args.vectors / seconds:>10.0f} {'match' if ok else 'DIFFER':>7}")
+              f"{len(x) / seconds:>10.0f} {'match' if ok else 'DIFFER':>7}")
 
 
 if __name__ == "__main__":

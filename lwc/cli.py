@@ -113,11 +113,12 @@ def _add_inspect(sub):
 
 def _cmd_compile(args):
     from .boards.compile import compile_net
+    from .boards.registry import DEFAULT_BOARD
 
     net = _load_net(args.net)
+    where = args.target if args.target == "verilog" else (args.board or DEFAULT_BOARD)
     out = args.output or os.path.join(
-        "build", os.path.splitext(os.path.basename(args.net))[0] + "-" + (
-            args.board or args.target))
+        "build", os.path.splitext(os.path.basename(args.net))[0] + "-" + where)
     result = compile_net(net, out, target=args.target, board=args.board, clock_mhz=args.fmax,
                          seed=args.seed, baud=args.baud, register_every=args.register_every,
                          progress=_say)
@@ -294,7 +295,7 @@ def _cmd_demo(args):
         ("bitstream", build.bitstream),
     ] + [(f"time: {name}", f"{secs:.1f} s") for name, secs in steps.items()]
     for key, value in rows:
-        _say(f"{key:<18} {value}")
+        _say(f"{key:<22} {value}")
     return 0
 
 
