@@ -6,11 +6,18 @@ weight per index (``+1`` or ``-1`` for ternary nets), and the integer parameters
 activation. The exact arithmetic is defined in ``docs/semantics.md`` and implemented once, in
 :mod:`lwc.compiler.golden`.
 
+A layer may also hold :class:`SharedNode` s, sums of two terms built once and read by several of
+its neurons (made by the ``share`` pass). In a layer reading ``n_in`` values, index ``n_in + k`` of
+a receptive field names shared node ``k``. :func:`unshare` expands them away again; the function a
+layer computes is always that of its expansion (:func:`dense_weights`).
+
 Every pass maps a :class:`Network` to a new one; :func:`verify` checks the invariants below and is
 run after each pass.
 """
 
+import operator
 from dataclasses import dataclass, field, replace
+from itertools import chain, repeat
 
 __all__ = [
     "AffineQuantizer",
@@ -18,6 +25,7 @@ __all__ = [
     "InputSpec",
     "Activation",
     "Neuron",
+    "SharedNode",
     "Layer",
     "Network",
     "VerifyError",
@@ -27,7 +35,12 @@ __all__ = [
     "dump",
     "activation_range",
     "sum_range",
+    "shared_ranges",
     "layer_ranges",
+    "layer_ranges_step",
+    "expand_layer",
+    "unshare",
+    "is_shared",
     "from_dense",
     "dense_weights",
 ]
@@ -108,9 +121,29 @@ class Neuron:
 
 
 @dataclass(frozen=True)
+class SharedNode:
+    """A sum of two terms, built once per layer and read by several neurons (or later nodes).
+
+    ``inputs`` holds two distinct indices, each of a previous-layer value (below the layer's input
+    count ``n_in``) or of an *earlier* shared node of the same layer (``n_in + k``); ``weights``
+    holds their signs (``+1`` or ``-1``). The two terms' expansions share no input, nor do the terms
+    of a neuron, so interval arithmetic over them is exact. ``sum_range`` is filled in by
+    ``infer_widths``, like a neuron's.
+    """
+
+    inputs: tuple[int, int]
+    weights: tuple[int, int]
+    sum_range: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
 class Layer:
+    """A layer's neurons, their activation, and the shared sums they read (see
+    :class:`SharedNode`)."""
+
     activation: Activation
     neurons: tuple[Neuron, ...]
+    shared: tuple[SharedNode, ...] = ()
 
     @property
     def size(self):
@@ -166,7 +199,8 @@ def activation_value(activation, params, s):
 
 
 def sum_range(neuron, in_ranges):
-    """Exact interval of ``sum(w * x)`` over the neuron's inputs, given each input's interval."""
+    """Exact interval of ``sum(w * x)`` over the terms of a neuron (or shared node), given each
+    term's interval."""
     lo = hi = 0
     for index, weight in zip(neuron.inputs, neuron.weights):
         a, b = in_ranges[index]
@@ -187,15 +221,56 @@ def activation_range(activation, params, s_range):
     )
 
 
+def shared_ranges(layer, in_ranges):
+    """Exact interval of each shared node of ``layer``, in order, given its inputs' intervals."""
+    ranges = list(in_ranges)
+    for node in layer.shared:
+        ranges.append(sum_range(node, ranges))
+    return ranges[len(in_ranges):]
+
+
+def layer_ranges_step(layer, in_ranges):
+    """The ``(sum_range, output_range)`` of each neuron of ``layer``, given the intervals of the
+    values it reads."""
+    if layer.shared:
+        in_ranges = list(in_ranges) + shared_ranges(layer, in_ranges)
+    sums = _sum_ranges(layer.neurons, in_ranges)
+    act = layer.activation
+    return [(s, activation_range(act, n.params, s)) for n, s in zip(layer.neurons, sums)]
+
+
+def _sum_ranges(items, in_ranges):
+    """:func:`sum_range` of each of ``items``, vectorised with NumPy when every partial sum fits
+    comfortably in ``int64`` (as it does for any net the golden model accepts)."""
+    import numpy as np
+
+    lengths = [len(n.inputs) for n in items]
+    count = sum(lengths)
+    if count < 64:
+        return [sum_range(n, in_ranges) for n in items]
+    index = np.fromiter(chain.from_iterable(n.inputs for n in items), np.int64, count)
+    weights = np.fromiter(chain.from_iterable(n.weights for n in items), object, count)
+    extreme = max((max(abs(lo), abs(hi)) for lo, hi in in_ranges), default=0)
+    if max(abs(weights.min()), abs(weights.max())) * extreme * count >= 1 << 60:
+        return [sum_range(n, in_ranges) for n in items]
+    weights = weights.astype(np.int64)
+    bounds = np.array(in_ranges, dtype=np.int64).reshape(-1, 2)
+    a, b = bounds[index, 0] * weights, bounds[index, 1] * weights
+    ends = np.cumsum(lengths)
+    starts = ends - np.asarray(lengths, dtype=np.int64)
+    result = []
+    for terms in (np.minimum(a, b), np.maximum(a, b)):
+        total = np.concatenate(([0], np.cumsum(terms)))
+        result.append((total[ends] - total[starts]).tolist())
+    return list(zip(*result))
+
+
 def layer_ranges(net):
     """For each layer, the list of ``(sum_range, output_range)`` of its neurons, in order."""
     ranges = [(0, net.input.max_value)] * len(net.input_map)
     result = []
     for layer in net.layers:
-        info = []
-        for neuron in layer.neurons:
-            s = sum_range(neuron, ranges)
-            info.append((s, activation_range(layer.activation, neuron.params, s)))
+        info = layer_ranges_step(layer, ranges)
         result.append(info)
         ranges = [out for _, out in info]
     return result
@@ -234,36 +309,92 @@ def verify(net):
             _check(layer.activation.shift >= 0, f"layer {li}: clip shift must be >= 0")
             _check(1 <= layer.activation.bits <= 16, f"layer {li}: clip bits must be 1..16")
         n_in = net.layer_input_count(li)
+        n_ref = n_in + len(layer.shared)  # receptive fields may name shared nodes too
         n_params = len(ACTIVATION_KINDS[kind])
         origins = [n.origin for n in layer.neurons]
         _check(len(set(origins)) == len(origins), f"layer {li}: duplicate neuron origins")
         for neuron in layer.neurons:
             where = f"layer {li} neuron {neuron.origin}"
             _check(len(neuron.inputs) == len(neuron.weights), f"{where}: inputs/weights lengths")
+            inputs = neuron.inputs
+            # map() over operator functions: this runs once per weight of the net, after every
+            # pass, so it is kept at C speed.
             _check(
-                all(0 <= i < n_in for i in neuron.inputs)
-                and all(a < b for a, b in zip(neuron.inputs, neuron.inputs[1:])),
-                f"{where}: inputs must be strictly increasing indices below {n_in}",
+                not inputs or (0 <= inputs[0] and inputs[-1] < n_ref
+                               and all(map(operator.lt, inputs, inputs[1:]))),
+                f"{where}: inputs must be strictly increasing indices below {n_ref}",
             )
-            _check(all(isinstance(w, int) and w != 0 for w in neuron.weights),
+            _check(all(map(isinstance, neuron.weights, repeat(int))) and 0 not in neuron.weights,
                    f"{where}: weights must be nonzero ints")
             int_params = all(isinstance(p, int) for p in neuron.params)
             _check(len(neuron.params) == n_params and int_params,
                    f"{where}: {kind} needs {n_params} integer parameter(s)")
             if kind == "ternary":
                 _check(neuron.params[0] < neuron.params[1], f"{where}: ternary needs lo < hi")
-    ranges = layer_ranges(net)
+        if layer.shared:
+            _verify_shared(li, layer, n_in)
+    ranges = [(0, net.input.max_value)] * len(net.input_map)
     for li, layer in enumerate(net.layers):
-        for neuron, (s, _) in zip(layer.neurons, ranges[li]):
+        for k, (node, s) in enumerate(zip(layer.shared, shared_ranges(layer, ranges))):
+            _check(node.sum_range is None or tuple(node.sum_range) == s,
+                   f"layer {li} shared node {k}: sum_range {node.sum_range} is not {s}")
+        outputs = []
+        for neuron, (s, out) in zip(layer.neurons, layer_ranges_step(layer, ranges)):
             _check(neuron.sum_range is None or tuple(neuron.sum_range) == s,
                    f"layer {li} neuron {neuron.origin}: sum_range {neuron.sum_range} is not {s}")
+            outputs.append(out)
+        ranges = outputs
     return net
+
+
+def _verify_shared(li, layer, n_in):
+    """The shared nodes of ``layer``: well formed, acyclic, exact (disjoint terms), all read."""
+    shared = layer.shared
+
+    def leaves(refs):
+        """The inputs the terms ``refs`` expand to, with repeats."""
+        found, stack = [], list(refs)
+        while stack:
+            ref = stack.pop()
+            if ref < n_in:
+                found.append(ref)
+            else:
+                stack.extend(shared[ref - n_in].inputs)
+        return found
+
+    read = set()
+    for k, node in enumerate(shared):
+        where = f"layer {li} shared node {k}"
+        _check(isinstance(node, SharedNode), f"{where}: not a SharedNode")
+        _check(len(node.inputs) == 2 and len(node.weights) == 2, f"{where}: needs two terms")
+        a, b = node.inputs
+        _check(all(isinstance(i, int) and 0 <= i < n_in + k for i in node.inputs) and a != b,
+               f"{where}: terms must be two distinct inputs (below {n_in}) or earlier nodes")
+        _check(all(w in (1, -1) for w in node.weights), f"{where}: term signs must be +1 or -1")
+        found = leaves(node.inputs)
+        _check(len(set(found)) == len(found), f"{where}: its terms read a common input")
+        read.update(i for i in node.inputs if i >= n_in)
+    for neuron in layer.neurons:
+        if not neuron.inputs or neuron.inputs[-1] < n_in:
+            continue
+        read.update(i for i in neuron.inputs if i >= n_in)
+        found = leaves(neuron.inputs)
+        _check(len(set(found)) == len(found),
+               f"layer {li} neuron {neuron.origin}: its terms read a common input")
+    for k in range(len(shared)):
+        _check(n_in + k in read, f"layer {li} shared node {k}: read by nothing")
 
 
 def _fmt_term(index, weight, prefix):
     sign = "+" if weight > 0 else "-"
     mag = "" if abs(weight) == 1 else f"{abs(weight)}*"
     return f"{sign}{mag}{prefix}{index}"
+
+
+def _fmt_terms(item, n_in, prefix):
+    """The terms of a neuron or shared node: inputs as ``{prefix}{i}``, shared nodes as ``s{k}``."""
+    return " ".join(_fmt_term(i, w, prefix) if i < n_in else _fmt_term(i - n_in, w, "s")
+                    for i, w in zip(item.inputs, item.weights))
 
 
 def dump(net):
@@ -277,13 +408,18 @@ def dump(net):
     for li, layer in enumerate(net.layers):
         act = layer.activation
         extra = f" shift={act.shift} bits={act.bits}" if act.kind == "clip" else ""
-        lines.append(f"layer {li} {act.kind}{extra} neurons={layer.size}")
+        shared = f" shared={len(layer.shared)}" if layer.shared else ""
+        lines.append(f"layer {li} {act.kind}{extra} neurons={layer.size}{shared}")
         prefix = "x" if li == 0 else "a"
+        n_in = net.layer_input_count(li)
+        for k, node in enumerate(layer.shared):
+            rng = "" if node.sum_range is None else " sum=[{},{}]".format(*node.sum_range)
+            lines.append(f"  s{k}{rng} : {_fmt_terms(node, n_in, prefix)}")
         for neuron in layer.neurons:
             names = ACTIVATION_KINDS[act.kind]
             params = " ".join(f"{k}={v}" for k, v in zip(names, neuron.params))
             rng = "" if neuron.sum_range is None else " sum=[{},{}]".format(*neuron.sum_range)
-            terms = " ".join(_fmt_term(i, w, prefix) for i, w in zip(neuron.inputs, neuron.weights))
+            terms = _fmt_terms(neuron, n_in, prefix)
             lines.append(f"  n{neuron.origin} {params}{rng} : {terms}".rstrip())
     lines.append("classes " + " ".join(net.classes))
     return "\n".join(lines) + "\n"
@@ -324,15 +460,16 @@ def from_dense(input_spec, layers, classes, provenance=()):
 
 
 def dense_weights(net, index, full_inputs=False):
-    """Layer ``index``'s weights as a dense ``int64`` array ``(neurons, inputs)``.
+    """Layer ``index``'s weights as a dense ``int64`` array ``(neurons, inputs)``, shared nodes
+    expanded.
 
     With ``full_inputs`` the first layer's columns are the original features (``input.count``),
     otherwise the ``input_map`` positions.
     """
     import numpy as np
 
-    layer = net.layers[index]
     n_in = net.layer_input_count(index)
+    layer = expand_layer(net.layers[index], n_in)
     cols = None
     if index == 0 and full_inputs:
         n_in, cols = net.input.count, np.asarray(net.input_map, dtype=np.int64)
@@ -343,3 +480,54 @@ def dense_weights(net, index, full_inputs=False):
             idx = cols[idx] if len(idx) else idx
         w[row, idx] = neuron.weights
     return w
+
+
+def is_shared(net):
+    """Whether any layer of ``net`` has shared nodes."""
+    return any(layer.shared for layer in net.layers)
+
+
+def _node_expansions(layer, n_in):
+    """Each shared node of ``layer`` as a dict ``{input index: coefficient}``."""
+    expansions = []
+    for node in layer.shared:
+        terms = {}
+        for ref, w in zip(node.inputs, node.weights):
+            if ref < n_in:
+                terms[ref] = terms.get(ref, 0) + w
+            else:
+                for i, c in expansions[ref - n_in].items():
+                    terms[i] = terms.get(i, 0) + w * c
+        expansions.append(terms)
+    return expansions
+
+
+def expand_layer(layer, n_in):
+    """``layer`` without shared nodes: each neuron reads the inputs its terms expand to.
+
+    Weights that cancel are dropped; every ``sum_range`` stays (the function is the same).
+    """
+    if not layer.shared:
+        return layer
+    expansions = _node_expansions(layer, n_in)
+    neurons = []
+    for neuron in layer.neurons:
+        terms = {}
+        for ref, w in zip(neuron.inputs, neuron.weights):
+            if ref < n_in:
+                terms[ref] = terms.get(ref, 0) + w
+            else:
+                for i, c in expansions[ref - n_in].items():
+                    terms[i] = terms.get(i, 0) + w * c
+        kept = sorted((i, w) for i, w in terms.items() if w)
+        neurons.append(replace(neuron, inputs=tuple(i for i, _ in kept),
+                               weights=tuple(w for _, w in kept)))
+    return replace(layer, neurons=tuple(neurons), shared=())
+
+
+def unshare(net):
+    """``net`` with every shared node expanded into the neurons that read it."""
+    if not is_shared(net):
+        return net
+    return replace(net, layers=tuple(expand_layer(layer, net.layer_input_count(li))
+                                     for li, layer in enumerate(net.layers)))

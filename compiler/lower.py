@@ -6,9 +6,10 @@ parameter types, and checks that the hardware's interval arithmetic agrees with 
 
 from lwc.errors import UsageError
 from lwc.hw import ActivationSpec, LayerSpec, NeuronSpec, TernaryNetwork
+from lwc.hw.layer import SharedSpec
 
 from . import passes
-from .ir import verify
+from .ir import unshare, verify
 
 __all__ = ["lower", "layer_specs", "write_verilog", "TOPLEVEL"]
 
@@ -24,18 +25,20 @@ def layer_specs(net):
                                       layer.activation.bits),
             neurons=tuple(NeuronSpec(n.inputs, n.weights, n.params, n.origin)
                           for n in layer.neurons),
+            shared=tuple(SharedSpec(node.inputs, node.weights) for node in layer.shared),
         )
         for layer in net.layers
     )
 
 
-def lower(net, *, register_every=None):
+def lower(net, *, register_every=None, share=True, keep_adders=True, compress=True):
     """The :class:`~lwc.hw.TernaryNetwork` computing ``net`` bit for bit as the golden model does.
 
-    When any neuron lacks a ``sum_range``, ``net`` has not been through the compiler passes and
-    :func:`lwc.compiler.passes.run` is applied first (it folds constant neurons, drops unread ones
-    and unused inputs, and infers widths; none of this changes what the network computes). A net
-    that already has every ``sum_range`` is lowered as it is, after :func:`~lwc.compiler.ir.verify`.
+    When any neuron or shared node lacks a ``sum_range``, ``net`` has not been through the compiler
+    passes and :func:`lwc.compiler.passes.run` is applied first (it folds constant neurons, drops
+    unread ones and unused inputs, builds shared sums, and infers widths; none of this changes what
+    the network computes). A net that already has every ``sum_range`` is lowered as it is, after
+    :func:`~lwc.compiler.ir.verify`.
 
     Parameters
     ----------
@@ -43,6 +46,12 @@ def lower(net, *, register_every=None):
     register_every : int or None
         Pipeline registers every this many adder / comparator levels, on top of the one register
         stage per layer and the argmax stage; ``None`` for none.
+    share : bool
+        Build sub-sums that several neurons of a layer share once (the ``share`` pass). When false,
+        the pass is skipped, and shared nodes already in ``net`` are expanded into their readers.
+    keep_adders, compress : bool
+        Hardware choices passed to :class:`~lwc.hw.TernaryNetwork` (see ``docs/benchmarks.md``
+        for what they cost on iCE40).
 
     Raises
     ------
@@ -53,8 +62,10 @@ def lower(net, *, register_every=None):
             isinstance(register_every, bool) or not isinstance(register_every, int)
             or register_every < 1):
         raise UsageError(f"register_every must be a positive integer, not {register_every!r}")
-    if any(n.sum_range is None for layer in net.layers for n in layer.neurons):
-        net = passes.run(net)
+    if not share and any(layer.shared for layer in net.layers):
+        net = passes.infer_widths(unshare(verify(net)))
+    if any(n.sum_range is None for layer in net.layers for n in (*layer.neurons, *layer.shared)):
+        net = passes.run(net, passes.pipeline(share=share))
     else:
         verify(net)
     component = TernaryNetwork(
@@ -63,22 +74,41 @@ def lower(net, *, register_every=None):
         input_map=net.input_map,
         layers=layer_specs(net),
         register_every=register_every,
+        keep_adders=keep_adders,
+        compress=compress,
         src_loc_at=1,  # an unused-component warning names the caller of lower()
     )
     assert component.sum_ranges == tuple(
         tuple(tuple(n.sum_range) for n in layer.neurons) for layer in net.layers), \
         "hardware and IR sum ranges disagree"
+    assert component.shared_ranges == tuple(
+        tuple(tuple(n.sum_range) for n in layer.shared) for layer in net.layers), \
+        "hardware and IR shared node ranges disagree"
     return component
 
 
-def write_verilog(component, path=None, *, name=TOPLEVEL):
+def write_verilog(component, path=None, *, name=TOPLEVEL, via_amaranth=False):
     """Convert ``component`` to Verilog with top module ``name``; write it to ``path`` if given and
     return the text.
 
-    Uses Amaranth's built-in Yosys (``AMARANTH_USE_YOSYS=builtin`` unless the user chose
-    otherwise; the slower YoWASP Yosys is not needed for export). Source-location attributes are
-    left out, so the text depends only on the design: the same net gives byte-identical Verilog.
+    A :class:`~lwc.hw.TernaryNetwork` writes itself (:meth:`~lwc.hw.TernaryNetwork.verilog`: the
+    same logic and signal names as Amaranth's export, in a fraction of the time, which is what
+    makes nets of a million weights quick to export). Other components, or ``via_amaranth``, go
+    through Amaranth's export with its built-in Yosys (``AMARANTH_USE_YOSYS=builtin`` unless the
+    user chose otherwise; the slower YoWASP Yosys is not needed for export), without source
+    locations. Either way the same net gives byte-identical Verilog.
     """
+    if isinstance(component, TernaryNetwork) and not via_amaranth:
+        text = component.verilog(name)
+    else:
+        text = _amaranth_verilog(component, name)
+    if path is not None:
+        with open(path, "w") as f:
+            f.write(text)
+    return text
+
+
+def _amaranth_verilog(component, name):
     import os
 
     from amaranth.back import verilog
@@ -86,11 +116,7 @@ def write_verilog(component, path=None, *, name=TOPLEVEL):
     saved = os.environ.get("AMARANTH_USE_YOSYS")
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     try:
-        text = verilog.convert(component, name=name, emit_src=False)
+        return verilog.convert(component, name=name, emit_src=False)
     finally:
         if saved is None:
             os.environ.pop("AMARANTH_USE_YOSYS", None)
-    if path is not None:
-        with open(path, "w") as f:
-            f.write(text)
-    return text

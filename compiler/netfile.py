@@ -24,6 +24,7 @@ the first problem. torch is imported only when a file is read or written.
 
 import math
 import os
+import re
 import tempfile
 import zipfile
 
@@ -45,8 +46,11 @@ __all__ = ["FORMAT", "VERSION", "LIMITS", "save", "load", "to_dict", "from_dict"
 
 FORMAT = "lwc-net"
 VERSION = 1
-#: Sizes above these are refused before any tensor data is read.
-LIMITS = {"inputs": 1 << 20, "neurons": 1 << 16, "layers": 64, "weights": 1 << 28, "bits": 16}
+#: Sizes above these are refused, from the file size and tensor shapes before tensor data is used
+#: (``nonzero`` once the weights are read). ``weights`` counts dense entries, ``nonzero`` the
+#: nonzero ones, ``quantizer`` threshold values, ``bytes`` the file size.
+LIMITS = {"inputs": 1 << 20, "neurons": 1 << 16, "layers": 64, "weights": 1 << 28,
+          "nonzero": 1 << 22, "quantizer": 1 << 22, "bits": 16, "bytes": 1 << 30}
 _PROVENANCE_TYPES = (str, int, float, bool, type(None))
 
 
@@ -122,7 +126,12 @@ def save(net, path):
 
 
 def load(path):
-    """Read and validate a ``net.pt``; return its :class:`~lwc.compiler.ir.Network`."""
+    """Read and validate a ``net.pt``; return its :class:`~lwc.compiler.ir.Network`.
+
+    Every problem, from a missing file to a hostile pickle or an absurd tensor shape, raises
+    :class:`~lwc.errors.NetFileError` with one line naming ``path``. Nothing in the file is ever
+    run, and sizes are checked against :data:`LIMITS` before tensor data is used.
+    """
     import pickle
 
     import torch
@@ -132,23 +141,78 @@ def load(path):
         raise NetFileError(path, "no such file")
     if os.path.isdir(path):
         raise NetFileError(path, "is a directory, not a net.pt file")
-    if os.path.getsize(path) == 0:
+    if not os.path.isfile(path):
+        raise NetFileError(path, "is not a regular file")
+    size = os.path.getsize(path)
+    if size == 0:
         raise NetFileError(path, "empty file")
+    if size > LIMITS["bytes"]:
+        raise NetFileError(path, f"is {size} bytes, more than the {LIMITS['bytes']} a net.pt may "
+                                 "have")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise NetFileError(path, f"cannot be read: {exc.strerror or exc}") from None
+    _check_archive(path, head)
+    try:
+        # Not mmap: a memory-mapped load does not check that each stored record is as long as
+        # the tensor it backs, so a doctored archive would be read past its record. Reading the
+        # records costs memory bounded by the file size (LIMITS["bytes"]).
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        name = re.search(r"GLOBAL ([\w.]+)", text)
+        if name:
+            found = name.group(1).rstrip(".")
+            raise NetFileError(path, f"refused: it holds pickled Python objects ({found}), "
+                                     "which lwc never runs") from None
+        detail = re.search(r"WeightsUnpickler error:\s*(.+)", text, re.S)
+        raise NetFileError(path, "refused: its pickle is damaged or uses operations that "
+                                 "weights-only loading does not allow "
+                                 f"({_brief(detail.group(1) if detail else text)})") from None
+    except Exception as exc:  # truncated archives, corrupt records, ...
+        raise NetFileError(path, f"cannot be read as a torch.save archive: {_brief(exc)}") from None
+    return from_dict(data, path)
+
+
+def _check_archive(path, head):
+    """Refuse what is not a plain torch.save zip archive before torch reads it."""
     if not zipfile.is_zipfile(path):
+        if head == b"PK\x03\x04":
+            raise NetFileError(path, "truncated or damaged torch.save archive (its zip directory "
+                                     "is missing)")
         raise NetFileError(path, "not a net.pt file (not a torch.save archive)")
     try:
-        # mmap: tensor data is only read when touched, so absurd sizes are refused before that.
-        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()
-        detail = next((ln for ln in first if "GLOBAL" in ln or "Unsupported" in ln), "")
-        detail = f" ({detail.strip()})" if detail else ""
-        raise NetFileError(path, "refused: it holds pickled Python objects, which weights-only "
-                                 f"loading does not run{detail}") from None
-    except Exception as exc:  # truncated archives, corrupt records, ...
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise NetFileError(path, f"cannot be read as a torch.save archive: {msg}") from None
-    return from_dict(data, path)
+        with zipfile.ZipFile(path) as archive:
+            records = archive.infolist()
+    except Exception as exc:  # zipfile raises several kinds for a damaged directory
+        raise NetFileError(path, f"damaged zip archive: {_brief(exc)}") from None
+    if not any(r.filename.endswith("/data.pkl") for r in records):
+        raise NetFileError(path, "not a net.pt file (a zip archive without data.pkl, not a "
+                                 "torch.save archive)")
+    # torch.save stores records uncompressed. A compressed one was rewritten by another tool:
+    # inflating it costs memory the file size does not show, and a memory-mapped load would even
+    # take its compressed bytes for tensor data.
+    packed = next((r.filename for r in records if r.compress_type != zipfile.ZIP_STORED), None)
+    if packed is not None:
+        raise NetFileError(path, f"archive record {_show(packed)} is compressed; torch.save "
+                                 "writes uncompressed records")
+
+
+def _brief(text):
+    """The first sentence of an exception message, without torch's source locations."""
+    text = re.sub(r"\[enforce fail at [^\]]*\]\s*\.?\s*", "", str(text)).strip()
+    line = text.splitlines()[0].strip() if text else ""
+    end = line.find(". ")
+    line = line[:end] if end > 0 else line
+    return (line[:200] + "...") if len(line) > 200 else (line or "unknown error")
+
+
+def _show(value, limit=40):
+    """``repr(value)`` cut to ``limit`` characters: file contents never make a long error line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class _Reader:
@@ -171,7 +235,7 @@ class _Reader:
             self.fail(f"{where} {key} must be {names}, not {type(value).__name__}")
         return value
 
-    def tensor(self, mapping, key, where, dtypes, shape):
+    def tensor(self, mapping, key, where, dtypes, shape, limit=None):
         import torch
 
         t = self.get(mapping, key, torch.Tensor, where)
@@ -181,12 +245,36 @@ class _Reader:
         if tuple(t.shape) not in shape:
             self.fail(f"{where} {key} has shape {tuple(t.shape)}, expected "
                       + " or ".join(str(s) for s in shape))
-        return t
+        if limit is not None and t.numel() > limit:
+            self.fail(f"{where} {key} has {t.numel()} values, more than {limit}")
+        return self.dense(t, f"{where} {key}")
+
+    def dense(self, t, what):
+        """``t`` detached, once it is known to be a plain CPU tensor that holds its own data."""
+        if t.layout != _strided():
+            self.fail(f"{what} must be a dense CPU tensor, not {str(t.layout)[6:]}")
+        if t.device.type != "cpu":
+            self.fail(f"{what} must be a dense CPU tensor, not on {t.device.type}")
+        if t.is_neg() or t.is_conj():
+            self.fail(f"{what} must be a dense CPU tensor, not a negated or conjugated view")
+        # A view with zero strides describes many elements with few stored: refused, so that
+        # memory use follows the file size.
+        stored = t.untyped_storage().nbytes() // t.element_size()
+        if stored < t.numel():
+            self.fail(f"{what} is a {tuple(t.shape)} view of {stored} stored "
+                      f"element{'' if stored == 1 else 's'}; net.pt tensors hold their data")
+        return t.detach()
 
     def finite(self, t, where):
         if not bool(np.isfinite(t.numpy()).all()):
             self.fail(f"{where} holds NaN or infinite values")
         return t.numpy().astype(np.float64)
+
+
+def _strided():
+    import torch
+
+    return torch.strided
 
 
 def _int_dtypes():
@@ -203,10 +291,10 @@ def from_dict(data, path="<memory>"):
     if not isinstance(data, dict):
         r.fail(f"not a net.pt file (top level is {type(data).__name__}, not dict)")
     if data.get("format") != FORMAT:
-        r.fail(f"not a net.pt file (format is {data.get('format')!r}, not {FORMAT!r})")
+        r.fail(f"not a net.pt file (format is {_show(data.get('format'))}, not {FORMAT!r})")
     version = data.get("version")
-    if version != VERSION:
-        r.fail(f"unsupported format version {version!r} (this lwc reads version {VERSION})")
+    if type(version) is not int or version != VERSION:
+        r.fail(f"unsupported format version {_show(version)} (this lwc reads version {VERSION})")
 
     inp = r.get(data, "input", dict, "file")
     count = r.get(inp, "count", int, "input")
@@ -226,13 +314,14 @@ def from_dict(data, path="<memory>"):
         quantizer = AffineQuantizer(tuple(scale.tolist()), tuple(offset.tolist()))
     elif qkind == "thresholds":
         levels = (1 << bits) - 1
-        t = r.tensor(quant, "thresholds", "quantizer", f64, [(1, levels), (count, levels)])
+        t = r.tensor(quant, "thresholds", "quantizer", f64, [(1, levels), (count, levels)],
+                     limit=LIMITS["quantizer"])
         t = r.finite(t, "quantizer thresholds")
         if (np.diff(t, axis=1) < 0).any():
             r.fail("quantizer thresholds must be non-decreasing along each row")
         quantizer = ThresholdQuantizer(tuple(tuple(row) for row in t.tolist()))
     else:
-        r.fail(f"unknown input quantizer kind {qkind!r}")
+        r.fail(f"unknown input quantizer kind {_show(qkind)}")
 
     layers = r.get(data, "layers", list, "file")
     if not layers:
@@ -256,24 +345,28 @@ def from_dict(data, path="<memory>"):
         total += out * inputs
         if total > LIMITS["weights"]:
             r.fail(f"network has more than {LIMITS['weights']} weights")
+        r.dense(w, f"{where} weight")
         n_in = out
 
-    built = []
+    built, nonzero = [], 0
     for li, layer in enumerate(layers):
         where = f"layer {li}"
         last = li == len(layers) - 1
         w = r.tensor(layer, "weight", where, (torch.int8,), [tuple(layer["weight"].shape)])
         wn = w.numpy()
-        bad = (wn != 0) & (wn != 1) & (wn != -1)
-        if bad.any():
-            row, col = (int(v) for v in np.argwhere(bad)[0])
+        if wn.size and (wn.min() < -1 or wn.max() > 1):  # reductions: no copy of a big matrix
+            row, col = (int(v) for v in np.argwhere((wn < -1) | (wn > 1))[0])
             r.fail(f"{where} weight[{row}, {col}] is {int(wn[row, col])}, not in {{-1, 0, +1}}")
+        nonzero += int(np.count_nonzero(wn))
+        if nonzero > LIMITS["nonzero"]:
+            r.fail(f"network has more than {LIMITS['nonzero']} nonzero weights")
         act = r.get(layer, "activation", dict, where)
         kind = r.get(act, "kind", str, f"{where} activation")
         allowed = ("linear",) if last else HIDDEN_KINDS
         if kind not in allowed:
             role = "output layer" if last else "hidden layer"
-            r.fail(f"{where} ({role}) activation must be one of {', '.join(allowed)}, not {kind!r}")
+            r.fail(f"{where} ({role}) activation must be one of {', '.join(allowed)}, "
+                   f"not {_show(kind)}")
         out = wn.shape[0]
         cols = []
         for name in ACTIVATION_KINDS[kind]:
@@ -295,7 +388,8 @@ def from_dict(data, path="<memory>"):
             if not 1 <= cbits <= LIMITS["bits"]:
                 r.fail(f"{where} clip bits must be 1..{LIMITS['bits']}, not {cbits}")
             activation = Activation("clip", shift=shift, bits=cbits)
-        if np.abs(params).max(initial=0) >= 1 << 40:
+        # Not np.abs: it leaves -2**63 negative.
+        if params.size and (params.min() <= -(1 << 40) or params.max() >= 1 << 40):
             r.fail(f"{where} activation parameters exceed 2**40 in magnitude")
         built.append((wn, activation, params))
 
@@ -310,5 +404,5 @@ def from_dict(data, path="<memory>"):
         r.fail("provenance must map strings to str, int, float, bool or None")
     for key, value in provenance.items():
         if isinstance(value, float) and not math.isfinite(value):
-            r.fail(f"provenance {key!r} is not finite")
+            r.fail(f"provenance {_show(key)} is not finite")
     return from_dense(InputSpec(count, bits, quantizer), built, classes, provenance)

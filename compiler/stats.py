@@ -5,9 +5,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import activation_range, dense_weights, layer_ranges
+from .ir import activation_range, dense_weights, layer_ranges, unshare
 
-__all__ = ["LayerStats", "NetworkStats", "network_stats", "format_stats", "weight_entropy"]
+__all__ = ["LayerStats", "NetworkStats", "network_stats", "format_stats", "weight_entropy",
+           "nonzero_count", "adder_count"]
+
+
+def nonzero_count(net):
+    """Nonzero weights of ``net`` (shared sums expanded: the weights of the function)."""
+    return sum(len(n.inputs) for layer in unshare(net).layers for n in layer.neurons)
+
+
+def adder_count(net):
+    """Two-input adders (or subtractors) the hardware of ``net`` builds: one per shared node, and
+    ``terms - 1`` per neuron."""
+    return sum(len(layer.shared) + sum(max(len(n.inputs) - 1, 0) for n in layer.neurons)
+               for layer in net.layers)
 
 
 @dataclass(frozen=True)
@@ -58,7 +71,9 @@ def weight_entropy(counts):
 
 
 def network_stats(net):
-    """Compute :class:`NetworkStats` for ``net`` (dense view: every weight slot counts)."""
+    """Compute :class:`NetworkStats` for ``net`` (dense view: every weight slot counts; shared
+    sums expanded)."""
+    net = unshare(net)
     ranges = layer_ranges(net)
     values = {}
     layers = []

@@ -4,8 +4,16 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .adder_tree import _check_register_every, range_shape, register_levels, tree_depth
-from .layer import TernaryLayer, layer_plan
+from .adder_tree import (
+    VerilogOps,
+    VerilogValue,
+    _check_register_every,
+    literal,
+    range_shape,
+    register_levels,
+    tree_depth,
+)
+from .layer import TernaryLayer, build_layer, layer_plan
 
 __all__ = ["Argmax", "TernaryNetwork"]
 
@@ -131,6 +139,9 @@ class TernaryNetwork(wiring.Component):
     register_every : int or None
         Extra pipeline registers every this many adder / comparator levels (see
         :class:`AdderTree`); ``None`` registers once per layer and once after the argmax.
+    keep_adders, compress : bool
+        Mark every adder ``keep``; build neurons over one-bit inputs as compressor trees (see
+        :class:`TernaryLayer`).
 
     Members
     -------
@@ -142,7 +153,7 @@ class TernaryNetwork(wiring.Component):
     """
 
     def __init__(self, *, input_count, input_bits, input_map, layers, register_every=None,
-                 src_loc_at=0):
+                 keep_adders=True, compress=True, src_loc_at=0):
         if not (isinstance(input_count, int) and input_count >= 1):
             raise ValueError(f"input_count must be a positive integer, not {input_count!r}")
         if not (isinstance(input_bits, int) and input_bits >= 1):
@@ -169,15 +180,20 @@ class TernaryNetwork(wiring.Component):
         self._input_map = input_map
         self._layers = layers
         self._register_every = register_every
+        self._keep_adders = keep_adders
+        self._compress = compress
         # Plans, not components: a component built here and never elaborated would warn.
         ranges = [(0, (1 << input_bits) - 1)] * len(input_map)
         self._layer_ranges = []
         self._layer_latencies = []
         self._sum_ranges = []
+        self._shared_ranges = []
         for spec in layers:
-            sums, outputs, _, tree_latency = layer_plan(spec, ranges, register_every)
+            plan = layer_plan(spec, ranges, register_every)
+            sums, outputs, tree_latency = plan.sum_ranges, plan.output_ranges, plan.tree_latency
             self._layer_ranges.append(tuple(ranges))
             self._sum_ranges.append(sums)
+            self._shared_ranges.append(plan.shared_ranges)
             self._layer_latencies.append(tree_latency + 1)
             ranges = outputs
         self._score_ranges = tuple(ranges)
@@ -223,6 +239,11 @@ class TernaryNetwork(wiring.Component):
         return tuple(self._sum_ranges)
 
     @property
+    def shared_ranges(self):
+        """For each layer, the exact ``(lo, hi)`` of each shared node (see ``LayerSpec.shared``)."""
+        return tuple(self._shared_ranges)
+
+    @property
     def layer_latencies(self):
         """Latency of each layer stage, in order; ``latency`` adds the argmax stage's."""
         return tuple(self._layer_latencies)
@@ -240,7 +261,8 @@ class TernaryNetwork(wiring.Component):
         values = [self.i.payload[k] for k in self._input_map]
         for index, spec in enumerate(self._layers):
             layer = TernaryLayer(spec, self._layer_ranges[index], index=index,
-                                 register_every=self._register_every)
+                                 register_every=self._register_every,
+                                 keep_adders=self._keep_adders, compress=self._compress)
             assert layer.latency == self._layer_latencies[index]
             m.submodules[f"layer{index}"] = layer
             m.d.comb += layer.en.eq(en)
@@ -267,3 +289,91 @@ class TernaryNetwork(wiring.Component):
         ]
         return m
 
+
+    def verilog(self, name="lwc_net"):
+        """This network as Verilog text: one module ``name`` with the ports, names and logic of
+        the Verilog Amaranth writes for it (same adders, registers and signal names; activations
+        and argmax written as the equivalent expressions), made directly rather than through
+        Amaranth's netlist and Yosys, which is what makes large nets quick to export.
+        """
+        # Written out, the design is used, as if elaborated: no "created but never used" warning.
+        self._MustUse__used = True
+        bits = self._input_bits
+        label_width, score_width = self.label_width, self._score_width
+        payload = label_width + self.n_classes * score_width
+        lines = [
+            f"module {name}(clk, rst, i__payload, i__valid, i__ready, o__payload, o__valid, "
+            "o__ready);",
+            "  input clk;", "  input rst;",
+            f"  input [{self._input_count * bits - 1}:0] i__payload;",
+            "  input i__valid;", "  output i__ready;",
+            f"  output [{payload - 1}:0] o__payload;",
+            "  output o__valid;", "  input o__ready;",
+            "  wire en = ~o__valid | o__ready;",
+            "  assign i__ready = en;",
+        ]
+        ops = VerilogOps(lines, keep=self._keep_adders)
+        values = [ops.assign(ops.declare(f"x{k}", unsigned(bits)),
+                             f"i__payload[{k * bits + bits - 1}:{k * bits}]")
+                  for k in self._input_map]
+        for index, spec in enumerate(self._layers):
+            ranges = self._layer_ranges[index]
+            plan = layer_plan(spec, ranges, self._register_every)
+            outputs = build_layer(ops, spec, plan, values, ranges, index,
+                                  compress=self._compress)
+            values = [_verilog_constant(ops, f"l{index}_c{j}", v) if isinstance(v, int) else v
+                      for j, v in enumerate(outputs)]
+        label, scores = _argmax_verilog(ops, values, self._score_ranges, self._register_every,
+                                        label_width)
+        lines.append(f"  assign o__payload[{label_width - 1}:0] = {label.text()};")
+        for k, score in enumerate(scores):
+            lines.append(f"  assign o__payload[{label_width + k * score_width} +: {score_width}] "
+                         f"= {score.text()};")
+        valid = "i__valid"
+        for stage in range(1, self.latency + 1):
+            lines.append(f"  reg valid_{stage} = 1'h0;")
+            lines.append(f"  always @(posedge clk) if (rst) valid_{stage} <= 1'h0; "
+                         f"else if (en) valid_{stage} <= {valid};")
+            valid = f"valid_{stage}"
+        lines.append(f"  assign o__valid = {valid};")
+        lines.append("endmodule")
+        return "\n".join(lines) + "\n"
+
+
+def _verilog_constant(ops, name, value):
+    return ops.assign(ops.declare(name, range_shape(value, value)), literal(value))
+
+
+def _argmax_verilog(ops, scores, ranges, register_every, label_width, name="argmax"):
+    """:class:`Argmax` as Verilog lines; returns the ``(label, scores)`` registers."""
+    levels = tree_depth(len(ranges))
+    registers = register_levels(levels, register_every)
+    index_shape = unsigned(label_width)
+    nodes = [(s, lo, hi, VerilogValue(f"{label_width}'d{k}", index_shape))
+             for k, (s, (lo, hi)) in enumerate(zip(scores, ranges))]
+    for level in range(1, levels + 1):
+        paired = []
+        for k in range(0, len(nodes) - 1, 2):
+            (va, la, ha, ia), (vb, lb, hb, ib) = nodes[k], nodes[k + 1]
+            prefix = f"{name}_{level}_{k // 2}"
+            lo, hi = max(la, lb), max(ha, hb)
+            right = ops.assign(ops.declare(f"{prefix}_right", unsigned(1)),
+                               f"{vb.signed_text()} > {va.signed_text()}")
+            value = ops.assign(ops.declare(f"{prefix}_value", range_shape(lo, hi)),
+                               f"{right.name} ? {vb.signed_text()} : {va.signed_text()}")
+            index = ops.assign(ops.declare(f"{prefix}_index", index_shape),
+                               f"{right.name} ? {ib.text()} : {ia.text()}")
+            paired.append((value, lo, hi, index))
+        if len(nodes) % 2:
+            paired.append(nodes[-1])
+        nodes = paired
+        if level in registers:
+            nodes = [(ops.reg(f"{name}_{level}_{k}_value_r", range_shape(lo, hi), v), lo, hi,
+                      ops.reg(f"{name}_{level}_{k}_index_r", index_shape, i))
+                     for k, (v, lo, hi, i) in enumerate(nodes)]
+            scores = [ops.reg(f"{name}_{level}_s{k}", range_shape(*ranges[k]), s)
+                      for k, s in enumerate(scores)]
+    ((_, _, _, index),) = nodes
+    label = ops.reg(f"{name}_label", index_shape, index)
+    return label, [ops.reg(f"{name}_score{k}", range_shape(*ranges[k]), s)
+                   for k, s in enumerate(scores)]

@@ -16,16 +16,28 @@ def _say(*args):
     print(*args, flush=True)
 
 
-def _positive(kind):
+def _positive(kind, most=None):
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
-        if value <= 0:
+        if not value > 0 or value == float("inf"):  # also refuses nan
             raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+        if most is not None and value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most}, not {text}")
         return value
     return parse
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
+    if not 0 <= value < 2**31:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**31-1, not {text}")
+    return value
 
 
 def _sizes(text):
@@ -61,32 +73,89 @@ def _cmd_train(args):
     from .train import TrainConfig, train_to_file
 
     config = TrainConfig(
-        dataset=args.dataset, data_dir=args.data_dir, hidden=args.hidden,
-        sparsity=args.sparsity, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, input_bits=args.input_bits, device=args.device, threads=args.threads,
+        method=args.method, dataset="csv" if args.csv else args.dataset, data_dir=args.data_dir,
+        csv=args.csv, label=args.label, categorical=args.categorical, ignore=args.ignore,
+        balance=args.balance, quantizer=args.quantizer, clip=args.clip, select=args.select,
+        hidden=args.hidden, sparsity=args.sparsity, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, seed=args.seed, input_bits=args.input_bits,
+        device=args.device, threads=args.threads, test_fraction=args.test_fraction,
+        val_fraction=args.val_fraction, ste_window=args.ste_window, dropneuron=args.dropneuron,
+        finetune=args.finetune, lwn_float=args.lwn_float, lwn_noise=args.lwn_noise,
+        lwn_pull=args.lwn_pull, lwn_radius=args.lwn_radius, lwn_round_at=args.lwn_round_at,
+        lwn_tolerance=args.lwn_tolerance, prune_quality=args.prune_quality,
+        prune_rounds=args.prune_rounds, distribution_prior=args.distribution_prior,
     )
     result = train_to_file(config, args.output, plots=not args.no_plots, progress=_say)
-    _say(f"wrote {args.output}: test accuracy {100 * result.test_accuracy:.2f}% "
-         f"(integer net, golden model), {100 * result.zero_fraction:.1f}% zero weights, "
-         f"trained in {result.seconds:.1f} s")
+    m, s = result.test_metrics, result.summary
+    _say(f"wrote {args.output}: test accuracy {100 * result.test_accuracy:.2f}%, "
+         f"F1 {100 * m['f1']:.2f}%, G-mean {100 * m['g_mean']:.2f}% (integer net, golden model), "
+         f"{100 * result.zero_fraction:.1f}% zero weights, {s['bits_per_weight']:.2f} bits/weight, "
+         f"{s['dropped_neurons']} neurons and {s['dropped_inputs']} inputs dropped; "
+         f"{config.method}, trained in {result.seconds:.1f} s ({result.device})")
 
 
 def _add_train(sub):
-    p = sub.add_parser("train", help="train a sparse ternary network and export net.pt")
-    p.add_argument("--dataset", default="digits", help="digits, mnist or fashion-mnist")
+    p = sub.add_parser("train", help="train a sparse ternary network and export net.pt",
+                       description="Train a sparse ternary network, export it as the exact "
+                       "integer net (proven against the golden model on the whole test set) to "
+                       "net.pt, with train_report.json and PNG plots next to it.")
+    p.add_argument("--method", default=None, help="lwn (default: Lightweight Neural Networks), "
+                   "ste, dropneuron, prune or distribution")
+    p.add_argument("--dataset", default="digits",
+                   help="digits (default), mnist, fashion-mnist or breast-cancer")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist, fashion)")
+    p.add_argument("--csv", default=None, metavar="FILE", help="train on a CSV file instead "
+                   "(header row; needs --label)")
+    p.add_argument("--label", default=None, metavar="COLUMN", help="the CSV's class column")
+    p.add_argument("--categorical", default=None, metavar="A,B",
+                   help="CSV columns to treat as categorical even if numeric")
+    p.add_argument("--ignore", default=None, metavar="A,B", help="CSV columns to leave out")
+    p.add_argument("--balance", default=None, help="resample the training split per class: "
+                   "none (default), oversample, smote or undersample")
+    p.add_argument("--quantizer", default=None, help="tabular inputs: affine (default: "
+                   "standardised, clipped) or quantile")
+    p.add_argument("--clip", type=_positive(float), default=None,
+                   help="affine quantizer range in standard deviations (default 2.5)")
+    p.add_argument("--select", default=None, help="validation metric for decisions: "
+                   "accuracy (default), f1 or g_mean")
     p.add_argument("-o", "--output", default="net.pt", help="output file (default net.pt)")
     p.add_argument("--hidden", type=_sizes, default=None, help="hidden sizes, e.g. 64 or 128,64")
     p.add_argument("--sparsity", type=_fraction, default=None, help="target zero-weight fraction")
     p.add_argument("--epochs", type=_positive(int), default=None)
     p.add_argument("--batch-size", type=_positive(int), default=None)
     p.add_argument("--lr", type=_positive(float), default=None)
-    p.add_argument("--input-bits", type=_positive(int), default=None, help="bits per input")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--input-bits", type=_positive(int), default=None, help="bits per input (1-8)")
+    p.add_argument("--test-fraction", type=float, default=None,
+                   help="share held out for testing (default 0.25; mnist: the official split)")
+    p.add_argument("--val-fraction", type=float, default=None,
+                   help="share of the rest held out for validation (default 0.1)")
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--threads", type=_positive(int), default=None,
+    p.add_argument("--threads", type=_positive(int, most=256), default=None,
                    help="torch CPU threads (default 1: fastest for small nets)")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    tuning = p.add_argument_group("method options (see lwc.train.methods)")
+    tuning.add_argument("--dropneuron", type=float, default=None, metavar="STRENGTH",
+                        help="DropNeuron group-lasso strength, added to any method "
+                        "(default 0; 5e-5 for --method dropneuron)")
+    tuning.add_argument("--ste-window", type=float, default=None,
+                        help="straight-through window of the steps (default 1; 2-3 for deep nets)")
+    tuning.add_argument("--finetune", type=float, default=None,
+                        help="share of epochs tuning only thresholds (lwn, distribution)")
+    for name, text in (("float", "share of epochs of float pre-training"),
+                       ("noise", "share of free weights rounded in each forward pass"),
+                       ("pull", "largest share of the distance to a discrete value closed per "
+                        "epoch"),
+                       ("radius", "largest black-hole radius"),
+                       ("round-at", "share of free weights at which all are rounded"),
+                       ("tolerance", "largest validation drop a rounding may cause")):
+        tuning.add_argument(f"--lwn-{name}", type=float, default=None, help=f"lwn: {text}")
+    tuning.add_argument("--prune-quality", type=float, default=None,
+                        help="prune: threshold in standard deviations (default 1.2)")
+    tuning.add_argument("--prune-rounds", type=int, default=None,
+                        help="prune: pruning rounds (default 3)")
+    tuning.add_argument("--distribution-prior", type=float, default=None,
+                        help="distribution: pull towards P(0) = sparsity (default 0.6)")
     p.set_defaults(func=_cmd_train)
 
 
@@ -119,9 +188,11 @@ def _cmd_compile(args):
     where = args.target if args.target == "verilog" else (args.board or DEFAULT_BOARD)
     out = args.output or os.path.join(
         "build", os.path.splitext(os.path.basename(args.net))[0] + "-" + where)
+    # Sharing is on by default; only --no-share passes the option (see compile_net's share).
+    sharing = {"share": False} if args.no_share else {}
     result = compile_net(net, out, target=args.target, board=args.board, clock_mhz=args.fmax,
                          seed=args.seed, baud=args.baud, register_every=args.register_every,
-                         progress=_say)
+                         force=args.force, progress=_say, **sharing)
     _say("")
     _say(result.table())
 
@@ -137,12 +208,16 @@ def _add_compile(sub):
                    "ice40: icebreaker")
     p.add_argument("-o", "--output", default=None, help="output directory "
                    "(default build/<net>-<board>)")
-    p.add_argument("--fmax", type=_positive(float), default=None,
+    p.add_argument("--force", action="store_true", help="build into a directory that holds "
+                   "files lwc did not write (they are kept)")
+    p.add_argument("--fmax", type=_positive(float, most=1000), default=None,
                    help="timing target in MHz (default: the board clock)")
     p.add_argument("--register-every", type=_positive(int), default=None,
                    help="pipeline register every N adder-tree levels (default: one per layer)")
+    p.add_argument("--no-share", action="store_true",
+                   help="do not share sub-sums between the neurons of a layer")
     p.add_argument("--baud", type=_positive(int), default=115200, help="UART line rate")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--seed", type=_seed, default=1, help="nextpnr placement seed")
     p.set_defaults(func=_cmd_compile)
 
 
@@ -171,7 +246,7 @@ def _add_vector_options(p):
     group.add_argument("--npy", default=None, metavar="FILE",
                        help="input vectors from a .npy file (integers, or raw float features)")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist, fashion)")
-    p.add_argument("--seed", type=int, default=0, help="seed for random vectors and stalls")
+    p.add_argument("--seed", type=_seed, default=0, help="seed for random vectors and stalls")
 
 
 def _vectors(net, args):
@@ -196,22 +271,86 @@ def _cmd_sim(args):
     net = _load_net(args.net)
     x, _, what = _vectors(net, args)
     build_dir = args.build_dir or os.path.join(
-        "build", os.path.splitext(os.path.basename(args.net))[0] + "-sim")
-    _say(f"simulating {args.net} on {what} with {args.simulator}")
-    report = simulate(net, x, simulator=args.simulator, waves=args.waves, build_dir=build_dir,
-                      seed=args.seed, progress=_say)
+        "build", os.path.splitext(os.path.basename(args.net))[0]
+        + ("-netlist" if args.netlist else "-sim"))
+    if args.netlist:
+        report = _sim_netlist(net, x, what, build_dir, args)
+    else:
+        simulator = args.simulator or "verilator"
+        _say(f"simulating {args.net} on {what} with {simulator}")
+        report = simulate(net, x, simulator=simulator, waves=args.waves, build_dir=build_dir,
+                          seed=args.seed, progress=_say)
     _say(report.format())
     return 0 if report.ok else 1
+
+
+def _yosys():
+    """``(yosys executable, its environment)`` as lwc.boards.toolchain chooses them."""
+    from .boards.toolchain import is_cold, tool_path, toolchain_env
+
+    env = toolchain_env()
+    yosys = tool_path("yosys", env)
+    if is_cold("yosys", env):
+        _say("  yosys: first run compiles the WebAssembly toolchain (about a minute, once)")
+    return yosys, env
+
+
+def _sim_netlist(net, x, what, build_dir, args):
+    from .sim import gatelevel
+
+    simulator = args.simulator or gatelevel.default_simulator()
+    _say(f"simulating the iCE40 netlist of {args.net} on {what} with {simulator}")
+    yosys, env = _yosys()
+    return gatelevel.simulate(net, x, yosys=yosys, env=env, build_dir=build_dir,
+                              simulator=simulator, waves=args.waves, seed=args.seed,
+                              progress=_say)
 
 
 def _add_sim(sub):
     p = sub.add_parser("sim", help="prove the generated Verilog against the golden model (cocotb)")
     p.add_argument("net")
     _add_vector_options(p)
-    p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
+    p.add_argument("--simulator", default=None, choices=("verilator", "icarus"),
+                   help="default verilator; icarus with --netlist (when installed)")
+    p.add_argument("--netlist", action="store_true", help="simulate the iCE40 netlist Yosys "
+                   "synthesizes (synth_ice40) with its cell models, not the Verilog")
     p.add_argument("--waves", action="store_true", help="write a waveform (FST or VCD)")
-    p.add_argument("--build-dir", default=None, help="default build/<net>-sim")
+    p.add_argument("--build-dir", default=None, help="default build/<net>-sim "
+                   "(build/<net>-netlist with --netlist)")
     p.set_defaults(func=_cmd_sim)
+
+
+# --- lwc verify ----------------------------------------------------------------------------------
+
+def _cmd_verify(args):
+    from .errors import UsageError
+    from .sim.formal import prove_equivalent
+
+    if not args.formal:
+        raise UsageError("lwc verify needs --formal (the one check it runs)")
+    net = _load_net(args.net)
+    work_dir = args.work_dir or os.path.join(
+        "build", os.path.splitext(os.path.basename(args.net))[0] + "-formal")
+    _say(f"proving the generated design of {args.net} equal to its naive reference")
+    yosys, env = _yosys()
+    report = prove_equivalent(net, yosys=yosys, env=env, work_dir=work_dir,
+                              register_every=args.register_every, timeout=args.timeout,
+                              progress=_say)
+    _say(report.format())
+    return 0 if report.proved else 1
+
+
+def _add_verify(sub):
+    p = sub.add_parser("verify", help="prove the generated design equal to a naive reference "
+                       "for all inputs (Yosys SAT; small nets)")
+    p.add_argument("net")
+    p.add_argument("--formal", action="store_true", help="formal equivalence (required)")
+    p.add_argument("--register-every", type=_positive(int), default=None,
+                   help="pipeline register every N adder-tree levels (default: one per layer)")
+    p.add_argument("--timeout", type=_positive(float), default=600.0,
+                   help="seconds each proof may take (default 600)")
+    p.add_argument("--work-dir", default=None, help="default build/<net>-formal")
+    p.set_defaults(func=_cmd_verify)
 
 
 # --- lwc run -------------------------------------------------------------------------------------
@@ -249,7 +388,6 @@ def _cmd_demo(args):
     from .train import TrainConfig, train_to_file
 
     out = args.output or os.path.join("build", args.dataset)
-    os.makedirs(out, exist_ok=True)
     net_path = os.path.join(out, "net.pt")
     steps = {}
 
@@ -276,7 +414,7 @@ def _cmd_demo(args):
         return 1
     step("compile (ice40)")
     compiled = compile_net(net, os.path.join(out, args.board), target="ice40",
-                           board=args.board, seed=1, progress=_say)
+                           board=args.board, seed=1, force=args.force, progress=_say)
     done("compile (ice40)")
     build = compiled.build
     _say("\n== summary " + "=" * 62)
@@ -313,13 +451,27 @@ def _add_demo(sub):
     p.add_argument("--hidden", type=_sizes, default=(64,), help="hidden sizes (default 64)")
     p.add_argument("--sparsity", type=_fraction, default=0.87,
                    help="target zero-weight fraction (default 0.87)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--force", action="store_true", help="build the bitstream into a directory "
+                   "that holds files lwc did not write")
     p.set_defaults(func=_cmd_demo)
 
 
 # --- entry point ---------------------------------------------------------------------------------
 
-_COMMANDS = [_add_demo, _add_train, _add_inspect, _add_sim, _add_compile, _add_flash, _add_run]
+def _forget_designs():
+    """A design left unbuilt because of the error just reported is not worth Amaranth's warning
+    (printed when it is collected, after the one error line)."""
+    if "amaranth" in sys.modules:
+        import warnings
+
+        from amaranth.hdl import UnusedElaboratable
+
+        warnings.simplefilter("ignore", UnusedElaboratable)
+
+
+_COMMANDS = [_add_demo, _add_train, _add_inspect, _add_sim, _add_verify, _add_compile,
+             _add_flash, _add_run]
 
 
 def build_parser():
@@ -340,7 +492,10 @@ def main(argv=None):
     try:
         status = args.func(args) or 0
     except LwcError as exc:
-        print(f"lwc: error: {exc}", file=sys.stderr)
+        # One line, whatever the message quotes (a path may hold a newline).
+        text = str(exc).replace("\r", "\\r").replace("\n", "\\n")
+        print(f"lwc: error: {text}", file=sys.stderr)
+        _forget_designs()
         return 1
     except KeyboardInterrupt:
         print("lwc: interrupted", file=sys.stderr)

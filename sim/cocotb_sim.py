@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """``lwc sim``: prove a network's generated Verilog equal to the golden model, vector by vector.
 
 :func:`simulate` runs the whole chain: compiler passes, :func:`lwc.compiler.lower.lower`, Verilog
@@ -177,7 +178,8 @@ def test_set(net, *, data_dir=None):
 
 
 def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, seed=0,
-             progress=print, gap=0.25, stall=0.25, register_every=None):
+             progress=print, gap=0.25, stall=0.25, register_every=None, sources=None,
+             build_args=()):
     """Simulate the generated Verilog of ``net`` on ``vectors``; compare with the golden model.
 
     Parameters
@@ -203,6 +205,13 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
         in a cycle.
     register_every : int or None
         Passed to :func:`~lwc.compiler.lower.lower` (extra pipeline registers).
+    sources : sequence of path-like, optional
+        Verilog files to simulate instead of the generated Verilog (a synthesized netlist and its
+        cell models, a reference design). They must define the module ``lwc_net`` with the ports
+        and latency of the generated one: the lowered component is still made, for those facts,
+        but not converted (hence this file's ``UnusedElaboratable=no``).
+    build_args : sequence of str
+        Extra arguments for the simulator's compiler (see :func:`lwc.sim.runner.build`).
 
     Returns
     -------
@@ -228,13 +237,15 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
     component = lower(compiled, register_every=register_every)
     work = Path(build_dir).resolve() / (simulator + ("-waves" if waves else ""))
     work.mkdir(parents=True, exist_ok=True)
-    source = work / f"{TOPLEVEL}.v"
-    progress(f"writing Verilog: {source}")
-    write_verilog(component, source)
+    if sources is None:
+        source = work / f"{TOPLEVEL}.v"
+        progress(f"writing Verilog: {source}")
+        write_verilog(component, source)
+        sources = [source]
 
     progress(f"{simulator}: building {TOPLEVEL} in {work}")
-    sim_build = runner.build([source], toplevel=TOPLEVEL, build_dir=work, simulator=simulator,
-                             waves=waves)
+    sim_build = runner.build(sources, toplevel=TOPLEVEL, build_dir=work, simulator=simulator,
+                             waves=waves, args=build_args)
     if sim_build.reused:
         progress(f"{simulator}: reusing the earlier build (same Verilog, same settings)")
     if waves and sim_build.waves.suffix == ".vcd":

@@ -6,6 +6,16 @@ Typical use::
     result = train_to_file(TrainConfig(dataset="digits", seed=1), "out/net.pt", progress=print)
     print(result.test_accuracy, result.zero_fraction)
 
+    # any method, any dataset: the same export, proven against the golden model
+    config = TrainConfig(method="prune", csv="data.csv", label="class", balance="smote",
+                         select="g_mean", hidden=(32, 32))
+    result = train_to_file(config, "out/net.pt")
+    print(result.test_metrics["f1"], result.test_metrics["g_mean"], result.summary)
+
+:class:`TrainConfig` has one field per ``lwc train`` option. Methods (``lwn``, ``ste``,
+``dropneuron``, ``prune``, ``distribution``) are described in :mod:`lwc.train.methods`, datasets
+in :mod:`lwc.train.data` and :mod:`lwc.train.tabular`, the plots in :mod:`lwc.train.plots`.
+
 The names below are imported lazily, so ``import lwc.train.data`` (NumPy only, used by
 :mod:`lwc.sim` to regenerate a net's test set) does not import torch.
 """
@@ -13,7 +23,7 @@ The names below are imported lazily, so ``import lwc.train.data`` (NumPy only, u
 import importlib
 
 __all__ = ["TrainConfig", "TrainResult", "train", "train_to_file", "ExportMismatchError",
-           "REPORT_NAME", "PLOT_NAMES"]
+           "REPORT_NAME", "PLOT_NAMES", "METHODS"]
 
 _HOME = {
     "TrainConfig": ".loop",
@@ -23,6 +33,7 @@ _HOME = {
     "REPORT_NAME": ".loop",
     "PLOT_NAMES": ".loop",
     "ExportMismatchError": ".export",
+    "METHODS": ".methods",
 }
 
 

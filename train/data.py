@@ -1,8 +1,9 @@
 """Datasets for training and for regenerating a trained net's test set.
 
-NumPy only (scikit-learn is imported when ``digits`` is loaded): :mod:`lwc.sim` imports this module
-to rebuild exactly the test set a ``net.pt`` was measured on, from the ``dataset``, ``split_seed``
-and ``test_fraction`` in its provenance.
+NumPy only (scikit-learn is imported when ``digits`` or ``breast-cancer`` is loaded): :mod:`lwc.sim`
+imports this module to rebuild exactly the test set a ``net.pt`` was measured on, from what its
+provenance records (:func:`dataset_options` turns the provenance into :func:`load_dataset`'s
+arguments).
 
 Datasets:
 
@@ -14,6 +15,17 @@ Datasets:
     (``train-images-idx3-ubyte.gz`` and the three others) in ``data_dir``; nothing is ever
     downloaded. With ``test_fraction=None`` (the default) the test set is the official 10,000
     test images; with a number, the 70,000 images are pooled and split like ``digits``.
+``breast-cancer``
+    scikit-learn's bundled Wisconsin diagnostic breast-cancer data: 569 samples, 30 continuous
+    features, classes ``malignant`` (212) and ``benign`` (357); split like ``digits``.
+``csv``
+    Any CSV file with a header row (``csv_path``, the class in column ``csv_label``), encoded by
+    :func:`lwc.train.tabular.read_csv` (continuous, binary and one-hot categorical features);
+    split like ``digits``. ``csv_sha256``, when given, must match the file's bytes.
+
+Image datasets are quantized by a fixed :func:`make_input_spec`; tabular ones
+(``breast-cancer``, ``csv``) by a per-feature quantizer fitted on the training split
+(:meth:`Dataset.input_spec`, :func:`lwc.train.tabular.fit_input_spec`).
 
 The validation set is a stratified ``val_fraction`` of what is left after the test set is taken
 out, so the test set depends only on ``seed`` and ``test_fraction``. Training decisions (model
@@ -31,8 +43,13 @@ import numpy as np
 from lwc.compiler.ir import AffineQuantizer, InputSpec, ThresholdQuantizer
 from lwc.errors import DataError
 
+from . import tabular
+
 __all__ = [
     "DATASETS",
+    "IMAGE_DATASETS",
+    "TABULAR_DATASETS",
+    "dataset_options",
     "IDX_FILES",
     "Dataset",
     "load_dataset",
@@ -44,7 +61,11 @@ __all__ = [
 ]
 
 #: Dataset names :func:`load_dataset` knows.
-DATASETS = ("digits", "mnist", "fashion-mnist")
+DATASETS = ("digits", "mnist", "fashion-mnist", "breast-cancer", "csv")
+#: Datasets of images (a fixed quantizer, receptive-field plots).
+IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist")
+#: Datasets of feature vectors (a per-feature quantizer fitted on the training split).
+TABULAR_DATASETS = ("breast-cancer", "csv")
 
 #: The four original IDX files of an MNIST-style dataset, as (images, labels) per official split.
 IDX_FILES = {
@@ -59,8 +80,11 @@ _CLASSES = {
                       "Sneaker", "Bag", "Ankle boot"),
 }
 _IMAGE_SHAPE = {"digits": (8, 8), "mnist": (28, 28), "fashion-mnist": (28, 28)}
-_DEFAULT_BITS = {"digits": 4, "mnist": 1, "fashion-mnist": 1}
-_DEFAULT_TEST_FRACTION = {"digits": 0.25, "mnist": None, "fashion-mnist": None}
+_DEFAULT_BITS = {"digits": 4, "mnist": 1, "fashion-mnist": 1, "breast-cancer": 4, "csv": 4}
+_DEFAULT_TEST_FRACTION = {"digits": 0.25, "mnist": None, "fashion-mnist": None,
+                          "breast-cancer": 0.25, "csv": 0.25}
+# Provenance keys that, with dataset, split_seed and test_fraction, rebuild a CSV dataset.
+_CSV_KEYS = ("csv_path", "csv_label", "csv_categorical", "csv_ignore", "csv_sha256")
 # Largest raw pixel value of each dataset.
 _PIXEL_MAX = {"digits": 16.0, "mnist": 255.0, "fashion-mnist": 255.0}
 # Refuse IDX headers that claim more than this many bytes of data before reading them.
@@ -90,8 +114,14 @@ def make_input_spec(dataset_name, bits=None):
     ``digits`` (0..16) uses ``AffineQuantizer(scale=((2**bits - 1) / 16,), offset=(0.5,))``, so
     4 bits gives ``floor(x * 15/16 + 0.5)`` in 0..15. MNIST-style data (0..255) uses evenly spaced
     thresholds ``256 * j / 2**bits`` (1 bit: ``x >= 128``; 2 bits: 64, 128, 192).
+
+    Tabular datasets have no fixed input spec (it is fitted on the training split): use
+    :meth:`Dataset.input_spec`.
     """
     _check_name(dataset_name)
+    if dataset_name in TABULAR_DATASETS:
+        raise DataError(f"dataset {dataset_name!r} has no fixed input spec; it is fitted on the "
+                        "training split (Dataset.input_spec)")
     bits = _DEFAULT_BITS[dataset_name] if bits is None else bits
     if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 8:
         raise DataError(f"input bits must be an integer 1..8, not {bits!r}")
@@ -107,11 +137,15 @@ def make_input_spec(dataset_name, bits=None):
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A dataset split three ways. Features are raw pixel values ``(n, count)`` as ``float32``
-    (exact: they are small integers), labels ``int64`` class indices ``(n,)``.
+    """A dataset split three ways: raw features ``(n, count)`` and ``int64`` class indices ``(n,)``.
 
-    ``seed``, ``test_fraction`` and ``val_fraction`` are what :func:`load_dataset` was called with;
-    they regenerate the same split.
+    Image features are pixel values as ``float32`` (exact: small integers); tabular features are
+    ``float64`` as encoded from the file (:mod:`lwc.train.tabular`). ``seed``, ``test_fraction``
+    and ``val_fraction`` are what :func:`load_dataset` was called with; with ``options`` (the
+    dataset's own provenance entries, e.g. the CSV path) they regenerate the same split.
+    ``image_shape`` is ``(rows, columns)`` for images, ``None`` for tabular data;
+    ``feature_names``, ``feature_kinds`` (``"continuous"`` / ``"binary"``) and
+    ``feature_groups`` (one-hot groups) describe tabular features.
     """
 
     name: str
@@ -122,19 +156,59 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     classes: tuple[str, ...]
-    image_shape: tuple[int, int]
+    image_shape: tuple[int, int] | None
     seed: int
     test_fraction: float | None
     val_fraction: float
     info: dict = field(default_factory=dict)
+    feature_names: tuple[str, ...] | None = None
+    feature_kinds: tuple[str, ...] | None = None
+    feature_groups: tuple[int, ...] | None = None
+    options: dict = field(default_factory=dict)
 
     @property
     def feature_count(self):
         return self.x_train.shape[1]
 
-    def input_spec(self, bits=None):
-        """:func:`make_input_spec` for this dataset (``bits=None``: the dataset's default)."""
-        return make_input_spec(self.name, bits)
+    @property
+    def tabular(self):
+        return self.name in TABULAR_DATASETS
+
+    def input_spec(self, bits=None, quantizer="affine", clip=2.5):
+        """The input spec for this dataset (``bits=None``: the dataset's default).
+
+        Images: :func:`make_input_spec` (``quantizer`` and ``clip`` are not used). Tabular data:
+        :func:`lwc.train.tabular.fit_input_spec` on the training split.
+        """
+        if not self.tabular:
+            return make_input_spec(self.name, bits)
+        bits = _DEFAULT_BITS[self.name] if bits is None else bits
+        return tabular.fit_input_spec(self.x_train, self.feature_kinds, bits, quantizer, clip)
+
+    def provenance(self):
+        """What a net's provenance must record to rebuild this split (see
+        :func:`dataset_options`)."""
+        return {"dataset": self.name, "split_seed": self.seed,
+                "test_fraction": self.test_fraction, "val_fraction": self.val_fraction,
+                **self.options}
+
+
+def dataset_options(source):
+    """:func:`load_dataset`'s keyword arguments (``name`` included) from a net's provenance.
+
+    ``source`` is a :class:`~lwc.compiler.ir.Network` or a provenance mapping. Use as
+    ``load_dataset(**dataset_options(net), data_dir=...)``. Raises
+    :class:`~lwc.errors.DataError` when the provenance does not name a dataset and split.
+    """
+    meta = dict(source.provenance) if hasattr(source, "provenance") else dict(source)
+    if meta.get("dataset") is None or meta.get("split_seed") is None:
+        raise DataError("the net does not record its dataset and split")
+    options = {"name": meta["dataset"], "seed": meta["split_seed"],
+               "test_fraction": meta.get("test_fraction")}
+    if meta.get("val_fraction") is not None:
+        options["val_fraction"] = meta["val_fraction"]
+    options.update({key: meta[key] for key in _CSV_KEYS if meta.get(key) is not None})
+    return options
 
 
 def stratified_split(y, fraction, rng):
@@ -160,7 +234,9 @@ def _check_fraction(name, value, allow_none):
         raise DataError(f"{name} must be a number between 0 and 1 (exclusive), not {value!r}")
 
 
-def load_dataset(name, *, seed, test_fraction=None, val_fraction=0.1, data_dir=None):
+def load_dataset(name, *, seed, test_fraction=None, val_fraction=0.1, data_dir=None,
+                 csv_path=None, csv_label=None, csv_categorical=None, csv_ignore=None,
+                 csv_sha256=None):
     """Load dataset ``name`` and split it deterministically (stratified) from ``seed``.
 
     Parameters
@@ -171,12 +247,18 @@ def load_dataset(name, *, seed, test_fraction=None, val_fraction=0.1, data_dir=N
         Split seed; the same ``seed`` and ``test_fraction`` always give the same test set.
     test_fraction : float or None
         Share of all samples held out for testing. ``None``: the dataset's default
-        (:func:`default_test_fraction`): 0.25 for ``digits``, the official test split for
-        MNIST-style data. :attr:`Dataset.test_fraction` holds the value used.
+        (:func:`default_test_fraction`): 0.25, or the official test split for MNIST-style data.
+        :attr:`Dataset.test_fraction` holds the value used.
     val_fraction : float
         Share of the remaining samples held out for validation.
     data_dir : str or os.PathLike, optional
         Directory with the four gzipped IDX files (MNIST-style data only).
+    csv_path, csv_label : str, optional
+        The CSV file and its class column (``csv`` only, both required).
+    csv_categorical, csv_ignore : str or sequence of str, optional
+        Columns forced categorical, and columns left out (``"a,b"`` or a list).
+    csv_sha256 : str, optional
+        Refuse the file unless its SHA-256 is this (a net records the file it was trained on).
 
     Raises
     ------
@@ -193,9 +275,37 @@ def load_dataset(name, *, seed, test_fraction=None, val_fraction=0.1, data_dir=N
     _check_fraction("val_fraction", val_fraction, allow_none=False)
     rng = np.random.default_rng([int(seed), 0x6C7763])
 
+    extra = {}
+    options = {}
+    official = None
     if name == "digits":
         x, y = _load_digits()
-        official = None
+        classes, source = _CLASSES[name], "sklearn.datasets.load_digits"
+    elif name == "breast-cancer":
+        x, y, classes, names = _load_breast_cancer()
+        source = "sklearn.datasets.load_breast_cancer"
+        extra = {"feature_names": names, "feature_kinds": ("continuous",) * len(names),
+                 "feature_groups": tuple(range(len(names)))}
+    elif name == "csv":
+        if csv_path is None or csv_label is None:
+            raise DataError("dataset 'csv' needs a CSV file and its label column "
+                            "(--csv FILE --label COLUMN)")
+        path = os.path.abspath(os.fspath(csv_path))
+        table = tabular.read_csv(path, csv_label, categorical=csv_categorical,
+                                 ignore=csv_ignore)
+        digest = tabular.file_sha256(path)
+        if csv_sha256 is not None and digest != csv_sha256:
+            raise DataError(f"{path}: the file changed since the net was trained (its SHA-256 "
+                            f"is {digest[:16]}..., the net records {str(csv_sha256)[:16]}...)")
+        x, y, classes, source = table.x, table.y, table.classes, path
+        extra = {"feature_names": table.feature_names, "feature_kinds": table.feature_kinds,
+                 "feature_groups": table.feature_groups}
+        options = {"csv_path": path, "csv_label": str(csv_label),
+                   "csv_categorical": ",".join(tabular.column_names(csv_categorical)) or None,
+                   "csv_ignore": ",".join(tabular.column_names(csv_ignore)) or None,
+                   "csv_sha256": digest}
+        options = {k: v for k, v in options.items() if v is not None}
+        extra["info_columns"] = table.columns
     else:
         if data_dir is None:
             raise DataError(f"dataset {name!r} needs a data directory (--data-dir) holding "
@@ -204,6 +314,7 @@ def load_dataset(name, *, seed, test_fraction=None, val_fraction=0.1, data_dir=N
         x_te, y_te = _load_idx_pair(os.fspath(data_dir), *IDX_FILES["test"])
         x, y = np.concatenate([x_tr, x_te]), np.concatenate([y_tr, y_te])
         official = np.arange(len(y_tr), len(y))
+        classes, source = _CLASSES[name], os.path.abspath(os.fspath(data_dir))
     if test_fraction is None:
         test_idx = official
         rest = np.arange(official[0])
@@ -213,19 +324,25 @@ def load_dataset(name, *, seed, test_fraction=None, val_fraction=0.1, data_dir=N
     train_idx, val_idx = rest[keep], rest[val]
     # Shuffle the training order once, so mini-batches never see one class at a time.
     train_idx = rng.permutation(train_idx)
-    # float32 holds every pixel value (0..255) exactly at half the memory of float64.
+    # Images: float32 holds every pixel value (0..255) exactly at half the memory of float64.
+    # Tabular features stay float64, the precision the quantizer computes in.
+    dtype = np.float64 if name in TABULAR_DATASETS else np.float32
+    info = {"source": source}
+    if "info_columns" in extra:
+        info["columns"] = extra.pop("info_columns")
     return Dataset(
         name=name,
-        x_train=x[train_idx].astype(np.float32), y_train=y[train_idx],
-        x_val=x[val_idx].astype(np.float32), y_val=y[val_idx],
-        x_test=x[test_idx].astype(np.float32), y_test=y[test_idx],
-        classes=_CLASSES[name],
-        image_shape=_IMAGE_SHAPE[name],
+        x_train=x[train_idx].astype(dtype), y_train=y[train_idx],
+        x_val=x[val_idx].astype(dtype), y_val=y[val_idx],
+        x_test=x[test_idx].astype(dtype), y_test=y[test_idx],
+        classes=tuple(classes),
+        image_shape=_IMAGE_SHAPE.get(name),
         seed=int(seed),
         test_fraction=None if test_fraction is None else float(test_fraction),
         val_fraction=float(val_fraction),
-        info={"source": "sklearn.datasets.load_digits" if name == "digits"
-              else os.path.abspath(os.fspath(data_dir))},
+        info=info,
+        options=options,
+        **extra,
     )
 
 
@@ -234,6 +351,14 @@ def _load_digits():
 
     bunch = load_digits()
     return np.asarray(bunch.data), np.asarray(bunch.target, dtype=np.int64)
+
+
+def _load_breast_cancer():
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer()
+    return (np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.int64),
+            tuple(str(c) for c in bunch.target_names), tuple(str(f) for f in bunch.feature_names))
 
 
 def read_idx(path):

@@ -17,7 +17,7 @@ from lwc.errors import LwcError
 from .model import TernaryMLP
 
 __all__ = ["ExportMismatchError", "fold_step_layer", "to_network", "prove", "export",
-           "layer_zero_fractions", "total_zero_fraction"]
+           "layer_zero_fractions", "total_zero_fraction", "pruned", "network_summary"]
 
 
 class ExportMismatchError(LwcError):
@@ -209,3 +209,45 @@ def total_zero_fraction(net):
     counts = _layer_counts(net)
     total = sum(t for _, t in counts)
     return sum(z for z, _ in counts) / total if total else 1.0
+
+
+def pruned(net):
+    """``net`` after the compiler passes that remove what computes nothing (constant and unread
+    neurons, inputs no neuron reads), without sub-sum sharing: every neuron's ``inputs`` index
+    the previous layer (or ``input_map``) directly."""
+    from lwc.compiler import passes
+
+    return passes.run(net, (passes.fold_constants, passes.remove_unread,
+                            passes.remove_unused_inputs))
+
+
+def network_summary(net):
+    """Size facts of ``net`` as exported and as the compiler will build it (JSON-ready).
+
+    ``weights``, ``nonzero``, ``zero_fraction`` and ``bits_per_weight`` (the entropy of the
+    weight values, :func:`lwc.compiler.stats.weight_entropy`) count every weight slot of the
+    exported net (what ``lwc inspect`` shows). ``dropped_neurons`` (per hidden layer in
+    ``dropped_per_layer``) and ``dropped_inputs`` are the hidden neurons and input features that
+    the compiler's passes remove (constant, unread, or read by no neuron); ``mean_fan_in`` and
+    ``compiled_nonzero`` describe the neurons left.
+    """
+    from lwc.compiler.stats import network_stats
+
+    st = network_stats(net)
+    compiled = pruned(net)
+    dropped = [a.size - b.size for a, b in zip(net.layers[:-1], compiled.layers[:-1])]
+    fan_in = [len(n.inputs) for layer in compiled.layers for n in layer.neurons]
+    return {
+        "weights": st.weights,
+        "nonzero": st.nonzero,
+        "zero_fraction": st.zero_fraction,
+        "bits_per_weight": st.bits_per_weight,
+        "layer_sizes": [layer.size for layer in net.layers],
+        "hidden_neurons": sum(layer.size for layer in net.layers[:-1]),
+        "dropped_neurons": sum(dropped),
+        "dropped_per_layer": dropped,
+        "inputs": net.input.count,
+        "dropped_inputs": net.input.count - len(compiled.input_map),
+        "mean_fan_in": float(np.mean(fan_in)) if fan_in else 0.0,
+        "compiled_nonzero": int(sum(fan_in)),
+    }

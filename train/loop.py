@@ -1,10 +1,12 @@
 """Training: :class:`TrainConfig` in, a proven integer :class:`~lwc.compiler.ir.Network` out.
 
-:func:`train` loads and splits the dataset, quantizes it with the net's input spec (the golden
-model's :func:`~lwc.compiler.golden.quantize`, so training sees exactly the integers the hardware
-will), trains a :class:`~lwc.train.model.TernaryMLP`, keeps the epoch with the best validation
-accuracy (the test set is never used for a decision), exports and proves it. :func:`train_to_file`
-also writes ``net.pt``, ``train_report.json`` and PNG plots.
+:func:`train` loads and splits the dataset, fits the input quantizer (tabular data: on the
+training split), balances the training split if asked, quantizes everything with the net's input
+spec (the golden model's :func:`~lwc.compiler.golden.quantize`, so training sees exactly the
+integers the hardware will), trains a :class:`~lwc.train.model.TernaryMLP` with the chosen method
+(:mod:`lwc.train.methods`), keeps the selectable epoch with the best validation metric (the test
+set is never used for a decision), exports and proves it. :func:`train_to_file` also writes
+``net.pt``, ``train_report.json`` and PNG plots.
 """
 
 import copy
@@ -23,17 +25,24 @@ from lwc.compiler import golden, netfile
 from lwc.errors import UsageError
 
 from . import data as _data
-from .export import export, layer_zero_fractions, total_zero_fraction
+from . import tabular as _tabular
+from .export import export, layer_zero_fractions, network_summary, total_zero_fraction
+from .methods import DROPNEURON_DEFAULT, METHODS, group_lasso, make_regimen, snapshot_state
+from .metrics import classification_metrics
 from .model import TernaryMLP
 
-__all__ = ["TrainConfig", "TrainResult", "train", "train_to_file", "REPORT_NAME", "PLOT_NAMES"]
+__all__ = ["TrainConfig", "TrainResult", "train", "train_to_file", "report", "REPORT_NAME",
+           "PLOT_NAMES", "SELECT_METRICS"]
 
 REPORT_NAME = "train_report.json"
 PLOT_NAMES = {
     "curve": "train_curve.png",
     "receptive_fields": "receptive_fields.png",
     "sparsity": "sparsity.png",
+    "unused_inputs": "unused_inputs.png",
 }
+#: Validation metrics that decisions (rounding, model selection) can use.
+SELECT_METRICS = ("accuracy", "f1", "g_mean")
 
 
 @dataclass(frozen=True)
@@ -46,43 +55,93 @@ class TrainConfig:
 
     Parameters
     ----------
-    dataset : str
-        One of :data:`lwc.train.data.DATASETS`.
+    method : str
+        ``lwn`` (default), ``ste``, ``dropneuron``, ``prune`` or ``distribution``; see
+        :mod:`lwc.train.methods`.
+    dataset : str, optional
+        One of :data:`lwc.train.data.DATASETS`; by default ``csv`` when ``csv`` is given, else
+        ``digits``.
     data_dir : str, optional
         Directory of the IDX files (MNIST-style datasets).
+    csv, label : str, optional
+        A CSV file and the name of its class column (``dataset="csv"``).
+    categorical, ignore : tuple of str
+        CSV columns forced categorical, and CSV columns left out.
+    balance : str
+        ``none``, ``oversample``, ``smote`` or ``undersample``: how the training split is
+        resampled so every class has as many samples (:func:`lwc.train.tabular.balance`).
+    quantizer, clip : str, float
+        Input quantizer of tabular data: ``affine`` (standardised, clipped at ``+-clip``
+        standard deviations, equal steps) or ``quantile`` (training-split quantiles).
+    select : str
+        Validation metric for decisions: ``accuracy``, ``f1`` (macro) or ``g_mean``.
     hidden : tuple of int
         Hidden layer sizes (at least one layer).
     sparsity : float
-        Target share of zero weights in every layer, in ``[0, 1)``.
+        Target share of zero weights in every layer, in ``[0, 1)``. ``ste``/``dropneuron``: the
+        exact share (quantile cut); ``lwn``: the share of each layer's weights that round to 0
+        (exact, as each layer is rescaled to it while discretizing); ``distribution``: the
+        prior's probability of 0 (and the initial one); ``prune``: not used (``prune_quality``
+        and ``prune_rounds`` decide).
     epochs, batch_size, lr : int, int, float
         Adam with a cosine learning-rate decay to 0 over ``epochs``.
     seed : int
         Seeds torch, NumPy and (unless ``split_seed`` is given) the data split.
     input_bits : int, optional
-        Bits per input feature; ``None``: the dataset's default.
+        Bits per input feature (1..8); ``None``: the dataset's default.
     device : str
         ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ...
     test_fraction : float, optional
         See :func:`lwc.train.data.load_dataset`; ``None``: the dataset's default.
     val_fraction : float
-        Share of the non-test samples held out for model selection.
+        Share of the non-test samples held out for decisions.
     split_seed : int, optional
         Seed of the data split; ``None``: ``seed``.
     threads : int
         CPU threads torch may use during the run (restored afterwards). 1 is fastest for
         digits-size layers (more threads mostly spin) and keeps results identical on machines
         with different core counts; raise it for MNIST-size layers.
+    ste_window : float
+        The binary step passes gradients where the batch-normalised sum is within this window;
+        2..3 helps nets of 4 and more hidden layers.
+    dropneuron : float, optional
+        Group-lasso strength (DropNeuron) added to any method; ``None``: 0, or
+        :data:`~lwc.train.methods.DROPNEURON_DEFAULT` for ``method="dropneuron"``.
+    finetune : float
+        Share of the epochs that ``lwn`` and ``distribution`` spend tuning only the thresholds
+        of the final ternary net.
+    lwn_float, lwn_noise, lwn_pull, lwn_radius, lwn_round_at, lwn_tolerance : float
+        ``lwn`` (:mod:`lwc.train.methods`): share of epochs of float pre-training; share of the
+        free weights rounded (straight-through) in each forward pass while discretizing; largest
+        share of the distance to the nearest discrete value closed per epoch; largest black-hole
+        radius (the discrete values are 1 apart); share of free weights at which all are
+        rounded; largest drop of the validation metric a rounding may cause and be kept.
+    prune_quality, prune_rounds : float, int
+        ``prune``: weights below ``prune_quality`` times their layer's standard deviation (at the
+        first round) are pruned, ``prune_rounds`` times.
+    distribution_prior : float
+        ``distribution``: strength of the pull of every weight's distribution towards the prior
+        ``P(0) = sparsity``, ``P(-1) = P(+1) = (1 - sparsity) / 2`` (mean KL divergence).
     sparsity_ramp : float
-        Share of the epochs over which sparsity ramps up from half the target to the target;
-        the best epoch is chosen among those at the full target.
+        ``ste``/``dropneuron``: share of the epochs over which sparsity ramps up from half the
+        target to the target; the best epoch is chosen among those at the full target.
     recalibrate : bool
         After every epoch, set batch-norm statistics to the exact training-set statistics of the
         sums (with earlier layers as exported) before validating; the thresholds then fit the
         network as exported rather than a moving average of mini-batches.
     """
 
-    dataset: str = "digits"
+    method: str = "lwn"
+    dataset: str | None = None
     data_dir: str | None = None
+    csv: str | None = None
+    label: str | None = None
+    categorical: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    balance: str = "none"
+    quantizer: str = "affine"
+    clip: float = 2.5
+    select: str = "accuracy"
     hidden: tuple[int, ...] = (256,)
     sparsity: float = 0.8
     epochs: int = 40
@@ -95,31 +154,75 @@ class TrainConfig:
     val_fraction: float = 0.1
     split_seed: int | None = None
     threads: int = 1
+    ste_window: float = 1.0
+    dropneuron: float | None = None
+    finetune: float = 0.15
+    lwn_float: float = 0.1
+    lwn_noise: float = 1.0
+    lwn_pull: float = 0.5
+    lwn_radius: float = 0.2
+    lwn_round_at: float = 0.02
+    lwn_tolerance: float = 0.01
+    prune_quality: float = 1.2
+    prune_rounds: int = 3
+    distribution_prior: float = 0.6
     sparsity_ramp: float = 0.3
     recalibrate: bool = True
 
     def __post_init__(self):
         # Accept what argparse gives: None for "not given" (the default; only fields whose
         # default is not None), lists and paths (stored as what JSON and provenance can hold).
+        if self.dataset is None:
+            object.__setattr__(self, "dataset", "digits" if self.csv is None else "csv")
         for f in fields(self):
             if getattr(self, f.name) is None and f.default is not None:
                 object.__setattr__(self, f.name, f.default)
-        if not isinstance(self.hidden, tuple):
-            object.__setattr__(self, "hidden", tuple(self.hidden))
-        if self.data_dir is not None and not isinstance(self.data_dir, str):
-            object.__setattr__(self, "data_dir", os.fspath(self.data_dir))
+        for name in ("hidden", "categorical", "ignore"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = tuple(v.strip() for v in value.split(",") if v.strip())
+            if not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+            else:
+                object.__setattr__(self, name, value)
+        for name in ("data_dir", "csv"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                object.__setattr__(self, name, os.fspath(value))
 
     def check(self):
         """Raise :class:`~lwc.errors.UsageError` for an out-of-range option."""
         def bad(name, must):
             raise UsageError(f"{name} must be {must}, not {getattr(self, name)!r}")
 
+        def share(name, lo_open=False, hi_open=False):
+            v = getattr(self, name)
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (
+                (0 < v if lo_open else 0 <= v) and (v < 1 if hi_open else v <= 1))
+            if not ok:
+                bad(name, f"in {'(' if lo_open else '['}0, 1{')' if hi_open else ']'}")
+
+        if self.method not in METHODS:
+            bad("method", "one of " + ", ".join(METHODS))
         if self.dataset not in _data.DATASETS:
             bad("dataset", "one of " + ", ".join(_data.DATASETS))
+        if (self.dataset == "csv") != (self.csv is not None):
+            raise UsageError("a CSV file (csv=, --csv FILE) goes with dataset 'csv' and only "
+                             "with it" if self.csv is not None else
+                             "dataset 'csv' needs a CSV file (csv=, --csv FILE)")
+        if self.csv is not None and not self.label:
+            raise UsageError("a CSV file needs its label column (label=, --label COLUMN)")
+        if self.balance not in _tabular.BALANCE_METHODS:
+            bad("balance", "one of " + ", ".join(_tabular.BALANCE_METHODS))
+        if self.quantizer not in _tabular.QUANTIZERS:
+            bad("quantizer", "one of " + ", ".join(_tabular.QUANTIZERS))
+        if not (isinstance(self.clip, (int, float)) and 0 < self.clip < math.inf):
+            bad("clip", "a positive number")
+        if self.select not in SELECT_METRICS:
+            bad("select", "one of " + ", ".join(SELECT_METRICS))
         if not self.hidden or not all(isinstance(h, int) and h >= 1 for h in self.hidden):
             bad("hidden", "one or more positive layer sizes")
-        if not 0 <= self.sparsity < 1:
-            bad("sparsity", "in [0, 1)")
+        share("sparsity", hi_open=True)
         if not (isinstance(self.epochs, int) and self.epochs >= 1):
             bad("epochs", "a positive integer")
         if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
@@ -128,11 +231,35 @@ class TrainConfig:
             bad("lr", "a positive number")
         if not (isinstance(self.seed, int) and self.seed >= 0):
             bad("seed", "a non-negative integer")
+        if self.input_bits is not None and not (
+                isinstance(self.input_bits, int) and 1 <= self.input_bits <= 8):
+            bad("input_bits", "an integer 1..8")
         if not (isinstance(self.threads, int) and self.threads >= 1):
             bad("threads", "a positive integer")
-        if not 0 <= self.sparsity_ramp <= 1:
-            bad("sparsity_ramp", "in [0, 1]")
+        if not (self.ste_window > 0 and math.isfinite(self.ste_window)):
+            bad("ste_window", "a positive number")
+        if self.dropneuron is not None and not (
+                self.dropneuron >= 0 and math.isfinite(self.dropneuron)):
+            bad("dropneuron", "a non-negative number")
+        for name in ("finetune", "lwn_float", "lwn_noise", "lwn_pull", "lwn_round_at",
+                     "lwn_tolerance", "sparsity_ramp"):
+            share(name, hi_open=name in ("finetune", "lwn_pull"))
+        if not 0 < self.lwn_radius <= 0.5:
+            bad("lwn_radius", "in (0, 0.5]")
+        if not (self.prune_quality > 0 and math.isfinite(self.prune_quality)):
+            bad("prune_quality", "a positive number")
+        if not (isinstance(self.prune_rounds, int) and self.prune_rounds >= 1):
+            bad("prune_rounds", "a positive integer")
+        if not (self.distribution_prior >= 0 and math.isfinite(self.distribution_prior)):
+            bad("distribution_prior", "a non-negative number")
         return self
+
+    @property
+    def group_lasso(self):
+        """The group-lasso strength this run uses."""
+        if self.dropneuron is not None:
+            return float(self.dropneuron)
+        return DROPNEURON_DEFAULT if self.method == "dropneuron" else 0.0
 
 
 @dataclass(frozen=True)
@@ -140,12 +267,18 @@ class TrainResult:
     """What :func:`train` produced.
 
     ``net`` is the proven integer network (provenance filled in); ``test_accuracy`` its accuracy
-    on the test set by the golden model; ``zero_fraction`` the share of zero weights over all
-    layers; ``seconds`` the wall time of the whole run; ``history`` one dict per epoch (``epoch``,
-    ``loss``, ``train_accuracy``, ``val_accuracy``, ``zero_fraction``, ``sparsity_target``,
-    ``seconds`` since training started). ``val_accuracy`` and ``best_epoch`` describe the epoch
-    kept; ``model`` is that :class:`~lwc.train.model.TernaryMLP` on the CPU in eval mode;
-    ``dataset`` the :class:`~lwc.train.data.Dataset` used.
+    on the test set by the golden model, ``test_metrics`` the same predictions'
+    :func:`~lwc.train.metrics.classification_metrics` (``f1``, ``g_mean``, per class);
+    ``zero_fraction`` the share of zero weights over all layers; ``summary`` the
+    :func:`~lwc.train.export.network_summary` of the net; ``seconds`` the wall time of the whole
+    run, ``train_seconds`` that of the epochs; ``history`` one dict per epoch (``epoch``,
+    ``loss``, ``train_error``, ``val_accuracy``, ``val_f1``, ``val_g_mean``, ``zero_fraction``,
+    ``not_discrete``, ``seconds`` since training started, and the method's own entries).
+    ``val_accuracy`` (``val_metrics``) and ``best_epoch`` describe the epoch kept; ``model`` is
+    that :class:`~lwc.train.model.TernaryMLP` on the CPU in eval mode; ``dataset`` the
+    :class:`~lwc.train.data.Dataset` used (its training split before balancing);
+    ``class_counts`` the training split's samples per class before and after balancing;
+    ``device`` where it ran.
     """
 
     net: object
@@ -157,6 +290,12 @@ class TrainResult:
     best_epoch: int = 0
     model: object = field(default=None, repr=False, compare=False)
     dataset: object = field(default=None, repr=False, compare=False)
+    test_metrics: dict = field(default_factory=dict)
+    val_metrics: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+    class_counts: dict = field(default_factory=dict)
+    train_seconds: float = 0.0
+    device: str = "cpu"
 
 
 def _device(name):
@@ -171,16 +310,15 @@ def _device(name):
     return dev
 
 
-def _accuracy(model, x, y, batch=8192):
-    """Eval-mode (exact integer semantics) accuracy of ``model`` on tensors ``x``, ``y``."""
+def _predict(model, x, batch=8192):
+    """Eval-mode predictions of ``model`` on tensor ``x`` (as a NumPy array)."""
     model.eval()
-    correct = 0
+    preds = []
     with torch.no_grad():
         for start in range(0, len(x), batch):
-            pred = model(x[start:start + batch]).argmax(dim=1)
-            correct += int((pred == y[start:start + batch]).sum())
+            preds.append(model(x[start:start + batch]).argmax(dim=1).cpu())
     model.train()
-    return correct / max(len(x), 1)
+    return torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
 
 
 def _recalibrate(model, x, batch=8192):
@@ -208,21 +346,50 @@ def _recalibrate(model, x, batch=8192):
     model.train()
 
 
-def _sparsity_at(config, epoch):
-    """Target sparsity during ``epoch`` (0-based): ramps from half to full, then holds."""
-    # The last epoch is always at the full target, so there is an epoch to choose.
-    ramp_epochs = min(int(round(config.sparsity_ramp * config.epochs)), config.epochs - 1)
-    if ramp_epochs <= 0 or epoch >= ramp_epochs:
-        return config.sparsity
-    return config.sparsity * (0.5 + 0.5 * epoch / ramp_epochs)
+class _Run:
+    """What a regimen may ask of the loop at the end of an epoch: the epoch's training error,
+    validation of the current net (exact ternary, or with still-continuous weights), and
+    snapshots of model and optimizer to roll back to."""
+
+    def __init__(self, config, model, optimizer, x_train, x_val, y_val, n_classes):
+        self.config = config
+        self.model = model
+        self.optimizer = optimizer
+        self.x_train = x_train
+        self.x_val = x_val
+        self.y_val = y_val
+        self.n_classes = n_classes
+        self.train_error = 1.0
+
+    def metrics(self, continuous=False):
+        model = self.model
+        model.set_continuous_eval(continuous)
+        try:
+            if self.config.recalibrate:
+                _recalibrate(model, self.x_train)
+            preds = _predict(model, self.x_val)
+        finally:
+            model.set_continuous_eval(False)
+        return classification_metrics(self.y_val, preds, self.n_classes)
+
+    def evaluate(self, continuous=False):
+        """The validation metric chosen by ``config.select``."""
+        return self.metrics(continuous)[self.config.select]
+
+    def snapshot(self):
+        return snapshot_state(self.model, self.optimizer)
+
+    def restore(self, snapshot):
+        self.model.load_state_dict(snapshot[0])
+        self.optimizer.load_state_dict(snapshot[1])
 
 
 def train(config, *, progress=None):
     """Train, export and prove one network as ``config`` says.
 
     ``progress``, if given, is called with one line of text per epoch (like :func:`print`).
-    Returns a :class:`TrainResult`. Raises :class:`~lwc.errors.DataError` for missing data,
-    :class:`~lwc.errors.UsageError` for bad options, and
+    Returns a :class:`TrainResult`. Raises :class:`~lwc.errors.DataError` for missing or bad
+    data, :class:`~lwc.errors.UsageError` for bad options, and
     :class:`~lwc.train.export.ExportMismatchError` if the export cannot be proven.
     """
     config.check()
@@ -234,6 +401,14 @@ def train(config, *, progress=None):
         torch.set_num_threads(threads)
 
 
+def _load(config, split_seed):
+    return _data.load_dataset(
+        config.dataset, seed=split_seed, test_fraction=config.test_fraction,
+        val_fraction=config.val_fraction, data_dir=config.data_dir, csv_path=config.csv,
+        csv_label=config.label, csv_categorical=config.categorical or None,
+        csv_ignore=config.ignore or None)
+
+
 def _train(config, progress):
     start = time.perf_counter()
     seed = config.seed
@@ -242,111 +417,152 @@ def _train(config, progress):
     np_rng = np.random.default_rng(seed)
     device = _device(config.device)
 
-    ds = _data.load_dataset(config.dataset, seed=split_seed, test_fraction=config.test_fraction,
-                            val_fraction=config.val_fraction, data_dir=config.data_dir)
-    spec = ds.input_spec(config.input_bits)
+    ds = _load(config, split_seed)
+    spec = ds.input_spec(config.input_bits, config.quantizer, config.clip)
+    n_classes = len(ds.classes)
+    x_bal, y_bal = _tabular.balance(ds.x_train, ds.y_train, config.balance,
+                                    np.random.default_rng([seed, 0xBA1]),
+                                    kinds=ds.feature_kinds, groups=ds.feature_groups)
+    counts = {"before": _tabular.class_counts(ds.y_train, n_classes),
+              "after": _tabular.class_counts(y_bal, n_classes)}
 
     def tensor(x):
         return torch.from_numpy(golden.quantize(spec, x).astype(np.float32)).to(device)
 
-    x_train, x_val = tensor(ds.x_train), tensor(ds.x_val)
-    y_train = torch.from_numpy(ds.y_train).to(device)
-    y_val = torch.from_numpy(ds.y_val).to(device)
+    x_train, x_val = tensor(x_bal), tensor(ds.x_val)
+    y_train = torch.from_numpy(y_bal).to(device)
 
-    model = TernaryMLP(spec.count, config.hidden, len(ds.classes), config.sparsity).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     n = len(x_train)
     steps_per_epoch = max(1, math.ceil(n / config.batch_size))
+    regimen = make_regimen(config, config.epochs, steps_per_epoch)
+    model = TernaryMLP(spec.count, config.hidden, n_classes, regimen.sparsity(0),
+                       weights=regimen.weights, ste_window=config.ste_window).to(device)
+    opt = torch.optim.Adam(regimen.param_groups(model, config.lr))
     total_steps = steps_per_epoch * config.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
     loss_fn = torch.nn.CrossEntropyLoss()
+    lasso = config.group_lasso
+    run = _Run(config, model, opt, x_train, x_val, ds.y_val, n_classes)
 
     history = []
-    best = (-1.0, -1, None)  # (val accuracy, epoch, state)
+    best = (-1.0, -1, None, None)  # (val metric, epoch, state, val metrics)
     train_start = time.perf_counter()
     for epoch in range(config.epochs):
-        model.set_sparsity([_sparsity_at(config, epoch)] * len(model.ternary_layers()))
+        regimen.begin_epoch(model, epoch)
         model.train()
         order = torch.from_numpy(np_rng.permutation(n)).to(device)
         total_loss = 0.0
-        correct = 0
+        correct = seen = 0
         for b in range(steps_per_epoch):
             idx = order[b * config.batch_size:(b + 1) * config.batch_size]
             if len(idx) < 2:  # batch norm needs two samples
                 continue
-            logits = model(x_train[idx])
+            logits = regimen.logits(model, x_train[idx])
             loss = loss_fn(logits, y_train[idx])
+            if lasso:
+                loss = loss + lasso * group_lasso(model)
+            loss = loss + regimen.penalty(model)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
+            regimen.after_step(model)
             total_loss += float(loss.detach()) * len(idx)
             correct += int((logits.detach().argmax(dim=1) == y_train[idx]).sum())
-        if config.recalibrate:
-            _recalibrate(model, x_train)
-        val_acc = _accuracy(model, x_val, y_val)
-        zeros = model.zero_fraction()
+            seen += len(idx)
+        run.train_error = 1.0 - correct / max(seen, 1)
+        extra, note = regimen.end_epoch(model, epoch, run)
+        val = run.metrics()
         entry = {
             "epoch": epoch + 1,
-            "loss": total_loss / n,
-            "train_accuracy": correct / n,
-            "val_accuracy": val_acc,
-            "zero_fraction": zeros,
-            "sparsity_target": _sparsity_at(config, epoch),
+            "loss": total_loss / max(seen, 1),
+            "train_error": run.train_error,
+            "train_accuracy": 1.0 - run.train_error,
+            "val_accuracy": val["accuracy"],
+            "val_f1": val["f1"],
+            "val_g_mean": val["g_mean"],
+            "zero_fraction": model.zero_fraction(),
+            "not_discrete": 1.0 - model.discrete_fraction(),
+            "sparsity_target": regimen.sparsity(epoch),
+            "selectable": regimen.selectable(epoch),
             "seconds": time.perf_counter() - train_start,
+            **extra,
         }
+        if note:
+            entry["note"] = note
         history.append(entry)
-        at_target = entry["sparsity_target"] >= config.sparsity
-        if at_target and val_acc >= best[0]:
-            best = (val_acc, epoch + 1, copy.deepcopy(model.state_dict()))
+        score = val[config.select]
+        if regimen.selectable(epoch) and score >= best[0]:
+            best = (score, epoch + 1, copy.deepcopy(model.state_dict()), val)
         if progress is not None:
+            what = "" if config.select == "accuracy" else f" {config.select} {score:6.2%}"
             progress(f"epoch {epoch + 1:3d}/{config.epochs}  loss {entry['loss']:.4f}  "
-                     f"val {val_acc:7.2%}  zeros {zeros:6.1%}  {entry['seconds']:6.1f}s")
+                     f"val {val['accuracy']:7.2%}{what}  zeros {entry['zero_fraction']:6.1%}  "
+                     f"not discrete {entry['not_discrete']:6.1%}  {entry['seconds']:6.1f}s"
+                     + (f"  {note}" if note else ""))
     train_seconds = time.perf_counter() - train_start
+    assert best[2] is not None, "the last epoch of every method is selectable"
 
     model.load_state_dict(best[2])
-    model.set_sparsity([config.sparsity] * len(model.ternary_layers()))
+    if regimen.weights == "quantile":
+        model.set_sparsity([config.sparsity] * len(model.ternary_layers()))
+    if config.recalibrate:
+        _recalibrate(model, x_train)
     provenance = {
-        "dataset": config.dataset,
-        "split_seed": split_seed,
-        "test_fraction": ds.test_fraction,
-        "val_fraction": ds.val_fraction,
+        **ds.provenance(),
+        "method": config.method,
         "input_bits": spec.bits,
         "seed": seed,
         "hidden": ",".join(str(h) for h in config.hidden),
         "sparsity_target": config.sparsity,
+        "dropneuron": lasso,
+        "balance": config.balance,
         "epochs": config.epochs,
         "batch_size": config.batch_size,
         "lr": config.lr,
         "threads": config.threads,
         "best_epoch": best[1],
-        "val_accuracy": best[0],
+        "val_accuracy": best[3]["accuracy"],
+        "select": config.select,
         "train_seconds": round(train_seconds, 3),
+        "device": device.type,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "lwc_version": lwc.__version__,
         "torch_version": str(torch.__version__),  # a str subclass that weights-only load refuses
     }
+    if ds.tabular:
+        provenance.update(quantizer=config.quantizer, clip=config.clip)
     net, test_accuracy = export(model, spec, ds.classes, ds.x_test, ds.y_test,
                                 provenance=provenance)
+    test_metrics = classification_metrics(
+        ds.y_test, golden.predict(net, golden.quantize(spec, ds.x_test)), n_classes)
+    assert test_metrics["accuracy"] == test_accuracy
     zero_fraction = total_zero_fraction(net)
-    net = net.with_meta(zero_fraction=zero_fraction)
+    net = net.with_meta(zero_fraction=zero_fraction, test_f1=test_metrics["f1"],
+                        test_g_mean=test_metrics["g_mean"])
     return TrainResult(
         net=net,
         test_accuracy=test_accuracy,
         zero_fraction=zero_fraction,
         seconds=time.perf_counter() - start,
         history=tuple(history),
-        val_accuracy=best[0],
+        val_accuracy=best[3]["accuracy"],
         best_epoch=best[1],
         model=model.cpu().eval(),
         dataset=ds,
+        test_metrics=test_metrics,
+        val_metrics=best[3],
+        summary=network_summary(net),
+        class_counts=counts,
+        train_seconds=train_seconds,
+        device=device.type,
     )
 
 
 def train_to_file(config, out_path, *, plots=True, progress=None):
     """:func:`train`, then write ``net.pt`` to ``out_path`` and, next to it, ``train_report.json``
-    and (with ``plots``) the PNG plots named in :data:`PLOT_NAMES`.
+    and (with ``plots``) the PNG plots named in :data:`PLOT_NAMES` that apply to the data.
 
     The directory of ``out_path`` is created if needed. Nothing is written if training or the
     export proof fails. Returns the :class:`TrainResult`.
@@ -361,19 +577,39 @@ def train_to_file(config, out_path, *, plots=True, progress=None):
         from . import plots as _plots
 
         written.update(_plots.write_all(result, directory, PLOT_NAMES))
-    report = {
+    with open(os.path.join(directory, REPORT_NAME), "w") as f:
+        json.dump(report(config, result, written), f, indent=2)
+        f.write("\n")
+    return result
+
+
+def report(config, result, files=None):
+    """The ``train_report.json`` dictionary of a run."""
+    ds = result.dataset
+    out = {
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
         "test_accuracy": result.test_accuracy,
+        "test_f1": result.test_metrics.get("f1"),
+        "test_g_mean": result.test_metrics.get("g_mean"),
+        "test_metrics": result.test_metrics,
         "val_accuracy": result.val_accuracy,
+        "val_metrics": result.val_metrics,
         "best_epoch": result.best_epoch,
         "zero_fraction": result.zero_fraction,
         "layer_zero_fractions": layer_zero_fractions(result.net),
+        "summary": result.summary,
+        "classes": list(result.net.classes),
+        "class_counts": result.class_counts,
         "seconds": result.seconds,
+        "train_seconds": result.train_seconds,
+        "device": result.device,
         "provenance": dict(result.net.provenance),
         "history": list(result.history),
-        "files": written,
+        "files": dict(files or {}),
     }
-    with open(os.path.join(directory, REPORT_NAME), "w") as f:
-        json.dump(report, f, indent=2)
-        f.write("\n")
-    return result
+    if ds is not None and ds.tabular:
+        out["features"] = [{"name": n, "kind": k} for n, k in zip(ds.feature_names,
+                                                                 ds.feature_kinds)]
+        if "columns" in ds.info:
+            out["columns"] = list(ds.info["columns"])
+    return out

@@ -1,11 +1,9 @@
 """A ternary MLP whose eval mode computes exactly the integer network it exports to.
 
-Training mode uses straight-through estimators (STE); eval mode computes, in float32 on exact
-integers, the same function as the exported :class:`~lwc.compiler.ir.Network`:
+Eval mode computes, in float32 on exact integers, the same function as the exported
+:class:`~lwc.compiler.ir.Network`:
 
-* weights are ternary: ``sign(w)`` where ``|w|`` is above a per-layer threshold, else 0. The
-  threshold is the ``sparsity`` quantile of ``|w|`` over the layer, so the layer has (up to ties)
-  exactly that share of zero weights;
+* every layer's weights are ternary, ``ternary_weight()`` of the layer's weight module (below);
 * a hidden layer's sum ``s = W_t x`` is an exact integer (inputs are integers, ``|s| < 2**24``);
   training passes it through batch norm and a binary step ``bn(s) >= 0``. Batch norm with
   ``gamma != 0`` folds into one float32 threshold per neuron, ``thr = mu - beta * sigma / gamma``:
@@ -13,6 +11,36 @@ integers, the same function as the exported :class:`~lwc.compiler.ir.Network`:
   ``s`` with that same float32 ``thr``, so ``ceil`` / ``floor`` of it at export is exact;
 * the output layer computes ``alpha * (W_t a + round(b))`` with a learned ``alpha > 0``, so its
   argmax is the argmax of the integer scores ``W_t a + round(b)``.
+
+Training mode multiplies by ``train_weight()`` instead, and the binary step passes gradients
+straight through where the normalised sum is within ``+-ste_window`` (a hardtanh-shaped STE).
+Batch norm in front of every step keeps each layer's sums at unit scale whatever the depth and the
+weights' scale, which is what lets 4 and more hidden layers train (the vanishing gradients of
+deep ternary nets come from sums far outside the STE window); a wider window (2..3) helps
+deeper nets further.
+
+Weight modules (one per layer; ``weights=`` of :class:`TernaryMLP`):
+
+``quantile`` (:class:`TernaryLinear`)
+    latent floats; ``sign(w)`` where ``|w|`` is above the layer's ``sparsity`` quantile, else 0,
+    with a straight-through gradient, in training and eval alike.
+``latent`` (:class:`LatentTernary`)
+    the Lightweight-Neural-Network weights: continuous latent ``w`` used as they are in training;
+    a per-layer step ``delta`` maps them to ``clamp(round(w / delta), -1, 1)``; weights can be
+    *frozen* ("fallen into the black hole"): then they are exactly ``code * delta`` and receive no
+    gradient.
+``masked`` (:class:`MaskedTernary`)
+    latent floats times a 0/1 mask (pruned weights never come back); ``float`` phase uses
+    ``mask * w``, the ``sign`` phase ``mask * sign(w)`` (straight-through); exported as
+    ``mask * sign(w)``.
+``distribution`` (:class:`DistributionTernary`)
+    a categorical distribution over {-1, 0, +1} per weight (three logits); trained through the
+    probabilistic forward pass :meth:`TernaryMLP.forward_distribution`; exported as the most
+    probable value.
+
+Any weight module can be *fixed* (:meth:`TernaryWeights.fix`): training then uses the exported
+ternary weights as constants, and only batch norm, the output bias and ``alpha`` learn (the
+threshold fine-tuning that ends several methods).
 """
 
 import math
@@ -20,8 +48,9 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["ternarize", "step_ste", "round_ste", "TernaryLinear", "StepLayer", "OutputLayer",
-           "TernaryMLP"]
+__all__ = ["ternarize", "step_ste", "round_ste", "TernaryWeights", "TernaryLinear",
+           "LatentTernary", "MaskedTernary", "DistributionTernary", "WEIGHT_KINDS", "StepLayer",
+           "OutputLayer", "TernaryMLP"]
 
 
 class _Ternarize(torch.autograd.Function):
@@ -50,20 +79,21 @@ def ternarize(w, sparsity):
 
 class _StepSTE(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, y):
+    def forward(ctx, y, window):
         ctx.save_for_backward(y)
+        ctx.window = window
         return (y >= 0).to(y.dtype)
 
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
-        # hardtanh-style: pass the gradient where the pre-activation is within [-1, 1].
-        return grad * (y.abs() <= 1).to(grad.dtype)
+        # hardtanh-style: pass the gradient where the pre-activation is within the window.
+        return grad * (y.abs() <= ctx.window).to(grad.dtype), None
 
 
-def step_ste(y):
-    """``1.0 if y >= 0 else 0.0`` with a straight-through (hardtanh) gradient."""
-    return _StepSTE.apply(y)
+def step_ste(y, window=1.0):
+    """``1.0 if y >= 0 else 0.0`` with a straight-through gradient where ``|y| <= window``."""
+    return _StepSTE.apply(y, float(window))
 
 
 class _RoundSTE(torch.autograd.Function):
@@ -81,17 +111,61 @@ def round_ste(x):
     return _RoundSTE.apply(x)
 
 
-class TernaryLinear(nn.Module):
-    """A bias-free linear map with latent float weights, ternarized on every forward pass.
+class TernaryWeights(nn.Module):
+    """Base of the weight modules: a bias-free linear map with ternary weights in eval mode.
+
+    Subclasses define :meth:`ternary_weight` (exactly -1.0, 0.0 or +1.0; the exported weights),
+    :meth:`train_weight` (what training multiplies by) and :meth:`latent` (the continuous tensor
+    that regularisers such as group lasso act on). ``continuous_eval`` makes eval mode use
+    :meth:`train_weight` too (to measure the not-yet-discretized net).
+    """
+
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.fixed = False
+        self.continuous_eval = False
+
+    def ternary_weight(self):
+        raise NotImplementedError
+
+    def train_weight(self):
+        raise NotImplementedError
+
+    def latent(self):
+        raise NotImplementedError
+
+    def discrete_fraction(self):
+        """Share of weights that are already discrete (exactly what they will export as)."""
+        return 1.0 if self.fixed else 0.0
+
+    def fix(self):
+        """From now on, train with the exported ternary weights as constants."""
+        self.fixed = True
+
+    def forward(self, x):
+        if self.fixed:
+            w = self.ternary_weight().detach()
+        elif self.training or self.continuous_eval:
+            w = self.train_weight()
+        else:
+            w = self.ternary_weight()
+        return x @ w.t()
+
+    def extra_repr(self):
+        return f"{self.in_features}, {self.out_features}"
+
+
+class TernaryLinear(TernaryWeights):
+    """Latent float weights ternarized by a quantile cut on every forward pass (STE).
 
     ``sparsity`` is the target share of zero weights (the ``|w|`` quantile cut); it may be changed
     between steps (e.g. ramped up during training).
     """
 
     def __init__(self, in_features, out_features, sparsity):
-        super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
+        super().__init__(in_features, out_features)
         self.sparsity = float(sparsity)
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         nn.init.uniform_(self.weight, -1.0, 1.0)
@@ -100,11 +174,224 @@ class TernaryLinear(nn.Module):
         """The ternary weight matrix (``float``, values in {-1, 0, +1})."""
         return ternarize(self.weight, self.sparsity)
 
-    def forward(self, x):
-        return x @ self.ternary_weight().t()
+    def train_weight(self):
+        return ternarize(self.weight, self.sparsity)
+
+    def latent(self):
+        return self.weight
+
+    def discrete_fraction(self):
+        return 1.0  # the forward pass is always ternary
 
     def extra_repr(self):
         return f"{self.in_features}, {self.out_features}, sparsity={self.sparsity}"
+
+
+# Free latent weights are clipped to [-_CLIP, _CLIP]: beyond 1.5 the nearest value is +-1 anyway,
+# and clipping at 1 would put every large weight exactly on +-1, into the black hole at once.
+_CLIP = 1.5
+
+
+class LatentTernary(TernaryWeights):
+    """Lightweight-Neural-Network weights: continuous latent ``w`` and frozen ``code`` s (see the
+    module docstring). The discrete values are -1, 0, +1 in the latent weights' own units:
+    :meth:`rescale` sets the units (the step ``delta`` of the module docstring is 1 after it).
+    Buffers (``frozen``, ``code``) are part of the state dict, so a snapshot rolls the
+    discretization back too."""
+
+    def __init__(self, in_features, out_features, sparsity=0.0):
+        super().__init__(in_features, out_features)
+        self.sparsity = float(sparsity)
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        nn.init.uniform_(self.weight, -1.0, 1.0)
+        self.register_buffer("frozen", torch.zeros(out_features, in_features, dtype=torch.bool))
+        self.register_buffer("code", torch.zeros(out_features, in_features))
+        self.noise = 0.0
+
+    def nearest_code(self):
+        """The code each weight is nearest: frozen codes, else ``clamp(round(w), -1, 1)``."""
+        free = torch.clamp(torch.round(self.weight.detach()), -1, 1)
+        return torch.where(self.frozen, self.code, free)
+
+    def ternary_weight(self):
+        return self.nearest_code()
+
+    def train_weight(self):
+        w = self.weight
+        if self.noise > 0 and self.training:
+            # Quantization noise: a random share of the free weights is rounded in this pass
+            # (straight-through), so the net learns to work with its own rounding.
+            rounded = w + (torch.clamp(torch.round(w), -1, 1) - w).detach()
+            w = torch.where(torch.rand_like(w) < self.noise, rounded, w)
+        return torch.where(self.frozen, self.code, w)
+
+    def latent(self):
+        return torch.where(self.frozen, self.code, self.weight)
+
+    def discrete_fraction(self):
+        return 1.0 if self.fixed else float(self.frozen.float().mean())
+
+    def distance(self):
+        """``|w - nearest discrete value|`` of every weight (0 for frozen weights)."""
+        w = self.weight.detach()
+        d = (w - torch.clamp(torch.round(w), -1, 1)).abs()
+        return torch.where(self.frozen, torch.zeros_like(d), d)
+
+    @torch.no_grad()
+    def rescale(self, zero_share):
+        """Scale the free weights so that, counting frozen zeros, ``zero_share`` of the layer's
+        weights round to 0 (the free weights with the smallest ``|w|`` do), then clip them to
+        ``[-1.5, 1.5]``. Returns the factor the free weights were divided by."""
+        free = self.weight[~self.frozen].abs()
+        if free.numel() == 0:
+            return 1.0
+        frozen_zeros = int(((self.code == 0) & self.frozen).sum())
+        k = int(round(zero_share * self.weight.numel())) - frozen_zeros
+        k = min(max(k, 0), free.numel())
+        mags = free.sort().values
+        if k == 0:
+            half = mags[0] * 0.5
+        elif k == free.numel():
+            half = mags[-1] * 1.5
+        else:
+            half = 0.5 * (mags[k - 1] + mags[k])
+        factor = float(2 * half) if half > 0 else 1.0
+        self.weight.copy_(torch.where(self.frozen, self.weight,
+                                      (self.weight / factor).clamp(-_CLIP, _CLIP)))
+        return factor
+
+    @torch.no_grad()
+    def pull(self, rate):
+        """One steepest-descent step on ``sum (w - nearest(w))**2 / 2`` for the free weights:
+        move each a share ``rate`` of the way to its nearest discrete value (after clipping to
+        ``[-1.5, 1.5]``)."""
+        w = self.weight.clamp(-_CLIP, _CLIP)
+        moved = w - rate * (w - torch.clamp(torch.round(w), -1, 1))
+        self.weight.copy_(torch.where(self.frozen, self.weight, moved))
+
+    @torch.no_grad()
+    def snap(self, radius):
+        """Freeze every free weight within ``radius`` of a discrete value ("the black hole");
+        returns how many fell in."""
+        caught = (~self.frozen) & (self.distance() <= radius)
+        self.code.copy_(torch.where(caught, self.nearest_code(), self.code))
+        self.frozen |= caught
+        return int(caught.sum())
+
+    @torch.no_grad()
+    def round_all(self):
+        """Freeze every weight at its nearest code."""
+        self.code.copy_(self.nearest_code())
+        self.frozen.fill_(True)
+
+
+class MaskedTernary(TernaryWeights):
+    """Latent floats times a mask; ``signed`` switches training from ``mask * w`` to
+    ``mask * sign(w)`` (straight-through)."""
+
+    def __init__(self, in_features, out_features):
+        super().__init__(in_features, out_features)
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        nn.init.uniform_(self.weight, -1.0, 1.0)
+        self.register_buffer("mask", torch.ones(out_features, in_features, dtype=torch.bool))
+        self.register_buffer("std0", torch.tensor(-1.0))
+        self.signed = False
+
+    def ternary_weight(self):
+        return ternarize(self.weight, 0.0) * self.mask
+
+    def train_weight(self):
+        if self.signed:
+            return ternarize(self.weight, 0.0) * self.mask
+        return self.weight * self.mask
+
+    def latent(self):
+        return self.weight * self.mask
+
+    def discrete_fraction(self):
+        if self.fixed or self.signed:
+            return 1.0
+        return 1.0 - float(self.mask.float().mean())  # pruned weights are exactly 0
+
+    @torch.no_grad()
+    def prune(self, quality):
+        """Mask every weight with ``|w| < quality * std``, ``std`` the standard deviation of the
+        layer's weights at the first call (kept, as Distiller's sensitivity pruner does, so that
+        later rounds prune what retraining shrank below the same threshold); returns how many
+        were pruned now."""
+        if not self.mask.any():
+            return 0
+        if self.std0 < 0:
+            self.std0.fill_(float(self.weight.std()))
+        cut = quality * float(self.std0)
+        newly = self.mask & (self.weight.abs() < cut)
+        self.mask &= ~newly
+        return int(newly.sum())
+
+
+class DistributionTernary(TernaryWeights):
+    """A distribution over {-1, 0, +1} per weight: ``softmax(logits[..., :])`` in that order.
+
+    Initialised with ``P(0) = zero_share`` (plus noise) and the rest split by a random sign.
+    """
+
+    def __init__(self, in_features, out_features, zero_share=0.5):
+        super().__init__(in_features, out_features)
+        zero_share = min(max(float(zero_share), 0.05), 0.95)
+        logits = torch.zeros(out_features, in_features, 3)
+        sign = torch.empty(out_features, in_features).uniform_(-1.0, 1.0)
+        logits[..., 0] = -sign
+        logits[..., 2] = sign
+        # softmax with logits (-s, z, s) puts about exp(z) / (exp(z) + 2) on zero at s = 0.
+        logits[..., 1] = math.log(2 * zero_share / (1 - zero_share))
+        logits += 0.1 * torch.randn_like(logits)
+        self.logits = nn.Parameter(logits)
+
+    def probabilities(self):
+        return torch.softmax(self.logits, dim=-1)
+
+    def moments(self):
+        """``(mean, variance)`` of every weight, each ``(out, in)``."""
+        p = self.probabilities()
+        mean = p[..., 2] - p[..., 0]
+        second = p[..., 2] + p[..., 0]
+        return mean, (second - mean * mean).clamp_min(0)
+
+    def discrete_fraction(self):
+        """Share of weights whose most probable value has probability 0.9 or more."""
+        if self.fixed:
+            return 1.0
+        with torch.no_grad():
+            return float((self.probabilities().max(dim=-1).values >= 0.9).float().mean())
+
+    def ternary_weight(self):
+        # argmax breaks ties towards -1, deterministically.
+        return (torch.argmax(self.logits.detach(), dim=-1) - 1).to(self.logits.dtype)
+
+    def train_weight(self):
+        return self.moments()[0]
+
+    def latent(self):
+        return self.moments()[0]
+
+    def extra_repr(self):
+        return f"{self.in_features}, {self.out_features}, distribution"
+
+
+#: Weight-module kinds :class:`TernaryMLP` can build.
+WEIGHT_KINDS = ("quantile", "latent", "masked", "distribution")
+
+
+def _make_weights(kind, n_in, n_out, sparsity):
+    if kind == "quantile":
+        return TernaryLinear(n_in, n_out, sparsity)
+    if kind == "latent":
+        return LatentTernary(n_in, n_out, sparsity)
+    if kind == "masked":
+        return MaskedTernary(n_in, n_out)
+    if kind == "distribution":
+        return DistributionTernary(n_in, n_out, sparsity)
+    raise ValueError(f"weights must be one of {', '.join(WEIGHT_KINDS)}, not {kind!r}")
 
 
 class StepLayer(nn.Module):
@@ -113,10 +400,11 @@ class StepLayer(nn.Module):
     Outputs 0.0 / 1.0. In eval mode it computes the folded integer form exactly.
     """
 
-    def __init__(self, in_features, out_features, sparsity):
+    def __init__(self, in_features, out_features, sparsity, weights="quantile", ste_window=1.0):
         super().__init__()
-        self.linear = TernaryLinear(in_features, out_features, sparsity)
+        self.linear = _make_weights(weights, in_features, out_features, sparsity)
         self.bn = nn.BatchNorm1d(out_features)
+        self.ste_window = float(ste_window)
 
     def folded(self):
         """``(thr, direction)``: float32 thresholds and ``+1`` (``gamma > 0``: ``s >= thr``),
@@ -139,7 +427,7 @@ class StepLayer(nn.Module):
     def forward(self, x):
         s = self.linear(x)
         if self.training:
-            return step_ste(self.bn(s))
+            return step_ste(self.bn(s), self.ste_window)
         thr, direction = self.folded()
         constant = (self.bn.bias.detach() >= 0).to(s.dtype).expand_as(s)
         return torch.where(direction > 0, (s >= thr).to(s.dtype),
@@ -149,9 +437,9 @@ class StepLayer(nn.Module):
 class OutputLayer(nn.Module):
     """Output layer: ``alpha * (W_t a + round(b))``, ``alpha = exp(log_alpha) > 0``."""
 
-    def __init__(self, in_features, out_features, sparsity):
+    def __init__(self, in_features, out_features, sparsity, weights="quantile"):
         super().__init__()
-        self.linear = TernaryLinear(in_features, out_features, sparsity)
+        self.linear = _make_weights(weights, in_features, out_features, sparsity)
         self.bias = nn.Parameter(torch.zeros(out_features))
         # Integer scores grow like sqrt(nonzero fan-in); start alpha so logits are of order 1.
         fan_in = max(1.0, (1.0 - float(sparsity)) * in_features)
@@ -168,15 +456,21 @@ class OutputLayer(nn.Module):
         return torch.exp(self.log_alpha) * self.integer_scores(a)
 
 
+# Smallest standard deviation (in batch-norm units) of a pre-activation in the probabilistic
+# forward pass: keeps the Gaussian CDF's gradient alive for nearly deterministic neurons.
+_MIN_STD = 0.1
+
+
 class TernaryMLP(nn.Module):
     """``inputs -> hidden[0] -> ... -> outputs`` with binary-step hidden layers.
 
     ``sparsity`` is one target share of zero weights for every layer, or a sequence with one per
-    layer (hidden layers, then the output layer). The forward pass takes integer-valued inputs
-    (the quantized features) as float32 and returns logits.
+    layer (hidden layers, then the output layer); how it is used depends on ``weights`` (one of
+    :data:`WEIGHT_KINDS`). The forward pass takes integer-valued inputs (the quantized features)
+    as float32 and returns logits.
     """
 
-    def __init__(self, inputs, hidden, outputs, sparsity):
+    def __init__(self, inputs, hidden, outputs, sparsity, *, weights="quantile", ste_window=1.0):
         super().__init__()
         hidden = tuple(int(h) for h in hidden)
         sizes = (int(inputs), *hidden, int(outputs))
@@ -186,19 +480,24 @@ class TernaryMLP(nn.Module):
         sparsity = tuple(float(v) for v in sparsity)
         assert len(sparsity) == n_layers, "one sparsity per layer"
         self.sizes = sizes
+        self.weights_kind = weights
         self.hidden = nn.ModuleList(
-            StepLayer(n_in, n_out, sp)
+            StepLayer(n_in, n_out, sp, weights, ste_window)
             for n_in, n_out, sp in zip(sizes[:-2], sizes[1:-1], sparsity[:-1])
         )
-        self.output = OutputLayer(sizes[-2], sizes[-1], sparsity[-1])
+        self.output = OutputLayer(sizes[-2], sizes[-1], sparsity[-1], weights)
 
     def ternary_layers(self):
-        """The :class:`TernaryLinear` of every layer, input to output."""
+        """The weight module of every layer, input to output."""
         return [layer.linear for layer in self.hidden] + [self.output.linear]
 
     def set_sparsity(self, values):
         for linear, value in zip(self.ternary_layers(), values):
             linear.sparsity = float(value)
+
+    def set_continuous_eval(self, on):
+        for linear in self.ternary_layers():
+            linear.continuous_eval = bool(on)
 
     def hidden_activations(self, x):
         """The outputs of every hidden layer, input to output."""
@@ -219,6 +518,50 @@ class TernaryMLP(nn.Module):
             x = layer(x)
         return self.output(x)
 
+    def forward_distribution(self, x, sample=True):
+        """Logits of the probabilistic forward pass (training mode, ``distribution`` weights).
+
+        Each pre-activation is Gaussian with the mean and variance that the weight distributions
+        give (central limit theorem); batch norm, computed on the batch of those Gaussians, shifts
+        and scales it; the step fires with probability ``Phi(mean / std)``, and the next layer
+        sees each activation as a Bernoulli variable with that mean. The output scores are
+        sampled ``mean + std * eps`` (the local reparameterization trick) when ``sample``.
+        """
+        mean_x, second_x = x, x * x  # inputs are deterministic
+        for layer in self.hidden:
+            mean, var = self._moments(layer.linear, mean_x, second_x)
+            bn = layer.bn
+            batch_mean = mean.mean(dim=0)
+            batch_var = mean.var(dim=0, unbiased=False) + var.mean(dim=0)
+            if self.training and bn.track_running_stats:
+                # As BatchNorm1d does, so eval mode works without recalibration too.
+                with torch.no_grad():
+                    k = bn.momentum
+                    bn.running_mean.mul_(1 - k).add_(k * batch_mean)
+                    bn.running_var.mul_(1 - k).add_(k * batch_var)
+            inv = torch.rsqrt(batch_var + bn.eps)
+            m = bn.weight * (mean - batch_mean) * inv + bn.bias
+            s = bn.weight.abs() * torch.sqrt(var + 1e-12) * inv
+            p = 0.5 * (1 + torch.erf(m / (torch.sqrt(s * s + _MIN_STD ** 2) * math.sqrt(2))))
+            mean_x, second_x = p, p  # a 0/1 variable: E[a^2] = E[a]
+        mean, var = self._moments(self.output.linear, mean_x, second_x)
+        scores = mean + self.output.integer_bias()
+        if sample:
+            scores = scores + torch.sqrt(var + 1e-12) * torch.randn_like(scores)
+        return torch.exp(self.output.log_alpha) * scores
+
+    @staticmethod
+    def _moments(linear, mean_x, second_x):
+        if linear.fixed:
+            w = linear.ternary_weight().detach()
+            mean = mean_x @ w.t()
+            return mean, (second_x - mean_x * mean_x) @ (w * w).t()
+        m_w, v_w = linear.moments()
+        mean = mean_x @ m_w.t()
+        # Var(w x) = E[w^2] E[x^2] - E[w]^2 E[x]^2 for independent w and x.
+        var = second_x @ (v_w + m_w * m_w).t() - (mean_x * mean_x) @ (m_w * m_w).t()
+        return mean, var.clamp_min(0)
+
     def zero_fraction(self):
         """Share of zero weights over all layers (of the current ternary weights)."""
         with torch.no_grad():
@@ -228,3 +571,11 @@ class TernaryMLP(nn.Module):
                 zeros += int((w == 0).sum())
                 total += w.numel()
         return zeros / max(total, 1)
+
+    def discrete_fraction(self):
+        """Share of weights that are already discrete (see
+        :meth:`TernaryWeights.discrete_fraction`), over all layers."""
+        layers = self.ternary_layers()
+        sizes = [linear.in_features * linear.out_features for linear in layers]
+        done = sum(linear.discrete_fraction() * n for linear, n in zip(layers, sizes))
+        return done / max(sum(sizes), 1)

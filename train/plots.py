@@ -1,4 +1,19 @@
-"""PNG plots of a training run (matplotlib, Agg; no pyplot, so no global backend state)."""
+"""PNG plots of a training run (matplotlib, Agg; no pyplot, so no global backend state).
+
+:func:`write_all` writes, next to ``net.pt``:
+
+``train_curve.png``
+    the training figure of the Lightweight Neural Networks paper: training error, validation
+    error (of the ternary net as exported) and the share of weights not yet discrete, per epoch,
+    with the method's events (rounding, pruning) marked; below, the training loss.
+``sparsity.png``
+    the share of zero weights per layer, with the hidden neurons the compiler drops.
+``receptive_fields.png`` (image data only)
+    each first-layer neuron's weights as a small image, +1 red, -1 blue.
+``unused_inputs.png``
+    how many first-layer neurons of the compiled net read each input: a map for image data, a
+    bar per feature for tabular data; inputs no neuron reads are marked.
+"""
 
 import os
 
@@ -6,9 +21,9 @@ import numpy as np
 
 from lwc.compiler.ir import dense_weights
 
-from .export import layer_zero_fractions
+from .export import layer_zero_fractions, pruned
 
-__all__ = ["training_curve", "receptive_fields", "layer_sparsity", "write_all"]
+__all__ = ["training_curve", "receptive_fields", "layer_sparsity", "unused_inputs", "write_all"]
 
 
 def _figure(width, height):
@@ -20,24 +35,28 @@ def _figure(width, height):
     return fig
 
 
-def training_curve(history, path):
-    """Train loss (left axis) and train / validation accuracy (right axis) per epoch."""
-    fig = _figure(6.4, 4.0)
-    ax = fig.add_subplot(1, 1, 1)
+def training_curve(history, path, title="training"):
+    """Training error, validation error and non-discrete weight ratio per epoch; loss below."""
+    fig = _figure(6.4, 5.2)
+    ax, ax_loss = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
     epochs = [h["epoch"] for h in history]
-    ax.plot(epochs, [h["loss"] for h in history], color="tab:red", label="train loss")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("train loss", color="tab:red")
-    ax2 = ax.twinx()
-    ax2.plot(epochs, [h["train_accuracy"] for h in history], color="tab:gray", linestyle="--",
-             label="train accuracy (STE)")
-    ax2.plot(epochs, [h["val_accuracy"] for h in history], color="tab:blue",
-             label="val accuracy (integer)")
-    ax2.set_ylabel("accuracy", color="tab:blue")
-    ax2.set_ylim(0, 1)
-    lines = ax.get_lines() + ax2.get_lines()
-    ax2.legend(lines, [ln.get_label() for ln in lines], loc="center right")
-    ax.set_title("training curve")
+    ax.plot(epochs, [h["train_error"] for h in history], color="tab:red",
+            label="training error")
+    ax.plot(epochs, [1 - h["val_accuracy"] for h in history], color="tab:blue",
+            label="validation error (ternary net)")
+    ax.plot(epochs, [h["not_discrete"] for h in history], color="tab:green", linestyle="--",
+            label="weights not yet discrete")
+    for h in history:
+        if h.get("note"):
+            ax.axvline(h["epoch"], color="tab:gray", linewidth=0.8, linestyle=":")
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("share")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(title)
+    ax_loss.plot(epochs, [max(h["loss"], 1e-6) for h in history], color="tab:purple")
+    ax_loss.set_yscale("log")
+    ax_loss.set_ylabel("training loss")
+    ax_loss.set_xlabel("epoch")
     fig.tight_layout()
     fig.savefig(path)
 
@@ -66,18 +85,67 @@ def receptive_fields(net, image_shape, path, max_neurons=64):
     fig.savefig(path)
 
 
-def layer_sparsity(fractions, path):
-    """Bar chart of the share of zero weights per layer."""
+def layer_sparsity(fractions, path, dropped=None, sizes=None):
+    """Bar chart of the share of zero weights per layer (and dropped hidden neurons)."""
     fig = _figure(max(3.0, 1.0 + 0.8 * len(fractions)), 3.2)
     ax = fig.add_subplot(1, 1, 1)
     labels = [f"layer {k}" for k in range(len(fractions))]
     bars = ax.bar(labels, fractions, color="tab:green")
-    for bar, value in zip(bars, fractions):
-        ax.text(bar.get_x() + bar.get_width() / 2, value, f"{value:.1%}", ha="center",
-                va="bottom", fontsize=8)
-    ax.set_ylim(0, 1.05)
+    for k, (bar, value) in enumerate(zip(bars, fractions)):
+        text = f"{value:.1%}"
+        if dropped is not None and sizes is not None and k < len(dropped):
+            text += f"\n-{dropped[k]}/{sizes[k]} n"
+        ax.text(bar.get_x() + bar.get_width() / 2, value, text, ha="center", va="bottom",
+                fontsize=7)
+    ax.set_ylim(0, 1.15)
     ax.set_ylabel("zero weights")
-    ax.set_title("sparsity per layer")
+    ax.set_title("zero weights per layer", fontsize=9)
+    if dropped is not None:
+        ax.set_xlabel("-k/n n: k of n hidden neurons dropped", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def input_fan_out(net):
+    """For every original input, how many first-layer neurons of the compiled net read it."""
+    compiled = pruned(net)
+    counts = np.zeros(net.input.count, dtype=np.int64)
+    for neuron in compiled.layers[0].neurons:
+        for i in neuron.inputs:
+            counts[compiled.input_map[i]] += 1
+    return counts
+
+
+def unused_inputs(net, path, image_shape=None, feature_names=None):
+    """Map (images) or bars (features) of how many neurons read each input; unread ones marked."""
+    counts = input_fan_out(net)
+    unused = int((counts == 0).sum())
+    title = f"inputs read by no neuron: {unused} of {len(counts)}"
+    if image_shape is not None:
+        fig = _figure(4.2, 3.8)
+        ax = fig.add_subplot(1, 1, 1)
+        image = counts.reshape(image_shape).astype(float)
+        shown = ax.imshow(np.where(image > 0, image, np.nan), cmap="viridis",
+                          interpolation="nearest")
+        ys, xs = np.nonzero(image == 0)
+        ax.scatter(xs, ys, marker="x", color="tab:red", s=12 if image.size < 200 else 3,
+                   linewidths=0.8)
+        fig.colorbar(shown, ax=ax, label="first-layer neurons reading it")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(title + " (x)", fontsize=9)
+    else:
+        names = list(feature_names or [f"x{k}" for k in range(len(counts))])
+        height = min(0.9 + 0.18 * len(counts), 30.0)
+        fig = _figure(6.0, height)
+        ax = fig.add_subplot(1, 1, 1)
+        y = np.arange(len(counts))
+        colors = ["tab:red" if c == 0 else "tab:blue" for c in counts]
+        ax.barh(y, np.maximum(counts, 0.05 * max(1, counts.max())), color=colors)
+        ax.set_yticks(y, [n[:40] for n in names], fontsize=6 if len(counts) > 40 else 7)
+        ax.invert_yaxis()
+        ax.set_xlabel("first-layer neurons reading it (red: none)")
+        ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
 
@@ -85,15 +153,20 @@ def layer_sparsity(fractions, path):
 def write_all(result, directory, names):
     """Write every plot that applies to ``result`` into ``directory``; return ``{kind: file}``."""
     written = {}
-    path = os.path.join(directory, names["curve"])
-    training_curve(result.history, path)
-    written["curve"] = names["curve"]
     ds = result.dataset
-    if ds is not None and getattr(ds, "image_shape", None):
-        receptive_fields(result.net, ds.image_shape,
+    image_shape = getattr(ds, "image_shape", None)
+    title = f"{result.net.meta('method', 'training')} on {result.net.meta('dataset', '?')}"
+    training_curve(result.history, os.path.join(directory, names["curve"]), title)
+    written["curve"] = names["curve"]
+    if image_shape:
+        receptive_fields(result.net, image_shape,
                          os.path.join(directory, names["receptive_fields"]))
         written["receptive_fields"] = names["receptive_fields"]
-    fractions = layer_zero_fractions(result.net)
-    layer_sparsity(fractions, os.path.join(directory, names["sparsity"]))
+    summary = result.summary or {}
+    layer_sparsity(layer_zero_fractions(result.net), os.path.join(directory, names["sparsity"]),
+                   summary.get("dropped_per_layer"), summary.get("layer_sizes"))
     written["sparsity"] = names["sparsity"]
+    unused_inputs(result.net, os.path.join(directory, names["unused_inputs"]), image_shape,
+                  getattr(ds, "feature_names", None))
+    written["unused_inputs"] = names["unused_inputs"]
     return written

@@ -1,7 +1,8 @@
 """Compiler passes, one per module; each is a pure ``Network -> Network`` function.
 
 :data:`PIPELINE` is the one place that says which passes run and in what order; :func:`run`
-verifies the IR after every pass.
+verifies the IR after every pass. :func:`pipeline` gives it with or without ``share`` (the
+benchmark compares the two).
 """
 
 from ..ir import verify
@@ -9,11 +10,17 @@ from .fold_constants import fold_constants
 from .infer_widths import infer_widths
 from .remove_unread import remove_unread
 from .remove_unused_inputs import remove_unused_inputs
+from .share import share
 
-__all__ = ["PIPELINE", "run", "fold_constants", "remove_unread", "remove_unused_inputs",
-           "infer_widths"]
+__all__ = ["PIPELINE", "pipeline", "run", "fold_constants", "remove_unread",
+           "remove_unused_inputs", "share", "infer_widths"]
 
-PIPELINE = (fold_constants, remove_unread, remove_unused_inputs, infer_widths)
+PIPELINE = (fold_constants, remove_unread, remove_unused_inputs, share, infer_widths)
+
+
+def pipeline(*, share=True):
+    """:data:`PIPELINE`, without the ``share`` pass when ``share`` is false."""
+    return PIPELINE if share else tuple(p for p in PIPELINE if p.__name__ != "share")
 
 
 def run(net, passes=PIPELINE, *, on_pass=None):

@@ -8,7 +8,7 @@ The constant neuron then feeds nothing and is removed by ``remove_unread``.
 
 from dataclasses import replace
 
-from ..ir import activation_range, layer_ranges
+from ..ir import activation_range, layer_ranges, unshare
 
 __all__ = ["fold_constants"]
 
@@ -21,6 +21,7 @@ def _shift_params(kind, params, delta):
 
 
 def fold_constants(net):
+    net = unshare(net)  # works on plain receptive fields; share runs later
     layers = list(net.layers)
     for li in range(len(layers) - 1):
         # Recompute ranges: folding earlier layers can narrow this one's intervals.

@@ -1,20 +1,24 @@
-"""Record the exact interval of every neuron's sum (interval arithmetic over the input ranges).
+"""Record the exact interval of every neuron's sum and every shared node (interval arithmetic over
+the input ranges).
 
 Lowering sizes each adder from these intervals, so no adder is wider than its values need.
 """
 
 from dataclasses import replace
 
-from ..ir import layer_ranges
+from ..ir import layer_ranges_step, shared_ranges
 
 __all__ = ["infer_widths"]
 
 
 def infer_widths(net):
-    ranges = layer_ranges(net)
-    layers = tuple(
-        replace(layer, neurons=tuple(
-            replace(n, sum_range=s) for n, (s, _) in zip(layer.neurons, info)))
-        for layer, info in zip(net.layers, ranges)
-    )
-    return replace(net, layers=layers)
+    ranges = [(0, net.input.max_value)] * len(net.input_map)
+    layers = []
+    for layer in net.layers:
+        shared = tuple(replace(node, sum_range=s)
+                       for node, s in zip(layer.shared, shared_ranges(layer, ranges)))
+        info = layer_ranges_step(layer, ranges)
+        layers.append(replace(layer, shared=shared, neurons=tuple(
+            replace(n, sum_range=s) for n, (s, _) in zip(layer.neurons, info))))
+        ranges = [out for _, out in info]
+    return replace(net, layers=tuple(layers))

@@ -2,6 +2,8 @@
 
 from dataclasses import replace
 
+from ..ir import unshare
+
 __all__ = ["remove_unread"]
 
 
@@ -15,6 +17,7 @@ def _reindex(layer, keep):
 
 
 def remove_unread(net):
+    net = unshare(net)  # works on plain receptive fields; share runs later
     layers = list(net.layers)
     # Backwards, so a neuron whose only readers were removed goes too.
     for li in range(len(layers) - 2, -1, -1):

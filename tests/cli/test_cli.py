@@ -87,7 +87,7 @@ def test_compile_verilog_only(net_path, tmp_path):
     assert code == 0, err
     text = (out_dir / "net.v").read_text()
     assert "module lwc_net" in text and "i__payload" in text
-    assert sorted(p.name for p in out_dir.iterdir()) == ["net.v", "report.json"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["lwc-build.json", "net.v", "report.json"]
     assert "latency" in out
 
 

@@ -4,12 +4,13 @@
 import random
 
 import pytest
-from amaranth.hdl import Shape, signed, unsigned
+from amaranth.hdl import Const, Elaboratable, Module, Shape, Signal, signed, unsigned
 from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lwc.hw import AdderTree, range_shape, register_levels, tree_depth, weighted_sum_range
+from lwc.hw.adder_tree import AmaranthOps, _Node, compressor_sum, schedule_depth
 
 # Operand ranges as the network produces them: inputs of 1..8 bits, step, ternary, clip outputs.
 KINDS = [(0, 1), (0, 15), (0, 255), (-1, 1), (-1, 0), (0, 7), (2, 5), (0, 0), (-3, 3)]
@@ -189,3 +190,57 @@ def test_errors():
         AdderTree([(0, 1)] * 3, [1] * 3, levels=1)
     with pytest.raises(ValueError, match=r"^Range must be a pair of integers lo <= hi"):
         range_shape(2, 1)
+
+
+def test_schedule_depth():
+    assert all(schedule_depth([0] * n) == tree_depth(n) for n in range(70))
+    assert schedule_depth([]) == 0 and schedule_depth([3]) == 3
+    # x + y + z + (a 2-level node): 0,0,0 pair and pass at level 1, then 2 nodes at 2, one at 3.
+    assert schedule_depth([0, 0, 0, 2]) == 3
+    assert schedule_depth([2, 2, 1, 0, 0]) == 4  # ceil(log2(4 + 4 + 2 + 1 + 1))
+    assert schedule_depth([1, 1, 1, 1]) == 3
+
+
+class _Compressor(Elaboratable):
+    """``compressor_sum`` over operands with the given ranges and signs, as a test fixture."""
+
+    def __init__(self, ranges, signs):
+        self.ranges, self.signs = ranges, signs
+        self.xs = [Signal(range_shape(lo, hi), name=f"x{k}") for k, (lo, hi) in enumerate(ranges)]
+        lo, hi = weighted_sum_range(ranges, signs)
+        self.range = (lo, hi)
+        self.sum = Signal(range_shape(lo, hi))
+
+    def elaborate(self, platform):
+        m = Module()
+        ops = AmaranthOps(m, Const(1))
+        nodes = [_Node(x, lo, hi, s) for x, (lo, hi), s in zip(self.xs, self.ranges, self.signs)]
+        m.d.comb += self.sum.eq(compressor_sum(ops, nodes, *self.range, name="csa"))
+        return m
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_compressor_sum(seed):
+    """Popcounts of one-bit operands of both signs, and mixed widths and signednesses (as shared
+    nodes and ternary activations give), at every corner and at random."""
+    rng = random.Random(seed)
+    kinds = [(0, 1)] * 6 + [(-1, 0), (-1, 1), (0, 3), (-6, 3), (0, 0)]
+    count = rng.choice([3, 7, 20, 45])
+    ranges = [rng.choice(kinds if seed % 2 else [(0, 1)]) for _ in range(count)]
+    signs = [rng.choice([-1, 1]) for _ in range(count)]
+    dut = _Compressor(ranges, signs)
+    vectors = corner_vectors(ranges, signs, rng, n_random=40)
+    got = []
+
+    async def testbench(ctx):
+        for vector in vectors:
+            for x, v in zip(dut.xs, vector):
+                ctx.set(x, v)
+            await ctx.delay(1e-6)
+            got.append(ctx.get(dut.sum))
+
+    sim = Simulator(dut)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert got == [ref_sum(signs, v) for v in vectors]
+    assert min(got) == dut.range[0] and max(got) == dut.range[1]

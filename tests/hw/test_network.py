@@ -294,3 +294,124 @@ def test_hw_imports_only_amaranth():
             else:
                 continue
             assert set(roots) <= {"amaranth", "dataclasses"}, (name, roots)
+
+
+# --- shared sums, compressor trees, the Verilog writer ------------------------------------------
+
+@pytest.mark.parametrize("register_every", [None, 1, 2])
+def test_shared_networks(register_every, rng, make_network, make_vectors):
+    """Dense layers, so the share pass builds many shared nodes (and nodes of nodes), some read
+    across pipeline stages."""
+    nested = 0
+    for _ in range(3):
+        net = make_network(rng, inputs=14, hidden=(16, 8), outputs=4, bits=3, density=0.8,
+                           kinds=("ternary", "clip"))
+        compiled = passes.run(net)
+        assert any(layer.shared for layer in compiled.layers)
+        nested += sum(i >= compiled.layer_input_count(li) for li, layer in
+                      enumerate(compiled.layers) for node in layer.shared for i in node.inputs)
+        dut, _ = check_against_golden(compiled, make_vectors(net, rng, n_random=24),
+                                      register_every=register_every)
+        assert dut.shared_ranges == tuple(tuple(node.sum_range for node in layer.shared)
+                                          for layer in compiled.layers)
+    assert nested
+
+
+@pytest.mark.parametrize("share", [False, True])
+def test_compressor_trees(share, rng, make_network, make_vectors):
+    """One-bit inputs and step layers: every neuron of those layers is a compressor tree."""
+    for bits, kinds in [(1, ("step",)), (1, ("ternary",)), (2, ("step",))]:
+        net = make_network(rng, inputs=20, hidden=(12,), outputs=3, bits=bits, density=0.6,
+                           kinds=kinds)
+        dut = lower(net, share=share, compress=True)
+        trace = golden.evaluate(net, x := make_vectors(net, rng, n_random=24))
+        labels, scores = rtl_outputs(dut, x)
+        np.testing.assert_array_equal(scores, trace.scores)
+        np.testing.assert_array_equal(labels, trace.predictions)
+
+
+def test_keep_attribute_on_adders():
+    net = passes.run(_named_net())
+    text = lower(net).verilog()
+    assert re.search(r"\(\* keep \*\) wire signed \[4:0\] tree_l0_n3_1_0;", text)
+    assert "(* keep *)" not in lower(net, keep_adders=False).verilog()
+    rtl = verilog.convert(lower(net), name="lwc_net", emit_src=False)
+    assert re.search(r"\(\* keep = .*\*\)\s*wire \[4:0\] tree_l0_n3_1_0;", rtl)
+
+
+def _iverilog_outputs(text, dut, x, tmp_path):
+    """Run Verilog ``text`` (module ``lwc_net``) in Icarus on ``x``, one vector per clock with
+    ``o.ready`` high; return ``(labels, scores)``."""
+    import shutil
+    import subprocess
+
+    if shutil.which("iverilog") is None:
+        pytest.skip("Icarus Verilog is not installed")
+    bits, lw, sw = dut.input_bits, dut.label_width, dut.score_width
+    words = [sum(int(v) << (k * bits) for k, v in enumerate(row)) for row in x]
+    (tmp_path / "x.hex").write_text("".join(f"{w:x}\n" for w in words))
+    (tmp_path / "net.v").write_text(text)
+    (tmp_path / "tb.v").write_text(f"""
+module tb;
+  reg clk = 0; reg valid = 0; reg [{dut.input_count * bits - 1}:0] payload = 0;
+  reg [{dut.input_count * bits - 1}:0] mem [0:{len(x) - 1}];
+  wire ready, out_valid; wire [{lw + dut.n_classes * sw - 1}:0] out;
+  integer k;
+  lwc_net dut(.clk(clk), .rst(1'b0), .i__payload(payload), .i__valid(valid), .i__ready(ready),
+              .o__payload(out), .o__valid(out_valid), .o__ready(1'b1));
+  initial begin
+    $readmemh("x.hex", mem);
+    for (k = 0; k < {len(x) + dut.latency + 1}; k = k + 1) begin
+      valid = k < {len(x)}; payload = k < {len(x)} ? mem[k] : 0;
+      #1 clk = 1; #1 clk = 0;
+      if (out_valid) $display("%h", out);
+    end
+  end
+endmodule
+""")
+    subprocess.run(["iverilog", "-o", "sim", "tb.v", "net.v"], cwd=tmp_path, check=True)
+    lines = subprocess.run(["vvp", "-n", "sim"], cwd=tmp_path, check=True, capture_output=True,
+                           text=True).stdout.split()
+    labels, scores = [], []
+    for line in lines:
+        word = int(line, 16)
+        labels.append(word & ((1 << lw) - 1))
+        fields = [(word >> (lw + c * sw)) & ((1 << sw) - 1) for c in range(dut.n_classes)]
+        scores.append([f - (1 << sw) if f >> (sw - 1) else f for f in fields])
+    return np.array(labels), np.array(scores)
+
+
+@pytest.mark.parametrize("config", ["mixed", "dense-clip", "deep-ternary", "wide-bits"])
+@pytest.mark.parametrize("register_every, compress", [(None, False), (1, False), (None, True)])
+def test_verilog_writer_matches_golden(config, register_every, compress, rng, make_network,
+                                       make_vectors, tmp_path):
+    """The Verilog the network writes itself (what ``lwc compile`` exports) in Icarus."""
+    inputs, hidden, outputs, bits, density, kinds = CONFIGS[config]
+    net = make_network(rng, inputs=inputs, hidden=hidden, outputs=outputs, bits=bits,
+                       density=density, kinds=kinds)
+    dut = lower(net, register_every=register_every, compress=compress)
+    x = make_vectors(net, rng, n_random=32)
+    labels, scores = _iverilog_outputs(dut.verilog(), dut, x, tmp_path)
+    trace = golden.evaluate(net, x)
+    np.testing.assert_array_equal(scores, trace.scores)
+    np.testing.assert_array_equal(labels, trace.predictions)
+
+
+def test_verilog_writer_names_match_amaranth():
+    """The written Verilog has every signal name of Amaranth's export (adders, shared nodes,
+    pipeline copies, registers), and only the activation wires ``*_a`` besides."""
+    net = passes.run(_sharing_net())
+    pattern = r"\b(?:l\d+_\w+|tree_\w+|argmax_\w+|valid_\d+)\b"
+    ours = set(re.findall(pattern, lower(net, register_every=1).verilog()))
+    theirs = set(re.findall(pattern, verilog.convert(lower(net, register_every=1),
+                                                     name="lwc_net", emit_src=False)))
+    assert theirs <= ours and all(name.endswith("_a") for name in ours - theirs)
+    assert {"l0_s0", "l0_s1_r2", "l1_s0", "tree_l0_n3_1_0_r2", "valid_6"} <= theirs
+
+
+def _sharing_net():
+    w0 = np.array([[1, 1, 1, 0, 1], [-1, -1, 0, 1, 1], [1, 1, 0, -1, 0], [1, 1, 1, 1, 1]])
+    return ir.from_dense(ir.InputSpec(5, 2), [
+        (w0, ir.Activation("ternary"), np.array([[-1, 1], [0, 2], [-2, 1], [1, 3]])),
+        (np.array([[1, -1, 1, 1], [1, 1, -1, 0]]), ir.Activation("linear"), [0, 1]),
+    ], ["p", "q"])

@@ -47,6 +47,9 @@ def test_digits_goal(goal_run):
     assert result.seconds < 60, result.seconds
     assert len(lines) == GOAL.epochs and all("\n" not in line for line in lines)
     assert lines[0].startswith("epoch   1/40  loss ") and "val " in lines[0]
+    assert "not discrete 100.0%" in lines[0] and "not discrete   0.0%" in lines[-1]
+    assert sum("rounded, kept" in line or "rounded, forced" in line for line in lines) == 1
+    assert net.meta("method") == "lwn" and result.history[-1]["not_discrete"] == 0.0
     # Zero fraction counted independently of the training code.
     weights = [np.asarray(dense) for dense in _dense_layers(net)]
     zeros = sum(int((w == 0).sum()) for w in weights) / sum(w.size for w in weights)
@@ -86,8 +89,15 @@ def test_digits_files(goal_run):
     assert meta["test_fraction"] == 0.25 and meta["split_seed"] == 0
     report = json.loads((out.parent / REPORT_NAME).read_text())
     assert report["test_accuracy"] == result.test_accuracy
-    assert report["config"]["hidden"] == [256]
+    assert report["test_f1"] == result.test_metrics["f1"] and 0 < report["test_g_mean"] <= 1
+    assert report["config"]["hidden"] == [256] and report["config"]["method"] == "lwn"
     assert len(report["history"]) == GOAL.epochs
+    for key in ("loss", "train_error", "val_accuracy", "val_f1", "not_discrete"):
+        assert key in report["history"][0], key
+    summary = report["summary"]
+    assert summary["nonzero"] + round(summary["zero_fraction"] * summary["weights"]) == \
+        summary["weights"]
+    assert report["class_counts"]["before"] == report["class_counts"]["after"]
     for name in PLOT_NAMES.values():
         png = (out.parent / name).read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
@@ -102,6 +112,13 @@ def test_test_set_regenerates_from_provenance(goal_run):
                       test_fraction=net.meta("test_fraction"))
     preds = golden.predict(net, golden.quantize(net.input, ds.x_test))
     assert float(np.mean(preds == ds.y_test)) == net.meta("test_accuracy")
+    # What lwc.sim's test_set should call: every dataset's options from the provenance.
+    from lwc.train.data import dataset_options
+
+    assert dataset_options(net) == {"name": "digits", "seed": 0, "test_fraction": 0.25,
+                                    "val_fraction": 0.1}
+    again = load_dataset(**dataset_options(net))
+    assert np.array_equal(again.x_test, ds.x_test)
 
 
 def test_two_hidden_layers_export_and_match_golden(tmp_path):
@@ -142,8 +159,20 @@ def test_failed_proof_writes_nothing(tmp_path, monkeypatch):
     ({"sparsity": 1.0}, "sparsity must be in [0, 1), not 1.0"),
     ({"epochs": 0}, "epochs must be a positive integer, not 0"),
     ({"lr": -1.0}, "lr must be a positive number, not -1.0"),
-    ({"dataset": "cifar"}, "dataset must be one of digits, mnist, fashion-mnist, not 'cifar'"),
+    ({"dataset": "cifar"}, "dataset must be one of digits, mnist, fashion-mnist, breast-cancer, "
+                           "csv, not 'cifar'"),
     ({"threads": 0}, "threads must be a positive integer, not 0"),
+    ({"method": "sample"}, "method must be one of lwn, ste, dropneuron, prune, distribution, not "
+                           "'sample'"),
+    ({"balance": "smite"}, "balance must be one of none, oversample, smote, undersample, not "
+                           "'smite'"),
+    ({"select": "auc"}, "select must be one of accuracy, f1, g_mean, not 'auc'"),
+    ({"input_bits": 9}, "input_bits must be an integer 1..8, not 9"),
+    ({"lwn_radius": 0.7}, "lwn_radius must be in (0, 0.5], not 0.7"),
+    ({"csv": "x.csv"}, "a CSV file (csv=, --csv FILE) goes with dataset 'csv' and only with it"),
+    ({"dataset": "csv"}, "dataset 'csv' needs a CSV file (csv=, --csv FILE)"),
+    ({"dataset": "csv", "csv": "x.csv"}, "a CSV file needs its label column (label=, --label "
+                                         "COLUMN)"),
 ])
 def test_bad_config(change, message):
     config = dataclasses.replace(GOAL, **change)
@@ -159,3 +188,31 @@ def test_missing_mnist_dir_is_a_data_error(tmp_path):
     assert config.epochs == GOAL.epochs and config.lr == GOAL.lr and config.test_fraction is None
     with pytest.raises(DataError, match="no such file"):
         train(config)
+
+
+def test_csv_end_to_end_with_balance_and_rebuilt_test_set(tmp_path):
+    from lwc.train.data import dataset_options, load_dataset
+
+    from .test_tabular import write_csv
+
+    write_csv(tmp_path / "t.csv", n=300, minority=0.25)
+    config = TrainConfig(csv=tmp_path / "t.csv", label="outcome", ignore="id", balance="smote",
+                         select="g_mean", hidden=(16,), epochs=10, input_bits=3)
+    assert config.dataset == "csv" and config.ignore == ("id",)
+    out = tmp_path / "run" / "net.pt"
+    result = train_to_file(config, out)
+    counts = result.class_counts
+    assert counts["after"] == [max(counts["before"])] * 2 and counts["before"][1] < counts[
+        "before"][0]
+    net = netfile.load(out)
+    assert net.input.count == 9 and net.input.bits == 3 and net.meta("balance") == "smote"
+    # The provenance alone rebuilds the test set: the golden model gives the recorded accuracy.
+    ds = load_dataset(**dataset_options(net))
+    preds = golden.predict(net, golden.quantize(net.input, ds.x_test))
+    assert float(np.mean(preds == ds.y_test)) == net.meta("test_accuracy")
+    assert net.meta("test_g_mean") == result.test_metrics["g_mean"]
+    report = json.loads((out.parent / REPORT_NAME).read_text())
+    assert [f["name"] for f in report["features"]][:2] == ["age", "income"]
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted(
+        ["net.pt", REPORT_NAME, PLOT_NAMES["curve"], PLOT_NAMES["sparsity"],
+         PLOT_NAMES["unused_inputs"]])

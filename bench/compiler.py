@@ -1,0 +1,287 @@
+"""lwc against Yosys on naive Verilog: logic cells, carries, flip-flops and Fmax on iCE40.
+
+For each net, three designs with the same ports, latency and results:
+
+``naive``
+    :func:`lwc.compiler.naive.write_verilog`: dense sums with the constant weights written as
+    multiplications, comparisons, a linear argmax, then the pipeline registers; Yosys is free to
+    restructure all of it.
+``lwc``
+    ``lwc compile`` without sharing (``lower(net, share=False)``): exact-width adder trees.
+``lwc+share``
+    ``lwc compile`` (sharing on): the same, with sub-sums shared between the neurons of a layer.
+
+Every design is first simulated with Icarus Verilog against the golden model, then synthesized
+with ``synth_ice40`` and, when it fits, placed and routed with nextpnr on the UP5K or HX8K inside a
+small wrapper (``bench/fpga.py``; its input shift register, one logic cell per input bit, is not
+counted in the figures). Nets that fit no iCE40 get synthesis figures only. Run it as::
+
+    nice -n 10 python bench/compiler.py                 # the table in docs/benchmarks.md
+    nice -n 10 python bench/compiler.py --nets digits-demo,rand-64-4b-20
+    python bench/compiler.py --speed                    # compile time of 10k/100k/1M weights
+
+Results are cached in ``build/bench`` (by the hash of each Verilog), so a rerun only does what
+changed.
+"""
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fpga import CACHE, DEVICES, place, synthesize  # noqa: E402
+from iverilog_check import check_verilog  # noqa: E402
+
+from lwc.compiler import ir, naive, netfile, passes  # noqa: E402
+from lwc.compiler.lower import lower, write_verilog  # noqa: E402
+from lwc.compiler.stats import adder_count, nonzero_count  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def random_net(seed, sizes, bits, density):
+    """A random sparse ternary net: ``step`` hidden layers with thresholds near the middle of
+    each neuron's sums, a linear output layer; every hidden neuron is read by some output (so the
+    passes keep every neuron) and every neuron has an input."""
+    rng = np.random.default_rng(seed)
+    layers, in_max = [], (1 << bits) - 1
+    for li, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        w = rng.choice([-1, 0, 1], size=(n_out, n_in), p=[density / 2, 1 - density, density / 2])
+        for row in np.flatnonzero(~w.any(axis=1)):
+            w[row, rng.integers(n_in)] = rng.choice([-1, 1])
+        if li:  # every neuron of the previous layer is read
+            for col in np.flatnonzero(~w.any(axis=0)):
+                w[rng.integers(n_out), col] = rng.choice([-1, 1])
+        if li == len(sizes) - 2:
+            layers.append((w, ir.Activation("linear"), np.zeros(n_out, dtype=np.int64)))
+            break
+        mid = (w.clip(0, None).sum(axis=1) - (-w).clip(0, None).sum(axis=1)) * in_max // 2
+        layers.append((w, ir.Activation("step"), mid + rng.integers(-2, 3, n_out)))
+        in_max = 1
+    return ir.from_dense(ir.InputSpec(sizes[0], bits), layers,
+                         [f"c{k}" for k in range(sizes[-1])], {"dataset": "random"})
+
+
+def digits_net(name, **config):
+    """A net trained on the bundled digits data (cached in ``build/bench``)."""
+    path = CACHE / f"{name}.pt"
+    if not path.is_file():
+        from lwc.train import TrainConfig, train_to_file
+
+        CACHE.mkdir(parents=True, exist_ok=True)
+        train_to_file(TrainConfig(dataset="digits", seed=0, **config), path, plots=False)
+    return netfile.load(path)
+
+
+#: name -> (description, builder)
+NETS = {
+    "digits": ("digits, default training (64-256-10, 4 bit)", lambda: digits_net("digits")),
+    "digits-demo": ("digits, demo config (hidden 64, sparsity 0.87)",
+                    lambda: digits_net("digits-demo", hidden=(64,), sparsity=0.87)),
+    "rand-64-4b-20": ("random 64-64-10, 4 bit, 20%",
+                      lambda: random_net(1, (64, 64, 10), 4, 0.2)),
+    "rand-256-1b-10": ("random 256-64-10, 1 bit, 10%",
+                       lambda: random_net(2, (256, 64, 10), 1, 0.1)),
+    **{f"mnist-{b}b-{int(d * 100)}": (f"random 784-256-10, {b} bit, {int(d * 100)}%",
+                                      lambda b=b, d=d: random_net(3, (784, 256, 10), b, d))
+       for b in (1, 4) for d in (0.05, 0.1, 0.2)},
+}
+DEFAULT_NETS = ("digits", "digits-demo", "rand-64-4b-20", "rand-256-1b-10", "mnist-1b-5",
+                "mnist-1b-10", "mnist-1b-20", "mnist-4b-5", "mnist-4b-10", "mnist-4b-20")
+#: The designs compared: naive, and lwc without / with sharing (the defaults otherwise); then the
+#: hardware choices measured in docs/benchmarks.md: "tree" builds every neuron as an adder tree
+#: (no compressor trees), "merged" leaves the adders without the keep attribute (so Yosys'
+#: alumacc merges each tree into one $macc), "share1" shares also in layers of one-bit inputs.
+VARIANTS = {
+    "naive": None,
+    "lwc": dict(share=False),
+    "lwc+share": dict(share=True),
+    "tree-merged": dict(share=False, keep_adders=False, compress=False),
+    "tree": dict(share=False, compress=False),
+    "share-tree-merged": dict(share=True, keep_adders=False, compress=False),
+    "share-tree": dict(share=True, compress=False),
+    "share1-tree-merged": dict(share=True, one_bit=True, keep_adders=False, compress=False),
+    "share1-tree": dict(share=True, one_bit=True, compress=False),
+    "share1-csa": dict(share=True, one_bit=True),
+}
+DEFAULT_VARIANTS = ("naive", "lwc", "lwc+share")
+
+
+def designs(net, variants=DEFAULT_VARIANTS):
+    """``(variant, verilog, component, compiled net or None)`` for each variant."""
+    plain = passes.run(net, passes.pipeline(share=False))
+    for variant in variants:
+        options = dict(VARIANTS[variant] or {"share": False})
+        share, one_bit = options.pop("share"), options.pop("one_bit", False)
+        compiled = plain
+        if share:
+            compiled = passes.infer_widths(passes.share(plain, one_bit=one_bit))
+        component = lower(compiled, **options)
+        if VARIANTS[variant] is None:
+            yield variant, naive.write_verilog(net, latency=component.latency), component, None
+        else:
+            yield variant, write_verilog(component), component, compiled
+
+
+def measure(net, variants=DEFAULT_VARIANTS, *, check=True, device=None, progress=print):
+    """Figures of every variant of ``net``: a list of dicts (see :func:`format_table`).
+
+    Every variant is placed on the same device, so their Fmax compare: the UP5K when all of them
+    fit it, else the HX8K (a variant that fits neither has synthesis figures only).
+    """
+    rows, netlists = [], []
+    in_bits = net.input.count * net.input.bits
+    for variant, text, component, compiled in designs(net, variants):
+        if check:
+            rng = np.random.default_rng(0)
+            x = rng.integers(0, net.input.max_value + 1, size=(48, net.input.count))
+            check_verilog(net, text, x, latency=component.latency,
+                          label_width=component.label_width, score_width=component.score_width)
+        out_bits = component.label_width + component.n_classes * component.score_width
+        syn = synthesize(text, top="bench_top", input_width=in_bits, output_width=out_bits)
+        rows.append({"variant": variant, "lut4": syn["lut4"], "carry": syn["carry"],
+                     "ff": syn["ff"] - in_bits - 1, "synth_s": syn["seconds"],
+                     "adders": adder_count(compiled) if compiled is not None else None,
+                     "lcs": None, "fmax": None, "device": None})
+        netlists.append(syn)
+        progress(f"  {variant:<10} LUT4 {syn['lut4']:>6} carry {syn['carry']:>6} "
+                 f"FF {rows[-1]['ff']:>5} (synthesis {syn['seconds']:.0f} s)")
+    # At least one logic cell per LUT4, and one per flip-flop of the wrapper's shift register.
+    need = [syn["lut4"] + in_bits for syn in netlists]
+    if device is None:
+        device = "up5k" if max(need) <= DEVICES["up5k"][2] else "hx8k"
+    for row, syn, cells in zip(rows, netlists, need):
+        if cells > DEVICES[device][2]:
+            continue
+        pnr = place(syn, device)
+        if pnr.get("fits"):
+            row.update(lcs=pnr["lcs"] - in_bits, fmax=pnr["fmax"], device=device)
+        progress(f"  {row['variant']:<10} {device}: LC {row['lcs']} Fmax {row['fmax']} "
+                 f"(place and route {pnr['seconds']:.0f} s)")
+    return rows
+
+
+def _relative(row, base, key):
+    """``row[key]``, with its ratio to ``base[key]`` when ``row`` is not the base."""
+    v, b = row[key], base[key]
+    if v is None:
+        return "—"
+    return f"{v}" if row is base or not b else f"{v} ({v / b:.2f}x)"
+
+
+def format_table(results):
+    """Markdown table of ``[(net name, description, nonzero, rows)]``."""
+    head = ("| net | nonzero weights | design | adders | LUT4 | carry | FF | logic cells | "
+            "Fmax MHz | device |")
+    lines = [head, "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
+    for name, _, nonzero, rows in results:
+        base = rows[0]
+        for k, row in enumerate(rows):
+            adders = "—" if row["adders"] is None else \
+                f"{row['adders']} ({row['adders'] / nonzero:.2f}x)"
+            lines.append(f"| {name if k == 0 else ''} | {nonzero if k == 0 else ''} | "
+                         f"{row['variant']} | {adders} | {_relative(row, base, 'lut4')} | "
+                         f"{row['carry']} | {row['ff']} | {_relative(row, base, 'lcs')} | "
+                         f"{row['fmax'] if row['fmax'] else '—'} | {row['device'] or '—'} |")
+    return "\n".join(lines)
+
+
+def adders_table(names, *, progress=print):
+    """Two-input adders without and with sharing, against nonzero weights, for ``names``."""
+    lines = ["| net | nonzero weights | adders without sharing | adders with sharing | "
+             "(one-bit layers too) | share pass s |", "|---|---:|---:|---:|---:|---:|"]
+    for name in names:
+        description, build = NETS[name]
+        net = build()
+        nonzero = nonzero_count(net)
+        plain = passes.run(net, passes.pipeline(share=False))
+        t = time.process_time()
+        shared = passes.share(plain)
+        seconds = time.process_time() - t
+        everywhere = passes.share(plain, one_bit=True)
+        cells = [f"{adder_count(n)} ({adder_count(n) / nonzero:.2f}x)"
+                 for n in (plain, shared, everywhere)]
+        line = f"| {name} | {nonzero} | {' | '.join(cells)} | {seconds:.1f} |"
+        progress(line)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def speed(sizes, *, progress=print):
+    """Wall time and peak memory of ``lwc compile --target verilog`` on random 784-H-10 nets at
+    10% density with about ``size`` nonzero weights, and the time of the ``share`` pass alone."""
+    lines = ["| nonzero weights | net | adders without / with sharing | `lwc compile` wall s | "
+             "CPU s | peak MB | share pass CPU s |", "|---:|---|---|---:|---:|---:|---:|"]
+    for size in sizes:
+        hidden = max(1, round(size / 79.4))
+        net = random_net(4, (784, hidden, 10), 4, 0.1)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "net.pt"
+            netfile.save(net, path)
+            cmd = [sys.executable, "-m", "lwc", "compile", str(path), "--target", "verilog",
+                   "-o", str(Path(tmp) / "out")]
+            t = time.monotonic()
+            run = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", *cmd], capture_output=True,
+                                 text=True)
+            seconds = time.monotonic() - t
+            if run.returncode:
+                raise RuntimeError(run.stderr[-3000:])
+            peak, user, system = run.stderr.strip().splitlines()[-1].split()
+            peak, cpu = int(peak) / 1024, float(user) + float(system)
+        plain = passes.run(net, passes.pipeline(share=False))
+        t = time.process_time()
+        shared = passes.share(plain)
+        share_s = time.process_time() - t
+        line = (f"| {nonzero_count(net)} | 784-{hidden}-10 | {adder_count(plain)} / "
+                f"{adder_count(shared)} | {seconds:.1f} | {cpu:.1f} | {peak:.0f} | "
+                f"{share_s:.1f} |")
+        progress(line)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nets", default=",".join(DEFAULT_NETS),
+                        help=f"comma-separated, from: {', '.join(NETS)}")
+    parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
+                        help=f"comma-separated, from: {', '.join(VARIANTS)}")
+    parser.add_argument("--device", choices=list(DEVICES), default=None,
+                        help="place on this device only (default: the smallest that fits)")
+    parser.add_argument("--no-check", action="store_true", help="skip the Icarus simulation")
+    parser.add_argument("--speed", action="store_true", help="compile-time figures instead")
+    parser.add_argument("--adders", action="store_true",
+                        help="adder counts without / with sharing instead (no synthesis)")
+    parser.add_argument("--sizes", default="10000,100000,1000000",
+                        help="nonzero weights of the --speed nets")
+    args = parser.parse_args()
+    if args.speed:
+        print(speed([int(s) for s in args.sizes.split(",")]))
+        return
+    if args.adders:
+        print(adders_table(args.nets.split(","), progress=lambda line: None))
+        return
+    results = []
+    for name in args.nets.split(","):
+        description, build = NETS[name]
+        net = build()
+        nonzero = nonzero_count(net)
+        print(f"{name}: {description}, {nonzero} nonzero weights", flush=True)
+        rows = measure(net, args.variants.split(","), check=not args.no_check,
+                       device=args.device, progress=lambda s: print(s, flush=True))
+        results.append((name, description, nonzero, rows))
+    print()
+    print(format_table(results))
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"\n(tool CPU time {usage.ru_utime + usage.ru_stime:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

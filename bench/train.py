@@ -1,0 +1,126 @@
+"""Training methods compared: one table of what each method's exported integer net gives.
+
+For every dataset and method it trains (:func:`lwc.train.train`, the same path as ``lwc train``),
+then reports the exported net's test accuracy (the golden model on the whole test set), macro F1
+and G-mean, nonzero weights, zero fraction, bits/weight (entropy of the weight values), hidden
+neurons and inputs the compiler drops, the mean fan-in of the neurons left, the training time
+and where it ran. Example (the table in the report)::
+
+    python bench/train.py --datasets digits,breast-cancer
+
+MNIST-style data needs the IDX files::
+
+    python bench/train.py --datasets mnist --data-dir ../shared/data/mnist --epochs 10 --threads 2
+
+Deeper nets: ``--hidden 64,64,64,64 --ste-window 2``. ``--seeds 0,1,2`` averages over seeds (the
+table then shows means). ``--json FILE`` also writes every run's numbers.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+from lwc.train import TrainConfig, train
+from lwc.train.methods import METHODS
+
+# Per dataset: the hidden layers and epochs of the comparison (small enough for a laptop CPU).
+PRESETS = {
+    "digits": {"hidden": (256,), "epochs": 40},
+    "breast-cancer": {"hidden": (32,), "epochs": 40},
+    "mnist": {"hidden": (256,), "epochs": 10},
+    "fashion-mnist": {"hidden": (256,), "epochs": 10},
+}
+COLUMNS = [
+    ("dataset", "{}", 13), ("method", "{}", 12), ("test acc", "{:.2%}", 8), ("F1", "{:.2%}", 7),
+    ("G-mean", "{:.2%}", 7), ("nonzero", "{:.0f}", 7), ("zero", "{:.1%}", 6),
+    ("bits/w", "{:.3f}", 6), ("drop n", "{:.0f}", 6), ("drop in", "{:.0f}", 7),
+    ("fan-in", "{:.1f}", 6), ("train s", "{:.1f}", 7), ("device", "{}", 6),
+]
+
+
+def run(dataset, method, seed, args):
+    preset = PRESETS[dataset]
+    config = TrainConfig(
+        dataset=dataset, method=method, seed=seed, data_dir=args.data_dir,
+        hidden=args.hidden or preset["hidden"], epochs=args.epochs or preset["epochs"],
+        sparsity=args.sparsity, threads=args.threads, device=args.device,
+        ste_window=args.ste_window,
+    )
+    start = time.perf_counter()
+    result = train(config)
+    s = result.summary
+    return {
+        "dataset": dataset, "method": method, "seed": seed,
+        "test acc": result.test_accuracy, "F1": result.test_metrics["f1"],
+        "G-mean": result.test_metrics["g_mean"], "nonzero": s["nonzero"],
+        "zero": s["zero_fraction"], "bits/w": s["bits_per_weight"],
+        "drop n": s["dropped_neurons"], "drop in": s["dropped_inputs"], "fan-in": s["mean_fan_in"],
+        "train s": result.train_seconds, "device": result.device,
+        "wall s": time.perf_counter() - start, "hidden": list(config.hidden),
+        "epochs": config.epochs, "val acc": result.val_accuracy,
+    }
+
+
+def table(rows):
+    header = " ".join(f"{name:>{width}}" for name, _, width in COLUMNS)
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        cells = []
+        for name, fmt, width in COLUMNS:
+            cells.append(f"{fmt.format(row[name]):>{width}}")
+        lines.append(" ".join(cells))
+    return "\n".join(lines)
+
+
+def mean_rows(rows):
+    """One row per (dataset, method): the mean of numbers over seeds."""
+    out = []
+    for key in dict.fromkeys((r["dataset"], r["method"]) for r in rows):
+        group = [r for r in rows if (r["dataset"], r["method"]) == key]
+        merged = dict(group[0])
+        for name in merged:
+            if isinstance(merged[name], (int, float)) and name != "seed":
+                merged[name] = float(np.mean([r[name] for r in group]))
+        out.append(merged)
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default="digits,breast-cancer")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--hidden", default=None, help="hidden sizes for every dataset, e.g. 64")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--sparsity", type=float, default=None)
+    parser.add_argument("--ste-window", type=float, default=None)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", default=None, help="also write every run to this file")
+    args = parser.parse_args(argv)
+    if args.hidden:
+        args.hidden = tuple(int(h) for h in args.hidden.split(","))
+    seeds = [int(s) for s in args.seeds.split(",")]
+    rows = []
+    for dataset in args.datasets.split(","):
+        for method in args.methods.split(","):
+            for seed in seeds:
+                row = run(dataset, method, seed, args)
+                rows.append(row)
+                print(f"{dataset} {method} seed {seed}: test {row['test acc']:.2%}, "
+                      f"{row['train s']:.1f} s", file=sys.stderr, flush=True)
+    print(f"python bench/train.py {' '.join(argv if argv is not None else sys.argv[1:])}")
+    print(f"seeds {','.join(map(str, seeds))} (means over seeds), threads {args.threads}")
+    print(table(mean_rows(rows)))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Every file of the hostile and malformed ``net.pt`` corpus is refused with one line naming it."""
+
+import importlib.util
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lwc.compiler import golden, ir, netfile
+from lwc.errors import NetFileError
+
+CORPUS_SCRIPT = Path(__file__).resolve().parents[1] / "corpus" / "make_bad_netfiles.py"
+
+
+def corpus_module():
+    """tests/corpus/make_bad_netfiles.py, registered under its name (its pickles refer to it)."""
+    name = "make_bad_netfiles"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, CORPUS_SCRIPT)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+CASES = sorted(corpus_module().CASES)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    made = corpus_module().make_bad_netfiles(tmp_path_factory.mktemp("bad-netfiles"))
+    print(f"\n{len(made)} bad net.pt files in the corpus")
+    return {bad.name: bad for bad in made}
+
+
+def test_corpus_size(corpus):
+    assert len(corpus) >= 30
+    assert sum(name.startswith("evil_") for name in corpus) >= 4
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_refused_with_one_line(corpus, name):
+    bad = corpus[name]
+    with pytest.raises(NetFileError) as info:
+        netfile.load(bad.path)
+    text = str(info.value)
+    assert text.startswith(f"{bad.path}: ")
+    assert "\n" not in text and len(text) < len(str(bad.path)) + 200, text
+    assert bad.expect in text, text
+    assert info.value.path == str(bad.path)
+    if bad.canary is not None:
+        assert not bad.canary.exists(), "the pickle ran code"
+
+
+def test_the_corpus_script_writes_and_counts(tmp_path):
+    out = subprocess.run([sys.executable, str(CORPUS_SCRIPT), str(tmp_path / "c")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    count = len(CASES)
+    assert out.stdout.splitlines()[-1] == f"{count} bad net.pt files in {tmp_path / 'c'}"
+    names = {p.name for p in (tmp_path / "c").iterdir()}
+    assert len(names) == count - 1 and "missing_file.pt" not in names
+    assert not any(name.startswith("canary") for name in names)
+
+
+def test_huge_shapes_refused_before_allocating(corpus, tmp_path):
+    """Tiny files describing 40 GB of weights or thresholds: peak memory hardly moves."""
+    huge = [corpus[n].path for n in ("huge_view_200000x200000", "huge_view_60000x60000",
+                                     "view_over_one_byte", "huge_thresholds_view",
+                                     "input_count_huge")]
+    assert all(path.stat().st_size < 20_000 for path in huge)
+    code = textwrap.dedent("""
+        import resource, sys
+        from lwc.compiler import netfile
+        from lwc.errors import NetFileError
+
+        def peak_mb():
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+        netfile.load(sys.argv[1])  # warm up: torch.load's own imports and buffers
+        base = peak_mb()
+        for path in sys.argv[2:]:
+            try:
+                netfile.load(path)
+            except NetFileError as exc:
+                print(exc.problem)
+        print(peak_mb() - base)
+    """)
+    good = tmp_path / "good.pt"
+    netfile.save(corpus_module()._valid_net(), good)
+    out = subprocess.run([sys.executable, "-c", code, str(good), *map(str, huge)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    *problems, growth = out.stdout.splitlines()
+    assert len(problems) == len(huge)
+    assert float(growth) < 64, f"peak memory grew by {growth} MB"
+
+
+def test_parameter_tensors_are_read_as_data(tmp_path, make_network, rng):
+    """nn.Parameter tensors (as a hand-written export might hold) load like plain tensors."""
+    net = make_network(rng, inputs=8, hidden=(5,), outputs=3, bits=3,
+                       quantizer=ir.AffineQuantizer((0.5,), (0.25,)))
+    data = netfile.to_dict(net)
+    quant = data["input"]["quantizer"]
+    quant["scale"] = torch.nn.Parameter(quant["scale"])  # float: requires grad
+    for layer in data["layers"]:
+        layer["weight"] = torch.nn.Parameter(layer["weight"], requires_grad=False)
+    torch.save(data, tmp_path / "p.pt")
+    back = netfile.load(tmp_path / "p.pt")
+    assert back == net
+    x = rng.integers(0, 8, size=(40, 8))
+    assert (golden.evaluate(back, x).scores == golden.evaluate(net, x).scores).all()
+
+
+def test_limits_leave_room_for_real_nets(tmp_path, make_network, rng):
+    """A net at the nonzero-weight scale of MNIST (784 inputs, 256 hidden, dense) still loads."""
+    net = make_network(rng, inputs=784, hidden=(256,), outputs=10, bits=4, density=1.0,
+                       kinds=("step",))
+    netfile.save(net, tmp_path / "big.pt")
+    back = netfile.load(tmp_path / "big.pt")
+    assert back == net
+    assert sum(len(n.inputs) for n in back.layers[0].neurons) > 0.6 * 784 * 256
+    x = rng.integers(0, 16, size=(5, 784))
+    assert (golden.predict(back, x) == golden.predict(net, x)).all()
+    assert np.array_equal(ir.dense_weights(back, 0), ir.dense_weights(net, 0))

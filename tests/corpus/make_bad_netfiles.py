@@ -1,0 +1,530 @@
+"""A corpus of malformed and hostile ``net.pt`` files, each with the problem lwc must name.
+
+Run as a script to write the corpus::
+
+    python tests/corpus/make_bad_netfiles.py OUTDIR
+
+or import it and call :func:`make_bad_netfiles` (the tests do, into ``tmp_path``). Every file must
+be refused by :func:`lwc.compiler.netfile.load` with one :class:`~lwc.errors.NetFileError` line
+that names the file and contains :attr:`BadFile.expect`; the pickles that try to run code would
+create :attr:`BadFile.canary` if they ever ran.
+
+The "custom class" pickle refers to a class of this module by name, so when importing the module
+from a file, register it in ``sys.modules`` under its ``__name__`` before calling
+:func:`make_bad_netfiles`.
+"""
+
+import builtins
+import os
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lwc.compiler import ir, netfile
+
+__all__ = ["BadFile", "make_bad_netfiles", "CASES"]
+
+
+@dataclass(frozen=True)
+class BadFile:
+    """One file of the corpus: where it is, the text its error must contain, its canary."""
+
+    name: str
+    path: Path
+    expect: str
+    canary: Path | None = None
+
+
+# --- the valid net every mutation starts from ------------------------------------------------
+
+def _valid_net():
+    """6 inputs x 3 bits (affine quantizer) -> 5 step -> 4 clip -> 3 linear."""
+    w0 = np.array([[1, -1, 0, 0, 1, 0], [0, 1, 1, 0, 0, -1], [1, 0, 0, 0, 0, 0],
+                   [0, 0, -1, 1, 0, 1], [-1, 0, 0, 0, 1, 1]])
+    w1 = np.array([[1, 0, -1, 0, 1], [0, 1, 1, 0, 0], [1, 1, 0, -1, 0], [0, 0, 0, 1, -1]])
+    w2 = np.array([[1, -1, 0, 0], [0, 1, 1, 0], [-1, 0, 0, 1]])
+    return ir.from_dense(ir.InputSpec(6, 3, ir.AffineQuantizer((0.5,), (0.25,))), [
+        (w0, ir.Activation("step"), [1, 0, 1, 2, -1]),
+        (w1, ir.Activation("clip", shift=1, bits=2), [0, -1, 2, 1]),
+        (w2, ir.Activation("linear"), [3, -2, 0]),
+    ], ["a", "b", "c"], {"dataset": "corpus"})
+
+
+def _base():
+    return netfile.to_dict(_valid_net())
+
+
+def _tiny_layers(count, sizes, first=None, views=False):
+    """All-zero step layers then a linear output, chaining from ``count`` inputs; ``first``
+    replaces layer 0's weight. With ``views`` every tensor is a zero-stride view of one stored
+    element (a tiny file; for cases refused before any of them is read)."""
+    def zeros(*shape, dtype):
+        if views:
+            return torch.zeros(1, dtype=dtype).expand(*shape)
+        return torch.zeros(*shape, dtype=dtype)
+
+    layers, n_in = [], count
+    for li, n in enumerate(sizes):
+        last = li == len(sizes) - 1
+        act = ({"kind": "linear", "bias": zeros(n, dtype=torch.int64)} if last
+               else {"kind": "step", "threshold": zeros(n, dtype=torch.int64)})
+        weight = first if li == 0 and first is not None else zeros(n, n_in, dtype=torch.int8)
+        layers.append({"weight": weight, "activation": act})
+        n_in = n
+    return layers
+
+
+def _with(**changes):
+    def make(ctx):
+        data = _base()
+        for key, value in changes.items():
+            data[key] = value(data) if callable(value) else value
+        return data
+    return make
+
+
+def _edit(fn):
+    """A case that applies ``fn(data)`` to the valid dictionary."""
+    def make(ctx):
+        data = _base()
+        fn(data)
+        return data
+    return make
+
+
+# --- payloads that would leave a canary file if they ever ran ----------------------------------
+
+class _Trap:
+    """A custom class whose construction writes the canary: unpickling it would run this."""
+
+    def __init__(self, canary):
+        Path(canary).write_text("ran")
+
+
+class _Payload:
+    def __init__(self, call, *args):
+        self.call, self.args = call, args
+
+    def __reduce__(self):
+        return (self.call, self.args)
+
+
+def _evil(where, make_payload):
+    def make(ctx):
+        data = _base()
+        payload = make_payload(str(ctx.canary))
+        if where == "provenance":
+            data["provenance"]["note"] = payload
+        elif where == "weight":
+            data["layers"][0]["weight"] = payload
+        elif where == "class":
+            data["output"]["classes"][0] = payload
+        else:
+            return payload  # the whole file
+        return data
+    return make
+
+
+# --- raw files ---------------------------------------------------------------------------------
+
+def _raw(content):
+    def make(ctx):
+        ctx.path.write_bytes(content)
+    return make
+
+
+def _truncated(ctx):
+    netfile.save(_valid_net(), ctx.path)
+    blob = ctx.path.read_bytes()
+    ctx.path.write_bytes(blob[: len(blob) // 2])
+
+
+def _plain_zip(ctx):
+    with zipfile.ZipFile(ctx.path, "w") as z:
+        z.writestr("hello.txt", "not a network\n")
+
+
+def _rewrite_archive(change):
+    """Save the valid net, then copy its archive member by member through ``change(name, data)``
+    (returning new bytes, ``None`` to drop the member); ``change`` may carry ``compression``."""
+    def make(ctx):
+        good = ctx.path.with_suffix(".good")
+        netfile.save(_valid_net(), good)
+        compression = getattr(change, "compression", zipfile.ZIP_STORED)
+        with zipfile.ZipFile(good) as src, zipfile.ZipFile(ctx.path, "w", compression) as dst:
+            for info in src.infolist():
+                data = change(info.filename, src.read(info.filename))
+                if data is not None:
+                    info.compress_type = compression
+                    dst.writestr(info, data)
+        good.unlink()
+    return make
+
+
+def _garbage_pickle(name, data):
+    return b"\x80\x02garbage that is not a pickle" if name.endswith("data.pkl") else data
+
+
+def _short_storage(name, data):
+    return data[:3] if "/data/" in name and not name.endswith(".pkl") else data
+
+
+def _drop_storage(name, data):
+    return None if "/data/" in name and not name.endswith(".pkl") else data
+
+
+def _deflate(name, data):
+    return data
+
+
+_deflate.compression = zipfile.ZIP_DEFLATED
+
+
+def _legacy_format(ctx):
+    torch.save(_base(), ctx.path, _use_new_zipfile_serialization=False)
+
+
+def _npy_file(ctx):
+    with open(ctx.path, "wb") as f:
+        np.save(f, np.zeros((3, 6), dtype=np.int8))
+
+
+def _directory(ctx):
+    ctx.path.mkdir()
+
+
+def _missing(ctx):
+    pass
+
+
+def _fifo(ctx):
+    os.mkfifo(ctx.path)
+
+
+def _sparse_file(ctx):
+    with open(ctx.path, "wb") as f:  # a hole: no disk space, no memory
+        f.write(b"PK\x03\x04")
+        f.truncate(netfile.LIMITS["bytes"] + 1)
+
+
+# --- absurd sizes: tiny files that describe enormous tensors -----------------------------------
+
+def _huge_view(count, rows, cols):
+    """Layer 0 a ``rows x cols`` int8 view of a single stored byte (stride 0)."""
+    def make(ctx):
+        data = _base()
+        data["input"] = {"count": count, "bits": 3, "quantizer": {"kind": "none"}}
+        view = torch.ones(1, dtype=torch.int8).expand(rows, cols)
+        data["layers"] = _tiny_layers(count, [rows, 3], first=view, views=True)
+        return data
+    return make
+
+
+def _huge_thresholds(ctx):
+    data = _base()
+    data["input"] = {"count": 100_000, "bits": 16, "quantizer": {
+        "kind": "thresholds",
+        "thresholds": torch.zeros(1, dtype=torch.float64).expand(100_000, 65535)}}
+    data["layers"] = _tiny_layers(100_000, [3], views=True)
+    return data
+
+
+def _too_many_nonzero(ctx):
+    n = 2100  # 2100 x 2100 = 4.41 M nonzero weights, a 4.4 MB file
+    data = _base()
+    data["input"] = {"count": n, "bits": 1, "quantizer": {"kind": "none"}}
+    data["layers"] = _tiny_layers(n, [n, 2], first=torch.ones(n, n, dtype=torch.int8))
+    data["output"] = {"classes": ["x", "y"]}
+    return data
+
+
+def _too_many_layers(ctx):
+    data = _base()
+    data["input"] = {"count": 1, "bits": 1, "quantizer": {"kind": "none"}}
+    data["layers"] = _tiny_layers(1, [1] * 65)
+    data["output"] = {"classes": ["x"]}
+    return data
+
+
+# --- the cases: name -> (maker, text the error must contain) ------------------------------------
+
+def _act(li, **fields):
+    return lambda d: d["layers"][li]["activation"].update(**fields)
+
+
+def _set_weight(li, value):
+    return lambda d: d["layers"][li].update(weight=value(d["layers"][li]["weight"]))
+
+
+def _set(path, value):
+    def fn(d):
+        *parents, last = path
+        for key in parents:
+            d = d[key]
+        d[last] = value
+    return fn
+
+
+def _pop(*path):
+    def fn(d):
+        *parents, last = path
+        for key in parents:
+            d = d[key]
+        del d[last]
+    return fn
+
+
+def _quantizer(q):
+    return _edit(_set(("input", "quantizer"), q))
+
+
+def _thresholds(t):
+    return _quantizer({"kind": "thresholds", "thresholds": t})
+
+
+_REFUSED = "refused: it holds pickled Python objects"
+_NOT_READABLE = "cannot be read as a torch.save archive"
+
+CASES = {
+    # pickles that try to run code
+    "evil_open_in_provenance": (
+        _evil("provenance", lambda c: _Payload(open, c, "w")), _REFUSED),
+    "evil_os_system": (
+        _evil("provenance", lambda c: _Payload(os.system, f"touch '{c}'")), _REFUSED),
+    "evil_builtins_exec": (
+        _evil("weight", lambda c: _Payload(builtins.exec, f"open({c!r}, 'w').close()")),
+        _REFUSED),
+    "evil_builtins_eval": (
+        _evil("class", lambda c: _Payload(builtins.eval, f"open({c!r}, 'w').close()")),
+        _REFUSED),
+    "evil_subprocess_popen": (
+        _evil("file", lambda c: _Payload(subprocess.Popen, ["touch", c])), _REFUSED),
+    "evil_custom_class": (_evil("file", lambda c: _Payload(_Trap, c)), _REFUSED),
+    # not a net.pt archive at all
+    "missing_file": (_missing, "no such file"),
+    "directory": (_directory, "is a directory, not a net.pt file"),
+    "fifo": (_fifo, "is not a regular file"),
+    "sparse_file_over_1_gib": (_sparse_file, "is 1073741825 bytes, more than the 1073741824"),
+    "empty_file": (_raw(b""), "empty file"),
+    "text_file": (_raw(b"hello, I am not a network\n"), "not a torch.save archive"),
+    "numpy_npy_file": (_npy_file, "not a torch.save archive"),
+    "legacy_torch_format": (_legacy_format, "not a torch.save archive"),
+    "zip_not_torch": (_plain_zip, "not a net.pt file (a zip archive without data.pkl"),
+    "truncated_archive": (_truncated, "truncated or damaged torch.save archive"),
+    "garbage_pickle": (_rewrite_archive(_garbage_pickle), "refused: its pickle is damaged"),
+    "storage_shorter_than_declared": (_rewrite_archive(_short_storage),
+                                      f"{_NOT_READABLE}: record size (3 bytes) does not match"),
+    "storage_record_missing": (_rewrite_archive(_drop_storage), _NOT_READABLE),
+    "compressed_records": (_rewrite_archive(_deflate),
+                           "/data.pkl' is compressed; torch.save writes uncompressed records"),
+    # wrong top level, tag, version, missing keys
+    "top_level_list": (lambda ctx: [1, 2, 3], "top level is list, not dict"),
+    "top_level_tensor": (lambda ctx: torch.zeros(3), "top level is Tensor, not dict"),
+    "format_tag_wrong": (_with(format="onnx"), "format is 'onnx', not 'lwc-net'"),
+    "format_tag_huge": (_with(format="x" * 1_000_000), "format is '" + "x" * 39 + "..., not"),
+    "format_tag_missing": (_edit(_pop("format")), "format is None, not 'lwc-net'"),
+    "version_2": (_with(version=2), "unsupported format version 2"),
+    "version_string": (_with(version="1"), "unsupported format version '1'"),
+    "version_true": (_with(version=True), "unsupported format version True"),
+    "missing_input": (_edit(_pop("input")), "file has no 'input'"),
+    "missing_layers": (_edit(_pop("layers")), "file has no 'layers'"),
+    "missing_output": (_edit(_pop("output")), "file has no 'output'"),
+    "missing_weight": (_edit(_pop("layers", 1, "weight")), "layer 1 has no 'weight'"),
+    "missing_activation": (_edit(_pop("layers", 2, "activation")), "layer 2 has no 'activation'"),
+    "missing_threshold": (_edit(_pop("layers", 0, "activation", "threshold")),
+                          "layer 0 activation has no 'threshold'"),
+    "layers_not_list": (_with(layers=lambda d: dict(enumerate(d["layers"]))),
+                        "file layers must be list, not dict"),
+    "layer_not_dict": (_edit(_set(("layers", 1), "layer")), "layer 1 must be a dict, not str"),
+    # input
+    "input_count_zero": (_edit(_set(("input", "count"), 0)), "input count must be 1..1048576"),
+    "input_count_huge": (_edit(_set(("input", "count"), 10**12)),
+                         "input count must be 1..1048576, not 1000000000000"),
+    "input_count_bool": (_edit(_set(("input", "count"), True)),
+                         "input count must be int, not bool"),
+    "input_count_float": (_edit(_set(("input", "count"), 6.0)),
+                          "input count must be int, not float"),
+    "input_bits_17": (_edit(_set(("input", "bits"), 17)), "input bits must be 1..16, not 17"),
+    "quantizer_unknown": (_quantizer({"kind": "log"}), "unknown input quantizer kind 'log'"),
+    "quantizer_not_dict": (_quantizer("affine"), "input quantizer must be dict, not str"),
+    "quantizer_scale_int64": (
+        _quantizer({"kind": "affine", "scale": torch.ones(1, dtype=torch.int64),
+                    "offset": torch.zeros(1, dtype=torch.float64)}),
+        "quantizer scale must be float64 or float32, not int64"),
+    "quantizer_scale_nan": (
+        _quantizer({"kind": "affine", "scale": torch.tensor([float("nan")], dtype=torch.float64),
+                    "offset": torch.zeros(1, dtype=torch.float64)}),
+        "scale holds NaN or infinite values"),
+    "quantizer_offset_inf": (
+        _quantizer({"kind": "affine", "scale": torch.ones(6, dtype=torch.float64),
+                    "offset": torch.full((6,), float("inf"), dtype=torch.float64)}),
+        "offset holds NaN or infinite values"),
+    "quantizer_scale_wrong_length": (
+        _quantizer({"kind": "affine", "scale": torch.ones(5, dtype=torch.float64),
+                    "offset": torch.zeros(1, dtype=torch.float64)}),
+        "quantizer scale has shape (5,), expected (1,) or (6,)"),
+    "quantizer_thresholds_nan": (
+        _thresholds(torch.tensor([[0.1, float("nan"), 0.3, 0.4, 0.5, 0.6, 0.7]],
+                                 dtype=torch.float64)),
+        "quantizer thresholds holds NaN or infinite values"),
+    "quantizer_thresholds_inf": (
+        _thresholds(torch.tensor([[float("-inf"), 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]])),
+        "quantizer thresholds holds NaN or infinite values"),
+    "quantizer_thresholds_decreasing": (
+        _thresholds(torch.tensor([[0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]], dtype=torch.float64)),
+        "quantizer thresholds must be non-decreasing"),
+    "quantizer_thresholds_levels": (
+        _thresholds(torch.zeros(1, 3, dtype=torch.float64)),
+        "quantizer thresholds has shape (1, 3), expected (1, 7) or (6, 7)"),
+    # weights: dtype, values, shapes, layouts
+    "weight_float32": (_edit(_set_weight(0, lambda w: w.float())),
+                       "layer 0 weight must be int8, not float32"),
+    "weight_int64": (_edit(_set_weight(1, lambda w: w.long())),
+                     "layer 1 weight must be int8, not int64"),
+    "weight_bool": (_edit(_set_weight(0, lambda w: w != 0)),
+                    "layer 0 weight must be int8, not bool"),
+    "weight_value_2": (_edit(lambda d: d["layers"][1]["weight"].__setitem__((2, 3), 2)),
+                       "layer 1 weight[2, 3] is 2, not in {-1, 0, +1}"),
+    "weight_value_minus_128": (_edit(lambda d: d["layers"][2]["weight"].__setitem__((0, 0), -128)),
+                               "layer 2 weight[0, 0] is -128, not in {-1, 0, +1}"),
+    "weight_1d": (_edit(_set_weight(0, lambda w: w.flatten())),
+                  "layer 0 weight must be 2-dimensional, not 1-dimensional"),
+    "weight_3d": (_edit(_set_weight(1, lambda w: w[None])),
+                  "layer 1 weight must be 2-dimensional, not 3-dimensional"),
+    "weight_not_tensor": (_edit(_set_weight(0, lambda w: w.tolist())),
+                          "layer 0 weight must be Tensor, not list"),
+    "weight_sparse": (_edit(_set_weight(0, lambda w: w.to_sparse())),
+                      "layer 0 weight must be a dense CPU tensor, not sparse_coo"),
+    "weight_meta_device": (_edit(_set_weight(0, lambda w: w.to("meta"))),
+                           "layer 0 weight must be a dense CPU tensor, not on meta"),
+    "weight_negative_bit": (_edit(_set_weight(0, lambda w: w._neg_view())),
+                            "layer 0 weight must be a dense CPU tensor, not a negated"),
+    "shapes_do_not_chain": (_edit(_set_weight(1, lambda w: torch.zeros(4, 7, dtype=torch.int8))),
+                            "layer 1 weight has 7 inputs but the previous layer gives 5"),
+    "first_layer_wrong_inputs": (_edit(_set(("input", "count"), 7)),
+                                 "layer 0 weight has 6 inputs but the previous input gives 7"),
+    "output_layer_empty": (_edit(_set_weight(2, lambda w: w[:0])),
+                           "layer 2 must have 1..65536 neurons, not 0"),
+    # activations
+    "zero_layers": (_with(layers=[]), "network has no layers"),
+    "output_layer_step": (
+        _edit(_set(("layers", 2, "activation"),
+                   {"kind": "step", "threshold": torch.zeros(3, dtype=torch.int64)})),
+        "layer 2 (output layer) activation must be one of linear, not 'step'"),
+    "hidden_layer_linear": (
+        _edit(_set(("layers", 0, "activation"),
+                   {"kind": "linear", "bias": torch.zeros(5, dtype=torch.int64)})),
+        "layer 0 (hidden layer) activation must be one of step, ternary, clip, not 'linear'"),
+    "activation_kind_unknown": (_edit(_act(1, kind="relu")),
+                                "layer 1 (hidden layer) activation must be one of step, ternary, "
+                                "clip, not 'relu'"),
+    "threshold_float": (_edit(_act(0, threshold=torch.zeros(5, dtype=torch.float64))),
+                        "layer 0 threshold must be an integer tensor, not float64"),
+    "threshold_nan": (_edit(_act(0, threshold=torch.full((5,), float("nan")))),
+                      "layer 0 threshold must be an integer tensor, not float32"),
+    "threshold_bool": (_edit(_act(0, threshold=torch.zeros(5, dtype=torch.bool))),
+                       "layer 0 activation threshold must be int64 or int32 or int16 or int8, "
+                       "not bool"),
+    "threshold_wrong_length": (_edit(_act(0, threshold=torch.zeros(4, dtype=torch.int64))),
+                               "layer 0 activation threshold has shape (4,), expected (5,)"),
+    "threshold_int64_min": (_edit(_act(0, threshold=torch.full((5,), -2**63))),
+                            "layer 0 activation parameters exceed 2**40 in magnitude"),
+    "threshold_huge": (_edit(_act(0, threshold=torch.full((5,), 2**50, dtype=torch.int64))),
+                       "layer 0 activation parameters exceed 2**40 in magnitude"),
+    "bias_float": (_edit(_act(2, bias=torch.zeros(3))),
+                   "layer 2 bias must be an integer tensor, not float32"),
+    "ternary_lo_equals_hi": (
+        _edit(_set(("layers", 0, "activation"),
+                   {"kind": "ternary", "lo": torch.zeros(5, dtype=torch.int64),
+                    "hi": torch.tensor([1, 1, 0, 1, 1])})),
+        "layer 0 neuron 2: ternary lo must be below hi"),
+    "ternary_lo_above_hi": (
+        _edit(_set(("layers", 0, "activation"),
+                   {"kind": "ternary", "lo": torch.full((5,), 3), "hi": torch.zeros(5).long()})),
+        "layer 0 neuron 0: ternary lo must be below hi"),
+    "clip_shift_63": (_edit(_act(1, shift=63)), "layer 1 clip shift must be 0..62, not 63"),
+    "clip_shift_negative": (_edit(_act(1, shift=-1)), "layer 1 clip shift must be 0..62, not -1"),
+    "clip_bits_0": (_edit(_act(1, bits=0)), "layer 1 clip bits must be 1..16, not 0"),
+    "clip_bits_17": (_edit(_act(1, bits=17)), "layer 1 clip bits must be 1..16, not 17"),
+    "clip_bits_float": (_edit(_act(1, bits=2.0)), "layer 1 activation bits must be int, not float"),
+    # output classes
+    "classes_too_few": (_edit(_set(("output", "classes"), ["a", "b"])),
+                        "output classes must be 3 strings, one per output neuron"),
+    "classes_too_many": (_edit(_set(("output", "classes"), list("abcd"))),
+                         "output classes must be 3 strings, one per output neuron"),
+    "classes_not_strings": (_edit(_set(("output", "classes"), [0, 1, 2])),
+                            "output classes must be 3 strings, one per output neuron"),
+    "classes_not_list": (_edit(_set(("output", "classes"), "abc")),
+                         "output classes must be list, not str"),
+    # provenance
+    "provenance_tensor_value": (_edit(_set(("provenance", "x"), torch.zeros(2))),
+                                "provenance must map strings to str, int, float, bool or None"),
+    "provenance_list_value": (_edit(_set(("provenance", "x"), [1, 2])),
+                              "provenance must map strings to str, int, float, bool or None"),
+    "provenance_int_key": (_edit(_set(("provenance", 3), "x")),
+                           "provenance must map strings to str, int, float, bool or None"),
+    "provenance_not_dict": (_with(provenance=["dataset", "x"]),
+                            "provenance must map strings to str, int, float, bool or None"),
+    "provenance_nan": (_edit(_set(("provenance", "test_accuracy"), float("nan"))),
+                       "provenance 'test_accuracy' is not finite"),
+    # absurd sizes, refused from the shapes before any data is touched
+    "huge_view_200000x200000": (_huge_view(200_000, 200_000, 200_000),
+                                "layer 0 must have 0..65536 neurons, not 200000"),
+    "huge_view_60000x60000": (_huge_view(60_000, 60_000, 60_000),
+                              "network has more than 268435456 weights"),
+    "view_over_one_byte": (_huge_view(4096, 4096, 4096),
+                           "layer 0 weight is a (4096, 4096) view of 1 stored element"),
+    "huge_thresholds_view": (_huge_thresholds,
+                             "quantizer thresholds has 6553500000 values, more than 4194304"),
+    "thresholds_view_over_one_element": (
+        _thresholds(torch.zeros(1, dtype=torch.float64).expand(6, 7)),
+        "quantizer thresholds is a (6, 7) view of 1 stored element; net.pt tensors hold their "
+        "data"),
+    "too_many_nonzero_weights": (_too_many_nonzero,
+                                 "network has more than 4194304 nonzero weights"),
+    "too_many_layers": (_too_many_layers, "network has 65 layers, more than 64"),
+}
+
+
+class _Context:
+    def __init__(self, path, canary):
+        self.path, self.canary = path, canary
+
+
+def make_bad_netfiles(out_dir):
+    """Write every case of :data:`CASES` into ``out_dir`` (created); return the
+    :class:`BadFile` s. Canaries are ``out_dir/canary-<name>`` and must never exist."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    made = []
+    for name, (make, expect) in CASES.items():
+        if name == "fifo" and not hasattr(os, "mkfifo"):
+            continue
+        path = out / f"{name}.pt"
+        canary = out / f"canary-{name}" if name.startswith("evil_") else None
+        data = make(_Context(path, canary))
+        if data is not None:
+            torch.save(data, path)
+        made.append(BadFile(name, path, expect, canary))
+    return made
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python tests/corpus/make_bad_netfiles.py OUTDIR", file=sys.stderr)
+        return 2
+    made = make_bad_netfiles(argv[0])
+    for bad in made:
+        print(f"{bad.path}: {bad.expect}")
+    print(f"{len(made)} bad net.pt files in {argv[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

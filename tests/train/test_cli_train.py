@@ -1,0 +1,52 @@
+"""``lwc train`` with the methods, tabular data and balancing options (in-process, for speed)."""
+
+import json
+
+from lwc.cli import main
+from lwc.compiler import netfile
+
+
+def test_train_breast_cancer_prune_oversample(tmp_path, capsys):
+    out = tmp_path / "bc" / "net.pt"
+    code = main(["train", "--dataset", "breast-cancer", "--method", "prune", "--balance",
+                 "oversample", "--epochs", "4", "--hidden", "8", "--input-bits", "2",
+                 "--select", "f1", "-o", str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    lines = stdout.strip().splitlines()
+    assert lines[0].startswith("epoch   1/4  loss ") and " f1 " in lines[0]
+    assert "not discrete" in lines[0]
+    final = lines[-1]
+    assert final.startswith(f"wrote {out}: test accuracy ") and "F1 " in final
+    assert "G-mean " in final and "bits/weight" in final and "prune" in final
+    net = netfile.load(out)
+    assert net.meta("method") == "prune" and net.input.bits == 2 and net.input.count == 30
+    report = json.loads((out.parent / "train_report.json").read_text())
+    assert report["class_counts"]["after"] == [max(report["class_counts"]["before"])] * 2
+    assert report["config"]["select"] == "f1"
+
+
+def test_train_lwn_options_and_dropneuron(tmp_path, capsys):
+    out = tmp_path / "net.pt"
+    code = main(["train", "--epochs", "3", "--hidden", "16", "--dropneuron", "1e-3",
+                 "--lwn-float", "0", "--lwn-radius", "0.3", "--ste-window", "2", "--no-plots",
+                 "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    net = netfile.load(out)
+    assert net.meta("method") == "lwn" and net.meta("dropneuron") == 1e-3
+    report = json.loads((tmp_path / "train_report.json").read_text())
+    assert report["config"]["lwn_radius"] == 0.3 and report["config"]["ste_window"] == 2.0
+
+
+def test_train_errors_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,y\n1,2,0\n1,2\n")
+    for args, text in ((["--csv", str(bad), "--label", "y"], f"{bad}: line 3 has 2 fields"),
+                       (["--csv", str(bad)], "a CSV file needs its label column"),
+                       (["--method", "sample"], "method must be one of lwn, ste"),
+                       (["--input-bits", "9"], "input_bits must be an integer 1..8, not 9")):
+        code = main(["train", *args, "-o", str(tmp_path / "n.pt")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 1 and len(err) == 1 and err[0].startswith("lwc: error: ")
+        assert text in err[0], err
+    assert not (tmp_path / "n.pt").exists()

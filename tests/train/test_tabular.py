@@ -1,0 +1,201 @@
+"""CSV encoding, per-feature quantizers, class balancing and the metrics for imbalanced data."""
+
+import numpy as np
+import pytest
+
+from lwc.compiler import golden
+from lwc.compiler.ir import AffineQuantizer, ThresholdQuantizer
+from lwc.errors import DataError
+from lwc.train import data, tabular
+from lwc.train.metrics import classification_metrics, confusion_matrix
+
+
+def write_csv(path, n=120, seed=0, minority=0.2):
+    """A CSV with continuous, binary (text and numeric), categorical and id columns, some missing
+    cells, and an imbalanced label (``minority`` of the rows are ``yes``)."""
+    rng = np.random.default_rng(seed)
+    y = np.where(rng.random(n) < minority, "yes", "no")
+    y[:3], y[3:6] = "yes", "no"  # both classes, whatever the draw
+    rows = ["id,age,income,smoker,flag,color,outcome"]
+    for k in range(n):
+        pos = y[k] == "yes"
+        age = f"{rng.normal(50 if pos else 35, 8):.2f}" if k % 17 else ""  # some missing
+        income = f"{rng.lognormal(3, 1):.3f}"
+        smoker = ("true" if rng.random() < (0.7 if pos else 0.2) else "false") if k % 23 else "?"
+        flag = str(int(rng.random() < 0.5))
+        color = ["red", "green", "blue"][rng.integers(0, 3)]
+        rows.append(f"{k},{age},{income},{smoker},{flag},{color},{y[k]}")
+    path.write_text("\n".join(rows) + "\n")
+    return y
+
+
+def test_csv_encoding(tmp_path):
+    path = tmp_path / "t.csv"
+    y = write_csv(path)
+    table = tabular.read_csv(path, "outcome", ignore="id")
+    assert table.classes == ("no", "yes")
+    assert np.array_equal(table.y, (y == "yes").astype(np.int64))
+    # smoker has missing cells: a third value, so it is categorical (one-hot), not binary.
+    assert table.feature_names == ("age", "income", "smoker=(missing)", "smoker=false",
+                                   "smoker=true", "flag", "color=blue", "color=green",
+                                   "color=red")
+    assert table.feature_kinds == ("continuous", "continuous") + ("binary",) * 7
+    assert table.feature_groups == (1, 2, 3, 3, 3, 4, 5, 5, 5)
+    x = table.x
+    assert np.all(x[:, 2:5].sum(axis=1) == 1) and np.all(x[:, 6:9].sum(axis=1) == 1)
+    assert set(np.unique(x[:, 5])) == {0.0, 1.0}
+    kinds = {c["name"]: c["kind"] for c in table.columns}
+    assert kinds == {"id": "ignored", "age": "continuous", "income": "continuous",
+                     "smoker": "categorical", "flag": "binary", "color": "categorical",
+                     "outcome": "label"}
+    # Missing ages take the median of the others.
+    median = [c for c in table.columns if c["name"] == "age"][0]["median"]
+    assert x[0, 0] == median and x[17, 0] == median
+    # Forcing a numeric column categorical, and the same file twice: the same encoding.
+    forced = tabular.read_csv(path, "outcome", ignore=["id"], categorical=["flag"])
+    assert forced.feature_kinds[5] == "binary" and np.array_equal(forced.x, x)
+    assert np.array_equal(tabular.read_csv(path, "outcome", ignore="id").x, x)
+
+
+def test_semicolon_quotes_and_numeric_classes(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text('a;"b c";class\n1.5;"x";10\n2;"y;z";2\n3;"x";2\n4;"y;z";10\n5;"x";2\n'
+                    '6;"y;z";10\n')
+    table = tabular.read_csv(path, "class")
+    assert table.classes == ("2", "10")  # numeric classes sort as numbers
+    assert table.feature_names == ("a", "b c") and table.feature_kinds == ("continuous",
+                                                                           "binary")
+    assert table.x[:, 0].tolist() == [1.5, 2, 3, 4, 5, 6]
+    assert table.x[:, 1].tolist() == [0, 1, 0, 1, 0, 1]  # "x" < "y;z"
+
+
+@pytest.mark.parametrize("text, label, options, message", [
+    (None, "y", {}, "no such file"),
+    ("", "y", {}, "empty file"),
+    ("a,b,y\n", "y", {}, "no data rows after the header"),
+    ("a,b,y\n1,2,0\n1,2\n", "y", {}, "line 3 has 2 fields, the header has 3"),
+    ("a,b\n1,2\n", "y", {}, "label column 'y' is not in the header (columns: a, b)"),
+    ("a,a,y\n1,2,0\n", "y", {}, "column name 'a' appears twice"),
+    ("a,y\n1,0\n2,0\n3,0\n", "y", {}, "holds only one class ('0')"),
+    ("a,y\n1,0\n2,0\n3,0\n4,1\n", "y", {}, "class '1' has only 1 row(s)"),
+    ("a,y\n1,0\n2,\n", "y", {}, "line 3: missing label in column 'y'"),
+    ("a,y\n1,0\n", "y", {"ignore": "b"}, "ignore column 'b' is not in the header"),
+    ("a,y\n1,0\n", "y", {"ignore": "y"}, "cannot also be ignored"),
+    ("a,b,y\n1,1,0\n1,1,0\n1,1,0\n1,1,1\n1,1,1\n1,1,1\n", "y", {}, "no feature column left"),
+    ("a,y\n" + "".join(f"v{k},{k % 2}\n" for k in range(70)), "y", {},
+     "has 70 distinct values, more than 64 categories; leave it out with --ignore a"),
+    (b"a,y\n\xff,0\n", "y", {}, "not UTF-8 text"),
+])
+def test_bad_csv_is_one_line_naming_the_file(tmp_path, text, label, options, message):
+    path = tmp_path / "bad.csv"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    elif text is not None:
+        path.write_text(text)
+    with pytest.raises(DataError) as info:
+        tabular.read_csv(path, label, **options)
+    line = str(info.value)
+    assert line.startswith(f"{path}: ") and "\n" not in line
+    assert message in line, line
+
+
+def test_csv_dataset_split_and_provenance(tmp_path):
+    path = tmp_path / "t.csv"
+    write_csv(path, n=200)
+    ds = data.load_dataset("csv", seed=3, csv_path=path, csv_label="outcome", csv_ignore="id")
+    assert ds.tabular and ds.image_shape is None and ds.x_train.dtype == np.float64
+    assert len(ds.y_train) + len(ds.y_val) + len(ds.y_test) == 200
+    prov = ds.provenance()
+    assert prov["csv_path"] == str(path) and prov["csv_ignore"] == "id"
+    assert len(prov["csv_sha256"]) == 64
+    again = data.load_dataset(**data.dataset_options(prov))
+    assert np.array_equal(again.x_test, ds.x_test) and np.array_equal(again.y_test, ds.y_test)
+    path.write_text(path.read_text().replace("red", "RED", 1))
+    with pytest.raises(DataError, match="the file changed since the net was trained"):
+        data.load_dataset(**data.dataset_options(prov))
+    with pytest.raises(DataError, match="needs a CSV file and its label column"):
+        data.load_dataset("csv", seed=0)
+
+
+def test_breast_cancer():
+    ds = data.load_dataset("breast-cancer", seed=0)
+    assert ds.classes == ("malignant", "benign") and ds.feature_count == 30
+    assert len(ds.y_train) + len(ds.y_val) + len(ds.y_test) == 569
+    assert ds.test_fraction == 0.25
+    spec = ds.input_spec(3)
+    assert spec.bits == 3 and isinstance(spec.quantizer, AffineQuantizer)
+    with pytest.raises(DataError, match="no fixed input spec"):
+        data.make_input_spec("breast-cancer", 4)
+
+
+def test_affine_quantizer_standardises_and_clips():
+    x = np.array([[0.0, 0.0], [2.0, 1.0], [4.0, 1.0], [6.0, 0.0]])
+    spec = tabular.fit_input_spec(x, ("continuous", "binary"), 2, "affine", clip=1.0)
+    mean, std = 3.0, np.sqrt(5.0)
+    q = golden.quantize(spec, np.array([[mean - 2 * std, 1], [mean - 0.01, 0], [mean, 1],
+                                        [mean + std - 0.01, 0], [mean + 9 * std, 1]]))
+    # [mean - std, mean + std] in 4 equal steps, clamped outside; binary 0 / 3.
+    assert q[:, 0].tolist() == [0, 1, 2, 3, 3]
+    assert q[:, 1].tolist() == [3, 0, 3, 0, 3]
+    one_bit = tabular.fit_input_spec(x, ("continuous", "binary"), 1)
+    assert golden.quantize(one_bit, np.array([[2.99, 0], [3.0, 1]])).tolist() == [[0, 0], [1, 1]]
+
+
+def test_quantile_quantizer_and_constant_feature():
+    x = np.stack([np.arange(100.0), np.full(100, 7.0)], axis=1)
+    spec = tabular.fit_input_spec(x, ("continuous", "continuous"), 2, "quantile")
+    assert isinstance(spec.quantizer, ThresholdQuantizer)
+    q = golden.quantize(spec, x)
+    assert np.bincount(q[:, 0]).tolist() == [25, 25, 25, 25]
+    assert set(q[:, 1]) == {0}
+    with pytest.raises(DataError, match="quantizer must be one of affine, quantile"):
+        tabular.fit_input_spec(x, ("continuous",) * 2, 2, "log")
+
+
+@pytest.mark.parametrize("method, expect", [
+    ("none", [80, 20]), ("oversample", [80, 80]), ("smote", [80, 80]), ("undersample", [20, 20]),
+])
+def test_balance_changes_class_counts_as_documented(method, expect):
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 80 + [1] * 20)
+    x = np.column_stack([rng.normal(size=100), y + 10.0 * np.arange(100),
+                         (np.arange(100) % 3 == 0), (np.arange(100) % 3 != 0)]).astype(float)
+    kinds = ("continuous", "continuous", "binary", "binary")
+    bx, by = tabular.balance(x, y, method, np.random.default_rng(1), kinds=kinds,
+                             groups=(0, 1, 2, 2))
+    assert tabular.class_counts(by, 2) == expect
+    original = {tuple(row) for row in x}
+    if method in ("oversample", "undersample"):
+        assert all(tuple(row) in original for row in bx)  # repetitions or a subset
+    if method == "smote":
+        synthetic = bx[[tuple(row) not in original for row in bx]]
+        assert len(synthetic) > 0
+        # Interpolated within the minority class; the one-hot group stays one-hot.
+        minority = x[y == 1]
+        assert np.all(synthetic[:, 1] >= minority[:, 1].min())
+        assert np.all(synthetic[:, 1] <= minority[:, 1].max())
+        assert np.all(synthetic[:, 2] + synthetic[:, 3] == 1)
+    with pytest.raises(DataError, match="balance must be one of none, oversample"):
+        tabular.balance(x, y, "double", rng)
+
+
+def test_metrics_on_a_hand_example():
+    #            true: 0 0 0 0 1 1 2 2 2 2
+    #       predicted: 0 0 1 2 1 0 2 2 2 1
+    y_true = [0, 0, 0, 0, 1, 1, 2, 2, 2, 2]
+    y_pred = [0, 0, 1, 2, 1, 0, 2, 2, 2, 1]
+    assert confusion_matrix(y_true, y_pred, 3).tolist() == [[2, 1, 1], [1, 1, 0], [0, 1, 3]]
+    m = classification_metrics(y_true, y_pred, 3)
+    assert m["accuracy"] == pytest.approx(0.6)
+    # precision 2/3, 1/3, 3/4; recall 2/4, 1/2, 3/4
+    assert m["precision"] == pytest.approx([2 / 3, 1 / 3, 3 / 4])
+    assert m["recall"] == pytest.approx([1 / 2, 1 / 2, 3 / 4])
+    f1 = [2 * (2 / 3) * (1 / 2) / (2 / 3 + 1 / 2), 2 * (1 / 3) * (1 / 2) / (1 / 3 + 1 / 2), 0.75]
+    assert m["f1_per_class"] == pytest.approx(f1)
+    assert m["f1"] == pytest.approx(np.mean(f1))
+    assert m["g_mean"] == pytest.approx((0.5 * 0.5 * 0.75) ** (1 / 3))
+    assert m["support"] == [4, 2, 4]
+    # Two classes: G-mean is sqrt(sensitivity * specificity); a class never found gives 0.
+    binary = classification_metrics([1, 1, 1, 1, 0, 0], [1, 1, 1, 0, 0, 1], 2)
+    assert binary["g_mean"] == pytest.approx(np.sqrt(0.75 * 0.5))
+    assert classification_metrics([0, 0, 1], [0, 0, 0], 2)["g_mean"] == 0.0
