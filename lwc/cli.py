@@ -139,7 +139,8 @@ def _add_train(sub):
                         help="DropNeuron group-lasso strength, added to any method "
                         "(default 0; 5e-5 for --method dropneuron)")
     tuning.add_argument("--ste-window", type=float, default=None,
-                        help="straight-through window of the steps (default 1; 2-3 for deep nets)")
+                        help="straight-through window of the steps (default 1; try 2 for deep "
+                        "nets)")
     tuning.add_argument("--finetune", type=float, default=None,
                         help="share of epochs tuning only thresholds (lwn, distribution)")
     for name, text in (("float", "share of epochs of float pre-training"),

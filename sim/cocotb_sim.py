@@ -166,14 +166,13 @@ def test_set(net, *, data_dir=None):
 
     Raises :class:`DataError` when ``net.pt`` does not say which data it was trained on.
     """
-    from lwc.train.data import load_dataset
+    from lwc.train.data import dataset_options, load_dataset
 
     name = net.meta("dataset")
     if name is None or net.meta("split_seed") is None:
         raise DataError("the net does not record its dataset and split; give --vectors N or "
                         "--npy FILE")
-    data = load_dataset(name, seed=net.meta("split_seed"),
-                        test_fraction=net.meta("test_fraction"), data_dir=data_dir)
+    data = load_dataset(**dataset_options(net), data_dir=data_dir)
     return golden.quantize(net.input, data.x_test), data.y_test
 
 
