@@ -1,12 +1,12 @@
 """Formal equivalence: the generated ``lwc_net`` equals the naive reference for *all* inputs.
 
 :func:`prove_equivalent` writes three Verilog modules into a work directory: the generated design
-(compiler passes, :func:`~lwc.compiler.lower.lower`, Amaranth), the naive reference
-(:func:`lwc.compiler.naive.write_verilog` from the IR as given, no pass run, with the generated
-design's latency) and a miter that drives both with the same ``rst``, ``i.valid``, ``i.payload``
-and ``o.ready`` and outputs ``ok``: the two agree on ``i.ready`` and ``o.valid``, and, whenever
-``o.valid`` is high, on the label and every score. Yosys (``prep -flatten``, ``opt -full``, then
-``sat``) proves ``ok`` always high, in two parts:
+(compiler passes, :func:`~lwc.compiler.lower.lower`, :func:`~lwc.compiler.lower.write_verilog`),
+the naive reference (:func:`lwc.compiler.naive.write_verilog` from the IR as given, no pass run,
+with the generated design's latency) and a miter that drives both with the same ``rst``,
+``i.valid``, ``i.payload`` and ``o.ready`` and outputs ``ok``: the two agree on ``i.ready`` and
+``o.valid``, and, whenever ``o.valid`` is high, on the label and every score. Yosys
+(``prep -flatten``, ``opt -full``, then ``sat``) proves ``ok`` always high, in two parts:
 
 ``pipeline`` (unbounded)
     With ``o.ready`` held high, k-induction (``sat -tempinduct``) from power-up (every register
@@ -43,9 +43,11 @@ from lwc.errors import BuildError, ToolchainError, UsageError
 __all__ = ["LIMITS", "PROOFS", "Step", "Counterexample", "FormalReport", "check_size",
            "prove_equivalent"]
 
-#: The largest network :func:`prove_equivalent` takes: input bits (``count * bits``), nonzero
-#: weights and neurons of the net as given (before any pass).
-LIMITS = {"input_bits": 64, "weights": 256, "neurons": 64}
+#: The largest network :func:`prove_equivalent` takes by default, counted on the net as given
+#: (before any pass): input bits (``count * bits``), the largest fan-in (nonzero weights of one
+#: neuron), nonzero weights and neurons. Bit-level SAT on sums grows steeply with fan-in and input
+#: width: a net at these limits proves in seconds to tens of seconds.
+LIMITS = {"input_bits": 16, "fan_in": 12, "weights": 96, "neurons": 32}
 #: The proofs, in the order they run (see the module docstring).
 PROOFS = ("pipeline", "back-pressure")
 
@@ -125,7 +127,9 @@ class FormalReport:
 
     def format(self):
         """Lines for the CLI: the verdict of each proof, then the counterexample if any."""
-        size = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in self.size.items())
+        z = self.size
+        size = (f"{z['input_bits']} input bits, fan-in up to {z['fan_in']}, {z['weights']} "
+                f"weights, {z['neurons']} neurons")
         lines = [f"formal equivalence of the generated lwc_net and the naive reference ({size}; "
                  f"latency {self.latency}): {self.seconds:.1f} s"]
         what = {"pipeline": f"all input sequences, o.ready high (k-induction, up to "
@@ -142,18 +146,25 @@ class FormalReport:
         return "\n".join(lines)
 
 
+_LABELS = {"input_bits": "input bits", "fan_in": "inputs to one neuron",
+           "weights": "nonzero weights", "neurons": "neurons"}
+
+
 def _size(net):
-    weights = sum(int(np.count_nonzero(dense_weights(net, k))) for k in range(len(net.layers)))
-    return {"input_bits": net.input.count * net.input.bits, "weights": weights,
+    rows = [np.count_nonzero(dense_weights(net, k), axis=1) for k in range(len(net.layers))]
+    return {"input_bits": net.input.count * net.input.bits,
+            "fan_in": int(max((r.max(initial=0) for r in rows), default=0)),
+            "weights": int(sum(r.sum() for r in rows)),
             "neurons": sum(layer.size for layer in net.layers)}
 
 
-def check_size(net):
-    """The size of ``net`` as :data:`LIMITS` counts it, or :class:`UsageError` when it is over."""
+def check_size(net, limits=None):
+    """The size of ``net`` as :data:`LIMITS` counts it, or :class:`UsageError` when it is over
+    ``limits`` (a dict like :data:`LIMITS`; ``None`` for :data:`LIMITS`)."""
     size = _size(net)
-    for key, limit in LIMITS.items():
+    for key, limit in (LIMITS if limits is None else limits).items():
         if size[key] > limit:
-            label = key.replace("_", " ")
+            label = _LABELS[key]
             raise UsageError(f"the net is too large for a formal proof: {size[key]} {label} "
                              f"(the limit is {limit}); use 'lwc sim' (with --netlist) instead")
     return size
@@ -294,7 +305,8 @@ def _counterexample(proof, path, net, latency, gen_widths, ref_widths):
                *_unpack(waves["ref_payload"][i], *ref_widths, classes))
         steps.append(Step(rst=bit("rst"), valid=bit("i__valid"), ready=bit("o__ready"),
                           inputs=inputs, generated=gen, reference=ref))
-    cycle = next(t for t, v in enumerate(ok[first:], 1) if v == "0")
+    cycle = next((t for t, v in enumerate(ok[first:], 1) if v == "0"), None)
+    assert cycle is not None, f"{path}: a counterexample in which ok never falls"
     # Replay the shared stream timing to find the vector behind the output at ``cycle``.
     stages = [None] * latency  # (vector, valid) per stage, output stage last
     vector = None
@@ -319,13 +331,13 @@ def _counterexample(proof, path, net, latency, gen_widths, ref_widths):
 
 
 def prove_equivalent(net, *, yosys, env=None, work_dir, reference=None, register_every=None,
-                     timeout=600, progress=print):
+                     timeout=600, limits=None, progress=print):
     """Prove the generated design of ``net`` equal to its naive reference for all inputs.
 
     Parameters
     ----------
     net : Network
-        As trained or loaded; at most :data:`LIMITS`.
+        As trained or loaded; within ``limits``.
     yosys : str or path-like
         The Yosys executable (e.g. ``lwc.boards.toolchain.tool_path("yosys")``); ``env`` its
         environment (``None``: this process's).
@@ -339,6 +351,8 @@ def prove_equivalent(net, *, yosys, env=None, work_dir, reference=None, register
         Passed to :func:`~lwc.compiler.lower.lower`.
     timeout : float
         Wall seconds each proof may take; a proof that runs out is ``"undecided"``.
+    limits : dict or None
+        The size limits (see :data:`LIMITS`, the default); larger limits mean longer proofs.
     progress : callable
         Called with one line of text at each step.
 
@@ -349,15 +363,15 @@ def prove_equivalent(net, *, yosys, env=None, work_dir, reference=None, register
     Raises
     ------
     UsageError
-        ``net`` (or ``reference``) is above :data:`LIMITS`, or ``reference`` does not have the
+        ``net`` (or ``reference``) is above the limits, or ``reference`` does not have the
         inputs and classes of ``net``.
     ToolchainError, BuildError
         Yosys cannot be started, or fails for another reason than a failed proof.
     """
     started = time.perf_counter()
     reference = net if reference is None else reference
-    size = check_size(net)
-    check_size(reference)
+    size = check_size(net, limits)
+    check_size(reference, limits)
     if (reference.input.count, reference.input.bits, reference.output_count) != (
             net.input.count, net.input.bits, net.output_count):
         raise UsageError("the reference must have the inputs and classes of the net")
