@@ -312,7 +312,10 @@ class TernaryNetwork(wiring.Component):
             "  wire en = ~o__valid | o__ready;",
             "  assign i__ready = en;",
         ]
-        ops = VerilogOps(lines, keep=self._keep_adders)
+        # No (* keep *) in the Verilog: YoWASP Yosys 0.70 synth_ice40 loses drivers of kept wires
+        # (a flip-flop gets .D(1'hx)), so a user synthesizing net.v would get broken hardware.
+        # The bitstream build goes through RTLIL, where the attribute is kept and is safe.
+        ops = VerilogOps(lines, keep=False)
         values = [ops.assign(ops.declare(f"x{k}", unsigned(bits)),
                              f"i__payload[{k * bits + bits - 1}:{k * bits}]")
                   for k in self._input_map]

@@ -332,9 +332,11 @@ def test_compressor_trees(share, rng, make_network, make_vectors):
 
 def test_keep_attribute_on_adders():
     net = passes.run(_named_net())
+    # The direct Verilog writer never writes keep: YoWASP Yosys 0.70 synth_ice40 drops drivers
+    # of kept wires (tests/sim/test_gatelevel.py proves the netlist). The RTLIL path keeps it.
     text = lower(net).verilog()
-    assert re.search(r"\(\* keep \*\) wire signed \[4:0\] tree_l0_n3_1_0;", text)
-    assert "(* keep *)" not in lower(net, keep_adders=False).verilog()
+    assert re.search(r"wire signed \[4:0\] tree_l0_n3_1_0;", text)
+    assert "(* keep *)" not in text
     rtl = verilog.convert(lower(net), name="lwc_net", emit_src=False)
     assert re.search(r"\(\* keep = .*\*\)\s*wire \[4:0\] tree_l0_n3_1_0;", rtl)
 
