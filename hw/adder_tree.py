@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 __all__ = ["AdderTree", "range_shape", "weighted_sum_range", "tree_depth", "register_levels",
            "schedule_depth", "stage_of", "AmaranthOps", "VerilogOps", "VerilogValue", "literal",
-           "Pipeline", "combine", "sum_tree", "compressor_sum", "weighted_nodes"]
+           "Pipeline", "combine", "sum_tree", "compressor_sum", "at_least", "weighted_nodes"]
 
 
 def range_shape(lo, hi):
@@ -173,6 +173,15 @@ class AmaranthOps:
     def one(self):
         return Const(1, 1)
 
+    def constant_bit(self, value):
+        return Const(value, 1)
+
+    def and_(self, a, b):
+        return a & b
+
+    def or_(self, a, b):
+        return a | b
+
     def full_adder(self, name, a, b, c):
         s, carry = Signal(name=f"{name}_s"), Signal(name=f"{name}_c")
         self.m.d.comb += [s.eq(a ^ b ^ c), carry.eq((a & b) | (a & c) | (b & c))]
@@ -248,10 +257,21 @@ class VerilogOps:
         return f"{value.name}[{index}]"
 
     def invert(self, bit):
-        return f"~{bit}"
+        if bit.startswith("(~") and bit.endswith(")") and "(" not in bit[2:]:
+            return bit[2:-1]
+        return f"(~{bit})"
 
     def one(self):
         return "1'b1"
+
+    def constant_bit(self, value):
+        return f"1'b{value}"
+
+    def and_(self, a, b):
+        return f"({a} & {b})"
+
+    def or_(self, a, b):
+        return f"({a} | {b})"
 
     def full_adder(self, name, a, b, c):
         self.lines.append(f"  wire {name}_s = {a} ^ {b} ^ {c};")
@@ -413,6 +433,34 @@ def compressor_sum(ops, nodes, lo, hi, *, name):
     row_a = [c[0] if len(c) > 0 else None for c in columns]
     row_b = [c[1] if len(c) > 1 else None for c in columns]
     return ops.add_rows(name, shape, row_a, row_b)
+
+
+def at_least(ops, value, lo, hi, t):
+    """The bit ``value >= t`` for a ``value`` of ``range_shape(lo, hi)`` and a constant ``t``, as a
+    chain of ANDs and ORs of its bits (least significant first: where ``t`` has a 1 the bit must
+    be set too, where it has a 0 a set bit decides).
+
+    A comparison written as ``>=`` becomes a subtractor on a carry chain, one logic cell per bit;
+    this chain packs three bits into each 4-input LUT.
+    """
+    if t <= lo:
+        return ops.constant_bit(1)
+    if t > hi:
+        return ops.constant_bit(0)
+    shape = range_shape(lo, hi)
+    width = shape.width
+    if shape.signed:  # compare offset-binary: flip the sign bit, shift t alike
+        t += 1 << (width - 1)
+    decided = None  # the comparison of the bits so far; None while it is "equal, so >="
+    for i in range(width):
+        bit = ops.bit(value, i)
+        if shape.signed and i == width - 1:
+            bit = ops.invert(bit)
+        if t >> i & 1:
+            decided = bit if decided is None else ops.and_(bit, decided)
+        elif decided is not None:
+            decided = ops.or_(bit, decided)
+    return decided
 
 
 def weighted_nodes(ops, operands, ranges, weights, names, *, levels=None):

@@ -23,6 +23,9 @@ from .adder_tree import (
     weighted_nodes,
     weighted_sum_range,
 )
+from .adder_tree import (
+    at_least as lwc_at_least,
+)
 
 __all__ = ["ACTIVATION_PARAMS", "ActivationSpec", "NeuronSpec", "SharedSpec", "LayerSpec",
            "TernaryLayer", "LayerPlan", "layer_plan"]
@@ -352,18 +355,34 @@ def build_layer(ops, spec, plan, inputs, input_ranges, index, *, compress=False)
     return outputs
 
 
+def _thresholds(ops, act, params, r, r_range, flip):
+    """The bits ``s >= t`` (``step``) or ``s >= hi`` and ``s <= lo`` (``ternary``) of the sum
+    ``s`` (``-r`` when ``flip``), as :func:`~lwc.hw.adder_tree.at_least` chains of ``r``'s bits;
+    the second is ``None`` for ``step``."""
+    lo, hi = r_range
+
+    def at_least(t):  # r >= t
+        return lwc_at_least(ops, r, lo, hi, t)
+
+    def at_most(t):  # r <= t, that is not r >= t + 1
+        return ops.invert(at_least(t + 1))
+
+    if act.kind == "step":
+        (t,) = params
+        return (at_most(-t) if flip else at_least(t)), None
+    t_lo, t_hi = params
+    pos = at_most(-t_hi) if flip else at_least(t_hi)
+    neg = at_least(-t_lo) if flip else at_most(t_lo)
+    return pos, neg
+
+
 def _activation_verilog(ops, act, params, r, r_range, flip, out_range, name):
     """:func:`_activation` as Verilog: the same function of ``r``, as a wire ``{name}_a``."""
     rt = r.signed_text()
     value = ops.declare(f"{name}_a", range_shape(*out_range))
-    if act.kind == "step":
-        (t,) = params
-        return ops.assign(value, f"{rt} <= {literal(-t)}" if flip else f"{rt} >= {literal(t)}")
-    if act.kind == "ternary":
-        lo, hi = params
-        pos = f"({rt} <= {literal(-hi)})" if flip else f"({rt} >= {literal(hi)})"
-        neg = f"({rt} >= {literal(-lo)})" if flip else f"({rt} <= {literal(lo)})"
-        if out_range == (0, 1):
+    if act.kind in ("step", "ternary"):
+        pos, neg = _thresholds(ops, act, params, r, r_range, flip)
+        if act.kind == "step" or out_range == (0, 1):
             return ops.assign(value, pos)
         if out_range == (-1, 0):
             return ops.assign(value, neg)
@@ -393,14 +412,9 @@ def _activation(m, act, params, r, r_range, flip, out_range, name):
 
     ``out_range`` is the activation's (non-constant) output interval.
     """
-    if act.kind == "step":
-        (t,) = params
-        return (r <= -t) if flip else (r >= t)
-    if act.kind == "ternary":
-        lo, hi = params
-        pos = (r <= -hi) if flip else (r >= hi)
-        neg = (r >= -lo) if flip else (r <= lo)
-        if out_range == (0, 1):
+    if act.kind in ("step", "ternary"):
+        pos, neg = _thresholds(AmaranthOps(m, None), act, params, r, r_range, flip)
+        if act.kind == "step" or out_range == (0, 1):
             return pos
         if out_range == (-1, 0):
             return neg  # one bit, read as signed(1): -1 when set

@@ -68,8 +68,9 @@ _VERILATOR_ARGS = ("-Wno-UNOPTFLAT",)
 def synth_script(source, netlist, *, top=TOPLEVEL):
     """The Yosys script that maps ``source`` (Verilog) to an iCE40 netlist written to ``netlist``.
 
-    ``synth_ice40`` flattens the design; ``-noattr`` leaves out every attribute, initial values
-    included, so the netlist holds only what the cells themselves do.
+    ``synth_ice40`` flattens the design into iCE40 cells (``SB_LUT4``, ``SB_CARRY``, ``SB_DFF*``);
+    ``-noattr`` leaves out every attribute, so the netlist holds only the cells, their parameters
+    and their connections (flip-flop initial values come from the cell models).
     """
     return (f"read_verilog {source}\n"
             f"synth_ice40 -top {top}\n"
@@ -232,8 +233,10 @@ def simulate(net, vectors, *, yosys, env=None, build_dir, simulator=None, init="
     model.
 
     The netlist is made from exactly the Verilog :func:`lwc.sim.cocotb_sim.simulate` would
-    simulate (compiler passes, :func:`~lwc.compiler.lower.lower`, Amaranth), and run by the same
-    testbench: random input gaps, back-pressure, reset at the start, every output compared.
+    simulate (compiler passes, :func:`~lwc.compiler.lower.lower`,
+    :func:`~lwc.compiler.lower.write_verilog`), and run by the same testbench: random input gaps,
+    back-pressure, reset at the start, every output compared. Cell inputs the netlist ties to
+    ``x`` (see :func:`undefined_inputs`) are reported through ``progress`` before it runs.
 
     Parameters
     ----------

@@ -4,13 +4,13 @@
 import random
 
 import pytest
-from amaranth.hdl import Const, Elaboratable, Module, Shape, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Elaboratable, Module, Shape, Signal, signed, unsigned
 from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lwc.hw import AdderTree, range_shape, register_levels, tree_depth, weighted_sum_range
-from lwc.hw.adder_tree import AmaranthOps, _Node, compressor_sum, schedule_depth
+from lwc.hw.adder_tree import AmaranthOps, _Node, at_least, compressor_sum, schedule_depth
 
 # Operand ranges as the network produces them: inputs of 1..8 bits, step, ternary, clip outputs.
 KINDS = [(0, 1), (0, 15), (0, 255), (-1, 1), (-1, 0), (0, 7), (2, 5), (0, 0), (-3, 3)]
@@ -244,3 +244,38 @@ def test_compressor_sum(seed):
     sim.run()
     assert got == [ref_sum(signs, v) for v in vectors]
     assert min(got) == dut.range[0] and max(got) == dut.range[1]
+
+
+class _AtLeast(Elaboratable):
+    def __init__(self, lo, hi, thresholds):
+        self.lo, self.hi, self.thresholds = lo, hi, thresholds
+        self.x = Signal(range_shape(lo, hi))
+        self.ge = Signal(len(thresholds))
+
+    def elaborate(self, platform):
+        m = Module()
+        ops = AmaranthOps(m, Const(1))
+        m.d.comb += self.ge.eq(Cat(*(at_least(ops, self.x, self.lo, self.hi, t)
+                                     for t in self.thresholds)))
+        return m
+
+
+@pytest.mark.parametrize("lo, hi", [(0, 1), (0, 15), (-1, 0), (-1, 1), (-8, 7), (-5, 20), (3, 9)])
+def test_at_least_every_threshold(lo, hi):
+    """The AND/OR chain that replaces ``x >= t``, for every ``x`` and every ``t`` around it."""
+    thresholds = list(range(lo - 2, hi + 3))
+    dut = _AtLeast(lo, hi, thresholds)
+    got = {}
+
+    async def testbench(ctx):
+        for x in range(lo, hi + 1):
+            ctx.set(dut.x, x)
+            await ctx.delay(1e-6)
+            got[x] = ctx.get(dut.ge)
+
+    sim = Simulator(dut)
+    sim.add_testbench(testbench)
+    sim.run()
+    for x in range(lo, hi + 1):
+        assert [got[x] >> k & 1 for k in range(len(thresholds))] == \
+            [int(x >= t) for t in thresholds], x
