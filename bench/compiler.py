@@ -11,10 +11,13 @@ For each net, three designs with the same ports, latency and results:
 ``lwc+share``
     ``lwc compile`` (sharing on): the same, with sub-sums shared between the neurons of a layer.
 
-Every design is first simulated with Icarus Verilog against the golden model, then synthesized
-with ``synth_ice40`` and, when it fits, placed and routed with nextpnr on the UP5K or HX8K inside a
-small wrapper (``bench/fpga.py``; its input shift register, one logic cell per input bit, is not
-counted in the figures). Nets that fit no iCE40 get synthesis figures only. Run it as::
+lwc designs are synthesized as the bitstream build does, from Amaranth's RTLIL (adders marked
+``keep``); the Verilog ``lwc compile --target verilog`` writes is the same logic without that
+attribute. Every design is simulated with Icarus Verilog against the golden model, as Verilog and
+(unless ``--no-gate-level``) as the iCE40 netlist Yosys makes of it, then synthesized with
+``synth_ice40`` and, when it fits, placed and routed with nextpnr on the UP5K or HX8K inside a small
+wrapper (``bench/fpga.py``; its input shift register, one logic cell per input bit, is not counted
+in the figures). Nets that fit no iCE40 get synthesis figures only. Run it as::
 
     nice -n 10 python bench/compiler.py                 # the table in docs/benchmarks.md
     nice -n 10 python bench/compiler.py --nets digits-demo,rand-64-4b-20
@@ -36,12 +39,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fpga import CACHE, DEVICES, place, synthesize  # noqa: E402
+from amaranth.back import rtlil  # noqa: E402
+from fpga import CACHE, DEVICES, netlist, place, synthesize  # noqa: E402
 from iverilog_check import check_verilog  # noqa: E402
 
 from lwc.compiler import ir, naive, netfile, passes  # noqa: E402
 from lwc.compiler.lower import lower, write_verilog  # noqa: E402
 from lwc.compiler.stats import adder_count, nonzero_count  # noqa: E402
+from lwc.sim.gatelevel import cells_sim_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,9 +97,14 @@ NETS = {
     **{f"mnist-{b}b-{int(d * 100)}": (f"random 784-256-10, {b} bit, {int(d * 100)}%",
                                       lambda b=b, d=d: random_net(3, (784, 256, 10), b, d))
        for b in (1, 4) for d in (0.05, 0.1, 0.2)},
+    # MNIST's inputs with a quarter of the hidden layer: what synthesis on 2 cores can afford.
+    **{f"mnist64-{b}b-{int(d * 100)}": (f"random 784-64-10, {b} bit, {int(d * 100)}%",
+                                        lambda b=b, d=d: random_net(3, (784, 64, 10), b, d))
+       for b in (1, 4) for d in (0.05, 0.1, 0.2)},
 }
-DEFAULT_NETS = ("digits", "digits-demo", "rand-64-4b-20", "rand-256-1b-10", "mnist-1b-5",
-                "mnist-1b-10", "mnist-1b-20", "mnist-4b-5", "mnist-4b-10", "mnist-4b-20")
+DEFAULT_NETS = ("digits-demo", "digits", "rand-64-4b-20", "rand-256-1b-10", "mnist64-1b-5",
+                "mnist64-1b-10", "mnist64-1b-20", "mnist64-4b-5", "mnist64-4b-10",
+                "mnist64-4b-20")
 #: The designs compared: naive, and lwc without / with sharing (the defaults otherwise); then the
 #: hardware choices measured in docs/benchmarks.md: "tree" builds every neuron as an adder tree
 #: (no compressor trees), "merged" leaves the adders without the keep attribute (so Yosys'
@@ -115,37 +125,61 @@ DEFAULT_VARIANTS = ("naive", "lwc", "lwc+share")
 
 
 def designs(net, variants=DEFAULT_VARIANTS):
-    """``(variant, verilog, component, compiled net or None)`` for each variant."""
+    """``(variant, verilog, rtlil, facts, compiled net)`` for each variant.
+
+    ``verilog`` is what ``lwc compile --target verilog`` writes (for the naive design, its
+    reference Verilog; ``compiled`` is then ``None``); ``rtlil`` is what the bitstream build
+    synthesizes (Amaranth's RTLIL of the same component, whose adders carry the ``keep``
+    attribute), ``None`` for the naive design. ``facts`` holds the ``latency``, ``label_width``,
+    ``score_width`` and ``n_classes`` every variant shares (the naive design is written with the
+    generated one's default latency, one stage per layer and one for the argmax).
+    """
     plain = passes.run(net, passes.pipeline(share=False))
     for variant in variants:
-        options = dict(VARIANTS[variant] or {"share": False})
+        if VARIANTS[variant] is None:
+            facts = dict(latency=len(net.layers) + 1, label_width=naive.label_width(net),
+                         score_width=naive.score_width(net), n_classes=net.output_count)
+            yield variant, naive.write_verilog(net, latency=facts["latency"]), None, facts, None
+            continue
+        options = dict(VARIANTS[variant])
         share, one_bit = options.pop("share"), options.pop("one_bit", False)
         compiled = plain
         if share:
             compiled = passes.infer_widths(passes.share(plain, one_bit=one_bit))
         component = lower(compiled, **options)
-        if VARIANTS[variant] is None:
-            yield variant, naive.write_verilog(net, latency=component.latency), component, None
-        else:
-            yield variant, write_verilog(component), component, compiled
+        facts = dict(latency=component.latency, label_width=component.label_width,
+                     score_width=component.score_width, n_classes=component.n_classes)
+        text = write_verilog(component)
+        il = rtlil.convert(component, name="lwc_net", emit_src=False)
+        yield variant, text, il, facts, compiled
 
 
-def measure(net, variants=DEFAULT_VARIANTS, *, check=True, device=None, progress=print):
+def measure(net, variants=DEFAULT_VARIANTS, *, check=True, gate_level=True, device=None,
+            progress=print):
     """Figures of every variant of ``net``: a list of dicts (see :func:`format_table`).
 
-    Every variant is placed on the same device, so their Fmax compare: the UP5K when all of them
-    fit it, else the HX8K (a variant that fits neither has synthesis figures only).
+    With ``check``, the Verilog of each variant is simulated against the golden model; with
+    ``gate_level`` too, the iCE40 netlist Yosys makes of what is synthesized (lwc: the RTLIL the
+    bitstream build uses; naive: its Verilog). Every variant is placed on the same device, so
+    their Fmax compare: the UP5K when all of them fit it, else the HX8K (a variant that does not
+    fit it has synthesis figures only).
     """
     rows, netlists = [], []
     in_bits = net.input.count * net.input.bits
-    for variant, text, component, compiled in designs(net, variants):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, net.input.max_value + 1, size=(48, net.input.count))
+    for variant, text, il, facts, compiled in designs(net, variants):
+        n_classes = facts.pop("n_classes")
         if check:
-            rng = np.random.default_rng(0)
-            x = rng.integers(0, net.input.max_value + 1, size=(48, net.input.count))
-            check_verilog(net, text, x, latency=component.latency,
-                          label_width=component.label_width, score_width=component.score_width)
-        out_bits = component.label_width + component.n_classes * component.score_width
-        syn = synthesize(text, top="bench_top", input_width=in_bits, output_width=out_bits)
+            check_verilog(net, text, x, **facts)
+        if check and gate_level and il is not None:
+            cells = Path(cells_sim_path()).read_text()
+            gates = netlist(il, rtlil=True).read_text()
+            check_verilog(net, f"`define NO_ICE40_DEFAULT_ASSIGNMENTS\n{cells}\n{gates}", x,
+                          **facts)
+        out_bits = facts["label_width"] + n_classes * facts["score_width"]
+        source = il if il is not None else text
+        syn = synthesize(source, rtlil=il is not None, input_width=in_bits, output_width=out_bits)
         rows.append({"variant": variant, "lut4": syn["lut4"], "carry": syn["carry"],
                      "ff": syn["ff"] - in_bits - 1, "synth_s": syn["seconds"],
                      "adders": adder_count(compiled) if compiled is not None else None,
@@ -155,16 +189,15 @@ def measure(net, variants=DEFAULT_VARIANTS, *, check=True, device=None, progress
                  f"FF {rows[-1]['ff']:>5} (synthesis {syn['seconds']:.0f} s)")
     # At least one logic cell per LUT4, and one per flip-flop of the wrapper's shift register.
     need = [syn["lut4"] + in_bits for syn in netlists]
-    if device is None:
-        device = "up5k" if max(need) <= DEVICES["up5k"][2] else "hx8k"
-    for row, syn, cells in zip(rows, netlists, need):
-        if cells > DEVICES[device][2]:
-            continue
-        pnr = place(syn, device)
-        if pnr.get("fits"):
-            row.update(lcs=pnr["lcs"] - in_bits, fmax=pnr["fmax"], device=device)
-        progress(f"  {row['variant']:<10} {device}: LC {row['lcs']} Fmax {row['fmax']} "
-                 f"(place and route {pnr['seconds']:.0f} s)")
+    for choice in ([device] if device else ["up5k", "hx8k"]):
+        placed = [place(syn, choice) if cells <= DEVICES[choice][2] else {"fits": False}
+                  for syn, cells in zip(netlists, need)]
+        if all(p["fits"] for p in placed) or choice == "hx8k":
+            break
+    for row, pnr in zip(rows, placed):
+        if pnr["fits"]:
+            row.update(lcs=pnr["lcs"] - in_bits, fmax=pnr["fmax"], device=choice)
+        progress(f"  {row['variant']:<10} {choice}: LC {row['lcs']} Fmax {row['fmax']}")
     return rows
 
 
@@ -255,7 +288,10 @@ def main():
                         help=f"comma-separated, from: {', '.join(VARIANTS)}")
     parser.add_argument("--device", choices=list(DEVICES), default=None,
                         help="place on this device only (default: the smallest that fits)")
-    parser.add_argument("--no-check", action="store_true", help="skip the Icarus simulation")
+    parser.add_argument("--no-check", action="store_true",
+                        help="skip the Icarus simulations (RTL and gate level)")
+    parser.add_argument("--no-gate-level", action="store_true",
+                        help="skip the gate-level simulation (a second synthesis of each design)")
     parser.add_argument("--speed", action="store_true", help="compile-time figures instead")
     parser.add_argument("--adders", action="store_true",
                         help="adder counts without / with sharing instead (no synthesis)")
@@ -275,7 +311,8 @@ def main():
         nonzero = nonzero_count(net)
         print(f"{name}: {description}, {nonzero} nonzero weights", flush=True)
         rows = measure(net, args.variants.split(","), check=not args.no_check,
-                       device=args.device, progress=lambda s: print(s, flush=True))
+                       gate_level=not args.no_gate_level, device=args.device,
+                       progress=lambda s: print(s, flush=True))
         results.append((name, description, nonzero, rows))
     print()
     print(format_table(results))

@@ -14,12 +14,13 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from lwc.boards.toolchain import tool_path, toolchain_env
 
-__all__ = ["wrapper_verilog", "synthesize", "place", "DEVICES", "CACHE"]
+__all__ = ["wrapper_verilog", "synthesize", "netlist", "place", "DEVICES", "CACHE"]
 
 CACHE = Path(__file__).resolve().parents[1] / "build" / "bench"
 #: nextpnr device option, package, logic cells.
@@ -61,47 +62,70 @@ def _cells(stat):
     return cells
 
 
-def synthesize(verilog, *, top="lwc_net", input_width=None, output_width=None):
-    """Run ``synth_ice40`` on ``verilog`` (with ``bench_top`` when ``top == "bench_top"``).
+def synthesize(source, *, rtlil=False, input_width, output_width):
+    """Run ``synth_ice40`` on ``bench_top`` around ``lwc_net`` (``source``: Verilog text, or RTLIL
+    text with ``rtlil``).
 
-    Returns a dict: ``cells`` (type -> count), ``lut4``, ``carry``, ``ff``, ``seconds``,
-    ``json`` (the netlist for :func:`place`, when the top is ``bench_top``).
+    Returns a dict: ``cells`` (type -> count), ``lut4``, ``carry``, ``ff``, ``seconds``, ``json``
+    (the netlist for :func:`place`).
     """
-    wrapper = wrapper_verilog(input_width, output_width) if top == "bench_top" else ""
+    wrapper = wrapper_verilog(input_width, output_width)
+    name = "net.il" if rtlil else "net.v"
 
     def compute(stem):
         stem.mkdir(parents=True, exist_ok=True)
-        (stem / "net.v").write_text(verilog)
+        (stem / name).write_text(source)
         (stem / "top.v").write_text(wrapper)
-        script = ["read_verilog net.v"] + (["read_verilog top.v"] if wrapper else [])
-        script += [f"synth_ice40 -top {top}" + (" -json net.json" if wrapper else ""),
-                   "tee -q -o stat.json stat -json"]
+        script = [f"read_{'rtlil' if rtlil else 'verilog'} {name}", "read_verilog top.v",
+                  "synth_ice40 -top bench_top -json net.json", "tee -q -o stat.json stat -json"]
         t = time.monotonic()
-        subprocess.run([tool_path("yosys"), "-q", "-l", "yosys.log", "-p", "; ".join(script)],
-                       cwd=stem, check=True, env=toolchain_env(), capture_output=True)
+        _yosys(script, stem)
         seconds = time.monotonic() - t
         cells = _cells(json.loads((stem / "stat.json").read_text()))
         return {
             "cells": cells, "seconds": round(seconds, 1),
             "lut4": cells.get("SB_LUT4", 0), "carry": cells.get("SB_CARRY", 0),
             "ff": sum(n for c, n in cells.items() if c.startswith("SB_DFF")),
-            "json": str(stem / "net.json") if wrapper else None,
+            "json": str(stem / "net.json"),
         }
 
-    return _cached("synth", f"{top}\n{wrapper}\n{verilog}", compute)
+    return _cached("synth", f"bench_top\n{wrapper}\n{'rtlil' + chr(10) if rtlil else ''}{source}",
+                   compute)
+
+
+def netlist(source, *, rtlil=False):
+    """``synth_ice40`` of ``lwc_net`` alone, written as a gate-level Verilog netlist (without
+    attributes), for simulation with the iCE40 cell models; returns its path."""
+    name = "net.il" if rtlil else "net.v"
+
+    def compute(stem):
+        stem.mkdir(parents=True, exist_ok=True)
+        (stem / name).write_text(source)
+        _yosys([f"read_{'rtlil' if rtlil else 'verilog'} {name}", "synth_ice40 -top lwc_net",
+                "write_verilog -noattr netlist.v"], stem)
+        return {"netlist": str(stem / "netlist.v")}
+
+    return Path(_cached("netlist", f"{name}\n{source}", compute)["netlist"])
+
+
+def _yosys(script, cwd):
+    # YoWASP Yosys, with the larger stack big nets need (bench/yosys_stack.py).
+    subprocess.run([sys.executable, str(Path(__file__).with_name("yosys_stack.py")), "-q",
+                    "-l", "yosys.log", "-p", "; ".join(script)],
+                   cwd=cwd, check=True, env=toolchain_env(), capture_output=True)
 
 
 def place(synth, device, *, seed=1, freq=12):
     """Place and route a ``bench_top`` netlist from :func:`synthesize` on ``device``; returns
     ``lcs``, ``fmax`` (MHz), ``seconds`` (or ``{"fits": False}`` when it does not fit)."""
     flag, package, _ = DEVICES[device]
-    netlist = Path(synth["json"])
+    design = Path(synth["json"])
 
     def compute(stem):
         stem.mkdir(parents=True, exist_ok=True)
         t = time.monotonic()
         run = subprocess.run(
-            [tool_path("nextpnr-ice40"), flag, "--package", package, "--json", str(netlist),
+            [tool_path("nextpnr-ice40"), flag, "--package", package, "--json", str(design),
              "--pcf-allow-unconstrained", "--seed", str(seed), "--freq", str(freq),
              "--report", "report.json", "--timing-allow-fail", "-q", "-l", "nextpnr.log"],
             cwd=stem, env=toolchain_env(), capture_output=True, text=True)
@@ -118,7 +142,7 @@ def place(synth, device, *, seed=1, freq=12):
         return {"fits": True, "lcs": util.get("ICESTORM_LC", {}).get("used"),
                 "fmax": round(min(fmax), 1) if fmax else None, "seconds": round(seconds, 1)}
 
-    key = f"{device}\n{seed}\n{freq}\n{netlist}"
+    key = f"{device}\n{seed}\n{freq}\n{design}"
     return _cached("place", key, compute)
 
 

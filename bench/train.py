@@ -2,22 +2,24 @@
 
 For every dataset and method it trains (:func:`lwc.train.train`, the same path as ``lwc train``),
 then reports the exported net's test accuracy (the golden model on the whole test set), macro F1
-and G-mean, nonzero weights, zero fraction, bits/weight (entropy of the weight values), hidden
-neurons and inputs the compiler drops, the mean fan-in of the neurons left, the training time
-and where it ran. Example (the table in the report)::
+and G-mean, nonzero weights, zero fraction, bits/weight (entropy of the weight values), largest
+weight magnitude, hidden neurons and inputs the compiler drops, the mean fan-in of the neurons
+left, the training time and where it ran. The whole table (``docs/benchmarks.md``, "Training";
+MNIST and Fashion-MNIST from ``DATA_ROOT/mnist`` and ``DATA_ROOT/fashion-mnist``)::
 
-    python bench/train.py --datasets digits,breast-cancer
+    python bench/train.py --datasets mnist,fashion-mnist,digits,breast-cancer \
+        --data-root ../shared/data
 
-MNIST-style data needs the IDX files::
-
-    python bench/train.py --datasets mnist --data-dir ../shared/data/mnist --epochs 10 --threads 2
-
-Deeper nets: ``--hidden 64,64,64,64 --ste-window 2``. ``--seeds 0,1,2`` averages over seeds (the
-table then shows means). ``--json FILE`` also writes every run's numbers.
+Parts: ``--datasets digits,breast-cancer`` (no data files needed), ``--methods sample,lwn``;
+``--quick`` trains a quarter of the epochs (a smoke run, not the figures). One MNIST-style
+dataset from elsewhere: ``--datasets mnist --data-dir DIR``. Deeper nets: ``--hidden
+64,64,64,64 --ste-window 2``. ``--seeds 0,1,2`` averages over seeds (the table then shows means).
+``--json FILE`` also writes every run's numbers.
 """
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -36,16 +38,31 @@ PRESETS = {
 COLUMNS = [
     ("dataset", "{}", 13), ("method", "{}", 12), ("test acc", "{:.2%}", 8), ("F1", "{:.2%}", 7),
     ("G-mean", "{:.2%}", 7), ("nonzero", "{:.0f}", 7), ("zero", "{:.1%}", 6),
-    ("bits/w", "{:.3f}", 6), ("drop n", "{:.0f}", 6), ("drop in", "{:.0f}", 7),
+    ("bits/w", "{:.3f}", 6), ("max|w|", "{:.0f}", 6), ("drop n", "{:.0f}", 6),
+    ("drop in", "{:.0f}", 7),
     ("fan-in", "{:.1f}", 6), ("train s", "{:.1f}", 7), ("device", "{}", 6),
 ]
 
 
+def data_dir(dataset, args):
+    """Where the IDX files of ``dataset`` are (``None`` for bundled data)."""
+    if dataset not in ("mnist", "fashion-mnist"):
+        return None
+    if args.data_dir:
+        return args.data_dir
+    if args.data_root:
+        return os.path.join(args.data_root, dataset)
+    return None
+
+
 def run(dataset, method, seed, args):
     preset = PRESETS[dataset]
+    epochs = args.epochs or preset["epochs"]
+    if args.quick:
+        epochs = max(2, epochs // 4)
     config = TrainConfig(
-        dataset=dataset, method=method, seed=seed, data_dir=args.data_dir,
-        hidden=args.hidden or preset["hidden"], epochs=args.epochs or preset["epochs"],
+        dataset=dataset, method=method, seed=seed, data_dir=data_dir(dataset, args),
+        hidden=args.hidden or preset["hidden"], epochs=epochs,
         sparsity=args.sparsity, threads=args.threads, device=args.device,
         ste_window=args.ste_window,
     )
@@ -57,6 +74,8 @@ def run(dataset, method, seed, args):
         "test acc": result.test_accuracy, "F1": result.test_metrics["f1"],
         "G-mean": result.test_metrics["g_mean"], "nonzero": s["nonzero"],
         "zero": s["zero_fraction"], "bits/w": s["bits_per_weight"],
+        "max|w|": max((abs(w) for layer in result.net.layers for n in layer.neurons
+                       for w in n.weights), default=0),
         "drop n": s["dropped_neurons"], "drop in": s["dropped_inputs"], "fan-in": s["mean_fan_in"],
         "train s": result.train_seconds, "device": result.device,
         "wall s": time.perf_counter() - start, "hidden": list(config.hidden),
@@ -93,7 +112,12 @@ def main(argv=None):
     parser.add_argument("--datasets", default="digits,breast-cancer")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--seeds", default="0")
-    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--data-root", default=None,
+                        help="folder holding mnist/ and fashion-mnist/ with the IDX files")
+    parser.add_argument("--data-dir", default=None,
+                        help="the IDX files of the one MNIST-style dataset selected")
+    parser.add_argument("--quick", action="store_true",
+                        help="a quarter of the epochs: a smoke run, not the figures")
     parser.add_argument("--hidden", default=None, help="hidden sizes for every dataset, e.g. 64")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--sparsity", type=float, default=None)
@@ -102,11 +126,14 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", default=None, help="also write every run to this file")
     args = parser.parse_args(argv)
+    datasets = args.datasets.split(",")
+    if args.data_dir and sum(d in ("mnist", "fashion-mnist") for d in datasets) > 1:
+        parser.error("--data-dir holds one dataset's files; use --data-root for both MNIST sets")
     if args.hidden:
         args.hidden = tuple(int(h) for h in args.hidden.split(","))
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = []
-    for dataset in args.datasets.split(","):
+    for dataset in datasets:
         for method in args.methods.split(","):
             for seed in seeds:
                 row = run(dataset, method, seed, args)

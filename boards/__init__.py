@@ -7,8 +7,9 @@ chosen in :mod:`lwc.boards.toolchain` only.
 
 from .board import Board, Capacity
 from .build import BuildReport, Usage, build, check_fit, synth_estimate
+from .family import ECP5, FAMILIES, ICE40, Family
 from .flash import check_bitstream, flash
-from .registry import BOARDS, DEFAULT_BOARD, get_board
+from .registry import BOARDS, DEFAULT_BOARD, DEFAULT_BOARDS, get_board
 from .toolchain import tool_versions, toolchain_env, use_toolchain
 
 __all__ = [
@@ -16,6 +17,11 @@ __all__ = [
     "Capacity",
     "BOARDS",
     "DEFAULT_BOARD",
+    "DEFAULT_BOARDS",
+    "Family",
+    "FAMILIES",
+    "ICE40",
+    "ECP5",
     "get_board",
     "build",
     "BuildReport",

@@ -2,20 +2,25 @@
 
 from dataclasses import dataclass
 
+from .family import ICE40, Family
+
 __all__ = ["Capacity", "Board"]
 
 
 @dataclass(frozen=True)
 class Capacity:
-    """Resources of an iCE40 device, from the Lattice data sheets (and nextpnr's chip database).
+    """Resources of a device, from the Lattice data sheets (and nextpnr's chip database).
 
-    Each logic cell holds one LUT4, one flip-flop and one carry, so those three share one count.
+    On iCE40 each logic cell holds one LUT4, one flip-flop and one carry, so those three share
+    one count. On ECP5 a logic cell is one LUT4 with its flip-flop (nextpnr's ``TRELLIS_COMB``);
+    a carry cell (``CCU2C``, two bits) takes two of them, so ``carries`` is half the count.
     """
 
     logic_cells: int
     block_rams: int
     spram: int = 0
     dsp: int = 0
+    carries: int | None = None
 
     @property
     def lut4(self):
@@ -27,7 +32,7 @@ class Capacity:
 
     @property
     def carry(self):
-        return self.logic_cells
+        return self.logic_cells if self.carries is None else self.carries
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,8 @@ class Board:
         Arguments before the bitstream path.
     uart : bool
         Whether the platform has a ``uart`` resource (a USB serial bridge on the board).
+    family : Family
+        The FPGA family, which chooses the tools and the cell types (:mod:`lwc.boards.family`).
     """
 
     name: str
@@ -62,6 +69,7 @@ class Board:
     programmer: str = "iceprog"
     program_args: tuple = ()
     uart: bool = True
+    family: Family = ICE40
 
     @property
     def device(self):

@@ -1,10 +1,15 @@
 """Synthesis, place-and-route and bitstream packing of an Amaranth design for a board.
 
-:func:`build` runs the three IceStorm steps itself (rather than Amaranth's build script) so that it
-can show progress, stop an oversized design before place-and-route, fix the nextpnr seed, and ask
-nextpnr for its JSON report. The commands are Amaranth's own (so ``AMARANTH_synth_opts``,
+:func:`build` runs the three steps (Yosys ``synth_<family>``, nextpnr, packer; see
+:mod:`lwc.boards.family`) itself rather than through Amaranth's build script, so that it can show
+progress, stop an oversized design before place-and-route, fix the nextpnr seed, and ask nextpnr
+for its JSON report. The commands are Amaranth's own (so ``AMARANTH_synth_opts``,
 ``AMARANTH_nextpnr_opts`` and the other overrides still apply) plus ``--seed``, ``--freq``,
 ``--report`` and ``--timing-allow-fail``; they are written to ``build_<name>.sh`` in ``out_dir``.
+
+nextpnr names the nets of its critical path after the cells Yosys made (``l0_n3_sum_SB_LUT4_O_I2``:
+an input of the LUT that drives ``l0_n3_sum``); :func:`signal_name` maps them back to the
+Amaranth signal names, so the report reads ``network.layer0.l0_n3_sum -> network.layer0.l0_n3_act``.
 """
 
 import dataclasses
@@ -19,22 +24,14 @@ from pathlib import Path
 from lwc.errors import BuildError, UsageError
 
 from .board import Board
+from .family import ICE40
 from .registry import get_board
-from .toolchain import TOOLS, run_tool, tool_path, tool_versions, toolchain_env
+from .toolchain import run_tool, tool_path, tool_versions, toolchain_env
 
-__all__ = ["Usage", "BuildReport", "build", "check_fit", "synth_estimate"]
+__all__ = ["Usage", "BuildReport", "build", "check_fit", "synth_estimate", "signal_name",
+           "critical_path"]
 
 REPORT_FILE = "report.json"
-
-# Yosys cell type (or prefix) -> resource, in the order the fit check reports them.
-_RESOURCES = (
-    ("lut4", "LUT4", ("SB_LUT4",)),
-    ("ff", "flip-flops", ("SB_DFF",)),
-    ("carry", "carry", ("SB_CARRY",)),
-    ("block_ram", "block RAM", ("SB_RAM40_4K",)),
-    ("spram", "SPRAM", ("SB_SPRAM256KA",)),
-    ("dsp", "DSP", ("SB_MAC16",)),
-)
 
 
 @dataclass(frozen=True)
@@ -49,21 +46,24 @@ class Usage:
         return 100.0 * self.used / self.available if self.available else 0.0
 
 
-def synth_estimate(cells):
-    """Resource use implied by Yosys' ``synth_ice40`` cell counts.
+def synth_estimate(cells, family=ICE40):
+    """Resource use implied by Yosys' ``synth_<family>`` cell counts.
 
     Parameters
     ----------
     cells : mapping of str to int
         Cell type -> count, as Yosys ``stat`` reports (``SB_LUT4``, ``SB_DFFE``, ``SB_CARRY``...).
+    family : Family
+        Which cell types make up which resource (:attr:`~lwc.boards.family.Family.resources`).
 
     Returns
     -------
     dict of str to int
         Keys ``lut4``, ``ff``, ``carry``, ``block_ram``, ``spram``, ``dsp``.
     """
-    return {key: sum(n for cell, n in cells.items() if cell.startswith(prefixes))
-            for key, _, prefixes in _RESOURCES}
+    return {key: sum(n * weight for cell, n in cells.items()
+                     for prefix, weight in slots.items() if cell.startswith(prefix))
+            for key, _, slots in family.resources}
 
 
 def _available(board, key):
@@ -77,15 +77,16 @@ def check_fit(cells, board):
 
     Each iCE40 logic cell holds one LUT4, one flip-flop and one carry, so a design with more of
     any of these than the device has logic cells cannot be placed (nextpnr would work for minutes
-    and then fail); the same holds for block RAM, SPRAM and DSP blocks.
+    and then fail); the same holds for block RAM, SPRAM and DSP blocks. On ECP5 the LUT4 count
+    includes two per carry cell (both LUTs of a slice), against the device's LUT4.
 
     Raises
     ------
     BuildError
         One line naming the first resource that does not fit, the estimate and the capacity.
     """
-    estimate = synth_estimate(cells)
-    for key, label, _ in _RESOURCES:
+    estimate = synth_estimate(cells, board.family)
+    for key, label, _ in board.family.resources:
         available = _available(board, key)
         if estimate[key] > available:
             raise BuildError(
@@ -98,23 +99,27 @@ def packing_error(exc, board):
     """The error to raise for a failed nextpnr run: a one-line fit error when nextpnr ran out of
     logic cells (packing can need more cells than the LUT4 count, for carries and flip-flops that
     share no cell with a LUT), else ``exc`` itself."""
-    needed = re.search(r"Failed to expand region .* of (\d+) ICESTORM_LCs", str(exc))
+    needed = re.search(board.family.out_of_cells, str(exc))
     if not needed:
         return exc
+    count = f"{needed.group(1)} logic cells" if needed.lastindex else "more logic cells"
     return BuildError(f"design does not fit the {board.name} ({board.part}): packing needs "
-                      f"{needed.group(1)} logic cells, the device has "
-                      f"{board.capacity.logic_cells}; choose a larger board or a smaller network")
+                      f"{count}, the device has {board.capacity.logic_cells}; choose a larger "
+                      f"board or a smaller network")
 
 
 @dataclass
 class BuildReport:
     """What a build produced and how well it went; written to ``report.json`` in ``out_dir``.
 
-    ``logic_cells``, ``block_ram``, ``spram``, ``dsp`` and ``io`` are nextpnr's placed counts;
-    ``lut4``, ``ff`` and ``carry`` are Yosys' counts after synthesis (nextpnr may add a few LUTs
-    when packing), each out of the device's logic cells. ``fmax_mhz`` is nextpnr's estimate for
-    the main clock (``clock_net``); ``timing_met`` is true when it reaches ``clock_mhz`` and every
-    other clock meets its own constraint, ``None`` when the design has no clock.
+    ``logic_cells``, ``block_ram``, ``spram``, ``dsp`` and ``io`` are nextpnr's placed counts
+    (ECP5: ``TRELLIS_COMB``, ``DP16KD``, none, ``MULT18X18D``, ``TRELLIS_IO``); ``lut4``, ``ff``
+    and ``carry`` are Yosys' counts after synthesis (nextpnr may add a few LUTs when packing),
+    each out of what the device has (:func:`synth_estimate`). ``fmax_mhz`` is nextpnr's estimate
+    for the main clock (``clock_net``); ``timing_met`` is true when it reaches ``clock_mhz`` and
+    every other clock meets its own constraint, ``None`` when the design has no clock.
+    ``critical_path`` is the slowest path of that clock as the signals it crosses, start to end
+    (:func:`critical_path`), and ``critical_path_ns`` its delay.
     """
 
     board: str
@@ -140,6 +145,7 @@ class BuildReport:
     bitstream: str
     logs: dict
     step_seconds: dict = field(default_factory=dict)
+    critical_path_ns: float | None = None
 
     _USAGE = ("logic_cells", "lut4", "ff", "carry", "block_ram", "spram", "dsp", "io")
 
@@ -185,25 +191,26 @@ class BuildReport:
             lines.append(f"clock: {self.clock_mhz:g} MHz requested, {self.fmax_mhz:.2f} MHz "
                          f"achieved ({self.clock_net}): {verdict}")
         if self.critical_path:
-            lines.append(f"critical path: {len(self.critical_path)} nets, "
-                         f"{self.critical_path[0]} -> {self.critical_path[-1]}")
+            delay = f" {self.critical_path_ns:.2f} ns" if self.critical_path_ns else ""
+            lines.append(f"critical path{delay}: {_path_text(self.critical_path)}")
         lines.append("steps: " + ", ".join(f"{step} {secs:.1f} s"
                                            for step, secs in self.step_seconds.items()))
         lines.append(f"bitstream: {self.bitstream}")
         return "\n".join(lines)
 
 
+def _path_text(signals, most=8):
+    if len(signals) > most:
+        signals = [*signals[:most // 2], f"... {len(signals) - most} more ...",
+                   *signals[-(most // 2):]]
+    return " -> ".join(signals)
+
+
 def _stale_products(out_dir, name):
     return [out_dir / f for f in (f"{name}.bin", f"{name}.bin.tmp", f"{name}.asc",
-                                  f"{name}.json", f"{name}.stat.json", f"{name}.nextpnr.json",
-                                  REPORT_FILE)]
-
-
-def _retarget_clock(pcf, default_clk, clock_mhz):
-    # Amaranth constrains the board oscillator's port to its own frequency; nextpnr prefers that
-    # over --freq, so the requested target must replace it for timing to be judged against it.
-    pattern = re.compile(rf"^(set_frequency {re.escape(default_clk)}_\S*) \S+$", re.M)
-    return pattern.sub(lambda m: f"{m.group(1)} {clock_mhz:g}", pcf)
+                                  f"{name}.bit", f"{name}.bit.tmp", f"{name}.config",
+                                  f"{name}.svf", f"{name}.json", f"{name}.stat.json",
+                                  f"{name}.nextpnr.json", REPORT_FILE)]
 
 
 def _read_cells(out_dir, name):
@@ -222,17 +229,66 @@ def _read_cells(out_dir, name):
 def _main_clock(fmax):
     if not fmax:
         return None
-    if "cd_sync.clk" in fmax:
-        return "cd_sync.clk"
+    # nextpnr-ecp5 names a clock after its global buffer: ``$glbnet$cd_sync.clk``.
+    sync = [net for net in fmax if net == "cd_sync.clk" or net.endswith("$cd_sync.clk")]
+    if sync:
+        return sync[0]
     return min(fmax, key=lambda net: fmax[net]["achieved"])
 
 
-def _critical_nets(paths, clock):
+# What Yosys' ``autoname`` appends to a signal name to name a net next to a cell it made:
+# ``_<cell type>_<port>`` (``_SB_LUT4_O_I2``, ``_CCU2C_S0``, ``_TRELLIS_FF_Q_DI``...), repeated.
+_CELL_SUFFIX = re.compile(
+    r"_(?:SB_[A-Z0-9]+|LUT4|CCU2C|TRELLIS_[A-Z0-9]+|PFUMX|L6MUX21|DP16KD|MULT18X18D)"
+    r"_[A-Z][A-Z0-9]*(?:_\d+)?(?=_|\[|$)")
+
+
+def signal_name(net):
+    """The design signal a nextpnr net name stands for, or ``None`` for a net of nextpnr's own.
+
+    A net Yosys named after a signal keeps that name (``network.argmax.s6[0]``); a net it named
+    after the cells around a signal (``l0_n3_act_SB_DFFE_Q_D_SB_LUT4_O_I1``: logic feeding the
+    register ``l0_n3_act``) gives that signal's name, without bit index.
+    """
+    if not net or net.startswith("$"):
+        return None
+    suffix = _CELL_SUFFIX.search(net)
+    return net[:suffix.start()] if suffix else net
+
+
+def critical_path(paths, clock):
+    """The signals along the critical path of ``clock`` in nextpnr's ``--report`` JSON.
+
+    Parameters
+    ----------
+    paths : list of dict
+        The report's ``critical_paths``.
+    clock : str or None
+        Clock net; its register-to-register path is chosen (the first path when it has none).
+
+    Returns
+    -------
+    (list of str, float or None)
+        Signal names from the launching register to the capturing one (:func:`signal_name`,
+        each once, in order), and the path's delay in ns.
+    """
     if not paths:
-        return []
+        return [], None
     edge = f"posedge {clock}"
     path = next((p for p in paths if p.get("from") == edge and p.get("to") == edge), paths[0])
-    return [step["net"] for step in path.get("path", []) if step.get("net")]
+    signals = []
+    for step in path.get("path", []):
+        name = signal_name(step.get("net"))
+        if name is None or name in signals:
+            continue
+        # ``sum`` then ``sum[3]``: the same signal, named once (with the bit when known).
+        if signals and name.split("[")[0] == signals[-1].split("[")[0]:
+            signals[-1] = name if "[" in name else signals[-1]
+            continue
+        signals.append(name)
+    steps = path.get("path", [])
+    delay = round(sum(step.get("delay", 0.0) for step in steps), 3) if steps else None
+    return signals, delay
 
 
 def _check_args(board, seed, clock_mhz, name):
@@ -254,7 +310,8 @@ def _check_args(board, seed, clock_mhz, name):
 def build(top, board, out_dir, *, name="top", clock_mhz=None, seed=1, progress=print):
     """Synthesize, place, route and pack ``top`` for ``board``; write the products to ``out_dir``.
 
-    Products in ``out_dir``: ``<name>.bin`` (the bitstream; written under a temporary name and
+    Products in ``out_dir``: ``<name>.bin`` (the bitstream, ``<name>.bit`` on ECP5; written under
+    a temporary name and
     renamed only when every step succeeded, and removed at the start, so a failed build never
     leaves one), ``report.json`` (:class:`BuildReport`), the Yosys log ``<name>.rpt``, the
     nextpnr log ``<name>.tim`` and report ``<name>.nextpnr.json``, each tool's console output
@@ -289,7 +346,7 @@ def build(top, board, out_dir, *, name="top", clock_mhz=None, seed=1, progress=p
     UsageError
         Unknown board, or bad ``seed`` / ``clock_mhz`` / ``name``.
     ToolchainError
-        Yosys, nextpnr-ice40 or icepack is missing.
+        Yosys, nextpnr or the packer of the board's family is missing.
     BuildError
         The synthesized design does not fit the device (raised before place-and-route), or a
         tool failed.
@@ -300,7 +357,7 @@ def build(top, board, out_dir, *, name="top", clock_mhz=None, seed=1, progress=p
     for stale in _stale_products(out_dir, name):
         stale.unlink(missing_ok=True)
     env = toolchain_env()
-    for tool in TOOLS:
+    for tool in board.family.tools:
         tool_path(tool, env)
     progress(f"build {name} for {board.name} ({board.part}) in {out_dir}: seed {seed}, "
              f"target {clock_mhz:g} MHz")
@@ -309,7 +366,7 @@ def build(top, board, out_dir, *, name="top", clock_mhz=None, seed=1, progress=p
     try:
         report = _build(top, board, out_dir, name, clock_mhz, seed, env, steps, progress)
     except BaseException:
-        (out_dir / f"{name}.bin.tmp").unlink(missing_ok=True)
+        (out_dir / f"{name}{board.family.bitstream_suffix}.tmp").unlink(missing_ok=True)
         raise
     steps["total"] = time.monotonic() - start
     report.step_seconds = steps
@@ -323,6 +380,8 @@ def build(top, board, out_dir, *, name="top", clock_mhz=None, seed=1, progress=p
 
 
 def _build(top, board, out_dir, name, clock_mhz, seed, env, steps, progress):
+    family = board.family
+    pnr_tool, packer = family.nextpnr, family.packer
     progress("  elaborate ...")
     t = time.monotonic()
     platform = board.make_platform()
@@ -334,22 +393,22 @@ def _build(top, board, out_dir, name, clock_mhz, seed, env, steps, progress):
             continue
         if filename == f"{name}.ys":
             content += f"\ntee -q -o {name}.stat.json stat -json\n"
-        elif filename == f"{name}.pcf":
-            content = _retarget_clock(content, platform.default_clk, clock_mhz)
+        elif filename == f"{name}{family.constraints_suffix}":
+            content = family.retarget_clock(content, platform.default_clk, clock_mhz)
         (out_dir / filename).write_text(content)
     steps["elaborate"] = time.monotonic() - t
     progress(f"  elaborate: {steps['elaborate']:.1f} s")
 
+    bitstream_name = f"{name}{family.bitstream_suffix}"
     yosys = commands["yosys"][1:]
-    nextpnr = [*commands["nextpnr-ice40"][1:], "--seed", str(seed), "--freq", f"{clock_mhz:g}",
+    nextpnr = [*commands[pnr_tool][1:], "--seed", str(seed), "--freq", f"{clock_mhz:g}",
                "--report", f"{name}.nextpnr.json", "--timing-allow-fail"]
-    icepack = [f"{name}.bin.tmp" if arg == f"{name}.bin" else arg
-               for arg in commands["icepack"][1:]]
+    pack = [f"{bitstream_name}.tmp" if arg == bitstream_name else arg
+            for arg in commands[packer][1:]]
     script = ["#!/bin/sh", "# The commands lwc ran for this build, in this directory.", "set -e"]
     script += [shlex.join([tool_path(tool, env), *args])
-               for tool, args in (("yosys", yosys), ("nextpnr-ice40", nextpnr),
-                                  ("icepack", icepack))]
-    script.append(f"mv {name}.bin.tmp {name}.bin")
+               for tool, args in (("yosys", yosys), (pnr_tool, nextpnr), (packer, pack))]
+    script.append(f"mv {bitstream_name}.tmp {bitstream_name}")
     (out_dir / f"build_{name}.sh").write_text("\n".join(script) + "\n")
 
     def run(tool, args, step, key, log=None):
@@ -357,16 +416,16 @@ def _build(top, board, out_dir, name, clock_mhz, seed, env, steps, progress):
                               console=out_dir / f"{name}.{key}.log",
                               extra_logs=[out_dir / log] if log else ())
 
-    run("yosys", yosys, "yosys synth_ice40", "yosys", f"{name}.rpt")
+    run("yosys", yosys, f"yosys {family.synth}", "yosys", f"{name}.rpt")
     cells = _read_cells(out_dir, name)
-    estimate = synth_estimate(cells)
-    progress(f"  yosys synth_ice40: {steps['yosys']:.1f} s (LUT4 {estimate['lut4']}, "
+    estimate = synth_estimate(cells, family)
+    progress(f"  yosys {family.synth}: {steps['yosys']:.1f} s (LUT4 {estimate['lut4']}, "
              f"FF {estimate['ff']}, carry {estimate['carry']}, "
              f"block RAM {estimate['block_ram']})")
     check_fit(cells, board)
 
     try:
-        run("nextpnr-ice40", nextpnr, "nextpnr-ice40 place & route", "nextpnr", f"{name}.tim")
+        run(pnr_tool, nextpnr, f"{pnr_tool} place & route", "nextpnr", f"{name}.tim")
     except BuildError as exc:
         raise packing_error(exc, board) from None
     pnr = json.loads((out_dir / f"{name}.nextpnr.json").read_text())
@@ -377,38 +436,42 @@ def _build(top, board, out_dir, name, clock_mhz, seed, env, steps, progress):
     fmax_mhz = fmax[clock_net]["achieved"] if clock_net else None
     timing_met = None if clock_net is None else (
         fmax_mhz >= clock_mhz and all(v["achieved"] >= v["constraint"] for v in fmax.values()))
-    progress(f"  nextpnr-ice40 place & route: {steps['nextpnr']:.1f} s"
+    path, path_ns = critical_path(pnr.get("critical_paths", []), clock_net)
+    progress(f"  {pnr_tool} place & route: {steps['nextpnr']:.1f} s"
              + (f" (Fmax {fmax_mhz:.1f} MHz)" if clock_net else ""))
 
-    run("icepack", icepack, "icepack", "icepack")
-    tmp = out_dir / f"{name}.bin.tmp"
+    run(packer, pack, packer, packer)
+    tmp = out_dir / f"{bitstream_name}.tmp"
     if not tmp.is_file() or tmp.stat().st_size == 0:
-        raise BuildError(f"icepack wrote no bitstream (see {out_dir / f'{name}.icepack.log'})")
-    bitstream = out_dir / f"{name}.bin"
+        raise BuildError(f"{packer} wrote no bitstream (see {out_dir / f'{name}.{packer}.log'})")
+    bitstream = out_dir / bitstream_name
     os.replace(tmp, bitstream)
-    progress(f"  icepack: {steps['icepack']:.1f} s ({bitstream.stat().st_size} bytes)")
+    progress(f"  {packer}: {steps[packer]:.1f} s ({bitstream.stat().st_size} bytes)")
 
-    def placed(cell):
-        entry = util.get(cell, {})
+    def placed(key):
+        entry = util.get(family.placed[key], {}) if family.placed[key] else {}
         return Usage(entry.get("used", 0), entry.get("available", 0))
 
-    lcs = placed("ICESTORM_LC")
+    lcs = placed("logic_cells")
+    capacity = board.capacity
     return BuildReport(
         board=board.name, device=board.part, name=name, seed=seed, clock_mhz=clock_mhz,
         fmax_mhz=fmax_mhz, timing_met=timing_met, clock_net=clock_net, clocks=fmax,
         logic_cells=lcs,
         lut4=Usage(estimate["lut4"], lcs.available),
         ff=Usage(estimate["ff"], lcs.available),
-        carry=Usage(estimate["carry"], lcs.available),
-        block_ram=placed("ICESTORM_RAM"), spram=placed("ICESTORM_SPRAM"),
-        dsp=placed("ICESTORM_DSP"), io=placed("SB_IO"),
-        critical_path=_critical_nets(pnr.get("critical_paths", []), clock_net),
+        carry=Usage(estimate["carry"],
+                    lcs.available if capacity.carries is None else capacity.carries),
+        block_ram=placed("block_ram"), spram=placed("spram"),
+        dsp=placed("dsp"), io=placed("io"),
+        critical_path=path,
         cells=dict(sorted(cells.items())),
-        tool_versions=tool_versions(env),
+        tool_versions=tool_versions(env, family.tools),
         bitstream=str(bitstream),
         logs={"yosys": str(out_dir / f"{name}.rpt"), "nextpnr": str(out_dir / f"{name}.tim"),
               "nextpnr_report": str(out_dir / f"{name}.nextpnr.json"),
-              "icepack": str(out_dir / f"{name}.icepack.log"),
+              packer: str(out_dir / f"{name}.{packer}.log"),
               "script": str(out_dir / f"build_{name}.sh")},
         step_seconds=steps,
+        critical_path_ns=path_ns,
     )

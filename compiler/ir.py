@@ -2,9 +2,9 @@
 
 A :class:`Network` is a chain of :class:`Layer` s. Each :class:`Neuron` lists its receptive field
 (the indices of the previous layer's outputs it reads, strictly increasing) with one nonzero integer
-weight per index (``+1`` or ``-1`` for ternary nets), and the integer parameters of its layer's
-activation. The exact arithmetic is defined in ``docs/semantics.md`` and implemented once, in
-:mod:`lwc.compiler.golden`.
+weight per index (``+1`` or ``-1`` for ternary nets; any integer of magnitude up to
+:data:`MAX_WEIGHT` otherwise), and the integer parameters of its layer's activation. The exact
+arithmetic is defined in ``docs/semantics.md`` and implemented once, in :mod:`lwc.compiler.golden`.
 
 A layer may also hold :class:`SharedNode` s, sums of two terms built once and read by several of
 its neurons (made by the ``share`` pass). In a layer reading ``n_in`` values, index ``n_in + k`` of
@@ -31,6 +31,7 @@ __all__ = [
     "VerifyError",
     "ACTIVATION_KINDS",
     "HIDDEN_KINDS",
+    "MAX_WEIGHT",
     "verify",
     "dump",
     "activation_range",
@@ -53,6 +54,10 @@ ACTIVATION_KINDS = {
     "linear": ("bias",),  # score = s + b (output layer only)
 }
 HIDDEN_KINDS = ("step", "ternary", "clip")
+#: The largest weight magnitude a network may have (``net.pt`` stores weights as ``int8``; the
+#: range is kept symmetric so that negating a neuron's weights never leaves it). Weights of
+#: magnitude above 1 are added as shifted (powers of two) or constant-multiplied operands.
+MAX_WEIGHT = 127
 
 
 class VerifyError(Exception):
@@ -326,6 +331,9 @@ def verify(net):
             )
             _check(all(map(isinstance, neuron.weights, repeat(int))) and 0 not in neuron.weights,
                    f"{where}: weights must be nonzero ints")
+            _check(not neuron.weights or (-MAX_WEIGHT <= min(neuron.weights)
+                                          and max(neuron.weights) <= MAX_WEIGHT),
+                   f"{where}: weights must be in -{MAX_WEIGHT}..+{MAX_WEIGHT}")
             int_params = all(isinstance(p, int) for p in neuron.params)
             _check(len(neuron.params) == n_params and int_params,
                    f"{where}: {kind} needs {n_params} integer parameter(s)")

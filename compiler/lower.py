@@ -1,20 +1,25 @@
-"""Lower an IR :class:`~lwc.compiler.ir.Network` to the Amaranth :class:`~lwc.hw.TernaryNetwork`.
+"""Lower an IR :class:`~lwc.compiler.ir.Network` to the Amaranth :class:`~lwc.hw.TernaryNetwork`
+(or :class:`~lwc.hw.StreamingNetwork`).
 
 The only compiler module that imports :mod:`lwc.hw`: it translates IR dataclasses into the hardware
 parameter types, and checks that the hardware's interval arithmetic agrees with the IR's.
 """
 
+from dataclasses import replace
+
 from lwc.errors import UsageError
-from lwc.hw import ActivationSpec, LayerSpec, NeuronSpec, TernaryNetwork
+from lwc.hw import ActivationSpec, LayerSpec, NeuronSpec, StreamingNetwork, TernaryNetwork
 from lwc.hw.layer import SharedSpec
 
 from . import passes
-from .ir import unshare, verify
+from .ir import expand_layer, unshare, verify
 
-__all__ = ["lower", "layer_specs", "write_verilog", "TOPLEVEL"]
+__all__ = ["lower", "layer_specs", "write_verilog", "TOPLEVEL", "ARCHITECTURES"]
 
 #: Module name of the bare network in generated Verilog.
 TOPLEVEL = "lwc_net"
+#: Values of ``lower(architecture=...)``: every layer in parallel, or the first one folded.
+ARCHITECTURES = ("parallel", "streaming")
 
 
 def layer_specs(net):
@@ -31,8 +36,10 @@ def layer_specs(net):
     )
 
 
-def lower(net, *, register_every=None, share=True, keep_adders=True, compress=True):
-    """The :class:`~lwc.hw.TernaryNetwork` computing ``net`` bit for bit as the golden model does.
+def lower(net, *, register_every=None, share=True, keep_adders=True, compress=True,
+          architecture="parallel", features_per_cycle=1, lanes=1):
+    """The :class:`~lwc.hw.TernaryNetwork` (or :class:`~lwc.hw.StreamingNetwork`) computing
+    ``net`` bit for bit as the golden model does.
 
     When any neuron or shared node lacks a ``sum_range``, ``net`` has not been through the compiler
     passes and :func:`lwc.compiler.passes.run` is applied first (it folds constant neurons, drops
@@ -52,32 +59,47 @@ def lower(net, *, register_every=None, share=True, keep_adders=True, compress=Tr
     keep_adders, compress : bool
         Hardware choices passed to :class:`~lwc.hw.TernaryNetwork` (see ``docs/benchmarks.md``
         for what they cost on iCE40).
+    architecture : str
+        ``"parallel"``: a :class:`~lwc.hw.TernaryNetwork`, one inference per clock.
+        ``"streaming"``: a :class:`~lwc.hw.StreamingNetwork`, whose first layer is computed one
+        weight per clock per lane from block RAM (its shared nodes, if any, are expanded: sharing
+        saves nothing there); the later layers are built as in the parallel network.
+    features_per_cycle, lanes : int
+        Input features per transfer and number of lanes of a ``"streaming"`` network.
 
     Raises
     ------
     UsageError
-        ``register_every`` is not ``None`` or a positive integer.
+        ``register_every`` is not ``None`` or a positive integer, ``architecture`` is unknown, or
+        ``features_per_cycle`` or ``lanes`` is not a positive integer.
     """
     if register_every is not None and (
             isinstance(register_every, bool) or not isinstance(register_every, int)
             or register_every < 1):
         raise UsageError(f"register_every must be a positive integer, not {register_every!r}")
+    if architecture not in ARCHITECTURES:
+        raise UsageError(f"architecture must be one of {', '.join(ARCHITECTURES)}, "
+                         f"not {architecture!r}")
+    for name, value in (("features_per_cycle", features_per_cycle), ("lanes", lanes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UsageError(f"{name} must be a positive integer, not {value!r}")
     if not share and any(layer.shared for layer in net.layers):
         net = passes.infer_widths(unshare(verify(net)))
     if any(n.sum_range is None for layer in net.layers for n in (*layer.neurons, *layer.shared)):
         net = passes.run(net, passes.pipeline(share=share))
     else:
         verify(net)
-    component = TernaryNetwork(
-        input_count=net.input.count,
-        input_bits=net.input.bits,
-        input_map=net.input_map,
-        layers=layer_specs(net),
-        register_every=register_every,
-        keep_adders=keep_adders,
-        compress=compress,
-        src_loc_at=1,  # an unused-component warning names the caller of lower()
-    )
+    options = dict(input_count=net.input.count, input_bits=net.input.bits,
+                   input_map=net.input_map, register_every=register_every,
+                   keep_adders=keep_adders, compress=compress,
+                   src_loc_at=1)  # an unused-component warning names the caller of lower()
+    if architecture == "streaming":
+        first = expand_layer(net.layers[0], len(net.input_map))
+        net = replace(net, layers=(first, *net.layers[1:]))
+        component = StreamingNetwork(layers=layer_specs(net), lanes=lanes,
+                                     features_per_cycle=features_per_cycle, **options)
+    else:
+        component = TernaryNetwork(layers=layer_specs(net), **options)
     assert component.sum_ranges == tuple(
         tuple(tuple(n.sum_range) for n in layer.neurons) for layer in net.layers), \
         "hardware and IR sum ranges disagree"

@@ -51,11 +51,22 @@ def _const(value, width):
     return f"(-{width}'sd{-value})" if value < 0 else f"{width}'sd{value}"
 
 
+#: Most terms written in one chain of ``+``: Yosys' Verilog front end recurses once per operator of
+#: a chain, and a chain of 784 (MNIST's inputs) exhausts the stack of the YoWASP build.
+CHAIN = 256
+
+
 def _sum(terms, width):
-    """A dense weighted sum of ``(weight, name)`` terms, written as multiplications."""
+    """A dense weighted sum of ``(weight, name)`` terms, written as multiplications (longer than
+    :data:`CHAIN`: a sum of parenthesised chains of at most that many; Yosys merges them into one
+    sum all the same)."""
     if not terms:
         return _const(0, width)
-    return " + ".join(f"{_const(w, width)} * {name}" for w, name in terms)
+    products = [f"{_const(w, width)} * {name}" for w, name in terms]
+    if len(products) <= CHAIN:
+        return " + ".join(products)
+    return " + ".join(f"({' + '.join(products[k:k + CHAIN])})"
+                      for k in range(0, len(products), CHAIN))
 
 
 def _neuron(activation, neuron, s, a, width):

@@ -1,14 +1,14 @@
-"""``net.pt``, format version 1: the file that carries a trained integer network to the compiler.
+"""``net.pt``, format version 2: the file that carries a trained integer network to the compiler.
 
 The file is a :func:`torch.save` archive of plain containers and tensors, read back with
 ``torch.load(..., weights_only=True)`` only, so loading never runs code. Its layout::
 
-    {"format": "lwc-net", "version": 1,
+    {"format": "lwc-net", "version": 2,
      "input": {"count": int, "bits": int,
                "quantizer": {"kind": "none"}
                           | {"kind": "affine", "scale": f64[1|count], "offset": f64[1|count]}
                           | {"kind": "thresholds", "thresholds": f64[1|count, 2**bits - 1]}},
-     "layers": [{"weight": int8[outputs, inputs] in {-1, 0, +1},
+     "layers": [{"weight": int8[outputs, inputs] in -127..+127,
                  "activation": {"kind": "step", "threshold": i64[outputs]}
                              | {"kind": "ternary", "lo": i64[outputs], "hi": i64[outputs]}
                              | {"kind": "clip", "threshold": i64[outputs], "shift": int,
@@ -17,6 +17,11 @@ The file is a :func:`torch.save` archive of plain containers and tensors, read b
      "output": {"classes": [str, ...]},
      "provenance": {"dataset": str, "test_accuracy": float, "created": str,
                     "lwc_version": str, ...}}
+
+:func:`save` writes version 2. Version 1 is the same layout with ternary weights only (in
+{-1, 0, +1}); :func:`load` reads both and holds a version-1 file to its ternary range. Version 2
+allows integer weights of magnitude up to :data:`~lwc.compiler.ir.MAX_WEIGHT` (127, symmetric so
+that negating a weight, as export does for falling thresholds, never leaves the range).
 
 :func:`load` validates all of it and raises :class:`~lwc.errors.NetFileError` naming the file and
 the first problem. torch is imported only when a file is read or written.
@@ -34,6 +39,7 @@ from ..errors import NetFileError
 from .ir import (
     ACTIVATION_KINDS,
     HIDDEN_KINDS,
+    MAX_WEIGHT,
     Activation,
     AffineQuantizer,
     InputSpec,
@@ -42,10 +48,13 @@ from .ir import (
     from_dense,
 )
 
-__all__ = ["FORMAT", "VERSION", "LIMITS", "save", "load", "to_dict", "from_dict"]
+__all__ = ["FORMAT", "VERSION", "READS", "LIMITS", "save", "load", "to_dict", "from_dict"]
 
 FORMAT = "lwc-net"
-VERSION = 1
+#: The version :func:`save` writes.
+VERSION = 2
+#: The versions :func:`load` reads, and the largest weight magnitude each allows.
+READS = {1: 1, 2: MAX_WEIGHT}
 #: Sizes above these are refused, from the file size and tensor shapes before tensor data is used
 #: (``nonzero`` once the weights are read). ``weights`` counts dense entries, ``nonzero`` the
 #: nonzero ones, ``quantizer`` threshold values, ``bytes`` the file size.
@@ -55,7 +64,7 @@ _PROVENANCE_TYPES = (str, int, float, bool, type(None))
 
 
 def to_dict(net):
-    """The format-1 dictionary of ``net`` (dense weights over all original input features)."""
+    """The format-2 dictionary of ``net`` (dense weights over all original input features)."""
     import torch
 
     q = net.input.quantizer
@@ -73,8 +82,10 @@ def to_dict(net):
     layers = []
     for li, layer in enumerate(net.layers):
         w = dense_weights(net, li, full_inputs=True)
-        if w.size and (w.min() < -1 or w.max() > 1):
-            raise ValueError("net.pt format 1 holds ternary weights only")
+        if w.size and (w.min() < -MAX_WEIGHT or w.max() > MAX_WEIGHT):
+            raise ValueError(f"net.pt holds weights in -{MAX_WEIGHT}..+{MAX_WEIGHT}, not "
+                             f"{int(w.min()) if w.min() < -MAX_WEIGHT else int(w.max())} "
+                             f"(layer {li})")
         act = {"kind": layer.activation.kind}
         for k, name in enumerate(ACTIVATION_KINDS[layer.activation.kind]):
             act[name] = torch.tensor([n.params[k] for n in layer.neurons], dtype=torch.int64)
@@ -284,7 +295,8 @@ def _int_dtypes():
 
 
 def from_dict(data, path="<memory>"):
-    """Validate a format-1 dictionary and build the :class:`~lwc.compiler.ir.Network`."""
+    """Validate a format-1 or format-2 dictionary and build the
+    :class:`~lwc.compiler.ir.Network`."""
     import torch
 
     r = _Reader(path)
@@ -293,8 +305,10 @@ def from_dict(data, path="<memory>"):
     if data.get("format") != FORMAT:
         r.fail(f"not a net.pt file (format is {_show(data.get('format'))}, not {FORMAT!r})")
     version = data.get("version")
-    if type(version) is not int or version != VERSION:
-        r.fail(f"unsupported format version {_show(version)} (this lwc reads version {VERSION})")
+    if type(version) is not int or version not in READS:
+        r.fail(f"unsupported format version {_show(version)} (this lwc reads versions "
+               f"{', '.join(map(str, READS))})")
+    most = READS[version]
 
     inp = r.get(data, "input", dict, "file")
     count = r.get(inp, "count", int, "input")
@@ -354,9 +368,10 @@ def from_dict(data, path="<memory>"):
         last = li == len(layers) - 1
         w = r.tensor(layer, "weight", where, (torch.int8,), [tuple(layer["weight"].shape)])
         wn = w.numpy()
-        if wn.size and (wn.min() < -1 or wn.max() > 1):  # reductions: no copy of a big matrix
-            row, col = (int(v) for v in np.argwhere((wn < -1) | (wn > 1))[0])
-            r.fail(f"{where} weight[{row}, {col}] is {int(wn[row, col])}, not in {{-1, 0, +1}}")
+        if wn.size and (wn.min() < -most or wn.max() > most):  # reductions: no copy of a matrix
+            row, col = (int(v) for v in np.argwhere((wn < -most) | (wn > most))[0])
+            allowed = "{-1, 0, +1} (format version 1)" if most == 1 else f"-{most}..+{most}"
+            r.fail(f"{where} weight[{row}, {col}] is {int(wn[row, col])}, not in {allowed}")
         nonzero += int(np.count_nonzero(wn))
         if nonzero > LIMITS["nonzero"]:
             r.fail(f"network has more than {LIMITS['nonzero']} nonzero weights")

@@ -50,6 +50,13 @@ class NetworkStats:
     inputs: int
     unused_inputs: int
     bits_per_weight: float
+    #: ``(value, count)`` of every weight value, zeros included, in increasing order of value.
+    weight_values: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def max_weight(self):
+        """The largest weight magnitude (1 for a ternary net)."""
+        return max((abs(v) for v, _ in self.weight_values), default=0)
 
     @property
     def weights(self):
@@ -104,6 +111,7 @@ def network_stats(net):
     return NetworkStats(
         layers=tuple(layers), inputs=net.input.count, unused_inputs=net.input.count - len(used),
         bits_per_weight=weight_entropy(list(values.values())),
+        weight_values=tuple(sorted(values.items())),
     )
 
 
@@ -130,6 +138,14 @@ def format_stats(net, path=None):
         f"weights  {st.weights} total, {st.nonzero} nonzero, {100 * st.zero_fraction:.1f}% zero",
         f"entropy  {st.bits_per_weight:.3f} bits/weight",
     ]
+    if st.max_weight > 1:  # integer weights beyond +-1: how many of each magnitude
+        mags = {}
+        for v, c in st.weight_values:
+            if v:
+                mags[abs(v)] = mags.get(abs(v), 0) + c
+        shown = ", ".join(f"|w|={m}: {c}" for m, c in sorted(mags.items())[:8])
+        more = f", ... up to |w|={st.max_weight}" if len(mags) > 8 else ""
+        lines.append(f"values   {shown}{more}")
     if net.provenance:
         lines.append("")
         for key, value in net.provenance:

@@ -3,6 +3,7 @@
 from .adder_tree import AdderTree, range_shape, register_levels, tree_depth, weighted_sum_range
 from .layer import ACTIVATION_PARAMS, ActivationSpec, LayerSpec, NeuronSpec, TernaryLayer
 from .network import Argmax, TernaryNetwork
+from .streaming import StreamingNetwork
 from .top import UartNetworkTop, crc8
 from .uart import UartRx, UartTx
 
@@ -11,6 +12,7 @@ __all__ = [
     "TernaryLayer",
     "Argmax",
     "TernaryNetwork",
+    "StreamingNetwork",
     "UartRx",
     "UartTx",
     "UartNetworkTop",

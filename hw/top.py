@@ -4,8 +4,8 @@ The frame format is specified in ``docs/uart.md``; the constants and :func:`crc8
 definition, shared with the host side (:mod:`lwc.boards.uart_host`).
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import io, wiring
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import io, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from .uart import UartRx, UartTx
@@ -85,7 +85,11 @@ class UartNetworkTop(wiring.Component):
     network : wiring.Component
         A component with the lwc network contract (``i``/``o`` streams; ``input_count``,
         ``input_bits``, ``n_classes``, ``score_width``, ``label_width``, ``latency``), e.g. the
-        result of :func:`lwc.compiler.lower.lower`. ``input_bits`` must be at most 8.
+        result of :func:`lwc.compiler.lower.lower`. ``input_bits`` must be at most 8. A network
+        that takes its input vector over several transfers (a ``features_per_cycle`` and a
+        ``transfers_per_vector`` property, as :class:`~lwc.hw.StreamingNetwork`) gets the checked
+        frame from a memory (block RAM), one transfer of ``features_per_cycle`` features per
+        cycle; any other network gets the whole vector in one transfer from a shift register.
     clk_freq : float or None
         Clock frequency in Hz. ``None`` takes the platform's default clock at elaboration.
     baud : int
@@ -127,6 +131,12 @@ class UartNetworkTop(wiring.Component):
             raise ValueError(f"baud must be positive, not {baud!r}")
         if not timeout > 0:
             raise ValueError(f"timeout must be positive, not {timeout!r}")
+        self._chunked = hasattr(network, "features_per_cycle")
+        if self._chunked and network.transfers_per_vector != \
+                -(-network.input_count // network.features_per_cycle):
+            raise ValueError(f"transfers_per_vector {network.transfers_per_vector} does not match "
+                             f"{network.input_count} inputs at {network.features_per_cycle} per "
+                             f"transfer")
         self._network = network
         self._baud = baud
         self._timeout = timeout
@@ -240,7 +250,20 @@ class UartNetworkTop(wiring.Component):
         req_left = Signal(range(max(count, 2)))
         req_bad = Signal()  # a feature byte above 2**bits - 1
         req_drop = Signal()  # a feature byte arrived while the previous vector still waited
-        features = Signal(count * bits)
+        if self._chunked:
+            # The checked frame waits in a memory (block RAM) of one word per transfer; features
+            # are gathered into ``frame_word`` until a word is full (or the frame ends) and written.
+            per, words = net.features_per_cycle, net.transfers_per_vector
+            m.submodules.frame = frame = memory.Memory(
+                shape=unsigned(per * bits), depth=words, init=[])
+            frame_wr = frame.write_port()
+            frame_rd = frame.read_port(transparent_for=())
+            frame_word = Signal(per * bits)
+            frame_fill = Signal(range(per))  # features already in ``frame_word``
+            frame_addr = Signal(range(words))  # the word being gathered
+            play_addr = Signal(range(words))  # the word on offer to the network
+        else:
+            features = Signal(count * bits)
         silence = Signal(range(timeout_cycles + 1))
 
         vec_valid = Signal()  # ``features`` holds a checked vector for the network
@@ -296,6 +319,8 @@ class UartNetworkTop(wiring.Component):
             with m.State("TAG"):
                 with m.If(got):
                     m.d.sync += [req_tag.eq(byte), req_crc.eq(req_crc_next), req_left.eq(count - 1)]
+                    if self._chunked:
+                        m.d.sync += [frame_word.eq(0), frame_fill.eq(0), frame_addr.eq(0)]
                     m.next = "DATA"
                 with m.If(abandon):
                     m.next = "HUNT"
@@ -305,8 +330,19 @@ class UartNetworkTop(wiring.Component):
                     with m.If(vec_valid):
                         m.d.sync += req_drop.eq(1)
                     with m.Else():
-                        # Feature 0 arrives first and ends up in the lowest bits.
-                        m.d.sync += features.eq(Cat(features[bits:], byte[:bits]))
+                        if self._chunked:
+                            gathered = frame_word | (byte[:bits] << (frame_fill * bits))
+                            with m.If((frame_fill == per - 1) | (req_left == 0)):
+                                m.d.comb += [frame_wr.en.eq(1), frame_wr.addr.eq(frame_addr),
+                                             frame_wr.data.eq(gathered)]
+                                m.d.sync += [frame_word.eq(0), frame_fill.eq(0),
+                                             frame_addr.eq(frame_addr + 1)]
+                            with m.Else():
+                                m.d.sync += [frame_word.eq(gathered),
+                                             frame_fill.eq(frame_fill + 1)]
+                        else:
+                            # Feature 0 arrives first and ends up in the lowest bits.
+                            m.d.sync += features.eq(Cat(features[bits:], byte[:bits]))
                     if bits < 8:
                         with m.If(byte[bits:] != 0):
                             m.d.sync += req_bad.eq(1)
@@ -332,11 +368,24 @@ class UartNetworkTop(wiring.Component):
         in_flight = Signal()
         flight_tag = Signal(8)
         flight_scores = Signal()
-        m.d.comb += [
-            net.i.payload.eq(features),
-            net.i.valid.eq(vec_valid & ~in_flight),
-        ]
-        in_accept = net.i.valid & net.i.ready
+        m.d.comb += net.i.valid.eq(vec_valid & ~in_flight)
+        if self._chunked:
+            # The read port shows the word at ``play_addr`` one cycle after the address: the
+            # address moves on in the cycle a transfer is taken, so the next word is there in
+            # time. The frame was written at least a byte time before ``vec_valid`` rose.
+            taken = net.i.valid & net.i.ready
+            last = play_addr == words - 1
+            next_addr = Mux(last, 0, play_addr + 1)
+            m.d.comb += [
+                frame_rd.addr.eq(Mux(taken, next_addr, play_addr)),
+                net.i.payload.eq(frame_rd.data),
+            ]
+            with m.If(taken):
+                m.d.sync += play_addr.eq(next_addr)
+            in_accept = taken & last  # the whole vector has been taken
+        else:
+            m.d.comb += net.i.payload.eq(features)
+            in_accept = net.i.valid & net.i.ready
         out_accept = net.o.valid & net.o.ready
         with m.If(in_accept):
             m.d.sync += [

@@ -84,6 +84,7 @@ def _cmd_train(args):
         lwn_pull=args.lwn_pull, lwn_radius=args.lwn_radius, lwn_round_at=args.lwn_round_at,
         lwn_tolerance=args.lwn_tolerance, prune_quality=args.prune_quality,
         prune_rounds=args.prune_rounds, distribution_prior=args.distribution_prior,
+        samples=args.samples, sample_penalty=args.sample_penalty,
     )
     result = train_to_file(config, args.output, plots=not args.no_plots, progress=_say)
     m, s = result.test_metrics, result.summary
@@ -100,7 +101,7 @@ def _add_train(sub):
                        "integer net (proven against the golden model on the whole test set) to "
                        "net.pt, with train_report.json and PNG plots next to it.")
     p.add_argument("--method", default=None, help="lwn (default: Lightweight Neural Networks), "
-                   "ste, dropneuron, prune or distribution")
+                   "ste, dropneuron, prune, distribution or sample")
     p.add_argument("--dataset", default="digits",
                    help="digits (default), mnist, fashion-mnist or breast-cancer")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist, fashion)")
@@ -157,6 +158,12 @@ def _add_train(sub):
                         help="prune: pruning rounds (default 3)")
     tuning.add_argument("--distribution-prior", type=float, default=None,
                         help="distribution: pull towards P(0) = sparsity (default 0.6)")
+    tuning.add_argument("--samples", type=_positive(int), default=None, metavar="N",
+                        help="sample: samples per neuron (default: as many as --sparsity "
+                        "allows)")
+    tuning.add_argument("--sample-penalty", type=float, default=None, metavar="STRENGTH",
+                        help="sample: Hoyer sparsity regulariser of the real-valued training "
+                        "(default 8)")
     p.set_defaults(func=_cmd_train)
 
 
@@ -183,16 +190,19 @@ def _add_inspect(sub):
 
 def _cmd_compile(args):
     from .boards.compile import compile_net
-    from .boards.registry import DEFAULT_BOARD
+    from .boards.registry import DEFAULT_BOARDS
 
     net = _load_net(args.net)
-    where = args.target if args.target == "verilog" else (args.board or DEFAULT_BOARD)
+    where = (args.target if args.target in ("verilog", "asic") else
+             args.board or DEFAULT_BOARDS[args.target or "ice40"])
     out = args.output or os.path.join(
         "build", os.path.splitext(os.path.basename(args.net))[0] + "-" + where)
     # Sharing is on by default; only --no-share passes the option (see compile_net's share).
     sharing = {"share": False} if args.no_share else {}
     result = compile_net(net, out, target=args.target, board=args.board, clock_mhz=args.fmax,
                          seed=args.seed, baud=args.baud, register_every=args.register_every,
+                         architecture=args.architecture,
+                         features_per_cycle=args.features_per_cycle, lanes=args.lanes,
                          force=args.force, progress=_say, **sharing)
     _say("")
     _say(result.table())
@@ -202,24 +212,52 @@ def _add_compile(sub):
     from .boards.compile import TARGETS
     from .boards.registry import BOARDS
 
-    p = sub.add_parser("compile", help="compile net.pt to Verilog or to an FPGA bitstream")
+    p = sub.add_parser("compile", help="compile net.pt to Verilog, an FPGA bitstream or "
+                       "generic ASIC gates")
     p.add_argument("net")
-    p.add_argument("--target", default="ice40", choices=TARGETS)
+    p.add_argument("--target", default=None, choices=TARGETS,
+                   help="default: the family of --board, else ice40")
     p.add_argument("--board", default=None, help=f"board ({', '.join(BOARDS)}); default for "
-                   "ice40: icebreaker")
+                   "ice40: icebreaker, for ecp5: ulx3s")
     p.add_argument("-o", "--output", default=None, help="output directory "
                    "(default build/<net>-<board>)")
     p.add_argument("--force", action="store_true", help="build into a directory that holds "
                    "files lwc did not write (they are kept)")
     p.add_argument("--fmax", type=_positive(float, most=1000), default=None,
-                   help="timing target in MHz (default: the board clock)")
+                   help="timing target in MHz (default: the board clock); pipeline registers "
+                   "are chosen to reach it unless --register-every is given")
     p.add_argument("--register-every", type=_positive(int), default=None,
-                   help="pipeline register every N adder-tree levels (default: one per layer)")
+                   help="pipeline register every N adder-tree levels (default: chosen for "
+                   "--fmax on a board, one per layer otherwise)")
     p.add_argument("--no-share", action="store_true",
                    help="do not share sub-sums between the neurons of a layer")
     p.add_argument("--baud", type=_positive(int), default=115200, help="UART line rate")
     p.add_argument("--seed", type=_seed, default=1, help="nextpnr placement seed")
+    _add_architecture_options(p)
     p.set_defaults(func=_cmd_compile)
+
+
+def _add_architecture_options(p):
+    p.add_argument("--architecture", default="auto", choices=("auto", "parallel", "streaming"),
+                   help="datapath: parallel (every layer in logic, 1 inference per cycle), "
+                   "streaming (first layer from block RAM, for nets too big to be parallel), or "
+                   "auto (default: parallel when the estimate fits the board, else streaming)")
+    p.add_argument("--features-per-cycle", type=_positive(int), default=None, metavar="F",
+                   help="streaming: input features per transfer (default 8)")
+    p.add_argument("--lanes", type=_positive(int), default=None, metavar="L",
+                   help="streaming: first-layer neurons computed at once (default: the most of "
+                   "8, 4, 2, 1 that fits the board)")
+
+
+def _lowering(net, args, board):
+    """The lower() options of the datapath that 'lwc compile' with these options would build for
+    ``board`` (a Board, or None for plain Verilog)."""
+    from .boards.compile import plan_architecture
+    from .compiler import passes
+
+    return plan_architecture(passes.run(net), board, args.architecture,
+                             features_per_cycle=args.features_per_cycle, lanes=args.lanes,
+                             progress=_say).lower_options()
 
 
 # --- lwc flash -----------------------------------------------------------------------------------
@@ -274,13 +312,18 @@ def _cmd_sim(args):
     build_dir = args.build_dir or os.path.join(
         "build", os.path.splitext(os.path.basename(args.net))[0]
         + ("-netlist" if args.netlist else "-sim"))
+    board = None
+    if args.board is not None:
+        from .boards.registry import get_board
+        board = get_board(args.board)
+    lowering = _lowering(net, args, board)
     if args.netlist:
-        report = _sim_netlist(net, x, what, build_dir, args)
+        report = _sim_netlist(net, x, what, build_dir, args, lowering)
     else:
         simulator = args.simulator or "verilator"
         _say(f"simulating {args.net} on {what} with {simulator}")
         report = simulate(net, x, simulator=simulator, waves=args.waves, build_dir=build_dir,
-                          seed=args.seed, progress=_say)
+                          seed=args.seed, progress=_say, **lowering)
     _say(report.format())
     return 0 if report.ok else 1
 
@@ -296,7 +339,7 @@ def _yosys():
     return yosys, env
 
 
-def _sim_netlist(net, x, what, build_dir, args):
+def _sim_netlist(net, x, what, build_dir, args, lowering):
     from .sim import gatelevel
 
     simulator = args.simulator or gatelevel.default_simulator()
@@ -304,7 +347,7 @@ def _sim_netlist(net, x, what, build_dir, args):
     yosys, env = _yosys()
     return gatelevel.simulate(net, x, yosys=yosys, env=env, build_dir=build_dir,
                               simulator=simulator, waves=args.waves, seed=args.seed,
-                              progress=_say)
+                              progress=_say, **lowering)
 
 
 def _add_sim(sub):
@@ -318,6 +361,9 @@ def _add_sim(sub):
     p.add_argument("--waves", action="store_true", help="write a waveform (FST or VCD)")
     p.add_argument("--build-dir", default=None, help="default build/<net>-sim "
                    "(build/<net>-netlist with --netlist)")
+    p.add_argument("--board", default=None, help="with --architecture auto: simulate the "
+                   "datapath 'lwc compile' builds for this board (without it: parallel)")
+    _add_architecture_options(p)
     p.set_defaults(func=_cmd_sim)
 
 
@@ -383,75 +429,46 @@ def _add_run(sub):
 # --- lwc demo ------------------------------------------------------------------------------------
 
 def _cmd_demo(args):
-    from .boards.compile import compile_net
-    from .compiler import netfile
-    from .sim.cocotb_sim import simulate, test_set
-    from .train import TrainConfig, train_to_file
+    from .demo import run_demo
 
-    out = args.output or os.path.join("build", args.dataset)
-    net_path = os.path.join(out, "net.pt")
-    steps = {}
-
-    def step(name):
-        _say(f"\n== {name} " + "=" * max(0, 70 - len(name)))
-        steps[name] = time.monotonic()
-
-    def done(name):
-        steps[name] = time.monotonic() - steps[name]
-
-    step("train")
-    result = train_to_file(TrainConfig(dataset=args.dataset, data_dir=args.data_dir,
-                                       hidden=args.hidden, sparsity=args.sparsity,
-                                       seed=args.seed), net_path, progress=_say)
-    done("train")
-    net = netfile.load(net_path)
-    step("verify (cocotb)")
-    x, _ = test_set(net, data_dir=args.data_dir)
-    sim = simulate(net, x, simulator=args.simulator, build_dir=os.path.join(out, "sim"),
-                   seed=args.seed, progress=_say)
-    _say(sim.format())
-    done("verify (cocotb)")
-    if not sim.ok:
+    overrides = {key: value for key, value in (("hidden", args.hidden),
+                                               ("sparsity", args.sparsity)) if value is not None}
+    result = run_demo(args.dataset, args.output or os.path.join("build", args.dataset),
+                      board=args.board, data_dir=args.data_dir, net_path=args.net,
+                      simulator=args.simulator, gate_level=args.gate_level,
+                      architecture=args.architecture, baud=args.baud, seed=args.seed,
+                      force=args.force, train_options=overrides, progress=_say)
+    if not result.ok:
         return 1
-    step("compile (ice40)")
-    compiled = compile_net(net, os.path.join(out, args.board), target="ice40",
-                           board=args.board, seed=1, force=args.force, progress=_say)
-    done("compile (ice40)")
-    build = compiled.build
     _say("\n== summary " + "=" * 62)
-    rows = [
-        ("dataset", f"{args.dataset}: {len(x)} test vectors"),
-        ("test accuracy", f"{100 * result.test_accuracy:.2f}% (integer net, golden model)"),
-        ("zero weights", f"{100 * result.zero_fraction:.1f}%"),
-        ("cocotb", f"{sim.vectors - sim.mismatches}/{sim.vectors} identical to the golden model"
-                   f" ({args.simulator}, {sim.vectors_per_second:,.0f} vectors/s)"),
-        ("board", f"{build.board} ({build.device})"),
-        ("logic cells", f"{build.logic_cells.used} / {build.logic_cells.available}"),
-        ("LUT4 / FF / carry", f"{build.lut4.used} / {build.ff.used} / {build.carry.used}"),
-        ("Fmax", f"{build.fmax_mhz:.1f} MHz (clock {build.clock_mhz:g} MHz, "
-                 f"{'met' if build.timing_met else 'NOT met'})"),
-        ("latency", f"{compiled.facts.latency} cycles, 1 inference per cycle"),
-        ("bitstream", build.bitstream),
-    ] + [(f"time: {name}", f"{secs:.1f} s") for name, secs in steps.items()]
-    for key, value in rows:
-        _say(f"{key:<22} {value}")
+    _say(result.table())
     return 0
 
 
 def _add_demo(sub):
     from .boards.registry import BOARDS
+    from .demo import RECIPES
 
     p = sub.add_parser("demo", help="train, verify in cocotb and build a bitstream, in one go")
-    p.add_argument("dataset", nargs="?", default="digits", help="digits (default) or mnist")
+    p.add_argument("dataset", nargs="?", default="digits",
+                   help=f"one of {', '.join(RECIPES)}: digits (default, bundled) or mnist "
+                   "(needs --data-dir)")
     p.add_argument("-o", "--output", default=None, help="output directory (default build/<data>)")
     p.add_argument("--board", default="icebreaker", choices=tuple(BOARDS))
     p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
-    p.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist, fashion)")
-    # Sized to fit the iCEBreaker's UP5K with the UART front end (about 87% of its logic cells)
-    # while keeping digits test accuracy near 95%.
-    p.add_argument("--hidden", type=_sizes, default=(64,), help="hidden sizes (default 64)")
-    p.add_argument("--sparsity", type=_fraction, default=0.87,
-                   help="target zero-weight fraction (default 0.87)")
+    p.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist)")
+    p.add_argument("--net", default=None, metavar="FILE",
+                   help="use this net.pt (trained on the same dataset) instead of training one")
+    # The recipe's sizes (lwc.demo.RECIPES) fit the board; these override them.
+    p.add_argument("--hidden", type=_sizes, default=None, help="hidden sizes (default: the "
+                   "recipe's, 64 for digits)")
+    p.add_argument("--sparsity", type=_fraction, default=None,
+                   help="target zero-weight fraction (default: the recipe's, 0.87 for digits)")
+    p.add_argument("--gate-level", default=None, action=argparse.BooleanOptionalAction,
+                   help="also simulate the synthesized iCE40 netlist on the whole test set "
+                   "(default: on for mnist)")
+    p.add_argument("--architecture", default="auto", choices=("auto", "parallel", "streaming"))
+    p.add_argument("--baud", type=_positive(int), default=115200, help="UART line rate")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--force", action="store_true", help="build the bitstream into a directory "
                    "that holds files lwc did not write")

@@ -53,7 +53,10 @@ class SimReport:
     accepted input and the first ``o.valid`` (-1 if none). ``protocol_errors`` counts stream rule
     breaks (payload changed or valid dropped while stalled, outputs nobody asked for).
     ``received`` is the number of outputs taken before the testbench gave up waiting (outputs
-    that never came count as mismatches).
+    that never came count as mismatches). For a ``"streaming"`` network (``architecture``),
+    ``latency`` counts from the vector's last input transfer, and ``features_per_cycle``,
+    ``lanes`` and ``cycles_per_inference`` are the component's; a parallel network takes a
+    vector per transfer and per cycle.
     """
 
     simulator: str
@@ -71,6 +74,10 @@ class SimReport:
     build_dir: Path
     build_reused: bool = False
     waves: Path | None = None
+    architecture: str = "parallel"
+    features_per_cycle: int | None = None
+    lanes: int = 0
+    cycles_per_inference: int = 1
 
     @property
     def vectors_per_second(self):
@@ -91,6 +98,9 @@ class SimReport:
             f"{build}, run {self.run_seconds:.1f} s",
             f"latency {self.measured_latency} cycles (expected {self.latency}); "
             f"{self.protocol_errors} stream protocol errors",
+            *([f"streaming: {self.features_per_cycle} features per transfer, {self.lanes} "
+               f"lanes, {self.cycles_per_inference} cycles per inference"]
+              if self.architecture == "streaming" else []),
             f"{self.mismatches} of {self.vectors} vectors mismatch" if self.mismatches else
             f"0 mismatches: hardware equals the golden model on all {self.vectors} vectors",
         ]
@@ -178,7 +188,7 @@ def test_set(net, *, data_dir=None):
 
 def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, seed=0,
              progress=print, gap=0.25, stall=0.25, register_every=None, sources=None,
-             build_args=()):
+             build_args=(), architecture="parallel", features_per_cycle=1, lanes=1):
     """Simulate the generated Verilog of ``net`` on ``vectors``; compare with the golden model.
 
     Parameters
@@ -200,10 +210,11 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
     progress : callable
         Called with one line of text at each step.
     gap, stall : float
-        Probability that an input waits 1..3 cycles before ``valid``, and that ``o.ready`` is low
-        in a cycle.
-    register_every : int or None
-        Passed to :func:`~lwc.compiler.lower.lower` (extra pipeline registers).
+        Probability that an input transfer waits 1..3 cycles before ``valid``, and that
+        ``o.ready`` is low in a cycle.
+    register_every, architecture, features_per_cycle, lanes
+        Passed to :func:`~lwc.compiler.lower.lower` (extra pipeline registers; a
+        ``"streaming"`` network with its input transfer width and lanes).
     sources : sequence of path-like, optional
         Verilog files to simulate instead of the generated Verilog (a synthesized netlist and its
         cell models, a reference design). They must define the module ``lwc_net`` with the ports
@@ -233,7 +244,9 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
     x = _check_vectors(net, np.asarray(vectors))
 
     compiled = passes.run(net)
-    component = lower(compiled, register_every=register_every)
+    component = lower(compiled, register_every=register_every, architecture=architecture,
+                      features_per_cycle=features_per_cycle, lanes=lanes)
+    streaming = architecture == "streaming"
     work = Path(build_dir).resolve() / (simulator + ("-waves" if waves else ""))
     work.mkdir(parents=True, exist_ok=True)
     if sources is None:
@@ -257,8 +270,9 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
     result.unlink(missing_ok=True)
     network_tb.write_job(job, x, want.predictions, want.scores, sums=inside.sums, origins=origins,
                          input_bits=component.input_bits, label_width=component.label_width,
-                         score_width=component.score_width, seed=seed, gap=gap, stall=stall,
-                         max_idle=1000 + 4 * component.latency)
+                         score_width=component.score_width,
+                         features_per_cycle=component.features_per_cycle if streaming else None,
+                         seed=seed, gap=gap, stall=stall, max_idle=1000 + 4 * component.latency)
     progress(f"{simulator}: streaming {len(x)} vectors")
     env = {network_tb.JOB_ENV: str(job), network_tb.RESULT_ENV: str(result)}
     run_seconds = runner.test(sim_build, "lwc.sim.network_tb", seed=seed, env=env)
@@ -288,4 +302,8 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
         stream_seconds=got["stream_seconds"], cycles=got["cycles"], latency=component.latency,
         measured_latency=got["first_latency"], protocol_errors=got["protocol_errors"],
         build_dir=work, build_reused=sim_build.reused, waves=sim_build.waves,
+        architecture=architecture,
+        features_per_cycle=component.features_per_cycle if streaming else net.input.count,
+        lanes=component.lanes if streaming else 0,
+        cycles_per_inference=component.cycles_per_inference if streaming else 1,
     )

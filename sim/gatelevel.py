@@ -228,7 +228,8 @@ def cell_models(build_dir, init="zero", yosys=None):
 
 
 def simulate(net, vectors, *, yosys, env=None, build_dir, simulator=None, init="zero",
-             register_every=None, seed=0, gap=0.25, stall=0.25, waves=False, progress=print):
+             register_every=None, seed=0, gap=0.25, stall=0.25, waves=False, progress=print,
+             architecture="parallel", features_per_cycle=1, lanes=1):
     """Synthesize ``net`` for iCE40, simulate the netlist on ``vectors``, compare with the golden
     model.
 
@@ -252,8 +253,10 @@ def simulate(net, vectors, *, yosys, env=None, build_dir, simulator=None, init="
         ``"icarus"`` or ``"verilator"``; ``None`` for :func:`default_simulator`.
     init : str
         One of :data:`INITS`; ``"x"`` needs Icarus.
-    register_every, seed, gap, stall, waves, progress
-        As for :func:`lwc.sim.cocotb_sim.simulate`.
+    register_every, seed, gap, stall, waves, progress, architecture, features_per_cycle, lanes
+        As for :func:`lwc.sim.cocotb_sim.simulate`. A ``"streaming"`` network's weight ROMs
+        become block RAMs (``SB_RAM40_4K`` with their initial contents), simulated by their cell
+        model like every other cell.
 
     Returns
     -------
@@ -280,7 +283,9 @@ def simulate(net, vectors, *, yosys, env=None, build_dir, simulator=None, init="
     work = Path(build_dir).resolve()
     work.mkdir(parents=True, exist_ok=True)
 
-    component = lower(passes.run(net), register_every=register_every)
+    lowering = {"architecture": architecture, "features_per_cycle": features_per_cycle,
+                "lanes": lanes}
+    component = lower(passes.run(net), register_every=register_every, **lowering)
     source = work / f"{TOPLEVEL}.v"
     progress(f"writing Verilog: {source}")
     write_verilog(component, source)
@@ -296,7 +301,7 @@ def simulate(net, vectors, *, yosys, env=None, build_dir, simulator=None, init="
     report = cocotb_sim.simulate(
         net, vectors, simulator=simulator, waves=waves, build_dir=work / init, seed=seed,
         progress=progress, gap=gap, stall=stall, register_every=register_every,
-        sources=[netlist, models], build_args=build_args(simulator))
+        sources=[netlist, models], build_args=build_args(simulator), **lowering)
     start = "0" if init == "zero" else "x"
     return dataclasses.replace(report, simulator=f"{simulator}, iCE40 netlist, FFs start at "
                                                  f"{start}")

@@ -7,8 +7,12 @@ The host side (:mod:`lwc.sim.cocotb_sim`) writes a job file with :func:`write_jo
 Job file:
 
 ``inputs``
-    ``(n, input_count)`` unsigned integer vectors; element ``k`` goes to payload bits
-    ``[k*input_bits, (k+1)*input_bits)``.
+    ``(n, input_count)`` unsigned integer vectors.
+``features_per_cycle``, ``transfers``
+    How a vector goes into ``i``: as ``transfers`` transfers of ``features_per_cycle`` features,
+    in order, the last padded with all-ones features (which the network must ignore); feature
+    ``k`` of a transfer goes to payload bits ``[k*input_bits, (k+1)*input_bits)``. A
+    :class:`~lwc.hw.TernaryNetwork` takes the whole vector in one transfer.
 ``labels``, ``scores``
     Golden label ``(n,)`` and scores ``(n, n_classes)`` every output is compared with.
 ``sums_<k>``, ``origins_<k>``
@@ -18,13 +22,16 @@ Job file:
     Port layout: the output payload is the label in the low ``label_width`` bits, then each score
     in ``score_width`` bits, two's complement.
 ``seed``, ``gap``, ``stall``, ``max_idle``
-    Input gaps (probability ``gap`` that a vector waits 1..3 cycles before ``i.valid``) and
+    Input gaps (probability ``gap`` that a transfer waits 1..3 cycles before ``i.valid``) and
     back-pressure (probability ``stall`` that ``o.ready`` is low in a cycle), from
     ``random.Random(seed)``; the run gives up after ``max_idle`` cycles without a transfer.
 
-The clock is driven by the test itself, two timer steps a cycle: inputs change only while ``clk``
-is low, and ports are sampled half a cycle later, just before the rising edge that acts on them,
-so no sample races an edge on any simulator and no clock task runs.
+The clock is the simulator's own (cocotb's GPI :class:`~cocotb.clock.Clock`, toggled without
+Python). Inputs change only at the falling edge, and ports are sampled in the read-only phase
+right after, so every sample shows what the next rising edge acts on, on any simulator. While the
+testbench can only wait — its offered transfer is refused and no output is valid, or every
+transfer is sent and no output is valid — it sleeps until ``i.ready`` or ``o.valid`` rises, so a
+streaming network's thousands of computing cycles cost no Python.
 """
 
 import os
@@ -33,9 +40,12 @@ import time
 
 import cocotb
 import numpy as np
-from cocotb.triggers import Timer
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge, Timer
+from cocotb.utils import get_sim_time
 
-__all__ = ["stream_vectors", "write_job", "read_result", "pack_inputs", "unpack_outputs"]
+__all__ = ["stream_vectors", "write_job", "read_result", "pack_inputs", "transfer_rows",
+           "unpack_outputs"]
 
 JOB_ENV = "LWC_SIM_JOB"
 RESULT_ENV = "LWC_SIM_RESULT"
@@ -43,13 +53,18 @@ _HALF_PERIOD_NS = 5  # a 10 ns clock, as in the waveforms
 
 
 def write_job(path, inputs, labels, scores, *, sums=(), origins=(), input_bits, label_width,
-              score_width, seed=0, gap=0.25, stall=0.25, max_idle=1000):
-    """Write the job file the testbench reads (see the module docstring for the fields)."""
+              score_width, features_per_cycle=None, seed=0, gap=0.25, stall=0.25, max_idle=1000):
+    """Write the job file the testbench reads (see the module docstring for the fields);
+    ``features_per_cycle`` defaults to the whole vector in one transfer."""
+    inputs = np.asarray(inputs, dtype=np.int64)
+    count = inputs.shape[1]
+    features = count if features_per_cycle is None else features_per_cycle
     arrays = {f"sums_{k}": np.asarray(s, dtype=np.int64) for k, s in enumerate(sums)}
     arrays.update({f"origins_{k}": np.asarray(o, dtype=np.int64) for k, o in enumerate(origins)})
-    np.savez(path, inputs=np.asarray(inputs, dtype=np.int64),
+    np.savez(path, inputs=inputs,
              labels=np.asarray(labels, dtype=np.int64), scores=np.asarray(scores, dtype=np.int64),
-             input_bits=input_bits, label_width=label_width, score_width=score_width, seed=seed,
+             input_bits=input_bits, label_width=label_width, score_width=score_width,
+             features_per_cycle=features, transfers=-(-count // features), seed=seed,
              gap=gap, stall=stall, max_idle=max_idle, **arrays)
 
 
@@ -58,10 +73,10 @@ def read_result(path):
 
     Keys: ``received`` (outputs taken), ``mismatches``, ``first_mismatch`` (vector index or -1),
     ``labels`` / ``scores`` (hardware outputs, -1 where none was received), ``cycles`` (clock
-    cycles after reset), ``first_latency`` (cycles from the first accepted input to the first
-    ``o.valid``, -1 if none), ``protocol_errors`` (payload changed or valid dropped while stalled,
-    or outputs beyond the last vector), ``stalled`` (gave up waiting), ``stream_seconds`` (wall
-    time of the streaming loop).
+    cycles after reset), ``first_latency`` (cycles from the accepted last transfer of the first
+    vector to the first ``o.valid``, -1 if none), ``protocol_errors`` (payload changed or valid
+    dropped while stalled, or outputs no fully sent vector accounts for), ``stalled`` (gave up
+    waiting), ``stream_seconds`` (wall time of the streaming loop).
     """
     with np.load(path) as f:
         out = {k: f[k] for k in f.files}
@@ -81,6 +96,15 @@ def pack_inputs(inputs, bits):
     planes = (x[:, :, None] >> np.arange(bits)) & 1  # (n, count, bits), LSB first
     packed = np.packbits(planes.reshape(len(x), -1).astype(np.uint8), axis=1, bitorder="little")
     return [int.from_bytes(row.tobytes(), "little") for row in packed]
+
+
+def transfer_rows(inputs, features, transfers, pad):
+    """Vectors ``(n, count)`` as ``(n * transfers, features)`` transfer payloads: each vector's
+    features in order, ``features`` at a time, the last transfer padded with ``pad``."""
+    x = np.asarray(inputs, dtype=np.int64)
+    padded = np.full((x.shape[0], features * transfers), pad, dtype=np.int64)
+    padded[:, :x.shape[1]] = x
+    return padded.reshape(x.shape[0] * transfers, features)
 
 
 def unpack_outputs(payload, n_classes, label_width, score_width):
@@ -113,42 +137,48 @@ async def stream_vectors(dut):
     inputs, want_labels, want_scores = job["inputs"], job["labels"], job["scores"]
     n, n_classes = want_scores.shape
     bits, lw, sw = int(job["input_bits"]), int(job["label_width"]), int(job["score_width"])
-    assert len(dut.i__payload) == inputs.shape[1] * bits, "i.payload width is not count * bits"
+    features, per_vector = int(job["features_per_cycle"]), int(job["transfers"])
+    assert len(dut.i__payload) == features * bits, "i.payload width is not features * bits"
     assert len(dut.o__payload) == lw + n_classes * sw, "o.payload width is not label + scores"
-    payloads = pack_inputs(inputs, bits)
+    payloads = pack_inputs(transfer_rows(inputs, features, per_vector, (1 << bits) - 1), bits)
+    total = len(payloads)
     rnd = random.Random(int(job["seed"]))
     gap, stall, max_idle = float(job["gap"]), float(job["stall"]), int(job["max_idle"])
 
     clk, rst = dut.clk, dut.rst
     i_payload, i_valid, i_ready = dut.i__payload, dut.i__valid, dut.i__ready
     o_payload, o_valid, o_ready = dut.o__payload, dut.o__valid, dut.o__ready
-    half = Timer(_HALF_PERIOD_NS, unit="ns")
+    period = 2 * _HALF_PERIOD_NS
 
-    clk.value = 0
     rst.value = 1
     i_valid.value = 0
     i_payload.value = 0
     o_ready.value = 0
+    Clock(clk, period, unit="ns").start(start_high=False)
     for _ in range(2):
-        await half
-        clk.value = 1
-        await half
-        clk.value = 0
+        await FallingEdge(clk)
     rst.value = 0
+    origin = get_sim_time(unit="ns")
+
+    def cycle_now():
+        """Rising edges since reset was released, up to the next one."""
+        return round((get_sim_time(unit="ns") - origin) / period)
 
     got_payloads = [None] * n
-    sent = got = cycles = idle = protocol_errors = 0
-    first_accept = first_latency = -1
+    sent = got = cycles = idle = protocol_errors = 0  # sent counts transfers, got vectors
+    first_accept = first_latency = -1  # first_accept: the first vector's last transfer
     offering = False  # payloads[sent] is on i.payload with i.valid high
     valid = False  # what i.valid is driven to
     wait = rnd.randint(1, 3) if rnd.random() < gap else 0
     ready = False
     held = None  # payload of an output that was valid but not taken last cycle
     started = time.perf_counter()
+    steps = 0  # cycles the testbench itself stepped through (the rest it slept through)
     while got < n and idle <= max_idle:
-        # clk is low: drive this cycle's inputs.
+        steps += 1
+        # clk has just fallen: drive this cycle's inputs.
         if not offering:
-            if sent < n and not wait:
+            if sent < total and not wait:
                 i_payload.value = payloads[sent]
                 offering = True
             elif wait:
@@ -160,25 +190,30 @@ async def stream_vectors(dut):
         if want_ready != ready:
             o_ready.value = int(want_ready)
             ready = want_ready
-        await half
+        await ReadOnly()
+        cycles = cycle_now()
         # Ports have settled: whatever transfers now happens at the coming rising edge.
         idle += 1
+        moved = False
         if offering and i_ready.value:
-            if first_accept < 0:
+            if sent == per_vector - 1:
                 first_accept = cycles
             sent += 1
             offering = False
             idle = 0
+            moved = True
             wait = rnd.randint(1, 3) if rnd.random() < gap else 0
-        if o_valid.value:
+        out_valid = bool(o_valid.value)
+        if out_valid:
             payload = o_payload.value.to_unsigned()
-            if got >= sent:  # an output no accepted input accounts for
+            complete = sent // per_vector  # vectors whose last transfer was accepted
+            if got >= complete:  # an output no accepted vector accounts for
                 protocol_errors += 1
             elif first_latency < 0:
                 first_latency = cycles - first_accept
             if held is not None and payload != held:
                 protocol_errors += 1
-            if ready and got < sent:
+            if ready and got < complete:
                 got_payloads[got] = payload
                 got += 1
                 idle = 0
@@ -188,21 +223,28 @@ async def stream_vectors(dut):
         elif held is not None:
             protocol_errors += 1  # valid dropped before the transfer
             held = None
-        clk.value = 1
-        await half
-        clk.value = 0
-        cycles += 1
+        blocked = offering and not moved  # refused, and nothing changes until i.ready rises
+        drained = sent == total and not offering
+        if not out_valid and not wait and (blocked or drained) and idle <= max_idle:
+            # Nothing to do until the network moves: let the simulator run on its own.
+            before = cycle_now()
+            woken = await First(RisingEdge(i_ready), RisingEdge(o_valid),
+                                Timer(period * (max_idle - idle + 1), unit="ns"))
+            slept = cycle_now() - before
+            idle = 0 if not isinstance(woken, Timer) else idle + slept
+        await FallingEdge(clk)
+    cycles = cycle_now()
     stream_seconds = time.perf_counter() - started
 
     # Nothing more may come out: drain for a while with o.ready high and count strays.
+    await FallingEdge(clk)
     o_ready.value = 1
+    i_valid.value = 0
     for _ in range(max(8, min(max_idle, 64))):
-        await half
+        await ReadOnly()
         if o_valid.value:
             protocol_errors += 1
-        clk.value = 1
-        await half
-        clk.value = 0
+        await FallingEdge(clk)
 
     labels = np.full(n, -1, dtype=np.int64)
     scores = np.full((n, n_classes), -1, dtype=np.int64)
@@ -222,8 +264,9 @@ async def stream_vectors(dut):
             mismatches += 1
     if got < n:
         dut._log.error("gave up after %d idle cycles: %d of %d outputs received", idle, got, n)
-    dut._log.info("%d vectors, %d mismatches, %d cycles, %.3f s (%.0f vectors/s)", n, mismatches,
-                  cycles, stream_seconds, n / stream_seconds if stream_seconds else 0.0)
+    dut._log.info("%d vectors, %d mismatches, %d cycles (%d stepped by the testbench), %.3f s "
+                  "(%.0f vectors/s)", n, mismatches, cycles, steps, stream_seconds,
+                  n / stream_seconds if stream_seconds else 0.0)
     np.savez(os.environ[RESULT_ENV], received=got, mismatches=mismatches, first_mismatch=first,
              labels=labels, scores=scores, cycles=cycles, first_latency=first_latency,
              protocol_errors=protocol_errors, stalled=got < n, stream_seconds=stream_seconds)

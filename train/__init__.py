@@ -13,8 +13,8 @@ Typical use::
     print(result.test_metrics["f1"], result.test_metrics["g_mean"], result.summary)
 
 :class:`TrainConfig` has one field per ``lwc train`` option. Methods (``lwn``, ``ste``,
-``dropneuron``, ``prune``, ``distribution``) are described in :mod:`lwc.train.methods`, datasets
-in :mod:`lwc.train.data` and :mod:`lwc.train.tabular`, the plots in :mod:`lwc.train.plots`.
+``dropneuron``, ``prune``, ``distribution``, ``sample``) are described in :mod:`lwc.train.methods`;
+datasets in :mod:`lwc.train.data` and :mod:`lwc.train.tabular`, the plots in :mod:`lwc.train.plots`.
 
 The names below are imported lazily, so ``import lwc.train.data`` (NumPy only, used by
 :mod:`lwc.sim` to regenerate a net's test set) does not import torch.

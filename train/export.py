@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from lwc.compiler import golden, netfile
-from lwc.compiler.ir import Activation, from_dense
+from lwc.compiler.ir import MAX_WEIGHT, Activation, from_dense
 from lwc.errors import LwcError
 
 from .model import TernaryMLP
@@ -26,7 +26,8 @@ class ExportMismatchError(LwcError):
 
 def _integer_matrix(w):
     w = w.detach().cpu()
-    assert bool(((w == -1) | (w == 0) | (w == 1)).all()), "ternary weights must be -1, 0 or +1"
+    assert bool((w == torch.round(w)).all()), "exported weights must be integers"
+    assert bool((w.abs() <= MAX_WEIGHT).all()), f"exported weights must be in +-{MAX_WEIGHT}"
     return w.to(torch.int64).numpy()
 
 

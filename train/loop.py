@@ -56,8 +56,8 @@ class TrainConfig:
     Parameters
     ----------
     method : str
-        ``lwn`` (default), ``ste``, ``dropneuron``, ``prune`` or ``distribution``; see
-        :mod:`lwc.train.methods`.
+        ``lwn`` (default), ``ste``, ``dropneuron``, ``prune``, ``distribution`` or ``sample``;
+        see :mod:`lwc.train.methods`.
     dataset : str, optional
         One of :data:`lwc.train.data.DATASETS`; by default ``csv`` when ``csv`` is given, else
         ``digits``.
@@ -82,7 +82,8 @@ class TrainConfig:
         exact share (quantile cut); ``lwn``: the share of each layer's weights that round to 0
         (exact, as each layer is rescaled to it while discretizing); ``distribution``: the
         prior's probability of 0 (and the initial one); ``prune``: not used (``prune_quality``
-        and ``prune_rounds`` decide).
+        and ``prune_rounds`` decide); ``sample``: at least this share of each layer's weights
+        is 0 (the samples per neuron are chosen so), unless ``samples`` is given.
     epochs, batch_size, lr : int, int, float
         Adam with a cosine learning-rate decay to 0 over ``epochs``.
     seed : int
@@ -119,6 +120,11 @@ class TrainConfig:
     prune_quality, prune_rounds : float, int
         ``prune``: weights below ``prune_quality`` times their layer's standard deviation (at the
         first round) are pruned, ``prune_rounds`` times.
+    sample_penalty : float
+        ``sample``: strength of the Hoyer sparsity regulariser during real-valued training.
+    samples : int, optional
+        ``sample``: samples per neuron (on average, for the output layer), which sets the
+        sparsity instead of ``sparsity``; fewer are taken where a weight would exceed 127.
     distribution_prior : float
         ``distribution``: strength of the pull of every weight's distribution towards the prior
         ``P(0) = sparsity``, ``P(-1) = P(+1) = (1 - sparsity) / 2`` (mean KL divergence).
@@ -166,6 +172,8 @@ class TrainConfig:
     prune_quality: float = 1.2
     prune_rounds: int = 3
     distribution_prior: float = 0.6
+    samples: int | None = None
+    sample_penalty: float = 8.0
     sparsity_ramp: float = 0.3
     recalibrate: bool = True
 
@@ -252,6 +260,14 @@ class TrainConfig:
             bad("prune_rounds", "a positive integer")
         if not (self.distribution_prior >= 0 and math.isfinite(self.distribution_prior)):
             bad("distribution_prior", "a non-negative number")
+        if self.samples is not None and not (
+                isinstance(self.samples, int) and not isinstance(self.samples, bool)
+                and self.samples >= 1):
+            bad("samples", "a positive integer")
+        if not (self.sample_penalty >= 0 and math.isfinite(self.sample_penalty)):
+            bad("sample_penalty", "a non-negative number")
+        if self.samples is not None and self.method != "sample":
+            raise UsageError(f"samples is an option of method 'sample', not {self.method!r}")
         return self
 
     @property
@@ -473,7 +489,7 @@ def _train(config, progress):
             seen += len(idx)
         run.train_error = 1.0 - correct / max(seen, 1)
         extra, note = regimen.end_epoch(model, epoch, run)
-        val = run.metrics()
+        val = run.metrics(continuous=regimen.continuous(epoch))
         entry = {
             "epoch": epoch + 1,
             "loss": total_loss / max(seen, 1),
@@ -522,6 +538,9 @@ def _train(config, progress):
         "batch_size": config.batch_size,
         "lr": config.lr,
         "threads": config.threads,
+        **({"samples": ",".join(str(int(linear.drawn_samples))
+                                for linear in model.ternary_layers())}
+           if regimen.weights == "sampled" else {}),
         "best_epoch": best[1],
         "val_accuracy": best[3]["accuracy"],
         "select": config.select,

@@ -37,6 +37,10 @@ Weight modules (one per layer; ``weights=`` of :class:`TernaryMLP`):
     a categorical distribution over {-1, 0, +1} per weight (three logits); trained through the
     probabilistic forward pass :meth:`TernaryMLP.forward_distribution`; exported as the most
     probable value.
+``sampled`` (:class:`SampledWeights`)
+    real-valued latent weights, trained as they are; exported as *integer* weights drawn from
+    them by importance sampling over ``|w|`` (:func:`sample_counts`): a weight drawn ``k`` times
+    becomes ``sign(w) * k``. The only weight module whose exported weights go beyond +-1.
 
 Any weight module can be *fixed* (:meth:`TernaryWeights.fix`): training then uses the exported
 ternary weights as constants, and only batch norm, the output bias and ``alpha`` learn (the
@@ -48,9 +52,13 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["ternarize", "step_ste", "round_ste", "TernaryWeights", "TernaryLinear",
-           "LatentTernary", "MaskedTernary", "DistributionTernary", "WEIGHT_KINDS", "StepLayer",
-           "OutputLayer", "TernaryMLP"]
+__all__ = ["ternarize", "step_ste", "round_ste", "sample_counts", "TernaryWeights",
+           "TernaryLinear", "LatentTernary", "MaskedTernary", "DistributionTernary",
+           "SampledWeights", "MAX_WEIGHT", "WEIGHT_KINDS", "StepLayer", "OutputLayer",
+           "TernaryMLP"]
+
+#: The largest weight magnitude an exported net may have (:data:`lwc.compiler.ir.MAX_WEIGHT`).
+MAX_WEIGHT = 127
 
 
 class _Ternarize(torch.autograd.Function):
@@ -114,7 +122,8 @@ def round_ste(x):
 class TernaryWeights(nn.Module):
     """Base of the weight modules: a bias-free linear map with ternary weights in eval mode.
 
-    Subclasses define :meth:`ternary_weight` (exactly -1.0, 0.0 or +1.0; the exported weights),
+    Subclasses define :meth:`ternary_weight` (the exported weights: exactly -1.0, 0.0 or +1.0,
+    or integers of magnitude up to :data:`MAX_WEIGHT` for :class:`SampledWeights`),
     :meth:`train_weight` (what training multiplies by) and :meth:`latent` (the continuous tensor
     that regularisers such as group lasso act on). ``continuous_eval`` makes eval mode use
     :meth:`train_weight` too (to measure the not-yet-discretized net).
@@ -378,8 +387,119 @@ class DistributionTernary(TernaryWeights):
         return f"{self.in_features}, {self.out_features}, distribution"
 
 
+def sample_counts(w, samples, jitter):
+    """Integer weights drawn from the real weights ``w`` ``(out, in)`` by importance sampling.
+
+    For every row (neuron) ``i``, ``samples[i]`` equidistant points ``(k + jitter[i]) /
+    samples[i]``, ``k = 0 .. samples[i] - 1``, one random offset ``jitter[i]`` in ``[0, 1)`` for
+    all (jittered equidistant sampling), are looked up in the cumulative distribution of
+    ``|w[i]| / sum |w[i]|``; weight ``j`` gets the number of points that land in its interval,
+    with its sign. Each count is ``floor`` or ``ceil`` of ``samples[i] * |w[i, j]| / sum |w[i]|``
+    and its expectation is exactly that; a row's counts add up to ``samples[i]`` (to 0 for an
+    all-zero row). Returns a float tensor of integers, on ``w``'s device.
+    """
+    mag = w.detach().abs().double()
+    n = torch.as_tensor(samples, dtype=torch.float64, device=w.device).reshape(-1, 1)
+    u = torch.as_tensor(jitter, dtype=torch.float64, device=w.device).reshape(-1, 1)
+    total = mag.sum(dim=1, keepdim=True)
+    cdf = mag.cumsum(dim=1) / torch.where(total > 0, total, torch.ones_like(total))
+    cdf[:, -1:] = torch.where(total > 0, 1.0, 0.0)  # no rounding error at the top
+    # Points below cdf[j]: #{k >= 0 : k < n * cdf[j] - u}, at most n.
+    upto = torch.minimum(torch.ceil(n * cdf - u).clamp_min(0), n)
+    counts = torch.diff(upto, dim=1, prepend=torch.zeros_like(upto[:, :1]))
+    return (torch.sign(w.detach()).double() * counts).to(w.dtype)
+
+
+class SampledWeights(TernaryWeights):
+    """Real-valued latent weights; exported as integer weights drawn by :func:`sample_counts`.
+
+    :meth:`draw` draws the exported weights (``code``) from the current latent weights, with one
+    jitter per neuron fixed at construction (so draws are reproducible under the seed). The number
+    of samples per neuron is ``samples`` when set, else the largest that leaves at least
+    ``sparsity`` of the layer's weights 0; either way no weight may exceed :data:`MAX_WEIGHT`
+    (fewer samples are taken where it would). With ``proportional``, neuron ``i`` takes samples in
+    proportion to ``sum |w[i]|`` (``samples`` on average): all neurons then scale their real
+    weights by the same factor, which the output layer needs, as its scores are compared with one
+    another; hidden neurons are each followed by batch norm and do not care.
+    """
+
+    def __init__(self, in_features, out_features, sparsity=0.0):
+        super().__init__(in_features, out_features)
+        self.sparsity = float(sparsity)
+        self.samples = None
+        self.proportional = False
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        # Small: what training learns should dominate what the initialisation drew, as the
+        # weights' magnitudes become sampling probabilities.
+        nn.init.uniform_(self.weight, -0.1, 0.1)
+        self.register_buffer("code", torch.zeros(out_features, in_features))
+        self.register_buffer("jitter", torch.rand(out_features))
+        self.register_buffer("drawn_samples", torch.tensor(0))
+
+    def ternary_weight(self):
+        return self.code
+
+    def train_weight(self):
+        return self.weight
+
+    def latent(self):
+        return self.weight
+
+    def per_neuron(self, samples):
+        """Samples of each neuron when the layer takes ``samples`` (per neuron, on average),
+        each capped at ``MAX_WEIGHT * sum |w| / max |w|``: a weight's count is at most the ceiling
+        of ``samples * |w| / sum |w|``, so no weight exceeds :data:`MAX_WEIGHT`."""
+        mag = self.weight.detach().abs().double()
+        n = torch.full((self.out_features,), float(samples), dtype=torch.float64,
+                       device=mag.device)
+        l1 = mag.sum(dim=1)
+        if self.proportional:
+            mean = l1.mean()
+            if mean > 0:
+                n = torch.round(samples * l1 / mean).clamp_min(1)
+        top = mag.max(dim=1).values if mag.shape[1] else torch.zeros_like(l1)
+        cap = torch.floor(MAX_WEIGHT * l1 / torch.where(top > 0, top, torch.ones_like(top)))
+        return torch.minimum(n, cap.clamp_min(1))
+
+    def counts(self, samples):
+        return sample_counts(self.weight, self.per_neuron(samples), self.jitter)
+
+    def choose_samples(self):
+        """The samples per neuron :meth:`draw` takes (see the class docstring)."""
+        if self.samples:
+            return int(self.samples)
+        target = self.sparsity * self.weight.numel()
+
+        def fits(n):
+            return float((self.counts(n) == 0).sum()) >= target
+
+        # The largest n whose draw leaves the zero share: a neuron's number of nonzero weights
+        # grows with n (almost always; the search tolerates the rare exception).
+        hi = 1
+        while fits(2 * hi) and hi < MAX_WEIGHT * self.in_features:
+            hi *= 2
+        lo, hi = hi, 2 * hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+        return lo
+
+    @torch.no_grad()
+    def draw(self):
+        """Draw ``code`` from the current latent weights; returns the mean samples per neuron
+        (after the caps of :meth:`per_neuron`), rounded."""
+        samples = self.choose_samples()
+        n = self.per_neuron(samples)
+        self.code.copy_(sample_counts(self.weight, n, self.jitter))
+        self.drawn_samples.fill_(int(round(float(n.mean()))) if len(n) else 0)
+        return int(self.drawn_samples)
+
+    def extra_repr(self):
+        return f"{self.in_features}, {self.out_features}, sampled"
+
+
 #: Weight-module kinds :class:`TernaryMLP` can build.
-WEIGHT_KINDS = ("quantile", "latent", "masked", "distribution")
+WEIGHT_KINDS = ("quantile", "latent", "masked", "distribution", "sampled")
 
 
 def _make_weights(kind, n_in, n_out, sparsity):
@@ -391,6 +511,8 @@ def _make_weights(kind, n_in, n_out, sparsity):
         return MaskedTernary(n_in, n_out)
     if kind == "distribution":
         return DistributionTernary(n_in, n_out, sparsity)
+    if kind == "sampled":
+        return SampledWeights(n_in, n_out, sparsity)
     raise ValueError(f"weights must be one of {', '.join(WEIGHT_KINDS)}, not {kind!r}")
 
 

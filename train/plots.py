@@ -62,7 +62,8 @@ def training_curve(history, path, title="training"):
 
 
 def receptive_fields(net, image_shape, path, max_neurons=64):
-    """First-layer weights of up to ``max_neurons`` neurons as small images (+1 red, -1 blue).
+    """First-layer weights of up to ``max_neurons`` neurons as small images (+1 red, -1 blue;
+    integer weights on a scale up to each neuron's largest magnitude).
 
     Weights are shown as the exported net computes them (neurons whose batch-norm scale was
     negative have negated weights and fire below, not above, their threshold).
@@ -74,7 +75,8 @@ def receptive_fields(net, image_shape, path, max_neurons=64):
     fig = _figure(1.0 * cols + 0.5, 1.0 * rows + 0.6)
     for k in range(n):
         ax = fig.add_subplot(rows, cols, k + 1)
-        ax.imshow(w[k].reshape(image_shape), cmap="bwr", vmin=-1, vmax=1,
+        top = max(1, int(np.abs(w[k]).max(initial=0)))  # integer weights (sample): own scale
+        ax.imshow(w[k].reshape(image_shape), cmap="bwr", vmin=-top, vmax=top,
                   interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])

@@ -11,6 +11,9 @@ from amaranth.lib import io
 from lwc.boards import (
     BOARDS,
     DEFAULT_BOARD,
+    DEFAULT_BOARDS,
+    ECP5,
+    ICE40,
     BuildReport,
     Capacity,
     Usage,
@@ -59,13 +62,16 @@ class XorRegisters(Elaboratable):
 def test_get_board():
     assert get_board("icestick") is BOARDS["icestick"]
     assert DEFAULT_BOARD == "icebreaker" and DEFAULT_BOARD in BOARDS
-    assert list(BOARDS) == ["icebreaker", "icestick", "hx8k"]
+    assert list(BOARDS) == ["icebreaker", "icestick", "hx8k", "ulx3s", "orangecrab"]
+    assert DEFAULT_BOARDS == {"ice40": "icebreaker", "ecp5": "ulx3s"}
+    assert all(BOARDS[name].family.name == family for family, name in DEFAULT_BOARDS.items())
 
 
 def test_unknown_board():
     with pytest.raises(UsageError) as err:
-        get_board("ulx3s")
-    assert str(err.value) == "unknown board 'ulx3s' (choose from: icebreaker, icestick, hx8k)"
+        get_board("de10")
+    assert str(err.value) == ("unknown board 'de10' (choose from: icebreaker, icestick, hx8k, "
+                              "ulx3s, orangecrab)")
 
 
 def test_board_facts():
@@ -77,6 +83,13 @@ def test_board_facts():
     assert BOARDS["icestick"].capacity == Capacity(logic_cells=1280, block_rams=16)
     assert BOARDS["hx8k"].capacity == Capacity(logic_cells=7680, block_rams=32)
     assert BOARDS["hx8k"].capacity.lut4 == BOARDS["hx8k"].capacity.ff == 7680
+    # ECP5: nextpnr's TRELLIS_COMB / DP16KD / MULT18X18D counts (checked by the slow builds).
+    assert BOARDS["ulx3s"].part == "LFE5U-85F-BG381" and BOARDS["ulx3s"].family is ECP5
+    assert BOARDS["orangecrab"].part == "LFE5U-25F-MG285"
+    assert BOARDS["ulx3s"].capacity == Capacity(logic_cells=83640, block_rams=208, dsp=156,
+                                                carries=41820)
+    assert BOARDS["orangecrab"].capacity.carry == 12144
+    assert BOARDS["icebreaker"].family is ICE40 and BOARDS["icebreaker"].capacity.carry == 5280
 
 
 @pytest.mark.parametrize("name", list(BOARDS))
@@ -96,7 +109,8 @@ def test_board_agrees_with_its_platform(name, monkeypatch, tmp_path):
             yield str(tmp_path / filename)
 
     platform.toolchain_program(Products(), "top")
-    assert calls == [[board.programmer, *board.program_args, str(tmp_path / "top.bin")]]
+    bitstream = str(tmp_path / f"top{board.family.bitstream_suffix}")
+    assert calls == [[board.programmer, *board.program_args, bitstream]]
 
 
 # --- fit check ---------------------------------------------------------------------------------
@@ -106,6 +120,23 @@ def test_synth_estimate_groups_cell_types():
              "SB_RAM40_4K": 1, "SB_SPRAM256KA": 1, "SB_MAC16": 2, "SB_IO": 2, "$scopeinfo": 4}
     assert synth_estimate(cells) == {"lut4": 5, "ff": 6, "carry": 2, "block_ram": 1,
                                      "spram": 1, "dsp": 2}
+
+
+def test_synth_estimate_ecp5_counts_two_luts_per_carry_cell():
+    cells = {"LUT4": 10, "CCU2C": 4, "TRELLIS_FF": 7, "DP16KD": 2, "MULT18X18D": 1,
+             "TRELLIS_IO": 3, "PFUMX": 2}
+    assert synth_estimate(cells, ECP5) == {"lut4": 18, "ff": 7, "carry": 4, "block_ram": 2,
+                                           "spram": 0, "dsp": 1}
+
+
+def test_check_fit_ecp5():
+    board = BOARDS["orangecrab"]
+    check_fit({"LUT4": 24288 - 2 * 12144, "CCU2C": 12144, "DP16KD": 56}, board)
+    with pytest.raises(BuildError) as err:
+        check_fit({"LUT4": 1, "CCU2C": 12144}, board)
+    assert str(err.value) == ("design does not fit the orangecrab (LFE5U-25F-MG285): synthesis "
+                              "needs 24289 LUT4 (a carry cell counts 2), the device has 24288; "
+                              "choose a larger board or a smaller network")
 
 
 def test_check_fit_accepts_a_full_device():
@@ -196,7 +227,7 @@ def test_report_table():
     assert "block RAM          1         16    6%" in table
     assert "SPRAM" not in table and "DSP" not in table  # none on the device
     assert "clock: 12 MHz requested, 150.25 MHz achieved (cd_sync.clk): timing met" in table
-    assert "critical path: 3 nets, a -> c" in table
+    assert "critical path: a -> b -> c" in table
     assert "steps: yosys 1.0 s, total 2.0 s" in table
 
 
@@ -321,3 +352,106 @@ def test_nextpnr_out_of_cells_becomes_a_fit_error():
                         "smaller network")
     other = BuildError("nextpnr-ice40 place & route failed (exit 1): ERROR: something else")
     assert packing_error(other, board) is other
+
+
+# --- critical path names, ECP5 constraints -----------------------------------------------------
+
+@pytest.mark.parametrize(("net", "signal"), [
+    ("network.layer0.l0_n23_sum[7]", "network.layer0.l0_n23_sum[7]"),
+    ("network.argmax.s6_SB_DFFE_Q_3_D_SB_LUT4_O_I3", "network.argmax.s6"),
+    ("label_SB_DFFESR_Q_1_D_SB_LUT4_O_I1_SB_CARRY_CO_I1[2]", "label"),
+    ("network.layer1.l1_n4_act_TRELLIS_FF_Q_DI_LUT4_Z_1", "network.layer1.l1_n4_act"),
+    ("network.layer0.tree_l0_n3_2_0_CCU2C_S0_1", "network.layer0.tree_l0_n3_2_0"),
+    ("$nextpnr_ICESTORM_LC_273$I3", None),
+    (None, None),
+])
+def test_signal_name(net, signal):
+    from lwc.boards.build import signal_name
+
+    assert signal_name(net) == signal
+
+
+def test_critical_path_reads_as_signals():
+    from lwc.boards.build import critical_path
+
+    def step(net, delay):
+        return {"type": "routing", "net": net, "delay": delay}
+
+    paths = [
+        {"from": "posedge other.clk", "to": "posedge other.clk", "path": [step("x", 1.0)]},
+        {"from": "posedge cd_sync.clk", "to": "posedge cd_sync.clk", "path": [
+            {"type": "clk-to-q", "delay": 1.5},
+            step("network.layer0.l0_s7", 1.0),
+            step("network.layer0.l0_s7[3]", 1.0),
+            step("network.layer0.tree_l0_n2_2_0_SB_LUT4_O_I2", 2.0),
+            step("$nextpnr_ICESTORM_LC_3$I3", 0.0),
+            step("network.layer0.l0_n2_act_SB_DFFE_Q_D", 1.25),
+            {"type": "setup", "delay": 0.5}]},
+    ]
+    assert critical_path(paths, "cd_sync.clk") == (
+        ["network.layer0.l0_s7[3]", "network.layer0.tree_l0_n2_2_0", "network.layer0.l0_n2_act"],
+        7.25)
+    assert critical_path([], "cd_sync.clk") == ([], None)
+
+
+def test_lpf_clock_is_retargeted():
+    lpf = ('LOCATE COMP "clk25_0__io" SITE "G2";\n'
+           'FREQUENCY PORT "clk25_0__io" 25000000.0 HZ;\n')
+    assert ECP5.retarget_clock(lpf, "clk25", 62.5).splitlines()[1] == \
+        'FREQUENCY PORT "clk25_0__io" 62500000.0 HZ;'
+    pcf = "set_io clk12_0__io 35\nset_frequency clk12_0__io 12.0\n"
+    assert ICE40.retarget_clock(pcf, "clk12", 40).splitlines()[1] == \
+        "set_frequency clk12_0__io 40"
+
+
+# --- ECP5 builds -------------------------------------------------------------------------------
+
+ECP5_PREAMBLE = bytes.fromhex("ffffbdb3")
+
+
+class TxBlinky(Elaboratable):
+    """A 24-bit counter whose top bit drives the UART's transmit pin (the OrangeCrab has no
+    plain LED)."""
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.tx = tx = io.Buffer("o", platform.request("uart", 0, dir="-").tx)
+        counter = Signal(24)
+        m.d.sync += counter.eq(counter + 1)
+        m.d.comb += tx.o.eq(counter[-1])
+        return m
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ulx3s", "orangecrab"])
+def test_ecp5_capacity_matches_nextpnr(tmp_path, name):
+    board = BOARDS[name]
+    report = build(TxBlinky(), board, tmp_path, progress=lambda line: None)
+    assert report.logic_cells.available == board.capacity.logic_cells
+    assert report.carry.available == board.capacity.carry
+    assert report.block_ram.available == board.capacity.block_rams
+    assert report.dsp.available == board.capacity.dsp
+    assert report.timing_met and report.clock_net.endswith("cd_sync.clk")
+    assert ECP5_PREAMBLE in (tmp_path / "top.bit").read_bytes()[:256]
+
+
+@pytest.mark.slow
+def test_compile_small_net_for_ulx3s(tmp_path, rng, make_network):
+    from lwc.boards import check_bitstream
+    from lwc.boards.compile import compile_net
+
+    net = make_network(rng, inputs=8, hidden=(8,), outputs=3, bits=2, density=0.5,
+                       kinds=("clip",))
+    lines = []
+    result = compile_net(net, tmp_path / "out", board="ulx3s", progress=lines.append)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    check_bitstream(tmp_path / "out" / "top.bit", "ecp5")
+    assert not (tmp_path / "out" / "top.bin").exists()
+    assert report["board"] == "ulx3s" and report["device"] == "LFE5U-85F-BG381"
+    assert report["timing_met"] and report["fmax_mhz"] > 25
+    assert report["pipelining"]["register_every"] is None  # 25 MHz needs no extra registers
+    assert report["lut4"]["used"] > 0 and report["carry"]["available"] == 41820
+    assert report["critical_path"] and report["critical_path_ns"] > 0
+    assert "  yosys synth_ecp5 ..." in lines and "  ecppack ..." in lines
+    assert "critical path" in result.table()
+    assert "nextpnr-ecp5" in report["tool_versions"] and "ecppack" in report["tool_versions"]

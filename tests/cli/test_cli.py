@@ -67,7 +67,7 @@ def test_missing_file_is_one_line(tmp_path, args, text):
 
 def test_bad_arguments_exit_2(net_path):
     for args in (("train", "--epochs", "-3"), ("train", "--hidden", "a,b"),
-                 ("compile", net_path, "--target", "asic"), ("compile", net_path, "--fmax", "-1"),
+                 ("compile", net_path, "--target", "gates"), ("compile", net_path, "--fmax", "-1"),
                  ("sim", net_path, "--simulator", "modelsim")):
         code, _, err = run_cli(*args)
         assert code == 2 and "Traceback" not in err, args

@@ -106,7 +106,7 @@ ARGPARSE = [  # exit 2 with argparse's usage line and one error line
     (["compile", "net.pt", "--seed", str(2**31)], "argument --seed: must be an integer from 0"),
     (["compile", "net.pt", "--baud", "0"], "argument --baud: must be positive, not 0"),
     (["compile", "net.pt", "--register-every", "0"], "argument --register-every: must be"),
-    (["compile", "net.pt", "--target", "asic"], "argument --target: invalid choice: 'asic'"),
+    (["compile", "net.pt", "--target", "gates"], "argument --target: invalid choice: 'gates'"),
     (["sim", "net.pt", "--vectors", "0"], "argument --vectors: must be positive, not 0"),
     (["sim", "net.pt", "--seed", "-3"], "argument --seed: must be an integer from 0"),
     (["train", "--input-bits", "0"], "argument --input-bits: must be positive, not 0"),

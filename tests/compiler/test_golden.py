@@ -84,6 +84,27 @@ def test_matches_naive_python_on_random_nets(make_network, rng):
                 assert list(trace.outputs[li][b]) == a
 
 
+def test_integer_weights_match_naive_python(rng):
+    """Weights beyond +-1 (up to 127): each input counts |w| times, with the sign of w."""
+    for _ in range(10):
+        w0 = rng.integers(-127, 128, size=(6, 9)) * (rng.random((6, 9)) < 0.4)
+        w1 = rng.integers(-4, 5, size=(3, 6))
+        net = ir.from_dense(ir.InputSpec(9, 4), [
+            (w0, ir.Activation("step"), rng.integers(-300, 300, 6)),
+            (w1, ir.Activation("linear"), rng.integers(-3, 4, 3)),
+        ], ["a", "b", "c"])
+        ir.verify(net)
+        x = rng.integers(0, 16, size=(30, 9))
+        trace = golden.evaluate(net, x)
+        for b in range(len(x)):
+            s0 = [int(sum(int(w0[i, j]) * int(x[b, j]) for j in range(9))) for i in range(6)]
+            a0 = [int(s >= t) for s, t in zip(s0, (n.params[0] for n in net.layers[0].neurons))]
+            assert list(trace.sums[0][b]) == s0 and list(trace.outputs[0][b]) == a0
+            s1 = [sum(int(w1[i, j]) * a0[j] for j in range(6)) for i in range(3)]
+            bias = [n.params[0] for n in net.layers[1].neurons]
+            assert list(trace.scores[b]) == [s + c for s, c in zip(s1, bias)]
+
+
 def test_int64_path_for_huge_sums():
     # 16-bit inputs and a wide fan-in push the bound past 2**53 only with huge nets, so check
     # the int64 path by forcing it.

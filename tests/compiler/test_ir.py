@@ -68,3 +68,34 @@ def test_stats():
     assert weight_entropy([1, 1]) == 1.0 and weight_entropy([5]) == 0.0
     text = format_stats(small_net(), "x.pt")
     assert "55.6% zero" in text and "1 read by no neuron" in text and "dataset" in text
+
+
+def test_verify_weight_range():
+    net = small_net()
+    layer = net.layers[0]
+    for weight, ok in ((127, True), (-127, True), (128, False), (-128, False)):
+        neuron = replace(layer.neurons[0], weights=(weight, -1))
+        changed = replace(net, layers=(replace(layer, neurons=(neuron,) + layer.neurons[1:]),
+                                       net.layers[1]))
+        if ok:
+            ir.verify(changed)
+        else:
+            with pytest.raises(ir.VerifyError, match=r"layer 0 neuron 0: weights must be in "
+                                                     r"-127..\+127"):
+                ir.verify(changed)
+
+
+def test_stats_of_integer_weights():
+    w1 = np.array([[3, -1, 0, 0], [0, 0, 0, 0], [0, 2, -2, 0]])
+    w2 = np.array([[1, 0, -5], [0, 1, 1]])
+    net = ir.from_dense(ir.InputSpec(4, 3), [
+        (w1, ir.Activation("step"), [0, -1, 2]),
+        (w2, ir.Activation("linear"), [3, -2]),
+    ], ["no", "yes"])
+    st = network_stats(net)
+    assert st.max_weight == 5 and st.nonzero == 8
+    assert dict(st.weight_values) == {-5: 1, -2: 1, -1: 1, 0: 10, 1: 3, 2: 1, 3: 1}
+    assert st.bits_per_weight == pytest.approx(weight_entropy([1, 1, 1, 10, 3, 1, 1]))
+    text = format_stats(net)
+    assert "values   |w|=1: 4, |w|=2: 2, |w|=3: 1, |w|=5: 1\n" in text
+    assert "values" not in format_stats(small_net())  # ternary nets: no such line

@@ -113,3 +113,22 @@ def test_a_wrong_reference_mismatches(make_network, make_vectors, tmp_path):
     report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path,
                                  sources=[source], progress=quiet)
     assert report.mismatches == len(x) and report.first_mismatch.index == 0
+
+
+@needs_icarus
+def test_long_sums_are_written_in_chains(make_network, make_vectors, tmp_path, monkeypatch):
+    # Sums longer than CHAIN terms are parenthesised chains (Yosys' front end recurses once per
+    # "+" of a chain); the value is the same.
+    monkeypatch.setattr(naive, "CHAIN", 3)
+    net = make_network(np.random.default_rng(2), inputs=7, hidden=(4,), outputs=3, bits=3,
+                       density=0.7)
+    component = lower(passes.run(net))
+    source = tmp_path / "naive.v"
+    text = naive.write_verilog(net, source, latency=component.latency)
+    sums = re.findall(r"wire signed \[\d+:0\] l0_n\d+_sum = (.*);", text)
+    assert sums and all(s.count("(") - s.count("(-") == 3 and s.count(" * x") == 7
+                        for s in sums)
+    x = make_vectors(net, np.random.default_rng(2))
+    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path,
+                                 sources=[source], progress=quiet)
+    assert report.mismatches == 0 and report.received == len(x)

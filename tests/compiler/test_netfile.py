@@ -63,11 +63,16 @@ def corrupt(net, tmp_path, mutate):
 
 
 BAD = {
-    "wrong version": (lambda d: d.update(version=2), "unsupported format version 2"),
+    "wrong version": (lambda d: d.update(version=3),
+                      "unsupported format version 3 (this lwc reads versions 1, 2)"),
     "wrong format": (lambda d: d.update(format="other"), "not a net.pt file (format is 'other'"),
-    "weight value 2": (
-        lambda d: d["layers"][0]["weight"].__setitem__((0, 0), 2),
-        "layer 0 weight[0, 0] is 2, not in {-1, 0, +1}",
+    "weight value 2 in version 1": (
+        lambda d: (d.update(version=1), d["layers"][0]["weight"].__setitem__((0, 0), 2)),
+        "layer 0 weight[0, 0] is 2, not in {-1, 0, +1} (format version 1)",
+    ),
+    "weight value -128": (
+        lambda d: d["layers"][1]["weight"].__setitem__((1, 2), -128),
+        "layer 1 weight[1, 2] is -128, not in -127..+127",
     ),
     "weight dtype": (
         lambda d: d["layers"][1].update(weight=d["layers"][1]["weight"].float()),
@@ -181,4 +186,45 @@ def test_provenance_must_be_plain_types(net, tmp_path):
 
     with pytest.raises(ValueError, match="provenance 'v' must be str, int, float, bool or None"):
         netfile.save(net.with_meta(v=Version("2.13")), tmp_path / "n.pt")
+    assert not (tmp_path / "n.pt").exists()
+
+
+def integer_weight_net(rng):
+    """A net with weights of every magnitude a file can hold (up to 127)."""
+    w0 = rng.choice([-127, -3, -2, -1, 0, 0, 1, 2, 5, 127], size=(6, 10))
+    w1 = rng.choice([-4, -1, 0, 1, 3], size=(3, 6))
+    return ir.from_dense(ir.InputSpec(10, 2), [
+        (w0, ir.Activation("step"), rng.integers(-20, 20, 6)),
+        (w1, ir.Activation("linear"), rng.integers(-3, 4, 3)),
+    ], ["a", "b", "c"], {"method": "sample"})
+
+
+def test_integer_weights_round_trip(rng, tmp_path):
+    net = integer_weight_net(rng)
+    ir.verify(net)
+    netfile.save(net, tmp_path / "n.pt")
+    assert netfile.to_dict(net)["version"] == netfile.VERSION == 2
+    back = netfile.load(tmp_path / "n.pt")
+    assert back == net
+    assert max(abs(w) for n in back.layers[0].neurons for w in n.weights) == 127
+    x = rng.integers(0, 4, size=(50, 10))
+    assert (golden.evaluate(back, x).scores == golden.evaluate(net, x).scores).all()
+
+
+def test_version_1_files_still_load(net, tmp_path):
+    """A file as lwc wrote it before integer weights: the same layout, version 1."""
+    data = netfile.to_dict(net)
+    data["version"] = 1
+    path = write(tmp_path / "v1.pt", data)
+    assert netfile.load(path) == net
+
+
+def test_save_refuses_weights_beyond_127(net, tmp_path):
+    layer = net.layers[0]
+    neuron = layer.neurons[0]
+    big = neuron.__class__(inputs=(0,), weights=(128,), params=neuron.params, origin=0)
+    bad = net.__class__(net.input, (layer.__class__(layer.activation, (big,) + layer.neurons[1:]),
+                                    *net.layers[1:]), net.classes, net.input_map)
+    with pytest.raises(ValueError, match=r"weights in -127..\+127, not 128 \(layer 0\)"):
+        netfile.save(bad, tmp_path / "n.pt")
     assert not (tmp_path / "n.pt").exists()

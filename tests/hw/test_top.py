@@ -328,3 +328,33 @@ def test_construction_errors(small, rng, make_network):
         UartNetworkTop(network, clk_freq=4e6, baud=1e6, timeout=10e-6)
     with pytest.raises(TypeError, match=r"^network must have the lwc network contract"):
         UartNetworkTop(object(), clk_freq=4e6, baud=1e6)
+
+
+@pytest.mark.parametrize("features, lanes", [(1, 1), (3, 2), (8, 1)])
+def test_streaming_network_behind_the_uart(rng, make_network, make_vectors, features, lanes):
+    """A network that takes its vector over several transfers gets the checked frame from the
+    top's frame memory, ``features`` per transfer (the last one partial when the count is not a
+    multiple), back to back and with a bad frame in between that must not disturb the next."""
+    net = _lively(make_network, rng, inputs=10, hidden=(5,), outputs=3, bits=4, density=0.6,
+                  kinds=("step", "clip"))
+    network = lower(net, architecture="streaming", features_per_cycle=features, lanes=lanes)
+    top = _top(network)
+    vectors = make_vectors(net, rng, n_random=6)
+    tags = [(11 * k + 3) & 0xFF for k in range(len(vectors))]
+    scores = [k % 2 == 0 for k in range(len(vectors))]
+    frames = [_request(v, scores=s, tag=t) for v, s, t in zip(vectors, scores, tags)]
+    bad = _request(vectors[0], tag=99, crc_delta=1)
+    script = [(frames[0], 0), (bad, 0)] + [(f, 0) for f in frames[1:]]
+    assert _run(top, script) == _expected(top, net, vectors, tags, scores)
+
+
+def test_streaming_transfer_count_must_match(rng, make_network):
+    net = make_network(rng, inputs=10, hidden=(4,), outputs=3, bits=4)
+    network = lower(net, architecture="streaming", features_per_cycle=3)
+
+    class Lying:
+        def __getattr__(self, name):
+            return 5 if name == "transfers_per_vector" else getattr(network, name)
+
+    with pytest.raises(ValueError, match="transfers_per_vector 5 does not match 10 inputs"):
+        UartNetworkTop(Lying(), clk_freq=BAUD * DIVISOR, baud=BAUD)

@@ -43,10 +43,26 @@ def test_train_errors_are_one_line(tmp_path, capsys):
     bad.write_text("a,b,y\n1,2,0\n1,2\n")
     for args, text in ((["--csv", str(bad), "--label", "y"], f"{bad}: line 3 has 2 fields"),
                        (["--csv", str(bad)], "a CSV file needs its label column"),
-                       (["--method", "sample"], "method must be one of lwn, ste"),
+                       (["--method", "magic"], "method must be one of lwn, ste"),
+                       (["--samples", "8"], "samples is an option of method 'sample', not 'lwn'"),
                        (["--input-bits", "9"], "input_bits must be an integer 1..8, not 9")):
         code = main(["train", *args, "-o", str(tmp_path / "n.pt")])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 1 and len(err) == 1 and err[0].startswith("lwc: error: ")
         assert text in err[0], err
     assert not (tmp_path / "n.pt").exists()
+
+
+def test_train_sample_with_samples(tmp_path, capsys):
+    out = tmp_path / "net.pt"
+    code = main(["train", "--method", "sample", "--samples", "6", "--sample-penalty", "2",
+                 "--epochs", "4", "--hidden", "16", "--no-plots", "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "real-valued" in lines[0] and any("sampled 6/" in line for line in lines)
+    net = netfile.load(out)
+    assert net.meta("method") == "sample" and net.meta("samples").startswith("6,")
+    # Every hidden neuron drew 6 samples: its |weights| add up to 6.
+    assert all(sum(map(abs, n.weights)) == 6 for n in net.layers[0].neurons)
+    report = json.loads((tmp_path / "train_report.json").read_text())
+    assert report["config"]["samples"] == 6 and report["config"]["sample_penalty"] == 2.0

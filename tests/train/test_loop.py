@@ -162,8 +162,10 @@ def test_failed_proof_writes_nothing(tmp_path, monkeypatch):
     ({"dataset": "cifar"}, "dataset must be one of digits, mnist, fashion-mnist, breast-cancer, "
                            "csv, not 'cifar'"),
     ({"threads": 0}, "threads must be a positive integer, not 0"),
-    ({"method": "sample"}, "method must be one of lwn, ste, dropneuron, prune, distribution, not "
-                           "'sample'"),
+    ({"method": "magic"}, "method must be one of lwn, ste, dropneuron, prune, distribution, "
+                          "sample, not 'magic'"),
+    ({"method": "sample", "sample_penalty": -1.0},
+     "sample_penalty must be a non-negative number, not -1.0"),
     ({"balance": "smite"}, "balance must be one of none, oversample, smote, undersample, not "
                            "'smite'"),
     ({"select": "auc"}, "select must be one of accuracy, f1, g_mean, not 'auc'"),

@@ -54,14 +54,21 @@ def test_method_trains_exports_and_matches_golden(tmp_path, dataset, method):
     assert 0 < result.zero_fraction < 1
 
 
-def test_four_hidden_layers_train_well_above_chance():
-    config = TrainConfig(dataset="digits", hidden=(32, 32, 32, 32), epochs=12, seed=0,
-                         ste_window=2.0)
+def test_four_hidden_layers_train_and_export_exactly():
+    """Depth: batch norm in front of every step keeps each layer's sums at unit scale, and the
+    straight-through window of 2 lets gradients through the steps of all four layers. Measured:
+    94.7% / 92.2% test accuracy for seeds 0 / 1 (chance 10%); the test asks for 90%."""
     from lwc.train import train
 
+    config = TrainConfig(dataset="digits", method="ste", hidden=(64, 64, 64, 64), epochs=20,
+                         seed=0, ste_window=2.0)
     result = train(config)
-    assert [layer.size for layer in result.net.layers] == [32, 32, 32, 32, 10]
-    assert result.test_accuracy >= 0.7, result.test_accuracy  # chance: 10%
+    assert [layer.size for layer in result.net.layers] == [64, 64, 64, 64, 10]
+    assert result.test_accuracy >= 0.90, result.test_accuracy
+    x_int = golden.quantize(result.net.input, result.dataset.x_test)
+    with torch.no_grad():
+        scores = result.model.integer_scores(torch.from_numpy(x_int.astype(np.float32)))
+    assert np.array_equal(golden.evaluate(result.net, x_int).scores, scores.numpy())
 
 
 # --- lwn ----------------------------------------------------------------------------------------

@@ -1,0 +1,179 @@
+"""Resource estimates for a compiled network, without synthesis: what ``--architecture auto``
+decides with, and what a user reads before a long place-and-route.
+
+The model counts what the lowering builds (:mod:`lwc.hw`): in the parallel architecture, every
+two-input adder costs one iCE40 logic cell per output bit (a LUT4 and a carry share a cell), a
+compressor tree over one-bit inputs two LUT4s per full adder, each threshold a LUT4 per three
+bits of its sum, the argmax a comparator and a multiplexer per score bit; registers mostly share
+their cell with the LUT that feeds them. In the streaming architecture the first layer is a small
+sequencer per lane and its weights live in block RAM. The constants were fitted to nextpnr's
+placed counts on the benchmark nets (``docs/benchmarks.md`` shows estimate against nextpnr).
+"""
+
+from dataclasses import dataclass
+
+from ..compiler.ir import layer_ranges
+from ..hw.adder_tree import range_shape
+
+__all__ = ["Estimate", "estimate_parallel", "estimate_streaming", "block_rams", "UART_TOP_CELLS",
+           "BRAM_BITS"]
+
+#: Logic cells of the UART front end (receiver, parser with CRC, response serializer), measured.
+UART_TOP_CELLS = 260
+#: Bits in one iCE40 block RAM (SB_RAM40_4K).
+BRAM_BITS = 4096
+# Fitted scale of the structural count, and cells per register bit not absorbed by a LUT.
+_PARALLEL_SCALE = 1.0
+_REGISTER_CELLS = 0.3
+# Streaming: cells of the sequencer shared by every lane, and of each lane besides its
+# accumulator, index and input multiplexer; cells of the UART top's frame gathering.
+_STREAM_CELLS = 40
+_LANE_CELLS = 30
+_FRAME_CELLS = 30
+#: iCE40 block RAM geometries (width, depth) a memory can be cut into.
+_BRAM_MODES = ((16, 256), (8, 512), (4, 1024), (2, 2048))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Estimated resources and speed of one architecture of a network.
+
+    ``logic_cells`` includes the UART front end when ``with_top``; ``block_rams`` counts 4-kbit
+    iCE40 blocks; ``cycles_per_inference`` is the number of clock cycles between two accepted
+    inputs when the network runs flat out (1 for the parallel pipeline).
+    """
+
+    architecture: str
+    logic_cells: int
+    block_rams: int
+    cycles_per_inference: int
+    features_per_cycle: int = 0
+    lanes: int = 0
+
+    def fits(self, capacity, margin=0.9):
+        """Whether the estimate fits a device of ``capacity`` (:class:`lwc.boards.board.Capacity`)
+        with ``margin`` of its logic cells (place-and-route needs some slack)."""
+        return (self.logic_cells <= margin * capacity.logic_cells
+                and self.block_rams <= capacity.block_rams)
+
+
+def _term_range(rng, weight):
+    lo, hi = rng
+    return (weight * lo, weight * hi) if weight > 0 else (weight * hi, weight * lo)
+
+
+def _tree_cells(terms):
+    """Cells of a balanced adder tree over terms of these ranges: one per output bit per adder."""
+    cells = 0
+    level = list(terms)
+    while len(level) > 1:
+        paired = []
+        for a, b in zip(level[0::2], level[1::2]):
+            r = (a[0] + b[0], a[1] + b[1])
+            cells += range_shape(*r).width
+            paired.append(r)
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return cells
+
+
+def _compressor_cells(count, width):
+    """Cells of a compressor tree adding ``count`` one-bit terms into a ``width``-bit sum: about
+    ``count - width`` full adders of two LUT4s each, then a carry-chain adder of ``width`` bits."""
+    return 2 * max(count - width, 0) + width
+
+
+def _activation_cells(kind, width, bits):
+    if kind == "step":
+        return -(-width // 3)
+    if kind == "ternary":
+        return 2 * -(-width // 3)
+    if kind == "clip":
+        return 2 * width + bits
+    return 0  # linear: the sum is the score
+
+
+def layer_cells(layer, in_ranges):
+    """Estimated logic cells of one parallel layer reading values of ``in_ranges``."""
+    ranges = list(in_ranges)
+    cells = 0.0
+    for node in layer.shared:
+        terms = [_term_range(ranges[i], w) for i, w in zip(node.inputs, node.weights)]
+        cells += _tree_cells(terms)
+        ranges.append((sum(t[0] for t in terms), sum(t[1] for t in terms)))
+    one_bit = all(hi - lo <= 1 for lo, hi in in_ranges) and not layer.shared
+    for neuron in layer.neurons:
+        terms = [_term_range(ranges[i], w) for i, w in zip(neuron.inputs, neuron.weights)]
+        lo, hi = sum(t[0] for t in terms), sum(t[1] for t in terms)
+        width = range_shape(lo, hi).width
+        if one_bit and all(abs(w) == 1 for w in neuron.weights):
+            cells += _compressor_cells(len(terms), width)
+        else:
+            cells += _tree_cells(terms)
+        cells += _activation_cells(layer.activation.kind, width, layer.activation.bits)
+        cells += _REGISTER_CELLS * (width if layer.activation.kind == "linear" else
+                                    layer.activation.bits if layer.activation.kind == "clip"
+                                    else 2)
+    return cells
+
+
+def _argmax_cells(score_ranges):
+    width = max(range_shape(lo, hi).width for lo, hi in score_ranges)
+    label = max(1, (len(score_ranges) - 1).bit_length())
+    return (len(score_ranges) - 1) * (2 * width + label)
+
+
+def block_rams(width, depth):
+    """4-kbit iCE40 block RAMs holding a ``width`` x ``depth`` memory in the best geometry."""
+    if width == 0 or depth == 0:
+        return 0
+    return min(-(-width // w) * -(-depth // d) for w, d in _BRAM_MODES)
+
+
+def _tail_cells(net, first_outputs):
+    """Cells of the parallel layers after the first, and of the argmax."""
+    info = layer_ranges(net)
+    inputs = [first_outputs] + [[out for _, out in layer] for layer in info[1:]]
+    cells = sum(layer_cells(layer, inputs[k]) for k, layer in enumerate(net.layers[1:]))
+    return cells + _argmax_cells(inputs[-1])
+
+
+def estimate_streaming(net, component, *, with_top=True):
+    """:class:`Estimate` of ``net`` as the :class:`~lwc.hw.StreamingNetwork` ``component`` (its
+    plan: lanes, entries, memories; it is not elaborated), behind the UART front end when
+    ``with_top`` (which then keeps the frame in one more memory instead of a shift register)."""
+    info = layer_ranges(net)
+    first = net.layers[0]
+    sums = [s for s, _ in info[0]]
+    outs = [o for _, o in info[0]]
+    acc = range_shape(min(lo for lo, _ in sums) - 1, max(hi for _, hi in sums) + 1).width
+    index = max(1, (component.transfers_per_vector * component.features_per_cycle).bit_length())
+    bits = component.input_bits
+    mux = -(-(component.features_per_cycle - 1) * bits // 3)
+    act_bits = sum(range_shape(lo, hi).width for lo, hi in outs if lo != hi)
+    per_lane = _LANE_CELLS + 2 * acc + index + mux
+    cells = _STREAM_CELLS + component.lanes * per_lane + act_bits
+    cells += _activation_cells(first.activation.kind, acc, first.activation.bits) * component.lanes
+    cells += _tail_cells(net, outs) * _PARALLEL_SCALE
+    rams = sum(block_rams(w, d) for _, w, d in component.memories)
+    if with_top:
+        cells += UART_TOP_CELLS + _FRAME_CELLS + component.features_per_cycle * bits
+        rams += block_rams(component.features_per_cycle * bits, component.transfers_per_vector)
+    return Estimate("streaming", round(cells), rams, component.cycles_per_inference,
+                    component.features_per_cycle, component.lanes)
+
+
+def estimate_parallel(net, *, with_top=True):
+    """:class:`Estimate` of ``net`` (after the compiler passes: every ``sum_range`` known) as the
+    fully parallel :class:`~lwc.hw.TernaryNetwork`, behind the UART front end when ``with_top``
+    (which holds the input vector in a shift register, one cell per input bit)."""
+    info = layer_ranges(net)
+    inputs = [[(0, net.input.max_value)] * len(net.input_map)]
+    inputs += [[out for _, out in layer] for layer in info]
+    cells = sum(layer_cells(layer, inputs[k]) for k, layer in enumerate(net.layers))
+    cells += _argmax_cells(inputs[-1])
+    cells *= _PARALLEL_SCALE
+    if with_top:
+        cells += UART_TOP_CELLS + net.input.count * net.input.bits
+    return Estimate("parallel", round(cells), 0, 1)

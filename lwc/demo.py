@@ -1,0 +1,168 @@
+"""``lwc demo``: the whole path in one go — train (or load) a net, prove its generated hardware
+bit-exact against the golden model on the whole test set (cocotb, and optionally the synthesized
+iCE40 netlist), build the board bitstream behind the UART front end, and print one table.
+
+Each dataset has a *recipe*: the training options that make a net which fits the board. The
+recipes are the documented way to reproduce the README's figures (``docs/benchmarks.md``).
+"""
+
+import os
+import time
+from dataclasses import dataclass, field
+
+__all__ = ["RECIPES", "DemoResult", "run_demo", "uart_images_per_second"]
+
+#: Training options per dataset (see :class:`lwc.train.TrainConfig`), and how the net is built.
+RECIPES = {
+    # 64 hidden neurons at 87% zeros: fully parallel, about 70% of the UP5K's logic cells with
+    # the UART front end; about 95% test accuracy.
+    "digits": {"train": {"hidden": (64,), "sparsity": 0.87}, "gate_level": False},
+    # MNIST: 784 inputs do not fit the UP5K in parallel; the streaming architecture keeps the
+    # first layer's weights in block RAM (about 6 bits per nonzero weight, 30 blocks of 4 kbit).
+    "mnist": {
+        "train": {"method": "ste", "hidden": (256,), "sparsity": 0.90, "input_bits": 2,
+                  "epochs": 30, "threads": 1},
+        "gate_level": True,
+    },
+}
+
+
+def uart_images_per_second(request_bytes, response_bytes, baud, cycles, clock_hz):
+    """Inferences per second through an 8N1 UART when the host keeps requests back to back (the
+    board computes one while the next arrives): the slower of the request line, the response
+    line and the network."""
+    line = baud / 10  # bytes per second, each way
+    return min(line / request_bytes, line / response_bytes, clock_hz / cycles)
+
+
+@dataclass
+class DemoResult:
+    """What :func:`run_demo` did: ``rows`` of the summary table, ``ok`` when every proof held."""
+
+    ok: bool = True
+    rows: list = field(default_factory=list)
+    seconds: dict = field(default_factory=dict)
+
+    def table(self):
+        return "\n".join(f"{key:<24} {value}" for key, value in self.rows)
+
+
+def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, simulator=None,
+             gate_level=None, architecture="auto", baud=115200, seed=0, force=False,
+             train_options=None, progress=print):
+    """Run the demo for ``dataset`` into the directory ``out``; return a :class:`DemoResult`.
+
+    ``net_path`` loads that net instead of training one (its dataset must be ``dataset``);
+    ``train_options`` override the recipe's. ``gate_level`` (default: the recipe's) also
+    simulates the synthesized iCE40 netlist on the whole test set. ``simulator`` defaults to
+    Verilator (the fast one; 10,000 MNIST images take minutes, not hours).
+    """
+    from .boards.compile import compile_net, plan_architecture
+    from .boards.registry import get_board
+    from .compiler import netfile, passes
+    from .errors import UsageError
+    from .sim.cocotb_sim import simulate, test_set
+    from .train import TrainConfig, train_to_file
+
+    if dataset not in RECIPES:
+        raise UsageError(f"no demo for dataset {dataset!r} (choose from: {', '.join(RECIPES)})")
+    recipe = RECIPES[dataset]
+    gate_level = recipe["gate_level"] if gate_level is None else gate_level
+    simulator = simulator or "verilator"
+    board_obj = get_board(board)
+    result = DemoResult()
+
+    def step(name):
+        progress(f"\n== {name} " + "=" * max(0, 70 - len(name)))
+        result.seconds[name] = time.monotonic()
+
+    def done(name):
+        result.seconds[name] = time.monotonic() - result.seconds[name]
+
+    accuracy = zero_fraction = None
+    if net_path is None:
+        step("train")
+        net_path = os.path.join(out, "net.pt")
+        options = {**recipe["train"], **(train_options or {})}
+        trained = train_to_file(TrainConfig(dataset=dataset, data_dir=data_dir, seed=seed,
+                                            **options), net_path, progress=progress)
+        accuracy, zero_fraction = trained.test_accuracy, trained.zero_fraction
+        done("train")
+    net = netfile.load(net_path)
+    if net.meta("dataset") != dataset:
+        raise UsageError(f"{net_path}: a net trained on {net.meta('dataset')!r}, not {dataset!r}")
+    x, y = test_set(net, data_dir=data_dir)
+    if accuracy is None:
+        from .compiler import golden
+        accuracy = float((golden.predict(net, x) == y).mean())
+    compiled = passes.run(net)
+    plan = plan_architecture(compiled, board_obj, architecture, progress=progress)
+    lowering = plan.lower_options()
+
+    step("verify (cocotb)")
+    sim = simulate(net, x, simulator=simulator, build_dir=os.path.join(out, "sim"), seed=seed,
+                   progress=progress, **lowering)
+    progress(sim.format())
+    done("verify (cocotb)")
+    result.ok = sim.ok
+    netlist = None
+    if gate_level and result.ok:
+        step("verify (gate level)")
+        netlist = _gate_level(net, x, os.path.join(out, "netlist"), seed, lowering, progress)
+        progress(netlist.format())
+        done("verify (gate level)")
+        result.ok = netlist.ok
+    if not result.ok:
+        return result
+
+    compile_step = f"compile ({board_obj.family.name})"
+    step(compile_step)
+    compiled_build = compile_net(net, os.path.join(out, board), target=None,
+                                 board=board, seed=1, baud=baud, force=force, progress=progress,
+                                 **plan.compile_options())
+    done(compile_step)
+    build, facts = compiled_build.build, compiled_build.facts
+    clock_hz = build.clock_mhz * 1e6
+    cycles = facts.cycles_per_inference
+    top_bytes = (5 + net.input.count, 4)
+    result.rows = [
+        ("dataset", f"{dataset}: {len(x)} test images"),
+        ("test accuracy", f"{100 * accuracy:.2f}% (integer net, golden model)"),
+        ("nonzero weights", f"{facts.nonzero_weights}"
+                            + ("" if zero_fraction is None else
+                               f" ({100 * zero_fraction:.1f}% zeros)")),
+        ("architecture", facts.architecture_text()),
+        ("cocotb", f"{sim.vectors - sim.mismatches}/{sim.vectors} identical to the golden model "
+                   f"({simulator}, {sim.vectors_per_second:,.0f} images/s)"),
+    ]
+    if netlist is not None:
+        result.rows.append(("gate level", f"{netlist.vectors - netlist.mismatches}/"
+                                          f"{netlist.vectors} identical (synth_ice40 netlist, "
+                                          f"{netlist.simulator})"))
+    result.rows += [
+        ("board", f"{build.board} ({build.device})"),
+        ("logic cells", f"{build.logic_cells.used} / {build.logic_cells.available} "
+                        f"({build.logic_cells.percent:.0f}%)"),
+        ("block RAM", f"{build.block_ram.used} / {build.block_ram.available}"),
+        ("LUT4 / FF / carry", f"{build.lut4.used} / {build.ff.used} / {build.carry.used}"),
+        ("Fmax", f"{build.fmax_mhz:.1f} MHz (clock {build.clock_mhz:g} MHz, "
+                 f"{'met' if build.timing_met else 'NOT met'})"),
+        ("cycles per image", f"{cycles:,} (latency {facts.latency:,} cycles)"),
+        ("images/s at Fmax", f"{build.fmax_mhz * 1e6 / cycles:,.0f}"),
+        ("images/s at the clock", f"{clock_hz / cycles:,.0f}"),
+        ("images/s over UART", f"{uart_images_per_second(*top_bytes, baud, cycles, clock_hz):,.1f}"
+                               f" ({baud} baud, {top_bytes[0]}-byte requests)"),
+        ("bitstream", build.bitstream),
+    ]
+    result.rows += [(f"time: {name}", f"{secs:.1f} s") for name, secs in result.seconds.items()]
+    return result
+
+
+def _gate_level(net, x, build_dir, seed, lowering, progress):
+    from .boards.toolchain import tool_path, toolchain_env
+    from .sim import gatelevel
+
+    env = toolchain_env()
+    return gatelevel.simulate(net, x, yosys=tool_path("yosys", env), env=env,
+                              build_dir=build_dir, simulator="verilator", seed=seed,
+                              progress=progress, **lowering)

@@ -1,0 +1,220 @@
+"""Clock-target pipelining: the stage model of :mod:`lwc.boards.timing` and the retries of
+``compile_net`` when nextpnr reports the target missed (with a stand-in for the build)."""
+
+import gc
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+import lwc.boards.compile as compile_module
+from lwc.boards import BOARDS, timing
+from lwc.boards.compile import MAX_TIMING_TRIES, compile_net
+from lwc.compiler import passes
+from lwc.compiler.lower import lower
+from lwc.errors import UsageError
+
+# The fake builds below never elaborate the board tops they are given.
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def collect_unbuilt_designs():
+    yield
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gc.collect()
+
+
+@pytest.fixture
+def deep_net(make_network):
+    # 24 inputs at 40% density: first-layer trees of about 4 levels, 6 classes (3 argmax levels).
+    return make_network(np.random.default_rng(7), inputs=24, hidden=(24,), outputs=6, bits=4,
+                        density=0.4, kinds=("clip",))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_one_stage_per_register(make_network, seed):
+    net = passes.run(make_network(np.random.default_rng(seed), inputs=16, hidden=(12,),
+                                  outputs=4, bits=3, density=0.4, kinds=("clip", "step")))
+    for every in timing.register_choices(net):
+        stages = timing.stages(net, every)
+        component = lower(net, register_every=every)
+        component._MustUse__silence = True
+        # Every stage ends in a register, and every register closes a stage.
+        assert len(stages) == component.latency, every
+        if every is not None:
+            assert all(stage.levels <= every for stage in stages)
+
+
+@pytest.mark.parametrize("family", ["ice40", "ecp5"])
+def test_more_registers_never_predicted_slower(deep_net, family):
+    net = passes.run(deep_net)
+    choices = timing.register_choices(net)
+    assert choices[0] is None and choices[-1] == 1 and len(choices) >= 3
+    predicted = [timing.estimate(net, every, family)[0] for every in choices]
+    assert predicted == sorted(predicted)
+    assert predicted[-1] > predicted[0]
+
+
+def test_plan_starts_at_the_least_pipelining_that_meets_the_target(deep_net):
+    net = passes.run(deep_net)
+    family = BOARDS["icebreaker"].family
+    assert [every for every, _ in timing.plan(net, 12, family)] == \
+        timing.register_choices(net)
+    slowest = timing.estimate(net, None, family)[0]
+    fastest = timing.estimate(net, 1, family)[0]
+    target = (slowest + fastest) / 2
+    plan = timing.plan(net, target, family)
+    assert plan[0][1] >= target and plan[0][0] is not None
+    assert all(mhz < target for every, mhz in
+               ((e, timing.estimate(net, e, family)[0]) for e in timing.register_choices(net))
+               if every is None or every > plan[0][0])
+    assert timing.plan(net, 1000, family) == [(1, fastest)]
+
+
+# --- retries in compile_net, with a stand-in for the build ---------------------------------
+
+class FakeReport:
+    """What ``compile_net`` reads of a :class:`~lwc.boards.build.BuildReport`."""
+
+    def __init__(self, fmax, path, clock_mhz):
+        self.fmax_mhz = fmax
+        self.timing_met = fmax >= clock_mhz
+        self.critical_path = path
+
+    def to_dict(self):
+        return {"fmax_mhz": self.fmax_mhz, "timing_met": self.timing_met}
+
+    def table(self):
+        return f"fake build, Fmax {self.fmax_mhz} MHz"
+
+
+def fake_build(fmax_of_latency, path=("network.layer0.l0_n0_sum", "network.layer0.y0")):
+    """A build whose Fmax is ``fmax_of_latency(latency of the top's network)``."""
+    latencies = []
+
+    def build(top, board, out_dir, *, name, clock_mhz, seed, progress):
+        latency = top.network.latency
+        latencies.append(latency)
+        return FakeReport(fmax_of_latency(latency), list(path), clock_mhz or board.clock_mhz)
+    build.latencies = latencies
+    return build
+
+
+def test_retries_with_more_registers_until_the_target_is_met(deep_net, tmp_path, monkeypatch):
+    net = passes.run(deep_net)
+    family = BOARDS["icebreaker"].family
+    choices = timing.register_choices(net)
+    latency = {every: lower(net, register_every=every) for every in choices}
+    for component in latency.values():
+        component._MustUse__silence = True
+    latency = {every: c.latency for every, c in latency.items()}
+    # The model predicts None meets 12 MHz; the "board" only reaches it with register_every 1.
+    fake = fake_build(lambda lat: 13.0 if lat == latency[1] else 5.0)
+    monkeypatch.setattr(compile_module, "build", fake)
+    lines = []
+    result = compile_net(deep_net, tmp_path / "out", board="icebreaker", clock_mhz=12,
+                         progress=lines.append)
+    attempts = result.pipelining["attempts"]
+    assert 2 <= len(attempts) <= MAX_TIMING_TRIES
+    assert attempts[0]["register_every"] is None and attempts[-1]["register_every"] == 1
+    assert [a["timing_met"] for a in attempts] == [False] * (len(attempts) - 1) + [True]
+    assert fake.latencies == [a["latency"] for a in attempts]
+    assert fake.latencies[0] < fake.latencies[-1] == latency[1]
+    assert any(line.startswith("timing: 5.0 MHz < 12 MHz target, critical path "
+                               "network.layer0.l0_n0_sum -> network.layer0.y0; retrying with "
+                               "register every") for line in lines)
+    # The facts, net.v and report.json describe the build that was kept.
+    assert result.facts.latency == latency[1]
+    assert result.verilog == (tmp_path / "out" / "net.v").read_text()
+    assert f"reg valid_{latency[1]} " in result.verilog
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["network"]["latency"] == latency[1]
+    assert report["pipelining"]["register_every"] == 1 and report["pipelining"]["auto"]
+    assert "pipelining   register every 1 levels (chosen for 12 MHz)" in result.table()
+    assert family.name == "ice40"
+
+
+def test_retries_are_bounded(deep_net, tmp_path, monkeypatch):
+    # Just short of the target each time: the model, scaled by what was achieved, always
+    # expects the next choice to make it.
+    fake = fake_build(lambda lat: 11.9)
+    monkeypatch.setattr(compile_module, "build", fake)
+    lines = []
+    result = compile_net(deep_net, tmp_path / "out", board="icebreaker", clock_mhz=12,
+                         progress=lines.append)
+    assert len(fake.latencies) == MAX_TIMING_TRIES
+    assert result.build.timing_met is False
+    assert lines[-1] == (f"timing: 11.9 MHz, target 12 MHz missed; keeping this build "
+                         f"({MAX_TIMING_TRIES} builds tried)")
+    assert fake.latencies == sorted(set(fake.latencies))
+
+
+def test_retry_goes_to_the_most_pipelined_choice_when_nothing_else_would_do(
+        deep_net, tmp_path, monkeypatch):
+    fake = fake_build(lambda lat: 1.0)
+    monkeypatch.setattr(compile_module, "build", fake)
+    lines = []
+    result = compile_net(deep_net, tmp_path / "out", board="icebreaker", clock_mhz=12,
+                         progress=lines.append)
+    assert [a["register_every"] for a in result.pipelining["attempts"]] == [None, 1]
+    assert lines[-1] == ("timing: 1.0 MHz, target 12 MHz missed; keeping this build (no more "
+                         "pipelining to add)")
+
+
+def test_no_retry_when_the_critical_path_is_outside_the_network(deep_net, tmp_path,
+                                                                monkeypatch):
+    fake = fake_build(lambda lat: 40.0, path=("silence[11]", "uart_req_state"))
+    monkeypatch.setattr(compile_module, "build", fake)
+    lines = []
+    result = compile_net(deep_net, tmp_path / "out", board="icebreaker", clock_mhz=100,
+                         progress=lines.append)
+    assert len(fake.latencies) == 1
+    assert result.pipelining["attempts"][0]["critical_path"] == ["silence[11]",
+                                                                 "uart_req_state"]
+    assert lines[-1] == ("timing: 40.0 MHz, target 100 MHz missed; keeping this build (the "
+                         "critical path is outside the network)")
+
+
+def test_given_register_every_is_built_once(deep_net, tmp_path, monkeypatch):
+    fake = fake_build(lambda lat: 1.0)
+    monkeypatch.setattr(compile_module, "build", fake)
+    result = compile_net(deep_net, tmp_path / "out", board="icebreaker", register_every=2,
+                         progress=lambda line: None)
+    assert len(fake.latencies) == 1
+    assert result.pipelining["register_every"] == 2 and not result.pipelining["auto"]
+
+
+# --- targets and boards ----------------------------------------------------------------------
+
+def test_board_chooses_the_target(deep_net, tmp_path, monkeypatch):
+    boards = []
+
+    def build(top, board, out_dir, *, name, clock_mhz, seed, progress):
+        boards.append((board.name, clock_mhz))
+        return FakeReport(100.0, [], clock_mhz or board.clock_mhz)
+    monkeypatch.setattr(compile_module, "build", build)
+    lines = []
+    compile_net(deep_net, tmp_path / "a", board="ulx3s", progress=lines.append)
+    compile_net(deep_net, tmp_path / "b", target="ecp5", progress=lines.append)
+    assert boards == [("ulx3s", None), ("ulx3s", None)]
+    assert "target ecp5: using the default board ulx3s (Radiona ULX3S (85F))" in lines
+    assert json.loads((tmp_path / "a" / "lwc-build.json").read_text())["target"] == "ecp5"
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"target": "ice40", "board": "ulx3s"},
+     "board ulx3s is an ECP5 board, not ice40: use --target ecp5 or leave --target out"),
+    ({"target": "ecp5", "board": "icestick"},
+     "board icestick is an iCE40 board, not ecp5: use --target ice40 or leave --target out"),
+    ({"target": "asic", "board": "icebreaker"},
+     "--board needs a board target such as --target ice40, not asic"),
+    ({"target": "gates"}, "unknown target 'gates' (choose from: verilog, ice40, ecp5, asic)"),
+])
+def test_bad_target_and_board(deep_net, tmp_path, kwargs, message):
+    with pytest.raises(UsageError) as err:
+        compile_net(deep_net, tmp_path / "out", progress=lambda line: None, **kwargs)
+    assert str(err.value) == message
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,352 @@
+# amaranth: UnusedElaboratable=no
+"""StreamingNetwork (built by ``lower(architecture="streaming")``) against the golden model."""
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from lwc.compiler import golden, ir, passes
+from lwc.compiler.lower import lower, write_verilog
+from lwc.errors import UsageError
+from lwc.hw import ActivationSpec, LayerSpec, NeuronSpec, StreamingNetwork
+from lwc.hw.streaming import encode_neuron
+from lwc.sim.streams import stream_check_source, stream_get_all, stream_put_all
+
+ALL_KINDS = ("step", "ternary", "clip")
+
+
+def transfers(dut, vectors, pad):
+    """Each vector as ``transfers_per_vector`` payloads of ``features_per_cycle`` features, the
+    last one padded with ``pad``."""
+    f, t = dut.features_per_cycle, dut.transfers_per_vector
+    out = []
+    for row in vectors:
+        row = [int(v) for v in row] + [pad] * (f * t - len(row))
+        out.extend(row[k * f:(k + 1) * f] for k in range(t))
+    return out
+
+
+def rtl_outputs(dut, vectors, *, seed=0, p_in=0.0, p_out=0.0):
+    """Stream ``vectors`` through ``dut`` with random gaps before each input transfer
+    (probability ``p_in`` a cycle) and random output back-pressure (``p_out``); return
+    ``(labels, scores)``. The output stream is checked against the ``lib.stream`` source rules
+    on every clock."""
+    rng = random.Random(seed)
+    results = []
+    payloads = transfers(dut, vectors, (1 << dut.input_bits) - 1)
+    slack = 1 + int(8 * max(p_in, p_out))
+    limit = (len(vectors) + 1) * (dut.cycles_per_inference + dut.latency + 8) * slack
+
+    async def producer(ctx):
+        await stream_put_all(ctx, dut.i, payloads, rng=rng, p=p_in)
+
+    async def consumer(ctx):
+        results.extend(await stream_get_all(ctx, dut.o, len(vectors), rng=rng, p=p_out))
+
+    async def checker(ctx):
+        await stream_check_source(ctx, dut.o)
+
+    async def watchdog(ctx):
+        for _ in range(limit):
+            await ctx.tick()
+        raise AssertionError(f"no {len(vectors)} outputs within {limit} cycles")
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.add_testbench(checker, background=True)
+    sim.add_testbench(watchdog, background=True)
+    sim.run()
+    labels = np.array([r.label for r in results], dtype=np.int64)
+    scores = np.array([list(r.scores) for r in results], dtype=np.int64)
+    return labels, scores.reshape(len(results), dut.n_classes)
+
+
+def check_against_golden(net, vectors, *, features_per_cycle=1, lanes=1, register_every=None,
+                         **stream_args):
+    dut = lower(net, architecture="streaming", features_per_cycle=features_per_cycle,
+                lanes=lanes, register_every=register_every)
+    assert isinstance(dut, StreamingNetwork)
+    trace = golden.evaluate(net, vectors)
+    labels, scores = rtl_outputs(dut, vectors, **stream_args)
+    np.testing.assert_array_equal(scores, trace.scores)
+    np.testing.assert_array_equal(labels, trace.predictions)
+    return dut, trace
+
+
+def nontrivial(make_network, seed, **kwargs):
+    """The first net from ``seed`` on whose compiled first layer keeps two or more neurons that
+    are not constant (random thresholds often fold whole layers away)."""
+    for s in range(seed, seed + 200):
+        net = make_network(np.random.default_rng(s), **kwargs)
+        dut = lower(net, architecture="streaming")
+        if sum(len(plan.neurons) for plan in dut.lane_plans) >= 2:
+            return net
+    raise AssertionError(f"no nontrivial network for {kwargs}")
+
+
+# (inputs, hidden, outputs, bits, density, kinds)
+CONFIGS = {
+    "one-layer": (13, (), 3, 2, 0.5, ALL_KINDS),
+    "step-1bit": (20, (9,), 4, 1, 0.3, ("step",)),
+    "ternary-2bit": (17, (8,), 3, 2, 0.4, ("ternary",)),
+    "clip-4bit": (19, (10, 6), 4, 4, 0.5, ("clip",)),
+    "deep-8bit": (11, (8, 7, 5), 3, 8, 0.5, ALL_KINDS),
+    "ten-classes": (25, (16,), 10, 3, 0.3, ALL_KINDS),
+}
+
+
+@pytest.mark.parametrize("lanes", [1, 3])
+@pytest.mark.parametrize("features", [1, 3, 8, 32])
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_random_networks(config, features, lanes, make_network, make_vectors):
+    inputs, hidden, outputs, bits, density, kinds = CONFIGS[config]
+    net = nontrivial(make_network, 7 * features + lanes, inputs=inputs, hidden=hidden,
+                     outputs=outputs, bits=bits, density=density, kinds=kinds)
+    assert net.input.count % features or features == 1  # a padded last transfer
+    x = make_vectors(net, np.random.default_rng(features), n_random=12)
+    check_against_golden(net, x, features_per_cycle=features, lanes=lanes)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_back_pressure_and_gaps(seed, make_network, make_vectors):
+    net = nontrivial(make_network, seed, inputs=14, hidden=(10, 6), outputs=4, bits=3,
+                     density=0.4)
+    x = make_vectors(net, np.random.default_rng(seed), n_random=16)
+    for k, (p_in, p_out) in enumerate([(0.3, 0.5), (0.0, 0.9), (0.6, 0.0)]):
+        check_against_golden(net, x, features_per_cycle=1 + seed * 2, lanes=1 + seed,
+                             register_every=[None, 1, 2][seed], seed=k, p_in=p_in, p_out=p_out)
+
+
+def streaming(net, **options):
+    """The StreamingNetwork of ``net`` built directly, for options ``lower`` does not take."""
+    from dataclasses import replace
+
+    from lwc.compiler.lower import layer_specs
+
+    compiled = passes.run(net)
+    first = ir.expand_layer(compiled.layers[0], len(compiled.input_map))
+    compiled = replace(compiled, layers=(first, *compiled.layers[1:]))
+    return StreamingNetwork(input_count=net.input.count, input_bits=net.input.bits,
+                            input_map=compiled.input_map, layers=layer_specs(compiled), **options)
+
+
+def check_direct(net, vectors, **options):
+    dut = streaming(net, **options)
+    trace = golden.evaluate(net, vectors)
+    labels, scores = rtl_outputs(dut, vectors, p_in=0.2, p_out=0.2)
+    np.testing.assert_array_equal(scores, trace.scores)
+    np.testing.assert_array_equal(labels, trace.predictions)
+    return dut
+
+
+def test_encode_neuron():
+    # delta_bits 3: deltas 0..6 read, 7 is a skip (sign 0) or the end (sign 1).
+    assert encode_neuron([2, 3, 20], [1, -1, 1], base=0, delta_bits=3) == [
+        2, 0b1000 | 1, 7, 7, 3, 0b1111]
+    assert encode_neuron([5], [-3], base=5, delta_bits=3) == [0b1000, 0b1000, 0b1000, 0b1111]
+    assert encode_neuron([7], [1], base=0, delta_bits=3) == [7, 0, 0b1111]
+    assert encode_neuron([], [], base=0, delta_bits=5) == [0b111111]
+
+
+@pytest.mark.parametrize("entry_bits", [2, 3, 4])
+@pytest.mark.parametrize("features", [1, 5])
+def test_skip_entries(entry_bits, features, make_network, make_vectors):
+    """Narrow entries: most gaps need skips; the hardware must step over them exactly."""
+    net = nontrivial(make_network, entry_bits, inputs=40, hidden=(7,), outputs=3, bits=2,
+                     density=0.15, kinds=ALL_KINDS)
+    x = make_vectors(net, np.random.default_rng(entry_bits), n_random=10)
+    dut = check_direct(net, x, entry_bits=entry_bits, features_per_cycle=features, lanes=2)
+    special = (1 << (entry_bits - 1)) - 1
+    skips = sum(e == special for plan in dut.lane_plans for e in plan.entries)
+    assert skips > 0
+
+
+def test_sparse_inputs_far_apart(make_vectors):
+    """Few of many inputs are read (``input_map``), far apart: skips with the default entries."""
+    rng = np.random.default_rng(3)
+    w0 = np.zeros((6, 300), dtype=np.int64)
+    for row in w0:
+        row[rng.choice(np.arange(40, 300, 7), size=5, replace=False)] = rng.choice([-1, 1], 5)
+    w1 = rng.choice([-1, 0, 1], size=(4, 6))
+    net = ir.from_dense(ir.InputSpec(300, 3), [
+        (w0, ir.Activation("clip", shift=1, bits=2), rng.integers(-3, 3, 6)),
+        (w1, ir.Activation("linear"), rng.integers(-2, 3, 4)),
+    ], "abcd")
+    x = make_vectors(net, rng, n_random=10)
+    x = np.vstack([x[:4], x[-10:]])  # all-zero, all-max, alternating; random (not one-hot)
+    for features, lanes in [(1, 1), (7, 2), (64, 4)]:
+        dut = check_direct(net, x, features_per_cycle=features, lanes=lanes)
+        assert len(dut.input_map) < 300 and dut.lanes == lanes
+    assert any(e == 31 for plan in dut.lane_plans for e in plan.entries)
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_integer_weights(kind, make_vectors):
+    """Weights of magnitude above 1 are repeated entries; the sums grow accordingly."""
+    rng = np.random.default_rng(11)
+    w0 = rng.choice([-3, -2, -1, 0, 0, 0, 1, 2, 5], size=(6, 10))
+    w1 = rng.choice([-2, -1, 0, 1, 3], size=(3, 6))
+    act = ir.Activation(kind, shift=2, bits=3) if kind == "clip" else ir.Activation(kind)
+    params = np.stack([rng.integers(-8, 0, 6), rng.integers(1, 8, 6)], 1) \
+        if kind == "ternary" else rng.integers(-5, 6, 6)
+    net = ir.from_dense(ir.InputSpec(10, 4), [(w0, act, params),
+                                              (w1, ir.Activation("linear"), [0, 1, -1])], "abc")
+    x = make_vectors(net, rng, n_random=20)
+    dut = check_direct(net, x, features_per_cycle=4, lanes=2)
+    assert sum(dut.entry_counts) == int(np.abs(w0).sum()) + 6 + sum(
+        e == 31 for plan in dut.lane_plans for e in plan.entries)
+
+
+def test_unfolded_and_constant_neurons(make_network, make_vectors):
+    """Only widths inferred: constant and zero-input neurons stay in and get no entries."""
+    rng = np.random.default_rng(2)
+    net = make_network(rng, inputs=10, hidden=(8, 6), outputs=3, bits=3, density=0.15)
+    net = passes.run(net, passes=(passes.infer_widths,))
+    dut = lower(net, architecture="streaming", lanes=3)
+    ranges = ir.layer_ranges(net)[0]
+    constant = sum(lo == hi for _, (lo, hi) in ranges)
+    assert constant and sum(len(p.neurons) for p in dut.lane_plans) == 8 - constant
+    assert all(ranges[j][1][0] != ranges[j][1][1] for p in dut.lane_plans for j in p.neurons)
+    trace = golden.evaluate(net, make_vectors(net, rng, n_random=16))
+    labels, scores = rtl_outputs(dut, trace.inputs, p_in=0.3, p_out=0.3)
+    np.testing.assert_array_equal(scores, trace.scores)
+    np.testing.assert_array_equal(labels, trace.predictions)
+
+
+def test_constant_network(make_network, make_vectors):
+    # Every hidden neuron folds to a constant: no lanes, the inputs are taken and ignored.
+    for seed in range(100):
+        net = make_network(np.random.default_rng(seed), inputs=6, hidden=(4, 4), outputs=3,
+                           bits=2, density=0.3, kinds=("step",))
+        if not passes.run(net).input_map:
+            break
+    dut, _ = check_against_golden(net, make_vectors(net, np.random.default_rng(0)),
+                                  features_per_cycle=4, p_in=0.3, p_out=0.3)
+    assert dut.lanes == 0 and dut.run_cycles == 0 and dut.memory_bits == 0
+    assert dut.cycles_per_inference == 2
+
+
+@pytest.mark.parametrize("features, lanes, register_every", [
+    (1, 1, None), (3, 2, 1), (8, 3, None), (20, 4, 2)])
+def test_cycles_and_latency(features, lanes, register_every, make_network):
+    """Transfers back to back with ``o.ready`` high: an output every ``cycles_per_inference``
+    cycles, ``latency`` cycles after the vector's last transfer; ``i.ready`` low while the lanes
+    run."""
+    net = nontrivial(make_network, 0, inputs=20, hidden=(12, 6), outputs=5, bits=4,
+                     density=0.4)
+    dut = lower(net, architecture="streaming", features_per_cycle=features, lanes=lanes,
+                register_every=register_every)
+    x = np.random.default_rng(1).integers(0, 16, size=(6, 20))
+    trace = golden.evaluate(net, x)
+    payloads = transfers(dut, x, 0)
+    t = dut.transfers_per_vector
+    accepted, outputs, busy = [], [], 0
+
+    async def testbench(ctx):
+        nonlocal busy
+        ctx.set(dut.o.ready, 1)
+        sent = 0
+        for edge in range(len(x) * dut.cycles_per_inference + dut.latency + 4):
+            ctx.set(dut.i.valid, sent < len(payloads))
+            if sent < len(payloads):
+                ctx.set(dut.i.payload, payloads[sent])
+            *_, ready, valid, payload = await ctx.tick().sample(
+                dut.i.ready, dut.o.valid, dut.o.payload)
+            busy += not ready
+            if ready and sent < len(payloads):
+                accepted.append(edge)
+                sent += 1
+            if valid:
+                outputs.append((edge, payload.label, list(payload.scores)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert len(outputs) == len(x)
+    lasts = accepted[t - 1::t]
+    assert [e for e, _, _ in outputs] == [edge + dut.latency for edge in lasts]
+    assert np.diff(lasts).tolist() == [dut.cycles_per_inference] * (len(x) - 1)
+    assert busy >= len(x) * dut.run_cycles
+    for (_, label, scores), want, want_scores in zip(outputs, trace.predictions, trace.scores):
+        assert label == want and scores == want_scores.tolist()
+    assert dut.run_cycles == max(dut.entry_counts) + 2
+    assert dut.cycles_per_inference == t + dut.run_cycles
+    argmax = {None: 1, 1: 3, 2: 2}[register_every]  # five classes: three comparator levels
+    assert dut.latency == dut.run_cycles + 1 + sum(dut.layer_latencies[1:]) + argmax
+
+
+def test_lanes_balance_and_memories(make_network):
+    net = nontrivial(make_network, 0, inputs=30, hidden=(20,), outputs=4, bits=2, density=0.5)
+    one = lower(net, architecture="streaming", features_per_cycle=3)
+    four = lower(net, architecture="streaming", features_per_cycle=3, lanes=4)
+    assert sum(four.entry_counts) == sum(one.entry_counts)
+    assert max(four.entry_counts) <= sum(one.entry_counts) // 4 + max(
+        len(e) for e in [one.lane_plans[0].entries])  # LPT: within one neuron of even
+    assert sorted(j for p in four.lane_plans for j in p.neurons) == list(one.lane_plans[0].neurons)
+    assert four.transfers_per_vector == 10 and four.features_per_cycle == 3
+    names = [name for name, _, _ in four.memories]
+    assert names[:3] == ["lane0_entries", "lane0_params", "lane0_image"] and len(names) == 12
+    entry_bits = sum(w * d for name, w, d in four.memories if name.endswith("_entries"))
+    assert entry_bits == 6 * sum(four.entry_counts)
+    assert four.rom_bits + 4 * 10 * 3 * 2 == four.memory_bits
+    assert four.n_classes == 4 and four.input_count == 30 and four.input_bits == 2
+
+
+def test_verilog(make_network):
+    net = nontrivial(make_network, 0, inputs=12, hidden=(6,), outputs=3, bits=2, density=0.5)
+    dut = lower(net, architecture="streaming", features_per_cycle=5, lanes=2)
+    text = write_verilog(dut)
+    top = text[text.index("module lwc_net"):]
+    for port in ("i__payload", "i__valid", "i__ready", "o__payload", "o__valid", "o__ready"):
+        assert port in top
+    assert "input [9:0] i__payload;" in top
+    for name in ("lane0_acc", "lane1_entry", "stream_pc", "hidden_valid"):
+        assert name in text, name
+    origin = passes.run(net).layers[0].neurons[dut.lane_plans[0].neurons[0]].origin
+    assert f"l0_n{origin}_act" in text
+    # All-zero parameters: a one-bit parameter ROM, not a zero-width one (Yosys cannot export
+    # zero-width memories).
+    w = np.array([[1, -1, 0, 1], [0, 1, 1, 0]])
+    zeros = ir.from_dense(ir.InputSpec(4, 2), [(w, ir.Activation("linear"), [0, 0])], "ab")
+    dut = lower(zeros, architecture="streaming", lanes=2)
+    assert [w for name, w, _ in dut.memories if name.endswith("params")] == [1, 1]
+    assert "module lwc_net" in write_verilog(dut)
+
+
+def test_constructor_errors():
+    spec = LayerSpec(ActivationSpec("linear"), (NeuronSpec((0,), (1,), (0,), 0),))
+    good = dict(input_count=3, input_bits=2, input_map=(0,), layers=(spec,))
+    for key, value, message in [
+        ("features_per_cycle", 0, "features_per_cycle must be a positive integer, not 0"),
+        ("lanes", True, "lanes must be a positive integer, not True"),
+        ("entry_bits", 1, "entry_bits must be an integer of at least 2, not 1"),
+        ("input_map", (2, 1), "input_map must be strictly increasing feature indices below 3, "
+                              "not (2, 1)"),
+        ("layers", (), "A network needs at least one layer"),
+    ]:
+        with pytest.raises(ValueError) as err:
+            StreamingNetwork(**{**good, key: value})
+        assert str(err.value) == message
+    from lwc.hw.layer import SharedSpec
+    shared = LayerSpec(ActivationSpec("linear"), (NeuronSpec((3,), (1,), (0,), 0),),
+                       (SharedSpec((0, 1), (1, -1)),))
+    with pytest.raises(ValueError, match="^The sequential first layer cannot have shared nodes"):
+        StreamingNetwork(**{**good, "input_map": (0, 1, 2), "layers": (shared,)})
+
+
+def test_lower_errors(make_network):
+    net = make_network(np.random.default_rng(0))
+    for options, message in [
+        (dict(architecture="folded"), "architecture must be one of parallel, streaming, "
+                                      "not 'folded'"),
+        (dict(architecture="streaming", lanes=0), "lanes must be a positive integer, not 0"),
+        (dict(features_per_cycle=2.0), "features_per_cycle must be a positive integer, not 2.0"),
+    ]:
+        with pytest.raises(UsageError) as err:
+            lower(net, **options)
+        assert str(err.value) == message

@@ -1,0 +1,77 @@
+# amaranth: UnusedElaboratable=no
+"""lwc.sim.cocotb_sim on streaming networks: chunked input transfers, Verilator and Icarus."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from lwc.compiler import passes
+from lwc.compiler.lower import lower
+from lwc.sim import cocotb_sim
+
+needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None,
+                                  reason="Icarus Verilog (iverilog) is not installed")
+needs_cxx = pytest.mark.skipif(shutil.which("make") is None or shutil.which("c++") is None,
+                               reason="Verilator builds need make and a C++ compiler")
+
+
+def quiet(line):
+    pass
+
+
+def streaming_net(make_network, *, kinds, **kwargs):
+    """The first network from seeds 0, 1, ... whose first layer keeps at least three neurons that
+    are not constant and whose later hidden layers keep two."""
+    for seed in range(500):
+        net = make_network(np.random.default_rng(seed), kinds=kinds, **kwargs)
+        dut = lower(net, architecture="streaming", lanes=3)
+        if sum(len(p.neurons) for p in dut.lane_plans) >= 3 and \
+                all(layer.size >= 2 for layer in passes.run(net).layers[1:-1]):
+            return net
+    raise AssertionError(f"no nontrivial network for {kwargs}")
+
+
+def assert_equal_to_golden(report, x, *, features, lanes):
+    assert report.vectors == report.received == len(x)
+    assert report.mismatches == 0, report.format()
+    assert report.protocol_errors == 0, report.format()
+    assert report.measured_latency == report.latency
+    assert report.ok
+    assert report.architecture == "streaming"
+    assert (report.features_per_cycle, report.lanes) == (features, lanes)
+    # Every vector needs its transfers and the lanes' cycles, one after the other.
+    assert report.cycles >= len(x) * report.cycles_per_inference
+    text = report.format()
+    assert f"0 mismatches: hardware equals the golden model on all {len(x)} vectors" in text
+    assert f"streaming: {features} features per transfer, {lanes} lanes" in text
+
+
+@needs_cxx
+def test_verilator_streaming(make_network, make_vectors, tmp_path):
+    net = streaming_net(make_network, inputs=50, hidden=(12, 8), outputs=4, bits=3, density=0.3,
+                        kinds=("step", "ternary", "clip"))
+    x = np.vstack([make_vectors(net, np.random.default_rng(0), n_random=32),
+                   cocotb_sim.random_vectors(net, 100, seed=1)])
+    report = cocotb_sim.simulate(net, x, build_dir=tmp_path, seed=1, progress=quiet,
+                                 architecture="streaming", features_per_cycle=7, lanes=3)
+    assert report.simulator == "verilator"
+    assert_equal_to_golden(report, x, features=7, lanes=3)
+
+
+@needs_icarus
+@pytest.mark.parametrize("kinds, bits, features, lanes, hidden", [
+    (("ternary",), 2, 1, 2, (10, 6)),
+    (("clip",), 8, 4, 1, (8,)),
+    (("step",), 1, 16, 3, ()),
+])
+def test_icarus_streaming(make_network, make_vectors, tmp_path, kinds, bits, features, lanes,
+                          hidden):
+    net = streaming_net(make_network, inputs=23, hidden=hidden, outputs=3, bits=bits,
+                        density=0.4, kinds=kinds)
+    x = make_vectors(net, np.random.default_rng(bits), n_random=24)
+    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path, seed=bits,
+                                 stall=0.4, progress=quiet, architecture="streaming",
+                                 features_per_cycle=features, lanes=lanes)
+    assert report.simulator == "icarus"
+    assert_equal_to_golden(report, x, features=features, lanes=lanes)
