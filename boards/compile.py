@@ -106,6 +106,8 @@ class ArchitecturePlan:
 
     def compile_options(self):
         """Keyword arguments of :func:`compile_net` that build this datapath."""
+        if self.architecture == "parallel":
+            return {"architecture": "parallel"}
         return self.lower_options()
 
 

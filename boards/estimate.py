@@ -18,18 +18,22 @@ from ..hw.adder_tree import range_shape
 __all__ = ["Estimate", "estimate_parallel", "estimate_streaming", "block_rams", "UART_TOP_CELLS",
            "BRAM_BITS"]
 
-#: Logic cells of the UART front end (receiver, parser with CRC, response serializer), measured.
-UART_TOP_CELLS = 260
+#: Logic cells of the UART front end (receiver, parser with CRC, response serializer), fitted.
+UART_TOP_CELLS = 248
 #: Bits in one iCE40 block RAM (SB_RAM40_4K).
 BRAM_BITS = 4096
-# Fitted scale of the structural count, and cells per register bit not absorbed by a LUT.
-_PARALLEL_SCALE = 1.0
+# The constants below were fitted by least squares to nextpnr's placed logic cells on the nets of
+# ``bench/estimate.py`` (iCE40UP5K, with the UART top); docs/benchmarks.md has the table.
+# Scale of the structural count of parallel logic, and cells per register bit not absorbed by a
+# LUT (part of the structural count).
+_PARALLEL_SCALE = 1.24
 _REGISTER_CELLS = 0.3
-# Streaming: cells of the sequencer shared by every lane, and of each lane besides its
-# accumulator, index and input multiplexer; cells of the UART top's frame gathering.
-_STREAM_CELLS = 40
-_LANE_CELLS = 30
-_FRAME_CELLS = 30
+# Streaming: the sequencer, parameter ROMs in logic and the top's frame gathering; each lane per
+# input bit (image buffer multiplexer, accumulator, index); each first-layer activation bit
+# (the lanes' result chains).
+_STREAM_CELLS = 320
+_LANE_CELLS_PER_BIT = 67.5
+_ACTIVATION_CELLS = 0.77
 #: iCE40 block RAM geometries (width, depth) a memory can be cut into.
 _BRAM_MODES = ((16, 256), (8, 512), (4, 1024), (2, 2048))
 
@@ -143,23 +147,15 @@ def estimate_streaming(net, component, *, with_top=True):
     """:class:`Estimate` of ``net`` as the :class:`~lwc.hw.StreamingNetwork` ``component`` (its
     plan: lanes, entries, memories; it is not elaborated), behind the UART front end when
     ``with_top`` (which then keeps the frame in one more memory instead of a shift register)."""
-    info = layer_ranges(net)
-    first = net.layers[0]
-    sums = [s for s, _ in info[0]]
-    outs = [o for _, o in info[0]]
-    acc = range_shape(min(lo for lo, _ in sums) - 1, max(hi for _, hi in sums) + 1).width
-    index = max(1, (component.transfers_per_vector * component.features_per_cycle).bit_length())
-    bits = component.input_bits
-    mux = -(-(component.features_per_cycle - 1) * bits // 3)
+    outs = [o for _, o in layer_ranges(net)[0]]
     act_bits = sum(range_shape(lo, hi).width for lo, hi in outs if lo != hi)
-    per_lane = _LANE_CELLS + 2 * acc + index + mux
-    cells = _STREAM_CELLS + component.lanes * per_lane + act_bits
-    cells += _activation_cells(first.activation.kind, acc, first.activation.bits) * component.lanes
-    cells += _tail_cells(net, outs) * _PARALLEL_SCALE
+    cells = (_STREAM_CELLS + component.lanes * _LANE_CELLS_PER_BIT * component.input_bits
+             + _ACTIVATION_CELLS * act_bits + _PARALLEL_SCALE * _tail_cells(net, outs))
     rams = sum(block_rams(w, d) for _, w, d in component.memories)
     if with_top:
-        cells += UART_TOP_CELLS + _FRAME_CELLS + component.features_per_cycle * bits
-        rams += block_rams(component.features_per_cycle * bits, component.transfers_per_vector)
+        cells += UART_TOP_CELLS
+        rams += block_rams(component.features_per_cycle * component.input_bits,
+                           component.transfers_per_vector)
     return Estimate("streaming", round(cells), rams, component.cycles_per_inference,
                     component.features_per_cycle, component.lanes)
 

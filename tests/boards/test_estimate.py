@@ -1,0 +1,97 @@
+"""The resource estimator and the architecture choice (no synthesis: bench/estimate.py compares
+the estimates with nextpnr)."""
+
+import numpy as np
+import pytest
+
+from lwc.boards.compile import compile_net, plan_architecture
+from lwc.boards.estimate import block_rams, estimate_parallel, estimate_streaming
+from lwc.boards.registry import get_board
+from lwc.compiler import ir, passes
+from lwc.compiler.lower import lower
+from lwc.errors import UsageError
+
+
+def _net(inputs, hidden, density, bits=2, seed=0):
+    rng = np.random.default_rng(seed)
+    sizes = (inputs, hidden, 10)
+    layers = []
+    for li, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        w = rng.choice([-1, 0, 1], size=(n_out, n_in), p=[density / 2, 1 - density, density / 2])
+        if li == 1:
+            layers.append((w, ir.Activation("linear"), np.zeros(n_out, dtype=np.int64)))
+        else:
+            layers.append((w, ir.Activation("step"), np.abs(w).sum(axis=1)))
+    return passes.run(ir.from_dense(ir.InputSpec(inputs, bits, None), layers,
+                                    tuple(str(k) for k in range(10)), (("dataset", "random"),)))
+
+
+@pytest.mark.parametrize("width, depth, blocks", [
+    (6, 17709, 27),  # 3 blocks of 2 x 2048 side by side, 9 deep
+    (16, 98, 1), (8, 512, 1), (8, 513, 2), (2, 784, 1), (17, 256, 2), (0, 100, 0)])
+def test_block_rams_take_the_best_geometry(width, depth, blocks):
+    assert block_rams(width, depth) == blocks
+
+
+def test_parallel_estimate_grows_with_the_weights():
+    small, large = _net(32, 16, 0.2), _net(32, 64, 0.2)
+    assert 0 < estimate_parallel(small).logic_cells < estimate_parallel(large).logic_cells
+    bare = estimate_parallel(small, with_top=False)
+    assert bare.logic_cells < estimate_parallel(small).logic_cells
+    assert bare.cycles_per_inference == 1 and bare.block_rams == 0
+
+
+def test_streaming_estimate_counts_lanes_and_memories():
+    net = _net(200, 64, 0.1)
+    one, four = (lower(net, architecture="streaming", features_per_cycle=8, lanes=k)
+                 for k in (1, 4))
+    for component in (one, four):
+        component._MustUse__silence = True
+    e1, e4 = estimate_streaming(net, one), estimate_streaming(net, four)
+    assert e1.lanes == 1 and e4.lanes == 4
+    assert e4.logic_cells > e1.logic_cells and e4.block_rams >= e1.block_rams
+    assert e1.cycles_per_inference == one.cycles_per_inference > e4.cycles_per_inference
+    assert e1.block_rams >= sum(block_rams(w, d) for _, w, d in one.memories)
+
+
+def test_auto_takes_parallel_when_it_fits():
+    net = _net(16, 8, 0.3)
+    plan = plan_architecture(net, get_board("icebreaker"), "auto", progress=lambda *_: None)
+    assert plan.architecture == "parallel"
+    assert plan_architecture(net, None, "auto").architecture == "parallel"
+
+
+def test_auto_streams_a_net_too_big_for_the_board():
+    net = _net(784, 128, 0.08)
+    said = []
+    board = get_board("icebreaker")
+    plan = plan_architecture(net, board, "auto", progress=said.append)
+    assert plan.architecture == "streaming" and plan.estimate.fits(board.capacity)
+    assert plan.lanes >= 1 and plan.features_per_cycle == 8
+    assert "streaming" in said[0] and "fits" in said[-1]
+    # The most lanes that fit: one more step up would not.
+    bigger = {1: 2, 2: 4, 4: 8}.get(plan.lanes)
+    if bigger:
+        over = plan_architecture(net, board, "streaming", lanes=bigger, progress=said.append)
+        assert not over.estimate.fits(board.capacity)
+
+
+def test_architecture_options_are_checked():
+    net = _net(16, 8, 0.3)
+    with pytest.raises(UsageError, match="unknown architecture 'folded'"):
+        plan_architecture(net, None, "folded")
+    with pytest.raises(UsageError, match="apply to the streaming architecture"):
+        plan_architecture(net, None, "parallel", lanes=2)
+    with pytest.raises(UsageError, match="lanes must be a positive integer"):
+        plan_architecture(net, None, "streaming", lanes=0)
+
+
+def test_compile_streaming_verilog(tmp_path):
+    net = _net(40, 12, 0.3)
+    result = compile_net(net, tmp_path / "out", target="verilog", architecture="streaming",
+                         features_per_cycle=4, lanes=2, progress=lambda *_: None)
+    facts = result.facts
+    assert facts.architecture == "streaming" and facts.lanes == 2
+    assert facts.features_per_cycle == 4 and facts.cycles_per_inference > 1
+    assert "streaming" in result.table() and "1 inference every" in result.table()
+    assert "module lwc_net" in (tmp_path / "out" / "net.v").read_text()
