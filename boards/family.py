@@ -93,7 +93,8 @@ ICE40 = Family(
     ),
     placed={"logic_cells": "ICESTORM_LC", "block_ram": "ICESTORM_RAM",
             "spram": "ICESTORM_SPRAM", "dsp": "ICESTORM_DSP", "io": "SB_IO"},
-    out_of_cells=r"Failed to expand region .* of (\d+) ICESTORM_LCs",
+    out_of_cells=(r"Failed to expand region .* of (\d+) ICESTORM_LCs"
+                  r"|no BELs remaining to implement cell type 'ICESTORM_LC'"),
 )
 
 #: Lattice ECP5: a slice holds two LUT4 and two flip-flops; a CCU2C (two bits of carry chain)

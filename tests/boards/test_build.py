@@ -352,6 +352,13 @@ def test_nextpnr_out_of_cells_becomes_a_fit_error():
                         "smaller network")
     other = BuildError("nextpnr-ice40 place & route failed (exit 1): ERROR: something else")
     assert packing_error(other, board) is other
+    # Placement can also run out (cells that packing could not merge), in other words.
+    placed = BuildError("nextpnr-ice40 place & route failed (exit 125): ERROR: Unable to place "
+                        "cell 'network.y_SB_DFFE_Q_DFFLC', no BELs remaining to implement cell "
+                        "type 'ICESTORM_LC' (see top.nextpnr.log)")
+    assert str(packing_error(placed, get_board("icestick"))) == (
+        "design does not fit the icestick (iCE40HX1K-TQ144): packing needs more logic cells, the "
+        "device has 1280; choose a larger board or a smaller network")
 
 
 # --- critical path names, ECP5 constraints -----------------------------------------------------

@@ -233,7 +233,7 @@ def test_fit_failure_removes_the_earlier_bitstream(tmp_path):
     (out / MANIFEST).write_text(json.dumps({"format": "lwc-build", "complete": True,
                                             "files": ["top.bin", "report.json"]}))
     with pytest.raises(BuildError, match="design does not fit the icestick"):
-        compile_quietly(big, out, board="icestick")
+        compile_quietly(big, out, board="icestick", architecture="parallel")
     assert not (out / "top.bin").exists() and not (out / "top.bin.tmp").exists()
     assert not (out / "report.json").exists()
     with pytest.raises(UsageError, match="no bitstream"):
