@@ -15,7 +15,7 @@ from .adder_tree import (
 )
 from .layer import TernaryLayer, build_layer, layer_plan
 
-__all__ = ["Argmax", "TernaryNetwork"]
+__all__ = ["Argmax", "NetworkContract", "TernaryNetwork"]
 
 
 def _signed_width(lo, hi):
@@ -116,7 +116,44 @@ class Argmax(wiring.Component):
         return m
 
 
-class TernaryNetwork(wiring.Component):
+class NetworkContract:
+    """The read-only facts every lwc network component offers (what the UART top, the
+    testbenches and the reports read), from the attributes ``_input_count``, ``_input_bits``,
+    ``_score_ranges``, ``_score_width`` and ``_sum_ranges`` the component sets."""
+
+    @property
+    def input_count(self):
+        return self._input_count
+
+    @property
+    def input_bits(self):
+        return self._input_bits
+
+    @property
+    def n_classes(self):
+        return len(self._score_ranges)
+
+    @property
+    def label_width(self):
+        return max(1, (self.n_classes - 1).bit_length())
+
+    @property
+    def score_width(self):
+        """Width of each (signed) score in ``o.payload.scores``: the widest class needs it."""
+        return self._score_width
+
+    @property
+    def score_ranges(self):
+        """Exact ``(lo, hi)`` of each class score."""
+        return self._score_ranges
+
+    @property
+    def sum_ranges(self):
+        """For each layer, the exact ``(lo, hi)`` of each neuron's weighted sum."""
+        return tuple(self._sum_ranges)
+
+
+class TernaryNetwork(NetworkContract, wiring.Component):
     """A sparse integer network as a stream pipeline: one inference accepted per clock.
 
     The input vector goes straight into the first layer's adder trees; each layer ends in a
@@ -206,37 +243,6 @@ class TernaryNetwork(wiring.Component):
                 "scores": data.ArrayLayout(signed(self._score_width), self.n_classes),
             }))),
         }, src_loc_at=1 + src_loc_at)
-
-    @property
-    def input_count(self):
-        return self._input_count
-
-    @property
-    def input_bits(self):
-        return self._input_bits
-
-    @property
-    def n_classes(self):
-        return len(self._score_ranges)
-
-    @property
-    def label_width(self):
-        return max(1, (self.n_classes - 1).bit_length())
-
-    @property
-    def score_width(self):
-        """Width of each (signed) score in ``o.payload.scores``: the widest class needs it."""
-        return self._score_width
-
-    @property
-    def score_ranges(self):
-        """Exact ``(lo, hi)`` of each class score."""
-        return self._score_ranges
-
-    @property
-    def sum_ranges(self):
-        """For each layer, the exact ``(lo, hi)`` of each neuron's weighted sum."""
-        return tuple(self._sum_ranges)
 
     @property
     def shared_ranges(self):

@@ -55,7 +55,7 @@ from amaranth.lib.wiring import In, Out
 
 from .adder_tree import _check_register_every, range_shape, register_levels, tree_depth
 from .layer import TernaryLayer, layer_plan
-from .network import Argmax
+from .network import Argmax, NetworkContract
 
 __all__ = ["StreamingNetwork", "LanePlan", "encode_neuron"]
 
@@ -114,7 +114,7 @@ class LanePlan:
     acc_range: tuple[int, int]
 
 
-class StreamingNetwork(wiring.Component):
+class StreamingNetwork(NetworkContract, wiring.Component):
     """A sparse integer network whose first layer is computed sequentially from block RAM.
 
     An input vector arrives as ``transfers_per_vector`` transfers of ``features_per_cycle``
@@ -259,39 +259,8 @@ class StreamingNetwork(wiring.Component):
     # The network contract shared with TernaryNetwork.
 
     @property
-    def input_count(self):
-        return self._input_count
-
-    @property
-    def input_bits(self):
-        return self._input_bits
-
-    @property
     def input_map(self):
         return self._input_map
-
-    @property
-    def n_classes(self):
-        return len(self._score_ranges)
-
-    @property
-    def label_width(self):
-        return max(1, (self.n_classes - 1).bit_length())
-
-    @property
-    def score_width(self):
-        """Width of each (signed) score in ``o.payload.scores``: the widest class needs it."""
-        return self._score_width
-
-    @property
-    def score_ranges(self):
-        """Exact ``(lo, hi)`` of each class score."""
-        return self._score_ranges
-
-    @property
-    def sum_ranges(self):
-        """For each layer, the exact ``(lo, hi)`` of each neuron's weighted sum."""
-        return tuple(self._sum_ranges)
 
     @property
     def shared_ranges(self):
