@@ -13,14 +13,16 @@ For each net, three designs with the same ports, latency and results:
 
 lwc designs are synthesized as the bitstream build does, from Amaranth's RTLIL (adders marked
 ``keep``); the Verilog ``lwc compile --target verilog`` writes is the same logic without that
-attribute. Every design is simulated with Icarus Verilog against the golden model, as Verilog and
-(unless ``--no-gate-level``) as the iCE40 netlist Yosys makes of it, then synthesized with
-``synth_ice40`` and, when it fits, placed and routed with nextpnr on the UP5K or HX8K inside a small
-wrapper (``bench/fpga.py``; its input shift register, one logic cell per input bit, is not counted
-in the figures). Nets that fit no iCE40 get synthesis figures only. Run it as::
+attribute. Every design is simulated with Icarus Verilog against the golden model on 48 random
+vectors, as Verilog and, for lwc designs (unless ``--no-gate-level``), as the iCE40 netlist Yosys
+makes of that RTLIL; then synthesized with ``synth_ice40`` and, when it fits, placed and routed
+with nextpnr on the UP5K or HX8K inside a small wrapper (``bench/fpga.py``; its input shift
+register, one logic cell per input bit, is not counted in the figures). Nets that fit no iCE40 get
+synthesis figures only. Run it as::
 
     nice -n 10 python bench/compiler.py                 # the table in docs/benchmarks.md
     nice -n 10 python bench/compiler.py --nets digits-demo,rand-64-4b-20
+    python bench/compiler.py --adders                   # adders vs weights, MNIST-sized nets
     python bench/compiler.py --speed                    # compile time of 10k/100k/1M weights
 
 Results are cached in ``build/bench`` (by the hash of each Verilog), so a rerun only does what
@@ -97,14 +99,16 @@ NETS = {
     **{f"mnist-{b}b-{int(d * 100)}": (f"random 784-256-10, {b} bit, {int(d * 100)}%",
                                       lambda b=b, d=d: random_net(3, (784, 256, 10), b, d))
        for b in (1, 4) for d in (0.05, 0.1, 0.2)},
-    # MNIST's inputs with a quarter of the hidden layer: what synthesis on 2 cores can afford.
+    # MNIST's inputs with a quarter of the hidden layer: Yosys needs over half an hour of CPU for
+    # the naive design of the smallest (docs/benchmarks.md), so the table has a subset.
     **{f"mnist64-{b}b-{int(d * 100)}": (f"random 784-64-10, {b} bit, {int(d * 100)}%",
                                         lambda b=b, d=d: random_net(3, (784, 64, 10), b, d))
        for b in (1, 4) for d in (0.05, 0.1, 0.2)},
 }
-DEFAULT_NETS = ("digits-demo", "digits", "rand-64-4b-20", "rand-256-1b-10", "mnist64-1b-5",
-                "mnist64-1b-10", "mnist64-1b-20", "mnist64-4b-5", "mnist64-4b-10",
-                "mnist64-4b-20")
+DEFAULT_NETS = ("digits-demo", "digits", "rand-64-4b-20", "rand-256-1b-10", "mnist64-4b-5",
+                "mnist64-1b-5")
+#: The MNIST-sized nets of the issue's goals (``--adders``; their synthesis does not fit the time).
+MNIST_NETS = tuple(f"mnist-{b}b-{d}" for b in (1, 4) for d in (5, 10, 20))
 #: The designs compared: naive, and lwc without / with sharing (the defaults otherwise); then the
 #: hardware choices measured in docs/benchmarks.md: "tree" builds every neuron as an adder tree
 #: (no compressor trees), "merged" leaves the adders without the keep attribute (so Yosys'
@@ -247,11 +251,37 @@ def adders_table(names, *, progress=print):
     return "\n".join(lines)
 
 
+def phases(path):
+    """CPU seconds of each step of ``lwc compile --target verilog`` on the net file ``path``, run
+    in this process in the order the command runs them: ``load``, ``passes`` (all but ``share``,
+    each followed by ``verify``), ``share``, ``widths`` (``infer_widths`` and ``verify`` after the
+    share pass), ``lower`` (the component and its plans) and ``verilog`` (the text); and the
+    adder counts without and with sharing."""
+    seconds = {}
+
+    def timed(key, fn, *args):
+        t = time.process_time()
+        result = fn(*args)
+        seconds[key] = time.process_time() - t
+        return result
+
+    net = timed("load", netfile.load, path)
+    plain = timed("passes", passes.run, net, passes.pipeline(share=False))
+    shared = timed("share", passes.share, plain)
+    compiled = timed("widths", lambda n: ir.verify(passes.infer_widths(n)), shared)
+    component = timed("lower", lower, compiled)
+    timed("verilog", write_verilog, component)
+    return seconds, adder_count(plain), adder_count(compiled)
+
+
 def speed(sizes, *, progress=print):
     """Wall time and peak memory of ``lwc compile --target verilog`` on random 784-H-10 nets at
-    10% density with about ``size`` nonzero weights, and the time of the ``share`` pass alone."""
+    10% density with about ``size`` nonzero weights (4-bit inputs, sharing on), and the CPU time
+    of each of its steps (:func:`phases`)."""
+    steps = ("load", "passes", "share", "widths", "lower", "verilog")
     lines = ["| nonzero weights | net | adders without / with sharing | `lwc compile` wall s | "
-             "CPU s | peak MB | share pass CPU s |", "|---:|---|---|---:|---:|---:|---:|"]
+             "CPU s | peak MB | " + " | ".join(steps) + " |",
+             "|---:|---|---|---:|---:|---:|" + "---:|" * len(steps)]
     for size in sizes:
         hidden = max(1, round(size / 79.4))
         net = random_net(4, (784, hidden, 10), 4, 0.1)
@@ -268,13 +298,10 @@ def speed(sizes, *, progress=print):
                 raise RuntimeError(run.stderr[-3000:])
             peak, user, system = run.stderr.strip().splitlines()[-1].split()
             peak, cpu = int(peak) / 1024, float(user) + float(system)
-        plain = passes.run(net, passes.pipeline(share=False))
-        t = time.process_time()
-        shared = passes.share(plain)
-        share_s = time.process_time() - t
-        line = (f"| {nonzero_count(net)} | 784-{hidden}-10 | {adder_count(plain)} / "
-                f"{adder_count(shared)} | {seconds:.1f} | {cpu:.1f} | {peak:.0f} | "
-                f"{share_s:.1f} |")
+            steps_s, plain, shared = phases(path)
+        line = (f"| {nonzero_count(net)} | 784-{hidden}-10 | {plain} / {shared} | "
+                f"{seconds:.1f} | {cpu:.1f} | {peak:.0f} | "
+                + " | ".join(f"{steps_s[k]:.1f}" for k in steps) + " |")
         progress(line)
         lines.append(line)
     return "\n".join(lines)
@@ -282,8 +309,10 @@ def speed(sizes, *, progress=print):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nets", default=",".join(DEFAULT_NETS),
-                        help=f"comma-separated, from: {', '.join(NETS)}")
+    parser.add_argument("--nets", default=None,
+                        help=f"comma-separated, from: {', '.join(NETS)} (default: "
+                             f"{','.join(DEFAULT_NETS)}; with --adders "
+                             f"{','.join(MNIST_NETS)},digits,digits-demo)")
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
                         help=f"comma-separated, from: {', '.join(VARIANTS)}")
     parser.add_argument("--device", choices=list(DEVICES), default=None,
@@ -298,14 +327,21 @@ def main():
     parser.add_argument("--sizes", default="10000,100000,1000000",
                         help="nonzero weights of the --speed nets")
     args = parser.parse_args()
+    for option, given, known in (("--nets", args.nets, NETS), ("--variants", args.variants,
+                                                               VARIANTS)):
+        unknown = [k for k in (given or "").split(",") if k and k not in known]
+        if unknown:
+            parser.error(f"{option}: unknown {', '.join(unknown)} (choose from "
+                         f"{', '.join(known)})")
     if args.speed:
         print(speed([int(s) for s in args.sizes.split(",")]))
         return
     if args.adders:
-        print(adders_table(args.nets.split(","), progress=lambda line: None))
+        names = args.nets.split(",") if args.nets else [*MNIST_NETS, "digits", "digits-demo"]
+        print(adders_table(names, progress=lambda line: None))
         return
     results = []
-    for name in args.nets.split(","):
+    for name in (args.nets.split(",") if args.nets else DEFAULT_NETS):
         description, build = NETS[name]
         net = build()
         nonzero = nonzero_count(net)
