@@ -206,11 +206,19 @@ def measure(net, variants=DEFAULT_VARIANTS, *, check=True, gate_level=True, devi
 
 
 def _relative(row, base, key):
-    """``row[key]``, with its ratio to ``base[key]`` when ``row`` is not the base."""
+    """``row[key]``, with its ratio to ``base[key]`` when ``row`` is not the base.
+
+    A base design that was not placed has no logic cell count, but needs at least one cell per
+    LUT4: logic cells are then compared with its LUT4 count, as an upper bound (``<=``).
+    """
     v, b = row[key], base[key]
     if v is None:
         return "—"
-    return f"{v}" if row is base or not b else f"{v} ({v / b:.2f}x)"
+    if row is base:
+        return f"{v}"
+    if key == "lcs" and b is None and base["lut4"]:
+        return f"{v} (≤{v / base['lut4']:.2f}x)"
+    return f"{v}" if not b else f"{v} ({v / b:.2f}x)"
 
 
 def format_table(results):
