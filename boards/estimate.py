@@ -135,22 +135,23 @@ def block_rams(width, depth):
     return min(-(-width // w) * -(-depth // d) for w, d in _BRAM_MODES)
 
 
-def _tail_cells(net, first_outputs):
-    """Cells of the parallel layers after the first, and of the argmax."""
-    info = layer_ranges(net)
-    inputs = [first_outputs] + [[out for _, out in layer] for layer in info[1:]]
-    cells = sum(layer_cells(layer, inputs[k]) for k, layer in enumerate(net.layers[1:]))
-    return cells + _argmax_cells(inputs[-1])
+def _logic_cells(net, first=0):
+    """``(cells, inputs)``: structural cells of the parallel layers from index ``first`` on and of
+    the argmax, and the value ranges each layer reads (``inputs[k + 1]``: layer ``k``'s outputs)."""
+    inputs = [[(0, net.input.max_value)] * len(net.input_map)]
+    inputs += [[out for _, out in layer] for layer in layer_ranges(net)]
+    cells = sum(layer_cells(net.layers[k], inputs[k]) for k in range(first, len(net.layers)))
+    return cells + _argmax_cells(inputs[-1]), inputs
 
 
 def estimate_streaming(net, component, *, with_top=True):
     """:class:`Estimate` of ``net`` as the :class:`~lwc.hw.StreamingNetwork` ``component`` (its
     plan: lanes, entries, memories; it is not elaborated), behind the UART front end when
     ``with_top`` (which then keeps the frame in one more memory instead of a shift register)."""
-    outs = [o for _, o in layer_ranges(net)[0]]
-    act_bits = sum(range_shape(lo, hi).width for lo, hi in outs if lo != hi)
+    tail, inputs = _logic_cells(net, first=1)
+    act_bits = sum(range_shape(lo, hi).width for lo, hi in inputs[1] if lo != hi)
     cells = (_STREAM_CELLS + component.lanes * _LANE_CELLS_PER_BIT * component.input_bits
-             + _ACTIVATION_CELLS * act_bits + _PARALLEL_SCALE * _tail_cells(net, outs))
+             + _ACTIVATION_CELLS * act_bits + _PARALLEL_SCALE * tail)
     rams = sum(block_rams(w, d) for _, w, d in component.memories)
     if with_top:
         cells += UART_TOP_CELLS
@@ -164,12 +165,7 @@ def estimate_parallel(net, *, with_top=True):
     """:class:`Estimate` of ``net`` (after the compiler passes: every ``sum_range`` known) as the
     fully parallel :class:`~lwc.hw.TernaryNetwork`, behind the UART front end when ``with_top``
     (which holds the input vector in a shift register, one cell per input bit)."""
-    info = layer_ranges(net)
-    inputs = [[(0, net.input.max_value)] * len(net.input_map)]
-    inputs += [[out for _, out in layer] for layer in info]
-    cells = sum(layer_cells(layer, inputs[k]) for k, layer in enumerate(net.layers))
-    cells += _argmax_cells(inputs[-1])
-    cells *= _PARALLEL_SCALE
+    cells = _PARALLEL_SCALE * _logic_cells(net)[0]
     if with_top:
         cells += UART_TOP_CELLS + net.input.count * net.input.bits
     return Estimate("parallel", round(cells), 0, 1)

@@ -495,18 +495,24 @@ def is_shared(net):
     return any(layer.shared for layer in net.layers)
 
 
+def _expand_terms(item, n_in, expansions):
+    """``{input index: coefficient}`` of a neuron's or shared node's terms, shared nodes among
+    them replaced by their ``expansions``."""
+    terms = {}
+    for ref, w in zip(item.inputs, item.weights):
+        if ref < n_in:
+            terms[ref] = terms.get(ref, 0) + w
+        else:
+            for i, c in expansions[ref - n_in].items():
+                terms[i] = terms.get(i, 0) + w * c
+    return terms
+
+
 def _node_expansions(layer, n_in):
     """Each shared node of ``layer`` as a dict ``{input index: coefficient}``."""
     expansions = []
     for node in layer.shared:
-        terms = {}
-        for ref, w in zip(node.inputs, node.weights):
-            if ref < n_in:
-                terms[ref] = terms.get(ref, 0) + w
-            else:
-                for i, c in expansions[ref - n_in].items():
-                    terms[i] = terms.get(i, 0) + w * c
-        expansions.append(terms)
+        expansions.append(_expand_terms(node, n_in, expansions))
     return expansions
 
 
@@ -520,13 +526,7 @@ def expand_layer(layer, n_in):
     expansions = _node_expansions(layer, n_in)
     neurons = []
     for neuron in layer.neurons:
-        terms = {}
-        for ref, w in zip(neuron.inputs, neuron.weights):
-            if ref < n_in:
-                terms[ref] = terms.get(ref, 0) + w
-            else:
-                for i, c in expansions[ref - n_in].items():
-                    terms[i] = terms.get(i, 0) + w * c
+        terms = _expand_terms(neuron, n_in, expansions)
         kept = sorted((i, w) for i, w in terms.items() if w)
         neurons.append(replace(neuron, inputs=tuple(i for i, _ in kept),
                                weights=tuple(w for _, w in kept)))

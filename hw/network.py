@@ -116,6 +116,29 @@ class Argmax(wiring.Component):
         return m
 
 
+def check_structure(input_count, input_map, layers):
+    """``(input_map, layers)`` as tuples, after checking that ``input_map`` names strictly
+    increasing features below ``input_count`` and that ``layers`` are hidden (non-linear) layers
+    then one linear output layer with at least one neuron; :class:`ValueError` otherwise."""
+    input_map = tuple(input_map)
+    if not all(0 <= k < input_count for k in input_map) or \
+            any(a >= b for a, b in zip(input_map, input_map[1:])):
+        raise ValueError(f"input_map must be strictly increasing feature indices below "
+                         f"{input_count}, not {input_map!r}")
+    layers = tuple(layers)
+    if not layers:
+        raise ValueError("A network needs at least one layer")
+    for index, spec in enumerate(layers):
+        kind = spec.activation.kind
+        last = index == len(layers) - 1
+        if last and (kind != "linear" or not spec.neurons):
+            raise ValueError(f"The output layer must be linear with at least one neuron, "
+                             f"not {kind!r} with {len(spec.neurons)}")
+        if not last and kind == "linear":
+            raise ValueError(f"Layer {index}: a hidden layer cannot be linear")
+    return input_map, layers
+
+
 class NetworkContract:
     """The read-only facts every lwc network component offers (what the UART top, the
     testbenches and the reports read), from the attributes ``_input_count``, ``_input_bits``,
@@ -195,22 +218,7 @@ class TernaryNetwork(NetworkContract, wiring.Component):
             raise ValueError(f"input_count must be a positive integer, not {input_count!r}")
         if not (isinstance(input_bits, int) and input_bits >= 1):
             raise ValueError(f"input_bits must be a positive integer, not {input_bits!r}")
-        input_map = tuple(input_map)
-        if not all(0 <= k < input_count for k in input_map) or \
-                any(a >= b for a, b in zip(input_map, input_map[1:])):
-            raise ValueError(f"input_map must be strictly increasing feature indices below "
-                             f"{input_count}, not {input_map!r}")
-        layers = tuple(layers)
-        if not layers:
-            raise ValueError("A network needs at least one layer")
-        for index, spec in enumerate(layers):
-            kind = spec.activation.kind
-            last = index == len(layers) - 1
-            if last and (kind != "linear" or not spec.neurons):
-                raise ValueError(f"The output layer must be linear with at least one neuron, "
-                                 f"not {kind!r} with {len(spec.neurons)}")
-            if not last and kind == "linear":
-                raise ValueError(f"Layer {index}: a hidden layer cannot be linear")
+        input_map, layers = check_structure(input_count, input_map, layers)
         _check_register_every(register_every)
         self._input_count = input_count
         self._input_bits = input_bits

@@ -55,7 +55,7 @@ from amaranth.lib.wiring import In, Out
 
 from .adder_tree import _check_register_every, range_shape, register_levels, tree_depth
 from .layer import TernaryLayer, layer_plan
-from .network import Argmax, NetworkContract
+from .network import Argmax, NetworkContract, check_structure
 
 __all__ = ["StreamingNetwork", "LanePlan", "encode_neuron"]
 
@@ -159,22 +159,7 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         _positive_int("features_per_cycle", features_per_cycle)
         _positive_int("lanes", lanes)
         _positive_int("entry_bits", entry_bits, minimum=2)
-        input_map = tuple(input_map)
-        if not all(0 <= k < input_count for k in input_map) or \
-                any(a >= b for a, b in zip(input_map, input_map[1:])):
-            raise ValueError(f"input_map must be strictly increasing feature indices below "
-                             f"{input_count}, not {input_map!r}")
-        layers = tuple(layers)
-        if not layers:
-            raise ValueError("A network needs at least one layer")
-        for index, spec in enumerate(layers):
-            kind = spec.activation.kind
-            last = index == len(layers) - 1
-            if last and (kind != "linear" or not spec.neurons):
-                raise ValueError(f"The output layer must be linear with at least one neuron, "
-                                 f"not {kind!r} with {len(spec.neurons)}")
-            if not last and kind == "linear":
-                raise ValueError(f"Layer {index}: a hidden layer cannot be linear")
+        input_map, layers = check_structure(input_count, input_map, layers)
         if layers[0].shared:
             raise ValueError("The sequential first layer cannot have shared nodes; expand them "
                              "into its neurons first")

@@ -5,7 +5,8 @@ idle cycles (valid or ready low) before each transfer, drawn from a ``random.Ran
 with probability ``p`` per cycle, to exercise back-pressure.
 """
 
-__all__ = ["stream_put", "stream_get", "stream_put_all", "stream_get_all", "stream_check_source"]
+__all__ = ["stream_put", "stream_get", "stream_put_all", "stream_get_all", "stream_check_source",
+           "run_network"]
 
 
 async def _idle(ctx, rng, p):
@@ -60,3 +61,37 @@ async def stream_check_source(ctx, stream):
 def _bits(payload):
     """A sampled payload as an int: layout payloads sample as ``data.Const``."""
     return payload.as_bits() if hasattr(payload, "as_bits") else payload
+
+
+def run_network(dut, payloads, count, *, limit, rng=None, p_in=0.0, p_out=0.0):
+    """Simulate a network component ``dut`` (``i``/``o`` streams, a ``sync`` clock): offer the
+    input ``payloads`` on ``i`` with random gaps (probability ``p_in`` a cycle), take ``count``
+    outputs from ``o`` with random back-pressure (``p_out``) while :func:`stream_check_source`
+    watches ``o``, and fail if they have not all come within ``limit`` cycles. Returns the output
+    payloads in order."""
+    from amaranth.sim import Simulator
+
+    results = []
+
+    async def producer(ctx):
+        await stream_put_all(ctx, dut.i, payloads, rng=rng, p=p_in)
+
+    async def consumer(ctx):
+        results.extend(await stream_get_all(ctx, dut.o, count, rng=rng, p=p_out))
+
+    async def checker(ctx):
+        await stream_check_source(ctx, dut.o)
+
+    async def watchdog(ctx):
+        for _ in range(limit):  # not tick().repeat(): it cannot be closed while suspended
+            await ctx.tick()
+        raise AssertionError(f"no {count} outputs within {limit} cycles")
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.add_testbench(checker, background=True)
+    sim.add_testbench(watchdog, background=True)
+    sim.run()
+    return results

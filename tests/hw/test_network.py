@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from lwc.compiler import golden, ir, passes
 from lwc.compiler.lower import lower
 from lwc.hw import ActivationSpec, LayerSpec, NeuronSpec, TernaryNetwork
-from lwc.sim.streams import stream_check_source, stream_get_all, stream_put_all
+from lwc.sim.streams import run_network
 
 ALL_KINDS = ("step", "ternary", "clip")
 
@@ -27,32 +27,10 @@ def rtl_outputs(dut, vectors, *, seed=0, p_in=0.0, p_out=0.0):
 
     The output stream is checked against the ``lib.stream`` source rules on every clock.
     """
-    rng = random.Random(seed)
-    results = []
     payloads = [[int(v) for v in row] for row in vectors]
     limit = (len(vectors) + dut.latency + 8) * (1 + int(8 * max(p_in, p_out)))
-
-    async def producer(ctx):
-        await stream_put_all(ctx, dut.i, payloads, rng=rng, p=p_in)
-
-    async def consumer(ctx):
-        results.extend(await stream_get_all(ctx, dut.o, len(payloads), rng=rng, p=p_out))
-
-    async def checker(ctx):
-        await stream_check_source(ctx, dut.o)
-
-    async def watchdog(ctx):
-        for _ in range(limit):  # not tick().repeat(): it cannot be closed while suspended
-            await ctx.tick()
-        raise AssertionError(f"no {len(payloads)} outputs within {limit} cycles")
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.add_testbench(checker, background=True)
-    sim.add_testbench(watchdog, background=True)
-    sim.run()
+    results = run_network(dut, payloads, len(payloads), limit=limit, rng=random.Random(seed),
+                          p_in=p_in, p_out=p_out)
     labels = np.array([r.label for r in results], dtype=np.int64)
     scores = np.array([list(r.scores) for r in results], dtype=np.int64)
     return labels, scores.reshape(len(results), dut.n_classes)

@@ -12,7 +12,7 @@ from lwc.compiler.lower import lower, write_verilog
 from lwc.errors import UsageError
 from lwc.hw import ActivationSpec, LayerSpec, NeuronSpec, StreamingNetwork
 from lwc.hw.streaming import encode_neuron
-from lwc.sim.streams import stream_check_source, stream_get_all, stream_put_all
+from lwc.sim.streams import run_network
 
 ALL_KINDS = ("step", "ternary", "clip")
 
@@ -33,33 +33,11 @@ def rtl_outputs(dut, vectors, *, seed=0, p_in=0.0, p_out=0.0):
     (probability ``p_in`` a cycle) and random output back-pressure (``p_out``); return
     ``(labels, scores)``. The output stream is checked against the ``lib.stream`` source rules
     on every clock."""
-    rng = random.Random(seed)
-    results = []
     payloads = transfers(dut, vectors, (1 << dut.input_bits) - 1)
     slack = 1 + int(8 * max(p_in, p_out))
     limit = (len(vectors) + 1) * (dut.cycles_per_inference + dut.latency + 8) * slack
-
-    async def producer(ctx):
-        await stream_put_all(ctx, dut.i, payloads, rng=rng, p=p_in)
-
-    async def consumer(ctx):
-        results.extend(await stream_get_all(ctx, dut.o, len(vectors), rng=rng, p=p_out))
-
-    async def checker(ctx):
-        await stream_check_source(ctx, dut.o)
-
-    async def watchdog(ctx):
-        for _ in range(limit):
-            await ctx.tick()
-        raise AssertionError(f"no {len(vectors)} outputs within {limit} cycles")
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.add_testbench(checker, background=True)
-    sim.add_testbench(watchdog, background=True)
-    sim.run()
+    results = run_network(dut, payloads, len(vectors), limit=limit, rng=random.Random(seed),
+                          p_in=p_in, p_out=p_out)
     labels = np.array([r.label for r in results], dtype=np.int64)
     scores = np.array([list(r.scores) for r in results], dtype=np.int64)
     return labels, scores.reshape(len(results), dut.n_classes)
