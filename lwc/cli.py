@@ -76,7 +76,8 @@ def _cmd_train(args):
         method=args.method, dataset="csv" if args.csv else args.dataset, data_dir=args.data_dir,
         csv=args.csv, label=args.label, categorical=args.categorical, ignore=args.ignore,
         balance=args.balance, quantizer=args.quantizer, clip=args.clip, select=args.select,
-        hidden=args.hidden, sparsity=args.sparsity, epochs=args.epochs,
+        hidden=args.hidden, sparsity=args.sparsity, output_sparsity=args.output_sparsity,
+        augment=args.augment, balanced=args.balanced or None, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, seed=args.seed, input_bits=args.input_bits,
         device=args.device, threads=args.threads, test_fraction=args.test_fraction,
         val_fraction=args.val_fraction, ste_window=args.ste_window, dropneuron=args.dropneuron,
@@ -122,6 +123,12 @@ def _add_train(sub):
     p.add_argument("-o", "--output", default="net.pt", help="output file (default net.pt)")
     p.add_argument("--hidden", type=_sizes, default=None, help="hidden sizes, e.g. 64 or 128,64")
     p.add_argument("--sparsity", type=_fraction, default=None, help="target zero-weight fraction")
+    p.add_argument("--output-sparsity", type=_fraction, default=None,
+                   help="zero-weight fraction of the output layer (default: --sparsity)")
+    p.add_argument("--balanced", action="store_true", help="ste/dropneuron: every neuron of a "
+                   "layer keeps the same number of inputs")
+    p.add_argument("--augment", type=int, default=None, metavar="PIXELS",
+                   help="image data: shift training images randomly by up to PIXELS (default 0)")
     p.add_argument("--epochs", type=_positive(int), default=None)
     p.add_argument("--batch-size", type=_positive(int), default=None)
     p.add_argument("--lr", type=_positive(float), default=None)

@@ -18,10 +18,13 @@ RECIPES = {
     # the UART front end; about 95% test accuracy.
     "digits": {"train": {"hidden": (64,), "sparsity": 0.87}, "gate_level": False},
     # MNIST: 784 inputs do not fit the UP5K in parallel; the streaming architecture keeps the
-    # first layer's weights in block RAM (about 6 bits per nonzero weight, 30 blocks of 4 kbit).
+    # first layer's weights in block RAM (about 6 bits per nonzero weight, 30 blocks of 4 kbit:
+    # 92% zeros in the 784-256 layer fill them). The output layer is in logic and half dense;
+    # training images are shifted by up to 2 pixels. About 97.6% test accuracy, 200 s on one
+    # CPU core.
     "mnist": {
-        "train": {"method": "ste", "hidden": (256,), "sparsity": 0.90, "input_bits": 2,
-                  "epochs": 30, "threads": 1},
+        "train": {"method": "ste", "hidden": (256,), "sparsity": 0.92, "output_sparsity": 0.5,
+                  "input_bits": 2, "augment": 2, "epochs": 30, "threads": 1},
         "gate_level": True,
     },
 }
@@ -49,13 +52,15 @@ class DemoResult:
 
 def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, simulator=None,
              gate_level=None, architecture="auto", baud=115200, seed=0, force=False,
-             train_options=None, progress=print):
+             train_options=None, processes=None, progress=print):
     """Run the demo for ``dataset`` into the directory ``out``; return a :class:`DemoResult`.
 
     ``net_path`` loads that net instead of training one (its dataset must be ``dataset``);
     ``train_options`` override the recipe's. ``gate_level`` (default: the recipe's) also
     simulates the synthesized iCE40 netlist on the whole test set. ``simulator`` defaults to
-    Verilator (the fast one; 10,000 MNIST images take minutes, not hours).
+    Verilator (the fast one; 10,000 MNIST images take minutes, not hours); ``processes``
+    (default: two where the machine has two cores) splits the test set over that many
+    simulator processes.
     """
     from .boards.compile import compile_net, plan_architecture
     from .boards.registry import get_board
@@ -69,6 +74,7 @@ def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, 
     recipe = RECIPES[dataset]
     gate_level = recipe["gate_level"] if gate_level is None else gate_level
     simulator = simulator or "verilator"
+    processes = processes or min(2, os.cpu_count() or 1)
     board_obj = get_board(board)
     result = DemoResult()
 
@@ -101,14 +107,15 @@ def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, 
 
     step("verify (cocotb)")
     sim = simulate(net, x, simulator=simulator, build_dir=os.path.join(out, "sim"), seed=seed,
-                   progress=progress, **lowering)
+                   progress=progress, processes=processes, **lowering)
     progress(sim.format())
     done("verify (cocotb)")
     result.ok = sim.ok
     netlist = None
     if gate_level and result.ok:
         step("verify (gate level)")
-        netlist = _gate_level(net, x, os.path.join(out, "netlist"), seed, lowering, progress)
+        netlist = _gate_level(net, x, os.path.join(out, "netlist"), seed, lowering, processes,
+                              progress)
         progress(netlist.format())
         done("verify (gate level)")
         result.ok = netlist.ok
@@ -158,11 +165,11 @@ def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, 
     return result
 
 
-def _gate_level(net, x, build_dir, seed, lowering, progress):
+def _gate_level(net, x, build_dir, seed, lowering, processes, progress):
     from .boards.toolchain import tool_path, toolchain_env
     from .sim import gatelevel
 
     env = toolchain_env()
     return gatelevel.simulate(net, x, yosys=tool_path("yosys", env), env=env,
                               build_dir=build_dir, simulator="verilator", seed=seed,
-                              progress=progress, **lowering)
+                              processes=processes, progress=progress, **lowering)

@@ -6,12 +6,21 @@ through Amaranth, a Verilator or Icarus build, the cocotb testbench
 (:mod:`lwc.sim.network_tb`, random input gaps and back-pressure), and a comparison of every output
 with :func:`lwc.compiler.golden.evaluate`. :func:`load_vectors` and :func:`random_vectors` make
 its input.
+
+Speed: a whole test set through a streaming network is hundreds of millions of cycles, so the
+simulation is built to cost as little as possible per cycle. The design runs under the testbench
+top of :func:`lwc.sim.network_tb.bench_verilog`, whose clock is made in Verilog (Verilator with
+``--timing``; where its C++ compiler lacks coroutines, cocotb's clock instead); Verilator makes
+only the ports visible to cocotb and compiles the rest of the model at full optimization (see
+:mod:`lwc.sim.runner`); and the testbench wakes Python only at transfers. The vectors can also be
+split over several simulator processes (``processes``).
 """
 
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from amaranth.hdl import Value
 
 from lwc.compiler import golden, passes
 from lwc.compiler.lower import TOPLEVEL, write_verilog
@@ -56,7 +65,8 @@ class SimReport:
     that never came count as mismatches). For a ``"streaming"`` network (``architecture``),
     ``latency`` counts from the vector's last input transfer, and ``features_per_cycle``,
     ``lanes`` and ``cycles_per_inference`` are the component's; a parallel network takes a
-    vector per transfer and per cycle.
+    vector per transfer and per cycle. ``processes`` is the number of simulator processes that
+    shared the vectors (``cycles`` is their sum, ``stream_seconds`` the longest of them).
     """
 
     simulator: str
@@ -78,6 +88,7 @@ class SimReport:
     features_per_cycle: int | None = None
     lanes: int = 0
     cycles_per_inference: int = 1
+    processes: int = 1
 
     @property
     def vectors_per_second(self):
@@ -92,8 +103,9 @@ class SimReport:
     def format(self):
         """A few lines for the CLI: speed and verdict, then the first mismatch in detail."""
         build = "build reused" if self.build_reused else f"build {self.build_seconds:.1f} s"
+        shared = f" in {self.processes} processes" if self.processes > 1 else ""
         lines = [
-            f"{self.simulator}: {self.vectors} vectors in {self.stream_seconds:.2f} s "
+            f"{self.simulator}: {self.vectors} vectors in {self.stream_seconds:.2f} s{shared} "
             f"({self.vectors_per_second:.0f} vectors/s, {self.cycles} cycles); "
             f"{build}, run {self.run_seconds:.1f} s",
             f"latency {self.measured_latency} cycles (expected {self.latency}); "
@@ -188,7 +200,8 @@ def test_set(net, *, data_dir=None):
 
 def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, seed=0,
              progress=print, gap=0.25, stall=0.25, register_every=None, sources=None,
-             build_args=(), architecture="parallel", features_per_cycle=1, lanes=1):
+             build_args=(), architecture="parallel", features_per_cycle=1, lanes=1,
+             processes=1):
     """Simulate the generated Verilog of ``net`` on ``vectors``; compare with the golden model.
 
     Parameters
@@ -222,6 +235,11 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
         but not converted (hence this file's ``UnusedElaboratable=no``).
     build_args : sequence of str
         Extra arguments for the simulator's compiler (see :func:`lwc.sim.runner.build`).
+    processes : int
+        Split the vectors into this many contiguous shares (at most one a vector), each streamed
+        from reset by its own simulator process, all at once, on as many CPU cores; process ``k``
+        draws its gaps and stalls from ``seed + k``. The report adds their cycles and counts,
+        and times them together.
 
     Returns
     -------
@@ -230,8 +248,8 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
     Raises
     ------
     UsageError, ToolchainError
-        Unknown or missing simulator, ``gap`` or ``stall`` not in ``[0, 1)``, or a failed build
-        or simulation.
+        Unknown or missing simulator, ``gap`` or ``stall`` not in ``[0, 1)``, ``processes`` not
+        a positive int or more than one with ``waves``, or a failed build or simulation.
     DataError
         ``vectors`` has the wrong shape, type, or range.
     """
@@ -241,6 +259,10 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
     for name, p in (("gap", gap), ("stall", stall)):
         if not 0 <= p < 1:
             raise UsageError(f"{name} must be a probability in [0, 1), not {p!r}")
+    if not isinstance(processes, int) or isinstance(processes, bool) or processes < 1:
+        raise UsageError(f"processes must be a positive int, not {processes!r}")
+    if waves and processes > 1:
+        raise UsageError("waves records one simulation: use processes=1")
     x = _check_vectors(net, np.asarray(vectors))
 
     compiled = passes.run(net)
@@ -255,9 +277,23 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
         write_verilog(component, source)
         sources = [source]
 
+    hdl_clock = runner.timing_supported(simulator)
+    toplevel = TOPLEVEL
+    if hdl_clock:
+        bench = work / f"{network_tb.BENCH_TOPLEVEL}.v"
+        text = network_tb.bench_verilog(len(Value.cast(component.i.payload)),
+                                        len(Value.cast(component.o.payload)), dut=TOPLEVEL)
+        if not bench.is_file() or bench.read_text() != text:
+            bench.write_text(text)
+        sources, toplevel = [*sources, bench], network_tb.BENCH_TOPLEVEL
+    else:
+        progress(f"{simulator}: the C++ compiler lacks coroutines (Verilator --timing); the "
+                 f"clock is cocotb's (slower)")
+
     progress(f"{simulator}: building {TOPLEVEL} in {work}")
-    sim_build = runner.build(sources, toplevel=TOPLEVEL, build_dir=work, simulator=simulator,
-                             waves=waves, args=build_args)
+    sim_build = runner.build(sources, toplevel=toplevel, build_dir=work, simulator=simulator,
+                             waves=waves, args=build_args, public=network_tb.PORTS,
+                             timing=hdl_clock)
     if sim_build.reused:
         progress(f"{simulator}: reusing the earlier build (same Verilog, same settings)")
     if waves and sim_build.waves.suffix == ".vcd":
@@ -266,17 +302,28 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
     want = golden.evaluate(net, x)
     inside = golden.evaluate(compiled, x)
     origins = [[n.origin for n in layer.neurons] for layer in compiled.layers]
-    job, result = work / "job.npz", work / "result.npz"
-    result.unlink(missing_ok=True)
-    network_tb.write_job(job, x, want.predictions, want.scores, sums=inside.sums, origins=origins,
-                         input_bits=component.input_bits, label_width=component.label_width,
-                         score_width=component.score_width,
-                         features_per_cycle=component.features_per_cycle if streaming else None,
-                         seed=seed, gap=gap, stall=stall, max_idle=1000 + 4 * component.latency)
-    progress(f"{simulator}: streaming {len(x)} vectors")
-    env = {network_tb.JOB_ENV: str(job), network_tb.RESULT_ENV: str(result)}
-    run_seconds = runner.test(sim_build, "lwc.sim.network_tb", seed=seed, env=env)
-    got = network_tb.read_result(result)
+    shares = np.array_split(np.arange(len(x)), min(processes, len(x)))
+    envs = []
+    for k, share in enumerate(shares):
+        suffix = "" if len(shares) == 1 else f"-{k}"
+        job, result = work / f"job{suffix}.npz", work / f"result{suffix}.npz"
+        result.unlink(missing_ok=True)
+        network_tb.write_job(
+            job, x[share], want.predictions[share], want.scores[share],
+            sums=[s[share] for s in inside.sums], origins=origins,
+            input_bits=component.input_bits, label_width=component.label_width,
+            score_width=component.score_width,
+            features_per_cycle=component.features_per_cycle if streaming else None,
+            seed=seed + k, gap=gap, stall=stall, max_idle=1000 + 4 * component.latency,
+            offset=int(share[0]), hdl_clock=hdl_clock)
+        envs.append({network_tb.JOB_ENV: str(job), network_tb.RESULT_ENV: str(result)})
+    if len(shares) == 1:
+        progress(f"{simulator}: streaming {len(x)} vectors")
+        run_seconds = runner.test(sim_build, "lwc.sim.network_tb", seed=seed, env=envs[0])
+    else:
+        progress(f"{simulator}: streaming {len(x)} vectors in {len(shares)} processes")
+        run_seconds = runner.test_parallel(sim_build, "lwc.sim.network_tb", envs, seed=seed)
+    got = _merge_results([network_tb.read_result(env[network_tb.RESULT_ENV]) for env in envs])
 
     bad = (got["labels"] != want.predictions) | (got["scores"] != want.scores).any(axis=1)
     assert int(bad.sum()) == got["mismatches"], "testbench and host disagree on mismatches"
@@ -284,7 +331,7 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
     if bad.any():
         i = int(np.argmax(bad))
         assert i == got["first_mismatch"]
-        received = i < got["received"]
+        received = bool(got["came"][i])
         first = Mismatch(
             index=i,
             inputs=tuple(int(v) for v in x[i]),
@@ -306,4 +353,31 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
         features_per_cycle=component.features_per_cycle if streaming else net.input.count,
         lanes=component.lanes if streaming else 0,
         cycles_per_inference=component.cycles_per_inference if streaming else 1,
+        processes=len(shares),
     )
+
+
+def _merge_results(parts):
+    """The results of testbenches that each streamed a share of the vectors, in order, as one
+    (see :func:`lwc.sim.network_tb.read_result`), plus ``came``: which vectors had an output.
+
+    Counts and cycles add up; the first mismatch is the first share's that has one, as an index
+    into all vectors; the latency is the first share's; ``stream_seconds`` is the longest, as the
+    shares stream at the same time.
+    """
+    got = {key: sum(part[key] for part in parts)
+           for key in ("received", "mismatches", "cycles", "protocol_errors")}
+    got["labels"] = np.concatenate([part["labels"] for part in parts])
+    got["scores"] = np.concatenate([part["scores"] for part in parts])
+    got["came"] = np.concatenate([np.arange(len(part["labels"])) < part["received"]
+                                  for part in parts])
+    got["first_mismatch"], offset = -1, 0
+    for part in parts:
+        if part["first_mismatch"] >= 0:
+            got["first_mismatch"] = offset + part["first_mismatch"]
+            break
+        offset += len(part["labels"])
+    got["first_latency"] = parts[0]["first_latency"]
+    got["stalled"] = any(part["stalled"] for part in parts)
+    got["stream_seconds"] = max(part["stream_seconds"] for part in parts)
+    return got

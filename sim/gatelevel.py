@@ -18,6 +18,12 @@ Flip-flop initial values (``init``):
     unknown value reach ``o.valid`` or a valid payload, fails (the testbench cannot read ``x`` as
     a number). Needs a four-state simulator, Icarus.
 
+Simulators: Icarus is four-state (it alone can run ``init="x"``) and builds in a second, but
+evaluates every cell model event by event; Verilator builds the netlist and the models into one
+optimized two-state model (about half a minute for the MNIST streaming net) that runs it one to
+two orders of magnitude faster, which is what a whole test set needs (add ``processes`` to
+spread it over CPU cores).
+
 lwc's simulation code does not choose synthesis tools: the caller passes the Yosys executable
 (the CLI passes the one :mod:`lwc.boards.toolchain` selects). Yosys runs in the build directory
 with relative file names, as the YoWASP build can only see its working directory.
@@ -229,7 +235,7 @@ def cell_models(build_dir, init="zero", yosys=None):
 
 def simulate(net, vectors, *, yosys, env=None, build_dir, simulator=None, init="zero",
              register_every=None, seed=0, gap=0.25, stall=0.25, waves=False, progress=print,
-             architecture="parallel", features_per_cycle=1, lanes=1):
+             architecture="parallel", features_per_cycle=1, lanes=1, processes=1):
     """Synthesize ``net`` for iCE40, simulate the netlist on ``vectors``, compare with the golden
     model.
 
@@ -253,7 +259,9 @@ def simulate(net, vectors, *, yosys, env=None, build_dir, simulator=None, init="
         ``"icarus"`` or ``"verilator"``; ``None`` for :func:`default_simulator`.
     init : str
         One of :data:`INITS`; ``"x"`` needs Icarus.
-    register_every, seed, gap, stall, waves, progress, architecture, features_per_cycle, lanes
+    register_every, seed, gap, stall, waves, progress, processes
+        As for :func:`lwc.sim.cocotb_sim.simulate`.
+    architecture, features_per_cycle, lanes
         As for :func:`lwc.sim.cocotb_sim.simulate`. A ``"streaming"`` network's weight ROMs
         become block RAMs (``SB_RAM40_4K`` with their initial contents), simulated by their cell
         model like every other cell.
@@ -301,7 +309,8 @@ def simulate(net, vectors, *, yosys, env=None, build_dir, simulator=None, init="
     report = cocotb_sim.simulate(
         net, vectors, simulator=simulator, waves=waves, build_dir=work / init, seed=seed,
         progress=progress, gap=gap, stall=stall, register_every=register_every,
-        sources=[netlist, models], build_args=build_args(simulator), **lowering)
+        sources=[netlist, models], build_args=build_args(simulator), processes=processes,
+        **lowering)
     start = "0" if init == "zero" else "x"
     return dataclasses.replace(report, simulator=f"{simulator}, iCE40 netlist, FFs start at "
                                                  f"{start}")

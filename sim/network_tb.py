@@ -25,13 +25,21 @@ Job file:
     Input gaps (probability ``gap`` that a transfer waits 1..3 cycles before ``i.valid``) and
     back-pressure (probability ``stall`` that ``o.ready`` is low in a cycle), from
     ``random.Random(seed)``; the run gives up after ``max_idle`` cycles without a transfer.
+``offset``
+    Index of the first vector among all that are being simulated (when several processes share
+    them), for the log.
+``hdl_clock``
+    The toplevel makes its own clock (the wrapper of :func:`bench_verilog`); otherwise the
+    testbench starts cocotb's :class:`~cocotb.clock.Clock` on ``clk``.
 
-The clock is the simulator's own (cocotb's GPI :class:`~cocotb.clock.Clock`, toggled without
-Python). Inputs change only at the falling edge, and ports are sampled in the read-only phase
-right after, so every sample shows what the next rising edge acts on, on any simulator. While the
-testbench can only wait — its offered transfer is refused and no output is valid, or every
-transfer is sent and no output is valid — it sleeps until ``i.ready`` or ``o.valid`` rises, so a
-streaming network's thousands of computing cycles cost no Python.
+The toplevel is the network itself, or, faster, the wrapper :func:`bench_verilog` writes around
+it, whose Verilog clock costs the simulator no VPI calls at all (cocotb's GPI clock, though
+written in C, is a timed callback and a VPI write every half period). Either way the testbench
+sees the ports :data:`PORTS`. Inputs change only at the falling edge, and ports are sampled in the
+read-only phase right after, so every sample shows what the next rising edge acts on, on any
+simulator. While the testbench can only wait — its offered transfer is refused and no output is
+valid, or every transfer is sent and no output is valid — it sleeps until ``i.ready`` or
+``o.valid`` rises, so a streaming network's thousands of computing cycles cost no Python.
 """
 
 import os
@@ -44,16 +52,54 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
-__all__ = ["stream_vectors", "write_job", "read_result", "pack_inputs", "transfer_rows",
-           "unpack_outputs"]
+__all__ = ["PORTS", "BENCH_TOPLEVEL", "stream_vectors", "bench_verilog", "write_job",
+           "read_result", "pack_inputs", "transfer_rows", "unpack_outputs"]
 
 JOB_ENV = "LWC_SIM_JOB"
 RESULT_ENV = "LWC_SIM_RESULT"
+#: The toplevel's signals the testbench reads or drives (what the simulator must make visible).
+PORTS = ("clk", "rst", "i__payload", "i__valid", "i__ready", "o__payload", "o__valid", "o__ready")
+#: Module name of the wrapper :func:`bench_verilog` writes.
+BENCH_TOPLEVEL = "lwc_bench"
 _HALF_PERIOD_NS = 5  # a 10 ns clock, as in the waveforms
 
 
+def bench_verilog(input_width, output_width, *, dut="lwc_net"):
+    """Verilog of the testbench toplevel :data:`BENCH_TOPLEVEL`: the module ``dut`` (a network
+    top with ``i``/``o`` streams of ``input_width`` and ``output_width`` payload bits) under a
+    clock made in Verilog, with the ports :data:`PORTS` (``clk`` an output) passed through.
+
+    The clock starts low and rises every 10 ns from 5 ns, as cocotb's
+    ``Clock(clk, 10, unit="ns").start(start_high=False)`` would; the file sets its own
+    ``timescale``, so it may follow cell models that set another.
+    """
+    assert input_width >= 1 and output_width >= 1, "a network top has payload bits"
+    return f"""`timescale 1ns / 1ps
+// lwc testbench top: {dut} under a clock made here, so that no clock edge costs a VPI call.
+module {BENCH_TOPLEVEL}(
+  output reg clk,
+  input rst,
+  input [{input_width - 1}:0] i__payload,
+  input i__valid,
+  output i__ready,
+  output [{output_width - 1}:0] o__payload,
+  output o__valid,
+  input o__ready
+);
+  initial clk = 1'b0;
+  always #{_HALF_PERIOD_NS} clk = ~clk;
+  {dut} dut (
+    .clk(clk), .rst(rst),
+    .i__payload(i__payload), .i__valid(i__valid), .i__ready(i__ready),
+    .o__payload(o__payload), .o__valid(o__valid), .o__ready(o__ready)
+  );
+endmodule
+"""
+
+
 def write_job(path, inputs, labels, scores, *, sums=(), origins=(), input_bits, label_width,
-              score_width, features_per_cycle=None, seed=0, gap=0.25, stall=0.25, max_idle=1000):
+              score_width, features_per_cycle=None, seed=0, gap=0.25, stall=0.25, max_idle=1000,
+              offset=0, hdl_clock=False):
     """Write the job file the testbench reads (see the module docstring for the fields);
     ``features_per_cycle`` defaults to the whole vector in one transfer."""
     inputs = np.asarray(inputs, dtype=np.int64)
@@ -65,7 +111,8 @@ def write_job(path, inputs, labels, scores, *, sums=(), origins=(), input_bits, 
              labels=np.asarray(labels, dtype=np.int64), scores=np.asarray(scores, dtype=np.int64),
              input_bits=input_bits, label_width=label_width, score_width=score_width,
              features_per_cycle=features, transfers=-(-count // features), seed=seed,
-             gap=gap, stall=stall, max_idle=max_idle, **arrays)
+             gap=gap, stall=stall, max_idle=max_idle, offset=offset, hdl_clock=bool(hdl_clock),
+             **arrays)
 
 
 def read_result(path):
@@ -120,7 +167,8 @@ def unpack_outputs(payload, n_classes, label_width, score_width):
 
 def _log_mismatch(log, job, index, label, scores):
     layers = sorted(int(k[5:]) for k in job if k.startswith("sums_"))
-    log.error("vector %d mismatches: input %s", index, job["inputs"][index].tolist())
+    log.error("vector %d mismatches: input %s", index + int(job["offset"]),
+              job["inputs"][index].tolist())
     for k in layers:
         pairs = zip(job[f"origins_{k}"].tolist(), job[f"sums_{k}"][index].tolist())
         log.error("  layer %d golden sums: %s", k, " ".join(f"n{o}={s}" for o, s in pairs))
@@ -154,7 +202,8 @@ async def stream_vectors(dut):
     i_valid.value = 0
     i_payload.value = 0
     o_ready.value = 0
-    Clock(clk, period, unit="ns").start(start_high=False)
+    if not job["hdl_clock"]:
+        Clock(clk, period, unit="ns").start(start_high=False)
     for _ in range(2):
         await FallingEdge(clk)
     rst.value = 0
@@ -224,7 +273,9 @@ async def stream_vectors(dut):
             protocol_errors += 1  # valid dropped before the transfer
             held = None
         blocked = offering and not moved  # refused, and nothing changes until i.ready rises
-        drained = sent == total and not offering
+        # Drained, and i.valid already low: right after the last transfer it is still high (it
+        # falls at the next falling edge), and sleeping then would offer that transfer again.
+        drained = sent == total and not offering and not valid
         if not out_valid and not wait and (blocked or drained) and idle <= max_idle:
             # Nothing to do until the network moves: let the simulator run on its own.
             before = cycle_now()

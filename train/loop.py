@@ -31,8 +31,8 @@ from .methods import DROPNEURON_DEFAULT, METHODS, group_lasso, make_regimen, sna
 from .metrics import classification_metrics
 from .model import TernaryMLP
 
-__all__ = ["TrainConfig", "TrainResult", "train", "train_to_file", "report", "REPORT_NAME",
-           "PLOT_NAMES", "SELECT_METRICS"]
+__all__ = ["TrainConfig", "TrainResult", "train", "train_to_file", "shift_images", "report",
+           "REPORT_NAME", "PLOT_NAMES", "SELECT_METRICS"]
 
 REPORT_NAME = "train_report.json"
 PLOT_NAMES = {
@@ -78,12 +78,26 @@ class TrainConfig:
     hidden : tuple of int
         Hidden layer sizes (at least one layer).
     sparsity : float
-        Target share of zero weights in every layer, in ``[0, 1)``. ``ste``/``dropneuron``: the
+        Target share of zero weights in every layer (the output layer: see
+        ``output_sparsity``), in ``[0, 1)``. ``ste``/``dropneuron``: the
         exact share (quantile cut); ``lwn``: the share of each layer's weights that round to 0
         (exact, as each layer is rescaled to it while discretizing); ``distribution``: the
         prior's probability of 0 (and the initial one); ``prune``: not used (``prune_quality``
         and ``prune_rounds`` decide); ``sample``: at least this share of each layer's weights
         is 0 (the samples per neuron are chosen so), unless ``samples`` is given.
+    output_sparsity : float, optional
+        ``sparsity`` of the output layer; ``None``: ``sparsity``. The output layer is small (its
+        fan-in is the last hidden layer's width) and every class reads it, so a denser one costs
+        few weights and buys accuracy (on MNIST with 90% zeros in the hidden layer, about 0.3
+        points at 50% against 90% in the output layer).
+    balanced : bool
+        ``ste``/``dropneuron``: cut every neuron's weights at their own ``sparsity`` quantile, so
+        every neuron of a layer keeps the same number of inputs; without it one cut per layer
+        lets neurons with only small weights die (at 97.75% zeros in a 784-256 layer, 68 of 256).
+    augment : int
+        Image data: every training sample is shifted by a random whole number of pixels, up to
+        ``augment`` in each direction (rows and columns independently; zero, the background,
+        fills in). The samples of validation and test are never shifted.
     epochs, batch_size, lr : int, int, float
         Adam with a cosine learning-rate decay to 0 over ``epochs``.
     seed : int
@@ -150,6 +164,9 @@ class TrainConfig:
     select: str = "accuracy"
     hidden: tuple[int, ...] = (256,)
     sparsity: float = 0.8
+    output_sparsity: float | None = None
+    balanced: bool = False
+    augment: int = 0
     epochs: int = 40
     batch_size: int = 64
     lr: float = 0.01
@@ -231,6 +248,11 @@ class TrainConfig:
         if not self.hidden or not all(isinstance(h, int) and h >= 1 for h in self.hidden):
             bad("hidden", "one or more positive layer sizes")
         share("sparsity", hi_open=True)
+        if self.output_sparsity is not None:
+            share("output_sparsity", hi_open=True)
+        if not (isinstance(self.augment, int) and not isinstance(self.augment, bool)
+                and 0 <= self.augment <= 8):
+            bad("augment", "an integer 0..8 (pixels)")
         if not (isinstance(self.epochs, int) and self.epochs >= 1):
             bad("epochs", "a positive integer")
         if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
@@ -266,9 +288,17 @@ class TrainConfig:
             bad("samples", "a positive integer")
         if not (self.sample_penalty >= 0 and math.isfinite(self.sample_penalty)):
             bad("sample_penalty", "a non-negative number")
+        if self.balanced and self.method not in ("ste", "dropneuron"):
+            raise UsageError(f"balanced is an option of methods 'ste' and 'dropneuron', not "
+                             f"{self.method!r}")
         if self.samples is not None and self.method != "sample":
             raise UsageError(f"samples is an option of method 'sample', not {self.method!r}")
         return self
+
+    def layer_sparsity(self):
+        """The target share of zero weights of every layer, hidden layers then output."""
+        out = self.sparsity if self.output_sparsity is None else self.output_sparsity
+        return (float(self.sparsity),) * len(self.hidden) + (float(out),)
 
     @property
     def group_lasso(self):
@@ -362,6 +392,23 @@ def _recalibrate(model, x, batch=8192):
     model.train()
 
 
+def shift_images(x, shape, max_shift, generator):
+    """Each row of ``x`` (flattened ``shape`` images) shifted by its own random whole number of
+    pixels in ``[-max_shift, max_shift]`` along rows and along columns, zero filling in.
+
+    ``generator`` is the :class:`torch.Generator` (on ``x``'s device) the shifts are drawn from.
+    """
+    rows, cols = shape
+    n = len(x)
+    pad = max_shift
+    images = torch.nn.functional.pad(x.view(n, rows, cols), (pad, pad, pad, pad))
+    shifts = torch.randint(0, 2 * pad + 1, (2, n), generator=generator, device=x.device)
+    r = torch.arange(rows, device=x.device)[None, :] + shifts[0][:, None]
+    c = torch.arange(cols, device=x.device)[None, :] + shifts[1][:, None]
+    b = torch.arange(n, device=x.device)[:, None, None]
+    return images[b, r[:, :, None], c[:, None, :]].reshape(n, rows * cols)
+
+
 class _Run:
     """What a regimen may ask of the loop at the end of an epoch: the epoch's training error,
     validation of the current net (exact ternary, or with still-continuous weights), and
@@ -452,7 +499,8 @@ def _train(config, progress):
     steps_per_epoch = max(1, math.ceil(n / config.batch_size))
     regimen = make_regimen(config, config.epochs, steps_per_epoch)
     model = TernaryMLP(spec.count, config.hidden, n_classes, regimen.sparsity(0),
-                       weights=regimen.weights, ste_window=config.ste_window).to(device)
+                       weights=regimen.weights, ste_window=config.ste_window,
+                       balanced=config.balanced).to(device)
     opt = torch.optim.Adam(regimen.param_groups(model, config.lr))
     total_steps = steps_per_epoch * config.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -461,6 +509,11 @@ def _train(config, progress):
     lasso = config.group_lasso
     run = _Run(config, model, opt, x_train, x_val, ds.y_val, n_classes)
 
+    augment = bool(config.augment and ds.image_shape)
+    if config.augment and not augment:
+        raise UsageError(f"augment shifts images; dataset {config.dataset!r} has none")
+    shift_rng = torch.Generator(device=device)
+    shift_rng.manual_seed(seed ^ 0x5A1F7)
     history = []
     best = (-1.0, -1, None, None)  # (val metric, epoch, state, val metrics)
     train_start = time.perf_counter()
@@ -474,7 +527,10 @@ def _train(config, progress):
             idx = order[b * config.batch_size:(b + 1) * config.batch_size]
             if len(idx) < 2:  # batch norm needs two samples
                 continue
-            logits = regimen.logits(model, x_train[idx])
+            xb = x_train[idx]
+            if augment:
+                xb = shift_images(xb, ds.image_shape, config.augment, shift_rng)
+            logits = regimen.logits(model, xb)
             loss = loss_fn(logits, y_train[idx])
             if lasso:
                 loss = loss + lasso * group_lasso(model)
@@ -500,7 +556,7 @@ def _train(config, progress):
             "val_g_mean": val["g_mean"],
             "zero_fraction": model.zero_fraction(),
             "not_discrete": 1.0 - model.discrete_fraction(),
-            "sparsity_target": regimen.sparsity(epoch),
+            "sparsity_target": regimen.sparsity(epoch)[0],
             "selectable": regimen.selectable(epoch),
             "seconds": time.perf_counter() - train_start,
             **extra,
@@ -522,7 +578,7 @@ def _train(config, progress):
 
     model.load_state_dict(best[2])
     if regimen.weights == "quantile":
-        model.set_sparsity([config.sparsity] * len(model.ternary_layers()))
+        model.set_sparsity(config.layer_sparsity())
     if config.recalibrate:
         _recalibrate(model, x_train)
     provenance = {
@@ -532,6 +588,10 @@ def _train(config, progress):
         "seed": seed,
         "hidden": ",".join(str(h) for h in config.hidden),
         "sparsity_target": config.sparsity,
+        **({"output_sparsity": config.output_sparsity}
+           if config.output_sparsity is not None else {}),
+        **({"augment": config.augment} if config.augment else {}),
+        **({"balanced": True} if config.balanced else {}),
         "dropneuron": lasso,
         "balance": config.balance,
         "epochs": config.epochs,

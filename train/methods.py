@@ -145,8 +145,9 @@ class Regimen:
         self.steps = steps
 
     def sparsity(self, epoch):
-        """The sparsity the model is built with and (for ``quantile`` weights) trains at."""
-        return self.config.sparsity
+        """The sparsity of every layer (hidden layers, then output) the model is built with and
+        (for ``quantile`` weights) trains at."""
+        return self.config.layer_sparsity()
 
     def param_groups(self, model, lr):
         """The optimizer's parameter groups."""
@@ -185,19 +186,22 @@ class Regimen:
 class SteRegimen(Regimen):
     """``ste`` and ``dropneuron``: quantile-ternarized weights with a sparsity ramp."""
 
-    def sparsity(self, epoch):
-        config = self.config
+    def _ramp(self, epoch):
         # The last epoch is always at the full target, so there is an epoch to choose.
-        ramp_epochs = min(int(round(config.sparsity_ramp * self.epochs)), self.epochs - 1)
+        ramp_epochs = min(int(round(self.config.sparsity_ramp * self.epochs)), self.epochs - 1)
         if ramp_epochs <= 0 or epoch >= ramp_epochs:
-            return config.sparsity
-        return config.sparsity * (0.5 + 0.5 * epoch / ramp_epochs)
+            return 1.0
+        return 0.5 + 0.5 * epoch / ramp_epochs
+
+    def sparsity(self, epoch):
+        ramp = self._ramp(epoch)
+        return tuple(s * ramp for s in self.config.layer_sparsity())
 
     def begin_epoch(self, model, epoch):
-        model.set_sparsity([self.sparsity(epoch)] * len(model.ternary_layers()))
+        model.set_sparsity(self.sparsity(epoch))
 
     def selectable(self, epoch):
-        return self.sparsity(epoch) >= self.config.sparsity
+        return self._ramp(epoch) >= 1.0
 
 
 class LwnRegimen(Regimen):
@@ -225,9 +229,9 @@ class LwnRegimen(Regimen):
         self.t = min(1.0, (epoch - self.float_epochs + 1) / span)
         pull = self.config.lwn_pull * self.t ** 2  # share of the distance closed per epoch
         self.rate = 1.0 - (1.0 - pull) ** (1.0 / max(1, self.steps))
-        for linear in model.ternary_layers():
+        for linear, sparsity in zip(model.ternary_layers(), self.config.layer_sparsity()):
             linear.noise = self.config.lwn_noise
-            factor = linear.rescale(self.config.sparsity)
+            factor = linear.rescale(sparsity)
             if linear is model.output.linear:
                 # Hidden layers are scale-invariant (batch norm); the output layer's scores are
                 # not: alpha takes the factor, so the logits stay what they were.
@@ -349,9 +353,9 @@ class DistributionRegimen(Regimen):
         strength = self.config.distribution_prior * self.ramp
         if not strength or model.output.linear.fixed:
             return 0.0
-        s = min(max(self.config.sparsity, 0.01), 0.99)
         total, count = 0.0, 0
-        for linear in model.ternary_layers():
+        for linear, sparsity in zip(model.ternary_layers(), self.config.layer_sparsity()):
+            s = min(max(sparsity, 0.01), 0.99)
             log_prior = torch.log(torch.tensor([(1 - s) / 2, s, (1 - s) / 2],
                                                device=linear.logits.device))
             logq = torch.log_softmax(linear.logits, dim=-1)

@@ -63,26 +63,31 @@ MAX_WEIGHT = 127
 
 class _Ternarize(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, w, sparsity):
-        n = w.numel()
+    def forward(ctx, w, sparsity, per_row):
+        n = w.shape[-1] if per_row else w.numel()
         k = int(round(sparsity * n))
         if k <= 0:
             return torch.sign(w)
         if k >= n:
             return torch.zeros_like(w)
         mag = w.detach().abs()
-        cut = mag.flatten().kthvalue(k).values
+        if per_row:
+            cut = mag.kthvalue(k, dim=-1, keepdim=True).values
+        else:
+            cut = mag.flatten().kthvalue(k).values
         return torch.sign(w) * (mag > cut).to(w.dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        return grad, None
+        return grad, None, None
 
 
-def ternarize(w, sparsity):
+def ternarize(w, sparsity, per_row=False):
     """``sign(w)`` with the ``round(sparsity * w.numel())`` smallest ``|w|`` set to 0 (ties may
-    zero a few more); the gradient passes straight through to ``w``."""
-    return _Ternarize.apply(w, sparsity)
+    zero a few more); with ``per_row``, the ``round(sparsity * w.shape[-1])`` smallest of every
+    row (every neuron keeps the same number of inputs). The gradient passes straight through to
+    ``w``."""
+    return _Ternarize.apply(w, sparsity, bool(per_row))
 
 
 class _StepSTE(torch.autograd.Function):
@@ -170,21 +175,24 @@ class TernaryLinear(TernaryWeights):
     """Latent float weights ternarized by a quantile cut on every forward pass (STE).
 
     ``sparsity`` is the target share of zero weights (the ``|w|`` quantile cut); it may be changed
-    between steps (e.g. ramped up during training).
+    between steps (e.g. ramped up during training). ``balanced`` cuts every neuron's weights at
+    their own quantile, so every neuron keeps the same number of inputs (none dies of having only
+    small weights, which at high sparsity costs a per-layer cut many neurons).
     """
 
-    def __init__(self, in_features, out_features, sparsity):
+    def __init__(self, in_features, out_features, sparsity, balanced=False):
         super().__init__(in_features, out_features)
         self.sparsity = float(sparsity)
+        self.balanced = bool(balanced)
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         nn.init.uniform_(self.weight, -1.0, 1.0)
 
     def ternary_weight(self):
         """The ternary weight matrix (``float``, values in {-1, 0, +1})."""
-        return ternarize(self.weight, self.sparsity)
+        return ternarize(self.weight, self.sparsity, self.balanced)
 
     def train_weight(self):
-        return ternarize(self.weight, self.sparsity)
+        return ternarize(self.weight, self.sparsity, self.balanced)
 
     def latent(self):
         return self.weight
@@ -193,7 +201,8 @@ class TernaryLinear(TernaryWeights):
         return 1.0  # the forward pass is always ternary
 
     def extra_repr(self):
-        return f"{self.in_features}, {self.out_features}, sparsity={self.sparsity}"
+        return (f"{self.in_features}, {self.out_features}, sparsity={self.sparsity}"
+                + (", balanced" if self.balanced else ""))
 
 
 # Free latent weights are clipped to [-_CLIP, _CLIP]: beyond 1.5 the nearest value is +-1 anyway,
@@ -502,9 +511,11 @@ class SampledWeights(TernaryWeights):
 WEIGHT_KINDS = ("quantile", "latent", "masked", "distribution", "sampled")
 
 
-def _make_weights(kind, n_in, n_out, sparsity):
+def _make_weights(kind, n_in, n_out, sparsity, balanced=False):
+    if balanced and kind != "quantile":
+        raise ValueError(f"balanced sparsity is for quantile weights, not {kind!r}")
     if kind == "quantile":
-        return TernaryLinear(n_in, n_out, sparsity)
+        return TernaryLinear(n_in, n_out, sparsity, balanced)
     if kind == "latent":
         return LatentTernary(n_in, n_out, sparsity)
     if kind == "masked":
@@ -522,9 +533,10 @@ class StepLayer(nn.Module):
     Outputs 0.0 / 1.0. In eval mode it computes the folded integer form exactly.
     """
 
-    def __init__(self, in_features, out_features, sparsity, weights="quantile", ste_window=1.0):
+    def __init__(self, in_features, out_features, sparsity, weights="quantile", ste_window=1.0,
+                 balanced=False):
         super().__init__()
-        self.linear = _make_weights(weights, in_features, out_features, sparsity)
+        self.linear = _make_weights(weights, in_features, out_features, sparsity, balanced)
         self.bn = nn.BatchNorm1d(out_features)
         self.ste_window = float(ste_window)
 
@@ -559,9 +571,9 @@ class StepLayer(nn.Module):
 class OutputLayer(nn.Module):
     """Output layer: ``alpha * (W_t a + round(b))``, ``alpha = exp(log_alpha) > 0``."""
 
-    def __init__(self, in_features, out_features, sparsity, weights="quantile"):
+    def __init__(self, in_features, out_features, sparsity, weights="quantile", balanced=False):
         super().__init__()
-        self.linear = _make_weights(weights, in_features, out_features, sparsity)
+        self.linear = _make_weights(weights, in_features, out_features, sparsity, balanced)
         self.bias = nn.Parameter(torch.zeros(out_features))
         # Integer scores grow like sqrt(nonzero fan-in); start alpha so logits are of order 1.
         fan_in = max(1.0, (1.0 - float(sparsity)) * in_features)
@@ -588,11 +600,13 @@ class TernaryMLP(nn.Module):
 
     ``sparsity`` is one target share of zero weights for every layer, or a sequence with one per
     layer (hidden layers, then the output layer); how it is used depends on ``weights`` (one of
-    :data:`WEIGHT_KINDS`). The forward pass takes integer-valued inputs (the quantized features)
-    as float32 and returns logits.
+    :data:`WEIGHT_KINDS`); ``balanced`` (``quantile`` weights only) gives every neuron of a
+    layer the same number of inputs. The forward pass takes integer-valued inputs (the quantized
+    features) as float32 and returns logits.
     """
 
-    def __init__(self, inputs, hidden, outputs, sparsity, *, weights="quantile", ste_window=1.0):
+    def __init__(self, inputs, hidden, outputs, sparsity, *, weights="quantile", ste_window=1.0,
+                 balanced=False):
         super().__init__()
         hidden = tuple(int(h) for h in hidden)
         sizes = (int(inputs), *hidden, int(outputs))
@@ -604,10 +618,10 @@ class TernaryMLP(nn.Module):
         self.sizes = sizes
         self.weights_kind = weights
         self.hidden = nn.ModuleList(
-            StepLayer(n_in, n_out, sp, weights, ste_window)
+            StepLayer(n_in, n_out, sp, weights, ste_window, balanced)
             for n_in, n_out, sp in zip(sizes[:-2], sizes[1:-1], sparsity[:-1])
         )
-        self.output = OutputLayer(sizes[-2], sizes[-1], sparsity[-1], weights)
+        self.output = OutputLayer(sizes[-2], sizes[-1], sparsity[-1], weights, balanced)
 
     def ternary_layers(self):
         """The weight module of every layer, input to output."""

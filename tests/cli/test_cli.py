@@ -12,6 +12,7 @@ import pytest
 from lwc.cli import main
 from lwc.compiler import golden, netfile
 from lwc.compiler.lower import lower
+from lwc.demo import RECIPES
 
 
 @pytest.fixture
@@ -149,3 +150,17 @@ def test_demo_digits_end_to_end(tmp_path):
     assert "0 mismatches: hardware equals the golden model on all 450 vectors" in out
     assert (tmp_path / "d" / "icebreaker" / "top.bin").stat().st_size > 0
     assert "timing met" in out or "met" in out
+
+
+@pytest.mark.parametrize("dataset", sorted(RECIPES))
+def test_demo_recipes_are_valid_training_configs(dataset):
+    """Every demo recipe is a training run :class:`lwc.train.TrainConfig` accepts (the MNIST one
+    runs for 16 minutes, so CI checks its options rather than running it)."""
+    from lwc.train import TrainConfig
+
+    config = TrainConfig(dataset=dataset, **RECIPES[dataset]["train"]).check()
+    assert config.dataset == dataset
+    if dataset == "mnist":  # the documented net: docs/benchmarks.md, "MNIST on the iCEBreaker"
+        assert config.layer_sparsity() == (0.92, 0.5)
+        assert (config.method, config.hidden, config.input_bits, config.augment) == (
+            "ste", (256,), 2, 2)

@@ -15,7 +15,7 @@ from amaranth.lib import wiring
 import lwc.compiler.lower
 from lwc.compiler import golden, passes
 from lwc.errors import DataError, ToolchainError, UsageError
-from lwc.sim import cocotb_sim, runner
+from lwc.sim import cocotb_sim, network_tb, runner
 
 needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None,
                                   reason="Icarus Verilog (iverilog) is not installed")
@@ -361,3 +361,103 @@ def test_load_vectors_quantizes_raw_features(make_network, tmp_path):
     x = cocotb_sim.load_vectors(tmp_path / "raw.npy", net)
     assert np.array_equal(x, golden.quantize(net.input, raw))
     assert np.array_equal(x, [[0, 1, 3], [0, 2, 3]])
+
+
+@needs_icarus
+def test_icarus_processes_share_the_vectors(make_network, make_vectors, tmp_path):
+    net = nontrivial_network(make_network, inputs=10, hidden=(8,), outputs=3, bits=3,
+                             density=0.5, kinds=("clip",))
+    x = vectors_for(net, make_vectors)
+    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path, seed=4,
+                                 processes=3, progress=quiet)
+    assert_equal_to_golden(report, net, x)
+    assert report.processes == 3
+    assert f"{len(x)} vectors in {report.stream_seconds:.2f} s in 3 processes" in report.format()
+    for k in range(3):
+        assert (report.build_dir / f"test-{k}.log").is_file()
+    # One vector per process at most.
+    few = cocotb_sim.simulate(net, x[:2], simulator="icarus", build_dir=tmp_path, processes=8,
+                              progress=quiet)
+    assert_equal_to_golden(few, net, x[:2])
+    assert few.processes == 2 and few.build_reused
+
+
+@needs_icarus
+def test_icarus_processes_report_the_first_mismatch_of_all(make_network, make_vectors, tmp_path,
+                                                            monkeypatch):
+    net = nontrivial_network(make_network, inputs=10, hidden=(8,), outputs=3, bits=3,
+                             density=0.5, kinds=("ternary",))
+    x = vectors_for(net, make_vectors)
+    bad, _, count = flip_one_threshold(net, x)
+    # Put the vectors that differ last, so the first mismatch lies in the last process's share.
+    right, wrong = golden.evaluate(net, x), golden.evaluate(bad, x)
+    differ = (right.predictions != wrong.predictions) | (right.scores != wrong.scores).any(1)
+    x = np.vstack([x[~differ], x[differ]])
+    first = len(x) - count
+    replace_lower(monkeypatch, lambda lower, compiled: lower(passes.run(bad)))
+    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path, processes=2,
+                                 progress=quiet)
+    assert first >= len(x) // 2, "the first mismatch is not in the second process's share"
+    assert (report.mismatches, report.first_mismatch.index) == (count, first)
+    assert report.first_mismatch.inputs == tuple(x[first])
+    assert report.first_mismatch.hardware_label == golden.evaluate(bad, x).predictions[first]
+    # The second process's log names the vector by its index among all of them.
+    assert f"vector {first} mismatches" in (report.build_dir / "test-1.log").read_text()
+
+
+@needs_icarus
+def test_cocotb_clock_equals_the_verilog_clock(make_network, make_vectors, tmp_path,
+                                               monkeypatch):
+    # Without Verilog delays (Verilator whose C++ compiler lacks coroutines) the testbench drives
+    # the network's own clock with cocotb's: the same cycles, the same outputs.
+    net = nontrivial_network(make_network, inputs=10, hidden=(8,), outputs=3, bits=3,
+                             density=0.5, kinds=("ternary",))
+    x = vectors_for(net, make_vectors)
+    bench = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path / "hdl", seed=6,
+                                progress=quiet)
+    assert (bench.build_dir / "lwc_bench.v").is_file()
+    monkeypatch.setattr(runner, "timing_supported", lambda simulator: False)
+    lines = []
+    plain = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path / "gpi", seed=6,
+                                progress=lines.append)
+    assert not (plain.build_dir / "lwc_bench.v").exists()
+    assert any("the clock is cocotb's" in line for line in lines)
+    for report in (bench, plain):
+        assert_equal_to_golden(report, net, x)
+    assert (plain.cycles, plain.measured_latency) == (bench.cycles, bench.measured_latency)
+
+
+def test_simulate_checks_processes(make_network, tmp_path):
+    net = make_network(np.random.default_rng(0), inputs=12, bits=4)
+    x = np.zeros((3, 12), dtype=np.int64)
+    for bad in (0, 1.5, True):
+        with pytest.raises(UsageError) as err:
+            cocotb_sim.simulate(net, x, build_dir=tmp_path, processes=bad, progress=quiet)
+        assert str(err.value) == f"processes must be a positive int, not {bad!r}"
+    with pytest.raises(UsageError, match=r"^waves records one simulation: use processes=1$"):
+        cocotb_sim.simulate(net, x, build_dir=tmp_path, waves=True, processes=2, progress=quiet)
+    assert not any(tmp_path.iterdir())
+
+
+def test_bench_verilog():
+    text = network_tb.bench_verilog(16, 64)
+    assert text.startswith("`timescale 1ns / 1ps\n")
+    assert f"module {network_tb.BENCH_TOPLEVEL}(" in text
+    assert "input [15:0] i__payload" in text and "output [63:0] o__payload" in text
+    assert "always #5 clk = ~clk;" in text and "lwc_net dut (" in text
+    for port in network_tb.PORTS:
+        assert f".{port}({port})" in text
+
+
+@needs_icarus
+def test_icarus_last_transfer_is_offered_once(make_network, tmp_path):
+    # One vector, no gaps or stalls: the testbench has nothing left to send while the network
+    # computes, and must lower i.valid before it sleeps, or the network takes the vector again
+    # and answers twice.
+    net = nontrivial_network(make_network, inputs=10, hidden=(8,), outputs=3, bits=3,
+                             density=0.5, kinds=("clip",))
+    x = cocotb_sim.random_vectors(net, 1, seed=3)
+    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path, gap=0.0,
+                                 stall=0.0, progress=quiet)
+    assert_equal_to_golden(report, net, x)
+    assert report.cycles == 1 + report.latency

@@ -184,3 +184,158 @@ def test_verilator_waves_fall_back_to_vcd_without_lz4(monkeypatch, tmp_path):
         assert build.waves == tmp_path / str(fst) / ("dump.fst" if fst else "dump.vcd")
         assert calls[-1]["waves"]
         assert ("--trace-fst" in calls[-1]["build_args"]) == fst
+
+
+HIDDEN = """\
+module hidden(input clk, input [7:0] step, output reg [15:0] count);
+  reg [15:0] inner = 0;
+  always @(posedge clk) begin
+    inner <= inner + step;
+    count <= inner ^ 16'h00ff;
+  end
+endmodule
+"""
+
+HIDDEN_TB = """\
+import os
+
+import cocotb
+from cocotb.triggers import Timer
+
+
+@cocotb.test()
+async def sees(dut):
+    dut.step.value = 2
+    for _ in range(4):
+        dut.clk.value = 0
+        await Timer(5, unit="ns")
+        dut.clk.value = 1
+        await Timer(5, unit="ns")
+    await Timer(1, unit="ns")
+    assert int(dut.count.value) == 6 ^ 0xff, f"count is {int(dut.count.value)}"
+    visible = hasattr(dut, "inner")
+    want = os.environ["HIDDEN_VISIBLE"] == "1"
+    assert visible == want, f"inner is {'' if visible else 'not '}visible"
+"""
+
+
+@needs_cxx
+def test_verilator_public_names_only(tmp_path, monkeypatch):
+    # Only the named signals are visible to cocotb (the rest is optimized like any Verilator
+    # model); without names, cocotb's default makes everything visible.
+    (tmp_path / "hidden.v").write_text(HIDDEN)
+    (tmp_path / "hidden_tb.py").write_text(HIDDEN_TB)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ports = runner.build([tmp_path / "hidden.v"], toplevel="hidden", build_dir=tmp_path / "p",
+                         public=["clk", "step", "count"])
+    runner.test(ports, "hidden_tb", env={"HIDDEN_VISIBLE": "0"})
+    vlt = (tmp_path / "p" / "lwc-public.vlt").read_text()
+    assert vlt.splitlines() == ["`verilator_config",
+                                'public_flat_rw -module "hidden" -var "clk"',
+                                'public_flat_rw -module "hidden" -var "step"',
+                                'public_flat_rw -module "hidden" -var "count"']
+    log = ports.log.read_text()
+    assert "c++ -O2" in log and "-Os" not in log, "the model is not compiled at -O2"
+    everything = runner.build([tmp_path / "hidden.v"], toplevel="hidden",
+                              build_dir=tmp_path / "a")
+    runner.test(everything, "hidden_tb", env={"HIDDEN_VISIBLE": "1"})
+    assert not (tmp_path / "a" / "lwc-public.vlt").exists()
+
+
+def test_public_names_are_checked(tmp_path):
+    with pytest.raises(UsageError) as err:
+        runner.build([tmp_path / "x.v"], toplevel="x", build_dir=tmp_path / "b",
+                     public=["clk", "o[0]"])
+    assert str(err.value) == "public names must be Verilog identifiers, not 'o[0]'"
+    with pytest.raises(UsageError) as err:
+        runner.build([tmp_path / "x.v"], toplevel="x", build_dir=tmp_path / "b", public="clk")
+    assert str(err.value) == "public must be a sequence of signal names, not the string 'clk'"
+    assert not (tmp_path / "b").exists()
+
+
+TICKER = """\
+`timescale 1ns / 1ps
+module ticker(output reg clk, output reg [15:0] ticks);
+  initial begin
+    clk = 0;
+    ticks = 0;
+  end
+  always #5 clk = ~clk;
+  always @(posedge clk) ticks <= ticks + 1;
+endmodule
+"""
+
+TICKER_TB = """\
+import cocotb
+from cocotb.triggers import FallingEdge, RisingEdge
+from cocotb.utils import get_sim_time
+
+
+@cocotb.test()
+async def ticks(dut):
+    for _ in range(10):
+        await RisingEdge(dut.clk)
+    await FallingEdge(dut.clk)
+    assert get_sim_time(unit="ns") == 100, get_sim_time(unit="ns")
+    assert int(dut.ticks.value) == 10, int(dut.ticks.value)
+"""
+
+
+@pytest.mark.parametrize("simulator", [
+    pytest.param("verilator", marks=needs_cxx),
+    pytest.param("icarus", marks=needs_icarus),
+])
+def test_timing_runs_a_verilog_clock(tmp_path, monkeypatch, simulator):
+    (tmp_path / "ticker.v").write_text(TICKER)
+    (tmp_path / "ticker_tb.py").write_text(TICKER_TB)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert runner.timing_supported(simulator)
+    build = runner.build([tmp_path / "ticker.v"], toplevel="ticker", build_dir=tmp_path / "t",
+                         simulator=simulator, timing=True, public=["clk", "ticks"])
+    runner.test(build, "ticker_tb")
+
+
+def test_timing_needs_coroutines(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "_coroutine_flag", lambda: None)
+    assert not runner.verilator_timing_supported()
+    assert runner.timing_supported("icarus") and not runner.timing_supported("verilator")
+    with pytest.raises(ToolchainError) as err:
+        runner.build([tmp_path / "x.v"], toplevel="x", build_dir=tmp_path / "b", timing=True)
+    assert str(err.value) == ("verilator: --timing needs a C++ compiler with coroutines "
+                              "(g++ 10 or later, clang 14 or later)")
+    assert not (tmp_path / "b").exists()
+
+
+@needs_icarus
+def test_parallel_processes_get_their_own_environment(counter, tmp_path, monkeypatch):
+    build = runner.build([counter], toplevel="counter", build_dir=tmp_path / "i",
+                         simulator="icarus")
+    # What all processes share goes through this process's environment, whatever was there.
+    monkeypatch.setenv("COUNTER_EXPECT", "35")
+    seconds = runner.test_parallel(build, "counter_tb", [{"COUNTER_EXPECT": "33", "TAG": "a"},
+                                                         {"COUNTER_EXPECT": "33", "TAG": "b"}])
+    assert seconds > 0
+    for k in range(2):
+        assert "PASS" in (tmp_path / "i" / f"test-{k}.log").read_text()
+    # What differs is each process's own, even when this process has the variable set.
+    with pytest.raises(ToolchainError) as err:
+        runner.test_parallel(build, "counter_tb", [{"COUNTER_EXPECT": "33"},
+                                                   {"COUNTER_EXPECT": "34"}], name="mixed")
+    message = str(err.value)
+    assert "1 of 1 cocotb tests in counter_tb failed (AssertionError: count is 33, not 34)" \
+        in message
+    assert str(tmp_path / "i" / "mixed-1.log") in message
+    assert "PASS" in (tmp_path / "i" / "mixed-0.log").read_text()
+    assert os.environ["COUNTER_EXPECT"] == "35"
+    assert "TAG" not in os.environ
+
+
+def test_parallel_refuses_waves_and_nothing(tmp_path):
+    build = runner.SimBuild(simulator="icarus", toplevel="x", build_dir=tmp_path, waves=None,
+                            seconds=0.0, log=tmp_path / "build.log")
+    with pytest.raises(UsageError, match=r"^test_parallel needs at least one environment$"):
+        runner.test_parallel(build, "x_tb", [])
+    waves = runner.SimBuild(simulator="icarus", toplevel="x", build_dir=tmp_path,
+                            waves=tmp_path / "x.fst", seconds=0.0, log=tmp_path / "build.log")
+    with pytest.raises(UsageError, match=r"^a build that records waves runs one simulation"):
+        runner.test_parallel(waves, "x_tb", [{}, {}])

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lwc.compiler import golden, netfile
-from lwc.compiler.ir import dump, verify
+from lwc.compiler.ir import dense_weights, dump, verify
 from lwc.errors import DataError, UsageError
 from lwc.train import (
     PLOT_NAMES,
@@ -19,6 +19,7 @@ from lwc.train import (
     train_to_file,
 )
 from lwc.train import export as export_mod
+from lwc.train.loop import shift_images
 
 # The goal: one hidden layer, >= 94% test accuracy of the integer net, >= 70% zero weights, under
 # a minute on 2 cores. Seed 0 of the defaults gives about 97.8% in 2-5 s.
@@ -171,6 +172,12 @@ def test_failed_proof_writes_nothing(tmp_path, monkeypatch):
     ({"select": "auc"}, "select must be one of accuracy, f1, g_mean, not 'auc'"),
     ({"input_bits": 9}, "input_bits must be an integer 1..8, not 9"),
     ({"lwn_radius": 0.7}, "lwn_radius must be in (0, 0.5], not 0.7"),
+    ({"output_sparsity": 1.0}, "output_sparsity must be in [0, 1), not 1.0"),
+    ({"augment": -1}, "augment must be an integer 0..8 (pixels), not -1"),
+    ({"method": "lwn", "balanced": True}, "balanced is an option of methods 'ste' and "
+                                          "'dropneuron', not 'lwn'"),
+    ({"dataset": "breast-cancer", "augment": 1}, "augment shifts images; dataset "
+                                                 "'breast-cancer' has none"),
     ({"csv": "x.csv"}, "a CSV file (csv=, --csv FILE) goes with dataset 'csv' and only with it"),
     ({"dataset": "csv"}, "dataset 'csv' needs a CSV file (csv=, --csv FILE)"),
     ({"dataset": "csv", "csv": "x.csv"}, "a CSV file needs its label column (label=, --label "
@@ -218,3 +225,63 @@ def test_csv_end_to_end_with_balance_and_rebuilt_test_set(tmp_path):
     assert sorted(p.name for p in out.parent.iterdir()) == sorted(
         ["net.pt", REPORT_NAME, PLOT_NAMES["curve"], PLOT_NAMES["sparsity"],
          PLOT_NAMES["unused_inputs"]])
+
+
+def test_shift_images_moves_every_image_by_its_own_offset():
+    """Each image moves by its own (row, column) offset within the bound, zeros fill in, and no
+    pixel is invented: every shifted image is its original translated (what falls off is lost)."""
+    generator = torch.Generator().manual_seed(3)
+    x = torch.arange(1, 3 * 20 + 1, dtype=torch.float32).reshape(3, 20)  # three 5x4 images
+    seen = set()
+    for _ in range(30):
+        out = shift_images(x, (5, 4), 2, generator)
+        assert out.shape == x.shape
+        for image, shifted in zip(x.view(3, 5, 4), out.view(3, 5, 4)):
+            matches = [(dr, dc) for dr in range(-2, 3) for dc in range(-2, 3)
+                       if torch.equal(shifted, _translate(image, dr, dc))]
+            assert len(matches) == 1
+            seen.add(matches[0])
+    assert len(seen) > 15  # the offsets vary, over the whole range
+    assert shift_images(x, (5, 4), 0, generator).equal(x)
+
+
+def _translate(image, dr, dc):
+    rows, cols = image.shape
+    out = torch.zeros_like(image)
+    for r in range(rows):
+        for c in range(cols):
+            if 0 <= r + dr < rows and 0 <= c + dc < cols:
+                out[r, c] = image[r + dr, c + dc]
+    return out
+
+
+@pytest.mark.parametrize("method", ["ste", "lwn", "distribution", "sample"])
+def test_output_sparsity_sets_the_output_layers_zero_share(tmp_path, method):
+    """``output_sparsity`` applies to the output layer only; the hidden layer keeps ``sparsity``
+    (``sample`` takes at least that share; the other methods exactly, give or take ties and
+    neurons that die)."""
+    config = TrainConfig(dataset="digits", hidden=(32,), epochs=4, seed=0, method=method,
+                         sparsity=0.8, output_sparsity=0.3)
+    result = train(config)
+    hidden_zeros = float(np.mean(dense_weights(result.net, 0, full_inputs=True) == 0))
+    output_zeros = float(np.mean(dense_weights(result.net, 1) == 0))
+    assert hidden_zeros >= 0.78, hidden_zeros
+    assert output_zeros < 0.7, output_zeros  # ``sparsity`` alone would leave 80% or more
+    if method == "ste":
+        assert abs(output_zeros - 0.3) < 0.02, output_zeros
+    assert result.net.meta("output_sparsity") == 0.3
+
+
+def test_balanced_gives_every_neuron_the_same_fan_in():
+    """``balanced`` cuts each neuron at its own quantile: every neuron of a layer keeps
+    ``round((1 - sparsity) * fan-in)`` inputs (a per-layer cut leaves them uneven)."""
+    config = TrainConfig(dataset="digits", hidden=(32,), epochs=3, seed=0, method="ste",
+                         sparsity=0.9, output_sparsity=0.5, balanced=True)
+    net = train(config).net
+    hidden = (dense_weights(net, 0, full_inputs=True) != 0).sum(axis=1)
+    output = (dense_weights(net, 1) != 0).sum(axis=1)
+    assert set(hidden.tolist()) == {64 - round(0.9 * 64)}
+    assert set(output.tolist()) == {32 - round(0.5 * 32)}
+    assert net.meta("balanced") is True
+    uneven = train(dataclasses.replace(config, balanced=False)).net
+    assert len(set((dense_weights(uneven, 0, full_inputs=True) != 0).sum(axis=1).tolist())) > 1
