@@ -191,37 +191,35 @@ def _get_runner(simulator):
         raise ToolchainError(f"{simulator}: {err}") from None
 
 
-@functools.cache
-def verilator_fst_supported():
-    """Whether the C++ compiler can build Verilator's FST writer (it needs lz4 and zlib)."""
+def _cxx_builds(source, *flags):
+    """Whether the C++ compiler builds the program ``source`` with ``flags``."""
     cxx = shutil.which("c++")
     if cxx is None:
         return False
     with tempfile.TemporaryDirectory() as tmp:
         probe = Path(tmp) / "probe.cpp"
-        probe.write_text("#include <lz4.h>\n#include <zlib.h>\n"
-                         "int main() { return LZ4_versionNumber() + *zlibVersion(); }\n")
-        done = subprocess.run([cxx, str(probe), "-llz4", "-lz", "-o", str(Path(tmp) / "probe")],
+        probe.write_text(source)
+        done = subprocess.run([cxx, str(probe), *flags, "-o", str(Path(tmp) / "probe")],
                               capture_output=True, check=False)
     return done.returncode == 0
+
+
+@functools.cache
+def verilator_fst_supported():
+    """Whether the C++ compiler can build Verilator's FST writer (it needs lz4 and zlib)."""
+    return _cxx_builds("#include <lz4.h>\n#include <zlib.h>\n"
+                       "int main() { return LZ4_versionNumber() + *zlibVersion(); }\n",
+                       "-llz4", "-lz")
 
 
 @functools.cache
 def _coroutine_flag():
     """The first of :data:`_COROUTINE_FLAGS` with which the C++ compiler builds a program that
     uses ``<coroutine>``, or ``None``."""
-    cxx = shutil.which("c++")
-    if cxx is None:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        probe = Path(tmp) / "probe.cpp"
-        probe.write_text("#include <coroutine>\n"
-                         "int main() { return std::coroutine_handle<>{} ? 1 : 0; }\n")
-        for flag in _COROUTINE_FLAGS:
-            done = subprocess.run([cxx, *flag.split(), str(probe), "-o", str(Path(tmp) / "p")],
-                                  capture_output=True, check=False)
-            if done.returncode == 0:
-                return flag
+    source = "#include <coroutine>\nint main() { return std::coroutine_handle<>{} ? 1 : 0; }\n"
+    for flag in _COROUTINE_FLAGS:
+        if _cxx_builds(source, *flag.split()):
+            return flag
     return None
 
 
