@@ -280,11 +280,10 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
     hdl_clock = runner.timing_supported(simulator)
     toplevel = TOPLEVEL
     if hdl_clock:
-        bench = work / f"{network_tb.BENCH_TOPLEVEL}.v"
-        text = network_tb.bench_verilog(len(Value.cast(component.i.payload)),
-                                        len(Value.cast(component.o.payload)), dut=TOPLEVEL)
-        if not bench.is_file() or bench.read_text() != text:
-            bench.write_text(text)
+        bench = runner.write_if_changed(
+            work / f"{network_tb.BENCH_TOPLEVEL}.v",
+            network_tb.bench_verilog(len(Value.cast(component.i.payload)),
+                                     len(Value.cast(component.o.payload)), dut=TOPLEVEL))
         sources, toplevel = [*sources, bench], network_tb.BENCH_TOPLEVEL
     else:
         progress(f"{simulator}: the C++ compiler lacks coroutines (Verilator --timing); the "

@@ -228,9 +228,7 @@ def cell_models(build_dir, init="zero", yosys=None):
         path = build_dir / "cells_sim_noinit.v"
     else:
         path = build_dir / "cells_sim.v"
-    if not path.is_file() or path.read_text() != text:
-        path.write_text(text)
-    return path
+    return runner.write_if_changed(path, text)
 
 
 def simulate(net, vectors, *, yosys, env=None, build_dir, simulator=None, init="zero",

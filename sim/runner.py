@@ -57,7 +57,8 @@ from pathlib import Path
 from lwc.errors import ToolchainError, UsageError
 
 __all__ = ["SIMULATORS", "TIMESCALE", "SimBuild", "check_simulator", "verilator_fst_supported",
-           "verilator_timing_supported", "timing_supported", "build", "test", "test_parallel"]
+           "verilator_timing_supported", "timing_supported", "write_if_changed", "build", "test",
+           "test_parallel"]
 
 #: Simulators lwc drives; the first is the default.
 SIMULATORS = ("verilator", "icarus")
@@ -242,13 +243,19 @@ def _verilator_makeflags(timing):
     return flags
 
 
-def _public_vlt(path, toplevel, names):
-    """Write a Verilator control file that makes the signals ``names`` of ``toplevel`` public."""
-    lines = [f'public_flat_rw -module "{toplevel}" -var "{name}"\n' for name in names]
-    text = "`verilator_config\n" + "".join(lines)
+def write_if_changed(path, text):
+    """Write ``text`` to ``path`` unless the file already holds it (an unchanged source keeps its
+    time stamp, so ``make`` does not rebuild from it); return ``path``."""
+    path = Path(path)
     if not path.is_file() or path.read_text() != text:
         path.write_text(text)
     return path
+
+
+def _public_vlt(path, toplevel, names):
+    """Write a Verilator control file that makes the signals ``names`` of ``toplevel`` public."""
+    lines = [f'public_flat_rw -module "{toplevel}" -var "{name}"\n' for name in names]
+    return write_if_changed(path, "`verilator_config\n" + "".join(lines))
 
 
 def _artifact(simulator, build_dir, toplevel):

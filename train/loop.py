@@ -88,8 +88,8 @@ class TrainConfig:
     output_sparsity : float, optional
         ``sparsity`` of the output layer; ``None``: ``sparsity``. The output layer is small (its
         fan-in is the last hidden layer's width) and every class reads it, so a denser one costs
-        few weights and buys accuracy (on MNIST with 90% zeros in the hidden layer, about 0.3
-        points at 50% against 90% in the output layer).
+        few weights and buys accuracy (MNIST 784-256-10, ``ste``: 96.60% with 90% zeros in both
+        layers, 97.55% with 92% in the hidden layer and 50% in the output layer).
     balanced : bool
         ``ste``/``dropneuron``: cut every neuron's weights at their own ``sparsity`` quantile, so
         every neuron of a layer keeps the same number of inputs; without it one cut per layer
@@ -512,8 +512,7 @@ def _train(config, progress):
     augment = bool(config.augment and ds.image_shape)
     if config.augment and not augment:
         raise UsageError(f"augment shifts images; dataset {config.dataset!r} has none")
-    shift_rng = torch.Generator(device=device)
-    shift_rng.manual_seed(seed ^ 0x5A1F7)
+    shift_rng = torch.Generator(device=device).manual_seed(seed ^ 0x5A1F7) if augment else None
     history = []
     best = (-1.0, -1, None, None)  # (val metric, epoch, state, val metrics)
     train_start = time.perf_counter()

@@ -1,9 +1,7 @@
 """``compile_net`` output directories: a manifest of what lwc wrote, no mixing with an earlier
 build or with files lwc did not write, and no bitstream left by a failed build."""
 
-import gc
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -16,16 +14,9 @@ from lwc.compiler import ir, netfile
 from lwc.errors import BuildError, UsageError
 
 # The fake builds below never elaborate the board top they are given.
-pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+pytestmark = [pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable"),
+              pytest.mark.usefixtures("collect_unbuilt_designs")]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def collect_unbuilt_designs():
-    """...nor let Amaranth warn about that in a later module, when a cycle is collected."""
-    yield
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        gc.collect()
 
 ICE40_SYNC = bytes.fromhex("7eaa997e")
 BITSTREAM = b"\xff\x00\x00\xff" + ICE40_SYNC + bytes(100)

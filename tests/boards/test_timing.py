@@ -1,9 +1,7 @@
 """Clock-target pipelining: the stage model of :mod:`lwc.boards.timing` and the retries of
 ``compile_net`` when nextpnr reports the target missed (with a stand-in for the build)."""
 
-import gc
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -16,15 +14,9 @@ from lwc.compiler.lower import lower
 from lwc.errors import UsageError
 
 # The fake builds below never elaborate the board tops they are given.
-pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+pytestmark = [pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable"),
+              pytest.mark.usefixtures("collect_unbuilt_designs")]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def collect_unbuilt_designs():
-    yield
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        gc.collect()
 
 
 @pytest.fixture

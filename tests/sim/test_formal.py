@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from lwc import cli
-from lwc.boards.toolchain import tool_path, toolchain_env
 from lwc.compiler import golden, ir, netfile, passes
 from lwc.errors import UsageError
 from lwc.sim import formal
@@ -21,12 +20,6 @@ KINDS = ("step", "ternary", "clip")
 
 def quiet(line):
     pass
-
-
-@pytest.fixture(scope="module")
-def yosys():
-    env = toolchain_env()
-    return tool_path("yosys", env), env
 
 
 def small_net(make_network, seed=0, **kwargs):

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from lwc import cli
-from lwc.boards.toolchain import tool_path, toolchain_env
 from lwc.compiler import golden, netfile, passes
 from lwc.compiler.lower import TOPLEVEL, lower, write_verilog
 from lwc.errors import BuildError, ToolchainError, UsageError
@@ -28,12 +27,6 @@ SMALL = dict(inputs=10, hidden=(8, 6), outputs=3, bits=3, density=0.5)
 
 def quiet(line):
     pass
-
-
-@pytest.fixture(scope="module")
-def yosys():
-    env = toolchain_env()
-    return tool_path("yosys", env), env
 
 
 @pytest.fixture(scope="module")
