@@ -18,13 +18,14 @@ RECIPES = {
     # the UART front end; about 95% test accuracy.
     "digits": {"train": {"hidden": (64,), "sparsity": 0.87}, "gate_level": False},
     # MNIST: 784 inputs do not fit the UP5K in parallel; the streaming architecture keeps the
-    # first layer's weights in block RAM (about 6 bits per nonzero weight, 30 blocks of 4 kbit:
-    # 92% zeros in the 784-256 layer fill them). The output layer is in logic and half dense;
-    # training images are shifted by up to 2 pixels. About 97.6% test accuracy, 200 s on one
-    # CPU core.
+    # first layer's weights in block RAM (about 6 bits per nonzero weight, in 4 kbit blocks). A
+    # wide, very sparse first layer (512 neurons at 98.85% zeros: the per-layer cut starves
+    # about half of them, and the net keeps the ones it needs) and a 20% dense output layer give
+    # about 5,600 nonzero weights; training images shifted by up to 1 pixel (2 cost this net 1.4
+    # points). 98.24% test accuracy; training took 524 s on one CPU core in the measured demo.
     "mnist": {
-        "train": {"method": "ste", "hidden": (256,), "sparsity": 0.92, "output_sparsity": 0.5,
-                  "input_bits": 2, "augment": 2, "epochs": 30, "threads": 1},
+        "train": {"method": "ste", "hidden": (512,), "sparsity": 0.9885, "output_sparsity": 0.8,
+                  "input_bits": 2, "augment": 1, "epochs": 60, "lr": 0.03, "threads": 1},
         "gate_level": True,
     },
 }

@@ -1,0 +1,47 @@
+"""bench/train.py: each row's configuration and one quick table (no data files needed)."""
+
+import importlib.util
+import json
+import pathlib
+
+import pytest
+
+from lwc.train.methods import DROPNEURON_DEFAULT
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_train", ROOT / "bench" / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_presets_reach_the_config(bench):
+    args = bench.make_parser().parse_args(["--data-root", "/data"])
+    mnist = bench.make_config("mnist", "dropneuron", 0, args)
+    assert mnist.group_lasso == bench.PRESETS["mnist"]["dropneuron"] != DROPNEURON_DEFAULT
+    assert mnist.data_dir == "/data/mnist" and mnist.hidden == (256,) and mnist.epochs == 10
+    # Only dropneuron takes the preset's strength; digits keeps the library default.
+    assert bench.make_config("mnist", "ste", 0, args).group_lasso == 0.0
+    assert bench.make_config("digits", "dropneuron", 0, args).group_lasso == DROPNEURON_DEFAULT
+    args = bench.make_parser().parse_args(["--hidden", "64,32", "--quick"])
+    config = bench.make_config("breast-cancer", "lwn", 3, args)
+    assert (config.hidden, config.epochs, config.seed, config.data_dir) == ((64, 32), 10, 3, None)
+
+
+def test_quick_table(bench, tmp_path, capsys):
+    out = tmp_path / "rows.json"
+    argv = ["--datasets", "breast-cancer", "--methods", "ste,sample", "--quick", "--json", str(out)]
+    assert bench.main(argv) == 0
+    rows = json.loads(out.read_text())
+    assert [(r["dataset"], r["method"]) for r in rows] == [("breast-cancer", "ste"),
+                                                            ("breast-cancer", "sample")]
+    for r in rows:
+        assert 0.8 < r["test acc"] <= 1.0 and r["nonzero"] > 0 and r["epochs"] == 10
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "python bench/train.py " + " ".join(argv)
+    assert [line.split()[:2] for line in table[-2:]] == [["breast-cancer", "ste"],
+                                                          ["breast-cancer", "sample"]]
