@@ -1,5 +1,8 @@
 """Shared fixtures: random sparse networks and vectors for tests across the package tree."""
 
+import importlib.util
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -63,6 +66,24 @@ def make_network():
 @pytest.fixture
 def make_vectors():
     return adversarial_vectors
+
+
+@pytest.fixture(scope="session")
+def bench_script():
+    """``bench_script(name)``: the script ``bench/<name>.py`` loaded as a module (once)."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    loaded = {}
+
+    def load(name):
+        if name not in loaded:
+            spec = importlib.util.spec_from_file_location(f"bench_{name}",
+                                                          root / "bench" / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            loaded[name] = module
+        return loaded[name]
+
+    return load
 
 
 @pytest.fixture(scope="session")

@@ -45,6 +45,12 @@ def nontrivial_network(make_network, *, all_kinds=False, **kwargs):
     raise AssertionError(f"no nontrivial network for {kwargs}; has the fixture changed?")
 
 
+def small_network(make_network, kind):
+    """The 10-8-3 net (3-bit inputs, hidden activation ``kind``) of the testbench checks below."""
+    return nontrivial_network(make_network, inputs=10, hidden=(8,), outputs=3, bits=3,
+                              density=0.5, kinds=(kind,))
+
+
 def vectors_for(net, make_vectors, seed=0):
     return make_vectors(net, np.random.default_rng(seed))
 
@@ -231,8 +237,7 @@ def test_icarus_constant_network(make_network, make_vectors, tmp_path):
 
 @needs_icarus
 def test_icarus_catches_wrong_hardware(make_network, make_vectors, tmp_path, monkeypatch):
-    net = nontrivial_network(make_network, inputs=10, hidden=(8,), outputs=3, bits=3,
-                             density=0.5, kinds=("ternary",))
+    net = small_network(make_network, "ternary")
     x = vectors_for(net, make_vectors)
     bad, first, count = flip_one_threshold(net, x)
     replace_lower(monkeypatch, lambda lower, compiled: lower(passes.run(bad)))
@@ -245,8 +250,7 @@ def test_icarus_catches_wrong_hardware(make_network, make_vectors, tmp_path, mon
 @needs_icarus
 def test_icarus_catches_ignored_back_pressure(make_network, make_vectors, tmp_path,
                                               monkeypatch):
-    net = nontrivial_network(make_network, inputs=10, hidden=(8,), outputs=3, bits=3,
-                             density=0.5, kinds=("clip",))
+    net = small_network(make_network, "clip")
     x = vectors_for(net, make_vectors)
     replace_lower(monkeypatch, lambda lower, compiled: IgnoresReady(lower(compiled)))
     report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path, progress=quiet)
@@ -365,8 +369,7 @@ def test_load_vectors_quantizes_raw_features(make_network, tmp_path):
 
 @needs_icarus
 def test_icarus_processes_share_the_vectors(make_network, make_vectors, tmp_path):
-    net = nontrivial_network(make_network, inputs=10, hidden=(8,), outputs=3, bits=3,
-                             density=0.5, kinds=("clip",))
+    net = small_network(make_network, "clip")
     x = vectors_for(net, make_vectors)
     report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path, seed=4,
                                  processes=3, progress=quiet)
@@ -385,8 +388,7 @@ def test_icarus_processes_share_the_vectors(make_network, make_vectors, tmp_path
 @needs_icarus
 def test_icarus_processes_report_the_first_mismatch_of_all(make_network, make_vectors, tmp_path,
                                                             monkeypatch):
-    net = nontrivial_network(make_network, inputs=10, hidden=(8,), outputs=3, bits=3,
-                             density=0.5, kinds=("ternary",))
+    net = small_network(make_network, "ternary")
     x = vectors_for(net, make_vectors)
     bad, _, count = flip_one_threshold(net, x)
     # Put the vectors that differ last, so the first mismatch lies in the last process's share.
@@ -410,8 +412,7 @@ def test_cocotb_clock_equals_the_verilog_clock(make_network, make_vectors, tmp_p
                                                monkeypatch):
     # Without Verilog delays (Verilator whose C++ compiler lacks coroutines) the testbench drives
     # the network's own clock with cocotb's: the same cycles, the same outputs.
-    net = nontrivial_network(make_network, inputs=10, hidden=(8,), outputs=3, bits=3,
-                             density=0.5, kinds=("ternary",))
+    net = small_network(make_network, "ternary")
     x = vectors_for(net, make_vectors)
     bench = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path / "hdl", seed=6,
                                 progress=quiet)
@@ -454,8 +455,7 @@ def test_icarus_last_transfer_is_offered_once(make_network, tmp_path):
     # One vector, no gaps or stalls: the testbench has nothing left to send while the network
     # computes, and must lower i.valid before it sleeps, or the network takes the vector again
     # and answers twice.
-    net = nontrivial_network(make_network, inputs=10, hidden=(8,), outputs=3, bits=3,
-                             density=0.5, kinds=("clip",))
+    net = small_network(make_network, "clip")
     x = cocotb_sim.random_vectors(net, 1, seed=3)
     report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path, gap=0.0,
                                  stall=0.0, progress=quiet)

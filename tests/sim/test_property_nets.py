@@ -6,8 +6,6 @@ tenth in Icarus. The generator's corner cases are asserted to occur in the sampl
 cannot quietly shrink to easy nets.
 """
 
-import importlib.util
-import pathlib
 import shutil
 
 import numpy as np
@@ -15,7 +13,6 @@ import pytest
 
 from lwc.compiler import golden, ir, passes
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 SEED = 2024
 COUNT = 60
 HDL_EVERY = 10
@@ -25,12 +22,8 @@ needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None,
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("property_nets",
-                                                  ROOT / "bench" / "property_nets.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(bench_script):
+    return bench_script("property_nets")
 
 
 @pytest.fixture(scope="module")

@@ -1,22 +1,15 @@
 """bench/train.py: each row's configuration and one quick table (no data files needed)."""
 
-import importlib.util
 import json
-import pathlib
 
 import pytest
 
 from lwc.train.methods import DROPNEURON_DEFAULT
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_train", ROOT / "bench" / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(bench_script):
+    return bench_script("train")
 
 
 def test_presets_reach_the_config(bench):
