@@ -48,18 +48,33 @@ from .ir import (
     from_dense,
 )
 
-__all__ = ["FORMAT", "VERSION", "READS", "LIMITS", "save", "load", "to_dict", "from_dict"]
+__all__ = ["FORMAT", "VERSION", "READS", "LIMITS", "FORBIDDEN_CHARACTERS", "save", "load",
+           "to_dict", "from_dict"]
 
 FORMAT = "lwc-net"
 #: The version :func:`save` writes.
 VERSION = 2
 #: The versions :func:`load` reads, and the largest weight magnitude each allows.
 READS = {1: 1, 2: MAX_WEIGHT}
-#: Sizes above these are refused, from the file size and tensor shapes before tensor data is used
-#: (``nonzero`` once the weights are read). ``weights`` counts dense entries, ``nonzero`` the
-#: nonzero ones, ``quantizer`` threshold values, ``bytes`` the file size.
-LIMITS = {"inputs": 1 << 20, "neurons": 1 << 16, "layers": 64, "weights": 1 << 28,
-          "nonzero": 1 << 22, "quantizer": 1 << 22, "bits": 16, "bytes": 1 << 30}
+#: Everything a ``net.pt`` may claim, checked before it is used (docs/netfile.md lists them; a
+#: test holds that table to this one). Sizes: ``bytes`` the file, ``records`` and ``directory``
+#: the zip archive's records and central directory (bytes), ``pickle`` its ``data.pkl`` (bytes),
+#: ``objects`` the pickle's operations and the objects it describes with every shared (memo)
+#: reference counted again, ``depth`` how deeply they nest; ``string`` characters in any string,
+#: ``class_name`` in an output class name, ``provenance`` entries. Network: ``inputs``,
+#: ``neurons`` per layer, ``layers``, ``weights`` dense entries, ``nonzero`` weights,
+#: ``quantizer`` threshold values, ``bits`` input and clip bits, ``shift`` clip shift,
+#: ``parameter`` the bound that activation parameters stay strictly within in magnitude.
+LIMITS = {"bytes": 1 << 28, "records": 1024, "directory": 1 << 20, "pickle": 1 << 25,
+          "objects": 1 << 20, "depth": 32, "string": 4096, "class_name": 256, "provenance": 256,
+          "inputs": 1 << 16, "neurons": 1 << 16, "layers": 64, "weights": 1 << 25,
+          "nonzero": 1 << 19, "quantizer": 1 << 22, "bits": 16, "shift": 62, "parameter": 1 << 40}
+#: Characters no string in a net.pt may hold: C0 and C1 controls (ESC starts terminal escape
+#: sequences, a newline forges output lines), DEL, the Unicode line and paragraph separators, the
+#: bidirectional controls (they reorder what a terminal shows) and lone surrogates.
+FORBIDDEN_CHARACTERS = (r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+                        r"\ud800-\udfff")
+_FORBIDDEN = re.compile(f"[{FORBIDDEN_CHARACTERS}]")
 _PROVENANCE_TYPES = (str, int, float, bool, type(None))
 
 
@@ -93,6 +108,7 @@ def to_dict(net):
             act["shift"] = layer.activation.shift
             act["bits"] = layer.activation.bits
         layers.append({"weight": torch.from_numpy(w.astype(np.int8)), "activation": act})
+    _check_text_to_save(net)
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -101,6 +117,22 @@ def to_dict(net):
         "output": {"classes": list(net.classes)},
         "provenance": _plain_provenance(net.provenance),
     }
+
+
+def _check_text_to_save(net):
+    """What load would refuse in the names and provenance of ``net``, refused before writing."""
+    named = [(f"output class {k}", name, LIMITS["class_name"])
+             for k, name in enumerate(net.classes)]
+    named += [(f"provenance key {_show(key)}", key, LIMITS["string"]) for key, _ in net.provenance]
+    named += [(f"provenance {_show(key)}", value, LIMITS["string"])
+              for key, value in net.provenance if isinstance(value, str)]
+    if len(net.provenance) > LIMITS["provenance"]:
+        raise ValueError(f"provenance has {len(net.provenance)} entries, more than "
+                         f"{LIMITS['provenance']}")
+    for where, text, most in named:
+        problem = _text_problem(text, most) if isinstance(text, str) else None
+        if problem:
+            raise ValueError(f"net.pt cannot hold {where}: it {problem}")
 
 
 def _plain_provenance(items):
@@ -165,7 +197,7 @@ def load(path):
             head = f.read(4)
     except OSError as exc:
         raise NetFileError(path, f"cannot be read: {exc.strerror or exc}") from None
-    _check_archive(path, head)
+    _check_pickle(path, _check_archive(path, head))
     try:
         # Not mmap: a memory-mapped load does not check that each stored record is as long as
         # the tensor it backs, so a doctored archive would be read past its record. Reading the
@@ -188,20 +220,56 @@ def load(path):
 
 
 def _check_archive(path, head):
-    """Refuse what is not a plain torch.save zip archive before torch reads it."""
+    """Refuse what is not a plain torch.save zip archive before torch reads it; return the bytes
+    of its one ``data.pkl``."""
     if not zipfile.is_zipfile(path):
         if head == b"PK\x03\x04":
             raise NetFileError(path, "truncated or damaged torch.save archive (its zip directory "
                                      "is missing)")
         raise NetFileError(path, "not a net.pt file (not a torch.save archive)")
+    # The directory's size, before zipfile reads it: a file of many tiny records would otherwise
+    # cost memory many times its size.
+    claimed = _directory_claim(path)
+    if claimed > LIMITS["directory"]:
+        raise NetFileError(path, f"its zip directory claims {claimed} bytes, more than the "
+                                 f"{LIMITS['directory']} a net.pt may have")
     try:
         with zipfile.ZipFile(path) as archive:
             records = archive.infolist()
-    except Exception as exc:  # zipfile raises several kinds for a damaged directory
+            if len(records) > LIMITS["records"]:
+                raise NetFileError(path, f"its archive holds {len(records)} records, more than "
+                                         f"{LIMITS['records']}")
+            pickle = _pickle_record(path, records)
+            if pickle.file_size > LIMITS["pickle"]:
+                raise NetFileError(path, f"its data.pkl is {pickle.file_size} bytes, more than "
+                                         f"the {LIMITS['pickle']} a net.pt may have")
+            blob = archive.read(pickle)
+    except NetFileError:
+        raise
+    except Exception as exc:  # zipfile raises several kinds for a damaged directory or record
         raise NetFileError(path, f"damaged zip archive: {_brief(exc)}") from None
-    if not any(r.filename.endswith("/data.pkl") for r in records):
+    return blob
+
+
+def _pickle_record(path, records):
+    """The one ``<archive>/data.pkl`` record, once the directory is known to be unambiguous."""
+    names = [r.filename for r in records]
+    if len(set(names)) != len(names):
+        twice = next(n for k, n in enumerate(names) if n in names[:k])
+        raise NetFileError(path, f"archive record {_show(twice)} appears more than once; which "
+                                 "one is read would depend on the reader")
+    pickles = [r for r in records if r.filename.endswith("/data.pkl")]
+    if not pickles:
         raise NetFileError(path, "not a net.pt file (a zip archive without data.pkl, not a "
                                  "torch.save archive)")
+    if len(pickles) > 1:
+        raise NetFileError(path, f"archive holds {len(pickles)} data.pkl records, not one; which "
+                                 "one is read would depend on the reader")
+    prefix = pickles[0].filename[: -len("data.pkl")]
+    stray = next((n for n in names if not n.startswith(prefix)), None)
+    if stray is not None:
+        raise NetFileError(path, f"archive record {_show(stray)} is outside {_show(prefix)}, "
+                                 "where torch.save writes every record")
     # torch.save stores records uncompressed. A compressed one was rewritten by another tool:
     # inflating it costs memory the file size does not show, and a memory-mapped load would even
     # take its compressed bytes for tensor data.
@@ -209,6 +277,198 @@ def _check_archive(path, head):
     if packed is not None:
         raise NetFileError(path, f"archive record {_show(packed)} is compressed; torch.save "
                                  "writes uncompressed records")
+    return pickles[0]
+
+
+def _directory_claim(path):
+    """The largest central-directory size (bytes) that the zip end records of ``path`` claim.
+
+    Readers differ in which end record they believe (the plain one or the zip64 one, found either
+    through its locator or just before it), so all of them are read and the largest is taken.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        tail = min(size, 22 + 0xFFFF)
+        f.seek(size - tail)
+        blob = f.read(tail)
+        at = blob.rfind(b"PK\x05\x06")
+        if at < 0 or len(blob) - at < 22:
+            return 0  # zipfile did find one; it will refuse the archive itself
+        claims = [int.from_bytes(blob[at + 12:at + 16], "little")]
+        locator = at - 20
+        if locator >= 0 and blob[locator:locator + 4] == b"PK\x06\x07":
+            stated = int.from_bytes(blob[locator + 8:locator + 16], "little")
+            before = size - tail + locator - 56
+            for offset in {stated, before}:
+                if 0 <= offset <= size - 56:
+                    f.seek(offset)
+                    record = f.read(56)
+                    if record[:4] == b"PK\x06\x06":
+                        claims.append(int.from_bytes(record[40:48], "little"))
+    return max(claims)
+
+
+#: Pickle operations a net.pt may use: those torch.save writes (protocol 2), which are also the
+#: only ones weights-only loading runs.
+_PICKLE_OPS = frozenset(
+    "PROTO STOP MARK GLOBAL REDUCE BUILD NEWOBJ BINPERSID APPEND APPENDS SETITEM SETITEMS TUPLE "
+    "TUPLE1 TUPLE2 TUPLE3 EMPTY_TUPLE EMPTY_LIST EMPTY_DICT EMPTY_SET NONE NEWTRUE NEWFALSE BININT "
+    "BININT1 BININT2 LONG1 BINFLOAT BINUNICODE SHORT_BINSTRING BINGET LONG_BINGET BINPUT "
+    "LONG_BINPUT".split())
+
+
+class _Damaged(Exception):
+    """The pickle cannot be run as written (raised inside :func:`_check_pickle`)."""
+
+
+def _check_pickle(path, blob):
+    """Refuse a ``data.pkl`` whose objects would be too many or too deep once unpickled.
+
+    A pickle can refer again to an object it built before (a memo reference), so a few bytes
+    can describe a list of lists whose full expansion has 2**100 entries: unpickling shares them,
+    but printing, comparing, hashing or walking the result visits every one ("billion laughs").
+    So, before anything is unpickled, the operations are read (not run) into a graph of the
+    objects they would build, and :data:`LIMITS` bound the graph: its operations, the objects
+    reachable from the result or used as a dict key or a call's arguments (every memo reference
+    counted again), and the nesting depth. Memory and time are linear in the pickle's size.
+    """
+    import io
+    import pickletools
+
+    leaf, mark = 0, -1
+    children = [None]  # node -> list of child nodes (None: a scalar, string or global)
+    stack, marks, memo, used = [], [], {}, []
+
+    def pop():
+        if not stack or stack[-1] == mark:
+            raise _Damaged("the stack is empty")
+        return stack.pop()
+
+    def pop_mark():
+        if not marks:
+            raise _Damaged("no MARK")
+        start = marks.pop()
+        items = stack[start + 1:]
+        del stack[start:]
+        return items
+
+    def container():
+        if not stack or stack[-1] in (mark, leaf):
+            raise _Damaged("no container to fill")
+        return children[stack[-1]]
+
+    def node(items):
+        children.append(list(items))
+        return len(children) - 1
+
+    root = None
+    try:
+        for count, (op, arg, _) in enumerate(pickletools.genops(io.BytesIO(blob)), start=1):
+            name = op.name
+            if count > LIMITS["objects"]:
+                raise NetFileError(path, f"refused: its pickle has more than {LIMITS['objects']} "
+                                         "operations")
+            if name not in _PICKLE_OPS:
+                raise _Damaged(f"operation {name}")
+            if name == "PROTO":
+                if arg != 2:
+                    raise _Damaged(f"protocol {arg}, not the 2 that torch.save writes")
+            elif name == "STOP":
+                root = pop()
+                break
+            elif name == "MARK":
+                marks.append(len(stack))
+                stack.append(mark)
+            elif name in ("EMPTY_TUPLE", "EMPTY_LIST", "EMPTY_DICT", "EMPTY_SET"):
+                stack.append(node(()))
+            elif name == "TUPLE":
+                stack.append(node(pop_mark()))
+            elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
+                items = [pop() for _ in range(int(name[-1]))][::-1]
+                stack.append(node(items))
+            elif name == "APPEND":
+                item = pop()
+                container().append(item)
+            elif name == "APPENDS":
+                items = pop_mark()
+                container().extend(items)
+            elif name == "SETITEM":
+                value, key = pop(), pop()
+                container().extend((key, value))
+                used.append(key)
+            elif name == "SETITEMS":
+                items = pop_mark()
+                container().extend(items)
+                used.extend(items[::2])
+            elif name in ("REDUCE", "NEWOBJ"):
+                args, func = pop(), pop()
+                stack.append(node((func, args)))
+                used.append(args)
+            elif name == "BUILD":
+                state = pop()
+                container().append(state)
+                used.append(state)
+            elif name == "BINPERSID":
+                pid = pop()
+                stack.append(node((pid,)))
+                used.append(pid)
+            elif name in ("BINPUT", "LONG_BINPUT"):
+                if not stack or stack[-1] == mark:
+                    raise _Damaged("nothing to memoize")
+                memo[arg] = stack[-1]
+            elif name in ("BINGET", "LONG_BINGET"):
+                if arg not in memo:
+                    raise _Damaged(f"memo {arg} is not set")
+                stack.append(memo[arg])
+            else:  # scalars, strings, globals
+                stack.append(leaf)
+    except _Damaged as exc:
+        raise NetFileError(path, "refused: its pickle is damaged or uses operations that "
+                                 f"weights-only loading does not allow ({exc})") from None
+    except ValueError as exc:  # pickletools cannot read an operation or its argument
+        raise NetFileError(path, "refused: its pickle is damaged or uses operations that "
+                                 f"weights-only loading does not allow ({_brief(exc)})") from None
+    if root is None:
+        raise NetFileError(path, "refused: its pickle is damaged (it ends before STOP)")
+    size, depth = _expand(path, children)
+    cap = LIMITS["objects"]
+    if size[root] + sum(size[k] for k in used) > cap:
+        raise NetFileError(path, f"refused: its pickle describes more than {cap} objects "
+                                 "(counting every shared reference)")
+    if max(depth) > LIMITS["depth"]:
+        raise NetFileError(path, f"refused: its pickle nests objects more than "
+                                 f"{LIMITS['depth']} deep")
+
+
+def _expand(path, children):
+    """Per node of the object graph, its object count with shared references expanded (capped
+    just above the limit) and its nesting depth; refuses a graph with a cycle."""
+    cap = LIMITS["objects"] + 1
+    size = [0] * len(children)
+    depth = [0] * len(children)
+    state = bytearray(len(children))  # 0 new, 1 on the path, 2 done
+    for start in range(len(children)):
+        if state[start]:
+            continue
+        todo = [start]
+        while todo:
+            n = todo[-1]
+            kids = children[n] or ()
+            if state[n] == 0:
+                state[n] = 1
+                for k in kids:
+                    if state[k] == 1:
+                        raise NetFileError(path, "refused: its pickle builds an object that "
+                                                 "contains itself")
+                    if state[k] == 0:
+                        todo.append(k)
+            else:
+                todo.pop()
+                if state[n] == 1:
+                    size[n] = min(cap, 1 + sum(size[k] for k in kids))
+                    depth[n] = 1 + max((depth[k] for k in kids), default=0)
+                    state[n] = 2
+    return size, depth
 
 
 def _brief(text):
@@ -224,6 +484,46 @@ def _show(value, limit=40):
     """``repr(value)`` cut to ``limit`` characters: file contents never make a long error line."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _text_problem(text, most):
+    """Why ``text`` may not be a string of a net.pt (too long, or a control character), or None."""
+    if len(text) > most:
+        return f"is a string of {len(text)} characters, more than {most}"
+    bad = _FORBIDDEN.search(text)
+    if bad is not None:
+        return f"holds the control character {bad.group()!r} (at index {bad.start()})"
+    return None
+
+
+def _label(key):
+    """How an error names the member ``key`` of a dict: as written when plain, else quoted."""
+    plain = isinstance(key, str) and key.isidentifier() and key.isascii() and len(key) <= 40
+    return key if plain else _show(key)
+
+
+def _check_strings(r, data):
+    """Every string in ``data`` (keys too, in members lwc does not read as well) within
+    ``LIMITS["string"]`` characters and free of :data:`FORBIDDEN_CHARACTERS`; nesting within
+    ``LIMITS["depth"]``."""
+    seen = set()
+    todo = [(data, "", 1)]
+    while todo:
+        value, where, level = todo.pop()
+        if level > LIMITS["depth"]:
+            r.fail(f"{where or 'file'} nests more than {LIMITS['depth']} deep")
+        if isinstance(value, str):
+            if id(value) not in seen:  # a string shared many times is read once
+                seen.add(id(value))
+                problem = _text_problem(value, LIMITS["string"])
+                if problem:
+                    r.fail(f"{where or 'file'} {problem}")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                todo.append((key, f"{where or 'file'} key {_show(key)}", level + 1))
+                todo.append((item, f"{where} {_label(key)}".strip(), level + 1))
+        elif isinstance(value, list | tuple):
+            todo.extend((item, f"{where}[{k}]", level + 1) for k, item in enumerate(value))
 
 
 class _Reader:
@@ -309,6 +609,7 @@ def from_dict(data, path="<memory>"):
         r.fail(f"unsupported format version {_show(version)} (this lwc reads versions "
                f"{', '.join(map(str, READS))})")
     most = READS[version]
+    _check_strings(r, data)
 
     inp = r.get(data, "input", dict, "file")
     count = r.get(inp, "count", int, "input")
@@ -398,25 +699,33 @@ def from_dict(data, path="<memory>"):
         if kind == "clip":
             shift = r.get(act, "shift", int, f"{where} activation")
             cbits = r.get(act, "bits", int, f"{where} activation")
-            if not 0 <= shift <= 62:
-                r.fail(f"{where} clip shift must be 0..62, not {shift}")
+            if not 0 <= shift <= LIMITS["shift"]:
+                r.fail(f"{where} clip shift must be 0..{LIMITS['shift']}, not {shift}")
             if not 1 <= cbits <= LIMITS["bits"]:
                 r.fail(f"{where} clip bits must be 1..{LIMITS['bits']}, not {cbits}")
             activation = Activation("clip", shift=shift, bits=cbits)
         # Not np.abs: it leaves -2**63 negative.
-        if params.size and (params.min() <= -(1 << 40) or params.max() >= 1 << 40):
-            r.fail(f"{where} activation parameters exceed 2**40 in magnitude")
+        bound = LIMITS["parameter"]
+        if params.size and (params.min() <= -bound or params.max() >= bound):
+            r.fail(f"{where} activation parameters exceed 2**{bound.bit_length() - 1} in "
+                   "magnitude")
         built.append((wn, activation, params))
 
     output = r.get(data, "output", dict, "file")
     classes = r.get(output, "classes", list, "output")
     if len(classes) != built[-1][0].shape[0] or not all(isinstance(c, str) for c in classes):
         r.fail(f"output classes must be {built[-1][0].shape[0]} strings, one per output neuron")
+    for k, name in enumerate(classes):
+        if len(name) > LIMITS["class_name"]:
+            r.fail(f"output classes[{k}] is {len(name)} characters long, more than "
+                   f"{LIMITS['class_name']}")
     provenance = data.get("provenance", {})
     if not isinstance(provenance, dict) or not all(
         isinstance(k, str) and isinstance(v, _PROVENANCE_TYPES) for k, v in provenance.items()
     ):
         r.fail("provenance must map strings to str, int, float, bool or None")
+    if len(provenance) > LIMITS["provenance"]:
+        r.fail(f"provenance has {len(provenance)} entries, more than {LIMITS['provenance']}")
     for key, value in provenance.items():
         if isinstance(value, float) and not math.isfinite(value):
             r.fail(f"provenance {_show(key)} is not finite")

@@ -101,7 +101,7 @@ BAD = {
     "class count": (lambda d: d["output"].update(classes=["a"]),
                     "output classes must be 3 strings"),
     "absurd input count": (lambda d: d["input"].update(count=10**9),
-                           "input count must be 1..1048576, not 1000000000"),
+                           f"input count must be 1..{netfile.LIMITS['inputs']}, not 1000000000"),
     "missing input": (lambda d: d.pop("input"), "file has no 'input'"),
     "bits zero": (lambda d: d["input"].update(bits=0), "input bits must be 1..16, not 0"),
     "top level list": (None, "not a net.pt file (top level is list, not dict)"),

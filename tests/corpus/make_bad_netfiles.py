@@ -27,7 +27,7 @@ import torch
 
 from lwc.compiler import ir, netfile
 
-__all__ = ["BadFile", "make_bad_netfiles", "CASES"]
+__all__ = ["BadFile", "make_bad_netfiles", "CASES", "SECOND_CASES"]
 
 
 @dataclass(frozen=True)
@@ -227,15 +227,15 @@ def _huge_view(count, rows, cols):
 
 def _huge_thresholds(ctx):
     data = _base()
-    data["input"] = {"count": 100_000, "bits": 16, "quantizer": {
+    data["input"] = {"count": 60_000, "bits": 16, "quantizer": {
         "kind": "thresholds",
-        "thresholds": torch.zeros(1, dtype=torch.float64).expand(100_000, 65535)}}
-    data["layers"] = _tiny_layers(100_000, [3], views=True)
+        "thresholds": torch.zeros(1, dtype=torch.float64).expand(60_000, 65535)}}
+    data["layers"] = _tiny_layers(60_000, [3], views=True)
     return data
 
 
 def _too_many_nonzero(ctx):
-    n = 2100  # 2100 x 2100 = 4.41 M nonzero weights, a 4.4 MB file
+    n = 800  # 800 x 800 = 640,000 nonzero weights (more than LIMITS["nonzero"]), a 640 kB file
     data = _base()
     data["input"] = {"count": n, "bits": 1, "quantizer": {"kind": "none"}}
     data["layers"] = _tiny_layers(n, [n, 2], first=torch.ones(n, n, dtype=torch.int8))
@@ -287,6 +287,254 @@ def _thresholds(t):
     return _quantizer({"kind": "thresholds", "thresholds": t})
 
 
+_LIMITS = netfile.LIMITS
+
+
+# --- the second corpus (issue 16): bombs, deep nesting, forged text, ambiguous archives ---------
+
+def _laughs(levels=12, width=10):
+    """A list whose full expansion has ``width ** levels`` strings: pickled, it is a few hundred
+    bytes, each level referring ``width`` times to the one below ("billion laughs")."""
+    x = ["lol"]
+    for _ in range(levels):
+        x = [x] * width
+    return x
+
+
+def _laughs_key(levels=12, width=10):
+    """Pickle operations that push ``{t: 1}``, ``t`` a tuple whose expansion has ``width **
+    levels`` strings: unpickling hashes ``t``, which visits all of them. (Python cannot even build
+    this dictionary to pickle it, so the operations are written out; the memo numbers are far
+    above the ones torch.save uses.)"""
+    def put(level):  # LONG_BINPUT
+        return b"r" + (100_000 + level).to_bytes(4, "little")
+
+    def get(level):  # LONG_BINGET
+        return b"j" + (100_000 + level).to_bytes(4, "little")
+
+    # Each level's first member is the level below, written inline after its MARK; the others
+    # are memo references to it.
+    ops = b"}" + b"(" * levels + _binunicode("lol") + b"\x85" + put(0)
+    for level in range(1, levels + 1):
+        ops += get(level - 1) * (width - 1) + b"t" + put(level)
+    return ops + b"K\x01s"
+
+
+def _self_containing():
+    loop = []
+    loop.append(loop)
+    return loop
+
+
+_MARK = "@@splice-here@@"
+
+
+def _binunicode(text):
+    raw = text.encode()
+    return b"X" + len(raw).to_bytes(4, "little") + raw
+
+
+def _deep_list(n):
+    """Pickle operations that push one list nested ``n`` deep (EMPTY_LIST n times, APPEND n-1)."""
+    return b"]" * n + b"a" * (n - 1)
+
+
+def _deep_tuple(n):
+    return b")" + b"\x85" * n  # EMPTY_TUPLE, then TUPLE1 n times
+
+
+def _deep_dict(n):
+    return (b"}" + _binunicode("k")) * (n - 1) + b"}" + b"s" * (n - 1)
+
+
+def _save_and_rewrite(data, path, change):
+    """torch.save ``data`` to ``path``, then rewrite its archive member by member through
+    ``change(name, bytes) -> [(name, bytes), ...]`` (duplicate names are written as given)."""
+    import warnings
+
+    good = path.with_suffix(".good")
+    torch.save(data, good)
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(path, "w") as dst, \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Duplicate name": that is the point
+        for info in src.infolist():
+            for name, blob in change(info.filename, src.read(info.filename)):
+                dst.writestr(name, blob)
+    good.unlink()
+
+
+def _spliced(where, fragment):
+    """The valid dictionary with the field at ``where`` (a key path) replaced by the object that
+    the raw pickle operations ``fragment`` push: for objects pickle itself cannot write."""
+    def make(ctx):
+        data = _base()
+        _set(where, _MARK)(data)
+
+        def change(name, blob):
+            if name.endswith("/data.pkl"):
+                assert blob.count(_binunicode(_MARK)) == 1
+                blob = blob.replace(_binunicode(_MARK), fragment)
+            return [(name, blob)]
+        _save_and_rewrite(data, ctx.path, change)
+    return make
+
+
+def _archive(change, data=None):
+    """The valid net's archive (or ``data``'s) rewritten through ``change`` as in
+    :func:`_save_and_rewrite`."""
+    def make(ctx):
+        _save_and_rewrite(_base() if data is None else data, ctx.path, change)
+    return make
+
+
+def _twice(suffix, other=None):
+    """Write the record ending in ``suffix`` twice, the second time as ``other(bytes)``."""
+    def change(name, blob):
+        if name.endswith(suffix):
+            return [(name, blob), (name, blob if other is None else other(blob))]
+        return [(name, blob)]
+    return change
+
+
+def _other_pickle(blob):
+    return blob.replace(_binunicode("corpus"), _binunicode("second"))
+
+
+def _second_data_pkl(name, blob):
+    if name.endswith("/data.pkl"):
+        return [(name, blob), ("another/data.pkl", blob)]
+    return [(name, blob)]
+
+
+def _stray_record(name, blob):
+    return [(name, blob)] + ([("notes.txt", b"hello")] if name.endswith("/data.pkl") else [])
+
+
+def _many_records(name, blob):
+    prefix = name[: -len("data.pkl")]
+    extra = [(f"{prefix}pad/{k}", b"") for k in range(1100)] if name.endswith("/data.pkl") else []
+    return [(name, blob)] + extra
+
+
+def _patched_tail(patch):
+    """Save the valid net, then overwrite bytes of its zip end records: ``patch(blob)``."""
+    def make(ctx):
+        netfile.save(_valid_net(), ctx.path)
+        ctx.path.write_bytes(patch(bytearray(ctx.path.read_bytes())))
+    return make
+
+
+def _directory_size(value):
+    def patch(blob):
+        at = blob.rfind(b"PK\x05\x06")
+        blob[at + 12:at + 16] = value.to_bytes(4, "little")
+        return bytes(blob)
+    return patch
+
+
+def _zip64_directory_size(value):
+    def patch(blob):
+        at = blob.rfind(b"PK\x06\x06")
+        assert at >= 0, "torch.save writes a zip64 end record"
+        blob[at + 40:at + 48] = value.to_bytes(8, "little")
+        return bytes(blob)
+    return patch
+
+
+def _protocol_4(ctx):
+    torch.save(_base(), ctx.path, pickle_protocol=4)
+
+
+def _dense_inputs(count):
+    """``count`` inputs all read by 2 dense output neurons (one weight each)."""
+    def make(ctx):
+        data = _base()
+        data["input"] = {"count": count, "bits": 8, "quantizer": {"kind": "none"}}
+        data["layers"] = _tiny_layers(count, [2], first=torch.ones(2, count, dtype=torch.int8))
+        data["output"] = {"classes": ["x", "y"]}
+        return data
+    return make
+
+
+_OPS = f"refused: its pickle has more than {_LIMITS['objects']} operations"
+_OBJECTS = f"refused: its pickle describes more than {_LIMITS['objects']} objects"
+_DEEP = f"refused: its pickle nests objects more than {_LIMITS['depth']} deep"
+_CONTROL = "holds the control character"
+_AMBIGUOUS = "which one is read would depend on the reader"
+
+SECOND_CASES = {
+    # a small file whose unpickled objects expand enormously ("billion laughs")
+    "laughs_in_format": (_with(format=_laughs()), _OBJECTS),
+    "laughs_in_version": (_with(version=_laughs()), _OBJECTS),
+    "laughs_in_layer_extra_key": (_edit(_set(("layers", 0, "notes"), _laughs())), _OBJECTS),
+    "laughs_in_classes": (_edit(_set(("output", "classes", 0), _laughs())), _OBJECTS),
+    "laughs_as_dict_key": (_spliced(("provenance", "dataset"), _laughs_key()), _OBJECTS),
+    "many_operations": (_with(padding=[7] * 1_100_000), _OPS),
+    "self_containing_list": (_edit(_set(("layers", 1, "notes"), _self_containing())),
+                             "refused: its pickle builds an object that contains itself"),
+    "pickle_over_the_limit": (
+        _edit(_set(("provenance", "note"), "x" * (_LIMITS["pickle"] + 1))),
+                              f"more than the {_LIMITS['pickle']} a net.pt may have"),
+    "pickle_protocol_4": (_protocol_4, "protocol 4, not the 2 that torch.save writes"),
+    # deep nesting where a scalar belongs (RecursionError when printed)
+    "deep_list_in_version": (_spliced(("version",), _deep_list(100_000)), _DEEP),
+    "deep_tuple_in_format": (_spliced(("format",), _deep_tuple(100_000)), _DEEP),
+    "deep_dict_in_provenance": (_spliced(("provenance", "dataset"), _deep_dict(50_000)), _DEEP),
+    "deep_list_in_clip_bits": (_spliced(("layers", 1, "activation", "bits"), _deep_list(40)),
+                               _DEEP),
+    # terminal escapes and forged output lines in strings
+    "class_name_ansi": (_edit(_set(("output", "classes", 0), "\x1b[31mred\x1b[0m")),
+                        f"output classes[0] {_CONTROL} '\\x1b' (at index 0)"),
+    "class_name_forges_a_line": (
+        _edit(_set(("output", "classes", 2), "c\nweights  9 total, 0 nonzero, 100.0% zero")),
+        f"output classes[2] {_CONTROL} '\\n' (at index 1)"),
+    "class_name_carriage_return": (_edit(_set(("output", "classes", 1), "b\rB")),
+                                   f"output classes[1] {_CONTROL} '\\r'"),
+    "class_name_c1_csi": (_edit(_set(("output", "classes", 0), "\x9b2J")),
+                          f"output classes[0] {_CONTROL} '\\x9b'"),
+    "class_name_bidi_override": (_edit(_set(("output", "classes", 0), "\u202eevil")),
+                                 f"output classes[0] {_CONTROL} '\\u202e'"),
+    "class_name_1_mb": (_edit(_set(("output", "classes", 0), "x" * 1_000_000)),
+                        f"output classes[0] is a string of 1000000 characters, more than "
+                        f"{_LIMITS['string']}"),
+    "class_name_300_characters": (_edit(_set(("output", "classes", 1), "y" * 300)),
+                                  f"output classes[1] is 300 characters long, more than "
+                                  f"{_LIMITS['class_name']}"),
+    "provenance_value_ansi": (_edit(_set(("provenance", "dataset"), "\x1b]0;owned\x07")),
+                              f"provenance dataset {_CONTROL} '\\x1b'"),
+    "provenance_key_newline": (_edit(_set(("provenance", "a\nb"), 1)),
+                               f"provenance key 'a\\nb' {_CONTROL} '\\n'"),
+    "provenance_value_long": (_edit(_set(("provenance", "note"), "n" * 5000)),
+                              f"provenance note is a string of 5000 characters, more than "
+                              f"{_LIMITS['string']}"),
+    "provenance_too_many_entries": (
+        _edit(lambda d: d["provenance"].update({f"k{i}": i for i in range(300)})),
+        f"provenance has 301 entries, more than {_LIMITS['provenance']}"),
+    "activation_kind_escape": (_edit(_act(0, kind="\x1b[2Jstep")),
+                               f"layers[0] activation kind {_CONTROL} '\\x1b'"),
+    "unread_key_escape": (_edit(_set(("layers", 2, "\x1b[2J"), 0)),
+                          f"layers[2] key '\\x1b[2J' {_CONTROL} '\\x1b'"),
+    # archives that readers may read differently
+    "duplicate_data_pkl": (_archive(_twice("/data.pkl", _other_pickle)),
+                           f"/data.pkl' appears more than once; {_AMBIGUOUS}"),
+    "duplicate_storage_record": (_archive(_twice("/data/0", lambda b: bytes(len(b)))),
+                                 f"/data/0' appears more than once; {_AMBIGUOUS}"),
+    "two_data_pkl_records": (_archive(_second_data_pkl),
+                             f"archive holds 2 data.pkl records, not one; {_AMBIGUOUS}"),
+    "record_outside_the_archive": (_archive(_stray_record),
+                                   "archive record 'notes.txt' is outside"),
+    "too_many_records": (_archive(_many_records),
+                         f"records, more than {_LIMITS['records']}"),
+    "directory_claims_2_gib": (_patched_tail(_directory_size(0x7FFF_FFFF)),
+                               "its zip directory claims 2147483647 bytes"),
+    "zip64_directory_claims_1_tib": (_patched_tail(_zip64_directory_size(1 << 40)),
+                                     "its zip directory claims 1099511627776 bytes"),
+    # huge claims
+    "dense_inputs_2_20": (_dense_inputs(1 << 20),
+                          f"input count must be 1..{_LIMITS['inputs']}, not 1048576"),
+}
+
+
 _REFUSED = "refused: it holds pickled Python objects"
 _NOT_READABLE = "cannot be read as a torch.save archive"
 
@@ -309,7 +557,8 @@ CASES = {
     "missing_file": (_missing, "no such file"),
     "directory": (_directory, "is a directory, not a net.pt file"),
     "fifo": (_fifo, "is not a regular file"),
-    "sparse_file_over_1_gib": (_sparse_file, "is 1073741825 bytes, more than the 1073741824"),
+    "sparse_file_over_the_limit": (
+        _sparse_file, f"is {_LIMITS['bytes'] + 1} bytes, more than the {_LIMITS['bytes']}"),
     "empty_file": (_raw(b""), "empty file"),
     "text_file": (_raw(b"hello, I am not a network\n"), "not a torch.save archive"),
     "numpy_npy_file": (_npy_file, "not a torch.save archive"),
@@ -342,9 +591,10 @@ CASES = {
                         "file layers must be list, not dict"),
     "layer_not_dict": (_edit(_set(("layers", 1), "layer")), "layer 1 must be a dict, not str"),
     # input
-    "input_count_zero": (_edit(_set(("input", "count"), 0)), "input count must be 1..1048576"),
+    "input_count_zero": (_edit(_set(("input", "count"), 0)),
+                         f"input count must be 1..{_LIMITS['inputs']}"),
     "input_count_huge": (_edit(_set(("input", "count"), 10**12)),
-                         "input count must be 1..1048576, not 1000000000000"),
+                         f"input count must be 1..{_LIMITS['inputs']}, not 1000000000000"),
     "input_count_bool": (_edit(_set(("input", "count"), True)),
                          "input count must be int, not bool"),
     "input_count_float": (_edit(_set(("input", "count"), 6.0)),
@@ -474,21 +724,22 @@ CASES = {
     "provenance_nan": (_edit(_set(("provenance", "test_accuracy"), float("nan"))),
                        "provenance 'test_accuracy' is not finite"),
     # absurd sizes, refused from the shapes before any data is touched
-    "huge_view_200000x200000": (_huge_view(200_000, 200_000, 200_000),
-                                "layer 0 must have 0..65536 neurons, not 200000"),
+    "huge_view_200000x60000": (_huge_view(60_000, 200_000, 60_000),
+                               "layer 0 must have 0..65536 neurons, not 200000"),
     "huge_view_60000x60000": (_huge_view(60_000, 60_000, 60_000),
-                              "network has more than 268435456 weights"),
+                              f"network has more than {_LIMITS['weights']} weights"),
     "view_over_one_byte": (_huge_view(4096, 4096, 4096),
                            "layer 0 weight is a (4096, 4096) view of 1 stored element"),
     "huge_thresholds_view": (_huge_thresholds,
-                             "quantizer thresholds has 6553500000 values, more than 4194304"),
+                             "quantizer thresholds has 3932100000 values, more than 4194304"),
     "thresholds_view_over_one_element": (
         _thresholds(torch.zeros(1, dtype=torch.float64).expand(6, 7)),
         "quantizer thresholds is a (6, 7) view of 1 stored element; net.pt tensors hold their "
         "data"),
     "too_many_nonzero_weights": (_too_many_nonzero,
-                                 "network has more than 4194304 nonzero weights"),
+                                 f"network has more than {_LIMITS['nonzero']} nonzero weights"),
     "too_many_layers": (_too_many_layers, "network has 65 layers, more than 64"),
+    **SECOND_CASES,
 }
 
 
