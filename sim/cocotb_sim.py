@@ -16,6 +16,8 @@ only the ports visible to cocotb and compiles the rest of the model at full opti
 split over several simulator processes (``processes``).
 """
 
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,13 +170,35 @@ def load_vectors(path, net):
         The file is missing or unreadable, or its array has the wrong shape, type, or range.
     """
     try:
+        _check_npy_claim(path)
         x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
+    except (OSError, ValueError, EOFError, MemoryError) as err:
         raise DataError(f"{path}: cannot read a .npy array ({err})") from None
     if not isinstance(x, np.ndarray):
         x.close()
         raise DataError(f"{path}: expected a .npy array, not an .npz archive")
     return _check_vectors(net, x, path)
+
+
+def _check_npy_claim(path):
+    """Refuse a .npy whose header claims more data than the file holds, before NumPy allocates
+    the array it claims (a 100-byte file can claim a terabyte)."""
+    from numpy.lib import format as npy
+
+    with open(path, "rb") as f:
+        if f.read(6) != npy.MAGIC_PREFIX:
+            return  # not a .npy (an .npz, or damaged): np.load says which
+        f.seek(0)
+        version = npy.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            return
+        read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, _, dtype = read(f)
+        claimed = math.prod(shape) * dtype.itemsize
+        held = os.fstat(f.fileno()).st_size - f.tell()
+    if claimed > held:
+        raise DataError(f"{path}: its header claims a {shape} {dtype} array ({claimed} bytes), "
+                        f"but the file holds {held} bytes of data")
 
 
 def random_vectors(net, count, *, seed=0):

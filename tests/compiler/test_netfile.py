@@ -1,4 +1,6 @@
+import dataclasses
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -228,3 +230,71 @@ def test_save_refuses_weights_beyond_127(net, tmp_path):
     with pytest.raises(ValueError, match=r"weights in -127..\+127, not 128 \(layer 0\)"):
         netfile.save(bad, tmp_path / "n.pt")
     assert not (tmp_path / "n.pt").exists()
+
+
+# --- the format document and the string rules ------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "netfile.md"
+
+
+def doc_limits():
+    """The limits table of docs/netfile.md: ``{name: value}``."""
+    text = DOC.read_text()
+    table = text[text.index("<!-- limits:"):]
+    rows = re.findall(r"^\| `(\w+)` \| (\d+) \|", table, re.M)
+    return {name: int(value) for name, value in rows}
+
+
+def test_the_format_doc_lists_exactly_the_limits_of_the_code():
+    assert doc_limits() == netfile.LIMITS
+
+
+def test_the_format_doc_states_the_forbidden_characters_of_the_code():
+    text = DOC.read_text()
+    assert f"`[{netfile.FORBIDDEN_CHARACTERS}]`" in text.split("<!-- forbidden -->")[1]
+
+
+def test_the_format_doc_names_every_key_the_reader_reads(net):
+    text = DOC.read_text()
+    data = netfile.to_dict(net)
+    keys = set(data) | set(data["input"]) | set(data["output"]) | {"kind", "scale", "offset",
+                                                                    "thresholds", "weight",
+                                                                    "activation"}
+    keys |= {name for params in ir.ACTIVATION_KINDS.values() for name in params}
+    keys |= {"shift", "bits"}
+    assert not {k for k in keys if f'"{k}"' not in text and f"`{k}`" not in text}
+
+
+@pytest.mark.parametrize("classes,provenance,message", [
+    (("a", "b\x1b[0m", "c"), {}, r"output class 1: it holds the control character '\\x1b'"),
+    (("a", "b", "c" * 257), {}, "output class 2: it is a string of 257 characters, more than 256"),
+    (("a", "b", "c"), {"note": "x\ny"}, r"provenance 'note': it holds the control character"),
+    (("a", "b", "c"), {"k\u202e": 1}, r"provenance key 'k\\u202e': it holds the control"),
+    (("a", "b", "c"), {"path": "p" * 4097}, "provenance 'path': it is a string of 4097"),
+    (("a", "b", "c"), {f"k{i}": i for i in range(257)}, "provenance has 257 entries, more than"),
+])
+def test_save_refuses_what_load_would_refuse(net, tmp_path, classes, provenance, message):
+    bad = dataclasses.replace(net, classes=classes, provenance=tuple(provenance.items()))
+    with pytest.raises(ValueError, match=message):
+        netfile.save(bad, tmp_path / "n.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_printable_unicode_names_and_long_paths_load(net, tmp_path):
+    """Spaces, accents, CJK, emoji with joiners, and a path of the longest allowed length."""
+    named = dataclasses.replace(
+        net, classes=("Iris setosa", "café ☕", "猫 👩‍💻"),
+        provenance=(("csv", "/" + "d" * (netfile.LIMITS["string"] - 1)), ("note", "ok")))
+    netfile.save(named, tmp_path / "n.pt")
+    assert netfile.load(tmp_path / "n.pt") == named
+
+
+def test_the_pickle_bound_leaves_room_for_many_classes(make_network, rng, tmp_path):
+    """A last layer of 4096 neurons with class names of the longest allowed length loads: the
+    object and pickle bounds are far above what a valid net needs."""
+    n = 4096
+    net = make_network(rng, inputs=8, hidden=(4,), outputs=n, bits=2, density=0.5)
+    names = tuple(f"{k:0{netfile.LIMITS['class_name']}d}" for k in range(n))
+    net = dataclasses.replace(net, classes=names)
+    netfile.save(net, tmp_path / "n.pt")
+    assert netfile.load(tmp_path / "n.pt").classes == names
