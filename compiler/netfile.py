@@ -24,7 +24,11 @@ allows integer weights of magnitude up to :data:`~lwc.compiler.ir.MAX_WEIGHT` (1
 that negating a weight, as export does for falling thresholds, never leaves the range).
 
 :func:`load` validates all of it and raises :class:`~lwc.errors.NetFileError` naming the file and
-the first problem. torch is imported only when a file is read or written.
+the first problem. Before torch reads anything, the zip directory and the pickle's object graph
+are bounded by :data:`LIMITS` (a pickle's memo references can make a few bytes expand to an
+enormous object), and every string is held to :data:`LIMITS` and free of
+:data:`FORBIDDEN_CHARACTERS`. docs/netfile.md describes the format and lists the limits. torch is
+imported only when a file is read or written.
 """
 
 import math
@@ -35,7 +39,7 @@ import zipfile
 
 import numpy as np
 
-from ..errors import NetFileError
+from ..errors import NetFileError, UsageError
 from .ir import (
     ACTIVATION_KINDS,
     HIDDEN_KINDS,
@@ -120,19 +124,20 @@ def to_dict(net):
 
 
 def _check_text_to_save(net):
-    """What load would refuse in the names and provenance of ``net``, refused before writing."""
+    """Refuse, before writing, the names and provenance that :func:`load` would refuse: they come
+    from user data (a CSV's labels and path), so this is a :class:`~lwc.errors.UsageError`."""
     named = [(f"output class {k}", name, LIMITS["class_name"])
              for k, name in enumerate(net.classes)]
     named += [(f"provenance key {_show(key)}", key, LIMITS["string"]) for key, _ in net.provenance]
     named += [(f"provenance {_show(key)}", value, LIMITS["string"])
               for key, value in net.provenance if isinstance(value, str)]
     if len(net.provenance) > LIMITS["provenance"]:
-        raise ValueError(f"provenance has {len(net.provenance)} entries, more than "
-                         f"{LIMITS['provenance']}")
+        raise UsageError(f"net.pt cannot hold {len(net.provenance)} provenance entries, more "
+                         f"than {LIMITS['provenance']}")
     for where, text, most in named:
         problem = _text_problem(text, most) if isinstance(text, str) else None
         if problem:
-            raise ValueError(f"net.pt cannot hold {where}: it {problem}")
+            raise UsageError(f"net.pt cannot hold {where}: it {problem}")
 
 
 def _plain_provenance(items):

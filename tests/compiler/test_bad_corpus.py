@@ -127,3 +127,86 @@ def test_limits_leave_room_for_real_nets(tmp_path, make_network, rng):
     x = rng.integers(0, 16, size=(5, 784))
     assert (golden.predict(back, x) == golden.predict(net, x)).all()
     assert np.array_equal(ir.dense_weights(back, 0), ir.dense_weights(net, 0))
+
+
+# --- the bound on the unpickled object graph -------------------------------------------------
+
+def nested(depth):
+    """A list nested so that, with its innermost string, it is ``depth`` objects deep."""
+    x = "lol"
+    for _ in range(depth - 1):
+        x = [x]
+    return x
+
+
+def shared(levels, width):
+    """Lists of ``width`` references to the level below; expanded, 1 + width * (size below)."""
+    x, size = ["lol"], 2
+    for _ in range(levels):
+        x, size = [x] * width, 1 + width * size
+    return x, size
+
+
+def test_the_object_count_counts_every_shared_reference(tmp_path, monkeypatch):
+    import pickle
+
+    obj, size = shared(3, 5)
+    blob = pickle.dumps(obj, protocol=2)
+    assert len(blob) < 100 and size == 1 + 5 * (1 + 5 * (1 + 5 * 2))
+    monkeypatch.setitem(netfile.LIMITS, "objects", size)
+    netfile._check_pickle("p", blob)
+    monkeypatch.setitem(netfile.LIMITS, "objects", size - 1)
+    with pytest.raises(NetFileError, match=f"describes more than {size - 1} objects"):
+        netfile._check_pickle("p", blob)
+
+
+def test_the_depth_bound_is_exact():
+    import pickle
+
+    most = netfile.LIMITS["depth"]
+    netfile._check_pickle("p", pickle.dumps(nested(most), protocol=2))
+    with pytest.raises(NetFileError, match=f"nests objects more than {most} deep"):
+        netfile._check_pickle("p", pickle.dumps(nested(most + 1), protocol=2))
+
+
+def test_dict_keys_and_call_arguments_count_too(monkeypatch):
+    """Unpickling hashes every key and visits every call's arguments, even of objects the
+    result does not keep: they count against the bound as well as the result."""
+    import pickle
+
+    key = ("lol",) * 40
+    blob = pickle.dumps({key: 1}, protocol=2)
+    monkeypatch.setitem(netfile.LIMITS, "objects", 60)  # the dict alone expands to 83
+    with pytest.raises(NetFileError, match="describes more than 60 objects"):
+        netfile._check_pickle("p", blob)
+
+
+def test_bombs_are_small_files_refused_before_unpickling(corpus, tmp_path):
+    """A few hundred bytes that expand to 10**12 objects, or nest 100,000 deep: peak memory
+    hardly moves while all are refused."""
+    names = [n for n in CASES if n.startswith(("laughs_", "deep_", "self_containing"))]
+    paths = [corpus[n].path for n in names]
+    assert all(path.stat().st_size < 500_000 for path in paths)
+    assert sum(path.stat().st_size < 5_000 for path in paths) >= 5
+    code = textwrap.dedent("""
+        import resource, sys
+        from lwc.compiler import netfile
+        from lwc.errors import NetFileError
+
+        netfile.load(sys.argv[1])
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        for path in sys.argv[2:]:
+            try:
+                netfile.load(path)
+            except NetFileError as exc:
+                print(exc.problem)
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base)
+    """)
+    good = tmp_path / "good.pt"
+    netfile.save(corpus_module()._valid_net(), good)
+    out = subprocess.run([sys.executable, "-c", code, str(good), *map(str, paths)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    *problems, growth = out.stdout.splitlines()
+    assert len(problems) == len(paths) and all(p.startswith("refused: ") for p in problems)
+    assert float(growth) < 64, f"peak memory grew by {growth} MB"
