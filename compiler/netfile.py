@@ -210,9 +210,9 @@ def load(path):
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        name = re.search(r"GLOBAL ([\w.]+)", text)
+        name = re.search(r"GLOBAL (\S+)", text)
         if name:
-            found = name.group(1).rstrip(".")
+            found = _brief(name.group(1).rstrip("."))[:80]
             raise NetFileError(path, f"refused: it holds pickled Python objects ({found}), "
                                      "which lwc never runs") from None
         detail = re.search(r"WeightsUnpickler error:\s*(.+)", text, re.S)
@@ -477,11 +477,13 @@ def _expand(path, children):
 
 
 def _brief(text):
-    """The first sentence of an exception message, without torch's source locations."""
+    """The first sentence of an exception message, without torch's source locations, and with
+    control characters escaped (the message may quote the file)."""
     text = re.sub(r"\[enforce fail at [^\]]*\]\s*\.?\s*", "", str(text)).strip()
     line = text.splitlines()[0].strip() if text else ""
     end = line.find(". ")
     line = line[:end] if end > 0 else line
+    line = _FORBIDDEN.sub(lambda m: repr(m.group())[1:-1], line)
     return (line[:200] + "...") if len(line) > 200 else (line or "unknown error")
 
 

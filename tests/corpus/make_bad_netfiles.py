@@ -512,6 +512,8 @@ SECOND_CASES = {
         f"provenance has 301 entries, more than {_LIMITS['provenance']}"),
     "activation_kind_escape": (_edit(_act(0, kind="\x1b[2Jstep")),
                                f"layers[0] activation kind {_CONTROL} '\\x1b'"),
+    "global_name_escape": (_spliced(("provenance", "note"), b"cos\x1b[2J\nsystem\n"),
+                           "holds pickled Python objects (os\\x1b[2J.system)"),
     "unread_key_escape": (_edit(_set(("layers", 2, "\x1b[2J"), 0)),
                           f"layers[2] key '\\x1b[2J' {_CONTROL} '\\x1b'"),
     # archives that readers may read differently
