@@ -66,12 +66,14 @@ READS = {1: 1, 2: MAX_WEIGHT}
 #: ``objects`` the pickle's operations and the objects it describes with every shared (memo)
 #: reference counted again, ``depth`` how deeply they nest; ``string`` characters in any string,
 #: ``class_name`` in an output class name, ``provenance`` entries. Network: ``inputs``,
-#: ``neurons`` per layer, ``layers``, ``weights`` dense entries, ``nonzero`` weights,
-#: ``quantizer`` threshold values, ``bits`` input and clip bits, ``shift`` clip shift,
-#: ``parameter`` the bound that activation parameters stay strictly within in magnitude.
+#: ``neurons`` per layer, ``all_neurons`` in all layers, ``layers``, ``weights`` dense entries,
+#: ``nonzero`` weights, ``quantizer`` threshold values, ``bits`` input and clip bits, ``shift``
+#: clip shift, ``parameter`` the bound that activation parameters stay strictly within in
+#: magnitude.
 LIMITS = {"bytes": 1 << 28, "records": 1024, "directory": 1 << 20, "pickle": 1 << 25,
           "objects": 1 << 20, "depth": 32, "string": 4096, "class_name": 256, "provenance": 256,
-          "inputs": 1 << 16, "neurons": 1 << 16, "layers": 64, "weights": 1 << 25,
+          "inputs": 1 << 16, "neurons": 1 << 16, "all_neurons": 1 << 16, "layers": 64,
+          "weights": 1 << 25,
           "nonzero": 1 << 19, "quantizer": 1 << 22, "bits": 16, "shift": 62, "parameter": 1 << 40}
 #: Characters no string in a net.pt may hold: C0 and C1 controls (ESC starts terminal escape
 #: sequences, a newline forges output lines), DEL, the Unicode line and paragraph separators, the
@@ -651,7 +653,7 @@ def from_dict(data, path="<memory>"):
     if len(layers) > LIMITS["layers"]:
         r.fail(f"network has {len(layers)} layers, more than {LIMITS['layers']}")
     # First pass: shapes and sizes only, before touching tensor data.
-    n_in, total = count, 0
+    n_in, total, neurons = count, 0, 0
     for li, layer in enumerate(layers):
         where = f"layer {li}"
         w = r.get(layer, "weight", torch.Tensor, where)
@@ -665,8 +667,11 @@ def from_dict(data, path="<memory>"):
         if not least <= out <= LIMITS["neurons"]:
             r.fail(f"{where} must have {least}..{LIMITS['neurons']} neurons, not {out}")
         total += out * inputs
+        neurons += out
         if total > LIMITS["weights"]:
             r.fail(f"network has more than {LIMITS['weights']} weights")
+        if neurons > LIMITS["all_neurons"]:
+            r.fail(f"network has more than {LIMITS['all_neurons']} neurons")
         r.dense(w, f"{where} weight")
         n_in = out
 

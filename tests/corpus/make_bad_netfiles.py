@@ -456,6 +456,15 @@ def _dense_inputs(count):
     return make
 
 
+def _neurons_behind_empty_layers(ctx):
+    """Layers of 40,000 neurons separated by empty layers: few weights, many neurons."""
+    data = _base()
+    data["input"] = {"count": 1, "bits": 1, "quantizer": {"kind": "none"}}
+    data["layers"] = _tiny_layers(1, [40_000, 0, 40_000, 3])
+    data["output"] = {"classes": ["x", "y", "z"]}
+    return data
+
+
 _OPS = f"refused: its pickle has more than {_LIMITS['objects']} operations"
 _OBJECTS = f"refused: its pickle describes more than {_LIMITS['objects']} objects"
 _DEEP = f"refused: its pickle nests objects more than {_LIMITS['depth']} deep"
@@ -532,6 +541,8 @@ SECOND_CASES = {
     "zip64_directory_claims_1_tib": (_patched_tail(_zip64_directory_size(1 << 40)),
                                      "its zip directory claims 1099511627776 bytes"),
     # huge claims
+    "neurons_behind_empty_layers": (_neurons_behind_empty_layers,
+                                    f"network has more than {_LIMITS['all_neurons']} neurons"),
     "dense_inputs_2_20": (_dense_inputs(1 << 20),
                           f"input count must be 1..{_LIMITS['inputs']}, not 1048576"),
 }
