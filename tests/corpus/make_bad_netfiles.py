@@ -9,6 +9,12 @@ be refused by :func:`lwc.compiler.netfile.load` with one :class:`~lwc.errors.Net
 that names the file and contains :attr:`BadFile.expect`; the pickles that try to run code would
 create :attr:`BadFile.canary` if they ever ran.
 
+:data:`SECOND_CASES` (part of :data:`CASES`) is the second corpus of issue 16: pickles whose
+memo references expand to 10**12 objects or that nest 100,000 deep, strings with terminal escapes,
+forged lines or a megabyte of text, zip archives with duplicate or stray records or a directory
+that claims gigabytes, and a net with 2**20 dense inputs. Several are written operation by
+operation, because Python cannot build (or hash) the objects they describe.
+
 The "custom class" pickle refers to a class of this module by name, so when importing the module
 from a file, register it in ``sys.modules`` under its ``__name__`` before calling
 :func:`make_bad_netfiles`.
