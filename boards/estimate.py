@@ -12,6 +12,7 @@ placed counts on the benchmark nets (``docs/benchmarks.md`` shows estimate again
 
 from dataclasses import dataclass
 
+from .. import semantics
 from ..compiler.ir import layer_ranges
 from ..hw.adder_tree import range_shape
 
@@ -62,8 +63,7 @@ class Estimate:
 
 
 def _term_range(rng, weight):
-    lo, hi = rng
-    return (weight * lo, weight * hi) if weight > 0 else (weight * hi, weight * lo)
+    return semantics.term_bounds(*rng, weight)
 
 
 def _tree_cells(terms):
@@ -105,11 +105,12 @@ def layer_cells(layer, in_ranges):
     for node in layer.shared:
         terms = [_term_range(ranges[i], w) for i, w in zip(node.inputs, node.weights)]
         cells += _tree_cells(terms)
-        ranges.append((sum(t[0] for t in terms), sum(t[1] for t in terms)))
+        ranges.append(semantics.weighted_sum_range([ranges[i] for i in node.inputs],
+                                                   node.weights))
     one_bit = all(hi - lo <= 1 for lo, hi in in_ranges) and not layer.shared
     for neuron in layer.neurons:
         terms = [_term_range(ranges[i], w) for i, w in zip(neuron.inputs, neuron.weights)]
-        lo, hi = sum(t[0] for t in terms), sum(t[1] for t in terms)
+        lo, hi = semantics.weighted_sum_range([ranges[i] for i in neuron.inputs], neuron.weights)
         width = range_shape(lo, hi).width
         if one_bit and all(abs(w) == 1 for w in neuron.weights):
             cells += _compressor_cells(len(terms), width)

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import ACTIVATION_KINDS, AffineQuantizer, ThresholdQuantizer, dense_weights, layer_ranges
+from lwc import semantics
+
+from .ir import AffineQuantizer, ThresholdQuantizer, dense_weights, layer_ranges
 
 __all__ = ["Trace", "quantize", "evaluate", "predict"]
 
@@ -65,17 +67,11 @@ def quantize(spec, features):
 
 
 def _activate(activation, params, s):
-    kind = activation.kind
-    if kind == "step":
-        return (s >= params[:, 0]).astype(np.int64)
-    if kind == "ternary":
-        return np.where(s >= params[:, 1], 1, np.where(s <= params[:, 0], -1, 0)).astype(np.int64)
-    if kind == "clip":
-        # >> on int64 is an arithmetic (floor) shift, as the semantics require.
-        return np.clip((s - params[:, 0]) >> activation.shift, 0, (1 << activation.bits) - 1)
-    if kind == "linear":
-        return s + params[:, 0]
-    raise ValueError(f"unknown activation kind {kind!r}")
+    """The activation of the sums ``s`` ``(batch, neurons)``; ``params`` ``(neurons, n_params)``."""
+    columns = [params[:, k] for k in range(params.shape[1])]
+    out = semantics.activation(activation.kind, columns, s, shift=activation.shift,
+                               bits=activation.bits, where=np.where)
+    return np.asarray(out, dtype=np.int64)
 
 
 def evaluate(net, x):
@@ -103,7 +99,7 @@ def evaluate(net, x):
             s = np.rint(a.astype(np.float64) @ w.T.astype(np.float64)).astype(np.int64)
         else:
             s = a @ w.T
-        n_params = len(ACTIVATION_KINDS[layer.activation.kind])
+        n_params = len(semantics.ACTIVATIONS[layer.activation.kind])
         params = np.asarray([n.params for n in layer.neurons], dtype=np.int64)
         params = params.reshape(layer.size, n_params)
         out = _activate(layer.activation, params, s)

@@ -4,7 +4,8 @@ A :class:`Network` is a chain of :class:`Layer` s. Each :class:`Neuron` lists it
 (the indices of the previous layer's outputs it reads, strictly increasing) with one nonzero integer
 weight per index (``+1`` or ``-1`` for ternary nets; any integer of magnitude up to
 :data:`MAX_WEIGHT` otherwise), and the integer parameters of its layer's activation. The exact
-arithmetic is defined in ``docs/semantics.md`` and implemented once, in :mod:`lwc.compiler.golden`.
+arithmetic is defined in ``docs/semantics.md``, its formulas once in :mod:`lwc.semantics`, and the
+whole network is evaluated by :mod:`lwc.compiler.golden`.
 
 A layer may also hold :class:`SharedNode` s, sums of two terms built once and read by several of
 its neurons (made by the ``share`` pass). In a layer reading ``n_in`` values, index ``n_in + k`` of
@@ -18,6 +19,8 @@ run after each pass.
 import operator
 from dataclasses import dataclass, field, replace
 from itertools import chain, repeat
+
+from lwc import semantics
 
 __all__ = [
     "AffineQuantizer",
@@ -46,18 +49,13 @@ __all__ = [
     "dense_weights",
 ]
 
-#: Activation kinds and the integer parameters each neuron carries for them.
-ACTIVATION_KINDS = {
-    "step": ("threshold",),  # a = 1 if s >= t else 0
-    "ternary": ("lo", "hi"),  # a = +1 if s >= hi, -1 if s <= lo, else 0
-    "clip": ("threshold",),  # a = clamp((s - t) >> shift, 0, 2**bits - 1)
-    "linear": ("bias",),  # score = s + b (output layer only)
-}
-HIDDEN_KINDS = ("step", "ternary", "clip")
-#: The largest weight magnitude a network may have (``net.pt`` stores weights as ``int8``; the
-#: range is kept symmetric so that negating a neuron's weights never leaves it). Weights of
+#: Activation kinds and the integer parameters each neuron carries for them (the table lives in
+#: :mod:`lwc.semantics`).
+ACTIVATION_KINDS = semantics.ACTIVATIONS
+HIDDEN_KINDS = semantics.HIDDEN_KINDS
+#: The largest weight magnitude a network may have (:data:`lwc.semantics.MAX_WEIGHT`). Weights of
 #: magnitude above 1 are added as shifted (powers of two) or constant-multiplied operands.
-MAX_WEIGHT = 127
+MAX_WEIGHT = semantics.MAX_WEIGHT
 
 
 class VerifyError(Exception):
@@ -188,34 +186,18 @@ class Network:
 
 
 def activation_value(activation, params, s):
-    """The activation of one integer sum ``s`` (a Python int); the scalar twin of the golden model,
+    """The activation of one integer sum ``s`` (a Python int), by :func:`lwc.semantics.activation`;
     used for interval arithmetic. Every activation is non-decreasing in ``s``."""
-    kind = activation.kind
-    if kind == "step":
-        return int(s >= params[0])
-    if kind == "ternary":
-        lo, hi = params
-        return 1 if s >= hi else (-1 if s <= lo else 0)
-    if kind == "clip":
-        return min(max((s - params[0]) >> activation.shift, 0), (1 << activation.bits) - 1)
-    if kind == "linear":
-        return s + params[0]
-    raise VerifyError(f"unknown activation kind {kind!r}")
+    if activation.kind not in ACTIVATION_KINDS:
+        raise VerifyError(f"unknown activation kind {activation.kind!r}")
+    return semantics.activation(activation.kind, params, s, shift=activation.shift,
+                                bits=activation.bits)
 
 
 def sum_range(neuron, in_ranges):
     """Exact interval of ``sum(w * x)`` over the terms of a neuron (or shared node), given each
-    term's interval."""
-    lo = hi = 0
-    for index, weight in zip(neuron.inputs, neuron.weights):
-        a, b = in_ranges[index]
-        if weight > 0:
-            lo += weight * a
-            hi += weight * b
-        else:
-            lo += weight * b
-            hi += weight * a
-    return lo, hi
+    term's interval (:func:`lwc.semantics.weighted_sum_range`)."""
+    return semantics.weighted_sum_range([in_ranges[i] for i in neuron.inputs], neuron.weights)
 
 
 def activation_range(activation, params, s_range):
@@ -260,11 +242,12 @@ def _sum_ranges(items, in_ranges):
         return [sum_range(n, in_ranges) for n in items]
     weights = weights.astype(np.int64)
     bounds = np.array(in_ranges, dtype=np.int64).reshape(-1, 2)
-    a, b = bounds[index, 0] * weights, bounds[index, 1] * weights
+    bounds_lo, bounds_hi = semantics.term_bounds(bounds[index, 0], bounds[index, 1], weights,
+                                                 minimum=np.minimum, maximum=np.maximum)
     ends = np.cumsum(lengths)
     starts = ends - np.asarray(lengths, dtype=np.int64)
     result = []
-    for terms in (np.minimum(a, b), np.maximum(a, b)):
+    for terms in (bounds_lo, bounds_hi):
         total = np.concatenate(([0], np.cumsum(terms)))
         result.append((total[ends] - total[starts]).tolist())
     return list(zip(*result))

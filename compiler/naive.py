@@ -21,6 +21,8 @@ from the generated design, so the two can be proven equal cycle for cycle
 Numpy-only, like the rest of the compiler (it never imports :mod:`lwc.hw`).
 """
 
+from lwc import semantics
+
 from .ir import dense_weights, layer_ranges
 
 __all__ = ["DEFAULT_NAME", "label_width", "score_width", "write_verilog"]
@@ -31,19 +33,13 @@ DEFAULT_NAME = "lwc_net"
 
 def label_width(net):
     """Width of the label field of the output payload: enough for ``net.output_count - 1``."""
-    return max(1, (net.output_count - 1).bit_length())
-
-
-def _signed_bits(lo, hi):
-    """Bits of the narrowest two's complement type holding ``[min(lo, -1), hi]``."""
-    lo = min(lo, -1)
-    return max((~lo).bit_length(), max(hi, 0).bit_length()) + 1
+    return semantics.label_width(net.output_count)
 
 
 def score_width(net):
     """Width of each score field: the narrowest signed width holding every class's exact range
     (the widest class decides), as in the generated design."""
-    return max(_signed_bits(lo, hi) for _, (lo, hi) in layer_ranges(net)[-1])
+    return semantics.score_width([out for _, out in layer_ranges(net)[-1]])
 
 
 def _const(value, width):

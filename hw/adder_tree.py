@@ -13,30 +13,19 @@ from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from lwc.semantics import range_bits, weighted_sum_range
+
 __all__ = ["AdderTree", "range_shape", "weighted_sum_range", "tree_depth", "register_levels",
            "schedule_depth", "stage_of", "AmaranthOps", "VerilogOps", "VerilogValue", "literal",
            "Pipeline", "combine", "sum_tree", "compressor_sum", "at_least", "weighted_nodes"]
 
 
 def range_shape(lo, hi):
-    """The narrowest shape that holds every integer in ``[lo, hi]``.
-
-    Unsigned when ``lo >= 0`` (zero bits wide for ``[0, 0]``), otherwise signed.
-    """
-    if not (isinstance(lo, int) and isinstance(hi, int) and lo <= hi):
-        raise ValueError(f"Range must be a pair of integers lo <= hi, not {(lo, hi)!r}")
-    if lo >= 0:
-        return unsigned(hi.bit_length())
-    return signed(max((~lo).bit_length(), hi.bit_length() if hi >= 0 else 0) + 1)
-
-
-def weighted_sum_range(ranges, weights):
-    """Exact interval of ``sum(w * x)`` when each ``x`` ranges over its ``(lo, hi)``."""
-    lo = hi = 0
-    for (a, b), w in zip(ranges, weights, strict=True):
-        lo += min(w * a, w * b)
-        hi += max(w * a, w * b)
-    return lo, hi
+    """The narrowest shape that holds every integer in ``[lo, hi]``
+    (:func:`lwc.semantics.range_bits`): unsigned when ``lo >= 0`` (zero bits wide for ``[0, 0]``),
+    otherwise signed."""
+    width, is_signed = range_bits(lo, hi)
+    return signed(width) if is_signed else unsigned(width)
 
 
 def tree_depth(count):

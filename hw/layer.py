@@ -7,6 +7,8 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from lwc import semantics
+
 from .adder_tree import (
     AmaranthOps,
     Pipeline,
@@ -30,13 +32,9 @@ from .adder_tree import (
 __all__ = ["ACTIVATION_PARAMS", "ActivationSpec", "NeuronSpec", "SharedSpec", "LayerSpec",
            "TernaryLayer", "LayerPlan", "layer_plan"]
 
-#: Activation kinds and the names of the integer parameters each neuron carries for them.
-ACTIVATION_PARAMS = {
-    "step": ("threshold",),  # a = 1 if s >= t else 0
-    "ternary": ("lo", "hi"),  # a = +1 if s >= hi, -1 if s <= lo, else 0
-    "clip": ("threshold",),  # a = clamp((s - t) >> shift, 0, 2**bits - 1), >> floors
-    "linear": ("bias",),  # a = s + b
-}
+#: Activation kinds and the names of the integer parameters each neuron carries for them
+#: (:data:`lwc.semantics.ACTIVATIONS`).
+ACTIVATION_PARAMS = semantics.ACTIVATIONS
 
 
 @dataclass(frozen=True)
@@ -57,18 +55,13 @@ class ActivationSpec:
             raise ValueError(f"Clip bits must be a positive integer, not {self.bits!r}")
 
     def value(self, params, s):
-        """The activation of the integer sum ``s``; non-decreasing in ``s``."""
-        if self.kind == "step":
-            return int(s >= params[0])
-        if self.kind == "ternary":
-            return 1 if s >= params[1] else (-1 if s <= params[0] else 0)
-        if self.kind == "clip":
-            return min(max((s - params[0]) >> self.shift, 0), (1 << self.bits) - 1)
-        return s + params[0]
+        """The activation of the integer sum ``s`` (:func:`lwc.semantics.activation`)."""
+        return semantics.activation(self.kind, params, s, shift=self.shift, bits=self.bits)
 
     def output_range(self, params, sum_range):
         """Exact interval of the activation over the sum interval ``sum_range``."""
-        return self.value(params, sum_range[0]), self.value(params, sum_range[1])
+        return semantics.activation_range(self.kind, params, sum_range, shift=self.shift,
+                                          bits=self.bits)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from lwc import semantics
+
 from .adder_tree import (
     VerilogOps,
     VerilogValue,
@@ -16,11 +18,6 @@ from .adder_tree import (
 from .layer import TernaryLayer, build_layer, layer_plan
 
 __all__ = ["Argmax", "NetworkContract", "TernaryNetwork"]
-
-
-def _signed_width(lo, hi):
-    """Width of the narrowest signed shape holding ``[lo, hi]``."""
-    return range_shape(min(lo, -1), hi).width
 
 
 class Argmax(wiring.Component):
@@ -70,7 +67,7 @@ class Argmax(wiring.Component):
 
     @property
     def label_width(self):
-        return max(1, (len(self._ranges) - 1).bit_length())
+        return semantics.label_width(len(self._ranges))
 
     @property
     def latency(self):
@@ -158,7 +155,7 @@ class NetworkContract:
 
     @property
     def label_width(self):
-        return max(1, (self.n_classes - 1).bit_length())
+        return semantics.label_width(self.n_classes)
 
     @property
     def score_width(self):
@@ -243,7 +240,7 @@ class TernaryNetwork(NetworkContract, wiring.Component):
             ranges = outputs
         self._score_ranges = tuple(ranges)
         self._argmax_latency = len(register_levels(tree_depth(len(ranges)), register_every)) + 1
-        self._score_width = max(_signed_width(lo, hi) for lo, hi in ranges)
+        self._score_width = semantics.score_width(ranges)
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(unsigned(input_bits), input_count))),
             "o": Out(stream.Signature(data.StructLayout({

@@ -53,6 +53,8 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from lwc import semantics
+
 from .adder_tree import _check_register_every, range_shape, register_levels, tree_depth
 from .layer import TernaryLayer, layer_plan
 from .network import Argmax, NetworkContract, check_structure
@@ -193,7 +195,7 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         self._first_outputs = first_outputs
         self._score_ranges = tuple(ranges)
         self._argmax_latency = len(register_levels(tree_depth(len(ranges)), register_every)) + 1
-        self._score_width = max(range_shape(min(lo, -1), hi).width for lo, hi in ranges)
+        self._score_width = semantics.score_width(ranges)
         self._plan_lanes()
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(unsigned(input_bits), features_per_cycle))),

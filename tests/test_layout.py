@@ -2,6 +2,7 @@
 
 import ast
 import pathlib
+import sys
 import tomllib
 
 import pytest
@@ -35,9 +36,12 @@ def imports(path):
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                names.add(f"{base}.{node.module}" if node.module else base)
+                module = f"{base}.{node.module}" if node.module else base
             else:
-                names.add(node.module)
+                module = node.module
+            # ``from lwc import semantics`` imports lwc.semantics: name both, the rules see both.
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
     return names
 
 
@@ -67,3 +71,19 @@ def test_nothing_imports_tests_or_is_installed_top_level():
     for folder in SUBPACKAGE:
         for path in (ROOT / folder).rglob("*.py"):
             assert not any(violates(n, "tests") for n in imports(path)), path
+
+
+# The integer semantics: one leaf module that every package may import.
+SEMANTICS = ROOT / "lwc" / "semantics.py"
+
+
+def test_semantics_imports_only_the_standard_library():
+    names = {name for name in imports(SEMANTICS) if not name.startswith("__future__")}
+    outside = sorted(n for n in names if n.split(".")[0] not in sys.stdlib_module_names)
+    assert not outside, f"lwc/semantics.py imports {outside}"
+
+
+@pytest.mark.parametrize("folder", sorted(FORBIDDEN))
+def test_semantics_is_importable_by_every_package(folder):
+    rules = FORBIDDEN[folder] | ({"amaranth", "lwc.hw"} if folder == "compiler" else set())
+    assert not any(violates("lwc.semantics", rule) for rule in rules)

@@ -52,13 +52,15 @@ import math
 import torch
 from torch import nn
 
+from lwc import semantics
+
 __all__ = ["ternarize", "step_ste", "round_ste", "sample_counts", "TernaryWeights",
            "TernaryLinear", "LatentTernary", "MaskedTernary", "DistributionTernary",
            "SampledWeights", "MAX_WEIGHT", "WEIGHT_KINDS", "StepLayer", "OutputLayer",
            "TernaryMLP"]
 
-#: The largest weight magnitude an exported net may have (:data:`lwc.compiler.ir.MAX_WEIGHT`).
-MAX_WEIGHT = 127
+#: The largest weight magnitude an exported net may have (:data:`lwc.semantics.MAX_WEIGHT`).
+MAX_WEIGHT = semantics.MAX_WEIGHT
 
 
 class _Ternarize(torch.autograd.Function):
