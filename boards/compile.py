@@ -23,6 +23,7 @@ from amaranth.hdl import UnusedElaboratable
 from .. import __version__
 from ..compiler import passes
 from ..compiler.lower import lower, write_verilog
+from ..compiler.lower import plan as plan_network
 from ..compiler.stats import adder_count, nonzero_count
 from ..errors import UsageError
 from ..hw.top import UartNetworkTop
@@ -151,19 +152,19 @@ def network_facts(net, component):
 
     ``adders`` counts the two-input adders built in logic: a streaming network's first layer has
     none (it is one accumulator per lane), so only its parallel layers count."""
-    streaming = hasattr(component, "features_per_cycle")
+    design = getattr(component, "plan", component)  # a component, or its plan
+    streaming = design.kind == "streaming"
     tail = replace(net, layers=net.layers[1:]) if streaming else net
     adders = adder_count(tail)
     return NetworkFacts(
         inputs=net.input.count, inputs_used=len(net.input_map), input_bits=net.input.bits,
         classes=net.output_count, layer_sizes=tuple(layer.size for layer in net.layers),
-        nonzero_weights=nonzero_count(net), adders=adders, latency=component.latency,
-        score_width=component.score_width,
-        architecture="streaming" if streaming else "parallel",
-        cycles_per_inference=getattr(component, "cycles_per_inference", 1),
-        features_per_cycle=getattr(component, "features_per_cycle", 0),
-        lanes=getattr(component, "lanes", 0),
-        memory_bits=getattr(component, "memory_bits", 0),
+        nonzero_weights=nonzero_count(net), adders=adders, latency=design.latency,
+        score_width=design.score_width, architecture=design.kind,
+        cycles_per_inference=design.cycles_per_inference,
+        features_per_cycle=design.features_per_cycle if streaming else 0,
+        lanes=design.lanes if streaming else 0,
+        memory_bits=design.memory_bits if streaming else 0,
     )
 
 
@@ -176,10 +177,9 @@ _LANE_CHOICES = (8, 4, 2, 1)
 
 
 def _streaming_estimate(compiled, features, lanes):
-    component = lower(compiled, architecture="streaming", features_per_cycle=features,
-                      lanes=lanes)
-    component._MustUse__silence = True  # a plan, never elaborated
-    return estimate_streaming(compiled, component)
+    design = plan_network(compiled, architecture="streaming", features_per_cycle=features,
+                          lanes=lanes)
+    return estimate_streaming(compiled, design)
 
 
 def plan_architecture(compiled, board=None, architecture="auto", *, features_per_cycle=None,
@@ -295,14 +295,14 @@ def compile_net(net, out_dir, *, target=None, board=None, clock_mhz=None, seed=1
         pipelining = _pipelining_plan(compiled, board_obj, clock_mhz, register_every, progress)
         register_every = pipelining["register_every"]
         top = _board_top(compiled, register_every, board_obj, baud, lowering)
-    network = lower(compiled, register_every=register_every, **lowering)
+    network = plan_network(compiled, register_every=register_every, **lowering)  # net.v, facts
     try:
         return _write(out, stale, target, board_obj, compiled, network, top, clock_mhz, seed,
                       baud, progress, pipelining, lowering)
     except BaseException:
         # Designs left unbuilt by the error: Amaranth would warn, once they are collected,
         # that they were never used; the error already says why.
-        for design in (network, top, top and top.network):
+        for design in (top, top and top.network):
             if design is not None:
                 design._MustUse__silence = True
         raise
@@ -441,7 +441,7 @@ def _build_to_target(out, compiled, network, top, text, board, clock_mhz, seed, 
                  f"register every {every} levels ({len(pipelining['attempts']) + 1}/"
                  f"{MAX_TIMING_TRIES})")
         top = _board_top(compiled, every, board, baud, lowering)
-        network = lower(compiled, register_every=every, **lowering)
+        network = plan_network(compiled, register_every=every, **lowering)
         text = write_verilog(network, out / "net.v")
 
 

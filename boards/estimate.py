@@ -146,8 +146,9 @@ def _logic_cells(net, first=0):
 
 
 def estimate_streaming(net, component, *, with_top=True):
-    """:class:`Estimate` of ``net`` as the :class:`~lwc.hw.StreamingNetwork` ``component`` (its
-    plan: lanes, entries, memories; it is not elaborated), behind the UART front end when
+    """:class:`Estimate` of ``net`` as the streaming design ``component`` (a
+    :class:`~lwc.hw.plan.StreamingPlan`, or a :class:`~lwc.hw.StreamingNetwork` for its plan:
+    lanes, entries, memories; nothing is built), behind the UART front end when
     ``with_top`` (which then keeps the frame in one more memory instead of a shift register)."""
     tail, inputs = _logic_cells(net, first=1)
     act_bits = sum(range_shape(lo, hi).width for lo, hi in inputs[1] if lo != hi)

@@ -1,5 +1,7 @@
-"""Lower an IR :class:`~lwc.compiler.ir.Network` to the Amaranth :class:`~lwc.hw.TernaryNetwork`
-(or :class:`~lwc.hw.StreamingNetwork`).
+"""Lower an IR :class:`~lwc.compiler.ir.Network` to a hardware plan (:func:`plan`: a
+:class:`~lwc.hw.plan.ParallelPlan` or :class:`~lwc.hw.plan.StreamingPlan`) and to the Amaranth
+component built from it (:func:`lower`: :class:`~lwc.hw.TernaryNetwork` or
+:class:`~lwc.hw.StreamingNetwork`).
 
 The only compiler module that imports :mod:`lwc.hw`: it translates IR dataclasses into the hardware
 parameter types, and checks that the hardware's interval arithmetic agrees with the IR's.
@@ -8,13 +10,24 @@ parameter types, and checks that the hardware's interval arithmetic agrees with 
 from dataclasses import replace
 
 from lwc.errors import UsageError
-from lwc.hw import ActivationSpec, LayerSpec, NeuronSpec, StreamingNetwork, TernaryNetwork
-from lwc.hw.layer import SharedSpec
+from lwc.hw import (
+    ActivationSpec,
+    LayerSpec,
+    NeuronSpec,
+    ParallelPlan,
+    SharedSpec,
+    StreamingNetwork,
+    StreamingPlan,
+    TernaryNetwork,
+    network_verilog,
+    parallel_plan,
+    streaming_plan,
+)
 
 from . import passes
 from .ir import expand_layer, unshare, verify
 
-__all__ = ["lower", "layer_specs", "write_verilog", "TOPLEVEL", "ARCHITECTURES"]
+__all__ = ["plan", "lower", "layer_specs", "write_verilog", "TOPLEVEL", "ARCHITECTURES"]
 
 #: Module name of the bare network in generated Verilog.
 TOPLEVEL = "lwc_net"
@@ -36,10 +49,22 @@ def layer_specs(net):
     )
 
 
-def lower(net, *, register_every=None, share=True, keep_adders=True, compress=True,
-          architecture="parallel", features_per_cycle=1, lanes=1):
+def lower(net, **options):
     """The :class:`~lwc.hw.TernaryNetwork` (or :class:`~lwc.hw.StreamingNetwork`) computing
-    ``net`` bit for bit as the golden model does.
+    ``net`` bit for bit as the golden model does: the component of :func:`plan` ``(net,
+    **options)``."""
+    design = plan(net, **options)
+    # An unused-component warning names the caller of lower().
+    if design.kind == "streaming":
+        return StreamingNetwork(design, src_loc_at=1)
+    return TernaryNetwork(design, src_loc_at=1)
+
+
+def plan(net, *, register_every=None, share=True, keep_adders=True, compress=True,
+         architecture="parallel", features_per_cycle=1, lanes=1):
+    """The hardware plan of ``net``: a :class:`~lwc.hw.plan.ParallelPlan` (or
+    :class:`~lwc.hw.plan.StreamingPlan`) whose component computes ``net`` bit for bit as the
+    golden model does. A plain value: reading it builds no component.
 
     When any neuron or shared node lacks a ``sum_range``, ``net`` has not been through the compiler
     passes and :func:`lwc.compiler.passes.run` is applied first (it folds constant neurons, drops
@@ -91,39 +116,44 @@ def lower(net, *, register_every=None, share=True, keep_adders=True, compress=Tr
         verify(net)
     options = dict(input_count=net.input.count, input_bits=net.input.bits,
                    input_map=net.input_map, register_every=register_every,
-                   keep_adders=keep_adders, compress=compress,
-                   src_loc_at=1)  # an unused-component warning names the caller of lower()
+                   keep_adders=keep_adders, compress=compress)
     if architecture == "streaming":
         first = expand_layer(net.layers[0], len(net.input_map))
         net = replace(net, layers=(first, *net.layers[1:]))
-        component = StreamingNetwork(layers=layer_specs(net), lanes=lanes,
-                                     features_per_cycle=features_per_cycle, **options)
+        design = streaming_plan(layers=layer_specs(net), lanes=lanes,
+                                features_per_cycle=features_per_cycle, **options)
     else:
-        component = TernaryNetwork(layers=layer_specs(net), **options)
-    assert component.sum_ranges == tuple(
+        design = parallel_plan(layers=layer_specs(net), **options)
+    assert design.sum_ranges == tuple(
         tuple(tuple(n.sum_range) for n in layer.neurons) for layer in net.layers), \
         "hardware and IR sum ranges disagree"
-    assert component.shared_ranges == tuple(
+    assert design.shared_ranges == tuple(
         tuple(tuple(n.sum_range) for n in layer.shared) for layer in net.layers), \
         "hardware and IR shared node ranges disagree"
-    return component
+    return design
 
 
-def write_verilog(component, path=None, *, name=TOPLEVEL, via_amaranth=False):
-    """Convert ``component`` to Verilog with top module ``name``; write it to ``path`` if given and
-    return the text.
+def write_verilog(design, path=None, *, name=TOPLEVEL, via_amaranth=False):
+    """Convert ``design`` (a plan from :func:`plan`, or a component from :func:`lower`) to Verilog
+    with top module ``name``; write it to ``path`` if given and return the text.
 
-    A :class:`~lwc.hw.TernaryNetwork` writes itself (:meth:`~lwc.hw.TernaryNetwork.verilog`: the
-    same logic and signal names as Amaranth's export, in a fraction of the time, which is what
-    makes nets of a million weights quick to export). Other components, or ``via_amaranth``, go
-    through Amaranth's export with its built-in Yosys (``AMARANTH_USE_YOSYS=builtin`` unless the
-    user chose otherwise; the slower YoWASP Yosys is not needed for export), without source
-    locations. Either way the same net gives byte-identical Verilog.
+    A parallel design is printed from its netlist (:func:`lwc.hw.network_verilog`: the netlist
+    its Amaranth design is made of, with the same logic and signal names, in a fraction of the
+    time, which is what makes nets of a million weights quick to export); a streaming design, or
+    ``via_amaranth``, goes through Amaranth's export with its built-in Yosys
+    (``AMARANTH_USE_YOSYS=builtin`` unless the user chose otherwise; the slower YoWASP Yosys is
+    not needed for export), without source locations. Pass a plan when only the Verilog is
+    wanted: a component made and never elaborated draws Amaranth's unused-component warning.
     """
-    if isinstance(component, TernaryNetwork) and not via_amaranth:
-        text = component.verilog(name)
+    if isinstance(design, TernaryNetwork) and not via_amaranth:
+        text = network_verilog(design.plan, name)
+    elif isinstance(design, ParallelPlan):
+        text = _amaranth_verilog(TernaryNetwork(design), name) if via_amaranth else \
+            network_verilog(design, name)
+    elif isinstance(design, StreamingPlan):
+        text = _amaranth_verilog(StreamingNetwork(design), name)
     else:
-        text = _amaranth_verilog(component, name)
+        text = _amaranth_verilog(design, name)
     if path is not None:
         with open(path, "w") as f:
             f.write(text)

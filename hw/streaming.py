@@ -47,73 +47,20 @@ takes about ``1 / lanes`` of the cycles. A lane shifts each activation into a ch
 so when it is done, register ``k`` of its chain holds its ``k``-th neuron's activation.
 """
 
-from dataclasses import dataclass
-
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, memory, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import memory, wiring
 
-from lwc import semantics
-
-from .adder_tree import _check_register_every, range_shape, register_levels, tree_depth
-from .layer import TernaryLayer, layer_plan
-from .network import Argmax, NetworkContract, check_structure
+from .adder_tree import range_shape
+from .netlist import Netlist, to_amaranth
+from .network import NetworkContract, build_back_end
+from .plan import LanePlan, StreamingPlan, encode_neuron, streaming_plan
 
 __all__ = ["StreamingNetwork", "LanePlan", "encode_neuron"]
 
 
-def _positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        what = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
-        raise ValueError(f"{name} must be {what}, not {value!r}")
-
-
-def _union(ranges):
-    return min(lo for lo, _ in ranges), max(hi for _, hi in ranges)
-
-
-def _initial_value(kind, params):
-    """The accumulator's initial value: the sum's offset that makes the activation simple."""
-    if kind == "linear":
-        return params[0]  # the score itself
-    if kind == "ternary":
-        return -params[1]  # acc >= 0 is s >= hi
-    return -params[0]  # step: acc >= 0 is s >= t; clip: acc is s - t
-
-
-def encode_neuron(positions, weights, *, base, delta_bits):
-    """The entries of one neuron reading padded ``positions`` (increasing, all ``>= base``) with
-    nonzero integer ``weights``, ending with the end-of-neuron entry (see the module docstring)."""
-    special = (1 << delta_bits) - 1
-    sign_bit = 1 << delta_bits
-    entries = []
-    index = base
-    for position, weight in zip(positions, weights, strict=True):
-        gap = position - index
-        assert gap >= 0 and weight != 0
-        while gap > special - 1:
-            entries.append(special)  # skip
-            gap -= special
-        sign = sign_bit if weight < 0 else 0
-        entries.append(sign | gap)
-        entries.extend([sign] * (abs(weight) - 1))
-        index = position
-    entries.append(sign_bit | special)
-    return entries
-
-
-@dataclass(frozen=True)
-class LanePlan:
-    """One lane of the sequential layer: ``neurons`` (positions in the layer, in the order the
-    lane computes them), their ``entries`` (the ROM contents), each neuron's accumulator
-    initial value ``inits`` and, for ``ternary``, ``gaps`` (``lo - hi``), and the interval
-    ``acc_range`` the accumulator takes."""
-
-    neurons: tuple[int, ...]
-    entries: tuple[int, ...]
-    inits: tuple[int, ...]
-    gaps: tuple[int, ...]
-    acc_range: tuple[int, int]
+def _shape(bits):
+    width, is_signed = bits
+    return signed(width) if is_signed else unsigned(width)
 
 
 class StreamingNetwork(NetworkContract, wiring.Component):
@@ -153,203 +100,67 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         :class:`~lwc.hw.TernaryNetwork`'s.
     """
 
-    def __init__(self, *, input_count, input_bits, input_map, layers, register_every=None,
-                 keep_adders=True, compress=True, features_per_cycle=1, lanes=1, entry_bits=6,
-                 src_loc_at=0):
-        _positive_int("input_count", input_count)
-        _positive_int("input_bits", input_bits)
-        _positive_int("features_per_cycle", features_per_cycle)
-        _positive_int("lanes", lanes)
-        _positive_int("entry_bits", entry_bits, minimum=2)
-        input_map, layers = check_structure(input_count, input_map, layers)
-        if layers[0].shared:
-            raise ValueError("The sequential first layer cannot have shared nodes; expand them "
-                             "into its neurons first")
-        _check_register_every(register_every)
-        self._input_count = input_count
-        self._input_bits = input_bits
-        self._input_map = input_map
-        self._layers = layers
-        self._register_every = register_every
-        self._keep_adders = keep_adders
-        self._compress = compress
-        self._features = features_per_cycle
-        self._lanes = lanes
-        self._entry_bits = entry_bits
-        self._transfers = -(-input_count // features_per_cycle)
-        self._pos_bits = (features_per_cycle - 1).bit_length()
+    def __init__(self, plan=None, *, src_loc_at=0, **options):
+        if plan is None:
+            plan = streaming_plan(**options)
+        elif options:
+            raise TypeError("Give either a plan or its arguments, not both")
+        if not isinstance(plan, StreamingPlan):
+            raise TypeError(f"plan must be a StreamingPlan, not {plan!r}")
+        self._plan = plan
+        super().__init__(self._signature(plan.features_per_cycle), src_loc_at=1 + src_loc_at)
 
-        ranges = [(0, (1 << input_bits) - 1)] * len(input_map)
-        self._layer_ranges, self._sum_ranges, self._shared_ranges = [], [], []
-        self._tail_latencies = []
-        for index, spec in enumerate(layers):
-            plan = layer_plan(spec, ranges, register_every if index else None)
-            self._layer_ranges.append(tuple(ranges))
-            self._sum_ranges.append(plan.sum_ranges)
-            self._shared_ranges.append(plan.shared_ranges)
-            if index:
-                self._tail_latencies.append(plan.tree_latency + 1)
-            else:
-                first_outputs = plan.output_ranges
-            ranges = plan.output_ranges
-        self._first_outputs = first_outputs
-        self._score_ranges = tuple(ranges)
-        self._argmax_latency = len(register_levels(tree_depth(len(ranges)), register_every)) + 1
-        self._score_width = semantics.score_width(ranges)
-        self._plan_lanes()
-        super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(unsigned(input_bits), features_per_cycle))),
-            "o": Out(stream.Signature(data.StructLayout({
-                "label": unsigned(self.label_width),
-                "scores": data.ArrayLayout(signed(self._score_width), self.n_classes),
-            }))),
-        }, src_loc_at=1 + src_loc_at)
-
-    def _position(self, feature):
-        return (feature // self._features << self._pos_bits) + feature % self._features
-
-    def _plan_lanes(self):
-        spec = self._layers[0]
-        act = spec.activation
-        delta_bits = self._entry_bits - 1
-        active = [j for j, (lo, hi) in enumerate(self._first_outputs) if lo != hi]
-        positions = {j: [self._position(self._input_map[k]) for k in spec.neurons[j].inputs]
-                     for j in active}
-        self._base = min((p[0] for p in positions.values() if p), default=0)
-        entries = {j: encode_neuron(positions[j], spec.neurons[j].weights, base=self._base,
-                                    delta_bits=delta_bits) for j in active}
-        groups = [[] for _ in range(min(self._lanes, len(active)))]
-        loads = [0] * len(groups)
-        for j in sorted(active, key=lambda j: (-len(entries[j]), j)):
-            lane = min(range(len(groups)), key=lambda k: (loads[k], k))
-            groups[lane].append(j)
-            loads[lane] += len(entries[j])
-        self._lane_plans = []
-        for group in groups:
-            group.sort()
-            inits, gaps, accs = [], [], []
-            for j in group:
-                params = spec.neurons[j].params
-                init = _initial_value(act.kind, params)
-                inits.append(init)
-                gaps.append(params[0] - params[1] if act.kind == "ternary" else 0)
-                lo, hi = self._sum_ranges[0][j]
-                accs.append((init + lo, init + hi))
-            self._lane_plans.append(LanePlan(
-                neurons=tuple(group), entries=tuple(e for j in group for e in entries[j]),
-                inits=tuple(inits), gaps=tuple(gaps), acc_range=_union(accs)))
-        assert all(len(entries[j]) >= 2 for j in active)  # a weight entry, then the end
-        most = max((len(p.entries) for p in self._lane_plans), default=0)
-        # Two cycles more than the entries: the ROM and the image buffer each take one to read.
-        self._run_cycles = most + 2 if most else 0
-
-    # The network contract shared with TernaryNetwork.
-
-    @property
-    def input_map(self):
-        return self._input_map
-
-    @property
-    def shared_ranges(self):
-        """For each layer, the exact ``(lo, hi)`` of each shared node (none in the first)."""
-        return tuple(self._shared_ranges)
-
-    @property
-    def layer_latencies(self):
-        """Cycles of each layer stage: the sequential phase (:attr:`run_cycles`, plus the cycle
-        in which its activations are offered to the next layer), then each parallel layer's;
-        ``latency`` adds the argmax stage's."""
-        return (self._run_cycles + 1, *self._tail_latencies)
-
-    @property
-    def latency(self):
-        """Clock edges from the one that accepts a vector's last transfer to the one that
-        delivers its output, when ``o.ready`` stays high and the previous vector's first-layer
-        activations have entered the parallel layers (as they have when transfers come back to
-        back)."""
-        return sum(self.layer_latencies) + self._argmax_latency
-
-    # Facts of the sequential layer.
+    # Facts of the sequential layer, from the plan.
 
     @property
     def features_per_cycle(self):
-        return self._features
+        return self._plan.features_per_cycle
 
     @property
     def transfers_per_vector(self):
         """Transfers on ``i`` per input vector: ``ceil(input_count / features_per_cycle)``."""
-        return self._transfers
+        return self._plan.transfers_per_vector
 
     @property
     def lanes(self):
         """Lanes built: ``min(lanes, non-constant first-layer neurons)``."""
-        return len(self._lane_plans)
+        return self._plan.lanes
 
     @property
     def lane_plans(self):
         """The :class:`LanePlan` of each lane."""
-        return tuple(self._lane_plans)
+        return self._plan.lane_plans
 
     @property
     def entry_bits(self):
-        return self._entry_bits
+        return self._plan.entry_bits
 
     @property
     def entry_counts(self):
         """Entries in each lane's ROM."""
-        return tuple(len(p.entries) for p in self._lane_plans)
+        return self._plan.entry_counts
 
     @property
     def run_cycles(self):
         """Cycles of the sequential phase: the most entries of a lane, plus 2 (0 without lanes)."""
-        return self._run_cycles
-
-    @property
-    def cycles_per_inference(self):
-        """Cycles between inferences when transfers come back to back and ``o.ready`` stays
-        high: ``transfers_per_vector + run_cycles`` (exact; the parallel layers work while the
-        next vector arrives)."""
-        return self._transfers + self._run_cycles
+        return self._plan.run_cycles
 
     @property
     def memories(self):
-        """``(name, width, depth)`` of every memory: per lane the entry ROM, the parameter ROM
-        and the image buffer."""
-        result = []
-        for k, plan in enumerate(self._lane_plans):
-            result.append((f"lane{k}_entries", self._entry_bits, len(plan.entries)))
-            result.append((f"lane{k}_params", self._param_width(plan), len(plan.neurons)))
-            result.append((f"lane{k}_image", self._features * self._input_bits,
-                           self._transfers))
-        return tuple(result)
+        """``(name, width, depth)`` of every memory (see :attr:`StreamingPlan.memories`)."""
+        return self._plan.memories
 
     @property
     def rom_bits(self):
-        """Bits of the entry and parameter ROMs."""
-        return sum(w * d for name, w, d in self.memories if not name.endswith("_image"))
+        return self._plan.rom_bits
 
     @property
     def memory_bits(self):
-        """Bits of every memory: the ROMs and the image buffers."""
-        return sum(w * d for _, w, d in self.memories)
-
-    def _param_shapes(self, plan):
-        lo, hi = _union([(v, v) for v in plan.inits])
-        init = range_shape(lo, max(hi, 1))  # not zero bits wide: Yosys fails on such memories
-        if self._layers[0].activation.kind != "ternary":
-            return init, None
-        return init, range_shape(*_union([(v, v) for v in plan.gaps]))
-
-    def _param_width(self, plan):
-        return sum(s.width for s in self._param_shapes(plan) if s is not None)
-
-    def _activation_shape(self):
-        ranges = [r for r in self._first_outputs if r[0] != r[1]]
-        return range_shape(*_union(ranges)) if ranges else unsigned(0)
+        return self._plan.memory_bits
 
     def elaborate(self, platform):
         m = Module()
-        transfers, run_cycles = self._transfers, self._run_cycles
+        transfers, run_cycles = self._plan.transfers_per_vector, self._plan.run_cycles
         advance = Signal(name="advance")  # the parallel layers move on
         m.d.comb += advance.eq(~self.o.valid | self.o.ready)
 
@@ -391,43 +202,35 @@ class StreamingNetwork(NetworkContract, wiring.Component):
             with m.If(finishing):
                 m.d.sync += [running.eq(0), hidden_valid.eq(1)]
 
-        hidden = [lo if lo == hi else None for lo, hi in self._first_outputs]
-        for k, plan in enumerate(self._lane_plans):
-            chain = self._lane(m, k, plan, accept, transfer, start, beginning,
+        hidden = [None] * len(self._plan.first_outputs)
+        for k, lane in enumerate(self._plan.lane_plans):
+            chain = self._lane(m, k, lane, accept, transfer, start, beginning,
                                running & ~finishing, pc)
-            for j, reg in zip(plan.neurons, chain):
+            for j, reg in zip(lane.neurons, chain):
                 hidden[j] = reg
 
-        # The parallel layers and the argmax, as in TernaryNetwork, enabled by ``advance``.
-        values = hidden
-        for index, spec in enumerate(self._layers[1:], start=1):
-            layer = TernaryLayer(spec, self._layer_ranges[index], index=index,
-                                 register_every=self._register_every,
-                                 keep_adders=self._keep_adders, compress=self._compress)
-            assert layer.latency == self._tail_latencies[index - 1]
-            m.submodules[f"layer{index}"] = layer
-            m.d.comb += layer.en.eq(advance)
-            for x, v in enumerate(values):
-                m.d.comb += getattr(layer, f"x{x}").eq(v)
-            values = layer.outputs
-        argmax = Argmax(self._score_ranges, register_every=self._register_every)
-        assert argmax.latency == self._argmax_latency
-        m.submodules.argmax = argmax
-        m.d.comb += argmax.en.eq(advance)
-        for k, v in enumerate(values):
-            m.d.comb += getattr(argmax, f"s{k}").eq(v)
-        valid = hidden_valid
-        for stage in range(1, sum(self._tail_latencies) + self._argmax_latency + 1):
-            reg = Signal(name=f"valid_{stage}")
-            with m.If(advance):
-                m.d.sync += reg.eq(valid)
-            valid = reg
-        m.d.comb += [
-            self.o.valid.eq(valid),
-            self.o.payload.label.eq(argmax.label),
-            *(self.o.payload.scores[k].eq(getattr(argmax, f"y{k}"))
-              for k in range(self.n_classes)),
-        ]
+        # The parallel layers, the argmax and the valid pipeline, as in TernaryNetwork,
+        # enabled by ``advance``.
+        plan = self._plan
+        nl = Netlist(keep=plan.keep_adders)
+        nl.en = nl.input("advance", unsigned(1))
+        valid_in = nl.input("hidden_valid", unsigned(1))
+        origins = [n.origin for n in plan.layers[0].neurons]
+        bindings = {"advance": advance, "hidden_valid": hidden_valid,
+                    "o__payload": self.o.payload.as_value(), "o__valid": self.o.valid}
+        values = []
+        for j, ((lo, hi), value) in enumerate(zip(self._plan.first_outputs, hidden)):
+            if lo == hi:
+                values.append(nl.const(lo, range_shape(lo, hi)))
+            else:
+                values.append(nl.input(f"l0_n{origins[j]}_act", range_shape(lo, hi)))
+                bindings[f"l0_n{origins[j]}_act"] = value
+        o_payload = nl.output("o__payload", unsigned(len(self.o.payload.as_value())))
+        o_valid = nl.output("o__valid", unsigned(1))
+        label, scores, valid = build_back_end(nl, plan, values, valid_in, first=1)
+        nl.drive(o_payload, nl.cat(label, *(nl.extend(s, plan.score_width) for s in scores)))
+        nl.drive(o_valid, valid)
+        to_amaranth(nl, m, bindings)
         return m
 
     def _lane(self, m, k, plan, accept, transfer, start, beginning, running, pc):
@@ -436,18 +239,21 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         ``running`` is low in the last cycle of the sequential phase (only the end of the last
         neuron is left to do then) and outside it: the parameter ROM then reads neuron 0's
         parameters, which the accumulator takes in the first cycle, ``beginning``."""
-        act = self._layers[0].activation
-        delta_bits = self._entry_bits - 1
+        p = self._plan
+        act = p.layers[0].activation
+        delta_bits = p.entry_bits - 1
         special = (1 << delta_bits) - 1
         name = f"lane{k}"
         count = len(plan.entries)
-        last_position = self._position(self._input_count - 1)
-        word_bits = self._features * self._input_bits
+        last_position = p.position(p.input_count - 1)
+        word_bits = p.features_per_cycle * p.input_bits
 
-        image = memory.Memory(shape=unsigned(word_bits), depth=self._transfers, init=[])
-        entries = memory.Memory(shape=unsigned(self._entry_bits), depth=count,
+        image = memory.Memory(shape=unsigned(word_bits), depth=p.transfers_per_vector, init=[])
+        entries = memory.Memory(shape=unsigned(p.entry_bits), depth=count,
                                 init=plan.entries)
-        init_shape, gap_shape = self._param_shapes(plan)
+        init_bits, gap_bits = plan.param_bits(act.kind)
+        init_shape = _shape(init_bits)
+        gap_shape = None if gap_bits is None else _shape(gap_bits)
         gap_width = 0 if gap_shape is None else gap_shape.width
         mask_i, mask_g = (1 << init_shape.width) - 1, (1 << gap_width) - 1
         words = [(v & mask_i) | ((g & mask_g) << init_shape.width)
@@ -469,7 +275,7 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         m.d.comb += [issue.eq(running & (pc < count)), entry_read.addr.eq(pc)]
 
         # Stage 1: decode; move the index; read the image buffer there.
-        entry = Signal(self._entry_bits, name=f"{name}_entry")
+        entry = Signal(p.entry_bits, name=f"{name}_entry")
         s1_valid = Signal(name=f"{name}_s1_valid")
         index = Signal(range(last_position + 1), name=f"{name}_index")
         next_index = Signal.like(index, name=f"{name}_next_index")
@@ -477,23 +283,23 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         is_special = delta == special
         m.d.comb += [entry.eq(entry_read.data), next_index.eq(index + delta)]
         m.d.sync += s1_valid.eq(issue)
-        m.d.comb += image_read.addr.eq(next_index >> self._pos_bits)
+        m.d.comb += image_read.addr.eq(next_index >> p.pos_bits)
         s2_valid = Signal(name=f"{name}_s2_valid")
         s2_weight = Signal(name=f"{name}_s2_weight")
         s2_negative = Signal(name=f"{name}_s2_negative")
         s2_end = Signal(name=f"{name}_s2_end")
-        s2_pos = Signal(self._pos_bits, name=f"{name}_s2_pos")
+        s2_pos = Signal(p.pos_bits, name=f"{name}_s2_pos")
         m.d.sync += [s2_valid.eq(s1_valid), s2_weight.eq(~is_special), s2_negative.eq(sign),
-                     s2_end.eq(is_special & sign), s2_pos.eq(next_index[:self._pos_bits])]
+                     s2_end.eq(is_special & sign), s2_pos.eq(next_index[:p.pos_bits])]
         with m.If(start):
-            m.d.sync += index.eq(self._base)
+            m.d.sync += index.eq(p.base)
         with m.Elif(s1_valid):
-            m.d.sync += index.eq(Mux(is_special & sign, self._base, next_index))
+            m.d.sync += index.eq(Mux(is_special & sign, p.base, next_index))
 
         # Stage 2: accumulate, or finish the neuron.
-        bits = self._input_bits
+        bits = p.input_bits
         x = Signal(bits, name=f"{name}_x")
-        m.d.comb += x.eq(image_read.data.word_select(s2_pos, bits) if self._pos_bits
+        m.d.comb += x.eq(image_read.data.word_select(s2_pos, bits) if p.pos_bits
                          else image_read.data)
         acc = Signal(range_shape(*plan.acc_range), name=f"{name}_acc")
         gap = Signal(gap_shape or unsigned(0), name=f"{name}_gap")
@@ -520,7 +326,7 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         with m.Elif(s2_valid & s2_weight):
             m.d.sync += acc.eq(Mux(s2_negative, acc - x, acc + x))
 
-        value = Signal(self._activation_shape(), name=f"{name}_act")
+        value = Signal(_activation_shape(p), name=f"{name}_act")
         if act.kind == "step":
             m.d.comb += value.eq(acc >= 0)
         elif act.kind == "ternary":
@@ -532,9 +338,17 @@ class StreamingNetwork(NetworkContract, wiring.Component):
             m.d.comb += value.eq(Mux(shifted < 0, 0, Mux(shifted > top, top, shifted)))
         else:
             m.d.comb += value.eq(acc)
-        chain = [Signal.like(value, name=f"l0_n{self._layers[0].neurons[j].origin}_act",
+        chain = [Signal.like(value, name=f"l0_n{p.layers[0].neurons[j].origin}_act",
                              reset_less=True) for j in plan.neurons]
         with m.If(finish):
             m.d.sync += [a.eq(b) for a, b in zip(chain, chain[1:])]
             m.d.sync += chain[-1].eq(value)
         return chain
+
+
+def _activation_shape(plan):
+    """The shape that holds every non-constant first-layer activation."""
+    ranges = [r for r in plan.first_outputs if r[0] != r[1]]
+    if not ranges:
+        return unsigned(0)
+    return range_shape(min(lo for lo, _ in ranges), max(hi for _, hi in ranges))

@@ -8,6 +8,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from amaranth.lib import io, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from .network import NetworkContract
 from .uart import UartRx, UartTx
 
 __all__ = [
@@ -82,14 +83,13 @@ class UartNetworkTop(wiring.Component):
 
     Parameters
     ----------
-    network : wiring.Component
-        A component with the lwc network contract (``i``/``o`` streams; ``input_count``,
-        ``input_bits``, ``n_classes``, ``score_width``, ``label_width``, ``latency``), e.g. the
-        result of :func:`lwc.compiler.lower.lower`. ``input_bits`` must be at most 8. A network
-        that takes its input vector over several transfers (a ``features_per_cycle`` and a
-        ``transfers_per_vector`` property, as :class:`~lwc.hw.StreamingNetwork`) gets the checked
-        frame from a memory (block RAM), one transfer of ``features_per_cycle`` features per
-        cycle; any other network gets the whole vector in one transfer from a shift register.
+    network : TernaryNetwork or StreamingNetwork
+        A network component (:class:`~lwc.hw.network.NetworkContract`), e.g. the result of
+        :func:`lwc.compiler.lower.lower`. ``input_bits`` must be at most 8. A streaming network
+        (``network.plan.kind == "streaming"``), which takes its input vector over several
+        transfers, gets the checked frame from a memory (block RAM), one transfer of
+        ``features_per_cycle`` features per cycle; a parallel network gets the whole vector in
+        one transfer from a shift register.
     clk_freq : float or None
         Clock frequency in Hz. ``None`` takes the platform's default clock at elaboration.
     baud : int
@@ -111,10 +111,9 @@ class UartNetworkTop(wiring.Component):
     """
 
     def __init__(self, network, *, clk_freq=None, baud=115200, timeout=10e-3):
-        for name in ("input_count", "input_bits", "n_classes", "score_width", "label_width"):
-            if not hasattr(network, name):
-                raise TypeError(f"network must have the lwc network contract (no {name!r}), "
-                                f"not {network!r}")
+        if not isinstance(network, NetworkContract):
+            raise TypeError(f"network must have the lwc network contract (a TernaryNetwork or "
+                            f"a StreamingNetwork), not {network!r}")
         if network.input_bits > 8:
             raise ValueError(f"the UART front end sends one byte per input feature; input_bits "
                              f"must be at most 8, not {network.input_bits}")
@@ -131,12 +130,8 @@ class UartNetworkTop(wiring.Component):
             raise ValueError(f"baud must be positive, not {baud!r}")
         if not timeout > 0:
             raise ValueError(f"timeout must be positive, not {timeout!r}")
-        self._chunked = hasattr(network, "features_per_cycle")
-        if self._chunked and network.transfers_per_vector != \
-                -(-network.input_count // network.features_per_cycle):
-            raise ValueError(f"transfers_per_vector {network.transfers_per_vector} does not match "
-                             f"{network.input_count} inputs at {network.features_per_cycle} per "
-                             f"transfer")
+        # A streaming network takes its vector over several transfers, from a memory.
+        self._chunked = network.plan.kind == "streaming"
         self._network = network
         self._baud = baud
         self._timeout = timeout
@@ -253,7 +248,7 @@ class UartNetworkTop(wiring.Component):
         if self._chunked:
             # The checked frame waits in a memory (block RAM) of one word per transfer; features
             # are gathered into ``frame_word`` until a word is full (or the frame ends) and written.
-            per, words = net.features_per_cycle, net.transfers_per_vector
+            per, words = net.plan.features_per_cycle, net.plan.transfers_per_vector
             m.submodules.frame = frame = memory.Memory(
                 shape=unsigned(per * bits), depth=words, init=[])
             frame_wr = frame.write_port()

@@ -1,4 +1,3 @@
-# amaranth: UnusedElaboratable=no
 """``lwc sim``: prove a network's generated Verilog equal to the golden model, vector by vector.
 
 :func:`simulate` runs the whole chain: compiler passes, :func:`lwc.compiler.lower.lower`, Verilog
@@ -22,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from amaranth.hdl import Value
 
 from lwc.compiler import golden, passes
 from lwc.compiler.lower import TOPLEVEL, write_verilog
@@ -255,8 +253,8 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
     sources : sequence of path-like, optional
         Verilog files to simulate instead of the generated Verilog (a synthesized netlist and its
         cell models, a reference design). They must define the module ``lwc_net`` with the ports
-        and latency of the generated one: the lowered component is still made, for those facts,
-        but not converted (hence this file's ``UnusedElaboratable=no``).
+        and latency of the generated one: the plan (:func:`~lwc.compiler.lower.plan`) gives those
+        facts, and no component is built.
     build_args : sequence of str
         Extra arguments for the simulator's compiler (see :func:`lwc.sim.runner.build`).
     processes : int
@@ -277,7 +275,7 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
     DataError
         ``vectors`` has the wrong shape, type, or range.
     """
-    from lwc.compiler.lower import lower
+    from lwc.compiler.lower import plan
 
     runner.check_simulator(simulator)
     for name, p in (("gap", gap), ("stall", stall)):
@@ -290,9 +288,10 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
     x = _check_vectors(net, np.asarray(vectors))
 
     compiled = passes.run(net)
-    component = lower(compiled, register_every=register_every, architecture=architecture,
-                      features_per_cycle=features_per_cycle, lanes=lanes)
-    streaming = architecture == "streaming"
+    # The plan: the facts of the design and its Verilog, without building a component.
+    component = plan(compiled, register_every=register_every, architecture=architecture,
+                     features_per_cycle=features_per_cycle, lanes=lanes)
+    streaming = component.kind == "streaming"
     work = Path(build_dir).resolve() / (simulator + ("-waves" if waves else ""))
     work.mkdir(parents=True, exist_ok=True)
     if sources is None:
@@ -306,8 +305,10 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
     if hdl_clock:
         bench = runner.write_if_changed(
             work / f"{network_tb.BENCH_TOPLEVEL}.v",
-            network_tb.bench_verilog(len(Value.cast(component.i.payload)),
-                                     len(Value.cast(component.o.payload)), dut=TOPLEVEL))
+            network_tb.bench_verilog(
+                component.features_per_cycle * component.input_bits,
+                component.label_width + component.n_classes * component.score_width,
+                dut=TOPLEVEL))
         sources, toplevel = [*sources, bench], network_tb.BENCH_TOPLEVEL
     else:
         progress(f"{simulator}: the C++ compiler lacks coroutines (Verilator --timing); the "

@@ -37,7 +37,7 @@ import numpy as np
 
 from lwc.compiler import golden, naive, passes
 from lwc.compiler.ir import dense_weights
-from lwc.compiler.lower import TOPLEVEL, lower, write_verilog
+from lwc.compiler.lower import TOPLEVEL, plan, write_verilog
 from lwc.errors import BuildError, ToolchainError, UsageError
 
 __all__ = ["LIMITS", "PROOFS", "Step", "Counterexample", "FormalReport", "check_size",
@@ -378,7 +378,7 @@ def prove_equivalent(net, *, yosys, env=None, work_dir, reference=None, register
     work = Path(work_dir).resolve()
     work.mkdir(parents=True, exist_ok=True)
 
-    component = lower(passes.run(net), register_every=register_every)
+    component = plan(passes.run(net), register_every=register_every)  # the plan: no component
     latency = component.latency
     gen_widths = (component.label_width, component.score_width)
     ref_widths = (naive.label_width(reference), naive.score_width(reference))

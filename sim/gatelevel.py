@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from lwc.compiler import passes
-from lwc.compiler.lower import TOPLEVEL, lower, write_verilog
+from lwc.compiler.lower import TOPLEVEL, plan, write_verilog
 from lwc.errors import BuildError, ToolchainError, UsageError
 
 from . import cocotb_sim, runner
@@ -291,10 +291,10 @@ def simulate(net, vectors, *, yosys, env=None, build_dir, simulator=None, init="
 
     lowering = {"architecture": architecture, "features_per_cycle": features_per_cycle,
                 "lanes": lanes}
-    component = lower(passes.run(net), register_every=register_every, **lowering)
+    design = plan(passes.run(net), register_every=register_every, **lowering)
     source = work / f"{TOPLEVEL}.v"
     progress(f"writing Verilog: {source}")
-    write_verilog(component, source)
+    write_verilog(design, source)
     progress(f"yosys: synth_ice40 -top {TOPLEVEL} in {work}")
     netlist, seconds, reused = synthesize(source, work, yosys=yosys, env=env)
     progress(f"yosys: {'netlist reused' if reused else f'{seconds:.1f} s'}: {netlist}")

@@ -13,7 +13,7 @@ from amaranth.back import rtlil
 from lwc.compiler import ir, passes
 from lwc.compiler.lower import layer_specs, lower, write_verilog
 from lwc.errors import UsageError
-from lwc.hw import ActivationSpec, NeuronSpec, TernaryNetwork
+from lwc.hw import ActivationSpec, NeuronSpec, TernaryNetwork, network_verilog
 
 
 def test_runs_passes_when_widths_are_missing(rng, make_network):
@@ -105,7 +105,7 @@ def test_share_option():
 def test_write_verilog_writes_the_network_itself(tmp_path):
     dut = lower(_shareable_net())
     text = write_verilog(dut, tmp_path / "net.v")
-    assert text == (tmp_path / "net.v").read_text() == dut.verilog()
+    assert text == (tmp_path / "net.v").read_text() == network_verilog(dut.plan)
     assert text.startswith("module lwc_net(clk, rst, i__payload, i__valid, i__ready, o__payload, "
                            "o__valid, o__ready);")
     via = write_verilog(lower(_shareable_net()), via_amaranth=True)

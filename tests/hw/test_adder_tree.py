@@ -4,13 +4,14 @@
 import random
 
 import pytest
-from amaranth.hdl import Cat, Const, Elaboratable, Module, Shape, Signal, signed, unsigned
+from amaranth.hdl import Elaboratable, Module, Shape, Signal, signed, unsigned
 from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lwc.hw import AdderTree, range_shape, register_levels, tree_depth, weighted_sum_range
-from lwc.hw.adder_tree import AmaranthOps, _Node, at_least, compressor_sum, schedule_depth
+from lwc.hw.adder_tree import Term, at_least, compressor_sum, schedule_depth
+from lwc.hw.netlist import Netlist, to_amaranth
 
 # Operand ranges as the network produces them: inputs of 1..8 bits, step, ternary, clip outputs.
 KINDS = [(0, 1), (0, 15), (0, 255), (-1, 1), (-1, 0), (0, 7), (2, 5), (0, 0), (-3, 3)]
@@ -213,9 +214,12 @@ class _Compressor(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        ops = AmaranthOps(m, Const(1))
-        nodes = [_Node(x, lo, hi, s) for x, (lo, hi), s in zip(self.xs, self.ranges, self.signs)]
-        m.d.comb += self.sum.eq(compressor_sum(ops, nodes, *self.range, name="csa"))
+        nl = Netlist()
+        xs = [nl.input(f"x{k}", x.shape()) for k, x in enumerate(self.xs)]
+        nodes = [Term(x, lo, hi, s) for x, (lo, hi), s in zip(xs, self.ranges, self.signs)]
+        out = nl.output("sum", self.sum.shape())
+        nl.drive(out, compressor_sum(nl, nodes, *self.range, name="csa"))
+        to_amaranth(nl, m, {"sum": self.sum, **{f"x{k}": x for k, x in enumerate(self.xs)}})
         return m
 
 
@@ -254,9 +258,11 @@ class _AtLeast(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        ops = AmaranthOps(m, Const(1))
-        m.d.comb += self.ge.eq(Cat(*(at_least(ops, self.x, self.lo, self.hi, t)
-                                     for t in self.thresholds)))
+        nl = Netlist()
+        x = nl.input("x", self.x.shape())
+        out = nl.output("ge", self.ge.shape())
+        nl.drive(out, nl.cat(*(at_least(nl, x, self.lo, self.hi, t) for t in self.thresholds)))
+        to_amaranth(nl, m, {"x": self.x, "ge": self.ge})
         return m
 
 

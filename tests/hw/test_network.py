@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from lwc.compiler import golden, ir, passes
 from lwc.compiler.lower import lower
-from lwc.hw import ActivationSpec, LayerSpec, NeuronSpec, TernaryNetwork
+from lwc.hw import ActivationSpec, LayerSpec, NeuronSpec, TernaryNetwork, network_verilog
 from lwc.sim.streams import run_network
 
 ALL_KINDS = ("step", "ternary", "clip")
@@ -261,17 +261,26 @@ def test_hw_constructor_errors():
 
 
 def test_hw_imports_only_amaranth():
+    """Amaranth, dataclasses, and the integer semantics (the standard-library leaf module
+    ``lwc.semantics``, which every package shares)."""
     hw = pathlib.Path(__file__).parents[2] / "hw"
-    for name in ("adder_tree.py", "layer.py", "network.py", "__init__.py"):
+    for name in ("adder_tree.py", "layer.py", "network.py", "netlist.py", "plan.py",
+                 "__init__.py"):
         tree = ast.parse((hw / name).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 roots = [alias.name.split(".")[0] for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
-                roots = [] if node.level else [node.module.split(".")[0]]
+                if node.level:
+                    roots = []
+                elif node.module == "lwc":
+                    roots = [f"lwc.{alias.name}" for alias in node.names]
+                else:
+                    roots = [node.module if node.module.startswith("lwc.")
+                             else node.module.split(".")[0]]
             else:
                 continue
-            assert set(roots) <= {"amaranth", "dataclasses"}, (name, roots)
+            assert set(roots) <= {"amaranth", "dataclasses", "lwc.semantics"}, (name, roots)
 
 
 # --- shared sums, compressor trees, the Verilog writer ------------------------------------------
@@ -312,7 +321,7 @@ def test_keep_attribute_on_adders():
     net = passes.run(_named_net())
     # The direct Verilog writer never writes keep: YoWASP Yosys 0.70 synth_ice40 drops drivers
     # of kept wires (tests/sim/test_gatelevel.py proves the netlist). The RTLIL path keeps it.
-    text = lower(net).verilog()
+    text = network_verilog(lower(net).plan)
     assert re.search(r"wire signed \[4:0\] tree_l0_n3_1_0;", text)
     assert "(* keep *)" not in text
     rtl = verilog.convert(lower(net), name="lwc_net", emit_src=False)
@@ -371,7 +380,7 @@ def test_verilog_writer_matches_golden(config, register_every, compress, rng, ma
                        density=density, kinds=kinds)
     dut = lower(net, register_every=register_every, compress=compress)
     x = make_vectors(net, rng, n_random=32)
-    labels, scores = _iverilog_outputs(dut.verilog(), dut, x, tmp_path)
+    labels, scores = _iverilog_outputs(network_verilog(dut.plan), dut, x, tmp_path)
     trace = golden.evaluate(net, x)
     np.testing.assert_array_equal(scores, trace.scores)
     np.testing.assert_array_equal(labels, trace.predictions)
@@ -382,7 +391,7 @@ def test_verilog_writer_names_match_amaranth():
     pipeline copies, registers), and only the activation wires ``*_a`` besides."""
     net = passes.run(_sharing_net())
     pattern = r"\b(?:l\d+_\w+|tree_\w+|argmax_\w+|valid_\d+)\b"
-    ours = set(re.findall(pattern, lower(net, register_every=1).verilog()))
+    ours = set(re.findall(pattern, network_verilog(lower(net, register_every=1).plan)))
     theirs = set(re.findall(pattern, verilog.convert(lower(net, register_every=1),
                                                      name="lwc_net", emit_src=False)))
     assert theirs <= ours and all(name.endswith("_a") for name in ours - theirs)

@@ -1,0 +1,559 @@
+"""The architecture of a network as plain values: what will be built, decided before building.
+
+A plan is a frozen dataclass computed by a pure function from the layer specs and the options:
+:func:`parallel_plan` (every layer in logic, :class:`~lwc.hw.TernaryNetwork`) or
+:func:`streaming_plan` (the first layer from block RAM, :class:`~lwc.hw.StreamingNetwork`). It
+holds every derived fact of the design (value ranges, widths, latencies, lanes, memories and their
+bits, cycles per inference), so that the components, the Verilog writer, the estimator and the
+reports all read one decision, and nothing has to build (or silence) a component to learn it.
+``plan.kind`` says which architecture it is.
+
+Pure Python (no Amaranth): the helpers of the adder-tree schedule (:func:`tree_depth`,
+:func:`register_levels`, :func:`schedule_depth`, :func:`stage_of`) live here too.
+"""
+
+from dataclasses import dataclass
+
+from lwc import semantics
+
+__all__ = [
+    "ActivationSpec", "NeuronSpec", "SharedSpec", "LayerSpec", "LayerPlan", "layer_plan",
+    "ParallelPlan", "StreamingPlan", "LanePlan", "parallel_plan", "streaming_plan",
+    "encode_neuron", "check_register_every", "check_structure", "tree_depth", "register_levels",
+    "schedule_depth", "stage_of",
+]
+
+
+# The adder-tree schedule.
+
+def tree_depth(count):
+    """Number of adder levels of a balanced tree over ``count`` operands."""
+    return max(count - 1, 0).bit_length()
+
+
+def register_levels(levels, register_every):
+    """The levels (1-based) after which a tree laid out over ``levels`` levels has registers.
+
+    Registers follow every ``register_every``-th level, but never the last one: the reader of the
+    tree registers (or pipelines) what comes after it.
+    """
+    if register_every is None:
+        return ()
+    return tuple(range(register_every, levels, register_every))
+
+
+def check_register_every(register_every):
+    """:class:`TypeError` unless ``register_every`` is ``None`` or a positive integer."""
+    if register_every is not None and not (
+            isinstance(register_every, int) and not isinstance(register_every, bool)
+            and register_every >= 1):
+        raise TypeError(f"register_every must be None or a positive integer, "
+                        f"not {register_every!r}")
+
+
+def schedule_depth(arrivals):
+    """Levels a tree needs over operands that become available after the given levels (0 for
+    inputs, ``L`` for a value made by an adder at level ``L``): the level of its root.
+
+    Each level adds every pair of available operands (see :func:`lwc.hw.adder_tree.sum_tree`),
+    which is as shallow as a tree of two-input adders can be.
+    ``tree_depth(n) == schedule_depth([0] * n)``.
+    """
+    ops = sorted(arrivals)
+    level = 0
+    while len(ops) > 1:
+        level += 1
+        ready = [a for a in ops if a < level]
+        ops = [a for a in ops if a >= level] + [level] * (len(ready) // 2) + ready[:len(ready) % 2]
+    return ops[0] if ops else 0
+
+
+def stage_of(level, registers):
+    """Pipeline stage of the logic at adder ``level`` when ``registers`` follow those levels."""
+    return sum(1 for r in registers if r < level)
+
+
+# Layer specs: what the compiler hands the hardware.
+
+@dataclass(frozen=True)
+class ActivationSpec:
+    """A layer's activation; ``shift`` and ``bits`` are used by ``clip`` only."""
+
+    kind: str
+    shift: int = 0
+    bits: int = 1
+
+    def __post_init__(self):
+        if self.kind not in semantics.ACTIVATIONS:
+            raise ValueError(f"Activation kind must be one of {', '.join(semantics.ACTIVATIONS)}, "
+                             f"not {self.kind!r}")
+        if not (isinstance(self.shift, int) and self.shift >= 0):
+            raise ValueError(f"Clip shift must be a non-negative integer, not {self.shift!r}")
+        if not (isinstance(self.bits, int) and self.bits >= 1):
+            raise ValueError(f"Clip bits must be a positive integer, not {self.bits!r}")
+
+    def value(self, params, s):
+        """The activation of the integer sum ``s`` (:func:`lwc.semantics.activation`)."""
+        return semantics.activation(self.kind, params, s, shift=self.shift, bits=self.bits)
+
+    def output_range(self, params, sum_range):
+        """Exact interval of the activation over the sum interval ``sum_range``."""
+        return semantics.activation_range(self.kind, params, sum_range, shift=self.shift,
+                                          bits=self.bits)
+
+
+@dataclass(frozen=True)
+class NeuronSpec:
+    """One neuron: indices it reads from the previous layer (strictly increasing), a nonzero weight
+    per index, its activation parameters, and ``origin`` (its index as trained; names signals)."""
+
+    inputs: tuple[int, ...]
+    weights: tuple[int, ...]
+    params: tuple[int, ...]
+    origin: int
+
+
+@dataclass(frozen=True)
+class SharedSpec:
+    """A sum built once and read by several neurons of the layer: ``weights[0] * t0 +
+    weights[1] * t1``, where a term index below the layer's input count ``n`` is an input and
+    ``n + k`` is the earlier shared node ``k``; weights are +1 or -1.
+
+    A neuron's ``inputs`` name shared node ``k`` as ``n + k`` too.
+    """
+
+    inputs: tuple[int, int]
+    weights: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    activation: ActivationSpec
+    neurons: tuple[NeuronSpec, ...]
+    shared: tuple[SharedSpec, ...] = ()
+
+
+def _check_spec(spec, input_count):
+    kind = spec.activation.kind
+    params = semantics.ACTIVATIONS[kind]
+    for k, node in enumerate(spec.shared):
+        terms = tuple(node.inputs)
+        if len(terms) != 2 or len(set(terms)) != 2 or \
+                not all(isinstance(i, int) and 0 <= i < input_count + k for i in terms):
+            raise ValueError(f"Shared node {k}: terms must be two distinct inputs (below "
+                             f"{input_count}) or earlier nodes, not {node.inputs!r}")
+        if len(node.weights) != 2 or not all(w in (1, -1) for w in node.weights):
+            raise ValueError(f"Shared node {k}: weights must be two of +1 and -1, "
+                             f"not {node.weights!r}")
+    count = input_count + len(spec.shared)
+    origins = set()
+    for n in spec.neurons:
+        where = f"Neuron {n.origin}"
+        if n.origin in origins:
+            raise ValueError(f"{where}: origins must be unique within a layer")
+        origins.add(n.origin)
+        if len(n.inputs) != len(n.weights):
+            raise ValueError(f"{where}: {len(n.inputs)} inputs for {len(n.weights)} weights")
+        if not all(0 <= i < count for i in n.inputs) or \
+                any(a >= b for a, b in zip(n.inputs, n.inputs[1:])):
+            raise ValueError(f"{where}: inputs must be strictly increasing indices below "
+                             f"{count}, not {n.inputs!r}")
+        if len(n.params) != len(params):
+            raise ValueError(f"{where}: {kind} needs {len(params)} parameter(s), "
+                             f"not {n.params!r}")
+        if kind == "ternary" and not n.params[0] < n.params[1]:
+            raise ValueError(f"{where}: ternary needs lo < hi, not {n.params!r}")
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """Facts of one parallel layer (:class:`~lwc.hw.TernaryLayer`), known before it is built.
+
+    ``input_ranges`` are the intervals of the values it reads; ``shared_ranges`` and
+    ``shared_levels`` the exact interval and adder level of each shared node; ``sum_ranges``,
+    ``output_ranges`` and ``depths`` those of each neuron's sum and activation and its tree's
+    depth; ``levels`` the deepest tree (every neuron's is laid out over it), and ``registers`` the
+    levels followed by pipeline registers.
+    """
+
+    input_ranges: tuple
+    shared_ranges: tuple
+    shared_levels: tuple
+    sum_ranges: tuple
+    output_ranges: tuple
+    depths: tuple
+    levels: int
+    registers: tuple
+
+    @property
+    def tree_latency(self):
+        return len(self.registers)
+
+    @property
+    def latency(self):
+        """Cycles from inputs to activations: the trees' pipeline registers and the output one."""
+        return len(self.registers) + 1
+
+
+def layer_plan(spec, input_ranges, register_every):
+    """The :class:`LayerPlan` of the layer ``spec`` reading values of ``input_ranges``."""
+    _check_spec(spec, len(input_ranges))
+    ranges = [tuple(r) for r in input_ranges]
+    arrivals = [0] * len(ranges)
+    for node in spec.shared:
+        ranges.append(semantics.weighted_sum_range([ranges[i] for i in node.inputs],
+                                                   node.weights))
+        arrivals.append(1 + max(arrivals[i] for i in node.inputs))
+    sums = tuple(semantics.weighted_sum_range([ranges[i] for i in n.inputs], n.weights)
+                 for n in spec.neurons)
+    outs = tuple(spec.activation.output_range(n.params, s) for n, s in zip(spec.neurons, sums))
+    depths = tuple(schedule_depth([arrivals[i] for i in n.inputs]) for n in spec.neurons)
+    levels = max(depths, default=0)
+    n_in = len(input_ranges)
+    return LayerPlan(tuple(ranges[:n_in]), tuple(ranges[n_in:]), tuple(arrivals[n_in:]), sums,
+                     outs, depths, levels, register_levels(levels, register_every))
+
+
+def check_structure(input_count, input_map, layers):
+    """``(input_map, layers)`` as tuples, after checking that ``input_map`` names strictly
+    increasing features below ``input_count`` and that ``layers`` are hidden (non-linear) layers
+    then one linear output layer with at least one neuron; :class:`ValueError` otherwise."""
+    input_map = tuple(input_map)
+    if not all(0 <= k < input_count for k in input_map) or \
+            any(a >= b for a, b in zip(input_map, input_map[1:])):
+        raise ValueError(f"input_map must be strictly increasing feature indices below "
+                         f"{input_count}, not {input_map!r}")
+    layers = tuple(layers)
+    if not layers:
+        raise ValueError("A network needs at least one layer")
+    for index, spec in enumerate(layers):
+        kind = spec.activation.kind
+        last = index == len(layers) - 1
+        if last and (kind not in semantics.OUTPUT_KINDS or not spec.neurons):
+            raise ValueError(f"The output layer must be linear with at least one neuron, "
+                             f"not {kind!r} with {len(spec.neurons)}")
+        if not last and kind not in semantics.HIDDEN_KINDS:
+            raise ValueError(f"Layer {index}: a hidden layer cannot be linear")
+    return input_map, layers
+
+
+def _positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
+        raise ValueError(f"{name} must be {what}, not {value!r}")
+
+
+# Network plans.
+
+@dataclass(frozen=True)
+class _NetworkPlan:
+    """What both architectures share: the interface and the parallel layers with the argmax.
+
+    ``layer_plans[k]`` is the :class:`LayerPlan` of layer ``k`` (for a streaming plan, layer 0's
+    gives its ranges; the layer is not built in parallel).
+    """
+
+    input_count: int
+    input_bits: int
+    input_map: tuple[int, ...]
+    layers: tuple[LayerSpec, ...]
+    register_every: int | None
+    keep_adders: bool
+    compress: bool
+    layer_plans: tuple[LayerPlan, ...]
+    argmax_registers: tuple[int, ...]
+
+    @property
+    def score_ranges(self):
+        """Exact ``(lo, hi)`` of each class score."""
+        return self.layer_plans[-1].output_ranges
+
+    @property
+    def n_classes(self):
+        return len(self.score_ranges)
+
+    @property
+    def label_width(self):
+        return semantics.label_width(self.n_classes)
+
+    @property
+    def score_width(self):
+        """Width of each (signed) score in the output payload: the widest class needs it."""
+        return semantics.score_width(self.score_ranges)
+
+    @property
+    def sum_ranges(self):
+        """For each layer, the exact ``(lo, hi)`` of each neuron's weighted sum."""
+        return tuple(p.sum_ranges for p in self.layer_plans)
+
+    @property
+    def shared_ranges(self):
+        """For each layer, the exact ``(lo, hi)`` of each shared node."""
+        return tuple(p.shared_ranges for p in self.layer_plans)
+
+    @property
+    def argmax_latency(self):
+        return len(self.argmax_registers) + 1
+
+    @property
+    def latency(self):
+        """Clock edges from the one that accepts an input (its last transfer) to the one that
+        delivers its output, when ``o.ready`` stays high."""
+        return sum(self.layer_latencies) + self.argmax_latency
+
+
+def _network_fields(input_count, input_bits, input_map, layers, register_every, keep_adders,
+                    compress, *, first_register_every):
+    _positive_int("input_count", input_count)
+    _positive_int("input_bits", input_bits)
+    input_map, layers = check_structure(input_count, input_map, layers)
+    check_register_every(register_every)
+    ranges = [(0, (1 << input_bits) - 1)] * len(input_map)
+    plans = []
+    for index, spec in enumerate(layers):
+        plan = layer_plan(spec, ranges, register_every if index else first_register_every)
+        plans.append(plan)
+        ranges = plan.output_ranges
+    argmax = register_levels(tree_depth(len(ranges)), register_every)
+    return dict(input_count=input_count, input_bits=input_bits, input_map=input_map,
+                layers=layers, register_every=register_every, keep_adders=keep_adders,
+                compress=compress, layer_plans=tuple(plans), argmax_registers=argmax)
+
+
+@dataclass(frozen=True)
+class ParallelPlan(_NetworkPlan):
+    """Every layer in logic, one inference per clock (:class:`~lwc.hw.TernaryNetwork`)."""
+
+    kind = "parallel"
+    #: Input features per transfer: the whole vector.
+    cycles_per_inference = 1
+
+    @property
+    def features_per_cycle(self):
+        return self.input_count
+
+    @property
+    def transfers_per_vector(self):
+        return 1
+
+    @property
+    def layer_latencies(self):
+        """Latency of each layer stage, in order; ``latency`` adds the argmax stage's."""
+        return tuple(p.latency for p in self.layer_plans)
+
+
+def parallel_plan(*, input_count, input_bits, input_map, layers, register_every=None,
+                  keep_adders=True, compress=True):
+    """The :class:`ParallelPlan` of these arguments (see :class:`~lwc.hw.TernaryNetwork`);
+    :class:`ValueError` (or :class:`TypeError` for ``register_every``) when they are not valid."""
+    return ParallelPlan(**_network_fields(input_count, input_bits, input_map, layers,
+                                          register_every, keep_adders, compress,
+                                          first_register_every=register_every))
+
+
+@dataclass(frozen=True)
+class LanePlan:
+    """One lane of the sequential layer: ``neurons`` (positions in the layer, in the order the
+    lane computes them), their ``entries`` (the ROM contents), each neuron's accumulator
+    initial value ``inits`` and, for ``ternary``, ``gaps`` (``lo - hi``), and the interval
+    ``acc_range`` the accumulator takes."""
+
+    neurons: tuple[int, ...]
+    entries: tuple[int, ...]
+    inits: tuple[int, ...]
+    gaps: tuple[int, ...]
+    acc_range: tuple[int, int]
+
+    def param_bits(self, kind):
+        """``(init_bits, gap_bits)``: ``(width, signed)`` of the two fields of a parameter ROM
+        word (``gap_bits`` is ``None`` unless ``kind`` is ``ternary``). The initial value field is
+        at least one bit wide (Yosys fails on zero-width memories)."""
+        lo, hi = _union([(v, v) for v in self.inits])
+        init = semantics.range_bits(lo, max(hi, 1))
+        if kind != "ternary":
+            return init, None
+        return init, semantics.range_bits(*_union([(v, v) for v in self.gaps]))
+
+    def param_width(self, kind):
+        return sum(b[0] for b in self.param_bits(kind) if b is not None)
+
+
+def _union(ranges):
+    return min(lo for lo, _ in ranges), max(hi for _, hi in ranges)
+
+
+def _initial_value(kind, params):
+    """The accumulator's initial value: the sum's offset that makes the activation simple."""
+    if kind == "linear":
+        return params[0]  # the score itself
+    if kind == "ternary":
+        return -params[1]  # acc >= 0 is s >= hi
+    return -params[0]  # step: acc >= 0 is s >= t; clip: acc is s - t
+
+
+def encode_neuron(positions, weights, *, base, delta_bits):
+    """The entries of one neuron reading padded ``positions`` (increasing, all ``>= base``) with
+    nonzero integer ``weights``, ending with the end-of-neuron entry (see
+    :mod:`lwc.hw.streaming`)."""
+    special = (1 << delta_bits) - 1
+    sign_bit = 1 << delta_bits
+    entries = []
+    index = base
+    for position, weight in zip(positions, weights, strict=True):
+        gap = position - index
+        assert gap >= 0 and weight != 0
+        while gap > special - 1:
+            entries.append(special)  # skip
+            gap -= special
+        sign = sign_bit if weight < 0 else 0
+        entries.append(sign | gap)
+        entries.extend([sign] * (abs(weight) - 1))
+        index = position
+    entries.append(sign_bit | special)
+    return entries
+
+
+@dataclass(frozen=True)
+class StreamingPlan(_NetworkPlan):
+    """The first layer computed neuron by neuron from block RAM, the rest in parallel
+    (:class:`~lwc.hw.StreamingNetwork`; the module docstring of :mod:`lwc.hw.streaming` describes
+    the encoding and the lanes).
+
+    ``lane_plans`` holds one :class:`LanePlan` per lane built (``min(requested lanes,
+    non-constant first-layer neurons)``); ``base`` is the padded position every neuron's index
+    starts from.
+    """
+
+    features_per_cycle: int
+    entry_bits: int
+    lane_plans: tuple[LanePlan, ...]
+    base: int
+
+    kind = "streaming"
+
+    @property
+    def lanes(self):
+        """Lanes built."""
+        return len(self.lane_plans)
+
+    @property
+    def pos_bits(self):
+        """Bits of a feature's position within a transfer (padded to a power of two)."""
+        return (self.features_per_cycle - 1).bit_length()
+
+    @property
+    def transfers_per_vector(self):
+        """Transfers per input vector: ``ceil(input_count / features_per_cycle)``."""
+        return -(-self.input_count // self.features_per_cycle)
+
+    def position(self, feature):
+        """The padded position of input ``feature``."""
+        f = self.features_per_cycle
+        return (feature // f << self.pos_bits) + feature % f
+
+    @property
+    def first_outputs(self):
+        """``(lo, hi)`` of each first-layer activation."""
+        return self.layer_plans[0].output_ranges
+
+    @property
+    def entry_counts(self):
+        """Entries in each lane's ROM."""
+        return tuple(len(p.entries) for p in self.lane_plans)
+
+    @property
+    def run_cycles(self):
+        """Cycles of the sequential phase: the most entries of a lane, plus 2 (the ROM and the
+        image buffer each take one to read), 0 without lanes."""
+        most = max(self.entry_counts, default=0)
+        return most + 2 if most else 0
+
+    @property
+    def layer_latencies(self):
+        """Cycles of each layer stage: the sequential phase (:attr:`run_cycles`, plus the cycle
+        in which its activations are offered to the next layer), then each parallel layer's."""
+        return (self.run_cycles + 1, *(p.latency for p in self.layer_plans[1:]))
+
+    @property
+    def cycles_per_inference(self):
+        """Cycles between inferences when transfers come back to back and ``o.ready`` stays
+        high: ``transfers_per_vector + run_cycles``."""
+        return self.transfers_per_vector + self.run_cycles
+
+    @property
+    def memories(self):
+        """``(name, width, depth)`` of every memory: per lane the entry ROM, the parameter ROM
+        and the image buffer."""
+        kind = self.layers[0].activation.kind
+        result = []
+        for k, lane in enumerate(self.lane_plans):
+            result.append((f"lane{k}_entries", self.entry_bits, len(lane.entries)))
+            result.append((f"lane{k}_params", lane.param_width(kind), len(lane.neurons)))
+            result.append((f"lane{k}_image", self.features_per_cycle * self.input_bits,
+                           self.transfers_per_vector))
+        return tuple(result)
+
+    @property
+    def rom_bits(self):
+        """Bits of the entry and parameter ROMs."""
+        return sum(w * d for name, w, d in self.memories if not name.endswith("_image"))
+
+    @property
+    def memory_bits(self):
+        """Bits of every memory: the ROMs and the image buffers."""
+        return sum(w * d for _, w, d in self.memories)
+
+
+def streaming_plan(*, input_count, input_bits, input_map, layers, register_every=None,
+                   keep_adders=True, compress=True, features_per_cycle=1, lanes=1,
+                   entry_bits=6):
+    """The :class:`StreamingPlan` of these arguments (see :class:`~lwc.hw.StreamingNetwork`):
+    the lanes balanced (longest neuron first, each to the lane with the fewest entries so far),
+    their ROM contents and the memories; :class:`ValueError` when the arguments are not valid."""
+    _positive_int("input_count", input_count)
+    _positive_int("input_bits", input_bits)
+    _positive_int("features_per_cycle", features_per_cycle)
+    _positive_int("lanes", lanes)
+    _positive_int("entry_bits", entry_bits, minimum=2)
+    input_map, layers = check_structure(input_count, input_map, layers)
+    if layers[0].shared:
+        raise ValueError("The sequential first layer cannot have shared nodes; expand them "
+                         "into its neurons first")
+    fields = _network_fields(input_count, input_bits, input_map, layers, register_every,
+                             keep_adders, compress, first_register_every=None)
+    spec, first = layers[0], fields["layer_plans"][0]
+    kind = spec.activation.kind
+    delta_bits = entry_bits - 1
+    pos_bits = (features_per_cycle - 1).bit_length()
+
+    def position(feature):
+        return (feature // features_per_cycle << pos_bits) + feature % features_per_cycle
+
+    active = [j for j, (lo, hi) in enumerate(first.output_ranges) if lo != hi]
+    positions = {j: [position(input_map[k]) for k in spec.neurons[j].inputs] for j in active}
+    base = min((p[0] for p in positions.values() if p), default=0)
+    entries = {j: encode_neuron(positions[j], spec.neurons[j].weights, base=base,
+                                delta_bits=delta_bits) for j in active}
+    assert all(len(entries[j]) >= 2 for j in active)  # a weight entry, then the end
+    groups = [[] for _ in range(min(lanes, len(active)))]
+    loads = [0] * len(groups)
+    for j in sorted(active, key=lambda j: (-len(entries[j]), j)):
+        lane = min(range(len(groups)), key=lambda k: (loads[k], k))
+        groups[lane].append(j)
+        loads[lane] += len(entries[j])
+    lane_plans = []
+    for group in groups:
+        group.sort()
+        inits, gaps, accs = [], [], []
+        for j in group:
+            params = spec.neurons[j].params
+            init = _initial_value(kind, params)
+            inits.append(init)
+            gaps.append(params[0] - params[1] if kind == "ternary" else 0)
+            lo, hi = first.sum_ranges[j]
+            accs.append((init + lo, init + hi))
+        lane_plans.append(LanePlan(
+            neurons=tuple(group), entries=tuple(e for j in group for e in entries[j]),
+            inits=tuple(inits), gaps=tuple(gaps), acc_range=_union(accs)))
+    return StreamingPlan(**fields, features_per_cycle=features_per_cycle, entry_bits=entry_bits,
+                         lane_plans=tuple(lane_plans), base=base)
