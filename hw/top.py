@@ -8,7 +8,6 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from amaranth.lib import io, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .network import NetworkContract
 from .uart import UartRx, UartTx
 
 __all__ = [
@@ -84,7 +83,8 @@ class UartNetworkTop(wiring.Component):
     Parameters
     ----------
     network : TernaryNetwork or StreamingNetwork
-        A network component (:class:`~lwc.hw.network.NetworkContract`), e.g. the result of
+        A network component (with the :class:`~lwc.hw.network.NetworkContract`), e.g. the
+        result of
         :func:`lwc.compiler.lower.lower`. ``input_bits`` must be at most 8. A streaming network
         (``network.plan.kind == "streaming"``), which takes its input vector over several
         transfers, gets the checked frame from a memory (block RAM), one transfer of
@@ -111,9 +111,11 @@ class UartNetworkTop(wiring.Component):
     """
 
     def __init__(self, network, *, clk_freq=None, baud=115200, timeout=10e-3):
-        if not isinstance(network, NetworkContract):
-            raise TypeError(f"network must have the lwc network contract (a TernaryNetwork or "
-                            f"a StreamingNetwork), not {network!r}")
+        for name in ("plan", "input_count", "input_bits", "n_classes", "score_width",
+                     "label_width"):
+            if not hasattr(network, name):
+                raise TypeError(f"network must have the lwc network contract (no {name!r}), "
+                                f"not {network!r}")
         if network.input_bits > 8:
             raise ValueError(f"the UART front end sends one byte per input feature; input_bits "
                              f"must be at most 8, not {network.input_bits}")
@@ -132,6 +134,11 @@ class UartNetworkTop(wiring.Component):
             raise ValueError(f"timeout must be positive, not {timeout!r}")
         # A streaming network takes its vector over several transfers, from a memory.
         self._chunked = network.plan.kind == "streaming"
+        if self._chunked and network.transfers_per_vector != \
+                -(-network.input_count // network.features_per_cycle):
+            raise ValueError(f"transfers_per_vector {network.transfers_per_vector} does not match "
+                             f"{network.input_count} inputs at {network.features_per_cycle} per "
+                             f"transfer")
         self._network = network
         self._baud = baud
         self._timeout = timeout
@@ -248,7 +255,7 @@ class UartNetworkTop(wiring.Component):
         if self._chunked:
             # The checked frame waits in a memory (block RAM) of one word per transfer; features
             # are gathered into ``frame_word`` until a word is full (or the frame ends) and written.
-            per, words = net.plan.features_per_cycle, net.plan.transfers_per_vector
+            per, words = net.features_per_cycle, net.transfers_per_vector
             m.submodules.frame = frame = memory.Memory(
                 shape=unsigned(per * bits), depth=words, init=[])
             frame_wr = frame.write_port()
