@@ -46,7 +46,7 @@ from fpga import CACHE, DEVICES, netlist, place, synthesize  # noqa: E402
 from iverilog_check import check_verilog  # noqa: E402
 
 from lwc.compiler import ir, naive, netfile, passes  # noqa: E402
-from lwc.compiler.lower import lower, write_verilog  # noqa: E402
+from lwc.compiler.lower import lower, plan, write_verilog  # noqa: E402
 from lwc.compiler.stats import adder_count, nonzero_count  # noqa: E402
 from lwc.sim.gatelevel import cells_sim_path  # noqa: E402
 
@@ -263,7 +263,8 @@ def phases(path):
     """CPU seconds of each step of ``lwc compile --target verilog`` on the net file ``path``, run
     in this process in the order the command runs them: ``load``, ``passes`` (all but ``share``,
     each followed by ``verify``), ``share``, ``widths`` (``infer_widths`` and ``verify`` after the
-    share pass), ``lower`` (the component and its plans) and ``verilog`` (the text); and the
+    share pass), ``lower`` (the hardware plan, what ``lwc compile`` lowers to) and ``verilog``
+    (the netlist and its text); and the
     adder counts without and with sharing."""
     seconds = {}
 
@@ -277,8 +278,8 @@ def phases(path):
     plain = timed("passes", passes.run, net, passes.pipeline(share=False))
     shared = timed("share", passes.share, plain)
     compiled = timed("widths", lambda n: ir.verify(passes.infer_widths(n)), shared)
-    component = timed("lower", lower, compiled)
-    timed("verilog", write_verilog, component)
+    design = timed("lower", plan, compiled)
+    timed("verilog", write_verilog, design)
     return seconds, adder_count(plain), adder_count(compiled)
 
 
