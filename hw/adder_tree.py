@@ -21,12 +21,18 @@ __all__ = ["AdderTree", "range_shape", "weighted_sum_range", "tree_depth", "regi
            "compressor_sum", "at_least", "weighted_nodes"]
 
 
+_SHAPES = {}
+
+
 def range_shape(lo, hi):
     """The narrowest shape that holds every integer in ``[lo, hi]``
     (:func:`lwc.semantics.range_bits`): unsigned when ``lo >= 0`` (zero bits wide for ``[0, 0]``),
     otherwise signed."""
-    width, is_signed = range_bits(lo, hi)
-    return signed(width) if is_signed else unsigned(width)
+    bits = range_bits(lo, hi)
+    shape = _SHAPES.get(bits)
+    if shape is None:  # shapes are immutable: one object per width and signedness
+        shape = _SHAPES[bits] = signed(bits[0]) if bits[1] else unsigned(bits[0])
+    return shape
 
 
 class Term:
