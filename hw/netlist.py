@@ -325,6 +325,13 @@ class _VerilogText:
             return f"{w}'d{v}"
         return f"({self.expr(node)})"
 
+    @staticmethod
+    def _select(node, msb, lsb):
+        """Bits ``msb`` down to ``lsb`` of a signal (a one-bit unsigned one is a scalar)."""
+        if node.shape.width == 1 and not node.shape.signed:
+            return node.name
+        return f"{node.name}[{msb}]" if msb == lsb else f"{node.name}[{msb}:{lsb}]"
+
     def signed(self, node):
         if node.op == "const":
             return _literal(node.args)
@@ -356,9 +363,9 @@ class _VerilogText:
             text = self.own if not (a.shape.signed or b.shape.signed) else self.signed
             return f"{self.own(select)} ? {text(a)} : {text(b)}"
         if op == "bit":
-            return f"{args[0].name}[{args[1]}]"
+            return self._select(args[0], args[1], args[1])
         if op == "slice":
-            return f"{args[0].name}[{args[2] - 1}:{args[1]}]"
+            return self._select(args[0], args[2] - 1, args[1])
         if op == "not":
             return f"~{self.own(args[0])}"
         if op in ("and", "or", "xor"):

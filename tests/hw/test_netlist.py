@@ -309,9 +309,13 @@ def _check_in_verilator(nets, work, make_vectors):
 
 @pytest.mark.verilator
 @needs_verilator_timing
-def test_issue16_minimal_case_in_verilator(make_vectors, tmp_path):
-    net = issue16_net()
-    _check_in_verilator([net, _seeded(2)], tmp_path, make_vectors)
+def test_issue16_minimal_case_in_verilator(make_network, make_vectors, tmp_path):
+    """Issue 16's net, a fixed integer-weight net, and nets of every activation kind over one-bit
+    values (bits of one-bit signals), in one Verilator build."""
+    rng = np.random.default_rng(5)
+    nets = [issue16_net(), _seeded(2), _all_kinds_net(rng, make_network),
+            make_network(rng, inputs=12, hidden=(8, 6), outputs=3, bits=1, density=0.4)]
+    _check_in_verilator(nets, tmp_path, make_vectors)
 
 
 @pytest.mark.verilator
