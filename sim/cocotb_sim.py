@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from lwc.compiler import golden, passes
-from lwc.compiler.lower import TOPLEVEL, write_verilog
+from lwc.compiler.lower import TOPLEVEL, plan, write_verilog
 from lwc.errors import DataError, UsageError
 
 from . import network_tb, runner
@@ -275,8 +275,6 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
     DataError
         ``vectors`` has the wrong shape, type, or range.
     """
-    from lwc.compiler.lower import plan
-
     runner.check_simulator(simulator)
     for name, p in (("gap", gap), ("stall", stall)):
         if not 0 <= p < 1:

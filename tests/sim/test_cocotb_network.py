@@ -69,10 +69,17 @@ def assert_equal_to_golden(report, net, x):
 
 
 def replace_lower(monkeypatch, make):
-    """Make :func:`simulate` build ``make(lower, compiled_net)`` instead of the real lowering."""
-    real = lwc.compiler.lower.lower
-    monkeypatch.setattr(lwc.compiler.lower, "lower",
-                        lambda compiled, **options: make(real, compiled))
+    """Make :func:`simulate` build ``make(lower, compiled_net)`` instead of the real lowering: the
+    facts come from its plan, the Verilog from the component."""
+    real, write = lwc.compiler.lower.lower, cocotb_sim.write_verilog
+    made = []
+
+    def fake_plan(compiled, **options):
+        made.append(make(real, compiled))
+        return made[-1].plan
+
+    monkeypatch.setattr(cocotb_sim, "plan", fake_plan)
+    monkeypatch.setattr(cocotb_sim, "write_verilog", lambda design, path: write(made[-1], path))
 
 
 def flip_one_threshold(net, x):
@@ -103,6 +110,7 @@ class IgnoresReady(wiring.Component):
         self._inner = inner
         super().__init__(inner.signature)
 
+    plan = property(lambda self: self._inner.plan)
     latency = property(lambda self: self._inner.latency)
     input_bits = property(lambda self: self._inner.input_bits)
     label_width = property(lambda self: self._inner.label_width)
