@@ -9,7 +9,7 @@ for its JSON report. The commands are Amaranth's own (so ``AMARANTH_synth_opts``
 
 nextpnr names the nets of its critical path after the cells Yosys made (``l0_n3_sum_SB_LUT4_O_I2``:
 an input of the LUT that drives ``l0_n3_sum``); :func:`signal_name` maps them back to the
-Amaranth signal names, so the report reads ``network.layer0.l0_n3_sum -> network.layer0.l0_n3_act``.
+Amaranth signal names, so the report reads ``network.l0_n3_sum -> network.l0_n3_act``.
 """
 
 import dataclasses
@@ -246,7 +246,7 @@ _CELL_SUFFIX = re.compile(
 def signal_name(net):
     """The design signal a nextpnr net name stands for, or ``None`` for a net of nextpnr's own.
 
-    A net Yosys named after a signal keeps that name (``network.argmax.s6[0]``); a net it named
+    A net Yosys named after a signal keeps that name (``network.argmax_score6[0]``); a net it named
     after the cells around a signal (``l0_n3_act_SB_DFFE_Q_D_SB_LUT4_O_I1``: logic feeding the
     register ``l0_n3_act``) gives that signal's name, without bit index.
     """
