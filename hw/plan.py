@@ -325,11 +325,12 @@ class ParallelPlan(_NetworkPlan):
     """Every layer in logic, one inference per clock (:class:`~lwc.hw.TernaryNetwork`)."""
 
     kind = "parallel"
-    #: Input features per transfer: the whole vector.
+    #: One inference accepted per clock.
     cycles_per_inference = 1
 
     @property
     def features_per_cycle(self):
+        """Input features per transfer: the whole vector."""
         return self.input_count
 
     @property
