@@ -7,6 +7,7 @@ The only compiler module that imports :mod:`lwc.hw`: it translates IR dataclasse
 parameter types, and checks that the hardware's interval arithmetic agrees with the IR's.
 """
 
+import gc
 from dataclasses import replace
 
 from lwc.errors import UsageError
@@ -146,10 +147,10 @@ def write_verilog(design, path=None, *, name=TOPLEVEL, via_amaranth=False):
     wanted: a component made and never elaborated draws Amaranth's unused-component warning.
     """
     if isinstance(design, TernaryNetwork) and not via_amaranth:
-        text = network_verilog(design.plan, name)
+        text = _netlist_verilog(design.plan, name)
     elif isinstance(design, ParallelPlan):
         text = _amaranth_verilog(TernaryNetwork(design), name) if via_amaranth else \
-            network_verilog(design, name)
+            _netlist_verilog(design, name)
     elif isinstance(design, StreamingPlan):
         text = _amaranth_verilog(StreamingNetwork(design), name)
     else:
@@ -158,6 +159,18 @@ def write_verilog(design, path=None, *, name=TOPLEVEL, via_amaranth=False):
         with open(path, "w") as f:
             f.write(text)
     return text
+
+
+def _netlist_verilog(design, name):
+    # A net of a million weights makes millions of netlist objects and no reference cycles: the
+    # cyclic garbage collector, run again and again as they are made, would take half the time.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return network_verilog(design, name)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _amaranth_verilog(component, name):

@@ -6,8 +6,6 @@ output ports of :class:`TernaryNetwork` around it. The same netlist gives the Am
 (:meth:`TernaryNetwork.elaborate`) and the Verilog ``lwc compile`` writes (:func:`network_verilog`).
 """
 
-import gc
-
 from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -119,15 +117,7 @@ def build_parallel(plan):
 def network_verilog(plan, name="lwc_net"):
     """The Verilog text of the :class:`TernaryNetwork` of ``plan``: one module ``name``, printed
     from the same netlist as its Amaranth design (no component is built)."""
-    # A net of a million weights makes millions of objects and no reference cycles: the cyclic
-    # garbage collector, run again and again as they are made, would take half the time.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return to_verilog(build_parallel(plan), name)
-    finally:
-        if enabled:
-            gc.enable()
+    return to_verilog(build_parallel(plan), name)
 
 
 class Argmax(wiring.Component):

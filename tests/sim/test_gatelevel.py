@@ -13,7 +13,7 @@ import pytest
 
 from lwc import cli
 from lwc.compiler import golden, netfile, passes
-from lwc.compiler.lower import TOPLEVEL, lower, write_verilog
+from lwc.compiler.lower import TOPLEVEL, plan, write_verilog
 from lwc.errors import BuildError, ToolchainError, UsageError
 from lwc.sim import cocotb_sim, gatelevel
 
@@ -62,7 +62,7 @@ def netlist_of(net, build_dir, yosys):
     """Synthesize ``net`` (as the simulation does) in ``build_dir``; the netlist's path."""
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / f"{TOPLEVEL}.v"
-    write_verilog(lower(passes.run(net)), source)
+    write_verilog(plan(passes.run(net)), source)
     netlist, _, _ = gatelevel.synthesize(source, build_dir, yosys=yosys[0], env=yosys[1])
     return netlist
 
