@@ -1,4 +1,3 @@
-# amaranth: UnusedElaboratable=no
 """Nets with integer weights beyond +-1 (as ``lwc train --method sample`` makes them) lower and
 simulate bit-exact against the golden model in ``amaranth.sim`` (the streaming network's
 integer weights are tested in ``test_streaming.py``)."""
