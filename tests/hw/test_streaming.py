@@ -1,4 +1,3 @@
-# amaranth: UnusedElaboratable=no
 """StreamingNetwork (built by ``lower(architecture="streaming")``) against the golden model."""
 
 import random
@@ -8,9 +7,9 @@ import pytest
 from amaranth.sim import Simulator
 
 from lwc.compiler import golden, ir, passes
-from lwc.compiler.lower import lower, write_verilog
+from lwc.compiler.lower import lower, plan, write_verilog
 from lwc.errors import UsageError
-from lwc.hw import ActivationSpec, LayerSpec, NeuronSpec, StreamingNetwork
+from lwc.hw import ActivationSpec, LayerSpec, NeuronSpec, StreamingNetwork, streaming_plan
 from lwc.hw.streaming import encode_neuron
 from lwc.sim.streams import run_network
 
@@ -60,8 +59,8 @@ def nontrivial(make_network, seed, **kwargs):
     are not constant (random thresholds often fold whole layers away)."""
     for s in range(seed, seed + 200):
         net = make_network(np.random.default_rng(s), **kwargs)
-        dut = lower(net, architecture="streaming")
-        if sum(len(plan.neurons) for plan in dut.lane_plans) >= 2:
+        design = plan(net, architecture="streaming")  # a plan: nothing is built
+        if sum(len(lane.neurons) for lane in design.lane_plans) >= 2:
             return net
     raise AssertionError(f"no nontrivial network for {kwargs}")
 
@@ -260,8 +259,8 @@ def test_cycles_and_latency(features, lanes, register_every, make_network):
 
 def test_lanes_balance_and_memories(make_network):
     net = nontrivial(make_network, 0, inputs=30, hidden=(20,), outputs=4, bits=2, density=0.5)
-    one = lower(net, architecture="streaming", features_per_cycle=3)
-    four = lower(net, architecture="streaming", features_per_cycle=3, lanes=4)
+    one = plan(net, architecture="streaming", features_per_cycle=3)
+    four = plan(net, architecture="streaming", features_per_cycle=3, lanes=4)
     assert sum(four.entry_counts) == sum(one.entry_counts)
     assert max(four.entry_counts) <= sum(one.entry_counts) // 4 + max(
         len(e) for e in [one.lane_plans[0].entries])  # LPT: within one neuron of even
@@ -297,6 +296,8 @@ def test_verilog(make_network):
 
 
 def test_constructor_errors():
+    """What a StreamingNetwork is built from is checked when it is planned (the constructor's
+    keyword arguments are :func:`~lwc.hw.streaming_plan`'s)."""
     spec = LayerSpec(ActivationSpec("linear"), (NeuronSpec((0,), (1,), (0,), 0),))
     good = dict(input_count=3, input_bits=2, input_map=(0,), layers=(spec,))
     for key, value, message in [
@@ -308,13 +309,13 @@ def test_constructor_errors():
         ("layers", (), "A network needs at least one layer"),
     ]:
         with pytest.raises(ValueError) as err:
-            StreamingNetwork(**{**good, key: value})
+            streaming_plan(**{**good, key: value})
         assert str(err.value) == message
     from lwc.hw.layer import SharedSpec
     shared = LayerSpec(ActivationSpec("linear"), (NeuronSpec((3,), (1,), (0,), 0),),
                        (SharedSpec((0, 1), (1, -1)),))
     with pytest.raises(ValueError, match="^The sequential first layer cannot have shared nodes"):
-        StreamingNetwork(**{**good, "input_map": (0, 1, 2), "layers": (shared,)})
+        streaming_plan(**{**good, "input_map": (0, 1, 2), "layers": (shared,)})
 
 
 def test_lower_errors(make_network):
