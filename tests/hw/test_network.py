@@ -1,4 +1,3 @@
-# amaranth: UnusedElaboratable=no
 """TernaryNetwork (built by ``lower``) against the golden model: every label and every score."""
 
 import ast
@@ -14,8 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lwc.compiler import golden, ir, passes
-from lwc.compiler.lower import lower
-from lwc.hw import ActivationSpec, LayerSpec, NeuronSpec, TernaryNetwork, network_verilog
+from lwc.compiler.lower import lower, plan
+from lwc.hw import (
+    ActivationSpec,
+    LayerSpec,
+    NeuronSpec,
+    network_verilog,
+    parallel_plan,
+)
 from lwc.sim.streams import run_network
 
 ALL_KINDS = ("step", "ternary", "clip")
@@ -231,7 +236,7 @@ def test_verilog_ports_and_names():
 def test_properties(make_network, rng):
     for outputs, label_width in [(1, 1), (2, 1), (3, 2), (4, 2), (5, 3), (10, 4)]:
         net = make_network(rng, inputs=5, hidden=(4,), outputs=outputs, bits=3)
-        dut = lower(net)
+        dut = plan(net)
         assert (dut.n_classes, dut.label_width) == (outputs, label_width)
         assert (dut.input_count, dut.input_bits) == (5, 3)
         passed = passes.run(net)
@@ -245,15 +250,17 @@ def test_properties(make_network, rng):
 
 
 def test_hw_constructor_errors():
+    """What a TernaryNetwork is built from is checked when it is planned (the constructor's
+    keyword arguments are :func:`~lwc.hw.parallel_plan`'s)."""
     spec = LayerSpec(ActivationSpec("linear"), (NeuronSpec((0,), (1,), (0,), 0),))
     hidden = LayerSpec(ActivationSpec("step"), (NeuronSpec((0,), (1,), (1,), 0),))
     with pytest.raises(ValueError, match=r"^input_map must be strictly increasing feature "):
-        TernaryNetwork(input_count=2, input_bits=2, input_map=(1, 0), layers=[spec])
+        parallel_plan(input_count=2, input_bits=2, input_map=(1, 0), layers=[spec])
     with pytest.raises(ValueError, match=r"^The output layer must be linear with at least one "
                                          r"neuron, not 'step' with 1$"):
-        TernaryNetwork(input_count=2, input_bits=2, input_map=(0,), layers=[hidden])
+        parallel_plan(input_count=2, input_bits=2, input_map=(0,), layers=[hidden])
     with pytest.raises(ValueError, match=r"^Neuron 0: inputs must be strictly increasing "):
-        TernaryNetwork(input_count=2, input_bits=2, input_map=(0,), layers=[
+        parallel_plan(input_count=2, input_bits=2, input_map=(0,), layers=[
             LayerSpec(ActivationSpec("linear"), (NeuronSpec((1,), (1,), (0,), 0),))])
     with pytest.raises(ValueError, match=r"^Activation kind must be one of step, ternary, clip, "
                                          r"linear, not 'relu'$"):
@@ -321,7 +328,7 @@ def test_keep_attribute_on_adders():
     net = passes.run(_named_net())
     # The direct Verilog writer never writes keep: YoWASP Yosys 0.70 synth_ice40 drops drivers
     # of kept wires (tests/sim/test_gatelevel.py proves the netlist). The RTLIL path keeps it.
-    text = network_verilog(lower(net).plan)
+    text = network_verilog(plan(net))
     assert re.search(r"wire signed \[4:0\] tree_l0_n3_1_0;", text)
     assert "(* keep *)" not in text
     rtl = verilog.convert(lower(net), name="lwc_net", emit_src=False)
@@ -378,9 +385,9 @@ def test_verilog_writer_matches_golden(config, register_every, compress, rng, ma
     inputs, hidden, outputs, bits, density, kinds = CONFIGS[config]
     net = make_network(rng, inputs=inputs, hidden=hidden, outputs=outputs, bits=bits,
                        density=density, kinds=kinds)
-    dut = lower(net, register_every=register_every, compress=compress)
+    dut = plan(net, register_every=register_every, compress=compress)
     x = make_vectors(net, rng, n_random=32)
-    labels, scores = _iverilog_outputs(network_verilog(dut.plan), dut, x, tmp_path)
+    labels, scores = _iverilog_outputs(network_verilog(dut), dut, x, tmp_path)
     trace = golden.evaluate(net, x)
     np.testing.assert_array_equal(scores, trace.scores)
     np.testing.assert_array_equal(labels, trace.predictions)
@@ -391,7 +398,7 @@ def test_verilog_writer_names_match_amaranth():
     pipeline copies, registers), and only the activation wires ``*_a`` besides."""
     net = passes.run(_sharing_net())
     pattern = r"\b(?:l\d+_\w+|tree_\w+|argmax_\w+|valid_\d+)\b"
-    ours = set(re.findall(pattern, network_verilog(lower(net, register_every=1).plan)))
+    ours = set(re.findall(pattern, network_verilog(plan(net, register_every=1))))
     theirs = set(re.findall(pattern, verilog.convert(lower(net, register_every=1),
                                                      name="lwc_net", emit_src=False)))
     assert theirs <= ours and all(name.endswith("_a") for name in ours - theirs)
