@@ -74,7 +74,7 @@ LIMITS = {"bytes": 1 << 28, "records": 1024, "directory": 1 << 20, "pickle": 1 <
           "objects": 1 << 20, "depth": 32, "string": 4096, "class_name": 256, "provenance": 256,
           "inputs": 1 << 16, "neurons": 1 << 16, "all_neurons": 1 << 16, "layers": 64,
           "weights": 1 << 25,
-          "nonzero": 1 << 19, "quantizer": 1 << 22, "bits": 16, "shift": 62, "parameter": 1 << 40}
+          "nonzero": 1 << 21, "quantizer": 1 << 22, "bits": 16, "shift": 62, "parameter": 1 << 40}
 #: Characters no string in a net.pt may hold: C0 and C1 controls (ESC starts terminal escape
 #: sequences, a newline forges output lines), DEL, the Unicode line and paragraph separators, the
 #: bidirectional controls (they reorder what a terminal shows) and lone surrogates.

@@ -21,6 +21,7 @@ from a file, register it in ``sys.modules`` under its ``__name__`` before callin
 """
 
 import builtins
+import math
 import os
 import subprocess
 import sys
@@ -241,7 +242,7 @@ def _huge_thresholds(ctx):
 
 
 def _too_many_nonzero(ctx):
-    n = 800  # 800 x 800 = 640,000 nonzero weights (more than LIMITS["nonzero"]), a 640 kB file
+    n = math.isqrt(_LIMITS["nonzero"]) + 1  # n * n nonzero weights, just over the limit
     data = _base()
     data["input"] = {"count": n, "bits": 1, "quantizer": {"kind": "none"}}
     data["layers"] = _tiny_layers(n, [n, 2], first=torch.ones(n, n, dtype=torch.int8))
