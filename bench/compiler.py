@@ -7,7 +7,7 @@ For each net, three designs with the same ports, latency and results:
     multiplications, comparisons, a linear argmax, then the pipeline registers; Yosys is free to
     restructure all of it.
 ``lwc``
-    ``lwc compile`` without sharing (``lower(net, share=False)``): exact-width adder trees.
+    ``lwc compile`` without sharing (``lwc compile --no-share``): exact-width adder trees.
 ``lwc+share``
     ``lwc compile`` (sharing on): the same, with sub-sums shared between the neurons of a layer.
 

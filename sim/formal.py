@@ -378,7 +378,7 @@ def prove_equivalent(net, *, yosys, env=None, work_dir, reference=None, register
     work = Path(work_dir).resolve()
     work.mkdir(parents=True, exist_ok=True)
 
-    component = plan(passes.run(net), register_every=register_every)  # the plan: no component
+    component = plan(passes.compile_network(net), register_every=register_every)  # no component
     latency = component.latency
     gen_widths = (component.label_width, component.score_width)
     ref_widths = (naive.label_width(reference), naive.score_width(reference))

@@ -33,7 +33,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..ir import Network, SharedNode, layer_ranges_step, unshare
+from lwc import semantics
+
+from ..ir import Network, SharedNode, layer_ranges_step, unshare, without_widths
+from .base import Pass, Phase
 
 __all__ = ["share", "share_layer", "DEFAULT_BUDGET"]
 
@@ -41,28 +44,33 @@ __all__ = ["share", "share_layer", "DEFAULT_BUDGET"]
 DEFAULT_BUDGET = 30_000_000
 
 
-def share(net, *, budget=DEFAULT_BUDGET, slack=0, one_bit=False):
-    """``net`` with shared nodes in its layers (computing the same function).
+def _share(net, *, budget=DEFAULT_BUDGET, slack=0, one_bit=False):
+    """``net`` with shared nodes in its layers (computing the same function), without widths.
 
     Layers whose inputs are all one bit wide are left alone unless ``one_bit``: lowering builds
     their neurons as compressor trees, which add bits one by one, so a shared pair saves nothing
-    there and costs its adder (measured in ``docs/benchmarks.md``). A net that already has shared
-    nodes is expanded first, so the pass is idempotent.
+    there and costs its adder (measured in ``docs/benchmarks.md``). The pass accepts a net in any
+    phase and starts from its expansion (shared nodes it already has are expanded, widths are
+    dropped), so it is idempotent; the passes that need plain receptive fields refuse its output.
     """
     assert isinstance(net, Network)
-    net = unshare(net)
+    net = unshare(without_widths(net))
     # The budget is for the whole net: each layer gets its share by weights.
     total = max(sum(len(n.inputs) for layer in net.layers for n in layer.neurons), 1)
     ranges = [(0, net.input.max_value)] * len(net.input_map)
     layers = []
     for li, layer in enumerate(net.layers):
-        wide = any(hi > 1 or lo < -1 or (lo < 0 < hi) for lo, hi in ranges)
-        if wide or one_bit:
+        # The hardware's rule for compressor trees, from its one home.
+        if one_bit or not semantics.one_bit_inputs(ranges):
             part = budget * sum(len(n.inputs) for n in layer.neurons) // total
             layer = share_layer(layer, net.layer_input_count(li), budget=part, slack=slack)
         layers.append(layer)
         ranges = [out for _, out in layer_ranges_step(layer, ranges)]
     return replace(net, layers=tuple(layers))
+
+
+#: Any phase in; a ``SHARED`` net (no widths) out.
+share = Pass("share", _share, accepts=frozenset(Phase), gives=Phase.SHARED)
 
 
 def _input_pair_counts(rows, n_in, min_count=2):

@@ -8,8 +8,8 @@ import pytest
 
 import lwc.boards.compile as compile_module
 from lwc.boards import check_bitstream
-from lwc.boards.compile import MANIFEST, compile_net
 from lwc.cli import main
+from lwc.compile import MANIFEST, compile_net
 from lwc.compiler import ir, netfile
 from lwc.errors import BuildError, UsageError
 

@@ -8,7 +8,8 @@ import pytest
 
 import lwc.boards.compile as compile_module
 from lwc.boards import BOARDS, timing
-from lwc.boards.compile import MAX_TIMING_TRIES, compile_net
+from lwc.boards.compile import MAX_TIMING_TRIES
+from lwc.compile import compile_net
 from lwc.compiler import passes
 from lwc.compiler.lower import lower
 from lwc.errors import UsageError
