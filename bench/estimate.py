@@ -25,7 +25,7 @@ from lwc.boards.plan import plan_architecture
 from lwc.boards.registry import get_board
 from lwc.compile import write_design
 from lwc.compiler import ir, netfile, passes
-from lwc.compiler.driver import CompiledDesign
+from lwc.compiler.driver import compile_design
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "build" / "bench" / "estimate"
@@ -113,7 +113,7 @@ def measure(name, data_dir, *, progress=print):
         else:
             progress(f"{name} {architecture} lanes={lanes}: building for {board_name}")
             start = time.monotonic()
-            design = CompiledDesign(net, compiled, plan.architecture, estimate=plan.estimate)
+            design = compile_design(net, plan.architecture)
             result = write_design(design, CACHE / key, board=board_name, seed=1,
                                   progress=lambda *_: None, force=True)
             placed = {"logic_cells": result.build.logic_cells.used,

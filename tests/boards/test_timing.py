@@ -11,7 +11,7 @@ from lwc.boards import BOARDS, timing
 from lwc.boards.compile import MAX_TIMING_TRIES
 from lwc.compile import compile_net
 from lwc.compiler import passes
-from lwc.compiler.lower import lower
+from lwc.compiler.lower import plan
 from lwc.errors import UsageError
 
 # The fake builds below never elaborate the board tops they are given.
@@ -33,8 +33,7 @@ def test_one_stage_per_register(make_network, seed):
                                   outputs=4, bits=3, density=0.4, kinds=("clip", "step")))
     for every in timing.register_choices(net):
         stages = timing.stages(net, every)
-        component = lower(net, register_every=every)
-        component._MustUse__silence = True
+        component = plan(net, register_every=every)
         # Every stage ends in a register, and every register closes a stage.
         assert len(stages) == component.latency, every
         if every is not None:
@@ -100,10 +99,7 @@ def test_retries_with_more_registers_until_the_target_is_met(deep_net, tmp_path,
     net = passes.run(deep_net)
     family = BOARDS["icebreaker"].family
     choices = timing.register_choices(net)
-    latency = {every: lower(net, register_every=every) for every in choices}
-    for component in latency.values():
-        component._MustUse__silence = True
-    latency = {every: c.latency for every, c in latency.items()}
+    latency = {every: plan(net, register_every=every).latency for every in choices}
     # The model predicts None meets 12 MHz; the "board" only reaches it with register_every 1.
     fake = fake_build(lambda lat: 13.0 if lat == latency[1] else 5.0)
     monkeypatch.setattr(compile_module, "build", fake)

@@ -75,13 +75,15 @@ def test_design_is_compiled_once_and_immutable(make_network, rng, pass_runs):
         design.register_every = 2
     again = design.with_register_every(None)
     assert again.register_every is None and again.network is design.network
-    first, second = design.lower(), again.lower()
-    assert second.latency < first.latency
-    facts = design.facts(first)
+    assert again.hardware.latency < design.hardware.latency
+    facts = design.facts
     assert facts.architecture == "streaming" and facts.features_per_cycle == 4
+    assert facts.latency == design.hardware.latency and facts.lanes == design.hardware.lanes
+    component = design.lower()
+    assert component.plan is design.hardware
+    Fragment.get(component, None)  # used: elaborated
+    assert "module lwc_net(" in design.verilog()
     assert len(pass_runs) == 1
-    for component in (first, second):
-        Fragment.get(component, None)  # used: elaborated
 
 
 def test_planner_sees_the_compiled_net(make_network, rng):
@@ -98,7 +100,7 @@ def test_planner_sees_the_compiled_net(make_network, rng):
 def test_design_needs_a_compiled_net(make_network, rng):
     net = make_network(rng)
     with pytest.raises(AssertionError):
-        CompiledDesign(net, net)
+        CompiledDesign(net, net, PARALLEL, None)
 
 
 def test_lwc_sim_runs_the_passes_once(digits_net_path, tmp_path, pass_runs, perfect_simulator,

@@ -9,14 +9,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from amaranth.hdl import Fragment, Module
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 
-import lwc.compiler.lower
 from lwc.compiler import golden, passes
-from lwc.compiler.driver import compile_design
+from lwc.compiler.driver import CompiledDesign, compile_design
+from lwc.compiler.lower import write_verilog
 from lwc.errors import DataError, ToolchainError, UsageError
-from lwc.hw import TernaryNetwork
 from lwc.sim import cocotb_sim, network_tb, runner
 
 needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None,
@@ -70,23 +69,15 @@ def assert_equal_to_golden(report, net, x):
     assert "vectors/s" in text
 
 
-def replace_lower(monkeypatch, make):
-    """Make :func:`simulate` build ``make(lower, compiled_net)`` instead of the real lowering: the
-    facts come from its plan, the Verilog from the component."""
-    real, write = lwc.compiler.lower.lower, cocotb_sim.write_verilog
-    made = []
+def hardware_of(design, other):
+    """``design`` (its golden side) with the hardware built from the net ``other``."""
+    return replace(design, hardware=compile_design(other).hardware)
 
-    def fake_plan(compiled, **options):
-        made.append(make(real, compiled))
-        return made[-1].plan
 
-    def fake_write(design, path):
-        if isinstance(made[-1], TernaryNetwork):
-            Fragment.get(made[-1], None)  # written from its plan's netlist: used all the same
-        return write(made[-1], path)
-
-    monkeypatch.setattr(cocotb_sim, "plan", fake_plan)
-    monkeypatch.setattr(cocotb_sim, "write_verilog", fake_write)
+def replace_hardware(monkeypatch, make):
+    """Make :func:`simulate` simulate the Verilog of ``make(component of the design)``."""
+    monkeypatch.setattr(CompiledDesign, "verilog",
+                        lambda self, path=None: write_verilog(make(self.lower()), path))
 
 
 def flip_one_threshold(net, x):
@@ -159,9 +150,8 @@ def test_verilator_reports_the_first_mismatch(make_network, make_vectors, verila
                              outputs=4, bits=3, density=0.5)
     x = vectors_for(net, make_vectors, seed=2)
     bad, first, count = flip_one_threshold(net, x)
-    replace_lower(monkeypatch, lambda lower, compiled: lower(passes.run(net)))
-    report = cocotb_sim.simulate(compile_design(bad), x, build_dir=verilator_dir, seed=2,
-                                 progress=quiet)
+    report = cocotb_sim.simulate(hardware_of(compile_design(bad), net), x,
+                                 build_dir=verilator_dir, seed=2, progress=quiet)
     assert report.mismatches == count and not report.ok
     m = report.first_mismatch
     right, wrong = golden.evaluate(net, x), golden.evaluate(bad, x)
@@ -259,9 +249,8 @@ def test_icarus_catches_wrong_hardware(make_network, make_vectors, tmp_path, mon
     net = small_network(make_network, "ternary")
     x = vectors_for(net, make_vectors)
     bad, first, count = flip_one_threshold(net, x)
-    replace_lower(monkeypatch, lambda lower, compiled: lower(passes.run(bad)))
-    report = cocotb_sim.simulate(compile_design(net), x, simulator="icarus", build_dir=tmp_path,
-                                 progress=quiet)
+    report = cocotb_sim.simulate(hardware_of(compile_design(net), bad), x, simulator="icarus",
+                                 build_dir=tmp_path, progress=quiet)
     assert (report.mismatches, report.first_mismatch.index) == (count, first)
     assert report.first_mismatch.hardware_label == golden.evaluate(bad, x).predictions[first]
     assert f"first mismatch: vector {first}" in report.format()
@@ -272,7 +261,7 @@ def test_icarus_catches_ignored_back_pressure(make_network, make_vectors, tmp_pa
                                               monkeypatch):
     net = small_network(make_network, "clip")
     x = vectors_for(net, make_vectors)
-    replace_lower(monkeypatch, lambda lower, compiled: IgnoresReady(lower(compiled)))
+    replace_hardware(monkeypatch, IgnoresReady)
     report = cocotb_sim.simulate(compile_design(net), x, simulator="icarus", build_dir=tmp_path,
                                  progress=quiet)
     # Outputs are lost while o.ready is low, so the rest arrive out of place and some never.
@@ -417,9 +406,8 @@ def test_icarus_processes_report_the_first_mismatch_of_all(make_network, make_ve
     differ = (right.predictions != wrong.predictions) | (right.scores != wrong.scores).any(1)
     x = np.vstack([x[~differ], x[differ]])
     first = len(x) - count
-    replace_lower(monkeypatch, lambda lower, compiled: lower(passes.run(bad)))
-    report = cocotb_sim.simulate(compile_design(net), x, simulator="icarus", build_dir=tmp_path,
-                                 processes=2, progress=quiet)
+    report = cocotb_sim.simulate(hardware_of(compile_design(net), bad), x, simulator="icarus",
+                                 build_dir=tmp_path, processes=2, progress=quiet)
     assert first >= len(x) // 2, "the first mismatch is not in the second process's share"
     assert (report.mismatches, report.first_mismatch.index) == (count, first)
     assert report.first_mismatch.inputs == tuple(x[first])
