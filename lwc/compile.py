@@ -25,7 +25,7 @@ from .boards.board import Board
 from .boards.build import REPORT_FILE, check_args
 from .boards.plan import plan_architecture
 from .boards.registry import DEFAULT_BOARDS, get_board
-from .compiler.architecture import check_options
+from .compiler.architecture import check_options, requested
 from .compiler.driver import NetworkFacts, compile_design
 from .errors import UsageError
 from .outdir import MANIFEST, OutputDir, claim
@@ -115,9 +115,11 @@ def compile_net(net, out_dir, *, target=None, board=None, clock_mhz=None, seed=1
         progress(f"target {target}: using the default board {board_obj.name} "
                  f"({board_obj.title})")
     progress("compiler: running passes")
-    planner = functools.partial(plan_architecture, board=board_obj, architecture=architecture,
-                                features_per_cycle=features_per_cycle, lanes=lanes,
-                                progress=progress)
+    # A board's resource model chooses its architecture; without a board, the options do.
+    planner = (functools.partial(plan_architecture, board=board_obj, progress=progress)
+               if board_obj is not None else requested)
+    planner = functools.partial(planner, architecture=architecture,
+                                features_per_cycle=features_per_cycle, lanes=lanes)
     design = compile_design(net, planner=planner, register_every=register_every, share=share)
     return write_design(design, out_dir, target=target, board=board_obj, clock_mhz=clock_mhz,
                         seed=seed, baud=baud, force=force, progress=progress)
