@@ -7,6 +7,10 @@ design. Everything downstream takes that object: ``lwc compile`` writes its Veri
 for a board or an ASIC, ``lwc sim`` and gate-level simulation prove it against the golden model,
 ``lwc demo`` does all of these with one design. None of them runs the passes again; a design
 with other pipelining is a new value (:meth:`CompiledDesign.with_register_every`).
+
+The design holds the hardware plan (:func:`lwc.compiler.lower.plan`: widths, latencies, lanes and
+memories), so its facts and its Verilog come without building a component; a component is built
+(:meth:`CompiledDesign.lower`) only where one is elaborated, inside a board top.
 """
 
 from dataclasses import dataclass, replace
