@@ -382,19 +382,21 @@ def _add_sim(sub):
 # --- lwc verify ----------------------------------------------------------------------------------
 
 def _cmd_verify(args):
+    from .compiler.driver import compile_design
     from .errors import UsageError
-    from .sim.formal import prove_equivalent
+    from .sim.formal import check_size, prove_equivalent
 
     if not args.formal:
         raise UsageError("lwc verify needs --formal (the one check it runs)")
     net = _load_net(args.net)
     work_dir = args.work_dir or os.path.join(
         "build", os.path.splitext(os.path.basename(args.net))[0] + "-formal")
+    check_size(net)  # before compiling: a proof is for small nets
+    design = compile_design(net, register_every=args.register_every)
     _say(f"proving the generated design of {args.net} equal to its naive reference")
     yosys, env = _yosys()
-    report = prove_equivalent(net, yosys=yosys, env=env, work_dir=work_dir,
-                              register_every=args.register_every, timeout=args.timeout,
-                              progress=_say)
+    report = prove_equivalent(design, yosys=yosys, env=env, work_dir=work_dir,
+                              timeout=args.timeout, progress=_say)
     _say(report.format())
     return 0 if report.proved else 1
 
