@@ -151,3 +151,29 @@ def test_lwc_demo_runs_the_passes_once(digits_net_path, tmp_path, pass_runs, per
                  progress=lambda line: None)
     assert len(pass_runs) == 1
     assert (tmp_path / "demo" / "icebreaker" / "net.v").is_file()
+
+
+def test_lwc_compile_runs_the_passes_once_across_timing_retries(make_network, rng, tmp_path,
+                                                                pass_runs, monkeypatch):
+    """Each retry with more pipelining is a new design value from the same compiled net."""
+    from lwc.compile import compile_net
+
+    built = []
+
+    def build(top, board, out_dir, **options):
+        Fragment.get(top, None)
+        built.append(top.network.latency)
+        return types.SimpleNamespace(fmax_mhz=1.0, timing_met=False, to_dict=dict,
+                                     critical_path=["network.layer0.a", "network.layer0.b"],
+                                     table=lambda: "fake build")
+
+    monkeypatch.setattr(board_compile, "build", build)
+    net = make_network(rng, inputs=24, hidden=(24,), outputs=6, bits=4, density=0.4,
+                       kinds=("clip",))
+    result = compile_net(net, tmp_path / "out", board="icebreaker", clock_mhz=12,
+                         progress=lambda line: None)
+    assert len(built) >= 2 and built == sorted(set(built))  # more registers each time
+    assert len(result.pipelining["attempts"]) == len(built)
+    assert len(pass_runs) == 1
+    compile_net(net, tmp_path / "v", target="verilog", progress=lambda line: None)
+    assert len(pass_runs) == 2
