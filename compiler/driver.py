@@ -13,6 +13,7 @@ memories), so its facts and its Verilog come without building a component; a com
 (:meth:`CompiledDesign.lower`) only where one is elaborated, inside a board top.
 """
 
+import time
 from dataclasses import dataclass, replace
 
 from . import lower as lowering
@@ -21,7 +22,30 @@ from .architecture import PARALLEL, ArchitecturePlan, Parallel, Streaming
 from .ir import CompiledNetwork, Network
 from .stats import adder_count, nonzero_count
 
-__all__ = ["CompiledDesign", "NetworkFacts", "compile_design"]
+__all__ = ["CompiledDesign", "NetworkFacts", "compile_design", "Stopwatch", "QUIET_SECONDS"]
+
+#: A compile says how long each of its steps took once it has run this long (seconds); shorter
+#: compiles print nothing more.
+QUIET_SECONDS = 2.0
+
+
+class Stopwatch:
+    """Progress lines with the time since a compile started, once it has run
+    :data:`QUIET_SECONDS`: ``stopwatch(step)`` says ``"compiler: {step} done after 12.3 s"``
+    through ``progress`` (nothing when ``progress`` is ``None`` or the compile is still quick)."""
+
+    def __init__(self, progress=None, *, quiet=QUIET_SECONDS):
+        self.progress, self.quiet, self.start = progress, quiet, time.monotonic()
+
+    @property
+    def elapsed(self):
+        return time.monotonic() - self.start
+
+    def __call__(self, step):
+        elapsed = self.elapsed
+        if self.progress is not None and elapsed >= self.quiet:
+            self.progress(f"compiler: {step} done after {elapsed:.1f} s")
+
 
 
 @dataclass(frozen=True)
@@ -142,7 +166,7 @@ class CompiledDesign:
 
 
 def compile_design(net, architecture=PARALLEL, *, planner=None, register_every=None,
-                   share=True):
+                   share=True, progress=None):
     """Compile ``net`` (as trained or loaded) once into a :class:`CompiledDesign`.
 
     Parameters
@@ -157,12 +181,23 @@ def compile_design(net, architecture=PARALLEL, *, planner=None, register_every=N
         Pipelining (see :func:`~lwc.compiler.lower.lower`).
     share : bool
         Build sub-sums that several neurons of a layer share once (the ``share`` pass).
+    progress : callable, Stopwatch or None
+        Told each pass and the plan as they finish, with the time since the start, once the
+        compile has run :data:`QUIET_SECONDS` (a :class:`Stopwatch` of it; give one to count from
+        an earlier start).
     """
-    compiled = passes.compile_network(net, share=share)
+    watch = progress if isinstance(progress, Stopwatch) else Stopwatch(progress)
+    steps = len(passes.pipeline(share=share))
+    done = iter(range(1, steps + 1))
+    compiled = passes.compile_network(
+        net, share=share,
+        on_pass=lambda pass_, before, after: watch(f"pass {next(done)}/{steps} {pass_.name}"))
     plan = planner(compiled) if planner is not None else ArchitecturePlan(architecture)
+    hardware = _hardware(compiled, plan.architecture, register_every)
+    watch("hardware plan")
     return CompiledDesign(source=net, network=compiled, architecture=plan.architecture,
-                          hardware=_hardware(compiled, plan.architecture, register_every),
-                          register_every=register_every, estimate=plan.estimate)
+                          hardware=hardware, register_every=register_every,
+                          estimate=plan.estimate)
 
 
 def _hardware(compiled, architecture, register_every):

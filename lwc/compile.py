@@ -26,7 +26,7 @@ from .boards.build import REPORT_FILE, check_args
 from .boards.plan import plan_architecture
 from .boards.registry import DEFAULT_BOARDS, get_board
 from .compiler.architecture import check_options, requested
-from .compiler.driver import NetworkFacts, compile_design
+from .compiler.driver import NetworkFacts, Stopwatch, compile_design
 from .errors import UsageError
 from .outdir import MANIFEST, OutputDir, claim
 
@@ -120,13 +120,15 @@ def compile_net(net, out_dir, *, target=None, board=None, clock_mhz=None, seed=1
                if board_obj is not None else requested)
     planner = functools.partial(planner, architecture=architecture,
                                 features_per_cycle=features_per_cycle, lanes=lanes)
-    design = compile_design(net, planner=planner, register_every=register_every, share=share)
+    watch = Stopwatch(progress)  # a line per step, with the time, once the compile is slow
+    design = compile_design(net, planner=planner, register_every=register_every, share=share,
+                            progress=watch)
     return write_design(design, out_dir, target=target, board=board_obj, clock_mhz=clock_mhz,
-                        seed=seed, baud=baud, force=force, progress=progress)
+                        seed=seed, baud=baud, force=force, progress=progress, stopwatch=watch)
 
 
 def write_design(design, out_dir, *, target=None, board=None, clock_mhz=None, seed=1,
-                 baud=115200, force=False, progress=print):
+                 baud=115200, force=False, progress=print, stopwatch=None):
     """Write the products of ``design`` (a :class:`~lwc.compiler.driver.CompiledDesign`) for
     ``target`` and ``board`` (as for :func:`compile_net`) into ``out_dir``.
 
@@ -135,8 +137,10 @@ def write_design(design, out_dir, *, target=None, board=None, clock_mhz=None, se
     retried with more pipelining when the target is missed (:mod:`lwc.boards.compile`). Every
     option is checked, and the design lowered in memory, before anything is written; ``out_dir``
     is treated as :mod:`lwc.outdir` says (``force`` builds next to files lwc did not write). A
-    failed build never leaves a bitstream.
+    failed build never leaves a bitstream. ``stopwatch`` (a :class:`~lwc.compiler.driver.
+    Stopwatch`) times the writing of ``net.v`` from the start of the compile.
     """
+    watch = stopwatch if stopwatch is not None else Stopwatch(progress)
     target, board = resolve_target(target, board)
     if board is not None:
         board, _ = check_args(board, seed, clock_mhz)
@@ -154,6 +158,7 @@ def write_design(design, out_dir, *, target=None, board=None, clock_mhz=None, se
     manifest = {"target": target, "board": board.name if board else None}
     with OutputDir(out, stale, manifest) as out:
         text = design.verilog(out / "net.v")
+        watch("Verilog")
         progress(f"wrote {out / 'net.v'}")
         if target == "asic":
             report = asic.synthesize(out / "net.v", out, progress=progress)

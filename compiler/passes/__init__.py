@@ -53,7 +53,8 @@ def run(net, passes=PIPELINE, *, on_pass=None):
     return net
 
 
-def compile_network(net, *, share=True):
+def compile_network(net, *, share=True, on_pass=None):
     """``net`` (as trained or loaded) through the whole pipeline: its
-    :class:`~lwc.compiler.ir.CompiledNetwork`, computing the same scores."""
-    return run(net, pipeline(share=share))
+    :class:`~lwc.compiler.ir.CompiledNetwork`, computing the same scores (``on_pass`` as for
+    :func:`run`)."""
+    return run(net, pipeline(share=share), on_pass=on_pass)
