@@ -261,7 +261,7 @@ def adders_table(names, *, progress=print):
     return "\n".join(lines)
 
 
-def phases(path):
+def phases(path, net=None):
     """CPU seconds of each step of ``lwc compile --target verilog`` on the net file ``path``, run
     in this process in the order the command runs them: ``load``, ``passes`` (all but ``share``,
     each followed by ``verify``), ``share``, ``widths`` (``infer_widths`` and ``verify`` after the
@@ -276,7 +276,10 @@ def phases(path):
         seconds[key] = time.process_time() - t
         return result
 
-    net = timed("load", netfile.load, path)
+    if net is None:
+        net = timed("load", netfile.load, path)
+    else:  # a net over the net file's limits, measured in memory
+        seconds["load"] = float("nan")
     plain = timed("passes", passes.run, net, passes.pipeline(share=False))
     shared = timed("share", passes.share, plain)
     compiled = timed("widths", lambda n: ir.verify(passes.infer_widths(n)), shared)
@@ -288,7 +291,8 @@ def phases(path):
 def speed(sizes, *, progress=print):
     """Wall time and peak memory of ``lwc compile --target verilog`` on random 784-H-10 nets at
     10% density with about ``size`` nonzero weights (4-bit inputs, sharing on), and the CPU time
-    of each of its steps (:func:`phases`)."""
+    of each of its steps (:func:`phases`). A net over the net file's limit of nonzero weights
+    (1M) has only the steps after loading, run in memory (``-`` for the rest)."""
     steps = ("load", "passes", "share", "widths", "lower", "verilog")
     lines = ["| nonzero weights | net | adders without / with sharing | `lwc compile` wall s | "
              "CPU s | peak MB | " + " | ".join(steps) + " |",
@@ -296,6 +300,14 @@ def speed(sizes, *, progress=print):
     for size in sizes:
         hidden = max(1, round(size / 79.4))
         net = random_net(4, (784, hidden, 10), 4, 0.1)
+        if nonzero_count(net) > netfile.LIMITS["nonzero"]:
+            steps_s, plain, shared = phases(None, net)
+            line = (f"| {nonzero_count(net)} | 784-{hidden}-10 | {plain} / {shared} | - | - | - | "
+                    + " | ".join("-" if steps_s[k] != steps_s[k] else f"{steps_s[k]:.1f}"
+                                 for k in steps) + " |")
+            progress(line)
+            lines.append(line)
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "net.pt"
             netfile.save(net, path)
