@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from lwc.compiler import golden, ir
+from lwc.compiler import golden, ir, passes
 from lwc.compiler.lower import lower
 from lwc.sim.amaranth_sim import simulate
 
@@ -55,7 +55,7 @@ def main():
     args = parser.parse_args()
 
     if args.net:
-        from lwc.compiler import netfile, passes
+        from lwc.compiler import netfile
         from lwc.sim.cocotb_sim import test_set
 
         net = passes.run(netfile.load(args.net))
@@ -65,7 +65,8 @@ def main():
               f"{len(x)} test vectors")
     else:
         rng = np.random.default_rng(args.seed)
-        net = random_net(rng, args.inputs, args.hidden, args.outputs, args.bits, args.density)
+        net = passes.compile_network(random_net(rng, args.inputs, args.hidden, args.outputs,
+                                                args.bits, args.density))
         x = rng.integers(0, 1 << args.bits, size=(args.vectors, args.inputs))
         print(f"net {args.inputs}-{'-'.join(map(str, args.hidden))}-{args.outputs}, "
               f"{args.bits}-bit inputs, density {args.density}, {args.vectors} vectors")

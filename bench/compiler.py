@@ -7,7 +7,7 @@ For each net, three designs with the same ports, latency and results:
     multiplications, comparisons, a linear argmax, then the pipeline registers; Yosys is free to
     restructure all of it.
 ``lwc``
-    ``lwc compile`` without sharing (``lower(net, share=False)``): exact-width adder trees.
+    ``lwc compile`` without sharing (``lwc compile --no-share``): exact-width adder trees.
 ``lwc+share``
     ``lwc compile`` (sharing on): the same, with sub-sums shared between the neurons of a layer.
 
@@ -24,6 +24,7 @@ synthesis figures only. Run it as::
     nice -n 10 python bench/compiler.py --nets digits-demo,rand-64-4b-20
     python bench/compiler.py --adders                   # adders vs weights, MNIST-sized nets
     python bench/compiler.py --speed                    # compile time of 10k/100k/1M weights
+    python bench/compiler.py --fan-in 14,15,16,17,18    # compile time of one wide neuron
 
 Results are cached in ``build/bench`` (by the hash of each Verilog), so a rerun only does what
 changed.
@@ -46,6 +47,7 @@ from fpga import CACHE, DEVICES, netlist, place, synthesize  # noqa: E402
 from iverilog_check import check_verilog  # noqa: E402
 
 from lwc.compiler import ir, naive, netfile, passes  # noqa: E402
+from lwc.compiler.driver import compile_design  # noqa: E402
 from lwc.compiler.lower import lower, plan, write_verilog  # noqa: E402
 from lwc.compiler.stats import adder_count, nonzero_count  # noqa: E402
 from lwc.sim.gatelevel import cells_sim_path  # noqa: E402
@@ -259,7 +261,7 @@ def adders_table(names, *, progress=print):
     return "\n".join(lines)
 
 
-def phases(path):
+def phases(path, net=None):
     """CPU seconds of each step of ``lwc compile --target verilog`` on the net file ``path``, run
     in this process in the order the command runs them: ``load``, ``passes`` (all but ``share``,
     each followed by ``verify``), ``share``, ``widths`` (``infer_widths`` and ``verify`` after the
@@ -274,7 +276,10 @@ def phases(path):
         seconds[key] = time.process_time() - t
         return result
 
-    net = timed("load", netfile.load, path)
+    if net is None:
+        net = timed("load", netfile.load, path)
+    else:  # a net over the net file's limits, measured in memory
+        seconds["load"] = float("nan")
     plain = timed("passes", passes.run, net, passes.pipeline(share=False))
     shared = timed("share", passes.share, plain)
     compiled = timed("widths", lambda n: ir.verify(passes.infer_widths(n)), shared)
@@ -286,7 +291,8 @@ def phases(path):
 def speed(sizes, *, progress=print):
     """Wall time and peak memory of ``lwc compile --target verilog`` on random 784-H-10 nets at
     10% density with about ``size`` nonzero weights (4-bit inputs, sharing on), and the CPU time
-    of each of its steps (:func:`phases`)."""
+    of each of its steps (:func:`phases`). A net over the net file's limit of nonzero weights
+    (1M) has only the steps after loading, run in memory (``-`` for the rest)."""
     steps = ("load", "passes", "share", "widths", "lower", "verilog")
     lines = ["| nonzero weights | net | adders without / with sharing | `lwc compile` wall s | "
              "CPU s | peak MB | " + " | ".join(steps) + " |",
@@ -294,6 +300,14 @@ def speed(sizes, *, progress=print):
     for size in sizes:
         hidden = max(1, round(size / 79.4))
         net = random_net(4, (784, hidden, 10), 4, 0.1)
+        if nonzero_count(net) > netfile.LIMITS["nonzero"]:
+            steps_s, plain, shared = phases(None, net)
+            line = (f"| {nonzero_count(net)} | 784-{hidden}-10 | {plain} / {shared} | - | - | - | "
+                    + " | ".join("-" if steps_s[k] != steps_s[k] else f"{steps_s[k]:.1f}"
+                                 for k in steps) + " |")
+            progress(line)
+            lines.append(line)
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "net.pt"
             netfile.save(net, path)
@@ -316,6 +330,36 @@ def speed(sizes, *, progress=print):
     return "\n".join(lines)
 
 
+def fan_in_net(exponent, bits, seed=5):
+    """One linear neuron reading all of ``2**exponent`` inputs of ``bits`` bits with random
+    +-1 weights (``bits`` 1: a compressor tree; more: an adder tree)."""
+    n = 1 << exponent
+    w = np.random.default_rng(seed).choice([-1, 1], size=(1, n))
+    return ir.from_dense(ir.InputSpec(n, bits), [(w, ir.Activation("linear"), [0])], ["a"])
+
+
+def fan_in(exponents, *, progress=print):
+    """Seconds (wall, in this process) to compile one neuron of fan-in ``2**e`` for each ``e`` in
+    ``exponents`` and write its Verilog, on one-bit and two-bit inputs, with sharing on (what
+    ``lwc compile --target verilog`` does after loading; fan-ins above the net file's 65,536
+    inputs are built in memory)."""
+    lines = ["| fan-in | bits | passes + plan s | Verilog s | total s |",
+             "|---:|---:|---:|---:|---:|"]
+    for exponent in exponents:
+        for bits in (1, 2):
+            net = fan_in_net(exponent, bits)
+            t = time.monotonic()
+            design = compile_design(net)
+            middle = time.monotonic()
+            design.verilog()
+            end = time.monotonic()
+            line = (f"| 2^{exponent} | {bits} | {middle - t:.1f} | {end - middle:.1f} | "
+                    f"{end - t:.1f} |")
+            progress(line)
+            lines.append(line)
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nets", default=None,
@@ -335,6 +379,9 @@ def main():
                         help="adder counts without / with sharing instead (no synthesis)")
     parser.add_argument("--sizes", default="10000,100000,1000000",
                         help="nonzero weights of the --speed nets")
+    parser.add_argument("--fan-in", default=None, metavar="E,...",
+                        help="compile time of one neuron of fan-in 2**E instead (e.g. "
+                             "14,15,16,17,18)")
     args = parser.parse_args()
     for option, given, known in (("--nets", args.nets, NETS), ("--variants", args.variants,
                                                                VARIANTS)):
@@ -342,6 +389,9 @@ def main():
         if unknown:
             parser.error(f"{option}: unknown {', '.join(unknown)} (choose from "
                          f"{', '.join(known)})")
+    if args.fan_in:
+        print(fan_in([int(e) for e in args.fan_in.split(",")], progress=lambda line: None))
+        return
     if args.speed:
         print(speed([int(s) for s in args.sizes.split(",")]))
         return

@@ -21,9 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lwc.boards.compile import compile_net, plan_architecture
+from lwc.boards.plan import plan_architecture
 from lwc.boards.registry import get_board
+from lwc.compile import write_design
 from lwc.compiler import ir, netfile, passes
+from lwc.compiler.driver import compile_design
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "build" / "bench" / "estimate"
@@ -111,9 +113,9 @@ def measure(name, data_dir, *, progress=print):
         else:
             progress(f"{name} {architecture} lanes={lanes}: building for {board_name}")
             start = time.monotonic()
-            result = compile_net(net, CACHE / key, board=board_name, seed=1,
-                                 register_every=None, progress=lambda *_: None,
-                                 force=True, **plan.compile_options())
+            design = compile_design(net, plan.architecture)
+            result = write_design(design, CACHE / key, board=board_name, seed=1,
+                                  progress=lambda *_: None, force=True)
             placed = {"logic_cells": result.build.logic_cells.used,
                       "lut4": result.build.lut4.used,
                       "block_rams": result.build.block_ram.used,

@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lwc.compiler import golden, ir
+from lwc.compiler.driver import compile_design
 from lwc.compiler.lower import lower
+from lwc.compiler.passes import compile_network
 from lwc.sim.amaranth_sim import simulate as amaranth_simulate
 
 KINDS = ("step", "ternary", "clip")
@@ -132,9 +134,10 @@ def check_amaranth(net, x):
     Exceptions propagate (on a valid net they are crashes).
     """
     want = golden.evaluate(net, x)
+    compiled = compile_network(net)
     compared, bad, notes = 0, 0, []
     for register_every in (None, 1):
-        labels, scores, _, _ = amaranth_simulate(lower(net, register_every=register_every), x)
+        labels, scores, _, _ = amaranth_simulate(lower(compiled, register_every=register_every), x)
         if len(labels) == len(x):
             wrong = (labels != want.predictions) | (scores != want.scores).any(axis=1)
         else:
@@ -153,7 +156,7 @@ def check_icarus(net, x, build_dir):
     ``build_dir``; the same triple as :func:`check_amaranth`."""
     from lwc.sim import cocotb_sim
 
-    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=build_dir,
+    report = cocotb_sim.simulate(compile_design(net), x, simulator="icarus", build_dir=build_dir,
                                  progress=lambda line: None)
     if report.ok:
         return report.vectors, 0, []

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from lwc.compiler import netfile, passes
+from lwc.compiler.architecture import Streaming
 from lwc.compiler.ir import expand_layer
 from lwc.compiler.lower import lower, write_verilog
 
@@ -62,7 +63,7 @@ def main():
         head += f" {'LUT4':>6} {'FF':>5} {'carry':>5} {'BRAM':>4} {'yosys s':>7}"
     print(head)
     for lanes in args.lanes:
-        dut = lower(net, architecture="streaming", features_per_cycle=args.features, lanes=lanes)
+        dut = lower(net, Streaming(args.features, lanes))
         start = time.perf_counter()
         write_verilog(dut)
         verilog_s = time.perf_counter() - start
@@ -71,8 +72,7 @@ def main():
                f"{dut.run_cycles:>6} {dut.cycles_per_inference:>10} {dut.latency:>7} "
                f"{verilog_s:>9.1f}")
         if lanes in args.synth:
-            dut = lower(net, architecture="streaming", features_per_cycle=args.features,
-                        lanes=lanes)
+            dut = lower(net, Streaming(args.features, lanes))
             cells, seconds = synth_ice40(dut)
             row += (f" {cells.get('SB_LUT4', 0):>6} "
                     f"{sum(v for k, v in cells.items() if k.startswith('SB_DFF')):>5} "

@@ -28,8 +28,8 @@ from .family import ICE40
 from .registry import get_board
 from .toolchain import run_tool, tool_path, tool_versions, toolchain_env
 
-__all__ = ["Usage", "BuildReport", "build", "check_fit", "synth_estimate", "signal_name",
-           "critical_path"]
+__all__ = ["Usage", "BuildReport", "build", "check_args", "check_fit", "synth_estimate",
+           "signal_name", "critical_path", "REPORT_FILE"]
 
 REPORT_FILE = "report.json"
 
@@ -291,7 +291,9 @@ def critical_path(paths, clock):
     return signals, delay
 
 
-def _check_args(board, seed, clock_mhz, name):
+def check_args(board, seed, clock_mhz, name="top"):
+    """``(Board, clock_mhz as float)`` for :func:`build`'s arguments, or :class:`UsageError`
+    naming the bad one (``board`` may be a name; ``clock_mhz`` ``None`` is the board clock)."""
     if not isinstance(board, Board):
         board = get_board(board)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
@@ -351,7 +353,7 @@ def build(top, board, out_dir, *, name="top", clock_mhz=None, seed=1, progress=p
         The synthesized design does not fit the device (raised before place-and-route), or a
         tool failed.
     """
-    board, clock_mhz = _check_args(board, seed, clock_mhz, name)
+    board, clock_mhz = check_args(board, seed, clock_mhz, name)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in _stale_products(out_dir, name):

@@ -8,16 +8,23 @@ bits of its sum, the argmax a comparator and a multiplexer per score bit; regist
 their cell with the LUT that feeds them. In the streaming architecture the first layer is a small
 sequencer per lane and its weights live in block RAM. The constants were fitted to nextpnr's
 placed counts on the benchmark nets (``docs/benchmarks.md`` shows estimate against nextpnr).
+
+The model is per device family (:data:`MODELS`, :func:`model_for`): only iCE40 (logic cells of a
+LUT4 and a carry, 4-kbit block RAMs) is fitted. ECP5 has no fitted model, and nothing is
+decided for it from iCE40's numbers: :func:`lwc.boards.plan.plan_architecture` builds it in
+parallel unless the user asks for streaming.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import semantics
+from ..compiler.architecture import Parallel, Streaming
 from ..compiler.ir import layer_ranges
 from ..hw.adder_tree import range_shape
 
-__all__ = ["Estimate", "estimate_parallel", "estimate_streaming", "block_rams", "UART_TOP_CELLS",
-           "BRAM_BITS"]
+__all__ = ["Estimate", "Model", "MODELS", "model_for", "estimate_parallel", "estimate_streaming",
+           "block_rams", "UART_TOP_CELLS", "BRAM_BITS"]
 
 #: Logic cells of the UART front end (receiver, parser with CRC, response serializer), fitted.
 UART_TOP_CELLS = 248
@@ -107,7 +114,7 @@ def layer_cells(layer, in_ranges):
         cells += _tree_cells(terms)
         ranges.append(semantics.weighted_sum_range([ranges[i] for i in node.inputs],
                                                    node.weights))
-    one_bit = all(hi - lo <= 1 for lo, hi in in_ranges) and not layer.shared
+    one_bit = semantics.one_bit_inputs(in_ranges) and not layer.shared
     for neuron in layer.neurons:
         terms = [_term_range(ranges[i], w) for i, w in zip(neuron.inputs, neuron.weights)]
         lo, hi = semantics.weighted_sum_range([ranges[i] for i in neuron.inputs], neuron.weights)
@@ -147,9 +154,9 @@ def _logic_cells(net, first=0):
 
 def estimate_streaming(net, component, *, with_top=True):
     """:class:`Estimate` of ``net`` as the streaming design ``component`` (a
-    :class:`~lwc.hw.plan.StreamingPlan`, or a :class:`~lwc.hw.StreamingNetwork` for its plan:
-    lanes, entries, memories; nothing is built), behind the UART front end when
-    ``with_top`` (which then keeps the frame in one more memory instead of a shift register)."""
+    :class:`~lwc.hw.plan.StreamingPlan`: lanes, memories, transfers and cycles; nothing is
+    built), behind the UART front end when ``with_top`` (which then keeps the frame in one more
+    memory instead of a shift register)."""
     tail, inputs = _logic_cells(net, first=1)
     act_bits = sum(range_shape(lo, hi).width for lo, hi in inputs[1] if lo != hi)
     cells = (_STREAM_CELLS + component.lanes * _LANE_CELLS_PER_BIT * component.input_bits
@@ -159,7 +166,7 @@ def estimate_streaming(net, component, *, with_top=True):
         cells += UART_TOP_CELLS
         rams += block_rams(component.features_per_cycle * component.input_bits,
                            component.transfers_per_vector)
-    return Estimate("streaming", round(cells), rams, component.cycles_per_inference,
+    return Estimate(Streaming.name, round(cells), rams, component.cycles_per_inference,
                     component.features_per_cycle, component.lanes)
 
 
@@ -170,4 +177,24 @@ def estimate_parallel(net, *, with_top=True):
     cells = _PARALLEL_SCALE * _logic_cells(net)[0]
     if with_top:
         cells += UART_TOP_CELLS + net.input.count * net.input.bits
-    return Estimate("parallel", round(cells), 0, 1)
+    return Estimate(Parallel.name, round(cells), 0, 1)
+
+
+@dataclass(frozen=True)
+class Model:
+    """The fitted resource model of one device family: ``parallel(net)`` and
+    ``streaming(net, plan)`` give an :class:`Estimate` with the board's UART front end."""
+
+    family: str
+    parallel: Callable
+    streaming: Callable
+
+
+#: The families with a fitted model, by name.
+MODELS = {"ice40": Model("ice40", estimate_parallel, estimate_streaming)}
+
+
+def model_for(family):
+    """The :class:`Model` fitted for ``family`` (a :class:`~lwc.boards.family.Family` or its
+    name), or ``None`` when none is (ECP5)."""
+    return MODELS.get(getattr(family, "name", family))

@@ -12,8 +12,14 @@ its neurons (made by the ``share`` pass). In a layer reading ``n_in`` values, in
 a receptive field names shared node ``k``. :func:`unshare` expands them away again; the function a
 layer computes is always that of its expansion (:func:`dense_weights`).
 
-Every pass maps a :class:`Network` to a new one; :func:`verify` checks the invariants below and is
-run after each pass.
+Phases. A :class:`Network` as trained, loaded or being transformed carries no widths: every
+``sum_range`` is ``None``. The ``infer_widths`` pass makes a :class:`CompiledNetwork`, the same
+dataclass in which every neuron and shared node has its exact ``sum_range``: the only form that
+lowering to hardware accepts. :func:`verify` checks the invariant of each type, so the IR never
+means different things by phase.
+
+Every pass maps a network to a new one; :func:`verify` checks the invariants below and is run
+after each pass.
 """
 
 import operator
@@ -31,6 +37,7 @@ __all__ = [
     "SharedNode",
     "Layer",
     "Network",
+    "CompiledNetwork",
     "VerifyError",
     "ACTIVATION_KINDS",
     "HIDDEN_KINDS",
@@ -44,6 +51,7 @@ __all__ = [
     "layer_ranges_step",
     "expand_layer",
     "unshare",
+    "without_widths",
     "is_shared",
     "from_dense",
     "dense_weights",
@@ -185,6 +193,13 @@ class Network:
         return replace(self, provenance=tuple(sorted(merged.items())))
 
 
+@dataclass(frozen=True)
+class CompiledNetwork(Network):
+    """A :class:`Network` after the compiler passes: every neuron and shared node has its exact
+    ``sum_range`` (checked by :func:`verify`). Made by the ``infer_widths`` pass; the input of
+    :func:`lwc.compiler.lower.lower`."""
+
+
 def activation_value(activation, params, s):
     """The activation of one integer sum ``s`` (a Python int), by :func:`lwc.semantics.activation`;
     used for interval arithmetic. Every activation is non-decreasing in ``s``."""
@@ -324,18 +339,29 @@ def verify(net):
                 _check(neuron.params[0] < neuron.params[1], f"{where}: ternary needs lo < hi")
         if layer.shared:
             _verify_shared(li, layer, n_in)
+    if isinstance(net, CompiledNetwork):
+        _verify_widths(net)
+    else:
+        for li, layer in enumerate(net.layers):
+            _check(all(item.sum_range is None for item in (*layer.shared, *layer.neurons)),
+                   f"layer {li}: a sum_range in a Network that is not compiled (widths belong "
+                   f"to a CompiledNetwork, made by infer_widths)")
+    return net
+
+
+def _verify_widths(net):
+    """Every ``sum_range`` of a :class:`CompiledNetwork` is present and exact."""
     ranges = [(0, net.input.max_value)] * len(net.input_map)
     for li, layer in enumerate(net.layers):
         for k, (node, s) in enumerate(zip(layer.shared, shared_ranges(layer, ranges))):
-            _check(node.sum_range is None or tuple(node.sum_range) == s,
+            _check(node.sum_range is not None and tuple(node.sum_range) == s,
                    f"layer {li} shared node {k}: sum_range {node.sum_range} is not {s}")
         outputs = []
         for neuron, (s, out) in zip(layer.neurons, layer_ranges_step(layer, ranges)):
-            _check(neuron.sum_range is None or tuple(neuron.sum_range) == s,
+            _check(neuron.sum_range is not None and tuple(neuron.sum_range) == s,
                    f"layer {li} neuron {neuron.origin}: sum_range {neuron.sum_range} is not {s}")
             outputs.append(out)
         ranges = outputs
-    return net
 
 
 def _verify_shared(li, layer, n_in):
@@ -522,3 +548,14 @@ def unshare(net):
         return net
     return replace(net, layers=tuple(expand_layer(layer, net.layer_input_count(li))
                                      for li, layer in enumerate(net.layers)))
+
+
+def without_widths(net):
+    """``net`` as a plain :class:`Network`: the same layers with every ``sum_range`` cleared."""
+    if type(net) is Network:
+        return net
+    layers = tuple(replace(layer, shared=tuple(replace(n, sum_range=None) for n in layer.shared),
+                           neurons=tuple(replace(n, sum_range=None) for n in layer.neurons))
+                   for layer in net.layers)
+    return Network(input=net.input, layers=layers, classes=net.classes,
+                   input_map=net.input_map, provenance=net.provenance)

@@ -1,4 +1,4 @@
-"""Lower an IR :class:`~lwc.compiler.ir.Network` to a hardware plan (:func:`plan`: a
+"""Lower a :class:`~lwc.compiler.ir.CompiledNetwork` to a hardware plan (:func:`plan`: a
 :class:`~lwc.hw.plan.ParallelPlan` or :class:`~lwc.hw.plan.StreamingPlan`) and to the Amaranth
 component built from it (:func:`lower`: :class:`~lwc.hw.TernaryNetwork` or
 :class:`~lwc.hw.StreamingNetwork`).
@@ -25,15 +25,13 @@ from lwc.hw import (
     streaming_plan,
 )
 
-from . import passes
-from .ir import expand_layer, unshare, verify
+from .architecture import PARALLEL, Parallel, Streaming
+from .ir import CompiledNetwork, expand_layer, verify
 
-__all__ = ["plan", "lower", "layer_specs", "write_verilog", "TOPLEVEL", "ARCHITECTURES"]
+__all__ = ["plan", "lower", "component", "layer_specs", "write_verilog", "TOPLEVEL"]
 
 #: Module name of the bare network in generated Verilog.
 TOPLEVEL = "lwc_net"
-#: Values of ``lower(architecture=...)``: every layer in parallel, or the first one folded.
-ARCHITECTURES = ("parallel", "streaming")
 
 
 def layer_specs(net):
@@ -50,81 +48,58 @@ def layer_specs(net):
     )
 
 
-def lower(net, **options):
-    """The :class:`~lwc.hw.TernaryNetwork` (or :class:`~lwc.hw.StreamingNetwork`) computing
-    ``net`` bit for bit as the golden model does: the component of :func:`plan` ``(net,
-    **options)``."""
-    design = plan(net, **options)
-    # An unused-component warning names the caller of lower().
-    if design.kind == "streaming":
-        return StreamingNetwork(design, src_loc_at=1)
-    return TernaryNetwork(design, src_loc_at=1)
-
-
-def plan(net, *, register_every=None, share=True, keep_adders=True, compress=True,
-         architecture="parallel", features_per_cycle=1, lanes=1):
-    """The hardware plan of ``net``: a :class:`~lwc.hw.plan.ParallelPlan` (or
-    :class:`~lwc.hw.plan.StreamingPlan`) whose component computes ``net`` bit for bit as the
-    golden model does. A plain value: reading it builds no component.
-
-    When any neuron or shared node lacks a ``sum_range``, ``net`` has not been through the compiler
-    passes and :func:`lwc.compiler.passes.run` is applied first (it folds constant neurons, drops
-    unread ones and unused inputs, builds shared sums, and infers widths; none of this changes what
-    the network computes). A net that already has every ``sum_range`` is lowered as it is, after
-    :func:`~lwc.compiler.ir.verify`.
+def plan(compiled, architecture=PARALLEL, *, register_every=None, keep_adders=True,
+         compress=True):
+    """The hardware plan of ``compiled``: a :class:`~lwc.hw.plan.ParallelPlan` (or
+    :class:`~lwc.hw.plan.StreamingPlan`) whose component computes it bit for bit as the golden
+    model does. A plain value: reading it builds no component.
 
     Parameters
     ----------
-    net : Network
+    compiled : CompiledNetwork
+        A net after the compiler passes (:func:`lwc.compiler.passes.compile_network`), checked
+        with :func:`~lwc.compiler.ir.verify`; every adder is sized from its ``sum_range``.
+    architecture : Parallel or Streaming
+        :class:`~lwc.compiler.architecture.Parallel`: every layer in logic, one inference per
+        clock. :class:`~lwc.compiler.architecture.Streaming`: the first layer computed one
+        weight per clock per lane from block RAM, ``features_per_cycle`` features per transfer
+        and ``lanes`` lanes (its shared nodes, if any, are expanded: sharing saves nothing
+        there); the later layers are built as in the parallel network.
     register_every : int or None
         Pipeline registers every this many adder / comparator levels, on top of the one register
         stage per layer and the argmax stage; ``None`` for none.
-    share : bool
-        Build sub-sums that several neurons of a layer share once (the ``share`` pass). When false,
-        the pass is skipped, and shared nodes already in ``net`` are expanded into their readers.
     keep_adders, compress : bool
-        Hardware choices passed to :class:`~lwc.hw.TernaryNetwork` (see ``docs/benchmarks.md``
-        for what they cost on iCE40).
-    architecture : str
-        ``"parallel"``: a :class:`~lwc.hw.TernaryNetwork`, one inference per clock.
-        ``"streaming"``: a :class:`~lwc.hw.StreamingNetwork`, whose first layer is computed one
-        weight per clock per lane from block RAM (its shared nodes, if any, are expanded: sharing
-        saves nothing there); the later layers are built as in the parallel network.
-    features_per_cycle, lanes : int
-        Input features per transfer and number of lanes of a ``"streaming"`` network.
+        Hardware choices of :class:`~lwc.hw.TernaryNetwork` (see ``docs/benchmarks.md`` for
+        what they cost on iCE40).
 
     Raises
     ------
+    TypeError
+        ``compiled`` is not a :class:`~lwc.compiler.ir.CompiledNetwork`, or ``architecture`` is
+        not an architecture value.
     UsageError
-        ``register_every`` is not ``None`` or a positive integer, ``architecture`` is unknown, or
-        ``features_per_cycle`` or ``lanes`` is not a positive integer.
+        ``register_every`` is not ``None`` or a positive integer.
     """
+    if not isinstance(compiled, CompiledNetwork):
+        raise TypeError(f"lower() takes a CompiledNetwork (see lwc.compiler.passes."
+                        f"compile_network), not {type(compiled).__name__}")
     if register_every is not None and (
             isinstance(register_every, bool) or not isinstance(register_every, int)
             or register_every < 1):
         raise UsageError(f"register_every must be a positive integer, not {register_every!r}")
-    if architecture not in ARCHITECTURES:
-        raise UsageError(f"architecture must be one of {', '.join(ARCHITECTURES)}, "
-                         f"not {architecture!r}")
-    for name, value in (("features_per_cycle", features_per_cycle), ("lanes", lanes)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UsageError(f"{name} must be a positive integer, not {value!r}")
-    if not share and any(layer.shared for layer in net.layers):
-        net = passes.infer_widths(unshare(verify(net)))
-    if any(n.sum_range is None for layer in net.layers for n in (*layer.neurons, *layer.shared)):
-        net = passes.run(net, passes.pipeline(share=share))
-    else:
-        verify(net)
+    net = verify(compiled)
     options = dict(input_count=net.input.count, input_bits=net.input.bits,
                    input_map=net.input_map, register_every=register_every,
                    keep_adders=keep_adders, compress=compress)
-    if architecture == "streaming":
+    if isinstance(architecture, Streaming):
         first = expand_layer(net.layers[0], len(net.input_map))
         net = replace(net, layers=(first, *net.layers[1:]))
-        design = streaming_plan(layers=layer_specs(net), lanes=lanes,
-                                features_per_cycle=features_per_cycle, **options)
-    else:
+        design = streaming_plan(layers=layer_specs(net), lanes=architecture.lanes,
+                                features_per_cycle=architecture.features_per_cycle, **options)
+    elif isinstance(architecture, Parallel):
         design = parallel_plan(layers=layer_specs(net), **options)
+    else:
+        raise TypeError(f"architecture must be Parallel or Streaming, not {architecture!r}")
     assert design.sum_ranges == tuple(
         tuple(tuple(n.sum_range) for n in layer.neurons) for layer in net.layers), \
         "hardware and IR sum ranges disagree"
@@ -132,6 +107,28 @@ def plan(net, *, register_every=None, share=True, keep_adders=True, compress=Tru
         tuple(tuple(n.sum_range) for n in layer.shared) for layer in net.layers), \
         "hardware and IR shared node ranges disagree"
     return design
+
+
+def component(design, *, src_loc_at=0):
+    """The Amaranth component of a hardware plan: a :class:`~lwc.hw.TernaryNetwork` for a
+    :class:`~lwc.hw.plan.ParallelPlan`, a :class:`~lwc.hw.StreamingNetwork` for a
+    :class:`~lwc.hw.plan.StreamingPlan`. An unused-component warning names the caller (or the
+    frame ``src_loc_at`` above it)."""
+    if isinstance(design, StreamingPlan):
+        return StreamingNetwork(design, src_loc_at=1 + src_loc_at)
+    assert isinstance(design, ParallelPlan)
+    return TernaryNetwork(design, src_loc_at=1 + src_loc_at)
+
+
+def lower(compiled, architecture=PARALLEL, *, register_every=None, keep_adders=True,
+          compress=True, src_loc_at=0):
+    """The :class:`~lwc.hw.TernaryNetwork` (or :class:`~lwc.hw.StreamingNetwork`) computing
+    ``compiled`` bit for bit as the golden model does: the :func:`component` of :func:`plan` (the
+    arguments are :func:`plan`'s). An unused-component warning names the caller of ``lower()``
+    (or the frame ``src_loc_at`` above it)."""
+    design = plan(compiled, architecture, register_every=register_every,
+                  keep_adders=keep_adders, compress=compress)
+    return component(design, src_loc_at=1 + src_loc_at)
 
 
 def write_verilog(design, path=None, *, name=TOPLEVEL, via_amaranth=False):

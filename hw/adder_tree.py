@@ -7,6 +7,8 @@ values read in later stages) and :func:`compressor_sum` (a carry-save tree for o
 :class:`AdderTree` is one tree as a component.
 """
 
+from collections import deque
+
 from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -183,17 +185,19 @@ def compressor_sum(nl, nodes, lo, hi, *, name):
     for height in _dadda_heights(max((len(c) for c in columns), default=0)):
         carries = [[] for _ in range(width + 1)]
         for i in range(width):
-            column = columns[i] + carries[i]
+            # A queue: the counters take bits from the front and put their sums at the back
+            # (slicing a list here made a column of n bits cost n**2).
+            column = deque(columns[i] + carries[i])
             while len(column) > height:
+                take = column.popleft
                 if len(column) - height >= 2:
-                    s, c = nl.full_adder(f"{name}_fa{count}", *column[:3])
-                    column = column[3:] + [s]
+                    s, c = nl.full_adder(f"{name}_fa{count}", take(), take(), take())
                 else:
-                    s, c = nl.half_adder(f"{name}_ha{count}", *column[:2])
-                    column = column[2:] + [s]
+                    s, c = nl.half_adder(f"{name}_ha{count}", take(), take())
+                column.append(s)
                 count += 1
                 carries[i + 1].append(c)
-            columns[i] = column
+            columns[i] = list(column)
     row_a = [c[0] if len(c) > 0 else None for c in columns]
     row_b = [c[1] if len(c) > 1 else None for c in columns]
     return nl.add_rows(name, shape, row_a, row_b)

@@ -17,6 +17,7 @@ __all__ = [
     "RESPONSE_START_SCORES",
     "CRC8_POLY",
     "crc8",
+    "check_front_end",
     "UartNetworkTop",
 ]
 
@@ -65,6 +66,50 @@ def _crc8_next(crc, byte):
             bit = bit ^ tap
         bits.append(bit)
     return Cat(*bits)
+
+
+def check_front_end(*, input_count, input_bits, n_classes, score_width, clk_freq=None,
+                    baud=115200, timeout=10e-3):
+    """Refuse (``ValueError``, the message :class:`UartNetworkTop` gives) a network of these
+    facts, or a line rate and timeout, that the front end cannot serve; the timing is checked
+    only when ``clk_freq`` (Hz) is known. Nothing is built: a caller can check before it lowers
+    a network for the front end."""
+    if input_bits > 8:
+        raise ValueError(f"the UART front end sends one byte per input feature; input_bits "
+                         f"must be at most 8, not {input_bits}")
+    if not 1 <= input_count <= _MAX_INPUTS:
+        raise ValueError(f"the UART front end supports 1 to {_MAX_INPUTS} inputs, not "
+                         f"{input_count}")
+    if n_classes > _MAX_CLASSES:
+        raise ValueError(f"the UART front end sends the class in one byte; n_classes must be "
+                         f"at most {_MAX_CLASSES}, not {n_classes}")
+    if score_width > 8 * _MAX_SCORE_BYTES:
+        raise ValueError(f"score_width must be at most {8 * _MAX_SCORE_BYTES}, not "
+                         f"{score_width}")
+    if not baud > 0:
+        raise ValueError(f"baud must be positive, not {baud!r}")
+    if not timeout > 0:
+        raise ValueError(f"timeout must be positive, not {timeout!r}")
+    if clk_freq is not None:
+        _derive_timing(clk_freq, baud, timeout)
+
+
+def _derive_timing(clk_freq, baud, timeout):
+    """``(divisor, timeout cycles)`` of the line at ``clk_freq``, or ``ValueError``."""
+    divisor = round(clk_freq / baud)
+    if divisor < 4:
+        raise ValueError(f"clk_freq / baud must be at least 4 cycles per bit, not "
+                         f"{clk_freq:g} / {baud:g}")
+    error = abs(clk_freq / divisor - baud) / baud
+    if error > _BAUD_TOLERANCE:
+        raise ValueError(f"baud {baud:g} cannot be made from a {clk_freq:g} Hz clock "
+                         f"within 2 % (nearest is {clk_freq / divisor:.0f})")
+    timeout_cycles = round(timeout * clk_freq)
+    if timeout_cycles < _MIN_TIMEOUT_BITS * divisor:
+        raise ValueError(f"timeout must be at least {_MIN_TIMEOUT_BITS} bit times "
+                         f"({_MIN_TIMEOUT_BITS / baud:g} s at {baud:g} baud), not "
+                         f"{timeout:g}")
+    return divisor, timeout_cycles
 
 
 class UartNetworkTop(wiring.Component):
@@ -116,22 +161,9 @@ class UartNetworkTop(wiring.Component):
             if not hasattr(network, name):
                 raise TypeError(f"network must have the lwc network contract (no {name!r}), "
                                 f"not {network!r}")
-        if network.input_bits > 8:
-            raise ValueError(f"the UART front end sends one byte per input feature; input_bits "
-                             f"must be at most 8, not {network.input_bits}")
-        if not 1 <= network.input_count <= _MAX_INPUTS:
-            raise ValueError(f"the UART front end supports 1 to {_MAX_INPUTS} inputs, not "
-                             f"{network.input_count}")
-        if network.n_classes > _MAX_CLASSES:
-            raise ValueError(f"the UART front end sends the class in one byte; n_classes must be "
-                             f"at most {_MAX_CLASSES}, not {network.n_classes}")
-        if network.score_width > 8 * _MAX_SCORE_BYTES:
-            raise ValueError(f"score_width must be at most {8 * _MAX_SCORE_BYTES}, not "
-                             f"{network.score_width}")
-        if not baud > 0:
-            raise ValueError(f"baud must be positive, not {baud!r}")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be positive, not {timeout!r}")
+        check_front_end(input_count=network.input_count, input_bits=network.input_bits,
+                        n_classes=network.n_classes, score_width=network.score_width,
+                        clk_freq=clk_freq, baud=baud, timeout=timeout)
         # A streaming network takes its vector over several transfers, from a memory.
         self._chunked = network.plan.kind == "streaming"
         if self._chunked and network.transfers_per_vector != \
@@ -147,20 +179,7 @@ class UartNetworkTop(wiring.Component):
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1)})
 
     def _derive_timing(self, clk_freq):
-        divisor = round(clk_freq / self._baud)
-        if divisor < 4:
-            raise ValueError(f"clk_freq / baud must be at least 4 cycles per bit, not "
-                             f"{clk_freq:g} / {self._baud:g}")
-        error = abs(clk_freq / divisor - self._baud) / self._baud
-        if error > _BAUD_TOLERANCE:
-            raise ValueError(f"baud {self._baud:g} cannot be made from a {clk_freq:g} Hz clock "
-                             f"within 2 % (nearest is {clk_freq / divisor:.0f})")
-        timeout_cycles = round(self._timeout * clk_freq)
-        if timeout_cycles < _MIN_TIMEOUT_BITS * divisor:
-            raise ValueError(f"timeout must be at least {_MIN_TIMEOUT_BITS} bit times "
-                             f"({_MIN_TIMEOUT_BITS / self._baud:g} s at {self._baud:g} baud), not "
-                             f"{self._timeout:g}")
-        return divisor, timeout_cycles
+        return _derive_timing(clk_freq, self._baud, self._timeout)
 
     def _require_timing(self):
         if self._timing is None:

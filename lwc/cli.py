@@ -196,8 +196,8 @@ def _add_inspect(sub):
 # --- lwc compile ---------------------------------------------------------------------------------
 
 def _cmd_compile(args):
-    from .boards.compile import compile_net
     from .boards.registry import DEFAULT_BOARDS
+    from .compile import compile_net
 
     net = _load_net(args.net)
     where = (args.target if args.target in ("verilog", "asic") else
@@ -216,8 +216,8 @@ def _cmd_compile(args):
 
 
 def _add_compile(sub):
-    from .boards.compile import TARGETS
     from .boards.registry import BOARDS
+    from .compile import TARGETS
 
     p = sub.add_parser("compile", help="compile net.pt to Verilog, an FPGA bitstream or "
                        "generic ASIC gates")
@@ -245,7 +245,9 @@ def _add_compile(sub):
 
 
 def _add_architecture_options(p):
-    p.add_argument("--architecture", default="auto", choices=("auto", "parallel", "streaming"),
+    from .compiler.architecture import CHOICES
+
+    p.add_argument("--architecture", default="auto", choices=CHOICES,
                    help="datapath: parallel (every layer in logic, 1 inference per cycle), "
                    "streaming (first layer from block RAM, for nets too big to be parallel), or "
                    "auto (default: parallel when the estimate fits the board, else streaming)")
@@ -256,15 +258,18 @@ def _add_architecture_options(p):
                    "8, 4, 2, 1 that fits the board)")
 
 
-def _lowering(net, args, board):
-    """The lower() options of the datapath that 'lwc compile' with these options would build for
-    ``board`` (a Board, or None for plain Verilog)."""
-    from .boards.compile import plan_architecture
-    from .compiler import passes
+def _design(net, args, board):
+    """``net`` compiled once, with the datapath that 'lwc compile' with these options would build
+    for ``board`` (a Board, or None for plain Verilog)."""
+    import functools
 
-    return plan_architecture(passes.run(net), board, args.architecture,
-                             features_per_cycle=args.features_per_cycle, lanes=args.lanes,
-                             progress=_say).lower_options()
+    from .boards.plan import plan_architecture
+    from .compiler.driver import compile_design
+
+    planner = functools.partial(plan_architecture, board=board, architecture=args.architecture,
+                                features_per_cycle=args.features_per_cycle, lanes=args.lanes,
+                                progress=_say)
+    return compile_design(net, planner=planner)
 
 
 # --- lwc flash -----------------------------------------------------------------------------------
@@ -323,14 +328,14 @@ def _cmd_sim(args):
     if args.board is not None:
         from .boards.registry import get_board
         board = get_board(args.board)
-    lowering = _lowering(net, args, board)
+    design = _design(net, args, board)
     if args.netlist:
-        report = _sim_netlist(net, x, what, build_dir, args, lowering)
+        report = _sim_netlist(design, x, what, build_dir, args)
     else:
         simulator = args.simulator or "verilator"
         _say(f"simulating {args.net} on {what} with {simulator}")
-        report = simulate(net, x, simulator=simulator, waves=args.waves, build_dir=build_dir,
-                          seed=args.seed, progress=_say, **lowering)
+        report = simulate(design, x, simulator=simulator, waves=args.waves, build_dir=build_dir,
+                          seed=args.seed, progress=_say)
     _say(report.format())
     return 0 if report.ok else 1
 
@@ -346,15 +351,15 @@ def _yosys():
     return yosys, env
 
 
-def _sim_netlist(net, x, what, build_dir, args, lowering):
+def _sim_netlist(design, x, what, build_dir, args):
     from .sim import gatelevel
 
     simulator = args.simulator or gatelevel.default_simulator()
     _say(f"simulating the iCE40 netlist of {args.net} on {what} with {simulator}")
     yosys, env = _yosys()
-    return gatelevel.simulate(net, x, yosys=yosys, env=env, build_dir=build_dir,
+    return gatelevel.simulate(design, x, yosys=yosys, env=env, build_dir=build_dir,
                               simulator=simulator, waves=args.waves, seed=args.seed,
-                              progress=_say, **lowering)
+                              progress=_say)
 
 
 def _add_sim(sub):
@@ -377,19 +382,21 @@ def _add_sim(sub):
 # --- lwc verify ----------------------------------------------------------------------------------
 
 def _cmd_verify(args):
+    from .compiler.driver import compile_design
     from .errors import UsageError
-    from .sim.formal import prove_equivalent
+    from .sim.formal import check_size, prove_equivalent
 
     if not args.formal:
         raise UsageError("lwc verify needs --formal (the one check it runs)")
     net = _load_net(args.net)
     work_dir = args.work_dir or os.path.join(
         "build", os.path.splitext(os.path.basename(args.net))[0] + "-formal")
+    check_size(net)  # before compiling: a proof is for small nets
+    design = compile_design(net, register_every=args.register_every)
     _say(f"proving the generated design of {args.net} equal to its naive reference")
     yosys, env = _yosys()
-    report = prove_equivalent(net, yosys=yosys, env=env, work_dir=work_dir,
-                              register_every=args.register_every, timeout=args.timeout,
-                              progress=_say)
+    report = prove_equivalent(design, yosys=yosys, env=env, work_dir=work_dir,
+                              timeout=args.timeout, progress=_say)
     _say(report.format())
     return 0 if report.proved else 1
 
@@ -454,6 +461,7 @@ def _cmd_demo(args):
 
 def _add_demo(sub):
     from .boards.registry import BOARDS
+    from .compiler.architecture import CHOICES
     from .demo import RECIPES
 
     p = sub.add_parser("demo", help="train, verify in cocotb and build a bitstream, in one go")
@@ -474,7 +482,7 @@ def _add_demo(sub):
     p.add_argument("--gate-level", default=None, action=argparse.BooleanOptionalAction,
                    help="also simulate the synthesized iCE40 netlist on the whole test set "
                    "(default: on for mnist)")
-    p.add_argument("--architecture", default="auto", choices=("auto", "parallel", "streaming"))
+    p.add_argument("--architecture", default="auto", choices=CHOICES)
     p.add_argument("--baud", type=_positive(int), default=115200, help="UART line rate")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--force", action="store_true", help="build the bitstream into a directory "
@@ -483,17 +491,6 @@ def _add_demo(sub):
 
 
 # --- entry point ---------------------------------------------------------------------------------
-
-def _forget_designs():
-    """A design left unbuilt because of the error just reported is not worth Amaranth's warning
-    (printed when it is collected, after the one error line)."""
-    if "amaranth" in sys.modules:
-        import warnings
-
-        from amaranth.hdl import UnusedElaboratable
-
-        warnings.simplefilter("ignore", UnusedElaboratable)
-
 
 _COMMANDS = [_add_demo, _add_train, _add_inspect, _add_sim, _add_verify, _add_compile,
              _add_flash, _add_run]
@@ -520,7 +517,6 @@ def main(argv=None):
         # One line, whatever the message quotes (a path may hold a newline).
         text = str(exc).replace("\r", "\\r").replace("\n", "\\n")
         print(f"lwc: error: {text}", file=sys.stderr)
-        _forget_designs()
         return 1
     except KeyboardInterrupt:
         print("lwc: interrupted", file=sys.stderr)

@@ -6,6 +6,7 @@ Each dataset has a *recipe*: the training options that make a net which fits the
 recipes are the documented way to reproduce the README's figures (``docs/benchmarks.md``).
 """
 
+import functools
 import os
 import time
 from dataclasses import dataclass, field
@@ -63,9 +64,11 @@ def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, 
     (default: two where the machine has two cores) splits the test set over that many
     simulator processes.
     """
-    from .boards.compile import compile_net, plan_architecture
+    from .boards.plan import plan_architecture
     from .boards.registry import get_board
-    from .compiler import netfile, passes
+    from .compile import write_design
+    from .compiler import netfile
+    from .compiler.driver import compile_design
     from .errors import UsageError
     from .sim.cocotb_sim import simulate, test_set
     from .train import TrainConfig, train_to_file
@@ -102,21 +105,20 @@ def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, 
     if accuracy is None:
         from .compiler import golden
         accuracy = float((golden.predict(net, x) == y).mean())
-    compiled = passes.run(net)
-    plan = plan_architecture(compiled, board_obj, architecture, progress=progress)
-    lowering = plan.lower_options()
+    # Compiled once: the simulations and the board build all take this design.
+    design = compile_design(net, planner=functools.partial(
+        plan_architecture, board=board_obj, architecture=architecture, progress=progress))
 
     step("verify (cocotb)")
-    sim = simulate(net, x, simulator=simulator, build_dir=os.path.join(out, "sim"), seed=seed,
-                   progress=progress, processes=processes, **lowering)
+    sim = simulate(design, x, simulator=simulator, build_dir=os.path.join(out, "sim"), seed=seed,
+                   progress=progress, processes=processes)
     progress(sim.format())
     done("verify (cocotb)")
     result.ok = sim.ok
     netlist = None
     if gate_level and result.ok:
         step("verify (gate level)")
-        netlist = _gate_level(net, x, os.path.join(out, "netlist"), seed, lowering, processes,
-                              progress)
+        netlist = _gate_level(design, x, os.path.join(out, "netlist"), seed, processes, progress)
         progress(netlist.format())
         done("verify (gate level)")
         result.ok = netlist.ok
@@ -125,9 +127,8 @@ def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, 
 
     compile_step = f"compile ({board_obj.family.name})"
     step(compile_step)
-    compiled_build = compile_net(net, os.path.join(out, board), target=None,
-                                 board=board, seed=1, baud=baud, force=force, progress=progress,
-                                 **plan.compile_options())
+    compiled_build = write_design(design, os.path.join(out, board), board=board_obj, seed=1,
+                                  baud=baud, force=force, progress=progress)
     done(compile_step)
     build, facts = compiled_build.build, compiled_build.facts
     clock_hz = build.clock_mhz * 1e6
@@ -166,11 +167,11 @@ def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, 
     return result
 
 
-def _gate_level(net, x, build_dir, seed, lowering, processes, progress):
+def _gate_level(design, x, build_dir, seed, processes, progress):
     from .boards.toolchain import tool_path, toolchain_env
     from .sim import gatelevel
 
     env = toolchain_env()
-    return gatelevel.simulate(net, x, yosys=tool_path("yosys", env), env=env,
+    return gatelevel.simulate(design, x, yosys=tool_path("yosys", env), env=env,
                               build_dir=build_dir, simulator="verilator", seed=seed,
-                              processes=processes, progress=progress, **lowering)
+                              processes=processes, progress=progress)

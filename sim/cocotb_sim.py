@@ -1,7 +1,8 @@
 """``lwc sim``: prove a network's generated Verilog equal to the golden model, vector by vector.
 
-:func:`simulate` runs the whole chain: compiler passes, :func:`lwc.compiler.lower.lower`, Verilog
-through Amaranth, a Verilator or Icarus build, the cocotb testbench
+:func:`simulate` takes a :class:`~lwc.compiler.driver.CompiledDesign` (the net compiled once) and
+runs the chain after it: the design's Verilog (from its hardware plan), a
+Verilator or Icarus build, the cocotb testbench
 (:mod:`lwc.sim.network_tb`, random input gaps and back-pressure), and a comparison of every output
 with :func:`lwc.compiler.golden.evaluate`. :func:`load_vectors` and :func:`random_vectors` make
 its input.
@@ -22,13 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from lwc.compiler import golden, passes
-from lwc.compiler.lower import TOPLEVEL, plan, write_verilog
+from lwc.compiler import golden
+from lwc.compiler.architecture import Parallel, Streaming
+from lwc.compiler.lower import TOPLEVEL
 from lwc.errors import DataError, UsageError
 
 from . import network_tb, runner
 
-__all__ = ["Mismatch", "SimReport", "simulate", "load_vectors", "random_vectors", "test_set"]
+__all__ = ["Mismatch", "SimReport", "simulate", "check_vectors", "load_vectors",
+           "random_vectors", "test_set"]
 
 
 
@@ -57,14 +60,15 @@ class SimReport:
     ``build_reused`` tells that an identical earlier build was kept (``build_seconds`` is then
     only the check); ``run_seconds`` is the wall
     time of the whole simulator process, ``stream_seconds`` that of streaming the vectors through
-    the design (``vectors_per_second`` is measured over it). ``latency`` is the component's
+    the design (``vectors_per_second`` is measured over it). ``latency`` is the design's
     ``latency`` property, ``measured_latency`` the cycles the testbench saw between the first
     accepted input and the first ``o.valid`` (-1 if none). ``protocol_errors`` counts stream rule
     breaks (payload changed or valid dropped while stalled, outputs nobody asked for).
     ``received`` is the number of outputs taken before the testbench gave up waiting (outputs
-    that never came count as mismatches). For a ``"streaming"`` network (``architecture``),
-    ``latency`` counts from the vector's last input transfer, and ``features_per_cycle``,
-    ``lanes`` and ``cycles_per_inference`` are the component's; a parallel network takes a
+    that never came count as mismatches). ``architecture`` is the design's (a
+    :class:`~lwc.compiler.architecture.Parallel` or ``Streaming`` value); for a streaming
+    network ``latency`` counts from the vector's last input transfer, and ``features_per_cycle``,
+    ``lanes`` and ``cycles_per_inference`` are the design's; a parallel network takes a
     vector per transfer and per cycle. ``processes`` is the number of simulator processes that
     shared the vectors (``cycles`` is their sum, ``stream_seconds`` the longest of them).
     """
@@ -84,7 +88,7 @@ class SimReport:
     build_dir: Path
     build_reused: bool = False
     waves: Path | None = None
-    architecture: str = "parallel"
+    architecture: Parallel | Streaming = Parallel()
     features_per_cycle: int | None = None
     lanes: int = 0
     cycles_per_inference: int = 1
@@ -112,7 +116,7 @@ class SimReport:
             f"{self.protocol_errors} stream protocol errors",
             *([f"streaming: {self.features_per_cycle} features per transfer, {self.lanes} "
                f"lanes, {self.cycles_per_inference} cycles per inference"]
-              if self.architecture == "streaming" else []),
+              if isinstance(self.architecture, Streaming) else []),
             f"{self.mismatches} of {self.vectors} vectors mismatch" if self.mismatches else
             f"0 mismatches: hardware equals the golden model on all {self.vectors} vectors",
         ]
@@ -137,7 +141,7 @@ class SimReport:
         return "\n".join(lines)
 
 
-def _check_vectors(net, x, where=None):
+def check_vectors(net, x, where=None):
     """``x`` as ``int64`` ``(n, input.count)`` in range, or :class:`DataError` naming ``where``."""
     count, top = net.input.count, net.input.max_value
     at = "" if where is None else f"{where}: "
@@ -175,7 +179,7 @@ def load_vectors(path, net):
     if not isinstance(x, np.ndarray):
         x.close()
         raise DataError(f"{path}: expected a .npy array, not an .npz archive")
-    return _check_vectors(net, x, path)
+    return check_vectors(net, x, path)
 
 
 def _check_npy_claim(path):
@@ -220,18 +224,17 @@ def test_set(net, *, data_dir=None):
     return golden.quantize(net.input, data.x_test), data.y_test
 
 
-def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, seed=0,
-             progress=print, gap=0.25, stall=0.25, register_every=None, sources=None,
-             build_args=(), architecture="parallel", features_per_cycle=1, lanes=1,
-             processes=1):
-    """Simulate the generated Verilog of ``net`` on ``vectors``; compare with the golden model.
+def simulate(design, vectors, *, simulator="verilator", waves=False, build_dir, seed=0,
+             progress=print, gap=0.25, stall=0.25, sources=None, build_args=(), processes=1):
+    """Simulate the generated Verilog of ``design`` on ``vectors``; compare with the golden model.
 
     Parameters
     ----------
-    net : Network
-        As trained or loaded (the compiler passes are run here).
+    design : CompiledDesign
+        The net compiled once (:func:`lwc.compiler.driver.compile_design`): its architecture and
+        pipelining are built; its ``source`` net is the golden reference.
     vectors : array_like
-        ``(n, net.input.count)`` integer inputs (see :func:`load_vectors`).
+        ``(n, input count)`` integer inputs (see :func:`load_vectors`).
     simulator : str
         ``"verilator"`` or ``"icarus"``.
     waves : bool
@@ -247,14 +250,11 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
     gap, stall : float
         Probability that an input transfer waits 1..3 cycles before ``valid``, and that
         ``o.ready`` is low in a cycle.
-    register_every, architecture, features_per_cycle, lanes
-        Passed to :func:`~lwc.compiler.lower.lower` (extra pipeline registers; a
-        ``"streaming"`` network with its input transfer width and lanes).
     sources : sequence of path-like, optional
         Verilog files to simulate instead of the generated Verilog (a synthesized netlist and its
         cell models, a reference design). They must define the module ``lwc_net`` with the ports
-        and latency of the generated one: the plan (:func:`~lwc.compiler.lower.plan`) gives those
-        facts, and no component is built.
+        and latency of the generated one: the design's hardware plan gives those facts, and no
+        component is built.
     build_args : sequence of str
         Extra arguments for the simulator's compiler (see :func:`lwc.sim.runner.build`).
     processes : int
@@ -283,19 +283,17 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
         raise UsageError(f"processes must be a positive int, not {processes!r}")
     if waves and processes > 1:
         raise UsageError("waves records one simulation: use processes=1")
-    x = _check_vectors(net, np.asarray(vectors))
+    net, compiled = design.source, design.network
+    x = check_vectors(net, np.asarray(vectors))
 
-    compiled = passes.run(net)
-    # The plan: the facts of the design and its Verilog, without building a component.
-    component = plan(compiled, register_every=register_every, architecture=architecture,
-                     features_per_cycle=features_per_cycle, lanes=lanes)
-    streaming = component.kind == "streaming"
+    component = design.hardware  # the facts of the design and its Verilog: no component
+    streaming = isinstance(design.architecture, Streaming)
     work = Path(build_dir).resolve() / (simulator + ("-waves" if waves else ""))
     work.mkdir(parents=True, exist_ok=True)
     if sources is None:
         source = work / f"{TOPLEVEL}.v"
         progress(f"writing Verilog: {source}")
-        write_verilog(component, source)
+        design.verilog(source)
         sources = [source]
 
     hdl_clock = runner.timing_supported(simulator)
@@ -371,7 +369,7 @@ def simulate(net, vectors, *, simulator="verilator", waves=False, build_dir, see
         stream_seconds=got["stream_seconds"], cycles=got["cycles"], latency=component.latency,
         measured_latency=got["first_latency"], protocol_errors=got["protocol_errors"],
         build_dir=work, build_reused=sim_build.reused, waves=sim_build.waves,
-        architecture=architecture,
+        architecture=design.architecture,
         features_per_cycle=component.features_per_cycle if streaming else net.input.count,
         lanes=component.lanes if streaming else 0,
         cycles_per_inference=component.cycles_per_inference if streaming else 1,

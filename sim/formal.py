@@ -1,7 +1,7 @@
 """Formal equivalence: the generated ``lwc_net`` equals the naive reference for *all* inputs.
 
 :func:`prove_equivalent` writes three Verilog modules into a work directory: the generated design
-(compiler passes, :func:`~lwc.compiler.lower.lower`, :func:`~lwc.compiler.lower.write_verilog`),
+(a :class:`~lwc.compiler.driver.CompiledDesign`'s Verilog, from its hardware plan),
 the naive reference (:func:`lwc.compiler.naive.write_verilog` from the IR as given, no pass run,
 with the generated design's latency) and a miter that drives both with the same ``rst``,
 ``i.valid``, ``i.payload`` and ``o.ready`` and outputs ``ok``: the two agree on ``i.ready`` and
@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lwc.compiler import golden, naive, passes
+from lwc.compiler import golden, naive
 from lwc.compiler.ir import dense_weights
-from lwc.compiler.lower import TOPLEVEL, plan, write_verilog
+from lwc.compiler.lower import TOPLEVEL
 from lwc.errors import BuildError, ToolchainError, UsageError
 
 __all__ = ["LIMITS", "PROOFS", "Step", "Counterexample", "FormalReport", "check_size",
@@ -330,14 +330,15 @@ def _counterexample(proof, path, net, latency, gen_widths, ref_widths):
                           golden=want)
 
 
-def prove_equivalent(net, *, yosys, env=None, work_dir, reference=None, register_every=None,
-                     timeout=600, limits=None, progress=print):
-    """Prove the generated design of ``net`` equal to its naive reference for all inputs.
+def prove_equivalent(design, *, yosys, env=None, work_dir, reference=None, timeout=600,
+                     limits=None, progress=print):
+    """Prove ``design`` (a :class:`~lwc.compiler.driver.CompiledDesign`, with its pipelining)
+    equal to the naive reference of its net for all inputs.
 
     Parameters
     ----------
-    net : Network
-        As trained or loaded; within ``limits``.
+    design : CompiledDesign
+        The net compiled once; its ``source`` net (as trained or loaded) is within ``limits``.
     yosys : str or path-like
         The Yosys executable (e.g. ``lwc.boards.toolchain.tool_path("yosys")``); ``env`` its
         environment (``None``: this process's).
@@ -345,10 +346,8 @@ def prove_equivalent(net, *, yosys, env=None, work_dir, reference=None, register
         Where the Verilog, the Yosys script (``prove.ys``), its logs and any counterexample
         (``<proof>.json``, WaveJSON) go; created if needed.
     reference : Network or None
-        The network the naive reference is written from; ``None`` for ``net`` itself (a
+        The network the naive reference is written from; ``None`` for the design's net (a
         different one is for testing that a wrong design is caught). Same inputs and classes.
-    register_every : int or None
-        Passed to :func:`~lwc.compiler.lower.lower`.
     timeout : float
         Wall seconds each proof may take; a proof that runs out is ``"undecided"``.
     limits : dict or None
@@ -369,6 +368,7 @@ def prove_equivalent(net, *, yosys, env=None, work_dir, reference=None, register
         Yosys cannot be started, or fails for another reason than a failed proof.
     """
     started = time.perf_counter()
+    net = design.source
     reference = net if reference is None else reference
     size = check_size(net, limits)
     check_size(reference, limits)
@@ -378,12 +378,12 @@ def prove_equivalent(net, *, yosys, env=None, work_dir, reference=None, register
     work = Path(work_dir).resolve()
     work.mkdir(parents=True, exist_ok=True)
 
-    component = plan(passes.run(net), register_every=register_every)  # the plan: no component
+    component = design.hardware  # the facts of the design: no component is built
     latency = component.latency
     gen_widths = (component.label_width, component.score_width)
     ref_widths = (naive.label_width(reference), naive.score_width(reference))
     progress(f"writing {TOPLEVEL}.v, {REFERENCE}.v and {MITER}.v in {work}")
-    write_verilog(component, work / f"{TOPLEVEL}.v")
+    design.verilog(work / f"{TOPLEVEL}.v")
     naive.write_verilog(reference, work / f"{REFERENCE}.v", latency=latency, name=REFERENCE)
     (work / f"{MITER}.v").write_text(_miter(net.input.count, net.input.bits, net.output_count,
                                             gen_widths, ref_widths))

@@ -48,8 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lwc.compiler import passes
-from lwc.compiler.lower import TOPLEVEL, plan, write_verilog
+from lwc.compiler.lower import TOPLEVEL
 from lwc.errors import BuildError, ToolchainError, UsageError
 
 from . import cocotb_sim, runner
@@ -231,22 +230,24 @@ def cell_models(build_dir, init="zero", yosys=None):
     return runner.write_if_changed(path, text)
 
 
-def simulate(net, vectors, *, yosys, env=None, build_dir, simulator=None, init="zero",
-             register_every=None, seed=0, gap=0.25, stall=0.25, waves=False, progress=print,
-             architecture="parallel", features_per_cycle=1, lanes=1, processes=1):
-    """Synthesize ``net`` for iCE40, simulate the netlist on ``vectors``, compare with the golden
-    model.
+def simulate(design, vectors, *, yosys, env=None, build_dir, simulator=None, init="zero",
+             seed=0, gap=0.25, stall=0.25, waves=False, progress=print, processes=1):
+    """Synthesize ``design`` for iCE40, simulate the netlist on ``vectors``, compare with the
+    golden model.
 
     The netlist is made from exactly the Verilog :func:`lwc.sim.cocotb_sim.simulate` would
-    simulate (compiler passes, :func:`~lwc.compiler.lower.lower`,
-    :func:`~lwc.compiler.lower.write_verilog`), and run by the same testbench: random input gaps,
+    simulate (the design lowered, :func:`~lwc.compiler.lower.write_verilog`), and run by the same
+    testbench: random input gaps,
     back-pressure, reset at the start, every output compared. Cell inputs the netlist ties to
     ``x`` (see :func:`undefined_inputs`) are reported through ``progress`` before it runs.
 
     Parameters
     ----------
-    net : Network
-        As trained or loaded.
+    design : CompiledDesign
+        The net compiled once (:func:`lwc.compiler.driver.compile_design`), with its
+        architecture and pipelining. A streaming network's weight ROMs become block RAMs
+        (``SB_RAM40_4K`` with their initial contents), simulated by their cell model like every
+        other cell.
     vectors : array_like
         ``(n, net.input.count)`` integer inputs.
     yosys : str or path-like
@@ -257,12 +258,8 @@ def simulate(net, vectors, *, yosys, env=None, build_dir, simulator=None, init="
         ``"icarus"`` or ``"verilator"``; ``None`` for :func:`default_simulator`.
     init : str
         One of :data:`INITS`; ``"x"`` needs Icarus.
-    register_every, seed, gap, stall, waves, progress, processes
+    seed, gap, stall, waves, progress, processes
         As for :func:`lwc.sim.cocotb_sim.simulate`.
-    architecture, features_per_cycle, lanes
-        As for :func:`lwc.sim.cocotb_sim.simulate`. A ``"streaming"`` network's weight ROMs
-        become block RAMs (``SB_RAM40_4K`` with their initial contents), simulated by their cell
-        model like every other cell.
 
     Returns
     -------
@@ -285,16 +282,13 @@ def simulate(net, vectors, *, yosys, env=None, build_dir, simulator=None, init="
         raise UsageError(f"init must be one of {', '.join(INITS)}, not {init!r}")
     if init == "x" and simulator != "icarus":
         raise UsageError(f"init='x' needs a four-state simulator (icarus), not {simulator!r}")
-    cocotb_sim._check_vectors(net, np.asarray(vectors))  # fail before synthesis
+    cocotb_sim.check_vectors(design.source, np.asarray(vectors))  # fail before synthesis
     work = Path(build_dir).resolve()
     work.mkdir(parents=True, exist_ok=True)
 
-    lowering = {"architecture": architecture, "features_per_cycle": features_per_cycle,
-                "lanes": lanes}
-    design = plan(passes.run(net), register_every=register_every, **lowering)
     source = work / f"{TOPLEVEL}.v"
     progress(f"writing Verilog: {source}")
-    write_verilog(design, source)
+    design.verilog(source)
     progress(f"yosys: synth_ice40 -top {TOPLEVEL} in {work}")
     netlist, seconds, reused = synthesize(source, work, yosys=yosys, env=env)
     progress(f"yosys: {'netlist reused' if reused else f'{seconds:.1f} s'}: {netlist}")
@@ -305,10 +299,9 @@ def simulate(net, vectors, *, yosys, env=None, build_dir, simulator=None, init="
                  f"their drivers): {shown}")
     models = cell_models(work, init, yosys)
     report = cocotb_sim.simulate(
-        net, vectors, simulator=simulator, waves=waves, build_dir=work / init, seed=seed,
-        progress=progress, gap=gap, stall=stall, register_every=register_every,
-        sources=[netlist, models], build_args=build_args(simulator), processes=processes,
-        **lowering)
+        design, vectors, simulator=simulator, waves=waves, build_dir=work / init, seed=seed,
+        progress=progress, gap=gap, stall=stall, sources=[netlist, models],
+        build_args=build_args(simulator), processes=processes)
     start = "0" if init == "zero" else "x"
     return dataclasses.replace(report, simulator=f"{simulator}, iCE40 netlist, FFs start at "
                                                  f"{start}")

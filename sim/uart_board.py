@@ -4,7 +4,7 @@
 between the pty and the top's ``rx``/``tx`` pins bit by bit, so host code that talks to a serial
 port (:func:`lwc.boards.run.run_vectors`) can be tested with no board attached::
 
-    with SimulatedBoard(lower(net)) as board:
+    with SimulatedBoard(lower(compile_network(net))) as board:
         report = run_vectors(board.port, net, vectors)
 
 Simulated time only advances while the board has something to do (bytes to receive, a frame in

@@ -213,13 +213,12 @@ def total_zero_fraction(net):
 
 
 def pruned(net):
-    """``net`` after the compiler passes that remove what computes nothing (constant and unread
-    neurons, inputs no neuron reads), without sub-sum sharing: every neuron's ``inputs`` index
-    the previous layer (or ``input_map``) directly."""
+    """``net`` after the compiler pipeline without sub-sum sharing
+    (:data:`lwc.compiler.passes.PIPELINE_UNSHARED`: what computes nothing removed, widths
+    inferred): every neuron's ``inputs`` index the previous layer (or ``input_map``) directly."""
     from lwc.compiler import passes
 
-    return passes.run(net, (passes.fold_constants, passes.remove_unread,
-                            passes.remove_unused_inputs))
+    return passes.compile_network(net, share=False)
 
 
 def network_summary(net):

@@ -1,38 +1,60 @@
-"""Compiler passes, one per module; each is a pure ``Network -> Network`` function.
+"""Compiler passes, one per module; each is a :class:`~.base.Pass`, a pure ``net -> net`` function
+that declares the phases of IR it accepts and gives (see :mod:`.base`).
 
-:data:`PIPELINE` is the one place that says which passes run and in what order; :func:`run`
-verifies the IR after every pass. :func:`pipeline` gives it with or without ``share`` (the
-benchmark compares the two).
+The pipeline is the explicit lists below, in one place: :data:`PRUNE` removes what computes
+nothing (constant and unread neurons, inputs no neuron reads) on plain receptive fields;
+:data:`PIPELINE` then builds shared sub-sums and infers every width; :data:`PIPELINE_UNSHARED`
+infers the widths without sharing (``lwc compile --no-share``, and the benchmark compares the
+two). :func:`compile_network` runs one of them and returns the
+:class:`~lwc.compiler.ir.CompiledNetwork` that lowering takes. :func:`run` refuses a list in which
+a pass does not accept what the pass before it gives, and verifies the IR after every pass.
 """
 
 from ..ir import verify
+from .base import Pass, Phase, check_order, phase_of
 from .fold_constants import fold_constants
 from .infer_widths import infer_widths
 from .remove_unread import remove_unread
 from .remove_unused_inputs import remove_unused_inputs
 from .share import share
 
-__all__ = ["PIPELINE", "pipeline", "run", "fold_constants", "remove_unread",
+__all__ = ["PRUNE", "PIPELINE", "PIPELINE_UNSHARED", "pipeline", "run", "compile_network",
+           "Pass", "Phase", "phase_of", "check_order", "fold_constants", "remove_unread",
            "remove_unused_inputs", "share", "infer_widths"]
 
-PIPELINE = (fold_constants, remove_unread, remove_unused_inputs, share, infer_widths)
+#: Remove constant neurons (folded into their readers), unread neurons and unused inputs.
+PRUNE = (fold_constants, remove_unread, remove_unused_inputs)
+#: The compiler: prune, share sub-sums between the neurons of a layer, infer every width.
+PIPELINE = (*PRUNE, share, infer_widths)
+#: The compiler without sharing.
+PIPELINE_UNSHARED = (*PRUNE, infer_widths)
 
 
 def pipeline(*, share=True):
-    """:data:`PIPELINE`, without the ``share`` pass when ``share`` is false."""
-    return PIPELINE if share else tuple(p for p in PIPELINE if p.__name__ != "share")
+    """:data:`PIPELINE`, or :data:`PIPELINE_UNSHARED` when ``share`` is false."""
+    return PIPELINE if share else PIPELINE_UNSHARED
 
 
 def run(net, passes=PIPELINE, *, on_pass=None):
     """Run ``passes`` over ``net`` in order, verifying after each; return the result.
 
-    ``on_pass(pass_fn, before, after)`` is called after each pass when given (tests use it to check
+    The order is checked first (:func:`~.base.check_order`), from the phase ``net`` is in.
+    ``on_pass(pass_, before, after)`` is called after each pass when given (tests use it to check
     that the golden model's predictions never change).
     """
     verify(net)
-    for pass_fn in passes:
-        after = verify(pass_fn(net))
+    passes = tuple(passes)
+    check_order(passes, phase_of(net))
+    for pass_ in passes:
+        after = verify(pass_(net))
         if on_pass is not None:
-            on_pass(pass_fn, net, after)
+            on_pass(pass_, net, after)
         net = after
     return net
+
+
+def compile_network(net, *, share=True, on_pass=None):
+    """``net`` (as trained or loaded) through the whole pipeline: its
+    :class:`~lwc.compiler.ir.CompiledNetwork`, computing the same scores (``on_pass`` as for
+    :func:`run`)."""
+    return run(net, pipeline(share=share), on_pass=on_pass)

@@ -8,7 +8,8 @@ The constant neuron then feeds nothing and is removed by ``remove_unread``.
 
 from dataclasses import replace
 
-from ..ir import activation_range, layer_ranges, unshare
+from ..ir import activation_range, layer_ranges
+from .base import Pass, Phase
 
 __all__ = ["fold_constants"]
 
@@ -20,8 +21,7 @@ def _shift_params(kind, params, delta):
     return tuple(p - delta for p in params)
 
 
-def fold_constants(net):
-    net = unshare(net)  # works on plain receptive fields; share runs later
+def _fold_constants(net):
     layers = list(net.layers)
     for li in range(len(layers) - 1):
         # Recompute ranges: folding earlier layers can narrow this one's intervals.
@@ -45,7 +45,11 @@ def fold_constants(net):
                 inputs=tuple(i for i, _ in keep),
                 weights=tuple(w for _, w in keep),
                 params=_shift_params(reader.activation.kind, neuron.params, delta),
-                sum_range=None,
             ))
         layers[li + 1] = replace(reader, neurons=tuple(neurons))
     return replace(net, layers=tuple(layers))
+
+
+#: Plain receptive fields in and out: it runs before ``share``.
+fold_constants = Pass("fold_constants", _fold_constants, accepts=frozenset({Phase.PLAIN}),
+                      gives=Phase.PLAIN)

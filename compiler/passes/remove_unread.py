@@ -2,12 +2,12 @@
 
 from dataclasses import replace
 
-from ..ir import unshare
+from .base import Pass, Phase
 
-__all__ = ["remove_unread"]
+__all__ = ["remove_unread", "reindex"]
 
 
-def _reindex(layer, keep):
+def reindex(layer, keep):
     """``layer`` reading only the previous-layer indices in ``keep`` (sorted), renumbered."""
     new_index = {old: new for new, old in enumerate(keep)}
     neurons = tuple(
@@ -16,8 +16,7 @@ def _reindex(layer, keep):
     return replace(layer, neurons=neurons)
 
 
-def remove_unread(net):
-    net = unshare(net)  # works on plain receptive fields; share runs later
+def _remove_unread(net):
     layers = list(net.layers)
     # Backwards, so a neuron whose only readers were removed goes too.
     for li in range(len(layers) - 2, -1, -1):
@@ -25,5 +24,10 @@ def remove_unread(net):
         if len(read) == layers[li].size:
             continue
         layers[li] = replace(layers[li], neurons=tuple(layers[li].neurons[i] for i in read))
-        layers[li + 1] = _reindex(layers[li + 1], read)
+        layers[li + 1] = reindex(layers[li + 1], read)
     return replace(net, layers=tuple(layers))
+
+
+#: Plain receptive fields in and out: it runs before ``share``.
+remove_unread = Pass("remove_unread", _remove_unread, accepts=frozenset({Phase.PLAIN}),
+                     gives=Phase.PLAIN)

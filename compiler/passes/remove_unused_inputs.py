@@ -2,16 +2,20 @@
 
 from dataclasses import replace
 
-from ..ir import unshare
-from .remove_unread import _reindex
+from .base import Pass, Phase
+from .remove_unread import reindex
 
 __all__ = ["remove_unused_inputs"]
 
 
-def remove_unused_inputs(net):
-    net = unshare(net)  # works on plain receptive fields; share runs later
+def _remove_unused_inputs(net):
     read = sorted({i for n in net.layers[0].neurons for i in n.inputs})
     if len(read) == len(net.input_map):
         return net
-    layers = (_reindex(net.layers[0], read),) + net.layers[1:]
+    layers = (reindex(net.layers[0], read),) + net.layers[1:]
     return replace(net, layers=layers, input_map=tuple(net.input_map[i] for i in read))
+
+
+#: Plain receptive fields in and out: it runs before ``share``.
+remove_unused_inputs = Pass("remove_unused_inputs", _remove_unused_inputs,
+                            accepts=frozenset({Phase.PLAIN}), gives=Phase.PLAIN)

@@ -25,53 +25,93 @@ of term updates (each neuron term visited when a node replaces two terms of its 
 may spend on the whole net, split between layers by their weights; when a layer's part is spent,
 it keeps the nodes made so far (the most frequent pairs come first, so the first work saves the
 most adders). The default, :data:`DEFAULT_BUDGET`, is reached only by nets of several hundred
-thousand weights (about 20 s of CPU; see ``docs/benchmarks.md``).
+thousand weights (about 20 s of CPU; see ``docs/benchmarks.md``). Memory is bounded too: a layer
+counts the pairs of at most ``sqrt(2 * pairs)`` inputs (:data:`DEFAULT_PAIRS`; the inputs in the
+most neurons when it has more), which every ordinary layer stays within, so a layer of 65,536
+inputs read by each of its neurons does not build its 2**31 pairs.
 """
 
+import math
+from array import array
 from collections import Counter
 from dataclasses import replace
 
 import numpy as np
 
-from ..ir import Network, SharedNode, layer_ranges_step, unshare
+from lwc import semantics
 
-__all__ = ["share", "share_layer", "DEFAULT_BUDGET"]
+from ..ir import Network, SharedNode, layer_ranges_step, unshare, without_widths
+from .base import Pass, Phase
+
+__all__ = ["share", "share_layer", "DEFAULT_BUDGET", "DEFAULT_PAIRS", "DEFAULT_CELLS"]
 
 #: Term updates for a whole net (see the module docstring).
 DEFAULT_BUDGET = 30_000_000
+#: Input pairs whose counts one layer may hold (a count table of this many entries and their keys
+#: in the queue take about 200 MB).
+DEFAULT_PAIRS = 1 << 21
+#: Entries of the ``neurons x inputs`` matrices the pair counting multiplies (two float32 ones).
+DEFAULT_CELLS = 1 << 24
 
 
-def share(net, *, budget=DEFAULT_BUDGET, slack=0, one_bit=False):
-    """``net`` with shared nodes in its layers (computing the same function).
+def _share(net, *, budget=DEFAULT_BUDGET, slack=0, one_bit=False, pairs=DEFAULT_PAIRS,
+           cells=DEFAULT_CELLS):
+    """``net`` with shared nodes in its layers (computing the same function), without widths.
 
     Layers whose inputs are all one bit wide are left alone unless ``one_bit``: lowering builds
     their neurons as compressor trees, which add bits one by one, so a shared pair saves nothing
-    there and costs its adder (measured in ``docs/benchmarks.md``). A net that already has shared
-    nodes is expanded first, so the pass is idempotent.
+    there and costs its adder (measured in ``docs/benchmarks.md``). The pass accepts a net in any
+    phase and starts from its expansion (shared nodes it already has are expanded, widths are
+    dropped), so it is idempotent; the passes that need plain receptive fields refuse its output.
     """
     assert isinstance(net, Network)
-    net = unshare(net)
+    net = unshare(without_widths(net))
     # The budget is for the whole net: each layer gets its share by weights.
     total = max(sum(len(n.inputs) for layer in net.layers for n in layer.neurons), 1)
     ranges = [(0, net.input.max_value)] * len(net.input_map)
     layers = []
     for li, layer in enumerate(net.layers):
-        wide = any(hi > 1 or lo < -1 or (lo < 0 < hi) for lo, hi in ranges)
-        if wide or one_bit:
+        # The hardware's rule for compressor trees, from its one home.
+        if one_bit or not semantics.one_bit_inputs(ranges):
             part = budget * sum(len(n.inputs) for n in layer.neurons) // total
-            layer = share_layer(layer, net.layer_input_count(li), budget=part, slack=slack)
+            layer = share_layer(layer, net.layer_input_count(li), budget=part, slack=slack,
+                                pairs=pairs, cells=cells)
         layers.append(layer)
         ranges = [out for _, out in layer_ranges_step(layer, ranges)]
     return replace(net, layers=tuple(layers))
 
 
-def _input_pair_counts(rows, n_in, min_count=2):
+#: Any phase in; a ``SHARED`` net (no widths) out.
+share = Pass("share", _share, accepts=frozenset(Phase), gives=Phase.SHARED)
+
+
+def _candidate_inputs(cols, neurons, *, pairs=DEFAULT_PAIRS, cells=DEFAULT_CELLS,
+                      min_count=2):
+    """The inputs whose pairs are counted (increasing): those in ``>= min_count`` neurons (``cols``
+    holds each input's count), or, when they are more than ``pairs`` and ``cells`` allow (their
+    pairs, and the ``neurons x inputs`` matrices the counting multiplies), as many of them as
+    allowed: the ones in the most neurons, then the lowest."""
+    used = np.flatnonzero(cols >= min_count)  # an input in one neuron pairs with nothing twice
+    allowed = min(max(int(math.isqrt(2 * pairs)), 2), max(cells // max(neurons, 1), 2))
+    if len(used) <= allowed:
+        return used
+    best = np.argsort(-cols[used], kind="stable")[:allowed]
+    return np.sort(used[best])
+
+
+def _input_pair_counts(rows, n_in, min_count=2, *, pairs=DEFAULT_PAIRS, cells=DEFAULT_CELLS):
     """Keys and counts (two ``int64`` arrays) of the pairs of inputs with one relative sign found
-    in ``>= min_count`` neurons; ``rows`` holds each neuron's ``{input: +1 or -1}``."""
+    in ``>= min_count`` neurons; ``rows`` holds each neuron's ``{input: +1 or -1}``.
+
+    Only pairs of the inputs :func:`_candidate_inputs` chooses are counted, so the work and the
+    memory stay bounded by ``pairs`` and ``cells``: every pair for the layers of ordinary nets
+    (a 784-input layer has 307,000 pairs), the pairs of the most used inputs for a layer as wide
+    as 65,536 inputs read by every neuron (2**31 pairs).
+    """
     cols = np.zeros(n_in, dtype=np.int64)
     for terms in rows:
         cols[list(terms)] += 1
-    used = np.flatnonzero(cols >= min_count)  # an input in one neuron pairs with nothing twice
+    used = _candidate_inputs(cols, len(rows), pairs=pairs, cells=cells, min_count=min_count)
     none = np.zeros(0, dtype=np.int64)
     if len(used) < 2:
         return none, none
@@ -102,13 +142,15 @@ def _input_pair_counts(rows, n_in, min_count=2):
     return np.concatenate(keys), np.concatenate(counts)
 
 
-def share_layer(layer, n_in, *, budget=DEFAULT_BUDGET, slack=0):
-    """``layer`` (reading ``n_in`` values, no shared nodes yet) with shared nodes."""
+def share_layer(layer, n_in, *, budget=DEFAULT_BUDGET, slack=0, pairs=DEFAULT_PAIRS,
+                cells=DEFAULT_CELLS):
+    """``layer`` (reading ``n_in`` values, no shared nodes yet) with shared nodes; ``pairs`` and
+    ``cells`` bound the input pairs counted (:func:`_input_pair_counts`)."""
     assert not layer.shared
     rows = [{i: w for i, w in zip(n.inputs, n.weights) if w in (1, -1)} for n in layer.neurons]
     fixed = [[(i, w) for i, w in zip(n.inputs, n.weights) if w not in (1, -1)]
              for n in layer.neurons]
-    keys, counts = _input_pair_counts(rows, n_in)
+    keys, counts = _input_pair_counts(rows, n_in, pairs=pairs, cells=cells)
     if not len(keys):
         return layer
     # A pair key is (a << 33) | (b << 1) | (1 if the signs differ), for term indices a < b; a
@@ -134,7 +176,9 @@ def share_layer(layer, n_in, *, budget=DEFAULT_BUDGET, slack=0):
     keys, counts = keys[order], counts[order]
     top = int(counts[-1])
     bounds = np.searchsorted(counts, np.arange(top + 2))
-    buckets = [keys[bounds[c]:bounds[c + 1]].tolist() for c in range(top + 1)]
+    # int64 arrays, not lists: a key takes 8 bytes instead of an int object's 40 (the fresh
+    # pairs of a wide layer's nodes are millions).
+    buckets = [array("q", keys[bounds[c]:bounds[c + 1]].tobytes()) for c in range(top + 1)]
     work = 0
     while top >= 2 and work < budget:
         bucket = buckets[top]

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from lwc.boards.asic import GATES, AsicReport, _read_ltp
-from lwc.boards.compile import compile_net
 from lwc.cli import main
+from lwc.compile import compile_net
 
 
 def test_longest_path_is_read_from_ltp(tmp_path):

@@ -319,7 +319,7 @@ def test_lowered_network_builds(tmp_path, rng, make_network):
                        kinds=("clip",))
     # Not folded to constants by the passes: there is logic to synthesize.
     assert any(n.inputs for layer in passes.run(net).layers for n in layer.neurons)
-    component = lower(net)
+    component = lower(passes.compile_network(net))
 
     class Top(Elaboratable):
         # Feed the network from an LFSR and fold its outputs onto an LED so nothing is optimised
@@ -445,7 +445,7 @@ def test_ecp5_capacity_matches_nextpnr(tmp_path, name):
 @pytest.mark.slow
 def test_compile_small_net_for_ulx3s(tmp_path, rng, make_network):
     from lwc.boards import check_bitstream
-    from lwc.boards.compile import compile_net
+    from lwc.compile import compile_net
 
     net = make_network(rng, inputs=8, hidden=(8,), outputs=3, bits=2, density=0.5,
                        kinds=("clip",))

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from lwc.boards.compile import compile_net
+from lwc.compile import compile_net
 from lwc.compiler import golden, ir, netfile
 
 

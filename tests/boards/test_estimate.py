@@ -4,15 +4,17 @@ the estimates with nextpnr)."""
 import numpy as np
 import pytest
 
-from lwc.boards.compile import compile_net, plan_architecture
-from lwc.boards.estimate import block_rams, estimate_parallel, estimate_streaming
+from lwc.boards.estimate import block_rams, estimate_parallel, estimate_streaming, model_for
+from lwc.boards.plan import plan_architecture
 from lwc.boards.registry import get_board
+from lwc.compile import compile_net
 from lwc.compiler import ir, passes
-from lwc.compiler.lower import lower
+from lwc.compiler.architecture import Streaming
+from lwc.compiler.lower import plan
 from lwc.errors import UsageError
 
 
-def _net(inputs, hidden, density, bits=2, seed=0):
+def _net(inputs, hidden, density, bits=2, seed=0, compiled=True):
     rng = np.random.default_rng(seed)
     sizes = (inputs, hidden, 10)
     layers = []
@@ -22,8 +24,9 @@ def _net(inputs, hidden, density, bits=2, seed=0):
             layers.append((w, ir.Activation("linear"), np.zeros(n_out, dtype=np.int64)))
         else:
             layers.append((w, ir.Activation("step"), np.abs(w).sum(axis=1)))
-    return passes.run(ir.from_dense(ir.InputSpec(inputs, bits, None), layers,
-                                    tuple(str(k) for k in range(10)), (("dataset", "random"),)))
+    net = ir.from_dense(ir.InputSpec(inputs, bits, None), layers,
+                        tuple(str(k) for k in range(10)), (("dataset", "random"),))
+    return passes.run(net) if compiled else net
 
 
 @pytest.mark.parametrize("width, depth, blocks", [
@@ -43,10 +46,7 @@ def test_parallel_estimate_grows_with_the_weights():
 
 def test_streaming_estimate_counts_lanes_and_memories():
     net = _net(200, 64, 0.1)
-    one, four = (lower(net, architecture="streaming", features_per_cycle=8, lanes=k)
-                 for k in (1, 4))
-    for component in (one, four):
-        component._MustUse__silence = True
+    one, four = (plan(net, Streaming(8, k)) for k in (1, 4))
     e1, e4 = estimate_streaming(net, one), estimate_streaming(net, four)
     assert e1.lanes == 1 and e4.lanes == 4
     assert e4.logic_cells > e1.logic_cells and e4.block_rams >= e1.block_rams
@@ -57,8 +57,8 @@ def test_streaming_estimate_counts_lanes_and_memories():
 def test_auto_takes_parallel_when_it_fits():
     net = _net(16, 8, 0.3)
     plan = plan_architecture(net, get_board("icebreaker"), "auto", progress=lambda *_: None)
-    assert plan.architecture == "parallel"
-    assert plan_architecture(net, None, "auto").architecture == "parallel"
+    assert plan.architecture.name == "parallel"
+    assert plan_architecture(net, None, "auto").architecture.name == "parallel"
 
 
 def test_auto_streams_a_net_too_big_for_the_board():
@@ -66,11 +66,11 @@ def test_auto_streams_a_net_too_big_for_the_board():
     said = []
     board = get_board("icebreaker")
     plan = plan_architecture(net, board, "auto", progress=said.append)
-    assert plan.architecture == "streaming" and plan.estimate.fits(board.capacity)
-    assert plan.lanes >= 1 and plan.features_per_cycle == 8
+    assert plan.architecture.name == "streaming" and plan.estimate.fits(board.capacity)
+    assert plan.architecture.lanes >= 1 and plan.architecture.features_per_cycle == 8
     assert "streaming" in said[0] and "fits" in said[-1]
     # The most lanes that fit: one more step up would not.
-    bigger = {1: 2, 2: 4, 4: 8}.get(plan.lanes)
+    bigger = {1: 2, 2: 4, 4: 8}.get(plan.architecture.lanes)
     if bigger:
         over = plan_architecture(net, board, "streaming", lanes=bigger, progress=said.append)
         assert not over.estimate.fits(board.capacity)
@@ -87,7 +87,7 @@ def test_architecture_options_are_checked():
 
 
 def test_compile_streaming_verilog(tmp_path):
-    net = _net(40, 12, 0.3)
+    net = _net(40, 12, 0.3, compiled=False)
     result = compile_net(net, tmp_path / "out", target="verilog", architecture="streaming",
                          features_per_cycle=4, lanes=2, progress=lambda *_: None)
     facts = result.facts
@@ -95,3 +95,17 @@ def test_compile_streaming_verilog(tmp_path):
     assert facts.features_per_cycle == 4 and facts.cycles_per_inference > 1
     assert "streaming" in result.table() and "1 inference every" in result.table()
     assert "module lwc_net" in (tmp_path / "out" / "net.v").read_text()
+
+
+def test_estimator_is_per_family():
+    """Only iCE40 has a fitted model; on ECP5 nothing is decided from iCE40's numbers: auto is
+    parallel even for a net iCE40's model would stream, and streaming lanes are not chosen."""
+    net = _net(784, 128, 0.08)
+    assert model_for("ice40") is not None and model_for(get_board("ulx3s").family) is None
+    said = []
+    plan = plan_architecture(net, get_board("ulx3s"), "auto", progress=said.append)
+    assert plan.architecture.name == "parallel" and plan.estimate is None
+    assert said == ["architecture: parallel (no resource model is fitted for ECP5: nothing "
+                    "estimated)"]
+    plan = plan_architecture(net, get_board("ulx3s"), "streaming", progress=said.append)
+    assert plan.architecture == Streaming(8, 1) and plan.estimate is None

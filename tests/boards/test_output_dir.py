@@ -5,18 +5,14 @@ import json
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 
 import lwc.boards.compile as compile_module
 from lwc.boards import check_bitstream
-from lwc.boards.compile import MANIFEST, compile_net
 from lwc.cli import main
+from lwc.compile import MANIFEST, compile_net
 from lwc.compiler import ir, netfile
 from lwc.errors import BuildError, UsageError
-
-# The fake builds below never elaborate the board top they are given.
-pytestmark = [pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable"),
-              pytest.mark.usefixtures("collect_unbuilt_designs")]
-
 
 ICE40_SYNC = bytes.fromhex("7eaa997e")
 BITSTREAM = b"\xff\x00\x00\xff" + ICE40_SYNC + bytes(100)
@@ -46,6 +42,7 @@ def fake_build(fail=None):
     """Stands in for :func:`lwc.boards.build.build`: writes what a real one writes, then
     succeeds with a bitstream or raises ``fail`` (the real one never leaves a bitstream then)."""
     def build(top, board, out_dir, *, name, clock_mhz, seed, progress):
+        Fragment.get(top, None)  # elaborated, as the real build does first
         for suffix in ("il", "ys", "pcf", "rpt"):
             (out_dir / f"{name}.{suffix}").write_text(f"{suffix}\n")
         if fail is not None:

@@ -7,6 +7,7 @@ from lwc.boards.run import BoardError, run_vectors
 from lwc.boards.uart_host import Response, ResponseParser, encode_request, encode_response
 from lwc.compiler.golden import evaluate
 from lwc.compiler.lower import lower
+from lwc.compiler.passes import compile_network
 from lwc.errors import DataError, LwcError, UsageError
 from lwc.sim.uart_board import SimulatedBoard
 
@@ -32,7 +33,7 @@ def test_run_vectors_on_simulated_board(net, rng, make_vectors):
     vectors = make_vectors(net, rng, n_random=6)
     labels = evaluate(net, vectors).predictions.copy()
     labels[:3] = (labels[:3] + 1) % 3  # three wrong labels: accuracy must see them
-    with SimulatedBoard(lower(net)) as board:
+    with SimulatedBoard(lower(compile_network(net))) as board:
         report = run_vectors(board.port, net, vectors, labels=labels, timeout=5.0)
         scored = run_vectors(board.port, net, vectors[:4], scores=True, timeout=5.0)
     assert report.count == len(vectors) and report.answered == len(vectors)
@@ -52,7 +53,7 @@ def test_board_answering_wrongly_is_reported(net, rng, make_network):
     vectors = rng.integers(0, 16, size=(8, 5))
     expected = evaluate(net, vectors).predictions != evaluate(other, vectors).predictions
     assert expected.any()
-    with SimulatedBoard(lower(other)) as board:
+    with SimulatedBoard(lower(compile_network(other))) as board:
         report = run_vectors(board.port, net, vectors, timeout=5.0)
     assert [m.index for m in report.mismatches] == list(np.flatnonzero(expected))
     assert report.answered == 8
@@ -63,7 +64,7 @@ def test_link_errors_are_retried(net, rng):
     and its request resent; every vector still ends up answered correctly."""
     vectors = rng.integers(0, 16, size=(10, 5))
     request = 5 + 5  # bytes per request
-    with SimulatedBoard(lower(net), corrupt_in={3, 2 * request + 7},
+    with SimulatedBoard(lower(compile_network(net)), corrupt_in={3, 2 * request + 7},
                         corrupt_out={4 * 5 + 2}) as board:
         report = run_vectors(board.port, net, vectors, timeout=1.0, window=2)
     assert report.disagreements == 0 and report.answered == 10

@@ -5,18 +5,15 @@ import json
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 
 import lwc.boards.compile as compile_module
 from lwc.boards import BOARDS, timing
-from lwc.boards.compile import MAX_TIMING_TRIES, compile_net
+from lwc.boards.compile import MAX_TIMING_TRIES
+from lwc.compile import compile_net
 from lwc.compiler import passes
-from lwc.compiler.lower import lower
+from lwc.compiler.lower import plan
 from lwc.errors import UsageError
-
-# The fake builds below never elaborate the board tops they are given.
-pytestmark = [pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable"),
-              pytest.mark.usefixtures("collect_unbuilt_designs")]
-
 
 
 @pytest.fixture
@@ -32,8 +29,7 @@ def test_one_stage_per_register(make_network, seed):
                                   outputs=4, bits=3, density=0.4, kinds=("clip", "step")))
     for every in timing.register_choices(net):
         stages = timing.stages(net, every)
-        component = lower(net, register_every=every)
-        component._MustUse__silence = True
+        component = plan(net, register_every=every)
         # Every stage ends in a register, and every register closes a stage.
         assert len(stages) == component.latency, every
         if every is not None:
@@ -88,6 +84,7 @@ def fake_build(fmax_of_latency, path=("network.layer0.l0_n0_sum", "network.layer
     latencies = []
 
     def build(top, board, out_dir, *, name, clock_mhz, seed, progress):
+        Fragment.get(top, None)  # elaborated, as the real build does first
         latency = top.network.latency
         latencies.append(latency)
         return FakeReport(fmax_of_latency(latency), list(path), clock_mhz or board.clock_mhz)
@@ -99,10 +96,7 @@ def test_retries_with_more_registers_until_the_target_is_met(deep_net, tmp_path,
     net = passes.run(deep_net)
     family = BOARDS["icebreaker"].family
     choices = timing.register_choices(net)
-    latency = {every: lower(net, register_every=every) for every in choices}
-    for component in latency.values():
-        component._MustUse__silence = True
-    latency = {every: c.latency for every, c in latency.items()}
+    latency = {every: plan(net, register_every=every).latency for every in choices}
     # The model predicts None meets 12 MHz; the "board" only reaches it with register_every 1.
     fake = fake_build(lambda lat: 13.0 if lat == latency[1] else 5.0)
     monkeypatch.setattr(compile_module, "build", fake)
@@ -185,6 +179,7 @@ def test_board_chooses_the_target(deep_net, tmp_path, monkeypatch):
     boards = []
 
     def build(top, board, out_dir, *, name, clock_mhz, seed, progress):
+        Fragment.get(top, None)
         boards.append((board.name, clock_mhz))
         return FakeReport(100.0, [], clock_mhz or board.clock_mhz)
     monkeypatch.setattr(compile_module, "build", build)

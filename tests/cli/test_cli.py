@@ -12,6 +12,7 @@ import pytest
 from lwc.cli import main
 from lwc.compiler import golden, netfile
 from lwc.compiler.lower import lower
+from lwc.compiler.passes import compile_network
 from lwc.demo import RECIPES
 
 
@@ -118,7 +119,7 @@ def test_run_against_simulated_board(net_path, tmp_path, capsys):
     net = netfile.load(net_path)
     x = np.random.default_rng(5).integers(0, 8, size=(6, 6))
     np.save(tmp_path / "x.npy", x)
-    with SimulatedBoard(lower(net)) as board:
+    with SimulatedBoard(lower(compile_network(net))) as board:
         code = main(["run", str(net_path), "--port", board.port, "--npy", str(tmp_path / "x.npy"),
                      "--timeout", "5"])
     out = capsys.readouterr().out

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""``lower``: IR to hardware parameters, passes when needed, names from origins, errors.
+"""``lower``: a compiled net to hardware parameters, names from origins, errors.
 
 Bit-exactness of the lowered hardware against the golden model is in ``tests/hw/test_network.py``.
 """
@@ -16,11 +16,13 @@ from lwc.errors import UsageError
 from lwc.hw import ActivationSpec, NeuronSpec, TernaryNetwork, network_verilog
 
 
-def test_runs_passes_when_widths_are_missing(rng, make_network):
+def test_takes_only_a_compiled_net(rng, make_network):
     net = make_network(rng, inputs=16, hidden=(12, 8), outputs=3, bits=4, density=0.15)
+    with pytest.raises(TypeError, match="lower\\(\\) takes a CompiledNetwork"):
+        lower(net)
     passed = passes.run(net)
     assert [layer.size for layer in passed.layers] != [12, 8, 3]  # the passes changed something
-    dut = lower(net)
+    dut = lower(passes.compile_network(net))
     assert dut.sum_ranges == tuple(tuple(n.sum_range for n in layer.neurons)
                                    for layer in passed.layers)
     assert dut.input_count == 16 and dut.n_classes == 3
@@ -64,7 +66,7 @@ def test_signal_names_follow_origins():
         (np.array([[1, 1, 0, 0], [0, 0, 0, 0], [0, -1, 1, 1]]), ir.Activation("step"), [3, 0, 1]),
         (np.array([[1, 1, 1], [-1, 1, 1]]), ir.Activation("linear"), [0, 0]),
     ], ["a", "b"])
-    text = rtlil.convert(lower(net), name="lwc_net")
+    text = rtlil.convert(lower(passes.compile_network(net)), name="lwc_net")
     for name in ("l0_n0_sum", "l0_n2_sum", "l0_n2_act", "tree_l0_n2_1_0", "l1_n1_sum"):
         assert f"\\{name}" in text, name
     assert "l0_n1_" not in text
@@ -72,7 +74,8 @@ def test_signal_names_follow_origins():
 
 def test_register_every_is_passed_on(rng, make_network):
     net = make_network(rng, inputs=30, hidden=(20,), outputs=4, bits=4, density=0.5)
-    plain, piped = lower(net), lower(net, register_every=1)
+    compiled = passes.compile_network(net)
+    plain, piped = lower(compiled), lower(compiled, register_every=1)
     assert isinstance(piped, TernaryNetwork)
     assert piped.latency > plain.latency == len(passes.run(net).layers) + 1
 
@@ -81,25 +84,26 @@ def test_register_every_is_passed_on(rng, make_network):
 def test_register_every_errors(value, rng, make_network):
     with pytest.raises(UsageError, match=rf"^register_every must be a positive integer, "
                                          rf"not {value!r}$"):
-        lower(make_network(rng), register_every=value)
+        lower(passes.compile_network(make_network(rng)), register_every=value)
 
 
-def _shareable_net():
+def _shareable_net(share=True):
     w = np.array([[1, 1, 1, 0], [-1, -1, 0, 1], [1, 1, 0, -1]])
-    return ir.from_dense(ir.InputSpec(4, 2), [(w, ir.Activation("linear"), [0, 1, 2])], "abc")
+    net = ir.from_dense(ir.InputSpec(4, 2), [(w, ir.Activation("linear"), [0, 1, 2])], "abc")
+    return passes.compile_network(net, share=share)
 
 
 def test_share_option():
-    net = _shareable_net()
-    shared, plain = lower(net), lower(net, share=False)
+    net = _shareable_net(share=False)
+    shared, plain = lower(_shareable_net()), lower(net)
     assert shared.shared_ranges == (((0, 6), (-6, 3)),) and plain.shared_ranges == ((),)
     assert shared.sum_ranges == plain.sum_ranges == (((0, 9), (-6, 3), (-3, 6)),)
     text = write_verilog(shared)
     assert "l0_s0" in text and "l0_s1" in text and "l0_s" not in write_verilog(plain)
-    # A net compiled with sharing is expanded again when lowered without it.
-    compiled = passes.run(net)
+    # A net compiled with sharing, expanded again, keeps its widths and lowers without nodes.
+    compiled = _shareable_net()
     assert compiled.layers[0].shared
-    assert lower(compiled, share=False).shared_ranges == ((),)
+    assert lower(ir.unshare(compiled)).shared_ranges == ((),)
 
 
 def test_write_verilog_writes_the_network_itself(tmp_path):

@@ -51,7 +51,7 @@ def test_widths_match_the_generated_design(make_network):
     for seed in range(8):
         net = make_network(np.random.default_rng(seed), inputs=6, hidden=(5, 4), outputs=4,
                            bits=1 + seed % 8, density=0.5)
-        component = lower(passes.run(net))
+        component = lower(passes.compile_network(net))
         assert naive.label_width(net) == component.label_width
         assert naive.score_width(net) == component.score_width
 
@@ -75,7 +75,7 @@ def _nets(make_network):
 @needs_icarus
 def test_naive_equals_golden_in_icarus(make_network, make_vectors, tmp_path):
     for k, net in enumerate(_nets(make_network)):
-        component = lower(passes.run(net))
+        component = lower(passes.compile_network(net))
         source = tmp_path / f"naive{k}.v"
         naive.write_verilog(net, source, latency=component.latency)
         x = make_vectors(net, np.random.default_rng(k))
@@ -108,7 +108,7 @@ def test_a_wrong_reference_mismatches(make_network, make_vectors, tmp_path):
     bad = replace(net, layers=(*net.layers[:-1], replace(out, neurons=tuple(
         replace(n, params=(n.params[0] + 1,)) for n in out.neurons))))
     source = tmp_path / "naive.v"
-    naive.write_verilog(bad, source, latency=lower(passes.run(net)).latency)
+    naive.write_verilog(bad, source, latency=lower(passes.compile_network(net)).latency)
     x = make_vectors(net, np.random.default_rng(0))
     report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path,
                                  sources=[source], progress=quiet)
@@ -122,7 +122,7 @@ def test_long_sums_are_written_in_chains(make_network, make_vectors, tmp_path, m
     monkeypatch.setattr(naive, "CHAIN", 3)
     net = make_network(np.random.default_rng(2), inputs=7, hidden=(4,), outputs=3, bits=3,
                        density=0.7)
-    component = lower(passes.run(net))
+    component = lower(passes.compile_network(net))
     source = tmp_path / "naive.v"
     text = naive.write_verilog(net, source, latency=component.latency)
     sums = re.findall(r"wire signed \[\d+:0\] l0_n\d+_sum = (.*);", text)

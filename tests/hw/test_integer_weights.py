@@ -7,6 +7,7 @@ import pytest
 
 from lwc.compiler import golden, ir, passes
 from lwc.compiler.lower import lower
+from lwc.compiler.passes import compile_network
 from lwc.sim.amaranth_sim import simulate
 
 
@@ -46,7 +47,7 @@ def test_parallel_network_is_bit_exact(magnitudes, register_every, make_vectors)
     net = integer_net(rng, magnitudes=magnitudes)
     assert max(abs(w) for layer in net.layers for n in layer.neurons for w in n.weights) > 1
     x = make_vectors(net, rng, n_random=48)
-    trace = check(lower(net, register_every=register_every), net, x)
+    trace = check(lower(compile_network(net), register_every=register_every), net, x)
     # The steps do switch: the test would notice a wrong sum.
     assert 0 < trace.outputs[0].mean() < 1
 
@@ -62,7 +63,7 @@ def test_scores_scale_with_the_weights(make_vectors):
         (2 * w, net.layers[1].activation, [0] * w.shape[0]),
     ], net.classes)
     x = make_vectors(net, rng, n_random=16)
-    t = check(lower(doubled), doubled, x)
+    t = check(lower(compile_network(doubled)), doubled, x)
     np.testing.assert_array_equal(t.scores, 2 * golden.evaluate(net, x).sums[1])
 
 

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from lwc.boards.toolchain import tool_path, toolchain_env
 from lwc.compiler import golden, ir, passes
+from lwc.compiler.architecture import Streaming
 from lwc.compiler.lower import plan, write_verilog
 from lwc.hw import StreamingNetwork, TernaryNetwork, network_verilog
 from lwc.sim import runner
@@ -179,8 +180,8 @@ def _cases(rng, make_network):
         "all-kinds": (kinds, {"register_every": 2}),
         "integer": (integer, {}),
         "integer-pipelined": (integer, {"register_every": 1}),
-        "streaming": (kinds, {"architecture": "streaming", "features_per_cycle": 4, "lanes": 2}),
-        "streaming-integer": (integer, {"architecture": "streaming", "features_per_cycle": 2}),
+        "streaming": (kinds, {"architecture": Streaming(4, 2)}),
+        "streaming-integer": (integer, {"architecture": Streaming(2)}),
     }
 
 

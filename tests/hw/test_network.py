@@ -41,8 +41,13 @@ def rtl_outputs(dut, vectors, *, seed=0, p_in=0.0, p_out=0.0):
     return labels, scores.reshape(len(results), dut.n_classes)
 
 
+def compiled(net):
+    """``net`` through the compiler passes, unless it is compiled already."""
+    return net if isinstance(net, ir.CompiledNetwork) else passes.compile_network(net)
+
+
 def check_against_golden(net, vectors, *, register_every=None, **stream_args):
-    dut = lower(net, register_every=register_every)
+    dut = lower(compiled(net), register_every=register_every)
     trace = golden.evaluate(net, vectors)
     labels, scores = rtl_outputs(dut, vectors, **stream_args)
     np.testing.assert_array_equal(scores, trace.scores)
@@ -173,7 +178,7 @@ def test_throughput_and_latency(register_every, rng, make_network):
     """With ``o.ready`` high, input ``k`` accepted at edge ``k`` comes out at edge
     ``k + latency``: one inference per clock, and the latency the property states."""
     net = make_network(rng, inputs=20, hidden=(16, 12), outputs=5, bits=4, density=0.4)
-    dut = lower(net, register_every=register_every)
+    dut = lower(compiled(net), register_every=register_every)
     x = rng.integers(0, 16, size=(40, net.input.count))
     trace = golden.evaluate(net, x)
     seen = {}
@@ -217,7 +222,7 @@ def _named_net():
 
 def test_verilog_ports_and_names():
     net = _named_net()
-    dut = lower(net)
+    dut = lower(compiled(net))
     text = verilog.convert(dut, name="lwc_net")
     top = text[text.index("module lwc_net"):]
     top = top[:top.index("endmodule")]
@@ -236,7 +241,7 @@ def test_verilog_ports_and_names():
 def test_properties(make_network, rng):
     for outputs, label_width in [(1, 1), (2, 1), (3, 2), (4, 2), (5, 3), (10, 4)]:
         net = make_network(rng, inputs=5, hidden=(4,), outputs=outputs, bits=3)
-        dut = plan(net)
+        dut = plan(compiled(net))
         assert (dut.n_classes, dut.label_width) == (outputs, label_width)
         assert (dut.input_count, dut.input_bits) == (5, 3)
         passed = passes.run(net)
@@ -317,7 +322,7 @@ def test_compressor_trees(share, rng, make_network, make_vectors):
     for bits, kinds in [(1, ("step",)), (1, ("ternary",)), (2, ("step",))]:
         net = make_network(rng, inputs=20, hidden=(12,), outputs=3, bits=bits, density=0.6,
                            kinds=kinds)
-        dut = lower(net, share=share, compress=True)
+        dut = lower(passes.compile_network(net, share=share), compress=True)
         trace = golden.evaluate(net, x := make_vectors(net, rng, n_random=24))
         labels, scores = rtl_outputs(dut, x)
         np.testing.assert_array_equal(scores, trace.scores)
@@ -385,7 +390,7 @@ def test_verilog_writer_matches_golden(config, register_every, compress, rng, ma
     inputs, hidden, outputs, bits, density, kinds = CONFIGS[config]
     net = make_network(rng, inputs=inputs, hidden=hidden, outputs=outputs, bits=bits,
                        density=density, kinds=kinds)
-    dut = plan(net, register_every=register_every, compress=compress)
+    dut = plan(compiled(net), register_every=register_every, compress=compress)
     x = make_vectors(net, rng, n_random=32)
     labels, scores = _iverilog_outputs(network_verilog(dut), dut, x, tmp_path)
     trace = golden.evaluate(net, x)

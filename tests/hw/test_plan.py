@@ -10,6 +10,7 @@ from amaranth.hdl import Fragment, UnusedElaboratable
 
 from lwc.boards.estimate import estimate_streaming
 from lwc.compiler import passes
+from lwc.compiler.architecture import Streaming
 from lwc.compiler.lower import lower, plan
 from lwc.hw import ParallelPlan, StreamingNetwork, StreamingPlan, TernaryNetwork
 from lwc.hw.plan import parallel_plan
@@ -18,7 +19,7 @@ from lwc.hw.plan import parallel_plan
 def test_plans_say_what_they_are(rng, make_network):
     net = passes.run(make_network(rng, inputs=12, hidden=(8,), outputs=3, bits=2, density=0.6))
     parallel = plan(net)
-    streaming = plan(net, architecture="streaming", features_per_cycle=5, lanes=2)
+    streaming = plan(net, Streaming(5, 2))
     assert isinstance(parallel, ParallelPlan) and parallel.kind == "parallel"
     assert isinstance(streaming, StreamingPlan) and streaming.kind == "streaming"
     assert parallel.cycles_per_inference == 1 and parallel.transfers_per_vector == 1
@@ -35,7 +36,7 @@ def test_plans_are_read_without_building_a_component(rng, make_network):
     net = passes.run(make_network(rng, inputs=20, hidden=(10,), outputs=3, bits=2))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        design = plan(net, architecture="streaming", features_per_cycle=8, lanes=3)
+        design = plan(net, Streaming(8, 3))
         estimate = estimate_streaming(net, design)
     assert estimate.lanes == design.lanes and estimate.features_per_cycle == 8
     assert estimate.cycles_per_inference == design.cycles_per_inference
@@ -46,7 +47,7 @@ def test_plans_are_read_without_building_a_component(rng, make_network):
 def test_components_take_their_plan(rng, make_network):
     net = passes.run(make_network(rng, inputs=10, hidden=(6,), outputs=3, bits=3))
     for options, cls in (({}, TernaryNetwork), ({"register_every": 1}, TernaryNetwork),
-                         ({"architecture": "streaming", "lanes": 2}, StreamingNetwork)):
+                         ({"architecture": Streaming(lanes=2)}, StreamingNetwork)):
         design = plan(net, **options)
         component = cls(design)
         assert component.plan is design
@@ -66,7 +67,7 @@ def test_a_component_refuses_the_other_plan(rng, make_network):
         with pytest.raises(TypeError, match="plan must be a StreamingPlan"):
             StreamingNetwork(plan(net))
         with pytest.raises(TypeError, match="plan must be a ParallelPlan"):
-            TernaryNetwork(plan(net, architecture="streaming"))
+            TernaryNetwork(plan(net, Streaming()))
         gc.collect()
 
 

@@ -1,4 +1,4 @@
-"""StreamingNetwork (built by ``lower(architecture="streaming")``) against the golden model."""
+"""StreamingNetwork (built by ``lower(compiled, Streaming(...))``) against the golden model."""
 
 import random
 
@@ -7,6 +7,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from lwc.compiler import golden, ir, passes
+from lwc.compiler.architecture import Streaming
 from lwc.compiler.lower import lower, plan, write_verilog
 from lwc.errors import UsageError
 from lwc.hw import ActivationSpec, LayerSpec, NeuronSpec, StreamingNetwork, streaming_plan
@@ -42,10 +43,23 @@ def rtl_outputs(dut, vectors, *, seed=0, p_in=0.0, p_out=0.0):
     return labels, scores.reshape(len(results), dut.n_classes)
 
 
+def lower_streaming(net, features_per_cycle=1, lanes=1, register_every=None):
+    """``net`` (compiled here unless it is already) lowered as a streaming network."""
+    if not isinstance(net, ir.CompiledNetwork):
+        net = passes.compile_network(net)
+    return lower(net, Streaming(features_per_cycle, lanes), register_every=register_every)
+
+
+def plan_streaming(net, features_per_cycle=1, lanes=1, register_every=None):
+    """The streaming plan of ``net`` (compiled here unless it is already): nothing is built."""
+    if not isinstance(net, ir.CompiledNetwork):
+        net = passes.compile_network(net)
+    return plan(net, Streaming(features_per_cycle, lanes), register_every=register_every)
+
+
 def check_against_golden(net, vectors, *, features_per_cycle=1, lanes=1, register_every=None,
                          **stream_args):
-    dut = lower(net, architecture="streaming", features_per_cycle=features_per_cycle,
-                lanes=lanes, register_every=register_every)
+    dut = lower_streaming(net, features_per_cycle, lanes, register_every)
     assert isinstance(dut, StreamingNetwork)
     trace = golden.evaluate(net, vectors)
     labels, scores = rtl_outputs(dut, vectors, **stream_args)
@@ -59,7 +73,7 @@ def nontrivial(make_network, seed, **kwargs):
     are not constant (random thresholds often fold whole layers away)."""
     for s in range(seed, seed + 200):
         net = make_network(np.random.default_rng(s), **kwargs)
-        design = plan(net, architecture="streaming")  # a plan: nothing is built
+        design = plan_streaming(net)  # a plan: nothing is built
         if sum(len(lane.neurons) for lane in design.lane_plans) >= 2:
             return net
     raise AssertionError(f"no nontrivial network for {kwargs}")
@@ -183,7 +197,7 @@ def test_unfolded_and_constant_neurons(make_network, make_vectors):
     rng = np.random.default_rng(2)
     net = make_network(rng, inputs=10, hidden=(8, 6), outputs=3, bits=3, density=0.15)
     net = passes.run(net, passes=(passes.infer_widths,))
-    dut = lower(net, architecture="streaming", lanes=3)
+    dut = lower_streaming(net, lanes=3)
     ranges = ir.layer_ranges(net)[0]
     constant = sum(lo == hi for _, (lo, hi) in ranges)
     assert constant and sum(len(p.neurons) for p in dut.lane_plans) == 8 - constant
@@ -215,8 +229,7 @@ def test_cycles_and_latency(features, lanes, register_every, make_network):
     run."""
     net = nontrivial(make_network, 0, inputs=20, hidden=(12, 6), outputs=5, bits=4,
                      density=0.4)
-    dut = lower(net, architecture="streaming", features_per_cycle=features, lanes=lanes,
-                register_every=register_every)
+    dut = lower_streaming(net, features, lanes, register_every)
     x = np.random.default_rng(1).integers(0, 16, size=(6, 20))
     trace = golden.evaluate(net, x)
     payloads = transfers(dut, x, 0)
@@ -259,8 +272,8 @@ def test_cycles_and_latency(features, lanes, register_every, make_network):
 
 def test_lanes_balance_and_memories(make_network):
     net = nontrivial(make_network, 0, inputs=30, hidden=(20,), outputs=4, bits=2, density=0.5)
-    one = plan(net, architecture="streaming", features_per_cycle=3)
-    four = plan(net, architecture="streaming", features_per_cycle=3, lanes=4)
+    one = plan_streaming(net, 3)
+    four = plan_streaming(net, 3, lanes=4)
     assert sum(four.entry_counts) == sum(one.entry_counts)
     assert max(four.entry_counts) <= sum(one.entry_counts) // 4 + max(
         len(e) for e in [one.lane_plans[0].entries])  # LPT: within one neuron of even
@@ -276,7 +289,7 @@ def test_lanes_balance_and_memories(make_network):
 
 def test_verilog(make_network):
     net = nontrivial(make_network, 0, inputs=12, hidden=(6,), outputs=3, bits=2, density=0.5)
-    dut = lower(net, architecture="streaming", features_per_cycle=5, lanes=2)
+    dut = lower_streaming(net, 5, lanes=2)
     text = write_verilog(dut)
     top = text[text.index("module lwc_net"):]
     for port in ("i__payload", "i__valid", "i__ready", "o__payload", "o__valid", "o__ready"):
@@ -290,7 +303,7 @@ def test_verilog(make_network):
     # zero-width memories).
     w = np.array([[1, -1, 0, 1], [0, 1, 1, 0]])
     zeros = ir.from_dense(ir.InputSpec(4, 2), [(w, ir.Activation("linear"), [0, 0])], "ab")
-    dut = lower(zeros, architecture="streaming", lanes=2)
+    dut = lower_streaming(zeros, lanes=2)
     assert [w for name, w, _ in dut.memories if name.endswith("params")] == [1, 1]
     assert "module lwc_net" in write_verilog(dut)
 
@@ -319,13 +332,14 @@ def test_constructor_errors():
 
 
 def test_lower_errors(make_network):
-    net = make_network(np.random.default_rng(0))
+    net = passes.compile_network(make_network(np.random.default_rng(0)))
+    with pytest.raises(TypeError) as err:
+        lower(net, "folded")
+    assert str(err.value) == "architecture must be Parallel or Streaming, not 'folded'"
     for options, message in [
-        (dict(architecture="folded"), "architecture must be one of parallel, streaming, "
-                                      "not 'folded'"),
-        (dict(architecture="streaming", lanes=0), "lanes must be a positive integer, not 0"),
+        (dict(lanes=0), "lanes must be a positive integer, not 0"),
         (dict(features_per_cycle=2.0), "features_per_cycle must be a positive integer, not 2.0"),
     ]:
         with pytest.raises(UsageError) as err:
-            lower(net, **options)
+            Streaming(**options)
         assert str(err.value) == message

@@ -13,8 +13,10 @@ from amaranth.sim import Simulator
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.icestick import ICEStickPlatform
 
+from lwc.compiler.architecture import Streaming
 from lwc.compiler.golden import evaluate
 from lwc.compiler.lower import lower
+from lwc.compiler.passes import compile_network
 from lwc.hw.top import UartNetworkTop, crc8
 from lwc.sim.uart_board import uart_recv, uart_send
 
@@ -111,7 +113,7 @@ def _lively(make_network, rng, **kwargs):
 def small(rng, make_network):
     net = _lively(make_network, rng, inputs=6, hidden=(6,), outputs=3, bits=4, density=0.6,
                   kinds=("clip",))
-    return net, lower(net)
+    return net, lower(compile_network(net))
 
 
 def _good(net, rng, n):
@@ -137,7 +139,7 @@ def test_frames_match_golden_back_to_back(small, rng, make_vectors):
 
 def test_multibyte_scores_are_sign_extended(rng, make_network, make_vectors):
     net = make_network(rng, inputs=8, hidden=(), outputs=3, bits=8, density=0.8)
-    network = lower(net)
+    network = lower(compile_network(net))
     top = _top(network)
     assert network.score_width > 8 and top.score_bytes == 2
     vectors = make_vectors(net, rng, n_random=4)
@@ -262,7 +264,7 @@ def test_requests_faster_than_responses_are_dropped_cleanly(rng, make_network):
     """Scored responses longer than requests, sent back to back: the board answers what it can,
     each answer correct and in order, drops the rest without a trace, and recovers."""
     net = make_network(rng, inputs=2, hidden=(), outputs=6, bits=4, density=0.9)
-    network = lower(net)
+    network = lower(compile_network(net))
     top = _top(network)
     assert top.scored_response_bytes > top.request_bytes
     v = _good(net, rng, 13)
@@ -318,7 +320,8 @@ def test_construction_errors(small, rng, make_network):
     _, network = small
     with pytest.raises(ValueError, match=r"^the UART front end sends one byte per input feature; "
                                          r"input_bits must be at most 8, not 9$"):
-        UartNetworkTop(lower(make_network(rng, inputs=4, hidden=(3,), outputs=2, bits=9)),
+        UartNetworkTop(lower(compile_network(make_network(rng, inputs=4, hidden=(3,), outputs=2,
+                                                              bits=9))),
                        clk_freq=4e6, baud=1e6)
     with pytest.raises(ValueError, match=r"^clk_freq / baud must be at least 4 cycles per bit"):
         UartNetworkTop(network, clk_freq=3e6, baud=1e6)
@@ -337,7 +340,7 @@ def test_streaming_network_behind_the_uart(rng, make_network, make_vectors, feat
     multiple), back to back and with a bad frame in between that must not disturb the next."""
     net = _lively(make_network, rng, inputs=10, hidden=(5,), outputs=3, bits=4, density=0.6,
                   kinds=("step", "clip"))
-    network = lower(net, architecture="streaming", features_per_cycle=features, lanes=lanes)
+    network = lower(compile_network(net), Streaming(features, lanes))
     top = _top(network)
     vectors = make_vectors(net, rng, n_random=6)
     tags = [(11 * k + 3) & 0xFF for k in range(len(vectors))]
@@ -350,7 +353,7 @@ def test_streaming_network_behind_the_uart(rng, make_network, make_vectors, feat
 
 def test_streaming_transfer_count_must_match(rng, make_network):
     net = make_network(rng, inputs=10, hidden=(4,), outputs=3, bits=4)
-    network = lower(net, architecture="streaming", features_per_cycle=3)
+    network = lower(compile_network(net), Streaming(3))
 
     class Lying:
         def __getattr__(self, name):

@@ -9,13 +9,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from amaranth.hdl import Fragment, Module
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 
-import lwc.compiler.lower
 from lwc.compiler import golden, passes
+from lwc.compiler.driver import CompiledDesign, compile_design
+from lwc.compiler.lower import write_verilog
 from lwc.errors import DataError, ToolchainError, UsageError
-from lwc.hw import TernaryNetwork
 from lwc.sim import cocotb_sim, network_tb, runner
 
 needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None,
@@ -69,23 +69,15 @@ def assert_equal_to_golden(report, net, x):
     assert "vectors/s" in text
 
 
-def replace_lower(monkeypatch, make):
-    """Make :func:`simulate` build ``make(lower, compiled_net)`` instead of the real lowering: the
-    facts come from its plan, the Verilog from the component."""
-    real, write = lwc.compiler.lower.lower, cocotb_sim.write_verilog
-    made = []
+def hardware_of(design, other):
+    """``design`` (its golden side) with the hardware built from the net ``other``."""
+    return replace(design, hardware=compile_design(other).hardware)
 
-    def fake_plan(compiled, **options):
-        made.append(make(real, compiled))
-        return made[-1].plan
 
-    def fake_write(design, path):
-        if isinstance(made[-1], TernaryNetwork):
-            Fragment.get(made[-1], None)  # written from its plan's netlist: used all the same
-        return write(made[-1], path)
-
-    monkeypatch.setattr(cocotb_sim, "plan", fake_plan)
-    monkeypatch.setattr(cocotb_sim, "write_verilog", fake_write)
+def replace_hardware(monkeypatch, make):
+    """Make :func:`simulate` simulate the Verilog of ``make(component of the design)``."""
+    monkeypatch.setattr(CompiledDesign, "verilog",
+                        lambda self, path=None: write_verilog(make(self.lower()), path))
 
 
 def flip_one_threshold(net, x):
@@ -142,7 +134,8 @@ def test_verilator_all_kinds(make_network, make_vectors, verilator_dir):
     net = nontrivial_network(make_network, all_kinds=True, inputs=16, hidden=(16, 12, 8),
                              outputs=4, bits=3, density=0.5)
     x = np.vstack([vectors_for(net, make_vectors), cocotb_sim.random_vectors(net, 200, seed=1)])
-    report = cocotb_sim.simulate(net, x, build_dir=verilator_dir, seed=1, progress=quiet)
+    report = cocotb_sim.simulate(compile_design(net), x, build_dir=verilator_dir, seed=1,
+                                 progress=quiet)
     assert report.simulator == "verilator" and not report.build_reused
     assert_equal_to_golden(report, net, x)
     assert (report.build_dir / "lwc_net.v").is_file()
@@ -157,8 +150,8 @@ def test_verilator_reports_the_first_mismatch(make_network, make_vectors, verila
                              outputs=4, bits=3, density=0.5)
     x = vectors_for(net, make_vectors, seed=2)
     bad, first, count = flip_one_threshold(net, x)
-    replace_lower(monkeypatch, lambda lower, compiled: lower(passes.run(net)))
-    report = cocotb_sim.simulate(bad, x, build_dir=verilator_dir, seed=2, progress=quiet)
+    report = cocotb_sim.simulate(hardware_of(compile_design(bad), net), x,
+                                 build_dir=verilator_dir, seed=2, progress=quiet)
     assert report.mismatches == count and not report.ok
     m = report.first_mismatch
     right, wrong = golden.evaluate(net, x), golden.evaluate(bad, x)
@@ -187,7 +180,8 @@ def test_verilator_digits_sized_net_with_waves(make_network, make_vectors, tmp_p
                              density=0.3, kinds=("clip",))
     x = vectors_for(net, make_vectors)
     lines = []
-    report = cocotb_sim.simulate(net, x, waves=True, build_dir=tmp_path, progress=lines.append)
+    report = cocotb_sim.simulate(compile_design(net), x, waves=True, build_dir=tmp_path,
+                                 progress=lines.append)
     assert_equal_to_golden(report, net, x)
     assert report.build_dir == tmp_path / "verilator-waves"
     suffix = ".fst" if runner.verilator_fst_supported() else ".vcd"
@@ -216,8 +210,8 @@ def test_icarus_random_nets(make_network, make_vectors, tmp_path, kinds, bits, h
     net = nontrivial_network(make_network, inputs=10, hidden=hidden, outputs=outputs, bits=bits,
                              density=0.5, kinds=kinds)
     x = vectors_for(net, make_vectors)
-    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path, seed=bits,
-                                 progress=quiet)
+    report = cocotb_sim.simulate(compile_design(net), x, simulator="icarus", build_dir=tmp_path,
+                                 seed=bits, progress=quiet)
     assert report.simulator == "icarus"
     assert_equal_to_golden(report, net, x)
 
@@ -228,8 +222,8 @@ def test_icarus_deep_pipeline(make_network, make_vectors, tmp_path):
     net = nontrivial_network(make_network, inputs=12, hidden=(10, 8), outputs=5, bits=4,
                              density=0.6, kinds=("ternary", "clip"))
     x = vectors_for(net, make_vectors)
-    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path, seed=3,
-                                 stall=0.5, register_every=1, progress=quiet)
+    report = cocotb_sim.simulate(compile_design(net, register_every=1), x, simulator="icarus",
+                                 build_dir=tmp_path, seed=3, stall=0.5, progress=quiet)
     assert report.latency > 3
     assert_equal_to_golden(report, net, x)
 
@@ -245,7 +239,8 @@ def test_icarus_constant_network(make_network, make_vectors, tmp_path):
     else:
         raise AssertionError("no constant network found")
     x = vectors_for(net, make_vectors)
-    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path, progress=quiet)
+    report = cocotb_sim.simulate(compile_design(net), x, simulator="icarus", build_dir=tmp_path,
+                                 progress=quiet)
     assert_equal_to_golden(report, net, x)
 
 
@@ -254,8 +249,8 @@ def test_icarus_catches_wrong_hardware(make_network, make_vectors, tmp_path, mon
     net = small_network(make_network, "ternary")
     x = vectors_for(net, make_vectors)
     bad, first, count = flip_one_threshold(net, x)
-    replace_lower(monkeypatch, lambda lower, compiled: lower(passes.run(bad)))
-    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path, progress=quiet)
+    report = cocotb_sim.simulate(hardware_of(compile_design(net), bad), x, simulator="icarus",
+                                 build_dir=tmp_path, progress=quiet)
     assert (report.mismatches, report.first_mismatch.index) == (count, first)
     assert report.first_mismatch.hardware_label == golden.evaluate(bad, x).predictions[first]
     assert f"first mismatch: vector {first}" in report.format()
@@ -266,8 +261,9 @@ def test_icarus_catches_ignored_back_pressure(make_network, make_vectors, tmp_pa
                                               monkeypatch):
     net = small_network(make_network, "clip")
     x = vectors_for(net, make_vectors)
-    replace_lower(monkeypatch, lambda lower, compiled: IgnoresReady(lower(compiled)))
-    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path, progress=quiet)
+    replace_hardware(monkeypatch, IgnoresReady)
+    report = cocotb_sim.simulate(compile_design(net), x, simulator="icarus", build_dir=tmp_path,
+                                 progress=quiet)
     # Outputs are lost while o.ready is low, so the rest arrive out of place and some never.
     assert report.protocol_errors > 0 and report.mismatches > 0 and not report.ok
     assert report.received < report.vectors
@@ -278,11 +274,11 @@ def test_icarus_catches_ignored_back_pressure(make_network, make_vectors, tmp_pa
 def test_icarus_reuses_a_build_for_new_vectors(make_network, tmp_path):
     net = nontrivial_network(make_network, inputs=10, hidden=(8,), outputs=3, bits=4,
                              density=0.5, kinds=("clip",))
-    first = cocotb_sim.simulate(net, cocotb_sim.random_vectors(net, 30, seed=1),
+    first = cocotb_sim.simulate(compile_design(net), cocotb_sim.random_vectors(net, 30, seed=1),
                                 simulator="icarus", build_dir=tmp_path, progress=quiet)
     x = cocotb_sim.random_vectors(net, 40, seed=2)
-    second = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path, seed=5,
-                                 gap=0.0, stall=0.0, progress=quiet)
+    second = cocotb_sim.simulate(compile_design(net), x, simulator="icarus", build_dir=tmp_path,
+                                 seed=5, gap=0.0, stall=0.0, progress=quiet)
     assert not first.build_reused and second.build_reused
     assert "build reused" in second.format()
     assert_equal_to_golden(second, net, x)
@@ -293,20 +289,20 @@ def test_simulate_checks_the_simulator_first(make_network, monkeypatch, tmp_path
     net = make_network(np.random.default_rng(0))
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ToolchainError, match=r"^icarus: 'iverilog' not found on PATH"):
-        cocotb_sim.simulate(net, cocotb_sim.random_vectors(net, 3), simulator="icarus",
-                            build_dir=tmp_path / "b", progress=quiet)
+        cocotb_sim.simulate(compile_design(net), cocotb_sim.random_vectors(net, 3),
+                            simulator="icarus", build_dir=tmp_path / "b", progress=quiet)
     assert not (tmp_path / "b").exists()
 
 
 def test_simulate_checks_vectors(make_network, tmp_path):
     net = make_network(np.random.default_rng(0), inputs=12, bits=4)
     with pytest.raises(DataError) as err:
-        cocotb_sim.simulate(net, np.zeros((3, 11), dtype=np.int64), build_dir=tmp_path,
-                            progress=quiet)
+        cocotb_sim.simulate(compile_design(net), np.zeros((3, 11), dtype=np.int64),
+                            build_dir=tmp_path, progress=quiet)
     assert str(err.value) == "vectors must have shape (n >= 1, 12), not (3, 11)"
     with pytest.raises(UsageError) as err:
-        cocotb_sim.simulate(net, np.zeros((3, 12), dtype=np.int64), build_dir=tmp_path,
-                            stall=1.0, progress=quiet)
+        cocotb_sim.simulate(compile_design(net), np.zeros((3, 12), dtype=np.int64),
+                            build_dir=tmp_path, stall=1.0, progress=quiet)
     assert str(err.value) == "stall must be a probability in [0, 1), not 1.0"
     assert not any(tmp_path.iterdir())
 
@@ -385,16 +381,16 @@ def test_load_vectors_quantizes_raw_features(make_network, tmp_path):
 def test_icarus_processes_share_the_vectors(make_network, make_vectors, tmp_path):
     net = small_network(make_network, "clip")
     x = vectors_for(net, make_vectors)
-    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path, seed=4,
-                                 processes=3, progress=quiet)
+    report = cocotb_sim.simulate(compile_design(net), x, simulator="icarus", build_dir=tmp_path,
+                                 seed=4, processes=3, progress=quiet)
     assert_equal_to_golden(report, net, x)
     assert report.processes == 3
     assert f"{len(x)} vectors in {report.stream_seconds:.2f} s in 3 processes" in report.format()
     for k in range(3):
         assert (report.build_dir / f"test-{k}.log").is_file()
     # One vector per process at most.
-    few = cocotb_sim.simulate(net, x[:2], simulator="icarus", build_dir=tmp_path, processes=8,
-                              progress=quiet)
+    few = cocotb_sim.simulate(compile_design(net), x[:2], simulator="icarus", build_dir=tmp_path,
+                              processes=8, progress=quiet)
     assert_equal_to_golden(few, net, x[:2])
     assert few.processes == 2 and few.build_reused
 
@@ -410,9 +406,8 @@ def test_icarus_processes_report_the_first_mismatch_of_all(make_network, make_ve
     differ = (right.predictions != wrong.predictions) | (right.scores != wrong.scores).any(1)
     x = np.vstack([x[~differ], x[differ]])
     first = len(x) - count
-    replace_lower(monkeypatch, lambda lower, compiled: lower(passes.run(bad)))
-    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path, processes=2,
-                                 progress=quiet)
+    report = cocotb_sim.simulate(hardware_of(compile_design(net), bad), x, simulator="icarus",
+                                 build_dir=tmp_path, processes=2, progress=quiet)
     assert first >= len(x) // 2, "the first mismatch is not in the second process's share"
     assert (report.mismatches, report.first_mismatch.index) == (count, first)
     assert report.first_mismatch.inputs == tuple(x[first])
@@ -428,13 +423,13 @@ def test_cocotb_clock_equals_the_verilog_clock(make_network, make_vectors, tmp_p
     # the network's own clock with cocotb's: the same cycles, the same outputs.
     net = small_network(make_network, "ternary")
     x = vectors_for(net, make_vectors)
-    bench = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path / "hdl", seed=6,
-                                progress=quiet)
+    bench = cocotb_sim.simulate(compile_design(net), x, simulator="icarus",
+                                build_dir=tmp_path / "hdl", seed=6, progress=quiet)
     assert (bench.build_dir / "lwc_bench.v").is_file()
     monkeypatch.setattr(runner, "timing_supported", lambda simulator: False)
     lines = []
-    plain = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path / "gpi", seed=6,
-                                progress=lines.append)
+    plain = cocotb_sim.simulate(compile_design(net), x, simulator="icarus",
+                                build_dir=tmp_path / "gpi", seed=6, progress=lines.append)
     assert not (plain.build_dir / "lwc_bench.v").exists()
     assert any("the clock is cocotb's" in line for line in lines)
     for report in (bench, plain):
@@ -447,10 +442,12 @@ def test_simulate_checks_processes(make_network, tmp_path):
     x = np.zeros((3, 12), dtype=np.int64)
     for bad in (0, 1.5, True):
         with pytest.raises(UsageError) as err:
-            cocotb_sim.simulate(net, x, build_dir=tmp_path, processes=bad, progress=quiet)
+            cocotb_sim.simulate(compile_design(net), x, build_dir=tmp_path, processes=bad,
+                                progress=quiet)
         assert str(err.value) == f"processes must be a positive int, not {bad!r}"
     with pytest.raises(UsageError, match=r"^waves records one simulation: use processes=1$"):
-        cocotb_sim.simulate(net, x, build_dir=tmp_path, waves=True, processes=2, progress=quiet)
+        cocotb_sim.simulate(compile_design(net), x, build_dir=tmp_path, waves=True, processes=2,
+                            progress=quiet)
     assert not any(tmp_path.iterdir())
 
 
@@ -471,7 +468,7 @@ def test_icarus_last_transfer_is_offered_once(make_network, tmp_path):
     # and answers twice.
     net = small_network(make_network, "clip")
     x = cocotb_sim.random_vectors(net, 1, seed=3)
-    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path, gap=0.0,
-                                 stall=0.0, progress=quiet)
+    report = cocotb_sim.simulate(compile_design(net), x, simulator="icarus", build_dir=tmp_path,
+                                 gap=0.0, stall=0.0, progress=quiet)
     assert_equal_to_golden(report, net, x)
     assert report.cycles == 1 + report.latency

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from lwc.compiler import passes
+from lwc.compiler.architecture import Streaming
+from lwc.compiler.driver import compile_design
 from lwc.compiler.lower import lower
 from lwc.sim import cocotb_sim
 
@@ -25,7 +27,7 @@ def streaming_net(make_network, *, kinds, **kwargs):
     are not constant and whose later hidden layers keep two."""
     for seed in range(500):
         net = make_network(np.random.default_rng(seed), kinds=kinds, **kwargs)
-        dut = lower(net, architecture="streaming", lanes=3)
+        dut = lower(passes.compile_network(net), Streaming(lanes=3))
         if sum(len(p.neurons) for p in dut.lane_plans) >= 3 and \
                 all(layer.size >= 2 for layer in passes.run(net).layers[1:-1]):
             return net
@@ -38,7 +40,7 @@ def assert_equal_to_golden(report, x, *, features, lanes):
     assert report.protocol_errors == 0, report.format()
     assert report.measured_latency == report.latency
     assert report.ok
-    assert report.architecture == "streaming"
+    assert report.architecture.name == "streaming"
     assert (report.features_per_cycle, report.lanes) == (features, lanes)
     # Every vector needs its transfers and the lanes' cycles, one after the other.
     assert report.cycles >= len(x) * report.cycles_per_inference
@@ -53,8 +55,8 @@ def test_verilator_streaming(make_network, make_vectors, tmp_path):
                         kinds=("step", "ternary", "clip"))
     x = np.vstack([make_vectors(net, np.random.default_rng(0), n_random=32),
                    cocotb_sim.random_vectors(net, 100, seed=1)])
-    report = cocotb_sim.simulate(net, x, build_dir=tmp_path, seed=1, progress=quiet,
-                                 architecture="streaming", features_per_cycle=7, lanes=3)
+    report = cocotb_sim.simulate(compile_design(net, Streaming(7, 3)), x, build_dir=tmp_path,
+                                 seed=1, progress=quiet)
     assert report.simulator == "verilator"
     assert_equal_to_golden(report, x, features=7, lanes=3)
 
@@ -70,8 +72,8 @@ def test_icarus_streaming(make_network, make_vectors, tmp_path, kinds, bits, fea
     net = streaming_net(make_network, inputs=23, hidden=hidden, outputs=3, bits=bits,
                         density=0.4, kinds=kinds)
     x = make_vectors(net, np.random.default_rng(bits), n_random=24)
-    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path, seed=bits,
-                                 stall=0.4, progress=quiet, architecture="streaming",
-                                 features_per_cycle=features, lanes=lanes)
+    report = cocotb_sim.simulate(compile_design(net, Streaming(features, lanes)), x,
+                                 simulator="icarus", build_dir=tmp_path, seed=bits, stall=0.4,
+                                 progress=quiet)
     assert report.simulator == "icarus"
     assert_equal_to_golden(report, x, features=features, lanes=lanes)

@@ -12,6 +12,7 @@ import pytest
 
 from lwc import cli
 from lwc.compiler import golden, ir, netfile, passes
+from lwc.compiler.driver import compile_design
 from lwc.errors import UsageError
 from lwc.sim import formal
 
@@ -31,8 +32,9 @@ def small_net(make_network, seed=0, **kwargs):
     raise AssertionError(f"no nontrivial network for {kwargs}")
 
 
-def prove(net, yosys, work_dir, **options):
-    return formal.prove_equivalent(net, yosys=yosys[0], env=yosys[1], work_dir=work_dir,
+def prove(net, yosys, work_dir, register_every=None, **options):
+    return formal.prove_equivalent(compile_design(net, register_every=register_every),
+                                   yosys=yosys[0], env=yosys[1], work_dir=work_dir,
                                    progress=quiet, **options)
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from lwc import cli
 from lwc.compiler import golden, netfile, passes
+from lwc.compiler.driver import compile_design
 from lwc.compiler.lower import TOPLEVEL, plan, write_verilog
 from lwc.errors import BuildError, ToolchainError, UsageError
 from lwc.sim import cocotb_sim, gatelevel
@@ -72,8 +73,9 @@ def netlist_of(net, build_dir, yosys):
 def test_icarus_netlist_equals_golden(make_network, make_vectors, shared_dir, yosys, init):
     net = small_net(make_network)
     x = vectors(net, make_vectors)
-    report = gatelevel.simulate(net, x, yosys=yosys[0], env=yosys[1], build_dir=shared_dir,
-                                simulator="icarus", init=init, seed=3, progress=quiet)
+    report = gatelevel.simulate(compile_design(net), x, yosys=yosys[0], env=yosys[1],
+                                build_dir=shared_dir, simulator="icarus", init=init, seed=3,
+                                progress=quiet)
     assert_equal_to_golden(report, x)
     start = {"zero": "0", "x": "x"}[init]
     assert report.simulator == f"icarus, iCE40 netlist, FFs start at {start}"
@@ -108,12 +110,13 @@ def test_reset_is_exercised(make_network, make_vectors, tmp_path, yosys):
     cut = tmp_path / "no_reset.v"
     cut.write_text(text.replace("(rst)", "(1'h0)"))
     args = gatelevel.build_args("icarus")
-    zero = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path / "zero",
+    zero = cocotb_sim.simulate(compile_design(net), x, simulator="icarus",
+                               build_dir=tmp_path / "zero",
                                sources=[cut, gatelevel.cell_models(tmp_path, "zero")],
                                build_args=args, progress=quiet)
     assert_equal_to_golden(zero, x)
     with pytest.raises(ToolchainError, match=r"icarus: 1 of 1 cocotb tests .* failed"):
-        cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path / "x",
+        cocotb_sim.simulate(compile_design(net), x, simulator="icarus", build_dir=tmp_path / "x",
                             sources=[cut, gatelevel.cell_models(tmp_path, "x")],
                             build_args=args, progress=quiet)
 
@@ -147,7 +150,8 @@ def test_wrong_netlist_is_caught(make_network, make_vectors, tmp_path, yosys):
     else:
         raise AssertionError("no single threshold change alters some outputs")
     netlist = netlist_of(bad, tmp_path, yosys)
-    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path / "sim",
+    report = cocotb_sim.simulate(compile_design(net), x, simulator="icarus",
+                                 build_dir=tmp_path / "sim",
                                  sources=[netlist, gatelevel.cell_models(tmp_path)],
                                  build_args=gatelevel.build_args("icarus"), progress=quiet)
     assert report.mismatches == int(differ.sum()) and not report.ok
@@ -157,12 +161,14 @@ def test_wrong_netlist_is_caught(make_network, make_vectors, tmp_path, yosys):
 def test_x_init_needs_icarus(make_network, tmp_path, yosys):
     net = small_net(make_network)
     with pytest.raises(UsageError) as err:
-        gatelevel.simulate(net, cocotb_sim.random_vectors(net, 3), yosys=yosys[0], env=yosys[1],
-                           build_dir=tmp_path, simulator="verilator", init="x", progress=quiet)
+        gatelevel.simulate(compile_design(net), cocotb_sim.random_vectors(net, 3), yosys=yosys[0],
+                           env=yosys[1], build_dir=tmp_path, simulator="verilator", init="x",
+                           progress=quiet)
     assert str(err.value) == "init='x' needs a four-state simulator (icarus), not 'verilator'"
     with pytest.raises(UsageError, match=r"^init must be one of zero, x, not 'one'$"):
-        gatelevel.simulate(net, cocotb_sim.random_vectors(net, 3), yosys=yosys[0], env=yosys[1],
-                           build_dir=tmp_path, simulator="verilator", init="one", progress=quiet)
+        gatelevel.simulate(compile_design(net), cocotb_sim.random_vectors(net, 3), yosys=yosys[0],
+                           env=yosys[1], build_dir=tmp_path, simulator="verilator", init="one",
+                           progress=quiet)
     assert not any(tmp_path.iterdir())
 
 
@@ -232,8 +238,8 @@ def test_cli_sim_netlist(make_network, tmp_path, capsys):
 def test_verilator_netlist_equals_golden(make_network, make_vectors, tmp_path, yosys):
     net = small_net(make_network)
     x = vectors(net, make_vectors)
-    report = gatelevel.simulate(net, x, yosys=yosys[0], env=yosys[1], build_dir=tmp_path,
-                                simulator="verilator", progress=quiet)
+    report = gatelevel.simulate(compile_design(net), x, yosys=yosys[0], env=yosys[1],
+                                build_dir=tmp_path, simulator="verilator", progress=quiet)
     assert_equal_to_golden(report, x)
     assert report.simulator == "verilator, iCE40 netlist, FFs start at 0"
 
@@ -243,7 +249,7 @@ def test_verilator_netlist_equals_golden(make_network, make_vectors, tmp_path, y
 def test_digits_netlist_on_its_whole_test_set(digits_net_path, tmp_path, yosys):
     net = netfile.load(digits_net_path)
     x, y = cocotb_sim.test_set(net)
-    report = gatelevel.simulate(net, x, yosys=yosys[0], env=yosys[1], build_dir=tmp_path,
-                                simulator="icarus", progress=quiet)
+    report = gatelevel.simulate(compile_design(net), x, yosys=yosys[0], env=yosys[1],
+                                build_dir=tmp_path, simulator="icarus", progress=quiet)
     assert_equal_to_golden(report, x)
     assert len(x) == len(y) >= 400

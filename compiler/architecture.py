@@ -1,0 +1,98 @@
+"""The datapath a network is built as: plain values that lowering, simulation, the estimator and
+the board build dispatch on (by type, never by name).
+
+:class:`Parallel` builds every layer in logic, one inference per clock;
+:class:`Streaming` computes the first layer from block RAM, ``features_per_cycle`` input features
+per transfer and ``lanes`` neurons at a time (:class:`~lwc.hw.StreamingNetwork`).
+:func:`requested` turns the user's options into one of them when no board decides (``auto``
+without a board is parallel); :func:`lwc.boards.plan.plan_architecture` decides for a board.
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from lwc.errors import UsageError
+
+__all__ = ["Parallel", "Streaming", "PARALLEL", "ArchitecturePlan", "ARCHITECTURES", "CHOICES",
+           "DEFAULT_FEATURES_PER_CYCLE", "check_options", "requested"]
+
+#: Features per transfer of a streaming network unless chosen: a 16-bit block RAM word of the
+#: UART front end's frame at 2-bit inputs, and few testbench transfers per vector.
+DEFAULT_FEATURES_PER_CYCLE = 8
+
+
+def _check_positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"{name} must be a positive integer, not {value!r}")
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """Every layer in logic (:class:`~lwc.hw.TernaryNetwork`): one inference per clock."""
+
+    name: ClassVar[str] = "parallel"
+
+    def describe(self):
+        return "parallel: every layer in logic, 1 inference per cycle"
+
+
+@dataclass(frozen=True)
+class Streaming:
+    """The first layer computed one weight per clock per lane from block RAM
+    (:class:`~lwc.hw.StreamingNetwork`), the later layers in logic.
+
+    ``lanes`` is the number asked for; the hardware builds fewer when the first layer has fewer
+    neurons that are not constant (its ``lanes`` property).
+    """
+
+    features_per_cycle: int = DEFAULT_FEATURES_PER_CYCLE
+    lanes: int = 1
+    name: ClassVar[str] = "streaming"
+
+    def __post_init__(self):
+        _check_positive("features_per_cycle", self.features_per_cycle)
+        _check_positive("lanes", self.lanes)
+
+
+#: The parallel architecture (it has no parameters): the default of lowering and compiling.
+PARALLEL = Parallel()
+#: The names of the architectures (the values' ``name``), in the CLI's order.
+ARCHITECTURES = (Parallel.name, Streaming.name)
+#: What the user may ask for: an architecture, or ``auto`` (the fastest that fits the board).
+CHOICES = ("auto", *ARCHITECTURES)
+
+
+@dataclass(frozen=True)
+class ArchitecturePlan:
+    """A chosen ``architecture`` (:class:`Parallel` or :class:`Streaming`) and the resource
+    ``estimate`` it was chosen on (``None`` when nothing was estimated)."""
+
+    architecture: Parallel | Streaming
+    estimate: object = None
+
+
+def check_options(architecture, features_per_cycle=None, lanes=None):
+    """Refuse an unknown ``architecture`` (one of :data:`CHOICES`) or streaming options that are
+    not positive integers or do not apply."""
+    if architecture not in CHOICES:
+        raise UsageError(f"unknown architecture {architecture!r} (choose from: "
+                         f"{', '.join(CHOICES)})")
+    for name, value in (("features_per_cycle", features_per_cycle), ("lanes", lanes)):
+        if value is not None:
+            _check_positive(name, value)
+    if architecture == Parallel.name and (features_per_cycle is not None or lanes is not None):
+        raise UsageError("--features-per-cycle and --lanes apply to the streaming "
+                         "architecture, not parallel")
+
+
+def requested(compiled, architecture="auto", *, features_per_cycle=None, lanes=None):
+    """The :class:`ArchitecturePlan` for these options when no board decides: ``auto`` is
+    parallel unless a streaming option is given; a streaming network takes
+    ``features_per_cycle`` (default :data:`DEFAULT_FEATURES_PER_CYCLE`, at most the input count)
+    and ``lanes`` (default 1)."""
+    check_options(architecture, features_per_cycle, lanes)
+    streaming_options = features_per_cycle is not None or lanes is not None
+    if architecture == Parallel.name or (architecture == "auto" and not streaming_options):
+        return ArchitecturePlan(Parallel())
+    features = min(features_per_cycle or DEFAULT_FEATURES_PER_CYCLE, compiled.input.count)
+    return ArchitecturePlan(Streaming(features, lanes or 1))

@@ -1,0 +1,204 @@
+"""The compile driver: a net compiled once into one planned, immutable :class:`CompiledDesign`.
+
+:func:`compile_design` runs the compiler passes once (:func:`lwc.compiler.passes.
+compile_network`), plans the architecture (a given value, or a planner that chooses one from the
+compiled net, such as :func:`lwc.boards.plan.plan_architecture` for a board), and returns the
+design. Everything downstream takes that object: ``lwc compile`` writes its Verilog and builds it
+for a board or an ASIC, ``lwc sim`` and gate-level simulation prove it against the golden model,
+``lwc demo`` does all of these with one design. None of them runs the passes again; a design
+with other pipelining is a new value (:meth:`CompiledDesign.with_register_every`).
+
+The design holds the hardware plan (:func:`lwc.compiler.lower.plan`: widths, latencies, lanes and
+memories), so its facts and its Verilog come without building a component; a component is built
+(:meth:`CompiledDesign.lower`) only where one is elaborated, inside a board top.
+"""
+
+import time
+from dataclasses import dataclass, replace
+
+from . import lower as lowering
+from . import passes
+from .architecture import PARALLEL, ArchitecturePlan, Parallel, Streaming
+from .ir import CompiledNetwork, Network
+from .stats import adder_count, nonzero_count
+
+__all__ = ["CompiledDesign", "NetworkFacts", "compile_design", "Stopwatch", "QUIET_SECONDS"]
+
+#: A compile says how long each of its steps took once it has run this long (seconds); shorter
+#: compiles print nothing more.
+QUIET_SECONDS = 2.0
+
+
+class Stopwatch:
+    """Progress lines with the time since a compile started, once it has run
+    :data:`QUIET_SECONDS`: ``stopwatch(step)`` says ``"compiler: {step} done after 12.3 s"``
+    through ``progress`` (nothing when ``progress`` is ``None`` or the compile is still quick)."""
+
+    def __init__(self, progress=None, *, quiet=QUIET_SECONDS):
+        self.progress, self.quiet, self.start = progress, quiet, time.monotonic()
+
+    @property
+    def elapsed(self):
+        return time.monotonic() - self.start
+
+    def __call__(self, step):
+        elapsed = self.elapsed
+        if self.progress is not None and elapsed >= self.quiet:
+            self.progress(f"compiler: {step} done after {elapsed:.1f} s")
+
+
+
+@dataclass(frozen=True)
+class NetworkFacts:
+    """What the compiled datapath is: sizes, arithmetic and timing in cycles."""
+
+    inputs: int
+    inputs_used: int
+    input_bits: int
+    classes: int
+    layer_sizes: tuple
+    nonzero_weights: int
+    adders: int
+    latency: int
+    score_width: int
+    architecture: str = Parallel.name
+    cycles_per_inference: int = 1
+    features_per_cycle: int = 0
+    lanes: int = 0
+    memory_bits: int = 0
+    description: str = Parallel().describe()
+
+    def architecture_text(self):
+        """One line: the architecture and what it costs in cycles and memory."""
+        return self.description
+
+    def table(self, fmax_mhz=None):
+        rate = ("1 inference per cycle" if self.cycles_per_inference == 1 else
+                f"1 inference every {self.cycles_per_inference:,} cycles")
+        lines = [
+            f"network      {self.inputs} inputs ({self.inputs_used} used) x {self.input_bits} bit"
+            f" -> {'-'.join(map(str, self.layer_sizes))}",
+            f"weights      {self.nonzero_weights} nonzero, {self.adders} two-input adders",
+            f"datapath     {self.architecture_text()}",
+            f"latency      {self.latency:,} cycles, {rate}",
+        ]
+        if fmax_mhz:
+            lines.append(f"throughput   {fmax_mhz * 1e6 / self.cycles_per_inference:,.0f} "
+                         f"inferences/s at Fmax")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class CompiledDesign:
+    """A net compiled once: what every consumer (Verilog, board build, simulators) takes.
+
+    Attributes
+    ----------
+    source : Network
+        The net as trained or loaded: the golden model's reference.
+    network : CompiledNetwork
+        The net after the passes (shared sums, every width known).
+    architecture : Parallel or Streaming
+        The datapath (:mod:`lwc.compiler.architecture`).
+    hardware : ParallelPlan or StreamingPlan
+        The hardware plan of ``network`` in that architecture with that pipelining
+        (:func:`lwc.compiler.lower.plan`): every width, latency, lane and memory.
+    register_every : int or None
+        Pipeline registers every this many adder / comparator levels (see
+        :func:`~lwc.compiler.lower.plan`).
+    estimate : object
+        The resource estimate the architecture was chosen on, or ``None``.
+    """
+
+    source: Network
+    network: CompiledNetwork
+    architecture: Parallel | Streaming
+    hardware: object
+    register_every: int | None = None
+    estimate: object = None
+
+    def __post_init__(self):
+        assert isinstance(self.network, CompiledNetwork)
+        assert isinstance(self.architecture, (Parallel, Streaming))
+
+    def lower(self):
+        """A new Amaranth component of this design's hardware plan (for a board top, which
+        elaborates it); an unused-component warning names the caller of this method."""
+        return lowering.component(self.hardware, src_loc_at=1)
+
+    def verilog(self, path=None):
+        """The Verilog of this design (module ``lwc_net``), written to ``path`` if given
+        (:func:`~lwc.compiler.lower.write_verilog` of the plan: no component is built)."""
+        return lowering.write_verilog(self.hardware, path)
+
+    def with_register_every(self, register_every):
+        """The same design with other pipelining (the passes are not run again)."""
+        if register_every == self.register_every:
+            return self
+        return replace(self, register_every=register_every,
+                       hardware=_hardware(self.network, self.architecture, register_every))
+
+    @property
+    def facts(self):
+        """The :class:`NetworkFacts` of this design, read from its hardware plan.
+
+        ``adders`` counts the two-input adders built in logic: a streaming network's first layer
+        has none (it is one accumulator per lane), so only its parallel layers count.
+        """
+        net, hardware = self.network, self.hardware
+        common = dict(
+            inputs=net.input.count, inputs_used=len(net.input_map), input_bits=net.input.bits,
+            classes=net.output_count, layer_sizes=tuple(layer.size for layer in net.layers),
+            nonzero_weights=nonzero_count(net), latency=hardware.latency,
+            score_width=hardware.score_width)
+        if isinstance(self.architecture, Streaming):
+            lanes, features = hardware.lanes, hardware.features_per_cycle
+            text = (f"streaming: first layer from {hardware.memory_bits:,} bits of block RAM, "
+                    f"{lanes} lane{'s' if lanes != 1 else ''}, {features} "
+                    f"feature{'s' if features != 1 else ''} per transfer")
+            return NetworkFacts(
+                **common, adders=adder_count(replace(net, layers=net.layers[1:])),
+                architecture=Streaming.name,
+                cycles_per_inference=hardware.cycles_per_inference,
+                features_per_cycle=features, lanes=lanes, memory_bits=hardware.memory_bits,
+                description=text)
+        return NetworkFacts(**common, adders=adder_count(net))
+
+
+def compile_design(net, architecture=PARALLEL, *, planner=None, register_every=None,
+                   share=True, progress=None):
+    """Compile ``net`` (as trained or loaded) once into a :class:`CompiledDesign`.
+
+    Parameters
+    ----------
+    net : Network
+    architecture : Parallel or Streaming
+        The datapath, unless ``planner`` chooses it.
+    planner : callable or None
+        ``planner(compiled) -> ArchitecturePlan``: chooses the architecture from the compiled
+        net (e.g. :func:`lwc.boards.plan.plan_architecture` for a board).
+    register_every : int or None
+        Pipelining (see :func:`~lwc.compiler.lower.lower`).
+    share : bool
+        Build sub-sums that several neurons of a layer share once (the ``share`` pass).
+    progress : callable, Stopwatch or None
+        Told each pass and the plan as they finish, with the time since the start, once the
+        compile has run :data:`QUIET_SECONDS` (a :class:`Stopwatch` of it; give one to count from
+        an earlier start).
+    """
+    watch = progress if isinstance(progress, Stopwatch) else Stopwatch(progress)
+    steps = len(passes.pipeline(share=share))
+    done = iter(range(1, steps + 1))
+    compiled = passes.compile_network(
+        net, share=share,
+        on_pass=lambda pass_, before, after: watch(f"pass {next(done)}/{steps} {pass_.name}"))
+    plan = planner(compiled) if planner is not None else ArchitecturePlan(architecture)
+    hardware = _hardware(compiled, plan.architecture, register_every)
+    watch("hardware plan")
+    return CompiledDesign(source=net, network=compiled, architecture=plan.architecture,
+                          hardware=hardware, register_every=register_every,
+                          estimate=plan.estimate)
+
+
+def _hardware(compiled, architecture, register_every):
+    return lowering.plan(compiled, architecture, register_every=register_every)
