@@ -18,6 +18,8 @@ __all__ = [
     "CRC8_POLY",
     "crc8",
     "UartNetworkTop",
+    "check_network",
+    "uart_timing",
 ]
 
 #: First byte of a request that asks for the predicted class only.
@@ -67,6 +69,58 @@ def _crc8_next(crc, byte):
     return Cat(*bits)
 
 
+def check_network(network, *, baud=115200, timeout=10e-3):
+    """:class:`TypeError` or :class:`ValueError` unless a :class:`UartNetworkTop` can be built
+    around ``network`` at ``baud`` with ``timeout`` (checked before one is made)."""
+    for name in ("plan", "input_count", "input_bits", "n_classes", "score_width",
+                 "label_width"):
+        if not hasattr(network, name):
+            raise TypeError(f"network must have the lwc network contract (no {name!r}), "
+                            f"not {network!r}")
+    if network.input_bits > 8:
+        raise ValueError(f"the UART front end sends one byte per input feature; input_bits "
+                         f"must be at most 8, not {network.input_bits}")
+    if not 1 <= network.input_count <= _MAX_INPUTS:
+        raise ValueError(f"the UART front end supports 1 to {_MAX_INPUTS} inputs, not "
+                         f"{network.input_count}")
+    if network.n_classes > _MAX_CLASSES:
+        raise ValueError(f"the UART front end sends the class in one byte; n_classes must be "
+                         f"at most {_MAX_CLASSES}, not {network.n_classes}")
+    if network.score_width > 8 * _MAX_SCORE_BYTES:
+        raise ValueError(f"score_width must be at most {8 * _MAX_SCORE_BYTES}, not "
+                         f"{network.score_width}")
+    if not baud > 0:
+        raise ValueError(f"baud must be positive, not {baud!r}")
+    if not timeout > 0:
+        raise ValueError(f"timeout must be positive, not {timeout!r}")
+    # A streaming network takes its vector over several transfers, from a memory.
+    if network.plan.kind == "streaming" and network.transfers_per_vector != \
+            -(-network.input_count // network.features_per_cycle):
+        raise ValueError(f"transfers_per_vector {network.transfers_per_vector} does not match "
+                         f"{network.input_count} inputs at {network.features_per_cycle} per "
+                         f"transfer")
+
+
+def uart_timing(clk_freq, *, baud, timeout):
+    """``(divisor, timeout_cycles)`` of a :class:`UartNetworkTop` clocked at ``clk_freq``, or
+    :class:`ValueError` when the clock cannot make ``baud`` or ``timeout`` is under 20 bit
+    times."""
+    divisor = round(clk_freq / baud)
+    if divisor < 4:
+        raise ValueError(f"clk_freq / baud must be at least 4 cycles per bit, not "
+                         f"{clk_freq:g} / {baud:g}")
+    error = abs(clk_freq / divisor - baud) / baud
+    if error > _BAUD_TOLERANCE:
+        raise ValueError(f"baud {baud:g} cannot be made from a {clk_freq:g} Hz clock "
+                         f"within 2 % (nearest is {clk_freq / divisor:.0f})")
+    timeout_cycles = round(timeout * clk_freq)
+    if timeout_cycles < _MIN_TIMEOUT_BITS * divisor:
+        raise ValueError(f"timeout must be at least {_MIN_TIMEOUT_BITS} bit times "
+                         f"({_MIN_TIMEOUT_BITS / baud:g} s at {baud:g} baud), not "
+                         f"{timeout:g}")
+    return divisor, timeout_cycles
+
+
 class UartNetworkTop(wiring.Component):
     """A network component behind an 8N1 UART, answering one request frame with one response.
 
@@ -111,34 +165,9 @@ class UartNetworkTop(wiring.Component):
     """
 
     def __init__(self, network, *, clk_freq=None, baud=115200, timeout=10e-3):
-        for name in ("plan", "input_count", "input_bits", "n_classes", "score_width",
-                     "label_width"):
-            if not hasattr(network, name):
-                raise TypeError(f"network must have the lwc network contract (no {name!r}), "
-                                f"not {network!r}")
-        if network.input_bits > 8:
-            raise ValueError(f"the UART front end sends one byte per input feature; input_bits "
-                             f"must be at most 8, not {network.input_bits}")
-        if not 1 <= network.input_count <= _MAX_INPUTS:
-            raise ValueError(f"the UART front end supports 1 to {_MAX_INPUTS} inputs, not "
-                             f"{network.input_count}")
-        if network.n_classes > _MAX_CLASSES:
-            raise ValueError(f"the UART front end sends the class in one byte; n_classes must be "
-                             f"at most {_MAX_CLASSES}, not {network.n_classes}")
-        if network.score_width > 8 * _MAX_SCORE_BYTES:
-            raise ValueError(f"score_width must be at most {8 * _MAX_SCORE_BYTES}, not "
-                             f"{network.score_width}")
-        if not baud > 0:
-            raise ValueError(f"baud must be positive, not {baud!r}")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be positive, not {timeout!r}")
+        check_network(network, baud=baud, timeout=timeout)
         # A streaming network takes its vector over several transfers, from a memory.
         self._chunked = network.plan.kind == "streaming"
-        if self._chunked and network.transfers_per_vector != \
-                -(-network.input_count // network.features_per_cycle):
-            raise ValueError(f"transfers_per_vector {network.transfers_per_vector} does not match "
-                             f"{network.input_count} inputs at {network.features_per_cycle} per "
-                             f"transfer")
         self._network = network
         self._baud = baud
         self._timeout = timeout
@@ -147,20 +176,7 @@ class UartNetworkTop(wiring.Component):
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1)})
 
     def _derive_timing(self, clk_freq):
-        divisor = round(clk_freq / self._baud)
-        if divisor < 4:
-            raise ValueError(f"clk_freq / baud must be at least 4 cycles per bit, not "
-                             f"{clk_freq:g} / {self._baud:g}")
-        error = abs(clk_freq / divisor - self._baud) / self._baud
-        if error > _BAUD_TOLERANCE:
-            raise ValueError(f"baud {self._baud:g} cannot be made from a {clk_freq:g} Hz clock "
-                             f"within 2 % (nearest is {clk_freq / divisor:.0f})")
-        timeout_cycles = round(self._timeout * clk_freq)
-        if timeout_cycles < _MIN_TIMEOUT_BITS * divisor:
-            raise ValueError(f"timeout must be at least {_MIN_TIMEOUT_BITS} bit times "
-                             f"({_MIN_TIMEOUT_BITS / self._baud:g} s at {self._baud:g} baud), not "
-                             f"{self._timeout:g}")
-        return divisor, timeout_cycles
+        return uart_timing(clk_freq, baud=self._baud, timeout=self._timeout)
 
     def _require_timing(self):
         if self._timing is None:
