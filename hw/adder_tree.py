@@ -18,9 +18,9 @@ from lwc.semantics import range_bits, weighted_sum_range
 from .netlist import Netlist, to_amaranth
 from .plan import check_register_every, register_levels, schedule_depth, stage_of, tree_depth
 
-__all__ = ["AdderTree", "range_shape", "weighted_sum_range", "tree_depth", "register_levels",
-           "schedule_depth", "stage_of", "Term", "Pipeline", "combine", "sum_tree",
-           "compressor_sum", "at_least", "weighted_nodes"]
+__all__ = ["AdderTree", "check_adder_tree", "range_shape", "weighted_sum_range", "tree_depth",
+           "register_levels", "schedule_depth", "stage_of", "Term", "Pipeline", "combine",
+           "sum_tree", "compressor_sum", "at_least", "weighted_nodes"]
 
 
 _SHAPES = {}
@@ -246,6 +246,27 @@ def weighted_nodes(nl, operands, ranges, weights, names, *, levels=None):
     return nodes
 
 
+def check_adder_tree(ranges, weights, *, register_every=None, levels=None):
+    """The arguments of an :class:`AdderTree`, checked before one is made: ``(ranges, weights,
+    levels)`` (tuples, and the number of levels the tree is laid out over), or
+    :class:`ValueError` (:class:`TypeError` for ``register_every``) when they are not valid."""
+    ranges = tuple((lo, hi) for lo, hi in ranges)
+    weights = tuple(weights)
+    if len(ranges) != len(weights):
+        raise ValueError(f"{len(ranges)} operand ranges for {len(weights)} weights")
+    for w in weights:
+        if not isinstance(w, int) or isinstance(w, bool) or w == 0:
+            raise ValueError(f"Weights must be nonzero integers, not {w!r}")
+    check_register_every(register_every)
+    depth = tree_depth(len(weights))
+    if levels is None:
+        levels = depth
+    if not (isinstance(levels, int) and levels >= depth):
+        raise ValueError(f"levels must be an integer >= the tree depth {depth}, "
+                         f"not {levels!r}")
+    return ranges, weights, levels
+
+
 class AdderTree(wiring.Component):
     """``sum(w[k] * x[k])`` over the operands of one neuron, as a balanced tree of adders.
 
@@ -281,20 +302,8 @@ class AdderTree(wiring.Component):
     """
 
     def __init__(self, ranges, weights, *, register_every=None, levels=None, name="tree"):
-        ranges = tuple((lo, hi) for lo, hi in ranges)
-        weights = tuple(weights)
-        if len(ranges) != len(weights):
-            raise ValueError(f"{len(ranges)} operand ranges for {len(weights)} weights")
-        for w in weights:
-            if not isinstance(w, int) or isinstance(w, bool) or w == 0:
-                raise ValueError(f"Weights must be nonzero integers, not {w!r}")
-        check_register_every(register_every)
-        depth = tree_depth(len(weights))
-        if levels is None:
-            levels = depth
-        if not (isinstance(levels, int) and levels >= depth):
-            raise ValueError(f"levels must be an integer >= the tree depth {depth}, "
-                             f"not {levels!r}")
+        ranges, weights, levels = check_adder_tree(ranges, weights, register_every=register_every,
+                                             levels=levels)
         self._ranges = ranges
         self._weights = weights
         self._levels = levels

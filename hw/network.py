@@ -303,15 +303,18 @@ class TernaryNetwork(NetworkContract, wiring.Component):
         The predicted class (ties to the lowest index) and every class score.
     """
 
+    def __new__(cls, plan=None, *, src_loc_at=0, **options):
+        # A plan that cannot be built is refused before the component exists.
+        if plan is not None:
+            if options:
+                raise TypeError("Give either a plan or its arguments, not both")
+            if not isinstance(plan, ParallelPlan):
+                raise TypeError(f"plan must be a ParallelPlan, not {plan!r}")
+        return super().__new__(cls, src_loc_at=1 + src_loc_at)
+
     def __init__(self, plan=None, *, src_loc_at=0, **options):
-        if plan is None:
-            plan = parallel_plan(**options)
-        elif options:
-            raise TypeError("Give either a plan or its arguments, not both")
-        if not isinstance(plan, ParallelPlan):
-            raise TypeError(f"plan must be a ParallelPlan, not {plan!r}")
-        self._plan = plan
-        super().__init__(self._signature(plan.input_count), src_loc_at=1 + src_loc_at)
+        self._plan = parallel_plan(**options) if plan is None else plan
+        super().__init__(self._signature(self._plan.input_count), src_loc_at=1 + src_loc_at)
 
     def elaborate(self, platform):
         m = Module()

@@ -19,6 +19,8 @@ __all__ = [
     "crc8",
     "check_front_end",
     "UartNetworkTop",
+    "check_network",
+    "uart_timing",
 ]
 
 #: First byte of a request that asks for the predicted class only.
@@ -91,11 +93,32 @@ def check_front_end(*, input_count, input_bits, n_classes, score_width, clk_freq
     if not timeout > 0:
         raise ValueError(f"timeout must be positive, not {timeout!r}")
     if clk_freq is not None:
-        _derive_timing(clk_freq, baud, timeout)
+        uart_timing(clk_freq, baud=baud, timeout=timeout)
 
 
-def _derive_timing(clk_freq, baud, timeout):
-    """``(divisor, timeout cycles)`` of the line at ``clk_freq``, or ``ValueError``."""
+def check_network(network, *, baud=115200, timeout=10e-3):
+    """:class:`TypeError` or :class:`ValueError` unless a :class:`UartNetworkTop` can be built
+    around ``network`` at ``baud`` with ``timeout`` (checked before one is made)."""
+    for name in ("plan", "input_count", "input_bits", "n_classes", "score_width",
+                 "label_width"):
+        if not hasattr(network, name):
+            raise TypeError(f"network must have the lwc network contract (no {name!r}), "
+                            f"not {network!r}")
+    check_front_end(input_count=network.input_count, input_bits=network.input_bits,
+                    n_classes=network.n_classes, score_width=network.score_width,
+                    baud=baud, timeout=timeout)
+    # A streaming network takes its vector over several transfers, from a memory.
+    if network.plan.kind == "streaming" and network.transfers_per_vector != \
+            -(-network.input_count // network.features_per_cycle):
+        raise ValueError(f"transfers_per_vector {network.transfers_per_vector} does not match "
+                         f"{network.input_count} inputs at {network.features_per_cycle} per "
+                         f"transfer")
+
+
+def uart_timing(clk_freq, *, baud, timeout):
+    """``(divisor, timeout_cycles)`` of a :class:`UartNetworkTop` clocked at ``clk_freq``, or
+    :class:`ValueError` when the clock cannot make ``baud`` or ``timeout`` is under 20 bit
+    times."""
     divisor = round(clk_freq / baud)
     if divisor < 4:
         raise ValueError(f"clk_freq / baud must be at least 4 cycles per bit, not "
@@ -156,21 +179,9 @@ class UartNetworkTop(wiring.Component):
     """
 
     def __init__(self, network, *, clk_freq=None, baud=115200, timeout=10e-3):
-        for name in ("plan", "input_count", "input_bits", "n_classes", "score_width",
-                     "label_width"):
-            if not hasattr(network, name):
-                raise TypeError(f"network must have the lwc network contract (no {name!r}), "
-                                f"not {network!r}")
-        check_front_end(input_count=network.input_count, input_bits=network.input_bits,
-                        n_classes=network.n_classes, score_width=network.score_width,
-                        clk_freq=clk_freq, baud=baud, timeout=timeout)
+        check_network(network, baud=baud, timeout=timeout)
         # A streaming network takes its vector over several transfers, from a memory.
         self._chunked = network.plan.kind == "streaming"
-        if self._chunked and network.transfers_per_vector != \
-                -(-network.input_count // network.features_per_cycle):
-            raise ValueError(f"transfers_per_vector {network.transfers_per_vector} does not match "
-                             f"{network.input_count} inputs at {network.features_per_cycle} per "
-                             f"transfer")
         self._network = network
         self._baud = baud
         self._timeout = timeout
@@ -179,7 +190,7 @@ class UartNetworkTop(wiring.Component):
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1)})
 
     def _derive_timing(self, clk_freq):
-        return _derive_timing(clk_freq, self._baud, self._timeout)
+        return uart_timing(clk_freq, baud=self._baud, timeout=self._timeout)
 
     def _require_timing(self):
         if self._timing is None:

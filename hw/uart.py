@@ -11,10 +11,12 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["UartRx", "UartTx"]
+__all__ = ["UartRx", "UartTx", "check_divisor"]
 
 
-def _check_divisor(divisor):
+def check_divisor(divisor):
+    """``divisor`` (clock cycles per bit of :class:`UartRx` and :class:`UartTx`), or
+    :class:`ValueError` unless it is an integer of at least 4."""
     if not isinstance(divisor, int) or isinstance(divisor, bool) or divisor < 4:
         raise ValueError(f"divisor must be an integer of at least 4, not {divisor!r}")
     return divisor
@@ -50,7 +52,7 @@ class UartRx(wiring.Component):
     """
 
     def __init__(self, divisor):
-        self._divisor = _check_divisor(divisor)
+        self._divisor = check_divisor(divisor)
         super().__init__({
             "rx": In(1, init=1),
             "o": Out(stream.Signature(8)),
@@ -148,7 +150,7 @@ class UartTx(wiring.Component):
     """
 
     def __init__(self, divisor):
-        self._divisor = _check_divisor(divisor)
+        self._divisor = check_divisor(divisor)
         super().__init__({
             "i": In(stream.Signature(8)),
             "tx": Out(1, init=1),

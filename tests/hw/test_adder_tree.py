@@ -1,16 +1,15 @@
-# amaranth: UnusedElaboratable=no
 """AdderTree against plain Python sums: widths, signs, widest fan-in, pipelining and stalls."""
 
 import random
 
 import pytest
-from amaranth.hdl import Elaboratable, Module, Shape, Signal, signed, unsigned
+from amaranth.hdl import Elaboratable, Fragment, Module, Shape, Signal, signed, unsigned
 from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lwc.hw import AdderTree, range_shape, register_levels, tree_depth, weighted_sum_range
-from lwc.hw.adder_tree import Term, at_least, compressor_sum, schedule_depth
+from lwc.hw.adder_tree import Term, at_least, check_adder_tree, compressor_sum, schedule_depth
 from lwc.hw.netlist import Netlist, to_amaranth
 
 # Operand ranges as the network produces them: inputs of 1..8 bits, step, ternary, clip outputs.
@@ -63,6 +62,13 @@ def rtl_sums(tree, vectors, *, en_rng=None):
     sim.add_testbench(testbench)
     sim.run()
     return [results[k] for k in range(len(vectors))]
+
+
+def built(*args, **kwargs):
+    """An AdderTree, elaborated."""
+    tree = AdderTree(*args, **kwargs)
+    Fragment.get(tree, None)
+    return tree
 
 
 def check_tree(ranges, weights, register_every=None, *, en_rng=None, seed=0):
@@ -122,7 +128,7 @@ def test_stall_holds_pipeline(register_every):
 
 
 def test_no_operands_is_zero():
-    tree = AdderTree([], [])
+    tree = built([], [])
     assert tree.sum_range == (0, 0)
     assert tree.sum.shape() == unsigned(0)
     assert tree.latency == 0
@@ -131,12 +137,12 @@ def test_no_operands_is_zero():
 def test_latency_and_levels():
     assert [tree_depth(n) for n in (0, 1, 2, 3, 4, 5, 8, 9, 64, 65)] == \
         [0, 0, 1, 2, 2, 3, 3, 4, 6, 7]
-    assert AdderTree([(0, 1)] * 64, [1] * 64).latency == 0
-    assert AdderTree([(0, 1)] * 64, [1] * 64, register_every=1).latency == 5
-    assert AdderTree([(0, 1)] * 64, [1] * 64, register_every=2).latency == 2
-    assert AdderTree([(0, 1)] * 64, [1] * 64, register_every=6).latency == 0
+    assert built([(0, 1)] * 64, [1] * 64).latency == 0
+    assert built([(0, 1)] * 64, [1] * 64, register_every=1).latency == 5
+    assert built([(0, 1)] * 64, [1] * 64, register_every=2).latency == 2
+    assert built([(0, 1)] * 64, [1] * 64, register_every=6).latency == 0
     # Laid out over more levels than it needs, a tree gets the latency of the deeper ones.
-    assert AdderTree([(0, 1)] * 2, [1] * 2, register_every=1, levels=6).latency == 5
+    assert built([(0, 1)] * 2, [1] * 2, register_every=1, levels=6).latency == 5
     check = AdderTree([(0, 3)], [-1], register_every=1, levels=3)
     assert check.latency == 2 and rtl_sums(check, [[0], [3], [2]]) == [0, -3, -2]
 
@@ -180,15 +186,16 @@ def test_random_trees(operands, register_every):
 
 
 def test_errors():
+    """An AdderTree's arguments are checked before one is made (:func:`check_adder_tree`)."""
     with pytest.raises(ValueError, match=r"^Weights must be nonzero integers, not 0$"):
-        AdderTree([(0, 1)], [0])
+        check_adder_tree([(0, 1)], [0])
     with pytest.raises(ValueError, match=r"^2 operand ranges for 1 weights$"):
-        AdderTree([(0, 1), (0, 1)], [1])
+        check_adder_tree([(0, 1), (0, 1)], [1])
     with pytest.raises(TypeError,
                        match=r"^register_every must be None or a positive integer, not 0$"):
-        AdderTree([(0, 1)], [1], register_every=0)
+        check_adder_tree([(0, 1)], [1], register_every=0)
     with pytest.raises(ValueError, match=r"^levels must be an integer >= the tree depth 2, "):
-        AdderTree([(0, 1)] * 3, [1] * 3, levels=1)
+        check_adder_tree([(0, 1)] * 3, [1] * 3, levels=1)
     with pytest.raises(ValueError, match=r"^Range must be a pair of integers lo <= hi"):
         range_shape(2, 1)
 

@@ -1,4 +1,3 @@
-# amaranth: UnusedElaboratable=no
 """UartNetworkTop, byte by byte on its pins, against the golden model.
 
 The network inside is the real one (``lwc.compiler.lower.lower``). Frames are built here from
@@ -9,15 +8,16 @@ that should not exist fails the test as surely as a wrong one.
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.icestick import ICEStickPlatform
 
 from lwc.compiler.architecture import Streaming
 from lwc.compiler.golden import evaluate
-from lwc.compiler.lower import lower
+from lwc.compiler.lower import lower, plan
 from lwc.compiler.passes import compile_network
-from lwc.hw.top import UartNetworkTop, crc8
+from lwc.hw.top import UartNetworkTop, check_network, crc8, uart_timing
 from lwc.sim.uart_board import uart_recv, uart_send
 
 DIVISOR = 4
@@ -28,6 +28,23 @@ BAUD = 1_000_000
 def _top(network, *, timeout_bits=TIMEOUT_BITS):
     return UartNetworkTop(network, clk_freq=BAUD * DIVISOR, baud=BAUD,
                           timeout=timeout_bits / BAUD)
+
+
+def _elaborated(top):
+    """``top``, elaborated (with the network inside it) as a build would."""
+    Fragment.get(top, None)
+    return top
+
+
+class _Facts:
+    """The network contract that :class:`UartNetworkTop` checks, read from a plan: what a network
+    of that plan would answer, without making one."""
+
+    def __init__(self, design, **lies):
+        self.plan, self._lies = design, lies
+
+    def __getattr__(self, name):
+        return self._lies[name] if name in self._lies else getattr(self.plan, name)
 
 
 def _request(vector, *, scores=False, tag=0, length=None, crc_delta=0):
@@ -288,7 +305,7 @@ def test_requests_faster_than_responses_are_dropped_cleanly(rng, make_network):
 
 def test_properties(small):
     _, network = small
-    top = _top(network)
+    top = _elaborated(_top(network))
     assert top.divisor == DIVISOR
     assert top.timeout_cycles == TIMEOUT_BITS * DIVISOR
     assert top.request_bytes == 5 + network.input_count
@@ -296,7 +313,7 @@ def test_properties(small):
     assert top.score_bytes == 1
     assert top.scored_response_bytes == 5 + network.n_classes
     assert top.network is network
-    top = UartNetworkTop(network, clk_freq=12e6, baud=115200)
+    top = _elaborated(UartNetworkTop(network, clk_freq=12e6, baud=115200))
     assert top.divisor == 104 and top.timeout_cycles == 120_000
 
 
@@ -316,21 +333,23 @@ def test_platform_supplies_clock_and_pins(small, platform_cls, rx_pin, tx_pin):
     assert f"set_io uart_0__tx__io {tx_pin}\n" in pcf
 
 
-def test_construction_errors(small, rng, make_network):
-    _, network = small
+def test_construction_errors(rng, make_network):
+    """What a UartNetworkTop is built around and clocked at is checked before one is made (the
+    constructor calls :func:`check_network`, and :func:`uart_timing` where ``clk_freq`` is
+    known)."""
     with pytest.raises(ValueError, match=r"^the UART front end sends one byte per input feature; "
                                          r"input_bits must be at most 8, not 9$"):
-        UartNetworkTop(lower(compile_network(make_network(rng, inputs=4, hidden=(3,), outputs=2,
-                                                              bits=9))),
-                       clk_freq=4e6, baud=1e6)
+        check_network(_Facts(plan(compile_network(make_network(rng, inputs=4, hidden=(3,),
+                                                               outputs=2, bits=9)))),
+                      baud=1e6)
     with pytest.raises(ValueError, match=r"^clk_freq / baud must be at least 4 cycles per bit"):
-        UartNetworkTop(network, clk_freq=3e6, baud=1e6)
+        uart_timing(3e6, baud=1e6, timeout=10e-3)
     with pytest.raises(ValueError, match=r"^baud 115200 cannot be made from a 1e\+06 Hz clock"):
-        UartNetworkTop(network, clk_freq=1e6, baud=115200)
+        uart_timing(1e6, baud=115200, timeout=10e-3)
     with pytest.raises(ValueError, match=r"^timeout must be at least 20 bit times"):
-        UartNetworkTop(network, clk_freq=4e6, baud=1e6, timeout=10e-6)
+        uart_timing(4e6, baud=1e6, timeout=10e-6)
     with pytest.raises(TypeError, match=r"^network must have the lwc network contract"):
-        UartNetworkTop(object(), clk_freq=4e6, baud=1e6)
+        check_network(object(), baud=1e6)
 
 
 @pytest.mark.parametrize("features, lanes", [(1, 1), (3, 2), (8, 1)])
@@ -353,11 +372,8 @@ def test_streaming_network_behind_the_uart(rng, make_network, make_vectors, feat
 
 def test_streaming_transfer_count_must_match(rng, make_network):
     net = make_network(rng, inputs=10, hidden=(4,), outputs=3, bits=4)
-    network = lower(compile_network(net), Streaming(3))
-
-    class Lying:
-        def __getattr__(self, name):
-            return 5 if name == "transfers_per_vector" else getattr(network, name)
+    design = plan(compile_network(net), Streaming(3))
+    lying = _Facts(design, transfers_per_vector=5)
 
     with pytest.raises(ValueError, match="transfers_per_vector 5 does not match 10 inputs"):
-        UartNetworkTop(Lying(), clk_freq=BAUD * DIVISOR, baud=BAUD)
+        check_network(lying, baud=BAUD)
