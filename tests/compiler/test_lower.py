@@ -102,6 +102,7 @@ def test_share_option():
     assert lower(compiled, share=False).shared_ranges == ((),)
 
 
+@pytest.mark.yosys
 def test_write_verilog_writes_the_network_itself(tmp_path):
     dut = lower(_shareable_net())
     text = write_verilog(dut, tmp_path / "net.v")
