@@ -176,11 +176,10 @@ def rtl_outputs(dut, vectors, *, seed=0, p_in=0.0, p_out=0.0):
     A streaming network takes each vector as its :func:`transfers`, the last one padded with all
     ones. The output stream is checked against the ``lib.stream`` source rules on every clock.
     """
-    from lwc.hw import StreamingNetwork
     from lwc.sim.streams import run_network
 
     slack = 1 + int(8 * max(p_in, p_out))
-    if isinstance(dut, StreamingNetwork):
+    if dut.plan.kind == "streaming":
         payloads = transfers(dut, vectors, (1 << dut.input_bits) - 1)
         limit = (len(vectors) + 1) * (dut.cycles_per_inference + dut.latency + 8) * slack
     else:
@@ -199,10 +198,9 @@ def check_against_golden(net, vectors, *, architecture="parallel", seed=0, p_in=
     :func:`lwc.compiler.lower.lower`), stream ``vectors`` through it (see :func:`rtl_outputs`) and
     assert every label and score equal to the golden model's; return ``(dut, trace)``."""
     from lwc.compiler.lower import lower
-    from lwc.hw import StreamingNetwork
 
     dut = lower(net, architecture=architecture, **lowering)
-    assert isinstance(dut, StreamingNetwork) == (architecture == "streaming")
+    assert dut.plan.kind == architecture
     trace = golden.evaluate(net, vectors)
     labels, scores = rtl_outputs(dut, vectors, seed=seed, p_in=p_in, p_out=p_out)
     np.testing.assert_array_equal(scores, trace.scores)
