@@ -1,56 +1,40 @@
-"""Shared fixtures: random sparse networks and vectors for tests across the package tree."""
+"""The test tiers (markers by what a test needs) and the fixtures shared across the package tree.
 
-import importlib.util
-import pathlib
+Tiers: ``python -m pytest -m unit`` (no tool, no training, no fresh processes: about a minute),
+``python -m pytest -m "not slow"`` (adds training, ``lwc`` in fresh processes, Yosys, Verilator
+and Icarus runs), and ``python -m pytest`` (adds place-and-route and the long runs).
+"""
+
+import functools
 
 import numpy as np
 import pytest
 
-from lwc.compiler import ir
+import helpers
+
+NEEDS = ("train", "subprocess", "verilator", "icarus", "yosys", "slow")
+
+# Fixtures that do the work themselves: whichever test asks first pays for it.
+FIXTURE_NEEDS = {"digits_run": "train", "digits_net_path": "train"}
 
 
-def random_network(rng, *, inputs=12, hidden=(8,), outputs=3, bits=4, density=0.3,
-                   kinds=("step", "ternary", "clip"), quantizer=None):
-    """A random valid :class:`~lwc.compiler.ir.Network` (dense form, before any pass).
-
-    Hidden activation kinds are drawn from ``kinds``; thresholds are drawn around and beyond the
-    reachable range so constant and dead neurons occur.
-    """
-    sizes = [inputs, *hidden, outputs]
-    layers = []
-    in_max = (1 << bits) - 1
-    for li, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
-        w = rng.choice([-1, 0, 1], size=(n_out, n_in), p=[density / 2, 1 - density, density / 2])
-        reach = max(1, int(np.abs(w).sum(axis=1).max(initial=0)) * in_max)
-        if li == len(sizes) - 2:
-            layers.append((w, ir.Activation("linear"), rng.integers(-3, 4, n_out)))
-            break
-        kind = kinds[rng.integers(len(kinds))]
-        if kind == "step":
-            act, params, out_max = ir.Activation("step"), rng.integers(-reach, reach + 2, n_out), 1
-        elif kind == "ternary":
-            lo = rng.integers(-reach - 1, reach + 1, n_out)
-            hi = lo + rng.integers(1, 4, n_out)
-            act, params = ir.Activation("ternary"), np.stack([lo, hi], 1)
-            out_max = 1
-        else:
-            cbits = int(rng.integers(1, 4))
-            act = ir.Activation("clip", shift=int(rng.integers(0, 3)), bits=cbits)
-            params, out_max = rng.integers(-reach, reach + 1, n_out), (1 << cbits) - 1
-        layers.append((w, act, params))
-        in_max = out_max
-    return ir.from_dense(ir.InputSpec(inputs, bits, quantizer), layers,
-                         [f"c{k}" for k in range(outputs)], {"dataset": "random"})
+@functools.cache
+def _missing(simulator):
+    return helpers.missing_simulator(simulator)
 
 
-def adversarial_vectors(net, rng, n_random=64):
-    """All-zero, all-max, alternating, each one-hot (up to 64), and random integer input vectors."""
-    count, top = net.input.count, net.input.max_value
-    rows = [np.zeros(count), np.full(count, top), np.arange(count) % 2 * top,
-            (1 - np.arange(count) % 2) * top]
-    eye = np.eye(count)[: min(count, 64)] * top
-    rand = rng.integers(0, top + 1, size=(n_random, count))
-    return np.vstack([np.array(rows), eye, rand]).astype(np.int64)
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the markers added here
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture, need in FIXTURE_NEEDS.items():
+            if fixture in item.fixturenames:
+                item.add_marker(need)
+        marked = {mark.name for mark in item.iter_markers()}
+        if not marked.intersection(NEEDS):
+            item.add_marker(pytest.mark.unit)
+        for simulator in ("icarus", "verilator"):
+            if simulator in marked and _missing(simulator):
+                item.add_marker(pytest.mark.skip(reason=_missing(simulator)))
 
 
 @pytest.fixture
@@ -60,37 +44,41 @@ def rng():
 
 @pytest.fixture
 def make_network():
-    return random_network
+    return helpers.random_network
 
 
 @pytest.fixture
 def make_vectors():
-    return adversarial_vectors
+    return helpers.adversarial_vectors
 
 
 @pytest.fixture(scope="session")
 def bench_script():
     """``bench_script(name)``: the script ``bench/<name>.py`` loaded as a module (once)."""
-    root = pathlib.Path(__file__).resolve().parents[1]
-    loaded = {}
-
-    def load(name):
-        if name not in loaded:
-            spec = importlib.util.spec_from_file_location(f"bench_{name}",
-                                                          root / "bench" / f"{name}.py")
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            loaded[name] = module
-        return loaded[name]
-
-    return load
+    return lambda name: helpers.load_script(f"bench/{name}.py")
 
 
 @pytest.fixture(scope="session")
-def digits_net_path(tmp_path_factory):
-    """A digits net trained once per test session with the default configuration (a few s)."""
+def corpus(tmp_path_factory):
+    """``{name: bad file}``: the hostile ``net.pt`` corpus (tests/corpus/make_bad_netfiles.py),
+    written once a session; its users only read it."""
+    made = helpers.corpus_module().make_bad_netfiles(tmp_path_factory.mktemp("bad-netfiles"))
+    return {bad.name: bad for bad in made}
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory):
+    """``(result, path, progress lines)`` of the one digits training of the test session,
+    :data:`helpers.DIGITS_GOAL` (a few seconds), written with its report and plots."""
     from lwc.train import TrainConfig, train_to_file
 
-    path = tmp_path_factory.mktemp("digits") / "net.pt"
-    train_to_file(TrainConfig(dataset="digits", seed=0), path, plots=False)
-    return path
+    path = tmp_path_factory.mktemp("digits") / "run" / "net.pt"
+    lines = []
+    result = train_to_file(TrainConfig(**helpers.DIGITS_GOAL), path, progress=lines.append)
+    return result, path, lines
+
+
+@pytest.fixture(scope="session")
+def digits_net_path(digits_run):
+    """The ``net.pt`` of :func:`digits_run`."""
+    return digits_run[1]

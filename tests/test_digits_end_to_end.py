@@ -4,6 +4,7 @@ amaranth.sim, and compare every output with the golden model."""
 # amaranth: UnusedElaboratable=no
 
 import numpy as np
+import pytest
 
 from lwc.compiler import golden, netfile, passes
 from lwc.compiler.lower import lower
@@ -11,6 +12,7 @@ from lwc.data import load_dataset
 from lwc.sim.amaranth_sim import simulate
 
 
+@pytest.mark.train
 def test_digits_train_compile_simulate_whole_test_set(digits_net_path):
     net = netfile.load(digits_net_path)
     assert net.meta("dataset") == "digits"

@@ -40,6 +40,7 @@ def test_asic_with_a_board_is_refused(tmp_path, capsys, make_network, rng):
         "lwc: error: --board needs a board target such as --target ice40, not asic"
 
 
+@pytest.mark.yosys
 @pytest.mark.slow
 def test_small_net_to_gates(tmp_path, make_network, rng):
     net = make_network(rng, inputs=8, hidden=(6,), outputs=3, bits=2, density=0.5,

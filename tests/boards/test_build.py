@@ -241,6 +241,7 @@ def test_report_table_timing_failure_and_no_clock():
 
 # --- real builds -------------------------------------------------------------------------------
 
+@pytest.mark.yosys
 @pytest.mark.slow
 def test_oversized_design_is_refused_before_place_and_route(tmp_path):
     lines = []
@@ -258,6 +259,7 @@ def test_oversized_design_is_refused_before_place_and_route(tmp_path):
     assert (tmp_path / "top.stat.json").exists() and (tmp_path / "top.rpt").exists()
 
 
+@pytest.mark.yosys
 @pytest.mark.slow
 def test_icebreaker_build(tmp_path):
     lines = []
@@ -290,6 +292,7 @@ def test_icebreaker_build(tmp_path):
     assert again.fmax_mhz == report.fmax_mhz
 
 
+@pytest.mark.yosys
 @pytest.mark.slow
 def test_requested_clock_is_the_timing_target(tmp_path):
     report = build(Blinky(), "icestick", tmp_path, clock_mhz=400, progress=lambda line: None)
@@ -299,6 +302,7 @@ def test_requested_clock_is_the_timing_target(tmp_path):
     assert "TIMING NOT MET" in report.table()
 
 
+@pytest.mark.yosys
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["icestick", "hx8k"])
 def test_capacity_matches_nextpnr(tmp_path, name):
@@ -310,6 +314,7 @@ def test_capacity_matches_nextpnr(tmp_path, name):
     assert report.timing_met
 
 
+@pytest.mark.yosys
 @pytest.mark.slow
 def test_lowered_network_builds(tmp_path, rng, make_network):
     from lwc.compiler import passes
@@ -429,6 +434,7 @@ class TxBlinky(Elaboratable):
         return m
 
 
+@pytest.mark.yosys
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["ulx3s", "orangecrab"])
 def test_ecp5_capacity_matches_nextpnr(tmp_path, name):
@@ -442,6 +448,7 @@ def test_ecp5_capacity_matches_nextpnr(tmp_path, name):
     assert ECP5_PREAMBLE in (tmp_path / "top.bit").read_bytes()[:256]
 
 
+@pytest.mark.yosys
 @pytest.mark.slow
 def test_compile_small_net_for_ulx3s(tmp_path, rng, make_network):
     from lwc.boards import check_bitstream

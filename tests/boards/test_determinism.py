@@ -27,6 +27,7 @@ def test_net_depends_on_its_input():
     assert len(set(golden.predict(tiny_net(), x))) == 3
 
 
+@pytest.mark.subprocess
 def test_verilog_is_identical_across_processes(tmp_path):
     """Two ``lwc compile --target verilog`` runs, with different hash seeds and output
     directories, write the same bytes."""
@@ -45,6 +46,7 @@ def test_verilog_is_identical_across_processes(tmp_path):
     assert b"module lwc_net" in texts[0][0]
 
 
+@pytest.mark.yosys
 @pytest.mark.slow
 def test_bitstream_is_identical(tmp_path):
     """Two icestick builds with the same seed: identical net.v, bitstream and placement, and

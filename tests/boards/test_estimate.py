@@ -86,6 +86,7 @@ def test_architecture_options_are_checked():
         plan_architecture(net, None, "streaming", lanes=0)
 
 
+@pytest.mark.yosys
 def test_compile_streaming_verilog(tmp_path):
     net = _net(40, 12, 0.3, compiled=False)
     result = compile_net(net, tmp_path / "out", target="verilog", architecture="streaming",

@@ -198,6 +198,7 @@ def test_cli_force(net, tmp_path, capsys):
     assert names(out) == ["keep.txt", "lwc-build.json", "net.v", "report.json"]
 
 
+@pytest.mark.yosys
 @pytest.mark.slow
 def test_fit_failure_removes_the_earlier_bitstream(tmp_path):
     """A net too big for the icestick (1600 input flip-flops alone), built over an earlier

@@ -2,6 +2,7 @@
 
 # amaranth: UnusedElaboratable=no
 
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from lwc.compiler import golden, netfile
 from lwc.compiler.lower import lower
 from lwc.compiler.passes import compile_network
 from lwc.demo import RECIPES
+
+from helpers import transcripts_module
 
 
 @pytest.fixture
@@ -42,6 +45,7 @@ def assert_one_line_error(code, out, err, text):
     assert len(lines) == 1 and lines[0].startswith("lwc: error: ") and text in lines[0], err
 
 
+@pytest.mark.subprocess
 def test_version_and_help():
     code, out, _ = run_cli("--version")
     assert code == 0 and out.startswith("lwc ")
@@ -50,6 +54,7 @@ def test_version_and_help():
         assert command in out
 
 
+@pytest.mark.subprocess
 def test_inspect(net_path):
     code, out, err = run_cli("inspect", net_path, "--ir")
     assert code == 0, err
@@ -57,6 +62,7 @@ def test_inspect(net_path):
     assert "dataset          random" in out
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("args,text", [
     (("inspect", "missing.pt"), "missing.pt: no such file"),
     (("compile", "missing.pt", "--target", "verilog"), "missing.pt: no such file"),
@@ -67,6 +73,7 @@ def test_missing_file_is_one_line(tmp_path, args, text):
     assert_one_line_error(code, out, err, text)
 
 
+@pytest.mark.subprocess
 def test_bad_arguments_exit_2(net_path):
     for args in (("train", "--epochs", "-3"), ("train", "--hidden", "a,b"),
                  ("compile", net_path, "--target", "gates"), ("compile", net_path, "--fmax", "-1"),
@@ -75,6 +82,7 @@ def test_bad_arguments_exit_2(net_path):
         assert code == 2 and "Traceback" not in err, args
 
 
+@pytest.mark.subprocess
 def test_unknown_board_and_verilog_with_board(net_path, tmp_path):
     code, out, err = run_cli("compile", net_path, "--board", "nope", "-o", tmp_path / "o")
     assert_one_line_error(code, out, err, "unknown board 'nope' (choose from: icebreaker")
@@ -83,6 +91,7 @@ def test_unknown_board_and_verilog_with_board(net_path, tmp_path):
     assert_one_line_error(code, out, err, "--board needs a board target")
 
 
+@pytest.mark.subprocess
 def test_compile_verilog_only(net_path, tmp_path):
     out_dir = tmp_path / "v"
     code, out, err = run_cli("compile", net_path, "--target", "verilog", "-o", out_dir)
@@ -93,6 +102,7 @@ def test_compile_verilog_only(net_path, tmp_path):
     assert "latency" in out
 
 
+@pytest.mark.subprocess
 def test_sim_rejects_bad_vector_file(net_path, tmp_path):
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((4, 5), dtype=np.int64))
@@ -100,12 +110,14 @@ def test_sim_rejects_bad_vector_file(net_path, tmp_path):
     assert_one_line_error(code, out, err, f"{bad}: vectors must have shape (n >= 1, 6)")
 
 
+@pytest.mark.subprocess
 def test_sim_without_dataset_needs_vectors(net_path):
     code, out, err = run_cli("sim", net_path)
     assert_one_line_error(code, out, err, "does not record its dataset")
 
 
-@pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) absent")
+@pytest.mark.subprocess
+@pytest.mark.icarus
 def test_sim_icarus_random_vectors(net_path, tmp_path):
     code, out, err = run_cli("sim", net_path, "--vectors", "40", "--simulator", "icarus",
                              "--build-dir", tmp_path / "b")
@@ -127,11 +139,14 @@ def test_run_against_simulated_board(net_path, tmp_path, capsys):
     assert "agreement with the golden model: 6/6" in out
 
 
+@pytest.mark.subprocess
 def test_run_missing_port(net_path):
     code, out, err = run_cli("run", net_path, "--port", "/dev/nonexistent-tty", "--vectors", "2")
     assert_one_line_error(code, out, err, "/dev/nonexistent-tty")
 
 
+@pytest.mark.subprocess
+@pytest.mark.train
 def test_train_small(tmp_path):
     out = tmp_path / "n.pt"
     code, stdout, err = run_cli("train", "--epochs", "2", "--hidden", "16", "-o", out,
@@ -142,15 +157,28 @@ def test_train_small(tmp_path):
     assert net.meta("dataset") == "digits" and net.layers[0].size == 16
 
 
+# The demo's simulator: Icarus where installed (its builds are quicker), else Verilator.
+DEMO_SIMULATOR = "icarus" if shutil.which("iverilog") else "verilator"
+
+
+@pytest.mark.subprocess
+@pytest.mark.train
+@getattr(pytest.mark, DEMO_SIMULATOR)
+@pytest.mark.yosys
 @pytest.mark.slow
 def test_demo_digits_end_to_end(tmp_path):
     """README command 1: train, cocotb proof on the whole test set, iCEBreaker bitstream."""
-    simulator = "icarus" if shutil.which("iverilog") else "verilator"
-    code, out, err = run_cli("demo", "digits", "-o", tmp_path / "d", "--simulator", simulator)
+    code, out, err = run_cli("demo", "digits", "-o", tmp_path / "d", "--simulator",
+                             DEMO_SIMULATOR)
     assert code == 0, out[-3000:] + err
     assert "0 mismatches: hardware equals the golden model on all 450 vectors" in out
     assert (tmp_path / "d" / "icebreaker" / "top.bin").stat().st_size > 0
-    assert "timing met" in out or "met" in out
+    # The summary's Fmax row, as "Fmax  20.9 MHz (clock 12 MHz, met)"; "NOT met" must fail.
+    assert re.search(r"^Fmax +[\d.]+ MHz \(clock 12 MHz, met\)$", out, re.MULTILINE), out[-3000:]
+    # README.md's transcript of the demo (docs/transcripts.py) has the summary's rows.
+    readme = transcripts_module()
+    summary = out[out.index("== summary"):].rstrip("\n").split("\n")
+    assert readme.labels(summary) == readme.labels(readme.readme_transcripts()["demo"][2:])
 
 
 @pytest.mark.parametrize("dataset", sorted(RECIPES))

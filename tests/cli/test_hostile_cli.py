@@ -1,7 +1,6 @@
 """The ``lwc`` command against hostile files and out-of-range options: exit code, one stderr line,
 no traceback, and nothing written."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -13,27 +12,9 @@ import pytest
 from lwc.cli import main
 from lwc.compiler import netfile
 
-CORPUS_SCRIPT = Path(__file__).resolve().parents[1] / "corpus" / "make_bad_netfiles.py"
-
-
-def corpus_module():
-    """tests/corpus/make_bad_netfiles.py, registered under its name (its pickles refer to it)."""
-    name = "make_bad_netfiles"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, CORPUS_SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
+from helpers import corpus_module
 
 CASES = sorted(corpus_module().CASES)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    made = corpus_module().make_bad_netfiles(tmp_path_factory.mktemp("bad-netfiles"))
-    return {bad.name: bad for bad in made}
 
 
 def one_error_line(err, start):
@@ -65,6 +46,7 @@ def test_inspect_and_compile_refuse_bad_file(corpus, name, tmp_path, capsys):
         assert not bad.canary.exists(), "the pickle ran code"
 
 
+@pytest.mark.subprocess
 def test_real_process_refuses_code_and_huge_shapes(corpus, tmp_path):
     """The same through ``python -m lwc``: the pickles that run code, a 40 GB shape, a fifo."""
     for name in ("evil_os_system", "huge_view_200000x60000", "fifo"):
@@ -174,6 +156,7 @@ def test_library_refusals_write_nothing(nets, argv, message, capsys, monkeypatch
     assert listing(nets) == before
 
 
+@pytest.mark.subprocess
 def test_compile_refusal_in_a_fresh_process(nets):
     """No Amaranth warning about the abandoned design follows the error line."""
     proc = subprocess.run([sys.executable, "-m", "lwc", "compile", "wide.pt", "-o", "o"],

@@ -1,7 +1,6 @@
 """The second hostile corpus (issue 16) against every command that reads a ``net.pt``: one line,
 no traceback, no control character, nothing written, and bounded memory."""
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -15,29 +14,12 @@ import pytest
 from lwc.cli import main
 from lwc.compiler import netfile
 
-CORPUS_SCRIPT = Path(__file__).resolve().parents[1] / "corpus" / "make_bad_netfiles.py"
+from helpers import corpus_module
+
+CORPUS_SCRIPT = Path(corpus_module().__file__)
 FORBIDDEN = re.compile(f"[{netfile.FORBIDDEN_CHARACTERS}]")
-
-
-def corpus_module():
-    """tests/corpus/make_bad_netfiles.py, registered under its name (its pickles refer to it)."""
-    name = "make_bad_netfiles"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, CORPUS_SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 CASES = sorted(corpus_module().CASES)
 SECOND = sorted(corpus_module().SECOND_CASES)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    made = corpus_module().make_bad_netfiles(tmp_path_factory.mktemp("bad-netfiles"))
-    return {bad.name: bad for bad in made}
 
 
 def one_clean_line(err, start):
@@ -92,6 +74,7 @@ MEASURE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.subprocess
 def test_second_corpus_in_bounded_memory(tmp_path):
     """inspect, compile and sim on every file of the second corpus, in one fresh process capped at
     3 GiB of address space: each refuses with its one line, and the peak resident memory of the

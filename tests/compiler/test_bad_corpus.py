@@ -1,10 +1,8 @@
 """Every file of the hostile and malformed ``net.pt`` corpus is refused with one line naming it."""
 
-import importlib.util
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,28 +11,10 @@ import torch
 from lwc.compiler import golden, ir, netfile
 from lwc.errors import NetFileError
 
-CORPUS_SCRIPT = Path(__file__).resolve().parents[1] / "corpus" / "make_bad_netfiles.py"
+from helpers import corpus_module
 
-
-def corpus_module():
-    """tests/corpus/make_bad_netfiles.py, registered under its name (its pickles refer to it)."""
-    name = "make_bad_netfiles"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, CORPUS_SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
+CORPUS_SCRIPT = corpus_module().__file__
 CASES = sorted(corpus_module().CASES)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    made = corpus_module().make_bad_netfiles(tmp_path_factory.mktemp("bad-netfiles"))
-    print(f"\n{len(made)} bad net.pt files in the corpus")
-    return {bad.name: bad for bad in made}
 
 
 def test_corpus_size(corpus):
@@ -56,6 +36,7 @@ def test_refused_with_one_line(corpus, name):
         assert not bad.canary.exists(), "the pickle ran code"
 
 
+@pytest.mark.subprocess
 def test_the_corpus_script_writes_and_counts(tmp_path):
     out = subprocess.run([sys.executable, str(CORPUS_SCRIPT), str(tmp_path / "c")],
                          capture_output=True, text=True, timeout=120)
@@ -67,6 +48,7 @@ def test_the_corpus_script_writes_and_counts(tmp_path):
     assert not any(name.startswith("canary") for name in names)
 
 
+@pytest.mark.subprocess
 def test_huge_shapes_refused_before_allocating(corpus, tmp_path):
     """Tiny files describing 40 GB of weights or thresholds: peak memory hardly moves."""
     huge = [corpus[n].path for n in ("huge_view_200000x60000", "huge_view_60000x60000",
@@ -181,6 +163,7 @@ def test_dict_keys_and_call_arguments_count_too(monkeypatch):
         netfile._check_pickle("p", blob)
 
 
+@pytest.mark.subprocess
 def test_bombs_are_small_files_refused_before_unpickling(corpus, tmp_path):
     """A few hundred bytes that expand to 10**12 objects, or nest 100,000 deep: peak memory
     hardly moves while all are refused."""

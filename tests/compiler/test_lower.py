@@ -106,6 +106,7 @@ def test_share_option():
     assert lower(ir.unshare(compiled)).shared_ranges == ((),)
 
 
+@pytest.mark.yosys
 def test_write_verilog_writes_the_network_itself(tmp_path):
     dut = lower(_shareable_net())
     text = write_verilog(dut, tmp_path / "net.v")

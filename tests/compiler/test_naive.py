@@ -7,7 +7,6 @@ lwc.sim.cocotb_sim in place of the generated Verilog, on adversarial vectors.
 """
 
 import re
-import shutil
 
 import numpy as np
 import pytest
@@ -16,12 +15,7 @@ from lwc.compiler import ir, naive, passes
 from lwc.compiler.lower import lower
 from lwc.sim import cocotb_sim
 
-needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None,
-                                  reason="Icarus Verilog (iverilog) is not installed")
-
-
-def quiet(line):
-    pass
+from helpers import quiet
 
 
 def test_text_form(make_network):
@@ -72,7 +66,7 @@ def _nets(make_network):
     return nets + [wide]
 
 
-@needs_icarus
+@pytest.mark.icarus
 def test_naive_equals_golden_in_icarus(make_network, make_vectors, tmp_path):
     for k, net in enumerate(_nets(make_network)):
         component = lower(passes.compile_network(net))
@@ -85,7 +79,7 @@ def test_naive_equals_golden_in_icarus(make_network, make_vectors, tmp_path):
         assert report.mismatches == 0 and report.received == len(x)
 
 
-@needs_icarus
+@pytest.mark.icarus
 def test_latency_is_the_given_one(make_network, make_vectors, tmp_path):
     net = make_network(np.random.default_rng(0), inputs=4, hidden=(3,), outputs=2, bits=2)
     source = tmp_path / "naive.v"
@@ -97,7 +91,7 @@ def test_latency_is_the_given_one(make_network, make_vectors, tmp_path):
     assert report.measured_latency == 1 != report.latency
 
 
-@needs_icarus
+@pytest.mark.icarus
 def test_a_wrong_reference_mismatches(make_network, make_vectors, tmp_path):
     # The naive Verilog of a net whose biases are all one higher, against the original's golden
     # model: every vector's scores differ.
@@ -115,7 +109,7 @@ def test_a_wrong_reference_mismatches(make_network, make_vectors, tmp_path):
     assert report.mismatches == len(x) and report.first_mismatch.index == 0
 
 
-@needs_icarus
+@pytest.mark.icarus
 def test_long_sums_are_written_in_chains(make_network, make_vectors, tmp_path, monkeypatch):
     # Sums longer than CHAIN terms are parenthesised chains (Yosys' front end recurses once per
     # "+" of a chain); the value is the same.

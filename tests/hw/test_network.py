@@ -2,14 +2,13 @@
 
 import ast
 import pathlib
-import random
 import re
 
 import numpy as np
 import pytest
 from amaranth.back import verilog
 from amaranth.sim import Simulator
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lwc.compiler import golden, ir, passes
@@ -21,38 +20,10 @@ from lwc.hw import (
     network_verilog,
     parallel_plan,
 )
-from lwc.sim.streams import run_network
+
+from helpers import adversarial_vectors, check_against_golden, compiled, networks, rtl_outputs
 
 ALL_KINDS = ("step", "ternary", "clip")
-
-
-def rtl_outputs(dut, vectors, *, seed=0, p_in=0.0, p_out=0.0):
-    """Stream ``vectors`` through ``dut`` with random input gaps (probability ``p_in`` a cycle)
-    and random output back-pressure (``p_out``); return ``(labels, scores)`` arrays.
-
-    The output stream is checked against the ``lib.stream`` source rules on every clock.
-    """
-    payloads = [[int(v) for v in row] for row in vectors]
-    limit = (len(vectors) + dut.latency + 8) * (1 + int(8 * max(p_in, p_out)))
-    results = run_network(dut, payloads, len(payloads), limit=limit, rng=random.Random(seed),
-                          p_in=p_in, p_out=p_out)
-    labels = np.array([r.label for r in results], dtype=np.int64)
-    scores = np.array([list(r.scores) for r in results], dtype=np.int64)
-    return labels, scores.reshape(len(results), dut.n_classes)
-
-
-def compiled(net):
-    """``net`` through the compiler passes, unless it is compiled already."""
-    return net if isinstance(net, ir.CompiledNetwork) else passes.compile_network(net)
-
-
-def check_against_golden(net, vectors, *, register_every=None, **stream_args):
-    dut = lower(compiled(net), register_every=register_every)
-    trace = golden.evaluate(net, vectors)
-    labels, scores = rtl_outputs(dut, vectors, **stream_args)
-    np.testing.assert_array_equal(scores, trace.scores)
-    np.testing.assert_array_equal(labels, trace.predictions)
-    return dut, trace
 
 
 # (inputs, hidden, outputs, bits, density, kinds)
@@ -86,23 +57,11 @@ def test_random_networks_pipelined(config, register_every, rng, make_network, ma
     check_against_golden(net, make_vectors(net, rng, n_random=32), register_every=register_every)
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    inputs=st.integers(1, 12),
-    hidden=st.lists(st.integers(0, 8), max_size=2),
-    outputs=st.integers(1, 5),
-    bits=st.integers(1, 8),
-    density=st.sampled_from([0.05, 0.2, 0.5, 1.0]),
-    register_every=st.sampled_from([None, 1, 2]),
-)
-def test_property_random_networks(seed, inputs, hidden, outputs, bits, density, register_every,
-                                  make_network, make_vectors):
-    rng = np.random.default_rng(seed)
-    net = make_network(rng, inputs=inputs, hidden=tuple(hidden), outputs=outputs, bits=bits,
-                       density=density)
-    check_against_golden(net, make_vectors(net, rng, n_random=8), register_every=register_every)
+@settings(max_examples=25, deadline=None)
+@given(net=networks(), register_every=st.sampled_from([None, 1, 2]))
+def test_property_random_networks(net, register_every):
+    x = adversarial_vectors(net, np.random.default_rng(0), n_random=8)
+    check_against_golden(net, x, register_every=register_every)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -220,6 +179,7 @@ def _named_net():
     ], ["yes", "no"])
 
 
+@pytest.mark.yosys
 def test_verilog_ports_and_names():
     net = _named_net()
     dut = lower(compiled(net))
@@ -330,6 +290,7 @@ def test_compressor_trees(share, rng, make_network, make_vectors):
         np.testing.assert_array_equal(labels, trace.predictions)
 
 
+@pytest.mark.yosys
 def test_keep_attribute_on_adders():
     net = passes.run(_named_net())
     # The direct Verilog writer never writes keep: YoWASP Yosys 0.70 synth_ice40 drops drivers
@@ -343,12 +304,9 @@ def test_keep_attribute_on_adders():
 
 def _iverilog_outputs(text, dut, x, tmp_path):
     """Run Verilog ``text`` (module ``lwc_net``) in Icarus on ``x``, one vector per clock with
-    ``o.ready`` high; return ``(labels, scores)``."""
-    import shutil
+    ``o.ready`` high; return ``(labels, scores)``. Its users are marked ``icarus``."""
     import subprocess
 
-    if shutil.which("iverilog") is None:
-        pytest.skip("Icarus Verilog is not installed")
     bits, lw, sw = dut.input_bits, dut.label_width, dut.score_width
     words = [sum(int(v) << (k * bits) for k, v in enumerate(row)) for row in x]
     (tmp_path / "x.hex").write_text("".join(f"{w:x}\n" for w in words))
@@ -383,6 +341,7 @@ endmodule
     return np.array(labels), np.array(scores)
 
 
+@pytest.mark.icarus
 @pytest.mark.parametrize("config", ["mixed", "dense-clip", "deep-ternary", "wide-bits"])
 @pytest.mark.parametrize("register_every, compress", [(None, False), (1, False), (None, True)])
 def test_verilog_writer_matches_golden(config, register_every, compress, rng, make_network,
@@ -399,6 +358,7 @@ def test_verilog_writer_matches_golden(config, register_every, compress, rng, ma
     np.testing.assert_array_equal(labels, trace.predictions)
 
 
+@pytest.mark.yosys
 def test_verilog_writer_names_match_amaranth():
     """The written Verilog has every signal name of Amaranth's export (adders, shared nodes,
     pipeline copies, registers), and only the activation wires ``*_a`` besides."""

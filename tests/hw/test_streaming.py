@@ -1,6 +1,6 @@
 """StreamingNetwork (built by ``lower(compiled, Streaming(...))``) against the golden model."""
 
-import random
+import functools
 
 import numpy as np
 import pytest
@@ -12,35 +12,11 @@ from lwc.compiler.lower import lower, plan, write_verilog
 from lwc.errors import UsageError
 from lwc.hw import ActivationSpec, LayerSpec, NeuronSpec, StreamingNetwork, streaming_plan
 from lwc.hw.streaming import encode_neuron
-from lwc.sim.streams import run_network
+
+import helpers
+from helpers import rtl_outputs, transfers
 
 ALL_KINDS = ("step", "ternary", "clip")
-
-
-def transfers(dut, vectors, pad):
-    """Each vector as ``transfers_per_vector`` payloads of ``features_per_cycle`` features, the
-    last one padded with ``pad``."""
-    f, t = dut.features_per_cycle, dut.transfers_per_vector
-    out = []
-    for row in vectors:
-        row = [int(v) for v in row] + [pad] * (f * t - len(row))
-        out.extend(row[k * f:(k + 1) * f] for k in range(t))
-    return out
-
-
-def rtl_outputs(dut, vectors, *, seed=0, p_in=0.0, p_out=0.0):
-    """Stream ``vectors`` through ``dut`` with random gaps before each input transfer
-    (probability ``p_in`` a cycle) and random output back-pressure (``p_out``); return
-    ``(labels, scores)``. The output stream is checked against the ``lib.stream`` source rules
-    on every clock."""
-    payloads = transfers(dut, vectors, (1 << dut.input_bits) - 1)
-    slack = 1 + int(8 * max(p_in, p_out))
-    limit = (len(vectors) + 1) * (dut.cycles_per_inference + dut.latency + 8) * slack
-    results = run_network(dut, payloads, len(vectors), limit=limit, rng=random.Random(seed),
-                          p_in=p_in, p_out=p_out)
-    labels = np.array([r.label for r in results], dtype=np.int64)
-    scores = np.array([list(r.scores) for r in results], dtype=np.int64)
-    return labels, scores.reshape(len(results), dut.n_classes)
 
 
 def lower_streaming(net, features_per_cycle=1, lanes=1, register_every=None):
@@ -57,15 +33,8 @@ def plan_streaming(net, features_per_cycle=1, lanes=1, register_every=None):
     return plan(net, Streaming(features_per_cycle, lanes), register_every=register_every)
 
 
-def check_against_golden(net, vectors, *, features_per_cycle=1, lanes=1, register_every=None,
-                         **stream_args):
-    dut = lower_streaming(net, features_per_cycle, lanes, register_every)
-    assert isinstance(dut, StreamingNetwork)
-    trace = golden.evaluate(net, vectors)
-    labels, scores = rtl_outputs(dut, vectors, **stream_args)
-    np.testing.assert_array_equal(scores, trace.scores)
-    np.testing.assert_array_equal(labels, trace.predictions)
-    return dut, trace
+# This module's networks are streaming ones.
+check_against_golden = functools.partial(helpers.check_against_golden, architecture="streaming")
 
 
 def nontrivial(make_network, seed, **kwargs):
@@ -287,6 +256,7 @@ def test_lanes_balance_and_memories(make_network):
     assert four.n_classes == 4 and four.input_count == 30 and four.input_bits == 2
 
 
+@pytest.mark.yosys
 def test_verilog(make_network):
     net = nontrivial(make_network, 0, inputs=12, hidden=(6,), outputs=3, bits=2, density=0.5)
     dut = lower_streaming(net, 5, lanes=2)

@@ -4,7 +4,6 @@ Verilator builds cost ~15 s of CPU each, so there are two here (one reused by th
 corrupts the golden side); Icarus builds are cheap and cover activation kinds and bit widths.
 """
 
-import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -18,37 +17,12 @@ from lwc.compiler.lower import write_verilog
 from lwc.errors import DataError, ToolchainError, UsageError
 from lwc.sim import cocotb_sim, network_tb, runner
 
-needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None,
-                                  reason="Icarus Verilog (iverilog) is not installed")
-needs_cxx = pytest.mark.skipif(shutil.which("make") is None or shutil.which("c++") is None,
-                               reason="Verilator builds need make and a C++ compiler")
-
-KINDS = ("step", "ternary", "clip")
-
-
-def quiet(line):
-    pass
-
-
-def nontrivial_network(make_network, *, all_kinds=False, **kwargs):
-    """The first network from seeds 0, 1, ... whose compiled hidden layers all keep 2+ neurons.
-
-    Random thresholds often make whole layers constant, which the passes fold away; such a net
-    would prove little about the hardware.
-    """
-    for seed in range(500):
-        net = make_network(np.random.default_rng(seed), **kwargs)
-        kinds = {layer.activation.kind for layer in net.layers[:-1]}
-        if all_kinds and kinds != set(KINDS):
-            continue
-        if all(layer.size >= 2 for layer in passes.run(net).layers[:-1]):
-            return net
-    raise AssertionError(f"no nontrivial network for {kwargs}; has the fixture changed?")
+from helpers import KINDS, nontrivial_network, quiet
 
 
 def small_network(make_network, kind):
     """The 10-8-3 net (3-bit inputs, hidden activation ``kind``) of the testbench checks below."""
-    return nontrivial_network(make_network, inputs=10, hidden=(8,), outputs=3, bits=3,
+    return nontrivial_network(inputs=10, hidden=(8,), outputs=3, bits=3,
                               density=0.5, kinds=(kind,))
 
 
@@ -129,9 +103,9 @@ def verilator_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("verilator")
 
 
-@needs_cxx
+@pytest.mark.verilator
 def test_verilator_all_kinds(make_network, make_vectors, verilator_dir):
-    net = nontrivial_network(make_network, all_kinds=True, inputs=16, hidden=(16, 12, 8),
+    net = nontrivial_network(all_kinds=True, inputs=16, hidden=(16, 12, 8),
                              outputs=4, bits=3, density=0.5)
     x = np.vstack([vectors_for(net, make_vectors), cocotb_sim.random_vectors(net, 200, seed=1)])
     report = cocotb_sim.simulate(compile_design(net), x, build_dir=verilator_dir, seed=1,
@@ -141,12 +115,12 @@ def test_verilator_all_kinds(make_network, make_vectors, verilator_dir):
     assert (report.build_dir / "lwc_net.v").is_file()
 
 
-@needs_cxx
+@pytest.mark.verilator
 def test_verilator_reports_the_first_mismatch(make_network, make_vectors, verilator_dir,
                                               monkeypatch):
     # The hardware is built from ``net`` (the build of the test above is reused); the golden side
     # uses ``bad``, one parameter off. Every differing vector must be caught, the first reported.
-    net = nontrivial_network(make_network, all_kinds=True, inputs=16, hidden=(16, 12, 8),
+    net = nontrivial_network(all_kinds=True, inputs=16, hidden=(16, 12, 8),
                              outputs=4, bits=3, density=0.5)
     x = vectors_for(net, make_vectors, seed=2)
     bad, first, count = flip_one_threshold(net, x)
@@ -174,9 +148,9 @@ def test_verilator_reports_the_first_mismatch(make_network, make_vectors, verila
     assert "layer 0 sums" in text
 
 
-@needs_cxx
+@pytest.mark.verilator
 def test_verilator_digits_sized_net_with_waves(make_network, make_vectors, tmp_path):
-    net = nontrivial_network(make_network, inputs=64, hidden=(32,), outputs=10, bits=4,
+    net = nontrivial_network(inputs=64, hidden=(32,), outputs=10, bits=4,
                              density=0.3, kinds=("clip",))
     x = vectors_for(net, make_vectors)
     lines = []
@@ -204,10 +178,10 @@ ICARUS_NETS = [
 ]
 
 
-@needs_icarus
+@pytest.mark.icarus
 @pytest.mark.parametrize("kinds, bits, hidden, outputs", ICARUS_NETS)
 def test_icarus_random_nets(make_network, make_vectors, tmp_path, kinds, bits, hidden, outputs):
-    net = nontrivial_network(make_network, inputs=10, hidden=hidden, outputs=outputs, bits=bits,
+    net = nontrivial_network(inputs=10, hidden=hidden, outputs=outputs, bits=bits,
                              density=0.5, kinds=kinds)
     x = vectors_for(net, make_vectors)
     report = cocotb_sim.simulate(compile_design(net), x, simulator="icarus", build_dir=tmp_path,
@@ -216,10 +190,10 @@ def test_icarus_random_nets(make_network, make_vectors, tmp_path, kinds, bits, h
     assert_equal_to_golden(report, net, x)
 
 
-@needs_icarus
+@pytest.mark.icarus
 def test_icarus_deep_pipeline(make_network, make_vectors, tmp_path):
     # A register after every adder level: a long pipeline must still honour back-pressure.
-    net = nontrivial_network(make_network, inputs=12, hidden=(10, 8), outputs=5, bits=4,
+    net = nontrivial_network(inputs=12, hidden=(10, 8), outputs=5, bits=4,
                              density=0.6, kinds=("ternary", "clip"))
     x = vectors_for(net, make_vectors)
     report = cocotb_sim.simulate(compile_design(net, register_every=1), x, simulator="icarus",
@@ -228,7 +202,7 @@ def test_icarus_deep_pipeline(make_network, make_vectors, tmp_path):
     assert_equal_to_golden(report, net, x)
 
 
-@needs_icarus
+@pytest.mark.icarus
 def test_icarus_constant_network(make_network, make_vectors, tmp_path):
     # Every hidden neuron folds to a constant: the hardware reads no input at all.
     for seed in range(100):
@@ -244,7 +218,7 @@ def test_icarus_constant_network(make_network, make_vectors, tmp_path):
     assert_equal_to_golden(report, net, x)
 
 
-@needs_icarus
+@pytest.mark.icarus
 def test_icarus_catches_wrong_hardware(make_network, make_vectors, tmp_path, monkeypatch):
     net = small_network(make_network, "ternary")
     x = vectors_for(net, make_vectors)
@@ -256,7 +230,7 @@ def test_icarus_catches_wrong_hardware(make_network, make_vectors, tmp_path, mon
     assert f"first mismatch: vector {first}" in report.format()
 
 
-@needs_icarus
+@pytest.mark.icarus
 def test_icarus_catches_ignored_back_pressure(make_network, make_vectors, tmp_path,
                                               monkeypatch):
     net = small_network(make_network, "clip")
@@ -270,9 +244,9 @@ def test_icarus_catches_ignored_back_pressure(make_network, make_vectors, tmp_pa
     assert f"only {report.received} of {len(x)} outputs came out" in report.format()
 
 
-@needs_icarus
+@pytest.mark.icarus
 def test_icarus_reuses_a_build_for_new_vectors(make_network, tmp_path):
-    net = nontrivial_network(make_network, inputs=10, hidden=(8,), outputs=3, bits=4,
+    net = nontrivial_network(inputs=10, hidden=(8,), outputs=3, bits=4,
                              density=0.5, kinds=("clip",))
     first = cocotb_sim.simulate(compile_design(net), cocotb_sim.random_vectors(net, 30, seed=1),
                                 simulator="icarus", build_dir=tmp_path, progress=quiet)
@@ -377,7 +351,7 @@ def test_load_vectors_quantizes_raw_features(make_network, tmp_path):
     assert np.array_equal(x, [[0, 1, 3], [0, 2, 3]])
 
 
-@needs_icarus
+@pytest.mark.icarus
 def test_icarus_processes_share_the_vectors(make_network, make_vectors, tmp_path):
     net = small_network(make_network, "clip")
     x = vectors_for(net, make_vectors)
@@ -395,7 +369,7 @@ def test_icarus_processes_share_the_vectors(make_network, make_vectors, tmp_path
     assert few.processes == 2 and few.build_reused
 
 
-@needs_icarus
+@pytest.mark.icarus
 def test_icarus_processes_report_the_first_mismatch_of_all(make_network, make_vectors, tmp_path,
                                                             monkeypatch):
     net = small_network(make_network, "ternary")
@@ -416,7 +390,7 @@ def test_icarus_processes_report_the_first_mismatch_of_all(make_network, make_ve
     assert f"vector {first} mismatches" in (report.build_dir / "test-1.log").read_text()
 
 
-@needs_icarus
+@pytest.mark.icarus
 def test_cocotb_clock_equals_the_verilog_clock(make_network, make_vectors, tmp_path,
                                                monkeypatch):
     # Without Verilog delays (Verilator whose C++ compiler lacks coroutines) the testbench drives
@@ -461,7 +435,7 @@ def test_bench_verilog():
         assert f".{port}({port})" in text
 
 
-@needs_icarus
+@pytest.mark.icarus
 def test_icarus_last_transfer_is_offered_once(make_network, tmp_path):
     # One vector, no gaps or stalls: the testbench has nothing left to send while the network
     # computes, and must lower i.valid before it sleeps, or the network takes the vector again

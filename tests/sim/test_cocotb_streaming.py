@@ -1,7 +1,6 @@
 # amaranth: UnusedElaboratable=no
 """lwc.sim.cocotb_sim on streaming networks: chunked input transfers, Verilator and Icarus."""
 
-import shutil
 
 import numpy as np
 import pytest
@@ -12,14 +11,7 @@ from lwc.compiler.driver import compile_design
 from lwc.compiler.lower import lower
 from lwc.sim import cocotb_sim
 
-needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None,
-                                  reason="Icarus Verilog (iverilog) is not installed")
-needs_cxx = pytest.mark.skipif(shutil.which("make") is None or shutil.which("c++") is None,
-                               reason="Verilator builds need make and a C++ compiler")
-
-
-def quiet(line):
-    pass
+from helpers import quiet
 
 
 def streaming_net(make_network, *, kinds, **kwargs):
@@ -49,7 +41,8 @@ def assert_equal_to_golden(report, x, *, features, lanes):
     assert f"streaming: {features} features per transfer, {lanes} lanes" in text
 
 
-@needs_cxx
+@pytest.mark.yosys
+@pytest.mark.verilator
 def test_verilator_streaming(make_network, make_vectors, tmp_path):
     net = streaming_net(make_network, inputs=50, hidden=(12, 8), outputs=4, bits=3, density=0.3,
                         kinds=("step", "ternary", "clip"))
@@ -61,7 +54,8 @@ def test_verilator_streaming(make_network, make_vectors, tmp_path):
     assert_equal_to_golden(report, x, features=7, lanes=3)
 
 
-@needs_icarus
+@pytest.mark.yosys
+@pytest.mark.icarus
 @pytest.mark.parametrize("kinds, bits, features, lanes, hidden", [
     (("ternary",), 2, 1, 2, (10, 6)),
     (("clip",), 8, 4, 1, (8,)),

@@ -11,25 +11,12 @@ import numpy as np
 import pytest
 
 from lwc import cli
-from lwc.compiler import golden, ir, netfile, passes
+from lwc.compiler import golden, ir, netfile
 from lwc.compiler.driver import compile_design
 from lwc.errors import UsageError
 from lwc.sim import formal
 
-KINDS = ("step", "ternary", "clip")
-
-
-def quiet(line):
-    pass
-
-
-def small_net(make_network, seed=0, **kwargs):
-    """The first random net (from ``seed`` on) whose compiled hidden layers keep 2+ neurons."""
-    for s in range(seed, seed + 300):
-        net = make_network(np.random.default_rng(s), **kwargs)
-        if all(layer.size >= 2 for layer in passes.run(net).layers[:-1]):
-            return net
-    raise AssertionError(f"no nontrivial network for {kwargs}")
+from helpers import KINDS, nontrivial_network, quiet
 
 
 def prove(net, yosys, work_dir, register_every=None, **options):
@@ -38,6 +25,7 @@ def prove(net, yosys, work_dir, register_every=None, **options):
                                    progress=quiet, **options)
 
 
+@pytest.mark.yosys
 @pytest.mark.parametrize("kinds, inputs, bits, hidden, register_every", [
     (KINDS, 8, 2, (4, 3), None),
     (("ternary",), 12, 1, (5,), 1),
@@ -45,7 +33,7 @@ def prove(net, yosys, work_dir, register_every=None, **options):
 ])
 def test_small_nets_prove(make_network, yosys, tmp_path, kinds, inputs, bits, hidden,
                           register_every):
-    net = small_net(make_network, inputs=inputs, hidden=hidden, outputs=3, bits=bits,
+    net = nontrivial_network(inputs=inputs, hidden=hidden, outputs=3, bits=bits,
                     density=0.5, kinds=kinds)
     report = prove(net, yosys, tmp_path, register_every=register_every)
     assert report.proved, report.format()
@@ -73,9 +61,10 @@ def _shift_one_parameter(net, x):
     raise AssertionError("no single parameter change alters an output")
 
 
+@pytest.mark.yosys
 def test_a_wrong_reference_gives_a_real_counterexample(make_network, make_vectors, yosys,
                                                        tmp_path):
-    net = small_net(make_network, inputs=6, hidden=(5,), outputs=3, bits=2, density=0.6,
+    net = nontrivial_network(inputs=6, hidden=(5,), outputs=3, bits=2, density=0.6,
                     kinds=("ternary",))
     bad = _shift_one_parameter(net, make_vectors(net, np.random.default_rng(0)))
     report = prove(net, yosys, tmp_path, reference=bad)
@@ -122,8 +111,9 @@ def test_reference_must_match(make_network, yosys, tmp_path):
         prove(net, yosys, tmp_path, reference=other)
 
 
+@pytest.mark.yosys
 def test_cli_verify(make_network, yosys, tmp_path, capsys):
-    net = small_net(make_network, inputs=5, hidden=(4,), outputs=2, bits=2, density=0.5)
+    net = nontrivial_network(inputs=5, hidden=(4,), outputs=2, bits=2, density=0.5)
     path = tmp_path / "net.pt"
     netfile.save(net, path)
     code = cli.main(["verify", "--formal", str(path), "--work-dir", str(tmp_path / "w")])

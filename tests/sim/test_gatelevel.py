@@ -6,7 +6,6 @@ second or two and simulates in Icarus in about one; the trained digits net (abou
 takes minutes and is marked slow, as is the Verilator build.
 """
 
-import shutil
 
 import numpy as np
 import pytest
@@ -18,31 +17,15 @@ from lwc.compiler.lower import TOPLEVEL, plan, write_verilog
 from lwc.errors import BuildError, ToolchainError, UsageError
 from lwc.sim import cocotb_sim, gatelevel
 
-needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None,
-                                  reason="Icarus Verilog (iverilog) is not installed")
-needs_cxx = pytest.mark.skipif(shutil.which("make") is None or shutil.which("c++") is None,
-                               reason="Verilator builds need make and a C++ compiler")
+from helpers import nontrivial_network, quiet
 
 SMALL = dict(inputs=10, hidden=(8, 6), outputs=3, bits=3, density=0.5)
-
-
-def quiet(line):
-    pass
 
 
 @pytest.fixture(scope="module")
 def shared_dir(tmp_path_factory):
     """One build directory for the small net, so its netlist is synthesized once."""
     return tmp_path_factory.mktemp("gatelevel")
-
-
-def small_net(make_network, **kwargs):
-    """The first random net whose compiled hidden layers all keep two or more neurons."""
-    for seed in range(200):
-        net = make_network(np.random.default_rng(seed), **{**SMALL, **kwargs})
-        if all(layer.size >= 2 for layer in passes.run(net).layers[:-1]):
-            return net
-    raise AssertionError("no nontrivial network")
 
 
 def vectors(net, make_vectors):
@@ -68,10 +51,11 @@ def netlist_of(net, build_dir, yosys):
     return netlist
 
 
-@needs_icarus
+@pytest.mark.yosys
+@pytest.mark.icarus
 @pytest.mark.parametrize("init", gatelevel.INITS)
 def test_icarus_netlist_equals_golden(make_network, make_vectors, shared_dir, yosys, init):
-    net = small_net(make_network)
+    net = nontrivial_network(**SMALL)
     x = vectors(net, make_vectors)
     report = gatelevel.simulate(compile_design(net), x, yosys=yosys[0], env=yosys[1],
                                 build_dir=shared_dir, simulator="icarus", init=init, seed=3,
@@ -88,21 +72,23 @@ def test_icarus_netlist_equals_golden(make_network, make_vectors, shared_dir, yo
     assert ("initial Q = 0" in models.read_text()) == (init == "zero")
 
 
-@needs_icarus
+@pytest.mark.yosys
+@pytest.mark.icarus
 def test_netlist_is_reused(make_network, shared_dir, yosys):
-    net = small_net(make_network)
+    net = nontrivial_network(**SMALL)
     first = netlist_of(net, shared_dir, yosys)
     again = gatelevel.synthesize(shared_dir / f"{TOPLEVEL}.v", shared_dir, yosys=yosys[0],
                                  env=yosys[1])
     assert again == (first, 0.0, True)
 
 
-@needs_icarus
+@pytest.mark.yosys
+@pytest.mark.icarus
 def test_reset_is_exercised(make_network, make_vectors, tmp_path, yosys):
     # Cut the reset out of the netlist. With flip-flops starting at 0 (as the FPGA configures
     # them) nothing shows; with flip-flops starting at x, only the reset could have made the
     # valid bits known, so the testbench meets x and fails.
-    net = small_net(make_network)
+    net = nontrivial_network(**SMALL)
     x = make_vectors(net, np.random.default_rng(1))
     netlist = netlist_of(net, tmp_path, yosys)
     text = netlist.read_text()
@@ -121,13 +107,14 @@ def test_reset_is_exercised(make_network, make_vectors, tmp_path, yosys):
                             build_args=args, progress=quiet)
 
 
-@needs_icarus
+@pytest.mark.yosys
+@pytest.mark.icarus
 def test_wrong_netlist_is_caught(make_network, make_vectors, tmp_path, yosys):
     # The netlist of a net with one threshold moved, run against the golden model of the
     # original: the comparison must see every vector whose outputs differ.
     from dataclasses import replace
 
-    net = small_net(make_network)
+    net = nontrivial_network(**SMALL)
     x = vectors(net, make_vectors)
     want = golden.evaluate(net, x)
 
@@ -159,7 +146,7 @@ def test_wrong_netlist_is_caught(make_network, make_vectors, tmp_path, yosys):
 
 
 def test_x_init_needs_icarus(make_network, tmp_path, yosys):
-    net = small_net(make_network)
+    net = nontrivial_network(**SMALL)
     with pytest.raises(UsageError) as err:
         gatelevel.simulate(compile_design(net), cocotb_sim.random_vectors(net, 3), yosys=yosys[0],
                            env=yosys[1], build_dir=tmp_path, simulator="verilator", init="x",
@@ -172,6 +159,7 @@ def test_x_init_needs_icarus(make_network, tmp_path, yosys):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.yosys
 def test_synthesis_errors_are_one_line(tmp_path, yosys):
     source = tmp_path / "broken.v"
     source.write_text("module lwc_net(input a, output b); assign b = ; endmodule\n")
@@ -218,9 +206,10 @@ def test_cells_sim_path():
     assert "module SB_LUT4" in path.read_text()
 
 
-@needs_icarus
+@pytest.mark.yosys
+@pytest.mark.icarus
 def test_cli_sim_netlist(make_network, tmp_path, capsys):
-    net = small_net(make_network)
+    net = nontrivial_network(**SMALL)
     path = tmp_path / "net.pt"
     netfile.save(net, path)
     code = cli.main(["sim", str(path), "--netlist", "--vectors", "50", "--simulator", "icarus",
@@ -233,10 +222,11 @@ def test_cli_sim_netlist(make_network, tmp_path, capsys):
     assert (tmp_path / "build" / gatelevel.NETLIST).is_file()
 
 
+@pytest.mark.yosys
 @pytest.mark.slow
-@needs_cxx
+@pytest.mark.verilator
 def test_verilator_netlist_equals_golden(make_network, make_vectors, tmp_path, yosys):
-    net = small_net(make_network)
+    net = nontrivial_network(**SMALL)
     x = vectors(net, make_vectors)
     report = gatelevel.simulate(compile_design(net), x, yosys=yosys[0], env=yosys[1],
                                 build_dir=tmp_path, simulator="verilator", progress=quiet)
@@ -244,8 +234,9 @@ def test_verilator_netlist_equals_golden(make_network, make_vectors, tmp_path, y
     assert report.simulator == "verilator, iCE40 netlist, FFs start at 0"
 
 
+@pytest.mark.yosys
 @pytest.mark.slow
-@needs_icarus
+@pytest.mark.icarus
 def test_digits_netlist_on_its_whole_test_set(digits_net_path, tmp_path, yosys):
     net = netfile.load(digits_net_path)
     x, y = cocotb_sim.test_set(net)

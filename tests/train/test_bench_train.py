@@ -25,6 +25,7 @@ def test_presets_reach_the_config(bench):
     assert (config.hidden, config.epochs, config.seed, config.data_dir) == ((64, 32), 10, 3, None)
 
 
+@pytest.mark.train
 def test_quick_table(bench, tmp_path, capsys):
     out = tmp_path / "rows.json"
     argv = ["--datasets", "breast-cancer", "--methods", "ste,sample", "--quick", "--json", str(out)]

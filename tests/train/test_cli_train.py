@@ -2,10 +2,13 @@
 
 import json
 
+import pytest
+
 from lwc.cli import main
 from lwc.compiler import netfile
 
 
+@pytest.mark.train
 def test_train_breast_cancer_prune_oversample(tmp_path, capsys):
     out = tmp_path / "bc" / "net.pt"
     code = main(["train", "--dataset", "breast-cancer", "--method", "prune", "--balance",
@@ -26,6 +29,7 @@ def test_train_breast_cancer_prune_oversample(tmp_path, capsys):
     assert report["config"]["select"] == "f1"
 
 
+@pytest.mark.train
 def test_train_lwn_options_and_dropneuron(tmp_path, capsys):
     out = tmp_path / "net.pt"
     code = main(["train", "--epochs", "3", "--hidden", "16", "--dropneuron", "1e-3",
@@ -53,6 +57,7 @@ def test_train_errors_are_one_line(tmp_path, capsys):
     assert not (tmp_path / "n.pt").exists()
 
 
+@pytest.mark.train
 def test_train_sample_with_samples(tmp_path, capsys):
     out = tmp_path / "net.pt"
     code = main(["train", "--method", "sample", "--samples", "6", "--sample-penalty", "2",

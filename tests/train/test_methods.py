@@ -20,6 +20,8 @@ from lwc.train.methods import (
 )
 from lwc.train.model import DistributionTernary, LatentTernary, MaskedTernary, TernaryMLP
 
+from helpers import torch_predictions
+
 SMALL = {
     "digits": TrainConfig(dataset="digits", hidden=(32,), epochs=12, seed=0),
     "breast-cancer": TrainConfig(dataset="breast-cancer", hidden=(16,), epochs=12, seed=0),
@@ -28,11 +30,7 @@ SMALL = {
 FLOOR = {"digits": 0.75, "breast-cancer": 0.85}
 
 
-def _torch_predictions(model, x_int):
-    with torch.no_grad():
-        return model(torch.from_numpy(x_int.astype(np.float32))).argmax(dim=1).numpy()
-
-
+@pytest.mark.train
 @pytest.mark.parametrize("dataset", sorted(SMALL))
 @pytest.mark.parametrize("method", METHODS)
 def test_method_trains_exports_and_matches_golden(tmp_path, dataset, method):
@@ -46,7 +44,7 @@ def test_method_trains_exports_and_matches_golden(tmp_path, dataset, method):
     with torch.no_grad():
         scores = result.model.integer_scores(torch.from_numpy(x_int.astype(np.float32)))
     assert np.array_equal(trace.scores, scores.numpy())
-    assert np.array_equal(trace.predictions, _torch_predictions(result.model, x_int))
+    assert np.array_equal(trace.predictions, torch_predictions(result.model, x_int))
     accuracy = float(np.mean(trace.predictions == result.dataset.y_test))
     assert accuracy == result.test_accuracy == net.meta("test_accuracy")
     assert accuracy >= FLOOR[dataset], (method, dataset, accuracy)
@@ -54,6 +52,7 @@ def test_method_trains_exports_and_matches_golden(tmp_path, dataset, method):
     assert 0 < result.zero_fraction < 1
 
 
+@pytest.mark.train
 def test_four_hidden_layers_train_and_export_exactly():
     """Depth: batch norm in front of every step keeps each layer's sums at unit scale, and the
     straight-through window of 2 lets gradients through the steps of all four layers. Measured:
@@ -218,6 +217,7 @@ def test_group_lasso_value():
     assert float(group_lasso(model).detach()) == pytest.approx(expect)
 
 
+@pytest.mark.train
 def test_dropneuron_drops_neurons_and_inputs():
     from lwc.train import train
 
@@ -228,6 +228,7 @@ def test_dropneuron_drops_neurons_and_inputs():
     assert lasso["dropped_inputs"] > plain["dropped_inputs"]
 
 
+@pytest.mark.train
 @pytest.mark.parametrize("dataset, bits", [("digits", 1), ("digits", 8), ("breast-cancer", 1),
                                            ("breast-cancer", 8)])
 def test_input_bits_one_to_eight(dataset, bits):
@@ -239,9 +240,10 @@ def test_input_bits_one_to_eight(dataset, bits):
     x_int = golden.quantize(result.net.input, result.dataset.x_test)
     assert x_int.max() <= (1 << bits) - 1 and len(np.unique(x_int)) > 1
     assert np.array_equal(golden.predict(result.net, x_int),
-                          _torch_predictions(result.model, x_int))
+                          torch_predictions(result.model, x_int))
 
 
+@pytest.mark.train
 @pytest.mark.parametrize("method", METHODS)
 def test_one_epoch_is_enough_to_export(method):
     from lwc.train import train

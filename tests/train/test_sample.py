@@ -73,6 +73,7 @@ def test_proportional_samples_give_one_scale():
     assert math.isclose(float(n.mean()), 200, rel_tol=0.01)
 
 
+@pytest.mark.train
 def test_sampled_net_has_integer_weights_and_exports_exactly():
     config = TrainConfig(dataset="digits", method="sample", hidden=(32,), epochs=12, seed=0,
                          sparsity=0.7)
