@@ -210,7 +210,7 @@ def test_set(net, *, data_dir=None):
 
     Raises :class:`DataError` when ``net.pt`` does not say which data it was trained on.
     """
-    from lwc.train.data import dataset_options, load_dataset
+    from lwc.data import dataset_options, load_dataset
 
     name = net.meta("dataset")
     if name is None or net.meta("split_seed") is None:

@@ -7,8 +7,8 @@ import numpy as np
 
 from lwc.compiler import golden, netfile, passes
 from lwc.compiler.lower import lower
+from lwc.data import load_dataset
 from lwc.sim.amaranth_sim import simulate
-from lwc.train.data import load_dataset
 
 
 def test_digits_train_compile_simulate_whole_test_set(digits_net_path):

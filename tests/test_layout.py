@@ -15,14 +15,16 @@ FORBIDDEN = {
     "train": {"amaranth", "lwc.hw", "lwc.sim", "lwc.boards", "cocotb"},
     "compiler": {"torch", "cocotb", "lwc.train", "lwc.sim", "lwc.boards"},
     "boards": {"lwc.sim", "cocotb"},
-    "sim": {"lwc.boards"},
+    "sim": {"lwc.boards", "lwc.train"},
+    "data": {"torch", "amaranth", "cocotb", "lwc.hw", "lwc.compiler", "lwc.train", "lwc.sim",
+             "lwc.boards"},
 }
 # The compiler's one lowering module may instantiate hw; nothing else in the compiler may.
 COMPILER_HW = {"lower.py"}
 # net.pt is a torch.save archive: only its reader/writer imports torch (inside its functions).
 COMPILER_TORCH = {"netfile.py"}
 SUBPACKAGE = {"hw": "lwc.hw", "train": "lwc.train", "compiler": "lwc.compiler",
-              "sim": "lwc.sim", "boards": "lwc.boards", "lwc": "lwc"}
+              "sim": "lwc.sim", "boards": "lwc.boards", "data": "lwc.data", "lwc": "lwc"}
 
 
 def imports(path):

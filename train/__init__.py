@@ -14,10 +14,12 @@ Typical use::
 
 :class:`TrainConfig` has one field per ``lwc train`` option. Methods (``lwn``, ``ste``,
 ``dropneuron``, ``prune``, ``distribution``, ``sample``) are described in :mod:`lwc.train.methods`;
-datasets in :mod:`lwc.train.data` and :mod:`lwc.train.tabular`, the plots in :mod:`lwc.train.plots`.
+datasets in :mod:`lwc.data`, input quantizers in :mod:`lwc.train.inputs`, the plots in
+:mod:`lwc.train.plots`.
 
-The names below are imported lazily, so ``import lwc.train.data`` (NumPy only, used by
-:mod:`lwc.sim` to regenerate a net's test set) does not import torch.
+The names below are imported lazily: ``import lwc.train`` imports nothing heavy, and the training
+path imports torch, NumPy and the compiler, never Amaranth, amaranth-boards, cocotb or YoWASP
+(``tests/train/test_imports.py``).
 """
 
 import importlib

@@ -21,11 +21,12 @@ import numpy as np
 import torch
 
 import lwc
+from lwc import data as _data
 from lwc.compiler import golden, netfile
+from lwc.data import tabular as _tabular
 from lwc.errors import UsageError
 
-from . import data as _data
-from . import tabular as _tabular
+from . import inputs as _inputs
 from .export import export, layer_zero_fractions, network_summary, total_zero_fraction
 from .methods import DROPNEURON_DEFAULT, METHODS, group_lasso, make_regimen, snapshot_state
 from .metrics import classification_metrics
@@ -59,7 +60,7 @@ class TrainConfig:
         ``lwn`` (default), ``ste``, ``dropneuron``, ``prune``, ``distribution`` or ``sample``;
         see :mod:`lwc.train.methods`.
     dataset : str, optional
-        One of :data:`lwc.train.data.DATASETS`; by default ``csv`` when ``csv`` is given, else
+        One of :data:`lwc.data.DATASETS`; by default ``csv`` when ``csv`` is given, else
         ``digits``.
     data_dir : str, optional
         Directory of the IDX files (MNIST-style datasets).
@@ -69,7 +70,7 @@ class TrainConfig:
         CSV columns forced categorical, and CSV columns left out.
     balance : str
         ``none``, ``oversample``, ``smote`` or ``undersample``: how the training split is
-        resampled so every class has as many samples (:func:`lwc.train.tabular.balance`).
+        resampled so every class has as many samples (:func:`lwc.data.tabular.balance`).
     quantizer, clip : str, float
         Input quantizer of tabular data: ``affine`` (standardised, clipped at ``+-clip``
         standard deviations, equal steps) or ``quantile`` (training-split quantiles).
@@ -107,7 +108,7 @@ class TrainConfig:
     device : str
         ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ...
     test_fraction : float, optional
-        See :func:`lwc.train.data.load_dataset`; ``None``: the dataset's default.
+        See :func:`lwc.data.load_dataset`; ``None``: the dataset's default.
     val_fraction : float
         Share of the non-test samples held out for decisions.
     split_seed : int, optional
@@ -239,8 +240,8 @@ class TrainConfig:
             raise UsageError("a CSV file needs its label column (label=, --label COLUMN)")
         if self.balance not in _tabular.BALANCE_METHODS:
             bad("balance", "one of " + ", ".join(_tabular.BALANCE_METHODS))
-        if self.quantizer not in _tabular.QUANTIZERS:
-            bad("quantizer", "one of " + ", ".join(_tabular.QUANTIZERS))
+        if self.quantizer not in _inputs.QUANTIZERS:
+            bad("quantizer", "one of " + ", ".join(_inputs.QUANTIZERS))
         if not (isinstance(self.clip, (int, float)) and 0 < self.clip < math.inf):
             bad("clip", "a positive number")
         if self.select not in SELECT_METRICS:
@@ -322,7 +323,7 @@ class TrainResult:
     ``not_discrete``, ``seconds`` since training started, and the method's own entries).
     ``val_accuracy`` (``val_metrics``) and ``best_epoch`` describe the epoch kept; ``model`` is
     that :class:`~lwc.train.model.TernaryMLP` on the CPU in eval mode; ``dataset`` the
-    :class:`~lwc.train.data.Dataset` used (its training split before balancing);
+    :class:`~lwc.data.Dataset` used (its training split before balancing);
     ``class_counts`` the training split's samples per class before and after balancing;
     ``device`` where it ran.
     """
@@ -511,7 +512,7 @@ def _train(config, progress):
     device = _device(config.device)
 
     ds = _load(config, split_seed)
-    spec = ds.input_spec(config.input_bits, config.quantizer, config.clip)
+    spec = _inputs.input_spec(ds, config.input_bits, config.quantizer, config.clip)
     n_classes = len(ds.classes)
     x_bal, y_bal = _tabular.balance(ds.x_train, ds.y_train, config.balance,
                                     np.random.default_rng([seed, 0xBA1]),

@@ -105,7 +105,7 @@ def test_digits_files(goal_run):
 
 
 def test_test_set_regenerates_from_provenance(goal_run):
-    from lwc.train.data import load_dataset
+    from lwc.data import load_dataset
 
     result, out, _ = goal_run
     net = netfile.load(out)
@@ -114,7 +114,7 @@ def test_test_set_regenerates_from_provenance(goal_run):
     preds = golden.predict(net, golden.quantize(net.input, ds.x_test))
     assert float(np.mean(preds == ds.y_test)) == net.meta("test_accuracy")
     # What lwc.sim's test_set should call: every dataset's options from the provenance.
-    from lwc.train.data import dataset_options
+    from lwc.data import dataset_options
 
     assert dataset_options(net) == {"name": "digits", "seed": 0, "test_fraction": 0.25,
                                     "val_fraction": 0.1}
@@ -200,7 +200,7 @@ def test_missing_mnist_dir_is_a_data_error(tmp_path):
 
 
 def test_csv_end_to_end_with_balance_and_rebuilt_test_set(tmp_path):
-    from lwc.train.data import dataset_options, load_dataset
+    from lwc.data import dataset_options, load_dataset
 
     from .test_tabular import write_csv
 

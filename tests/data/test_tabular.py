@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
+from lwc import data
 from lwc.compiler import golden
 from lwc.compiler.ir import AffineQuantizer, ThresholdQuantizer
+from lwc.data import tabular
 from lwc.errors import DataError
-from lwc.train import data, tabular
+from lwc.train.inputs import fit_input_spec, input_spec, make_input_spec
 from lwc.train.metrics import classification_metrics, confusion_matrix
 
 
@@ -122,34 +124,34 @@ def test_breast_cancer():
     assert ds.classes == ("malignant", "benign") and ds.feature_count == 30
     assert len(ds.y_train) + len(ds.y_val) + len(ds.y_test) == 569
     assert ds.test_fraction == 0.25
-    spec = ds.input_spec(3)
+    spec = input_spec(ds, 3)
     assert spec.bits == 3 and isinstance(spec.quantizer, AffineQuantizer)
     with pytest.raises(DataError, match="no fixed input spec"):
-        data.make_input_spec("breast-cancer", 4)
+        make_input_spec("breast-cancer", 4)
 
 
 def test_affine_quantizer_standardises_and_clips():
     x = np.array([[0.0, 0.0], [2.0, 1.0], [4.0, 1.0], [6.0, 0.0]])
-    spec = tabular.fit_input_spec(x, ("continuous", "binary"), 2, "affine", clip=1.0)
+    spec = fit_input_spec(x, ("continuous", "binary"), 2, "affine", clip=1.0)
     mean, std = 3.0, np.sqrt(5.0)
     q = golden.quantize(spec, np.array([[mean - 2 * std, 1], [mean - 0.01, 0], [mean, 1],
                                         [mean + std - 0.01, 0], [mean + 9 * std, 1]]))
     # [mean - std, mean + std] in 4 equal steps, clamped outside; binary 0 / 3.
     assert q[:, 0].tolist() == [0, 1, 2, 3, 3]
     assert q[:, 1].tolist() == [3, 0, 3, 0, 3]
-    one_bit = tabular.fit_input_spec(x, ("continuous", "binary"), 1)
+    one_bit = fit_input_spec(x, ("continuous", "binary"), 1)
     assert golden.quantize(one_bit, np.array([[2.99, 0], [3.0, 1]])).tolist() == [[0, 0], [1, 1]]
 
 
 def test_quantile_quantizer_and_constant_feature():
     x = np.stack([np.arange(100.0), np.full(100, 7.0)], axis=1)
-    spec = tabular.fit_input_spec(x, ("continuous", "continuous"), 2, "quantile")
+    spec = fit_input_spec(x, ("continuous", "continuous"), 2, "quantile")
     assert isinstance(spec.quantizer, ThresholdQuantizer)
     q = golden.quantize(spec, x)
     assert np.bincount(q[:, 0]).tolist() == [25, 25, 25, 25]
     assert set(q[:, 1]) == {0}
     with pytest.raises(DataError, match="quantizer must be one of affine, quantile"):
-        tabular.fit_input_spec(x, ("continuous",) * 2, 2, "log")
+        fit_input_spec(x, ("continuous",) * 2, 2, "log")
 
 
 @pytest.mark.parametrize("method, expect", [

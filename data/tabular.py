@@ -1,4 +1,4 @@
-"""Tabular data: CSV files, per-feature input quantizers, and class balancing (NumPy only).
+"""Tabular data: CSV files and class balancing (NumPy only).
 
 A CSV file becomes a matrix of *raw features* and a vector of class indices by :func:`read_csv`.
 The encoding is a pure function of the file and the options, so the same file always gives the
@@ -21,13 +21,8 @@ same features (this is what lets ``lwc sim`` rebuild a net's test set from its p
 Every error a user can cause is a :class:`~lwc.errors.DataError` of one line that starts with the
 file name.
 
-The network's integer inputs are made from the raw features by a per-feature quantizer fitted on
-the training split only (:func:`fit_input_spec`): binary (and one-hot) features become ``0`` or
-``2**bits - 1``; continuous ones are standardised with the training mean and standard deviation,
-clipped to ``+-clip`` standard deviations and cut into ``2**bits`` equal steps (``affine``, an
-:class:`~lwc.compiler.ir.AffineQuantizer`), or cut at the training split's quantiles
-(``quantile``, a :class:`~lwc.compiler.ir.ThresholdQuantizer`). The quantizer is stored in
-``net.pt``, so a host quantizes new data exactly as training did.
+The network's integer inputs are made from these raw features by a quantizer fitted on the
+training split (:func:`lwc.train.inputs.fit_input_spec`).
 
 :func:`balance` resamples a training split: ``oversample`` repeats random samples of every class
 until each class has as many as the largest, ``smote`` adds synthetic samples instead (SMOTE: a
@@ -45,18 +40,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lwc.compiler.ir import AffineQuantizer, InputSpec, ThresholdQuantizer
 from lwc.errors import DataError
 
-__all__ = ["MAX_CATEGORIES", "BALANCE_METHODS", "QUANTIZERS", "MISSING", "Table", "read_csv",
-           "file_sha256", "column_names", "fit_input_spec", "balance", "class_counts"]
+__all__ = ["MAX_CATEGORIES", "BALANCE_METHODS", "MISSING", "Table", "read_csv", "file_sha256",
+           "column_names", "balance", "class_counts"]
 
 #: Most distinct values a categorical column may have (one input feature each).
 MAX_CATEGORIES = 64
 #: What :func:`balance` can do to a training split.
 BALANCE_METHODS = ("none", "oversample", "smote", "undersample")
-#: Quantizers :func:`fit_input_spec` can fit to continuous features.
-QUANTIZERS = ("affine", "quantile")
 #: Cell texts (lower case, stripped) that mean "missing".
 MISSING = frozenset({"", "?", "na", "n/a", "nan", "null", "none"})
 _MISSING_NAME = "(missing)"
@@ -287,55 +279,6 @@ def _encode_column(path, name, values, force_categorical):
 def _constant(name):
     return {"names": [], "kinds": [], "values": [],
             "info": {"name": name, "kind": "constant"}}
-
-
-def fit_input_spec(x_train, kinds, bits, quantizer="affine", clip=2.5):
-    """A per-feature :class:`~lwc.compiler.ir.InputSpec` fitted on the training split.
-
-    ``kinds[k]`` is ``"binary"`` (values 0/1, quantized to ``0`` / ``2**bits - 1``) or
-    ``"continuous"``. Continuous features: ``affine`` maps ``mean - clip * std`` .. ``mean +
-    clip * std`` of the training split onto ``2**bits`` equal steps (values outside clamp to the
-    end steps; one bit is ``x >= mean``); ``quantile`` puts the ``2**bits - 1`` thresholds at the
-    training split's quantiles ``j / 2**bits``. A feature that is constant on the training split
-    is always 0.
-    """
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 8:
-        raise DataError(f"input bits must be an integer 1..8, not {bits!r}")
-    if quantizer not in QUANTIZERS:
-        raise DataError(f"quantizer must be one of {', '.join(QUANTIZERS)}, not {quantizer!r}")
-    if not (isinstance(clip, (int, float)) and 0 < clip and math.isfinite(clip)):
-        raise DataError(f"clip must be a positive number of standard deviations, not {clip!r}")
-    x = np.asarray(x_train, dtype=np.float64)
-    levels = (1 << bits) - 1
-    count = x.shape[1]
-    if quantizer == "affine":
-        scale, offset = np.zeros(count), np.zeros(count)
-        for k in range(count):
-            if kinds[k] == "binary":
-                scale[k], offset[k] = levels, 0.5
-                continue
-            mean, std = float(x[:, k].mean()), float(x[:, k].std())
-            if not std > 0:
-                continue  # constant on the training split: always 0
-            scale[k] = (levels + 1) / (2 * clip * std)
-            offset[k] = -(mean - clip * std) * scale[k]
-        q = AffineQuantizer(scale=tuple(float(v) for v in scale),
-                            offset=tuple(float(v) for v in offset))
-    else:
-        rows = []
-        fractions = np.arange(1, levels + 1) / (levels + 1)
-        for k in range(count):
-            if kinds[k] == "binary":
-                rows.append((0.5,) * levels)
-                continue
-            col = x[:, k]
-            if not col.std() > 0:
-                rows.append((float(col.max()) + 1.0,) * levels)  # never reached: always 0
-                continue
-            t = np.quantile(col, fractions, method="linear")
-            rows.append(tuple(float(v) for v in np.maximum.accumulate(t)))
-        q = ThresholdQuantizer(tuple(rows))
-    return InputSpec(count=count, bits=bits, quantizer=q)
 
 
 def class_counts(y, n_classes):

@@ -1,9 +1,8 @@
 """Datasets for training and for regenerating a trained net's test set.
 
 NumPy only (scikit-learn is imported when ``digits`` or ``breast-cancer`` is loaded): :mod:`lwc.sim`
-imports this module to rebuild exactly the test set a ``net.pt`` was measured on, from what its
-provenance records (:func:`dataset_options` turns the provenance into :func:`load_dataset`'s
-arguments).
+uses it to rebuild exactly the test set a ``net.pt`` was measured on, from what its provenance
+records (:func:`dataset_options` turns the provenance into :func:`load_dataset`'s arguments).
 
 Datasets:
 
@@ -20,12 +19,12 @@ Datasets:
     features, classes ``malignant`` (212) and ``benign`` (357); split like ``digits``.
 ``csv``
     Any CSV file with a header row (``csv_path``, the class in column ``csv_label``), encoded by
-    :func:`lwc.train.tabular.read_csv` (continuous, binary and one-hot categorical features);
+    :func:`lwc.data.tabular.read_csv` (continuous, binary and one-hot categorical features);
     split like ``digits``. ``csv_sha256``, when given, must match the file's bytes.
 
-Image datasets are quantized by a fixed :func:`make_input_spec`; tabular ones
-(``breast-cancer``, ``csv``) by a per-feature quantizer fitted on the training split
-(:meth:`Dataset.input_spec`, :func:`lwc.train.tabular.fit_input_spec`).
+The features are raw (pixel values, encoded CSV columns); the network's input quantizer is made by
+:mod:`lwc.train.inputs` (fixed for images, fitted on the training split for tabular data) and
+stored in ``net.pt``.
 
 The validation set is a stratified ``val_fraction`` of what is left after the test set is taken
 out, so the test set depends only on ``seed`` and ``test_fraction``. Training decisions (model
@@ -40,7 +39,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lwc.compiler.ir import AffineQuantizer, InputSpec, ThresholdQuantizer
 from lwc.errors import DataError
 
 from . import tabular
@@ -49,11 +47,12 @@ __all__ = [
     "DATASETS",
     "IMAGE_DATASETS",
     "TABULAR_DATASETS",
+    "IMAGE_SHAPE",
+    "PIXEL_MAX",
     "dataset_options",
     "IDX_FILES",
     "Dataset",
     "load_dataset",
-    "make_input_spec",
     "default_test_fraction",
     "default_input_bits",
     "read_idx",
@@ -79,14 +78,15 @@ _CLASSES = {
     "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                       "Sneaker", "Bag", "Ankle boot"),
 }
-_IMAGE_SHAPE = {"digits": (8, 8), "mnist": (28, 28), "fashion-mnist": (28, 28)}
+#: ``(rows, columns)`` of every image dataset.
+IMAGE_SHAPE = {"digits": (8, 8), "mnist": (28, 28), "fashion-mnist": (28, 28)}
 _DEFAULT_BITS = {"digits": 4, "mnist": 1, "fashion-mnist": 1, "breast-cancer": 4, "csv": 4}
 _DEFAULT_TEST_FRACTION = {"digits": 0.25, "mnist": None, "fashion-mnist": None,
                           "breast-cancer": 0.25, "csv": 0.25}
 # Provenance keys that, with dataset, split_seed and test_fraction, rebuild a CSV dataset.
 _CSV_KEYS = ("csv_path", "csv_label", "csv_categorical", "csv_ignore", "csv_sha256")
-# Largest raw pixel value of each dataset.
-_PIXEL_MAX = {"digits": 16.0, "mnist": 255.0, "fashion-mnist": 255.0}
+#: Largest raw pixel value of every image dataset.
+PIXEL_MAX = {"digits": 16.0, "mnist": 255.0, "fashion-mnist": 255.0}
 # Refuse IDX headers that claim more than this many bytes of data before reading them.
 _IDX_MAX_BYTES = 1 << 31
 
@@ -108,39 +108,12 @@ def default_input_bits(name):
     return _DEFAULT_BITS[name]
 
 
-def make_input_spec(dataset_name, bits=None):
-    """The :class:`~lwc.compiler.ir.InputSpec` that quantizes ``dataset_name``'s raw pixels.
-
-    ``digits`` (0..16) uses ``AffineQuantizer(scale=((2**bits - 1) / 16,), offset=(0.5,))``, so
-    4 bits gives ``floor(x * 15/16 + 0.5)`` in 0..15. MNIST-style data (0..255) uses evenly spaced
-    thresholds ``256 * j / 2**bits`` (1 bit: ``x >= 128``; 2 bits: 64, 128, 192).
-
-    Tabular datasets have no fixed input spec (it is fitted on the training split): use
-    :meth:`Dataset.input_spec`.
-    """
-    _check_name(dataset_name)
-    if dataset_name in TABULAR_DATASETS:
-        raise DataError(f"dataset {dataset_name!r} has no fixed input spec; it is fitted on the "
-                        "training split (Dataset.input_spec)")
-    bits = _DEFAULT_BITS[dataset_name] if bits is None else bits
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 8:
-        raise DataError(f"input bits must be an integer 1..8, not {bits!r}")
-    levels = (1 << bits) - 1
-    if dataset_name == "digits":
-        quantizer = AffineQuantizer(scale=(levels / _PIXEL_MAX["digits"],), offset=(0.5,))
-    else:
-        step = 256.0 / (1 << bits)
-        quantizer = ThresholdQuantizer((tuple(step * j for j in range(1, levels + 1)),))
-    count = _IMAGE_SHAPE[dataset_name][0] * _IMAGE_SHAPE[dataset_name][1]
-    return InputSpec(count=count, bits=bits, quantizer=quantizer)
-
-
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """A dataset split three ways: raw features ``(n, count)`` and ``int64`` class indices ``(n,)``.
 
     Image features are pixel values as ``float32`` (exact: small integers); tabular features are
-    ``float64`` as encoded from the file (:mod:`lwc.train.tabular`). ``seed``, ``test_fraction``
+    ``float64`` as encoded from the file (:mod:`lwc.data.tabular`). ``seed``, ``test_fraction``
     and ``val_fraction`` are what :func:`load_dataset` was called with; with ``options`` (the
     dataset's own provenance entries, e.g. the CSV path) they regenerate the same split.
     ``image_shape`` is ``(rows, columns)`` for images, ``None`` for tabular data;
@@ -173,17 +146,6 @@ class Dataset:
     @property
     def tabular(self):
         return self.name in TABULAR_DATASETS
-
-    def input_spec(self, bits=None, quantizer="affine", clip=2.5):
-        """The input spec for this dataset (``bits=None``: the dataset's default).
-
-        Images: :func:`make_input_spec` (``quantizer`` and ``clip`` are not used). Tabular data:
-        :func:`lwc.train.tabular.fit_input_spec` on the training split.
-        """
-        if not self.tabular:
-            return make_input_spec(self.name, bits)
-        bits = _DEFAULT_BITS[self.name] if bits is None else bits
-        return tabular.fit_input_spec(self.x_train, self.feature_kinds, bits, quantizer, clip)
 
     def provenance(self):
         """What a net's provenance must record to rebuild this split (see
@@ -336,7 +298,7 @@ def load_dataset(name, *, seed, test_fraction=None, val_fraction=0.1, data_dir=N
         x_val=x[val_idx].astype(dtype), y_val=y[val_idx],
         x_test=x[test_idx].astype(dtype), y_test=y[test_idx],
         classes=tuple(classes),
-        image_shape=_IMAGE_SHAPE.get(name),
+        image_shape=IMAGE_SHAPE.get(name),
         seed=int(seed),
         test_fraction=None if test_fraction is None else float(test_fraction),
         val_fraction=float(val_fraction),

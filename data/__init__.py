@@ -1,0 +1,28 @@
+"""Datasets: loading, deterministic splits, CSV encoding and class balancing (NumPy only).
+
+Training (:mod:`lwc.train`) and simulation (:mod:`lwc.sim`, which rebuilds the test set a
+``net.pt`` was measured on from its provenance) both read data through this package; it imports
+neither torch nor any other part of lwc but :mod:`lwc.errors`. Nothing is ever downloaded: the
+MNIST-style datasets are read from the original IDX files in a data directory.
+"""
+
+from . import tabular
+from .datasets import (
+    DATASETS,
+    IDX_FILES,
+    IMAGE_DATASETS,
+    IMAGE_SHAPE,
+    PIXEL_MAX,
+    TABULAR_DATASETS,
+    Dataset,
+    dataset_options,
+    default_input_bits,
+    default_test_fraction,
+    load_dataset,
+    read_idx,
+    stratified_split,
+)
+
+__all__ = ["DATASETS", "IMAGE_DATASETS", "TABULAR_DATASETS", "IMAGE_SHAPE", "PIXEL_MAX",
+           "IDX_FILES", "Dataset", "dataset_options", "default_input_bits",
+           "default_test_fraction", "load_dataset", "read_idx", "stratified_split", "tabular"]
