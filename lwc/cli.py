@@ -70,23 +70,11 @@ def _load_net(path):
 # --- lwc train -----------------------------------------------------------------------------------
 
 def _cmd_train(args):
+    from dataclasses import fields
+
     from .train import TrainConfig, train_to_file
 
-    config = TrainConfig(
-        method=args.method, dataset="csv" if args.csv else args.dataset, data_dir=args.data_dir,
-        csv=args.csv, label=args.label, categorical=args.categorical, ignore=args.ignore,
-        balance=args.balance, quantizer=args.quantizer, clip=args.clip, select=args.select,
-        hidden=args.hidden, sparsity=args.sparsity, output_sparsity=args.output_sparsity,
-        augment=args.augment, balanced=args.balanced or None, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, seed=args.seed, input_bits=args.input_bits,
-        device=args.device, threads=args.threads, test_fraction=args.test_fraction,
-        val_fraction=args.val_fraction, ste_window=args.ste_window, dropneuron=args.dropneuron,
-        finetune=args.finetune, lwn_float=args.lwn_float, lwn_noise=args.lwn_noise,
-        lwn_pull=args.lwn_pull, lwn_radius=args.lwn_radius, lwn_round_at=args.lwn_round_at,
-        lwn_tolerance=args.lwn_tolerance, prune_quality=args.prune_quality,
-        prune_rounds=args.prune_rounds, distribution_prior=args.distribution_prior,
-        samples=args.samples, sample_penalty=args.sample_penalty,
-    )
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     result = train_to_file(config, args.output, plots=not args.no_plots, progress=_say)
     m, s = result.test_metrics, result.summary
     _say(f"wrote {args.output}: test accuracy {100 * result.test_accuracy:.2f}%, "
@@ -97,80 +85,37 @@ def _cmd_train(args):
 
 
 def _add_train(sub):
+    from dataclasses import fields
+
+    from .train.config import OPTION_GROUPS, TrainConfig, default_text, flag, help_text
+
     p = sub.add_parser("train", help="train a sparse ternary network and export net.pt",
                        description="Train a sparse ternary network, export it as the exact "
                        "integer net (proven against the golden model on the whole test set) to "
                        "net.pt, with train_report.json and PNG plots next to it.")
-    p.add_argument("--method", default=None, help="lwn (default: Lightweight Neural Networks), "
-                   "ste, dropneuron, prune, distribution or sample")
-    p.add_argument("--dataset", default="digits",
-                   help="digits (default), mnist, fashion-mnist or breast-cancer")
-    p.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist, fashion)")
-    p.add_argument("--csv", default=None, metavar="FILE", help="train on a CSV file instead "
-                   "(header row; needs --label)")
-    p.add_argument("--label", default=None, metavar="COLUMN", help="the CSV's class column")
-    p.add_argument("--categorical", default=None, metavar="A,B",
-                   help="CSV columns to treat as categorical even if numeric")
-    p.add_argument("--ignore", default=None, metavar="A,B", help="CSV columns to leave out")
-    p.add_argument("--balance", default=None, help="resample the training split per class: "
-                   "none (default), oversample, smote or undersample")
-    p.add_argument("--quantizer", default=None, help="tabular inputs: affine (default: "
-                   "standardised, clipped) or quantile")
-    p.add_argument("--clip", type=_positive(float), default=None,
-                   help="affine quantizer range in standard deviations (default 2.5)")
-    p.add_argument("--select", default=None, help="validation metric for decisions: "
-                   "accuracy (default), f1 or g_mean")
     p.add_argument("-o", "--output", default="net.pt", help="output file (default net.pt)")
-    p.add_argument("--hidden", type=_sizes, default=None, help="hidden sizes, e.g. 64 or 128,64")
-    p.add_argument("--sparsity", type=_fraction, default=None, help="target zero-weight fraction")
-    p.add_argument("--output-sparsity", type=_fraction, default=None,
-                   help="zero-weight fraction of the output layer (default: --sparsity)")
-    p.add_argument("--balanced", action="store_true", help="ste/dropneuron: every neuron of a "
-                   "layer keeps the same number of inputs")
-    p.add_argument("--augment", type=int, default=None, metavar="PIXELS",
-                   help="image data: shift training images randomly by up to PIXELS (default 0)")
-    p.add_argument("--epochs", type=_positive(int), default=None)
-    p.add_argument("--batch-size", type=_positive(int), default=None)
-    p.add_argument("--lr", type=_positive(float), default=None)
-    p.add_argument("--input-bits", type=_positive(int), default=None, help="bits per input (1-8)")
-    p.add_argument("--test-fraction", type=float, default=None,
-                   help="share held out for testing (default 0.25; mnist: the official split)")
-    p.add_argument("--val-fraction", type=float, default=None,
-                   help="share of the rest held out for validation (default 0.1)")
-    p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--threads", type=_positive(int, most=256), default=None,
-                   help="torch CPU threads (default 1: fastest for small nets)")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
-    tuning = p.add_argument_group("method options (see lwc.train.methods)")
-    tuning.add_argument("--dropneuron", type=float, default=None, metavar="STRENGTH",
-                        help="DropNeuron group-lasso strength, added to any method "
-                        "(default 0; 5e-5 for --method dropneuron)")
-    tuning.add_argument("--ste-window", type=float, default=None,
-                        help="straight-through window of the steps (default 1; try 2 for deep "
-                        "nets)")
-    tuning.add_argument("--finetune", type=float, default=None,
-                        help="share of epochs tuning only thresholds (lwn, distribution)")
-    for name, text in (("float", "share of epochs of float pre-training"),
-                       ("noise", "share of free weights rounded in each forward pass"),
-                       ("pull", "largest share of the distance to a discrete value closed per "
-                        "epoch"),
-                       ("radius", "largest black-hole radius"),
-                       ("round-at", "share of free weights at which all are rounded"),
-                       ("tolerance", "largest validation drop a rounding may cause")):
-        tuning.add_argument(f"--lwn-{name}", type=float, default=None, help=f"lwn: {text}")
-    tuning.add_argument("--prune-quality", type=float, default=None,
-                        help="prune: threshold in standard deviations (default 1.2)")
-    tuning.add_argument("--prune-rounds", type=int, default=None,
-                        help="prune: pruning rounds (default 3)")
-    tuning.add_argument("--distribution-prior", type=float, default=None,
-                        help="distribution: pull towards P(0) = sparsity (default 0.6)")
-    tuning.add_argument("--samples", type=_positive(int), default=None, metavar="N",
-                        help="sample: samples per neuron (default: as many as --sparsity "
-                        "allows)")
-    tuning.add_argument("--sample-penalty", type=float, default=None, metavar="STRENGTH",
-                        help="sample: Hoyer sparsity regulariser of the real-valued training "
-                        "(default 8)")
+    groups = {name: p.add_argument_group(name) for name in OPTION_GROUPS}
+    kinds = {"int": int, "float": float, "fraction": _fraction, "sizes": _sizes, "seed": _seed,
+             "positive_int": int, "positive_float": float}
+    # Every TrainConfig field is an option, described by its metadata (lwc.train.config); left
+    # out, it is None and the config takes its default.
+    for f in fields(TrainConfig):
+        meta = f.metadata
+        kind = meta["kind"]
+        default = default_text(f)
+        text = help_text(f) + ("" if default == "-" else f" (default {default})")
+        options = {"dest": f.name, "default": None, "help": text.replace("%", "%%")}
+        if kind == "bool":
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            if kind in ("positive_int", "positive_float"):
+                options["type"] = _positive(kinds[kind], most=meta["most"])
+            elif kind in kinds:
+                options["type"] = kinds[kind]
+            if meta["metavar"]:
+                options["metavar"] = meta["metavar"]
+        groups[meta["group"]].add_argument(flag(f), **options)
     p.set_defaults(func=_cmd_train)
 
 
@@ -398,7 +343,10 @@ def _add_verify(sub):
     p = sub.add_parser("verify", help="prove the generated design equal to a naive reference "
                        "for all inputs (Yosys SAT; small nets)")
     p.add_argument("net")
-    p.add_argument("--formal", action="store_true", help="formal equivalence (required)")
+    # Formal equivalence is the one check verify runs, so it is the default; --formal is kept as
+    # a no-op for the command lines written when it was required.
+    p.add_argument("--formal", action="store_true", default=True,
+                   help="formal equivalence (the default; accepted for compatibility)")
     p.add_argument("--register-every", type=_positive(int), default=None,
                    help="pipeline register every N adder-tree levels (default: one per layer)")
     p.add_argument("--timeout", type=_positive(float), default=600.0,
@@ -495,23 +443,46 @@ def _forget_designs():
         warnings.simplefilter("ignore", UnusedElaboratable)
 
 
-_COMMANDS = [_add_demo, _add_train, _add_inspect, _add_sim, _add_verify, _add_compile,
-             _add_flash, _add_run]
+_COMMANDS = {"demo": _add_demo, "train": _add_train, "inspect": _add_inspect, "sim": _add_sim,
+             "verify": _add_verify, "compile": _add_compile, "flash": _add_flash, "run": _add_run}
+# The one-line help of every command, for the command list. A command's own parser is built only
+# when that command runs (its options import what the command needs: the boards, training), so
+# `lwc --help` and `lwc train` import neither Amaranth nor amaranth-boards. Each line is the help
+# its _add_* function gives (tests/cli/test_cli.py checks that they agree).
+_SUMMARIES = {
+    "demo": "train, verify in cocotb and build a bitstream, in one go",
+    "train": "train a sparse ternary network and export net.pt",
+    "inspect": "show layers, sparsity, fan-in and dead neurons of net.pt",
+    "sim": "prove the generated Verilog against the golden model (cocotb)",
+    "verify": "prove the generated design equal to a naive reference for all inputs (Yosys SAT; "
+              "small nets)",
+    "compile": "compile net.pt to Verilog, an FPGA bitstream or generic ASIC gates",
+    "flash": "program a bitstream built by 'lwc compile' onto a board",
+    "run": "classify vectors on a board over its UART, compare with the golden model",
+}
 
 
-def build_parser():
+def build_parser(command=None):
+    """The ``lwc`` parser: every command's options, or with ``command``, only that one's (the
+    others listed by name and help)."""
     parser = argparse.ArgumentParser(
         prog="lwc",
         description="Compile trained sparse ternary neural networks into FPGA gateware.")
     parser.add_argument("--version", action="version", version=f"lwc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in _COMMANDS:
-        add(sub)
+    for name, add in _COMMANDS.items():
+        if command is None or name == command:
+            add(sub)
+        else:
+            sub.add_parser(name, help=_SUMMARIES[name])
     return parser
 
 
 def main(argv=None):
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The command is the first word that is not an option (lwc's own options take no value).
+    command = next((a for a in argv if not a.startswith("-")), "")
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     start = time.monotonic()
     try:

@@ -28,14 +28,14 @@ __all__ = ["TrainConfig", "TrainResult", "train", "train_to_file", "ExportMismat
            "REPORT_NAME", "PLOT_NAMES", "METHODS"]
 
 _HOME = {
-    "TrainConfig": ".loop",
+    "TrainConfig": ".config",
     "TrainResult": ".loop",
     "train": ".loop",
     "train_to_file": ".loop",
     "REPORT_NAME": ".loop",
     "PLOT_NAMES": ".loop",
     "ExportMismatchError": ".export",
-    "METHODS": ".methods",
+    "METHODS": ".config",
 }
 
 

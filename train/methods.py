@@ -100,18 +100,11 @@ import math
 
 import torch
 
+from .config import DROPNEURON_DEFAULT, METHODS
+
 __all__ = ["METHODS", "DROPNEURON_DEFAULT", "Regimen", "SteRegimen", "LwnRegimen",
            "PruneRegimen", "DistributionRegimen", "SampleRegimen", "make_regimen", "group_lasso",
            "remove_dead_neurons"]
-
-#: Training methods :func:`make_regimen` knows.
-METHODS = ("lwn", "ste", "dropneuron", "prune", "distribution", "sample")
-#: Group-lasso strength of ``method="dropneuron"`` when ``dropneuron`` is not given. The right
-#: strength depends on the data: on digits 5e-5 costs nothing (98.0%, 28 of 256 neurons and 19
-#: of 64 inputs dropped); on MNIST (784 inputs, 10 epochs) 5e-5 cost 7 points (89.6%), 1e-5 about
-#: one (95.3%, 135 of 256 neurons and 303 of 784 inputs dropped).
-DROPNEURON_DEFAULT = 5e-5
-
 
 def group_lasso(model):
     """The DropNeuron regularisers on the latent weights of ``model`` (see the module docstring):

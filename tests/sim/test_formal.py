@@ -135,6 +135,6 @@ def test_cli_verify(make_network, yosys, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("lwc: error: the net is too large for a formal proof: 160 input bits")
     assert err.count("\n") == 1
-    assert cli.main(["verify", str(path)]) == 1
-    assert capsys.readouterr().err == "lwc: error: lwc verify needs --formal (the one check it " \
-                                      "runs)\n"
+    # formal is the default: the flag may be left out
+    assert cli.main(["verify", str(path), "--work-dir", str(tmp_path / "w2")]) == 0
+    assert "PROVED" in capsys.readouterr().out
