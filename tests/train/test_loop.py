@@ -202,7 +202,7 @@ def test_missing_mnist_dir_is_a_data_error(tmp_path):
 def test_csv_end_to_end_with_balance_and_rebuilt_test_set(tmp_path):
     from lwc.data import dataset_options, load_dataset
 
-    from .test_tabular import write_csv
+    from ..data.test_tabular import write_csv
 
     write_csv(tmp_path / "t.csv", n=300, minority=0.25)
     config = TrainConfig(csv=tmp_path / "t.csv", label="outcome", ignore="id", balance="smote",
