@@ -39,7 +39,7 @@ def config_options(args, method, device):
     options = dict(RECIPES["mnist"]["train"])
     options.update(method=method, dataset="mnist", data_dir=args.data_dir, device=device,
                    seed=args.seed, threads=args.threads)
-    for name in ("epochs", "batch_size", "lr"):
+    for name in ("epochs", "batch_size", "lr", "augment"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     return options
@@ -99,6 +99,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=None, help="default: the recipe's (60)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the recipe's")
     p.add_argument("--lr", type=float, default=None, help="default: the recipe's")
+    p.add_argument("--augment", type=int, default=None, help="default: the recipe's (1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--concurrent", type=int, default=1, metavar="N",
