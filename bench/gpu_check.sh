@@ -28,7 +28,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "
     || exit 1
 export PYTHONPATH=/tmp/site
 cd "$CARRY/src" || exit 1
-python3 -c "import sys, torch, numpy, sklearn, lwc.train; print(sys.version.split()[0], 'torch',
+python3 -P -c "import sys, torch, numpy, sklearn, lwc.train; print(sys.version.split()[0], 'torch',
 torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0))"
 DATA="$CARRY/mnist"
 
@@ -47,4 +47,5 @@ step 70 python3 bench/train_speed.py --data-dir "$DATA" --devices cuda --batch-s
 step 60 python3 bench/train_speed.py --data-dir "$DATA" --devices cuda --epochs 3 \
     --no-reference --concurrent 8
 # The CUDA tests: every method on the GPU (export proven), the same seed gives the same net.
-step 100 python3 -m pytest -q -p no:cacheprovider -W default tests/train/test_device.py -rs
+# (-P: src/lwc, the CLI package folder, must not shadow the installed lwc.)
+step 100 python3 -P -m pytest -q -p no:cacheprovider -W default tests/train/test_device.py -rs
