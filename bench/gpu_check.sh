@@ -44,7 +44,7 @@ step 40 python3 bench/train_speed.py --data-dir "$DATA" --devices cuda --batch-s
     --epochs 10 --no-reference
 step 70 python3 bench/train_speed.py --data-dir "$DATA" --devices cuda --batch-size 1024 \
     --epochs 10 --no-reference --concurrent 8
-step 60 python3 bench/train_speed.py --data-dir "$DATA" --devices cuda --epochs 3 \
+step 110 python3 bench/train_speed.py --data-dir "$DATA" --devices cuda --epochs 2 \
     --no-reference --concurrent 8
 # The CUDA tests: every method on the GPU (export proven), the same seed gives the same net.
 # (-P: src/lwc, the CLI package folder, must not shadow the installed lwc.)
