@@ -1,0 +1,47 @@
+"""The shortcuts that make training fast compute exactly what the plain computations do."""
+
+import numpy as np
+import pytest
+import torch
+
+from lwc.compiler import golden
+from lwc.train.inputs import make_input_spec
+from lwc.train.loop import _quantize
+from lwc.train.model import TernaryMLP, _QuantileCut, ternarize
+
+
+@pytest.mark.parametrize("shape, sparsity", [((512, 784), 0.9885), ((10, 512), 0.8),
+                                             ((64, 64), 0.5), ((7, 3), 0.3)])
+def test_quantile_cut_from_candidates_is_the_kthvalue_cut(shape, sparsity):
+    """Along an Adam trajectory (weights moving every step, some past the cut from outside the
+    candidates), and on weights with ties, the mask is the one of the k-th smallest |w|."""
+    torch.manual_seed(0)
+    w = torch.randn(*shape, requires_grad=True)
+    memo = _QuantileCut()
+    opt = torch.optim.Adam([w], lr=0.03)
+    for step in range(120):
+        assert torch.equal(ternarize(w, sparsity, False, memo), ternarize(w, sparsity)), step
+        w.grad = torch.randn_like(w)
+        opt.step()
+    ties = torch.round(torch.randn(*shape) * 3) / 3
+    memo = _QuantileCut()
+    for _ in range(3):
+        assert torch.equal(ternarize(ties, sparsity, False, memo), ternarize(ties, sparsity))
+
+
+def test_int8_evaluation_equals_float_evaluation():
+    torch.manual_seed(1)
+    model = TernaryMLP(64, (32, 16), 10, 0.7).eval()
+    x = torch.randint(0, 16, (300, 64)).float()
+    with torch.no_grad():
+        assert torch.equal(model(x.to(torch.int8)), model(x))
+
+
+@pytest.mark.parametrize("dataset, bits", [("mnist", 1), ("mnist", 2), ("mnist", 8),
+                                           ("digits", 4)])
+def test_byte_table_quantization_is_golden_quantize(dataset, bits):
+    spec = make_input_spec(dataset, bits)
+    top = 17 if dataset == "digits" else 256
+    rows = (1 << 16) // spec.count + 1  # enough for the table (below 65,536 values: golden's)
+    x = np.random.default_rng(0).integers(0, top, (rows, spec.count)).astype(np.float32)
+    assert np.array_equal(_quantize(spec, x), golden.quantize(spec, x))
