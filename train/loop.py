@@ -222,8 +222,13 @@ def _quantize(spec, x):
 
 
 def _adam_options(device):
-    """The fused Adam kernel where this torch has one for ``device`` (one pass over each
-    parameter instead of several; the same update up to float rounding)."""
+    """Adam's options on ``device``: on a GPU the fused kernel (one launch for all parameters
+    instead of several per parameter: launches bound small-batch steps there). On the CPU the
+    default, whose float rounding the nets trained so far have (the fused kernel rounds a little
+    differently, and a quantile cut turns that into a different net: on digits ``ste`` gave 97.78,
+    97.78, 98.00% for seeds 0-2 fused, 98.22, 97.33, 98.44% not)."""
+    if device.type != "cuda":
+        return {}
     try:
         torch.optim.Adam([torch.zeros(1, device=device, requires_grad=True)], fused=True)
     except (RuntimeError, TypeError, ValueError):
