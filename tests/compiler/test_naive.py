@@ -1,4 +1,3 @@
-# amaranth: UnusedElaboratable=no
 """lwc.compiler.naive: the naive reference Verilog computes the golden model's outputs.
 
 The text is checked for its form (ports, dense sums with the zero weights, linear argmax) and its
@@ -11,8 +10,8 @@ import re
 import numpy as np
 import pytest
 
-from lwc.compiler import ir, naive, passes
-from lwc.compiler.lower import lower
+from lwc.compiler import ir, naive
+from lwc.compiler.driver import compile_design
 from lwc.sim import cocotb_sim
 
 from helpers import quiet
@@ -45,7 +44,7 @@ def test_widths_match_the_generated_design(make_network):
     for seed in range(8):
         net = make_network(np.random.default_rng(seed), inputs=6, hidden=(5, 4), outputs=4,
                            bits=1 + seed % 8, density=0.5)
-        component = lower(passes.compile_network(net))
+        component = compile_design(net).hardware
         assert naive.label_width(net) == component.label_width
         assert naive.score_width(net) == component.score_width
 
@@ -69,11 +68,11 @@ def _nets(make_network):
 @pytest.mark.icarus
 def test_naive_equals_golden_in_icarus(make_network, make_vectors, tmp_path):
     for k, net in enumerate(_nets(make_network)):
-        component = lower(passes.compile_network(net))
+        design = compile_design(net)
         source = tmp_path / f"naive{k}.v"
-        naive.write_verilog(net, source, latency=component.latency)
+        naive.write_verilog(net, source, latency=design.hardware.latency)
         x = make_vectors(net, np.random.default_rng(k))
-        report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path / str(k),
+        report = cocotb_sim.simulate(design, x, simulator="icarus", build_dir=tmp_path / str(k),
                                      sources=[source], seed=k, progress=quiet)
         assert report.ok, f"net {k}:\n{report.format()}\n{ir.dump(net)}"
         assert report.mismatches == 0 and report.received == len(x)
@@ -85,7 +84,7 @@ def test_latency_is_the_given_one(make_network, make_vectors, tmp_path):
     source = tmp_path / "naive.v"
     naive.write_verilog(net, source, latency=1)
     x = make_vectors(net, np.random.default_rng(0))
-    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path,
+    report = cocotb_sim.simulate(compile_design(net), x, simulator="icarus", build_dir=tmp_path,
                                  sources=[source], progress=quiet)
     assert report.mismatches == 0 and report.protocol_errors == 0
     assert report.measured_latency == 1 != report.latency
@@ -102,9 +101,10 @@ def test_a_wrong_reference_mismatches(make_network, make_vectors, tmp_path):
     bad = replace(net, layers=(*net.layers[:-1], replace(out, neurons=tuple(
         replace(n, params=(n.params[0] + 1,)) for n in out.neurons))))
     source = tmp_path / "naive.v"
-    naive.write_verilog(bad, source, latency=lower(passes.compile_network(net)).latency)
+    design = compile_design(net)
+    naive.write_verilog(bad, source, latency=design.hardware.latency)
     x = make_vectors(net, np.random.default_rng(0))
-    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path,
+    report = cocotb_sim.simulate(design, x, simulator="icarus", build_dir=tmp_path,
                                  sources=[source], progress=quiet)
     assert report.mismatches == len(x) and report.first_mismatch.index == 0
 
@@ -116,13 +116,13 @@ def test_long_sums_are_written_in_chains(make_network, make_vectors, tmp_path, m
     monkeypatch.setattr(naive, "CHAIN", 3)
     net = make_network(np.random.default_rng(2), inputs=7, hidden=(4,), outputs=3, bits=3,
                        density=0.7)
-    component = lower(passes.compile_network(net))
+    design = compile_design(net)
     source = tmp_path / "naive.v"
-    text = naive.write_verilog(net, source, latency=component.latency)
+    text = naive.write_verilog(net, source, latency=design.hardware.latency)
     sums = re.findall(r"wire signed \[\d+:0\] l0_n\d+_sum = (.*);", text)
     assert sums and all(s.count("(") - s.count("(-") == 3 and s.count(" * x") == 7
                         for s in sums)
     x = make_vectors(net, np.random.default_rng(2))
-    report = cocotb_sim.simulate(net, x, simulator="icarus", build_dir=tmp_path,
+    report = cocotb_sim.simulate(design, x, simulator="icarus", build_dir=tmp_path,
                                  sources=[source], progress=quiet)
     assert report.mismatches == 0 and report.received == len(x)
