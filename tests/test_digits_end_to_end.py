@@ -1,7 +1,6 @@
 """Issue 2's proof: train on digits, export, load, compile, simulate the whole test set in
 amaranth.sim, and compare every output with the golden model."""
 
-# amaranth: UnusedElaboratable=no
 
 import numpy as np
 import pytest

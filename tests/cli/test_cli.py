@@ -1,6 +1,5 @@
 """The ``lwc`` command as a user meets it: outputs, exit codes, one-line errors."""
 
-# amaranth: UnusedElaboratable=no
 
 import re
 import shutil
