@@ -252,6 +252,25 @@ class NetworkContract:
     def cycles_per_inference(self):
         return self._plan.cycles_per_inference
 
+    # Each component names the plan type it builds and the function that makes one from its
+    # arguments.
+    _plan_type = None
+    _make_plan = None
+
+    def __new__(cls, plan=None, *, src_loc_at=0, **options):
+        # A plan that cannot be built is refused before the component exists.
+        if plan is not None:
+            if options:
+                raise TypeError("Give either a plan or its arguments, not both")
+            if not isinstance(plan, cls._plan_type):
+                raise TypeError(f"plan must be a {cls._plan_type.__name__}, not {plan!r}")
+        return super().__new__(cls, src_loc_at=1 + src_loc_at)
+
+    def __init__(self, plan=None, *, src_loc_at=0, **options):
+        self._plan = self._make_plan(**options) if plan is None else plan
+        super().__init__(self._signature(self._plan.features_per_cycle),
+                         src_loc_at=1 + src_loc_at)
+
     def _signature(self, features):
         plan = self._plan
         return {
@@ -303,18 +322,8 @@ class TernaryNetwork(NetworkContract, wiring.Component):
         The predicted class (ties to the lowest index) and every class score.
     """
 
-    def __new__(cls, plan=None, *, src_loc_at=0, **options):
-        # A plan that cannot be built is refused before the component exists.
-        if plan is not None:
-            if options:
-                raise TypeError("Give either a plan or its arguments, not both")
-            if not isinstance(plan, ParallelPlan):
-                raise TypeError(f"plan must be a ParallelPlan, not {plan!r}")
-        return super().__new__(cls, src_loc_at=1 + src_loc_at)
-
-    def __init__(self, plan=None, *, src_loc_at=0, **options):
-        self._plan = parallel_plan(**options) if plan is None else plan
-        super().__init__(self._signature(self._plan.input_count), src_loc_at=1 + src_loc_at)
+    _plan_type = ParallelPlan
+    _make_plan = staticmethod(parallel_plan)
 
     def elaborate(self, platform):
         m = Module()

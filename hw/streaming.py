@@ -100,19 +100,8 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         :class:`~lwc.hw.TernaryNetwork`'s.
     """
 
-    def __new__(cls, plan=None, *, src_loc_at=0, **options):
-        # A plan that cannot be built is refused before the component exists.
-        if plan is not None:
-            if options:
-                raise TypeError("Give either a plan or its arguments, not both")
-            if not isinstance(plan, StreamingPlan):
-                raise TypeError(f"plan must be a StreamingPlan, not {plan!r}")
-        return super().__new__(cls, src_loc_at=1 + src_loc_at)
-
-    def __init__(self, plan=None, *, src_loc_at=0, **options):
-        self._plan = streaming_plan(**options) if plan is None else plan
-        super().__init__(self._signature(self._plan.features_per_cycle),
-                         src_loc_at=1 + src_loc_at)
+    _plan_type = StreamingPlan
+    _make_plan = staticmethod(streaming_plan)
 
     # Facts of the sequential layer, from the plan.
 
