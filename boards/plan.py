@@ -4,12 +4,12 @@ it (:func:`plan_architecture`, the planner :func:`lwc.compiler.driver.compile_de
 
 from ..compiler import lower as lowering
 from ..compiler.architecture import (
-    DEFAULT_FEATURES_PER_CYCLE,
     ArchitecturePlan,
     Parallel,
     Streaming,
     check_options,
     requested,
+    streaming_features,
 )
 from .estimate import model_for
 
@@ -59,7 +59,7 @@ def plan_architecture(compiled, board=None, architecture="auto", *, features_per
             return ArchitecturePlan(Parallel(), parallel)
         progress(f"architecture: parallel would need about {parallel.logic_cells:,} logic cells, "
                  f"the {board.name} has {capacity.logic_cells:,}: streaming")
-    features = min(features_per_cycle or DEFAULT_FEATURES_PER_CYCLE, compiled.input.count)
+    features = streaming_features(compiled, features_per_cycle)
     choices = (lanes,) if lanes is not None else LANE_CHOICES
     for count in choices:
         streaming = Streaming(features, count)

@@ -14,7 +14,7 @@ from typing import ClassVar
 from lwc.errors import UsageError
 
 __all__ = ["Parallel", "Streaming", "PARALLEL", "ArchitecturePlan", "ARCHITECTURES", "CHOICES",
-           "DEFAULT_FEATURES_PER_CYCLE", "check_options", "requested"]
+           "DEFAULT_FEATURES_PER_CYCLE", "check_options", "streaming_features", "requested"]
 
 #: Features per transfer of a streaming network unless chosen: a 16-bit block RAM word of the
 #: UART front end's frame at 2-bit inputs, and few testbench transfers per vector.
@@ -85,6 +85,12 @@ def check_options(architecture, features_per_cycle=None, lanes=None):
                          "architecture, not parallel")
 
 
+def streaming_features(compiled, features_per_cycle=None):
+    """Input features per transfer of a streaming ``compiled`` net: ``features_per_cycle``
+    (default :data:`DEFAULT_FEATURES_PER_CYCLE`), at most its input count."""
+    return min(features_per_cycle or DEFAULT_FEATURES_PER_CYCLE, compiled.input.count)
+
+
 def requested(compiled, architecture="auto", *, features_per_cycle=None, lanes=None):
     """The :class:`ArchitecturePlan` for these options when no board decides: ``auto`` is
     parallel unless a streaming option is given; a streaming network takes
@@ -94,5 +100,4 @@ def requested(compiled, architecture="auto", *, features_per_cycle=None, lanes=N
     streaming_options = features_per_cycle is not None or lanes is not None
     if architecture == Parallel.name or (architecture == "auto" and not streaming_options):
         return ArchitecturePlan(Parallel())
-    features = min(features_per_cycle or DEFAULT_FEATURES_PER_CYCLE, compiled.input.count)
-    return ArchitecturePlan(Streaming(features, lanes or 1))
+    return ArchitecturePlan(Streaming(streaming_features(compiled, features_per_cycle), lanes or 1))
