@@ -9,10 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from lwc import semantics
+from lwc.errors import DataError
 
 from .ir import AffineQuantizer, ThresholdQuantizer, dense_weights, layer_ranges
 
-__all__ = ["Trace", "quantize", "evaluate", "predict"]
+__all__ = ["Trace", "quantize", "quantizer_problem", "evaluate", "predict"]
 
 # Sums are accumulated in float64 (BLAS) when every partial sum is an integer below this bound,
 # which makes the result exact; above it, in int64, which is exact below 2**63.
@@ -43,27 +44,113 @@ class Trace:
             len(self.scores), dtype=np.int64)
 
 
-def quantize(spec, features):
-    """Raw features ``(batch, count)`` to the network's unsigned integer inputs (``int64``).
+def quantizer_problem(spec):
+    """Why ``spec``'s quantizer is not one :func:`quantize` defines (a line naming the entry), or
+    ``None`` when it is: ``scale`` and ``offset`` of length 1 or ``count``, finite, every scale
+    positive or exactly ``+0.0`` (a negative scale, and ``-0.0``, are refused); threshold rows, 1 or
+    ``count`` of them, of ``2**bits - 1`` finite non-decreasing values. ``net.pt`` load and save
+    both hold a file to this (:mod:`lwc.compiler.netfile`)."""
+    q, count = spec.quantizer, spec.count
+    if q is None:
+        return None
+    if isinstance(q, AffineQuantizer):
+        for name, values in (("scale", q.scale), ("offset", q.offset)):
+            if len(values) not in (1, count):
+                return f"quantizer {name} has {len(values)} values, not 1 or {count}"
+            v = np.asarray(values, dtype=np.float64)
+            if not np.isfinite(v).all():
+                j = int(np.argmin(np.isfinite(v)))
+                return f"quantizer {name}[{j}] is {float(v[j])!r}, not a finite number"
+        scale = np.asarray(q.scale, dtype=np.float64)
+        bad = np.signbit(scale)
+        if bad.any():
+            j = int(np.argmax(bad))
+            return (f"quantizer scale[{j}] is {float(scale[j])!r}; an affine scale must be "
+                    "positive, or +0.0 for a constant input")
+        return None
+    if isinstance(q, ThresholdQuantizer):
+        levels = spec.max_value
+        if len(q.thresholds) not in (1, count) or any(len(r) != levels for r in q.thresholds):
+            return f"quantizer thresholds must be 1 or {count} rows of {levels} values"
+        t = np.asarray(q.thresholds, dtype=np.float64)
+        if not np.isfinite(t).all():
+            return "quantizer thresholds holds NaN or infinite values"
+        if (np.diff(t, axis=1) < 0).any():
+            return "quantizer thresholds must be non-decreasing along each row"
+        return None
+    return f"unknown quantizer {q!r}"
 
-    ``spec`` is an :class:`~lwc.compiler.ir.InputSpec`; with no quantizer, ``features`` must
-    already be integers in range.
+
+#: The feature dtypes :func:`quantize` reads: each widens exactly to float64 (integers above 2**53
+#: in magnitude round to the nearest float64).
+_FEATURE_KINDS = "biu"
+_FEATURE_FLOATS = (np.float16, np.float32, np.float64)
+
+
+def _features(features, count):
+    """``features`` as a float64 ``(batch, count)`` array, widened exactly."""
+    x = np.asarray(features)
+    if x.ndim != 2 or x.shape[1] != count:
+        raise ValueError(f"features must have shape (batch, {count}), not {x.shape}")
+    if x.dtype.kind not in _FEATURE_KINDS and x.dtype.type not in _FEATURE_FLOATS:
+        raise DataError(f"features must be integers or float16/32/64, not dtype {x.dtype}")
+    return x.astype(np.float64, copy=False)
+
+
+def quantize(spec, features):
+    """Raw features ``(batch, count)`` to the network's unsigned integer inputs (``int64``): the one
+    definition of input quantization (``docs/semantics.md``, "Inputs"), used by training, its
+    export proof, ``lwc sim``, ``lwc run`` and every other host.
+
+    ``spec`` is an :class:`~lwc.compiler.ir.InputSpec`. ``features`` may be integers or float16,
+    float32 or float64; each value is first widened exactly to float64, and everything after is
+    IEEE-754 float64 arithmetic, each operation rounded to nearest (ties to even), no fused
+    multiply-add. With ``top = 2**bits - 1``:
+
+    - no quantizer: the features must already be integers in ``0..top`` (a float must hold an
+      integer value); anything else raises :class:`~lwc.errors.DataError`;
+    - affine: ``clamp(floor(f * scale + offset), 0, top)``: the product rounded to float64, then
+      the sum rounded, then floored (so there are no ties: ``floor(2.5) = 2``, and an offset of
+      0.5 rounds halves up); NaN gives 0, +inf ``top`` and -inf 0 (the formula's clamp). A scale
+      of ``+0.0`` gives the constant ``clamp(floor(offset), 0, top)`` for every feature value,
+      NaN and infinities included;
+    - thresholds: ``#{k : f >= T[k]}`` (``T`` non-decreasing): NaN gives 0, +inf ``top``, -inf 0.
+
+    Raises ``ValueError`` when the spec is not a valid one (:func:`quantizer_problem`).
     """
-    x = np.asarray(features, dtype=np.float64)
-    if x.ndim != 2 or x.shape[1] != spec.count:
-        raise ValueError(f"features must have shape (batch, {spec.count}), not {x.shape}")
+    problem = quantizer_problem(spec)
+    if problem is not None:
+        raise ValueError(problem)
+    x = _features(features, spec.count)
+    top = spec.max_value
     q = spec.quantizer
     if q is None:
-        out = x
-    elif isinstance(q, AffineQuantizer):
-        out = np.floor(x * np.asarray(q.scale) + np.asarray(q.offset))
-    elif isinstance(q, ThresholdQuantizer):
-        t = np.asarray(q.thresholds, dtype=np.float64)  # (1 or count, levels)
-        out = (x[:, :, None] >= t[None, :, :]).sum(axis=2)
+        ok = (x >= 0) & (x <= top) & (x == np.floor(x))  # NaN fails every comparison
+        if not ok.all():
+            i, j = (int(v) for v in np.argwhere(~ok)[0])
+            raise DataError(f"feature [{i}, {j}] is {float(x[i, j])!r}; a net without an input "
+                            f"quantizer reads integers in 0..{top}")
+        return x.astype(np.int64)
+    if isinstance(q, AffineQuantizer):
+        scale = np.asarray(q.scale, dtype=np.float64)
+        offset = np.asarray(q.offset, dtype=np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            v = np.floor(x * scale + offset)
+        # A zero scale ignores the feature: not inf * 0 = NaN, but the constant.
+        v = np.where(scale == 0, np.floor(offset), v)
+        out = np.clip(v, 0, top)
+        return np.where(np.isnan(out), 0, out).astype(np.int64)
+    t = np.asarray(q.thresholds, dtype=np.float64)
+    # #{k : f >= T[k]} is the insertion point after equal values in the sorted row; NaN sorts
+    # last there, so it is set apart. Per row: memory stays that of the features.
+    out = np.empty(x.shape, dtype=np.int64)
+    if len(t) == 1:
+        out[...] = np.searchsorted(t[0], x, side="right")
     else:
-        raise TypeError(f"unknown quantizer {q!r}")
-    out = np.nan_to_num(out, nan=0.0, posinf=spec.max_value, neginf=0.0)
-    return np.clip(out, 0, spec.max_value).astype(np.int64)
+        for j in range(spec.count):
+            out[:, j] = np.searchsorted(t[j], x[:, j], side="right")
+    out[np.isnan(x)] = 0
+    return out
 
 
 def _activate(activation, params, s):

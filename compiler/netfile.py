@@ -40,6 +40,7 @@ import zipfile
 import numpy as np
 
 from ..errors import NetFileError, UsageError
+from .golden import quantizer_problem
 from .ir import (
     ACTIVATION_KINDS,
     HIDDEN_KINDS,
@@ -89,6 +90,10 @@ def to_dict(net):
     import torch
 
     q = net.input.quantizer
+    problem = quantizer_problem(net.input)
+    if problem is not None:
+        # Fitted to user data (a CSV column): a UsageError, like the text checks below.
+        raise UsageError(f"net.pt cannot hold input {problem}")
     if q is None:
         quant = {"kind": "none"}
     elif isinstance(q, AffineQuantizer):
@@ -646,6 +651,10 @@ def from_dict(data, path="<memory>"):
         quantizer = ThresholdQuantizer(tuple(tuple(row) for row in t.tolist()))
     else:
         r.fail(f"unknown input quantizer kind {_show(qkind)}")
+    spec = InputSpec(count, bits, quantizer)
+    problem = quantizer_problem(spec)
+    if problem is not None:
+        r.fail(f"input {problem}")
 
     layers = r.get(data, "layers", list, "file")
     if not layers:
@@ -741,4 +750,4 @@ def from_dict(data, path="<memory>"):
     for key, value in provenance.items():
         if isinstance(value, float) and not math.isfinite(value):
             r.fail(f"provenance {_show(key)} is not finite")
-    return from_dense(InputSpec(count, bits, quantizer), built, classes, provenance)
+    return from_dense(spec, built, classes, provenance)
