@@ -37,6 +37,48 @@ def test_round_trip_threshold_quantizer(make_network, rng, tmp_path):
     assert netfile.load(tmp_path / "n.pt").input.quantizer == q
 
 
+def test_zero_scale_round_trips_as_a_constant_input(make_network, rng, tmp_path):
+    """A column constant on the training split gets scale +0.0: the file keeps it, and the feature
+    becomes the constant clamp(floor(offset)) whatever its value (NaN and infinities too)."""
+    q = ir.AffineQuantizer((0.5, 0.0, 0.0, 1.0), (0.25, 0.0, 2.5, 0.0))
+    net = make_network(rng, inputs=4, hidden=(3,), bits=2, quantizer=q)
+    netfile.save(net, tmp_path / "n.pt")
+    back = netfile.load(tmp_path / "n.pt")
+    assert back.input.quantizer == q
+    x = np.array([[1.0, np.nan, np.inf, 2.0], [1.0, -np.inf, -7.0, 2.0]])
+    assert golden.quantize(back.input, x).tolist() == [[0, 0, 2, 2], [0, 0, 2, 2]]
+
+
+@pytest.mark.parametrize("scale,shown", [((1.0, -0.5), "scale[1] is -0.5"),
+                                         ((-0.0,), "scale[0] is -0.0")])
+def test_negative_scales_are_refused_at_load_and_save(net, tmp_path, scale, shown):
+    message = f"input quantizer {shown}; an affine scale must be positive, or +0.0 for a constant"
+    data = netfile.to_dict(net)
+    data["input"]["count"] = 2
+    data["input"]["quantizer"]["scale"] = torch.tensor(scale, dtype=torch.float64)
+    data["layers"][0]["weight"] = data["layers"][0]["weight"][:, :2].clone()
+    path = write(tmp_path / "neg.pt", data)
+    with pytest.raises(NetFileError) as err:
+        netfile.load(path)
+    assert str(err.value).startswith(f"{path}: {message}")
+    wide = scale if len(scale) == 1 else scale + (1.0,) * (10 - len(scale))
+    bad = dataclasses.replace(net, input=ir.InputSpec(10, 3, ir.AffineQuantizer(wide, (0.0,))))
+    with pytest.raises(UsageError) as err:
+        netfile.save(bad, tmp_path / "n.pt")
+    assert str(err.value).startswith(f"net.pt cannot hold {message}")
+    assert not (tmp_path / "n.pt").exists()
+
+
+def test_save_refuses_a_quantizer_fitted_to_overflowing_features(net, tmp_path):
+    """A CSV column near 1e200 has an infinite standard deviation: its fitted offset is NaN."""
+    bad = dataclasses.replace(net, input=ir.InputSpec(
+        10, 3, ir.AffineQuantizer((0.5,) * 10, (0.0,) * 7 + (float("nan"), 0.0, 0.0))))
+    with pytest.raises(UsageError, match=r"^net.pt cannot hold input quantizer offset\[7\] is "
+                                         r"nan, not a finite number$"):
+        netfile.save(bad, tmp_path / "n.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_save_after_passes_keeps_function(make_network, rng, tmp_path):
     from lwc.compiler import passes
 

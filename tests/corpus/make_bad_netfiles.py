@@ -547,6 +547,21 @@ SECOND_CASES = {
                                "its zip directory claims 2147483647 bytes"),
     "zip64_directory_claims_1_tib": (_patched_tail(_zip64_directory_size(1 << 40)),
                                      "its zip directory claims 1099511627776 bytes"),
+    # affine scales that docs/semantics.md gives no meaning (scale +0.0 is a constant input)
+    "quantizer_scale_negative": (
+        _quantizer({"kind": "affine", "scale": torch.tensor([0.5, 1, 1, -2, 1, 1],
+                                                            dtype=torch.float64),
+                    "offset": torch.zeros(1, dtype=torch.float64)}),
+        "input quantizer scale[3] is -2.0; an affine scale must be positive, or +0.0 for a "
+        "constant input"),
+    "quantizer_scale_minus_zero": (
+        _quantizer({"kind": "affine", "scale": torch.tensor([-0.0], dtype=torch.float32),
+                    "offset": torch.zeros(1, dtype=torch.float64)}),
+        "input quantizer scale[0] is -0.0; an affine scale must be positive"),
+    "quantizer_scale_tiny_negative": (
+        _quantizer({"kind": "affine", "scale": torch.full((6,), -1e-300, dtype=torch.float64),
+                    "offset": torch.zeros(6, dtype=torch.float64)}),
+        "input quantizer scale[0] is -1e-300; an affine scale must be positive"),
     # huge claims
     "neurons_behind_empty_layers": (_neurons_behind_empty_layers,
                                     f"network has more than {_LIMITS['all_neurons']} neurons"),
