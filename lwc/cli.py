@@ -241,6 +241,9 @@ def _add_vector_options(p):
                        help="N random input vectors instead of the net's own test set")
     group.add_argument("--npy", default=None, metavar="FILE",
                        help="input vectors from a .npy file (integers, or raw float features)")
+    group.add_argument("--csv", default=None, metavar="FILE",
+                       help="the training CSV of a CSV-trained net, to rebuild its test set from "
+                       "(the one its provenance names is read only from the net's folder)")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist, fashion)")
     p.add_argument("--seed", type=_seed, default=0, help="seed for random vectors and stalls")
 
@@ -255,7 +258,7 @@ def _vectors(net, args):
     if args.vectors is not None:
         return random_vectors(net, args.vectors, seed=args.seed), None, \
             f"{args.vectors} random vectors"
-    x, y = test_set(net, data_dir=args.data_dir)
+    x, y = test_set(net, data_dir=args.data_dir, csv=args.csv, net_path=args.net)
     return x, y, f"the {net.meta('dataset')} test set ({len(x)} vectors)"
 
 

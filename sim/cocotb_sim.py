@@ -4,8 +4,8 @@
 runs the chain after it: the design's Verilog (from its hardware plan), a
 Verilator or Icarus build, the cocotb testbench
 (:mod:`lwc.sim.network_tb`, random input gaps and back-pressure), and a comparison of every output
-with :func:`lwc.compiler.golden.evaluate`. :func:`load_vectors` and :func:`random_vectors` make
-its input.
+with :func:`lwc.compiler.golden.evaluate`. :func:`load_vectors`, :func:`random_vectors` and
+:func:`test_set` (from :mod:`lwc.sim.vectors`) make its input.
 
 Speed: a whole test set through a streaming network is hundreds of millions of cycles, so the
 simulation is built to cost as little as possible per cycle. The design runs under the testbench
@@ -16,8 +16,6 @@ only the ports visible to cocotb and compiles the rest of the model at full opti
 split over several simulator processes (``processes``).
 """
 
-import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +24,10 @@ import numpy as np
 from lwc.compiler import golden
 from lwc.compiler.architecture import Parallel, Streaming
 from lwc.compiler.lower import TOPLEVEL
-from lwc.errors import DataError, UsageError
+from lwc.errors import UsageError
 
 from . import network_tb, runner
+from .vectors import check_vectors, load_vectors, random_vectors, test_set
 
 __all__ = ["Mismatch", "SimReport", "simulate", "check_vectors", "load_vectors",
            "random_vectors", "test_set"]
@@ -139,89 +138,6 @@ class SimReport:
         if self.waves is not None:
             lines.append(f"waveform: {self.waves}")
         return "\n".join(lines)
-
-
-def check_vectors(net, x, where=None):
-    """``x`` as ``int64`` ``(n, input.count)`` in range, or :class:`DataError` naming ``where``."""
-    count, top = net.input.count, net.input.max_value
-    at = "" if where is None else f"{where}: "
-    if x.ndim != 2 or x.shape[1] != count or x.shape[0] == 0:
-        raise DataError(f"{at}vectors must have shape (n >= 1, {count}), not {x.shape}")
-    if x.dtype.kind == "f" and net.input.quantizer is not None:
-        if not np.isfinite(x).all():
-            raise DataError(f"{at}raw features must be finite")
-        return golden.quantize(net.input, x)
-    if x.dtype.kind not in "iub":
-        quantizer = "" if net.input.quantizer is None else " or raw float features"
-        raise DataError(f"{at}vectors must be integers{quantizer}, not dtype {x.dtype}")
-    if x.min() < 0 or x.max() > top:
-        raise DataError(f"{at}vector elements must be in 0..{top} ({net.input.bits}-bit "
-                        f"inputs), found {int(x.min())}..{int(x.max())}")
-    return x.astype(np.int64)
-
-
-def load_vectors(path, net):
-    """Input vectors for ``net`` from a ``.npy`` file.
-
-    The array must be ``(n, net.input.count)`` integers in ``0 .. 2**input.bits - 1``; when the
-    network has a quantizer, a float array holds raw features and is quantized.
-
-    Raises
-    ------
-    DataError
-        The file is missing or unreadable, or its array has the wrong shape, type, or range.
-    """
-    try:
-        _check_npy_claim(path)
-        x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, MemoryError) as err:
-        raise DataError(f"{path}: cannot read a .npy array ({err})") from None
-    if not isinstance(x, np.ndarray):
-        x.close()
-        raise DataError(f"{path}: expected a .npy array, not an .npz archive")
-    return check_vectors(net, x, path)
-
-
-def _check_npy_claim(path):
-    """Refuse a .npy whose header claims more data than the file holds, before NumPy allocates
-    the array it claims (a 100-byte file can claim a terabyte)."""
-    from numpy.lib import format as npy
-
-    with open(path, "rb") as f:
-        if f.read(6) != npy.MAGIC_PREFIX:
-            return  # not a .npy (an .npz, or damaged): np.load says which
-        f.seek(0)
-        version = npy.read_magic(f)
-        if version not in ((1, 0), (2, 0)):
-            return
-        read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
-        shape, _, dtype = read(f)
-        claimed = math.prod(shape) * dtype.itemsize
-        held = os.fstat(f.fileno()).st_size - f.tell()
-    if claimed > held:
-        raise DataError(f"{path}: its header claims a {shape} {dtype} array ({claimed} bytes), "
-                        f"but the file holds {held} bytes of data")
-
-
-def random_vectors(net, count, *, seed=0):
-    """``count`` uniformly random input vectors for ``net`` (``int64``), from ``seed``."""
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, net.input.max_value + 1, size=(count, net.input.count), dtype=np.int64)
-
-
-def test_set(net, *, data_dir=None):
-    """The net's own test set, rebuilt from its provenance: ``(vectors, labels)``.
-
-    Raises :class:`DataError` when ``net.pt`` does not say which data it was trained on.
-    """
-    from lwc.data import dataset_options, load_dataset
-
-    name = net.meta("dataset")
-    if name is None or net.meta("split_seed") is None:
-        raise DataError("the net does not record its dataset and split; give --vectors N or "
-                        "--npy FILE")
-    data = load_dataset(**dataset_options(net), data_dir=data_dir)
-    return golden.quantize(net.input, data.x_test), data.y_test
 
 
 def simulate(design, vectors, *, simulator="verilator", waves=False, build_dir, seed=0,

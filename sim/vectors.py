@@ -1,0 +1,213 @@
+"""The input vectors of ``lwc sim`` and ``lwc run``: a ``.npy`` file, random vectors, or the net's
+own test set rebuilt from its provenance.
+
+Everything here reads files a user names, or that a ``net.pt`` names, so every read is bounded
+before it starts: only regular files are opened (a FIFO or a device would block or never end), a
+``.npy`` header's claim is held to :data:`NPY_LIMIT` and to the file's size before NumPy allocates
+anything, and the training CSV that a net's provenance names is read only when the user confirms
+it (:func:`test_set`). Raw float features become integers through
+:func:`lwc.compiler.golden.quantize`, the one definition of input quantization.
+"""
+
+import hashlib
+import math
+import os
+import stat
+
+import numpy as np
+
+from lwc.compiler import golden
+from lwc.errors import DataError, UsageError
+
+__all__ = ["NPY_LIMIT", "check_vectors", "load_vectors", "random_vectors", "test_set"]
+
+#: The most array data, in bytes, that a ``.npy`` file of vectors may hold (1 GiB: a million
+#: vectors of 128 int64 features). A header that claims more is refused before anything is
+#: allocated.
+NPY_LIMIT = 1 << 30
+
+_CSV_HINT = ("name the CSV with --csv FILE, or give --npy FILE or --vectors N instead of the test "
+             "set")
+
+
+def check_vectors(net, x, where=None):
+    """``x`` as ``int64`` ``(n, input.count)`` in range, or :class:`DataError` naming ``where``.
+
+    A float array is raw features when the net has a quantizer (quantized by
+    :func:`lwc.compiler.golden.quantize`); an integer array is the integer inputs themselves.
+    """
+    count, top = net.input.count, net.input.max_value
+    at = "" if where is None else f"{where}: "
+    if x.ndim != 2 or x.shape[1] != count or x.shape[0] == 0:
+        raise DataError(f"{at}vectors must have shape (n >= 1, {count}), not {x.shape}")
+    if x.dtype.kind == "f" and net.input.quantizer is not None:
+        if not np.isfinite(x).all():
+            raise DataError(f"{at}raw features must be finite")
+        try:
+            return golden.quantize(net.input, x)
+        except DataError as err:
+            raise DataError(f"{at}{err}") from None
+    if x.dtype.kind not in "iub":
+        quantizer = "" if net.input.quantizer is None else " or raw float features"
+        raise DataError(f"{at}vectors must be integers{quantizer}, not dtype {x.dtype}")
+    if x.min() < 0 or x.max() > top:
+        raise DataError(f"{at}vector elements must be in 0..{top} ({net.input.bits}-bit "
+                        f"inputs), found {int(x.min())}..{int(x.max())}")
+    return x.astype(np.int64)
+
+
+def _open_regular(path, cannot):
+    """``(binary file, size)`` of the regular file ``path``; otherwise :class:`DataError`
+    ``"{path}: {cannot} (...)"``. Opening never blocks: a FIFO is opened non-blocking, seen for what
+    it is, and refused."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise DataError(f"{path}: {cannot} ({err.strerror or err})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        what = "a directory" if stat.S_ISDIR(mode) else "a FIFO, device or socket"
+        raise DataError(f"{path}: {cannot} (it is {what}, not a regular file)")
+    os.set_blocking(fd, True)
+    f = os.fdopen(fd, "rb")
+    return f, os.fstat(fd).st_size
+
+
+def load_vectors(path, net):
+    """Input vectors for ``net`` from a ``.npy`` file.
+
+    The array must be ``(n, net.input.count)`` integers in ``0 .. 2**input.bits - 1``; when the
+    network has a quantizer, a float array holds raw features and is quantized. The file must be a
+    regular file holding a plain ``.npy`` array (numbers, not Python objects) of at most
+    :data:`NPY_LIMIT` bytes, as its header claims and its size confirms.
+
+    Raises
+    ------
+    DataError
+        The file is missing, not a regular file, not a plain ``.npy`` array, or larger than the
+        limit, or its array has the wrong shape, type, or range.
+    """
+    f, size = _open_regular(path, "cannot read a .npy array")
+    with f:
+        x = _read_npy(path, f, size)
+    return check_vectors(net, x, path)
+
+
+def _read_npy(path, f, size):
+    """The array of the ``.npy`` file open as ``f`` (``size`` bytes), its header checked first."""
+    from numpy.lib import format as npy
+
+    def refuse(why):
+        raise DataError(f"{path}: cannot read a .npy array: it is not a plain .npy array ({why})")
+
+    head = f.read(len(npy.MAGIC_PREFIX))
+    if head.startswith(b"PK\x03\x04"):
+        raise DataError(f"{path}: expected a .npy array, not an .npz archive")
+    if head != npy.MAGIC_PREFIX:
+        refuse("no .npy header")
+    f.seek(0)
+    try:
+        version = npy.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = npy.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = npy.read_array_header_2_0(f)
+        else:
+            refuse(f"format version {version[0]}.{version[1]}; lwc reads 1.0 and 2.0")
+    except (ValueError, EOFError):
+        refuse("its header is damaged")
+    if dtype.hasobject:
+        refuse("it holds Python objects, which lwc does not unpickle")
+    if dtype.fields is not None or dtype.subdtype is not None:
+        refuse(f"a structured array of dtype {dtype}")
+    claimed = math.prod(shape) * dtype.itemsize
+    if claimed > NPY_LIMIT:
+        raise DataError(f"{path}: its header claims a {shape} {dtype} array ({claimed} bytes), "
+                        f"more than the {NPY_LIMIT} bytes lwc reads")
+    held = size - f.tell()
+    if claimed > held:
+        raise DataError(f"{path}: its header claims a {shape} {dtype} array ({claimed} bytes), "
+                        f"but the file holds {held} bytes of data")
+    f.seek(0)
+    try:
+        return np.load(f, allow_pickle=False)
+    except (OSError, ValueError, EOFError, MemoryError) as err:
+        raise DataError(f"{path}: cannot read a .npy array ({err})") from None
+
+
+def random_vectors(net, count, *, seed=0):
+    """``count`` uniformly random input vectors for ``net`` (``int64``), from ``seed``."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, net.input.max_value + 1, size=(count, net.input.count), dtype=np.int64)
+
+
+def test_set(net, *, data_dir=None, csv=None, net_path=None):
+    """The net's own test set, rebuilt from its provenance: ``(vectors, labels)``.
+
+    A net trained on a CSV file is tested on that file's test split. A ``net.pt`` does not choose
+    what lwc opens: the CSV is ``csv`` when given (the user names it; it must still have the
+    SHA-256 the net records), and otherwise the file the provenance names only when it lies in
+    the net's own folder (the folder of ``net_path``), is a regular file, and has the SHA-256
+    recorded at training. Anything else is refused with one line that says so, before the file
+    is read.
+
+    Raises :class:`DataError` when ``net.pt`` does not say which data it was trained on, or its CSV
+    is not confirmed; :class:`UsageError` for ``csv`` with a net not trained on a CSV.
+    """
+    from lwc.data import dataset_options, load_dataset
+
+    name = net.meta("dataset")
+    if name is None or net.meta("split_seed") is None:
+        raise DataError("the net does not record its dataset and split; give --vectors N or "
+                        "--npy FILE")
+    options = dataset_options(net)
+    if name == "csv":
+        options["csv_path"] = _confirmed_csv(net, csv, net_path)
+    elif csv is not None:
+        raise UsageError(f"--csv names the CSV of a net trained on one; this net was trained on "
+                         f"{name!r}")
+    data = load_dataset(**options, data_dir=data_dir)
+    return golden.quantize(net.input, data.x_test), data.y_test
+
+
+def _confirmed_csv(net, csv, net_path):
+    """The CSV to rebuild a CSV net's test set from (see :func:`test_set`), or :class:`DataError`.
+    """
+    if csv is not None:
+        path = os.fspath(csv)
+        f, _ = _open_regular(path, "cannot read the CSV")
+        f.close()
+        return path
+    recorded = net.meta("csv_path")
+    where = "" if net_path is None else f"{net_path}: "
+
+    def refuse(why):
+        raise DataError(f"{where}the test set is rebuilt from the training CSV {recorded}, "
+                        f"which {why}; {_CSV_HINT}")
+
+    if not isinstance(recorded, str) or not recorded:
+        raise DataError(f"{where}the net does not name its training CSV; {_CSV_HINT}")
+    if net_path is None:
+        refuse("lwc reads only from the net's own folder")
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(os.fspath(net_path))))
+    real = os.path.realpath(os.path.join(folder, recorded))  # a relative path: from the folder
+    if os.path.commonpath([folder, real]) != folder:
+        refuse("lies outside the net's folder (lwc reads a recorded CSV only there, with the "
+               "SHA-256 recorded at training)")
+    digest = net.meta("csv_sha256")
+    if not isinstance(digest, str):
+        refuse("has no SHA-256 recorded in the net")
+    if not os.path.lexists(real):
+        refuse("is not there (moved or deleted)")
+    try:
+        f, _ = _open_regular(real, "cannot read the CSV")
+    except DataError:
+        refuse("is not a readable regular file")
+    sha = hashlib.sha256()
+    with f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            sha.update(chunk)
+    if sha.hexdigest() != digest:
+        refuse("changed since training (its SHA-256 is not the one recorded)")
+    return real
