@@ -13,6 +13,7 @@ import hashlib
 import math
 import os
 import stat
+import tokenize
 
 import numpy as np
 
@@ -115,7 +116,8 @@ def _read_npy(path, f, size):
             shape, _, dtype = npy.read_array_header_2_0(f)
         else:
             refuse(f"format version {version[0]}.{version[1]}; lwc reads 1.0 and 2.0")
-    except (ValueError, EOFError):
+    except (ValueError, EOFError, SyntaxError, tokenize.TokenError):
+        # NumPy parses the header dictionary with tokenize and ast: any of these means damage.
         refuse("its header is damaged")
     if dtype.hasobject:
         refuse("it holds Python objects, which lwc does not unpickle")
@@ -174,10 +176,13 @@ def test_set(net, *, data_dir=None, csv=None, net_path=None):
 def _confirmed_csv(net, csv, net_path):
     """The CSV to rebuild a CSV net's test set from (see :func:`test_set`), or :class:`DataError`.
     """
+    digest = net.meta("csv_sha256")
     if csv is not None:
         path = os.fspath(csv)
         f, _ = _open_regular(path, "cannot read the CSV")
-        f.close()
+        if _sha256(f) != digest and isinstance(digest, str):
+            raise DataError(f"{path}: not the CSV the net was trained on (its SHA-256 is not the "
+                            "one the net records)")
         return path
     recorded = net.meta("csv_path")
     where = "" if net_path is None else f"{net_path}: "
@@ -195,7 +200,6 @@ def _confirmed_csv(net, csv, net_path):
     if os.path.commonpath([folder, real]) != folder:
         refuse("lies outside the net's folder (lwc reads a recorded CSV only there, with the "
                "SHA-256 recorded at training)")
-    digest = net.meta("csv_sha256")
     if not isinstance(digest, str):
         refuse("has no SHA-256 recorded in the net")
     if not os.path.lexists(real):
@@ -204,10 +208,15 @@ def _confirmed_csv(net, csv, net_path):
         f, _ = _open_regular(real, "cannot read the CSV")
     except DataError:
         refuse("is not a readable regular file")
+    if _sha256(f) != digest:
+        refuse("changed since training (its SHA-256 is not the one recorded)")
+    return real
+
+
+def _sha256(f):
+    """Hex SHA-256 of the open file ``f``'s bytes; closes it."""
     sha = hashlib.sha256()
     with f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             sha.update(chunk)
-    if sha.hexdigest() != digest:
-        refuse("changed since training (its SHA-256 is not the one recorded)")
-    return real
+    return sha.hexdigest()
