@@ -34,16 +34,15 @@ _CSV_HINT = ("name the CSV with --csv FILE, or give --npy FILE or --vectors N in
 def check_vectors(net, x, where=None):
     """``x`` as ``int64`` ``(n, input.count)`` in range, or :class:`DataError` naming ``where``.
 
-    A float array is raw features when the net has a quantizer (quantized by
-    :func:`lwc.compiler.golden.quantize`); an integer array is the integer inputs themselves.
+    A float array is raw features when the net has a quantizer, quantized by
+    :func:`lwc.compiler.golden.quantize` whatever their values (NaN and infinities included, as
+    docs/semantics.md defines them); an integer array is the integer inputs themselves.
     """
     count, top = net.input.count, net.input.max_value
     at = "" if where is None else f"{where}: "
     if x.ndim != 2 or x.shape[1] != count or x.shape[0] == 0:
         raise DataError(f"{at}vectors must have shape (n >= 1, {count}), not {x.shape}")
     if x.dtype.kind == "f" and net.input.quantizer is not None:
-        if not np.isfinite(x).all():
-            raise DataError(f"{at}raw features must be finite")
         try:
             return golden.quantize(net.input, x)
         except DataError as err:

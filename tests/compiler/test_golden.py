@@ -288,3 +288,22 @@ def test_feature_dtypes():
         golden.quantize(spec, np.array([[1j]]))
     with pytest.raises(DataError, match="float16/32/64, not dtype"):
         golden.quantize(spec, np.array([[1.0]], dtype=np.longdouble))
+
+
+def test_the_affine_function_of_the_semantics_doc_is_golden_quantize():
+    """The Python of docs/semantics.md ("Inputs") agrees with golden.quantize, boundaries, NaN,
+    infinities and a zero scale included."""
+    import math
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "semantics.md").read_text()
+    code = text.split("## Inputs")[1].split("```python\n")[1].split("```")[0]
+    scope = {"math": math}
+    exec(code, scope)
+    affine = scope["affine"]
+    for q in [*AFFINE, ir.AffineQuantizer((0.0,), (2.7,))]:
+        spec = ir.InputSpec(1, 4, q)
+        f = np.concatenate([boundary_values(q, 15) if q.scale[0] else [],
+                            [np.nan, np.inf, -np.inf, -0.0, 1e308]])
+        assert golden.quantize(spec, f[:, None]).ravel().tolist() == [
+            affine(v, q.scale[0], q.offset[0], 4) for v in f]

@@ -267,6 +267,15 @@ def test_npy_raw_features_are_quantized_by_the_one_function(tmp_path):
     assert vectors.load_vectors(tmp_path / "raw.npy", net).tolist() == [[1, 3, 6], [0, 4, 7]]
 
 
+def test_npy_non_finite_raw_features_follow_the_one_definition(tmp_path):
+    """NaN and infinities in raw features are what docs/semantics.md says (NaN 0, +inf the top
+    code, -inf 0; a zero-scale feature its constant), not a refusal of lwc sim's own."""
+    q = ir.AffineQuantizer((1.0, 1.0, 0.0), (4.0, 4.0, 5.5))
+    net = random_network(np.random.default_rng(0), inputs=3, hidden=(2,), bits=3, quantizer=q)
+    np.save(tmp_path / "raw.npy", np.array([[np.nan, np.inf, np.inf], [-np.inf, 1.0, np.nan]]))
+    assert vectors.load_vectors(tmp_path / "raw.npy", net).tolist() == [[0, 7, 5], [0, 5, 5]]
+
+
 def test_the_npy_limit_is_on_data_not_on_honest_files(small_net, tmp_path):
     net, _ = small_net
     x = np.random.default_rng(0).integers(0, 4, size=(50_000, 3)).astype(np.uint8)
