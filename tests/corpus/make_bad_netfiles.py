@@ -9,6 +9,10 @@ be refused by :func:`lwc.compiler.netfile.load` with one :class:`~lwc.errors.Net
 that names the file and contains :attr:`BadFile.expect`; the pickles that try to run code would
 create :attr:`BadFile.canary` if they ever ran.
 
+:data:`PROVENANCE_CASES` (:func:`make_provenance_netfiles`) are valid nets whose provenance names a
+training CSV that ``lwc sim`` must refuse to read (outside the net's folder, a special file,
+moved, changed, no recorded hash).
+
 :data:`SECOND_CASES` (part of :data:`CASES`) is the second corpus of issue 16: pickles whose
 memo references expand to 10**12 objects or that nest 100,000 deep, strings with terminal escapes,
 forged lines or a megabyte of text, zip archives with duplicate or stray records or a directory
@@ -34,7 +38,8 @@ import torch
 
 from lwc.compiler import ir, netfile
 
-__all__ = ["BadFile", "make_bad_netfiles", "CASES", "SECOND_CASES"]
+__all__ = ["BadFile", "make_bad_netfiles", "make_provenance_netfiles", "CASES", "SECOND_CASES",
+           "PROVENANCE_CASES"]
 
 
 @dataclass(frozen=True)
@@ -778,6 +783,81 @@ CASES = {
 }
 
 
+# --- valid nets whose provenance names a file lwc sim must not read (issue 16) -------------------
+
+_OUTSIDE = "lies outside the net's folder"
+_NOT_REGULAR = "is not a readable regular file"
+
+
+def _csv_provenance(csv_path, digest="0" * 64):
+    return {"dataset": "csv", "split_seed": 0, "test_fraction": 0.25, "val_fraction": 0.1,
+            "csv_label": "label", "csv_path": csv_path, "csv_sha256": digest}
+
+
+def _in_folder(make_file, csv_path, digest="0" * 64):
+    """A case whose folder gets ``make_file(folder)`` before the net's provenance names
+    ``csv_path``."""
+    def make(folder):
+        make_file(folder)
+        return _csv_provenance(csv_path, digest)
+    return make
+
+
+def _nothing(folder):
+    pass
+
+
+def _link_to_dev_zero(folder):
+    os.symlink("/dev/zero", folder / "train.csv")
+
+
+def _fifo_csv(folder):
+    os.mkfifo(folder / "train.csv")
+
+
+def _changed_csv(folder):
+    (folder / "train.csv").write_text("a,label\n1,x\n2,y\n")
+
+
+#: ``{name: (make(folder) -> provenance, the text lwc sim's refusal contains)}``: valid nets (they
+#: load, inspect and compile) whose provenance names a training CSV that ``lwc sim`` must not
+#: read: outside the net's folder, a special file, moved, changed, or with no recorded hash.
+PROVENANCE_CASES = {
+    "provenance_csv_etc_passwd": (_in_folder(_nothing, "/etc/passwd"),
+                                  f"CSV /etc/passwd, which {_OUTSIDE}"),
+    "provenance_csv_dev_zero": (_in_folder(_nothing, "/dev/zero"),
+                                f"CSV /dev/zero, which {_OUTSIDE}"),
+    "provenance_csv_climbs_out": (_in_folder(_nothing, "../../../../../../etc/passwd"),
+                                  f"CSV ../../../../../../etc/passwd, which {_OUTSIDE}"),
+    "provenance_csv_link_to_dev_zero": (_in_folder(_link_to_dev_zero, "train.csv"),
+                                        f"CSV train.csv, which {_OUTSIDE}"),
+    "provenance_csv_fifo_in_folder": (_in_folder(_fifo_csv, "train.csv"),
+                                      f"CSV train.csv, which {_NOT_REGULAR}"),
+    "provenance_csv_is_the_folder": (_in_folder(_nothing, "."), f"CSV ., which {_NOT_REGULAR}"),
+    "provenance_csv_moved": (_in_folder(_nothing, "train.csv"),
+                             "CSV train.csv, which is not there (moved or deleted)"),
+    "provenance_csv_changed": (_in_folder(_changed_csv, "train.csv"),
+                               "CSV train.csv, which changed since training (its SHA-256 is not "
+                               "the one recorded)"),
+    "provenance_csv_no_hash": (_in_folder(_changed_csv, "train.csv", digest=None),
+                               "CSV train.csv, which has no SHA-256 recorded in the net"),
+}
+
+
+def make_provenance_netfiles(out_dir):
+    """Write every case of :data:`PROVENANCE_CASES` as ``out_dir/<name>/net.pt`` (with what its
+    folder holds); return the :class:`BadFile` s (``expect``: what lwc sim's refusal holds)."""
+    out = Path(out_dir)
+    made = []
+    for name, (make, expect) in PROVENANCE_CASES.items():
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        provenance = {k: v for k, v in make(folder).items() if v is not None}
+        netfile.save(_valid_net().with_meta(**provenance), folder / "net.pt")
+        made.append(BadFile(name, folder / "net.pt", expect))
+    return made
+
+
 class _Context:
     def __init__(self, path, canary):
         self.path, self.canary = path, canary
@@ -810,6 +890,10 @@ def main(argv=None):
     for bad in made:
         print(f"{bad.path}: {bad.expect}")
     print(f"{len(made)} bad net.pt files in {argv[0]}")
+    chosen = make_provenance_netfiles(Path(argv[0]) / "provenance")
+    for bad in chosen:
+        print(f"{bad.path}: lwc sim: {bad.expect}")
+    print(f"{len(chosen)} net.pt files whose provenance names a CSV lwc sim must not read")
     return 0
 
 

@@ -19,7 +19,7 @@ from lwc.data import load_dataset
 from lwc.errors import DataError, UsageError
 from lwc.sim import vectors
 
-from helpers import random_network
+from helpers import corpus_module, random_network
 
 FEATURES = 3
 
@@ -188,6 +188,41 @@ def test_csv_options_are_checked(tmp_path, capsys):
         vectors.test_set(digits, csv=tmp_path / "t.csv")
 
 
+PROVENANCE = sorted(corpus_module().PROVENANCE_CASES)
+
+
+@pytest.fixture(scope="module")
+def provenance_corpus(tmp_path_factory):
+    made = corpus_module().make_provenance_netfiles(tmp_path_factory.mktemp("provenance"))
+    return {bad.name: bad for bad in made}
+
+
+@pytest.mark.parametrize("name", PROVENANCE)
+def test_the_provenance_corpus_is_refused_by_sim_and_run(provenance_corpus, name, tmp_path,
+                                                         capsys):
+    """Each net of the generated provenance corpus loads (inspect shows it), but lwc sim and lwc
+    run refuse to read the CSV it names, in one line with the hint, building nothing."""
+    bad = provenance_corpus[name]
+    assert main(["inspect", str(bad.path)]) == 0
+    capsys.readouterr()
+    for argv in (["sim", str(bad.path)], ["run", str(bad.path), "--port", "/dev/null"]):
+        build = ["--build-dir", str(tmp_path / "b")] if argv[0] == "sim" else []
+        with deadline():
+            assert main([*argv, *build]) == 1
+        captured = capsys.readouterr()
+        lines = captured.err.strip().splitlines()
+        assert captured.out == "" and len(lines) == 1 and "Traceback" not in captured.err
+        assert lines[0].startswith(f"lwc: error: {bad.path}: the test set is rebuilt from the "
+                                   "training CSV ")
+        assert bad.expect in lines[0] and lines[0].endswith(HINT)
+    assert not (tmp_path / "b").exists()
+
+
+def test_the_provenance_corpus_kinds():
+    kinds = ("etc_passwd", "dev_zero", "link", "fifo", "moved", "changed", "no_hash")
+    assert all(any(kind in name for name in PROVENANCE) for kind in kinds)
+
+
 # --- .npy files -----------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -301,8 +336,9 @@ MEASURE = textwrap.dedent("""
 @pytest.mark.subprocess
 def test_hostile_inputs_in_bounded_memory(tmp_path):
     """Provenance naming /dev/zero or /etc/passwd, a link to /dev/zero, FIFOs and devices as --npy
-    or --csv, a header claiming a terabyte: each command refuses in one line, in one process
-    capped at 3 GiB of address space whose peak resident memory stays under 1 GB."""
+    or --csv, a header claiming a terabyte, and the whole provenance corpus: each command refuses
+    in one line, in one process capped at 3 GiB of address space whose peak resident memory stays
+    under 1 GB."""
     csv = write_csv(tmp_path / "t.csv")
     _, zero = csv_net(tmp_path / "zero", csv, csv_path="/dev/zero")
     _, passwd = csv_net(tmp_path / "passwd", csv, csv_path="/etc/passwd")
@@ -317,6 +353,8 @@ def test_hostile_inputs_in_bounded_memory(tmp_path):
                   ["--csv", "/dev/zero"], ["--csv", str(tmp_path / "fifo")]):
         argvs.append(["sim", str(zero), *extra, "--build-dir", build])
     argvs.append(["run", str(zero), "--port", "/dev/null"])
+    for bad in corpus_module().make_provenance_netfiles(tmp_path / "corpus"):
+        argvs.append(["sim", str(bad.path), "--build-dir", build])
 
     def cap():
         import resource
