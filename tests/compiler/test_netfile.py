@@ -340,3 +340,70 @@ def test_the_pickle_bound_leaves_room_for_many_classes(make_network, rng, tmp_pa
     net = dataclasses.replace(net, classes=names)
     netfile.save(net, tmp_path / "n.pt")
     assert netfile.load(tmp_path / "n.pt").classes == names
+
+
+def test_a_reader_written_from_the_doc_alone_reads_a_saved_net(make_network, rng, tmp_path):
+    """docs/netfile.md is enough to read a net.pt without torch: a zip of stored records, a
+    protocol-2 pickle whose tensors are _rebuild_tensor_v2 of persistent storages, little-endian
+    data records. This reader follows the doc and nothing else, and finds the net's numbers."""
+    import collections
+    import io
+    import pickle
+    import zipfile
+
+    types = {"DoubleStorage": "<f8", "FloatStorage": "<f4", "LongStorage": "<i8",
+             "IntStorage": "<i4", "ShortStorage": "<i2", "CharStorage": "i1"}
+    q = ir.AffineQuantizer(tuple(float(v) for v in rng.uniform(0, 3, 5)) + (0.0,),
+                           tuple(float(v) for v in rng.uniform(-2, 2, 6)))
+    net = make_network(rng, inputs=6, hidden=(4, 3), outputs=2, bits=3, quantizer=q,
+                       kinds=("clip", "ternary"))
+    netfile.save(net, tmp_path / "net.pt")
+    with zipfile.ZipFile(tmp_path / "net.pt") as z:
+        infos = z.infolist()
+        assert all(i.compress_type == zipfile.ZIP_STORED for i in infos)
+        (pkl,) = [i.filename for i in infos if i.filename.endswith("/data.pkl")]
+        folder = pkl.split("/")[0]
+        assert z.read(f"{folder}/byteorder") == b"little"
+
+        def rebuild(storage, offset, size, stride, requires_grad, hooks):
+            assert requires_grad is False and hooks == collections.OrderedDict()
+            item = storage.itemsize
+            return np.lib.stride_tricks.as_strided(
+                storage[offset:], shape=size, strides=[s * item for s in stride]).copy()
+
+        class Reader(pickle.Unpickler):
+            def find_class(self, module, name):
+                if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+                    return rebuild
+                if (module, name) == ("collections", "OrderedDict"):
+                    return collections.OrderedDict
+                assert module == "torch" and name in types, (module, name)
+                return name
+
+            def persistent_load(self, pid):
+                tag, kind, key, device, numel = pid
+                assert tag == "storage" and device == "cpu"
+                data = np.frombuffer(z.read(f"{folder}/data/{key}"), dtype=types[kind])
+                return data[:numel]
+
+        blob = z.read(pkl)
+        assert blob[:2] == b"\x80\x02"  # protocol 2
+        data = Reader(io.BytesIO(blob)).load()
+    assert data["format"] == "lwc-net" and data["version"] == 2
+    assert data["input"] == {"count": 6, "bits": 3, "quantizer": {
+        "kind": "affine", "scale": pytest.approx(np.array(q.scale)),
+        "offset": pytest.approx(np.array(q.offset))}}
+    assert data["input"]["quantizer"]["scale"].dtype == np.float64
+    assert tuple(data["input"]["quantizer"]["scale"]) == q.scale  # exact, not approximately
+    for li, layer in enumerate(data["layers"]):
+        assert layer["weight"].dtype == np.int8
+        assert np.array_equal(layer["weight"], ir.dense_weights(net, li, full_inputs=True))
+        act = net.layers[li].activation
+        assert layer["activation"]["kind"] == act.kind
+        for k, name in enumerate(ir.ACTIVATION_KINDS[act.kind]):
+            assert layer["activation"][name].tolist() == [n.params[k] for n in
+                                                          net.layers[li].neurons]
+        if act.kind == "clip":
+            assert (layer["activation"]["shift"], layer["activation"]["bits"]) == (act.shift,
+                                                                                   act.bits)
+    assert data["output"] == {"classes": list(net.classes)}
