@@ -67,17 +67,30 @@ def _load_net(path):
     return netfile.load(path)
 
 
+def _add_net(p):
+    p.add_argument("net", help="the network file (net.pt) written by 'lwc train'")
+
+
+def _default_dir(args, net, kind):
+    """The default directory of this command on ``net`` (:func:`lwc.outdir.default_dir`)."""
+    from .outdir import default_dir
+
+    return default_dir(args.net, net, kind)
+
+
 # --- lwc train -----------------------------------------------------------------------------------
 
 def _cmd_train(args):
     from dataclasses import fields
 
+    from .outdir import net_file
     from .train import TrainConfig, train_to_file
 
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    result = train_to_file(config, args.output, plots=not args.no_plots, progress=_say)
+    output = net_file(args.output)  # before training: a finished run is never lost to a bad -o
+    result = train_to_file(config, output, plots=not args.no_plots, progress=_say)
     m, s = result.test_metrics, result.summary
-    _say(f"wrote {args.output}: test accuracy {100 * result.test_accuracy:.2f}%, "
+    _say(f"wrote {output}: test accuracy {100 * result.test_accuracy:.2f}%, "
          f"F1 {100 * m['f1']:.2f}%, G-mean {100 * m['g_mean']:.2f}% (integer net, golden model), "
          f"{100 * result.zero_fraction:.1f}% zero weights, {s['bits_per_weight']:.2f} bits/weight, "
          f"{s['dropped_neurons']} neurons and {s['dropped_inputs']} inputs dropped; "
@@ -93,7 +106,10 @@ def _add_train(sub):
                        description="Train a sparse ternary network, export it as the exact "
                        "integer net (proven against the golden model on the whole test set) to "
                        "net.pt, with train_report.json and PNG plots next to it.")
-    p.add_argument("-o", "--output", default="net.pt", help="output file (default net.pt)")
+    p.add_argument("-o", "--output", default="net.pt", metavar="PATH",
+                   help="where to write the net (default net.pt); a directory (one that exists, "
+                   "or a path ending in /) gets net.pt inside it; train_report.json and the "
+                   "plots go next to the net")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     groups = {name: p.add_argument_group(name) for name in OPTION_GROUPS}
     kinds = {"int": int, "float": float, "fraction": _fraction, "sizes": _sizes, "seed": _seed,
@@ -133,7 +149,7 @@ def _cmd_inspect(args):
 
 def _add_inspect(sub):
     p = sub.add_parser("inspect", help="show layers, sparsity, fan-in and dead neurons of net.pt")
-    p.add_argument("net")
+    _add_net(p)
     p.add_argument("--ir", action="store_true", help="also print the compiled IR")
     p.set_defaults(func=_cmd_inspect)
 
@@ -147,15 +163,14 @@ def _cmd_compile(args):
     net = _load_net(args.net)
     where = (args.target if args.target in ("verilog", "asic") else
              args.board or DEFAULT_BOARDS[args.target or "ice40"])
-    out = args.output or os.path.join(
-        "build", os.path.splitext(os.path.basename(args.net))[0] + "-" + where)
+    out = args.output or _default_dir(args, net, where)
     # Sharing is on by default; only --no-share passes the option (see compile_net's share).
     sharing = {"share": False} if args.no_share else {}
     result = compile_net(net, out, target=args.target, board=args.board, clock_mhz=args.fmax,
                          seed=args.seed, baud=args.baud, register_every=args.register_every,
                          architecture=args.architecture,
                          features_per_cycle=args.features_per_cycle, lanes=args.lanes,
-                         force=args.force, progress=_say, **sharing)
+                         force=args.force, source=args.net, progress=_say, **sharing)
     _say("")
     _say(result.table())
 
@@ -166,15 +181,17 @@ def _add_compile(sub):
 
     p = sub.add_parser("compile", help="compile net.pt to Verilog, an FPGA bitstream or "
                        "generic ASIC gates")
-    p.add_argument("net")
+    _add_net(p)
     p.add_argument("--target", default=None, choices=TARGETS,
                    help="default: the family of --board, else ice40")
     p.add_argument("--board", default=None, help=f"board ({', '.join(BOARDS)}); default for "
                    "ice40: icebreaker, for ecp5: ulx3s")
-    p.add_argument("-o", "--output", default=None, help="output directory "
-                   "(default build/<net>-<board>)")
+    p.add_argument("-o", "--output", default=None, metavar="DIR", help="output directory "
+                   "(default build/<name>-<fingerprint>-<board or target>: the net's file name, "
+                   "or its folder's for net.pt, and 8 hex digits of what the net computes)")
     p.add_argument("--force", action="store_true", help="build into a directory that holds "
-                   "files lwc did not write (they are kept)")
+                   "files lwc did not write (they are kept), or the build of another net "
+                   "(replaced), or build a design the estimate says does not fit")
     p.add_argument("--fmax", type=_positive(float, most=1000), default=None,
                    help="timing target in MHz (default: the board clock); pipeline registers "
                    "are chosen to reach it unless --register-every is given")
@@ -221,15 +238,19 @@ def _design(net, args, board):
 
 def _cmd_flash(args):
     from .boards.flash import flash
-    from .boards.registry import get_board
 
-    flash(args.dir, get_board(args.board), progress=_say)
+    flash(args.dir, args.board, progress=_say)
 
 
 def _add_flash(sub):
+    from .boards.registry import BOARDS
+
     p = sub.add_parser("flash", help="program a bitstream built by 'lwc compile' onto a board")
-    p.add_argument("dir", help="the build directory of 'lwc compile'")
-    p.add_argument("--board", default="icebreaker")
+    p.add_argument("dir", help="the build directory of 'lwc compile' (holds top.bin or top.bit "
+                   "and lwc-build.json)")
+    p.add_argument("--board", default=None, help=f"board ({', '.join(BOARDS)}); default: the "
+                   "one the build was made for (its lwc-build.json), which a --board given "
+                   "must match")
     p.set_defaults(func=_cmd_flash)
 
 
@@ -265,13 +286,13 @@ def _vectors(net, args):
 # --- lwc sim -------------------------------------------------------------------------------------
 
 def _cmd_sim(args):
+    from .outdir import check_dir
     from .sim.cocotb_sim import simulate
 
     net = _load_net(args.net)
     x, _, what = _vectors(net, args)
-    build_dir = args.build_dir or os.path.join(
-        "build", os.path.splitext(os.path.basename(args.net))[0]
-        + ("-netlist" if args.netlist else "-sim"))
+    build_dir = args.build_dir or _default_dir(args, net, "netlist" if args.netlist else "sim")
+    check_dir(build_dir, "build directory")
     board = None
     if args.board is not None:
         from .boards.registry import get_board
@@ -312,15 +333,15 @@ def _sim_netlist(design, x, what, build_dir, args):
 
 def _add_sim(sub):
     p = sub.add_parser("sim", help="prove the generated Verilog against the golden model (cocotb)")
-    p.add_argument("net")
+    _add_net(p)
     _add_vector_options(p)
     p.add_argument("--simulator", default=None, choices=("verilator", "icarus"),
                    help="default verilator; icarus with --netlist (when installed)")
     p.add_argument("--netlist", action="store_true", help="simulate the iCE40 netlist Yosys "
                    "synthesizes (synth_ice40) with its cell models, not the Verilog")
     p.add_argument("--waves", action="store_true", help="write a waveform (FST or VCD)")
-    p.add_argument("--build-dir", default=None, help="default build/<net>-sim "
-                   "(build/<net>-netlist with --netlist)")
+    p.add_argument("--build-dir", default=None, metavar="DIR", help="default "
+                   "build/<name>-<fingerprint>-sim (-netlist with --netlist; see lwc compile -o)")
     p.add_argument("--board", default=None, help="with --architecture auto: simulate the "
                    "datapath 'lwc compile' builds for this board (without it: parallel)")
     _add_architecture_options(p)
@@ -331,14 +352,12 @@ def _add_sim(sub):
 
 def _cmd_verify(args):
     from .compiler.driver import compile_design
-    from .errors import UsageError
+    from .outdir import check_dir
     from .sim.formal import check_size, prove_equivalent
 
-    if not args.formal:
-        raise UsageError("lwc verify needs --formal (the one check it runs)")
     net = _load_net(args.net)
-    work_dir = args.work_dir or os.path.join(
-        "build", os.path.splitext(os.path.basename(args.net))[0] + "-formal")
+    work_dir = args.work_dir or _default_dir(args, net, "formal")
+    check_dir(work_dir, "work directory")
     check_size(net)  # before compiling: a proof is for small nets
     design = compile_design(net, register_every=args.register_every)
     _say(f"proving the generated design of {args.net} equal to its naive reference")
@@ -352,7 +371,7 @@ def _cmd_verify(args):
 def _add_verify(sub):
     p = sub.add_parser("verify", help="prove the generated design equal to a naive reference "
                        "for all inputs (Yosys SAT; small nets)")
-    p.add_argument("net")
+    _add_net(p)
     # Formal equivalence is the one check verify runs, so it is the default; --formal is kept as
     # a no-op for the command lines written when it was required.
     p.add_argument("--formal", action="store_true", default=True,
@@ -361,7 +380,8 @@ def _add_verify(sub):
                    help="pipeline register every N adder-tree levels (default: one per layer)")
     p.add_argument("--timeout", type=_positive(float), default=600.0,
                    help="seconds each proof may take (default 600)")
-    p.add_argument("--work-dir", default=None, help="default build/<net>-formal")
+    p.add_argument("--work-dir", default=None, metavar="DIR",
+                   help="default build/<name>-<fingerprint>-formal (see lwc compile -o)")
     p.set_defaults(func=_cmd_verify)
 
 
@@ -382,7 +402,7 @@ def _cmd_run(args):
 def _add_run(sub):
     p = sub.add_parser("run", help="classify vectors on a board over its UART, compare with "
                        "the golden model")
-    p.add_argument("net")
+    _add_net(p)
     p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
     _add_vector_options(p)
     p.add_argument("--baud", type=_positive(int), default=115200)

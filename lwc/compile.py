@@ -28,7 +28,7 @@ from .boards.registry import DEFAULT_BOARDS, get_board
 from .compiler.architecture import check_options, requested
 from .compiler.driver import NetworkFacts, Stopwatch, compile_design
 from .errors import UsageError
-from .outdir import MANIFEST, OutputDir, claim
+from .outdir import MANIFEST, OutputDir, claim, fingerprint
 
 __all__ = ["TARGETS", "MANIFEST", "CompileResult", "resolve_target", "compile_net",
            "write_design"]
@@ -87,7 +87,7 @@ def resolve_target(target, board):
 
 def compile_net(net, out_dir, *, target=None, board=None, clock_mhz=None, seed=1,
                 baud=115200, register_every=None, architecture="auto", features_per_cycle=None,
-                lanes=None, share=True, force=False, progress=print):
+                lanes=None, share=True, force=False, source=None, progress=print):
     """Compile ``net`` (an IR network as loaded from ``net.pt``) once and write ``target``'s
     products into ``out_dir``; return a :class:`CompileResult`.
 
@@ -110,7 +110,8 @@ def compile_net(net, out_dir, *, target=None, board=None, clock_mhz=None, seed=1
     if board_obj is not None:
         check_args(board_obj, seed, clock_mhz)
     check_options(architecture, features_per_cycle, lanes)
-    claim(out_dir, force)  # refuse a directory lwc does not own before compiling
+    # Refuse a directory lwc does not own, or the build of another net, before compiling.
+    claim(out_dir, force, net=fingerprint(net))
     if board_obj is not None and board is None:
         progress(f"target {target}: using the default board {board_obj.name} "
                  f"({board_obj.title})")
@@ -124,11 +125,13 @@ def compile_net(net, out_dir, *, target=None, board=None, clock_mhz=None, seed=1
     design = compile_design(net, planner=planner, register_every=register_every, share=share,
                             progress=watch)
     return write_design(design, out_dir, target=target, board=board_obj, clock_mhz=clock_mhz,
-                        seed=seed, baud=baud, force=force, progress=progress, stopwatch=watch)
+                        seed=seed, baud=baud, force=force, source=source, progress=progress,
+                        stopwatch=watch)
 
 
 def write_design(design, out_dir, *, target=None, board=None, clock_mhz=None, seed=1,
-                 baud=115200, force=False, progress=print, stopwatch=None):
+                 baud=115200, force=False, replace=False, source=None, progress=print,
+                 stopwatch=None):
     """Write the products of ``design`` (a :class:`~lwc.compiler.driver.CompiledDesign`) for
     ``target`` and ``board`` (as for :func:`compile_net`) into ``out_dir``.
 
@@ -136,7 +139,10 @@ def write_design(design, out_dir, *, target=None, board=None, clock_mhz=None, se
     leaves ``register_every`` to be chosen (``None``), it is chosen for that target and the build
     retried with more pipelining when the target is missed (:mod:`lwc.boards.compile`). Every
     option is checked, and the design lowered in memory, before anything is written; ``out_dir``
-    is treated as :mod:`lwc.outdir` says (``force`` builds next to files lwc did not write). A
+    is treated as :mod:`lwc.outdir` says (``force`` builds next to files lwc did not write, and
+    replaces the build of another net; so does ``replace``, for a folder the caller owns, as
+    ``lwc demo`` its own). The manifest records the net's
+    :func:`~lwc.outdir.fingerprint` and ``source`` (where it was read from, for messages). A
     failed build never leaves a bitstream. ``stopwatch`` (a :class:`~lwc.compiler.driver.
     Stopwatch`) times the writing of ``net.v`` from the start of the compile.
     """
@@ -145,7 +151,8 @@ def write_design(design, out_dir, *, target=None, board=None, clock_mhz=None, se
     if board is not None:
         board, _ = check_args(board, seed, clock_mhz)
     out = Path(out_dir)
-    stale = claim(out, force)
+    net_id = fingerprint(design.source)
+    stale = claim(out, force, net=None if replace else net_id)
     pipelining = top = None
     if board is not None:
         board_compile.check_toolchain(board)
@@ -155,7 +162,9 @@ def write_design(design, out_dir, *, target=None, board=None, clock_mhz=None, se
     facts = design.facts
     progress(f"compiler: {facts.nonzero_weights} nonzero weights, {facts.adders} adders, "
              f"latency {facts.latency} cycles")
-    manifest = {"target": target, "board": board.name if board else None}
+    manifest = {"target": target, "board": board.name if board else None,
+                "device": board.part if board else None,
+                "net": {"fingerprint": net_id, "source": None if source is None else str(source)}}
     with OutputDir(out, stale, manifest) as out:
         text = design.verilog(out / "net.v")
         watch("Verilog")

@@ -70,6 +70,7 @@ def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, 
     from .compiler import netfile
     from .compiler.driver import compile_design
     from .errors import UsageError
+    from .outdir import NET_FILE, check_dir, claim, net_file
     from .sim.cocotb_sim import simulate, test_set
     from .train import TrainConfig, train_to_file
 
@@ -80,6 +81,12 @@ def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, 
     simulator = simulator or "verilator"
     processes = processes or min(2, os.cpu_count() or 1)
     board_obj = get_board(board)
+    # Every output path is checked before any work: the net file, the simulation folders, and
+    # the build folder (files lwc did not write there are refused unless force).
+    check_dir(out)
+    for folder in ("sim", "netlist"):
+        check_dir(os.path.join(out, folder), "build directory")
+    claim(os.path.join(out, board), force)
     result = DemoResult()
 
     def step(name):
@@ -92,7 +99,7 @@ def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, 
     accuracy = zero_fraction = None
     if net_path is None:
         step("train")
-        net_path = os.path.join(out, "net.pt")
+        net_path = net_file(os.path.join(out, NET_FILE))
         options = {**recipe["train"], **(train_options or {})}
         trained = train_to_file(TrainConfig(dataset=dataset, data_dir=data_dir, seed=seed,
                                             **options), net_path, progress=progress)
@@ -127,8 +134,10 @@ def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, 
 
     compile_step = f"compile ({board_obj.family.name})"
     step(compile_step)
+    # The build folder is the demo's own: it holds the build of the net the demo made before.
     compiled_build = write_design(design, os.path.join(out, board), board=board_obj, seed=1,
-                                  baud=baud, force=force, progress=progress)
+                                  baud=baud, force=force, replace=True, source=net_path,
+                                  progress=progress)
     done(compile_step)
     build, facts = compiled_build.build, compiled_build.facts
     clock_hz = build.clock_mhz * 1e6
