@@ -132,9 +132,9 @@ def flash(out_dir, board=None, *, name="top", progress=print):
     The board is the one the build's ``lwc-build.json`` records (:func:`build_board`); a
     ``board`` given must be that one, and is needed only for a directory without the manifest.
     The bitstream's header must name the board's device where it says one
-    (:func:`bitstream_device`). The programmer is ``board.programmer`` (``iceprog``), or the executable named by the
-    environment variable ``board.programmer_env`` (``ICEPROG``), as amaranth-boards does. The
-    bitstream and the programmer are checked before anything is run.
+    (:func:`bitstream_device`). The programmer is ``board.programmer`` (``iceprog``), or the
+    executable named by the environment variable ``board.programmer_env`` (``ICEPROG``), as
+    amaranth-boards does. The bitstream and the programmer are checked before anything is run.
 
     Parameters
     ----------

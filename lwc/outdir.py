@@ -95,7 +95,10 @@ def net_file(path):
         raise UsageError(f"{text}: not a regular file; choose another output file (-o)")
     if os.path.exists(text) and not os.access(text, os.W_OK):
         raise UsageError(f"{text}: output file is not writable")
-    check_dir(os.path.dirname(os.path.abspath(text)), "output folder")
+    folder = os.path.dirname(os.path.abspath(text))
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise UsageError(f"{text}: cannot write the net: {folder} is a file, not a directory")
+    check_dir(folder, "output folder")
     return text
 
 

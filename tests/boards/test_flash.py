@@ -1,8 +1,11 @@
 """Flashing paths that need no board: every programmer here is missing or a fake script."""
 
+import json
+
 import pytest
 
 from lwc.boards import check_bitstream, flash
+from lwc.boards.flash import bitstream_device, build_board
 from lwc.errors import ToolchainError, UsageError
 
 BITSTREAM = b"\xff\x00\x00\xff\x7e\xaa\x99\x7e" + bytes(1000)
@@ -97,3 +100,110 @@ def test_programmer_command(built, fake_bin, tmp_path, board, args):
 def test_unknown_board(built):
     with pytest.raises(UsageError, match=r"^unknown board 'tinyfpga'"):
         flash(built, "tinyfpga")
+
+
+# --- the board and device of the build (issue 15, point 2) --------------------------------------
+
+# The first bytes of icepack's output for each device (read from real builds): the sync word,
+# then commands, among them the bank width (0x62) that tells the die.
+HEADERS = {
+    "iCE40UP5K": "ff0000ff7eaa997e510001059200206202b3820000720150110001010000",
+    "iCE40HX1K": "ff0000ff7eaa997e5100010592002062014b720090820000110001010000",
+    "iCE40HX8K": "ff0000ff7eaa997e51000105920020620367720110820000110001010000",
+}
+
+
+def _build(out, board, device, *, header=None, target="ice40"):
+    """A build directory as 'lwc compile' leaves it: the bitstream and lwc-build.json."""
+    from lwc.outdir import MANIFEST
+
+    out.mkdir(exist_ok=True)
+    data = {"format": "lwc-build", "target": target, "board": board, "device": device,
+            "files": ["top.bin"], "complete": True, "error": None}
+    (out / MANIFEST).write_text(json.dumps(data))
+    (out / "top.bin").write_bytes(bytes.fromhex(HEADERS[header]) + bytes(200) if header
+                                  else BITSTREAM)
+    return out
+
+
+@pytest.mark.parametrize("header", sorted(HEADERS))
+def test_bitstream_device_from_the_header(tmp_path, header):
+    path = tmp_path / "top.bin"
+    path.write_bytes(bytes.fromhex(HEADERS[header]) + bytes(100))
+    assert header in bitstream_device(path)
+    assert bitstream_device(tmp_path / "top.bin", "ecp5") is None
+    path.write_bytes(BITSTREAM)
+    assert bitstream_device(path) is None  # no width command: nothing said, nothing refused
+
+
+def test_flash_takes_the_board_from_the_build(tmp_path, fake_bin):
+    built = _build(tmp_path / "imb-hx8k", "hx8k", "iCE40HX8K-CT256", header="iCE40HX8K")
+    record = tmp_path / "argv"
+    _iceprog(fake_bin, f"printf '%s\\n' \"$@\" > '{record}'")
+    lines = []
+    flash(built, progress=lines.append)
+    assert lines[0] == "programming hx8k (iCE40HX8K-CT256) with iceprog ..."
+    assert record.read_text().splitlines() == ["-S", str(built / "top.bin")]
+    flash(built, "hx8k", progress=lines.append)  # the same board, named: accepted
+    assert build_board(built).name == "hx8k"
+
+
+@pytest.mark.parametrize("other", ["icebreaker", "icestick"])
+def test_flash_refuses_another_board_than_the_build(tmp_path, fake_bin, other):
+    """Another board of the same family (icestick, iCE40 like the hx8k) is refused too."""
+    built = _build(tmp_path / "b", "hx8k", "iCE40HX8K-CT256", header="iCE40HX8K")
+    lines = []
+    with pytest.raises(UsageError) as err:
+        flash(built, other, progress=lines.append)
+    part = {"icebreaker": "iCE40UP5K-SG48", "icestick": "iCE40HX1K-TQ144"}[other]
+    assert str(err.value) == (f"{built}: built for the hx8k (iCE40HX8K-CT256), not the {other} "
+                              f"({part}); leave --board out, or rebuild with --board {other}")
+    assert lines == []
+
+
+def test_flash_refuses_a_bitstream_for_another_device(tmp_path, fake_bin):
+    built = _build(tmp_path / "b", "icestick", "iCE40HX1K-TQ144", header="iCE40UP5K")
+    with pytest.raises(UsageError) as err:
+        flash(built, progress=lambda line: None)
+    assert str(err.value) == (f"{built / 'top.bin'}: a bitstream for the iCE40UP5K, not the "
+                              f"icestick's iCE40HX1K; rebuild it with --board icestick")
+    # Without a manifest the board given is taken, and the header still checked.
+    (built / "lwc-build.json").unlink()
+    with pytest.raises(UsageError, match="a bitstream for the iCE40UP5K, not the icestick's"):
+        flash(built, "icestick", progress=lambda line: None)
+
+
+def test_flash_refuses_a_recorded_device_that_is_not_the_boards(tmp_path, fake_bin):
+    built = _build(tmp_path / "b", "icebreaker", "iCE40HX8K-CT256")
+    with pytest.raises(UsageError) as err:
+        flash(built)
+    assert str(err.value) == (f"{built}: built for the device iCE40HX8K-CT256, but the "
+                              f"icebreaker has iCE40UP5K-SG48; rebuild it")
+
+
+def test_flash_needs_a_board_without_manifest(tmp_path, built):
+    with pytest.raises(UsageError) as err:
+        flash(built)
+    assert str(err.value) == (f"{built}: no lwc-build.json says which board this was built "
+                              f"for; pass --board")
+    with pytest.raises(UsageError, match="no such build directory"):
+        flash(tmp_path / "nope")
+
+
+def test_flash_refuses_a_build_without_board(tmp_path):
+    built = _build(tmp_path / "v", None, None, target="verilog")
+    with pytest.raises(UsageError) as err:
+        flash(built, "icebreaker")
+    assert str(err.value) == f"{built}: a build for verilog, not for a board: nothing to flash"
+
+
+def test_cli_flash_reads_the_board_from_the_build(tmp_path, fake_bin, capsys):
+    from lwc.cli import main
+
+    built = _build(tmp_path / "b", "hx8k", "iCE40HX8K-CT256", header="iCE40HX8K")
+    _iceprog(fake_bin, "true")
+    assert main(["flash", str(built)]) == 0
+    assert capsys.readouterr().out.startswith("programming hx8k (iCE40HX8K-CT256)")
+    assert main(["flash", str(built), "--board", "icestick"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "built for the hx8k" in err
