@@ -15,6 +15,7 @@ decided for it from iCE40's numbers: :func:`lwc.boards.plan.plan_architecture` b
 parallel unless the user asks for streaming.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,12 +25,15 @@ from ..compiler.ir import layer_ranges
 from ..hw.adder_tree import range_shape
 
 __all__ = ["Estimate", "Model", "MODELS", "model_for", "estimate_parallel", "estimate_streaming",
-           "block_rams", "UART_TOP_CELLS", "BRAM_BITS"]
+           "block_rams", "UART_TOP_CELLS", "BRAM_BITS", "LOGIC_MARGIN"]
 
 #: Logic cells of the UART front end (receiver, parser with CRC, response serializer), fitted.
 UART_TOP_CELLS = 248
 #: Bits in one iCE40 block RAM (SB_RAM40_4K).
 BRAM_BITS = 4096
+#: Share of a device's logic cells an estimate may fill and be said to fit: place-and-route
+#: needs some slack (and the estimate is a fit, not a count).
+LOGIC_MARGIN = 0.9
 # The constants below were fitted by least squares to nextpnr's placed logic cells on the nets of
 # ``bench/estimate.py`` (iCE40UP5K, with the UART top); docs/benchmarks.md has the table.
 # Scale of the structural count of parallel logic, and cells per register bit not absorbed by a
@@ -62,11 +66,23 @@ class Estimate:
     features_per_cycle: int = 0
     lanes: int = 0
 
-    def fits(self, capacity, margin=0.9):
-        """Whether the estimate fits a device of ``capacity`` (:class:`lwc.boards.board.Capacity`)
-        with ``margin`` of its logic cells (place-and-route needs some slack)."""
-        return (self.logic_cells <= margin * capacity.logic_cells
-                and self.block_rams <= capacity.block_rams)
+    def overruns(self, capacity, margin=LOGIC_MARGIN):
+        """The resources of which this estimate needs more than a device of ``capacity``
+        (:class:`lwc.boards.board.Capacity`) offers, as ``(what, needed, limit, available)``
+        tuples; empty when it fits. Logic cells are limited to ``margin`` of the device's
+        (place-and-route needs some slack), block RAMs to all of them."""
+        over = []
+        limit = math.floor(margin * capacity.logic_cells)
+        if self.logic_cells > limit:
+            over.append(("logic cells", self.logic_cells, limit, capacity.logic_cells))
+        if self.block_rams > capacity.block_rams:
+            over.append(("block RAMs", self.block_rams, capacity.block_rams,
+                         capacity.block_rams))
+        return tuple(over)
+
+    def fits(self, capacity, margin=LOGIC_MARGIN):
+        """Whether the estimate fits a device of ``capacity`` (no :meth:`overruns`)."""
+        return not self.overruns(capacity, margin)
 
 
 def _term_range(rng, weight):

@@ -11,9 +11,11 @@ from ..compiler.architecture import (
     requested,
     streaming_features,
 )
-from .estimate import model_for
+from ..errors import BuildError
+from .estimate import LOGIC_MARGIN, model_for
 
-__all__ = ["plan_architecture", "LANE_CHOICES"]
+__all__ = ["plan_architecture", "LANE_CHOICES", "fit_text", "design_estimate",
+           "check_estimate"]
 
 #: Lanes tried, most first, when the lanes of a streaming network are chosen for a board.
 LANE_CHOICES = (8, 4, 2, 1)
@@ -54,8 +56,9 @@ def plan_architecture(compiled, board=None, architecture="auto", *, features_per
     if architecture == "auto":
         parallel = model.parallel(compiled)
         if parallel.fits(capacity) and not streaming_options:
-            progress(f"architecture: parallel (estimated {parallel.logic_cells:,} of "
-                     f"{capacity.logic_cells:,} logic cells)")
+            progress(f"architecture: parallel, 1 inference per cycle: estimated "
+                     f"{parallel.logic_cells:,}/{capacity.logic_cells:,} logic cells: "
+                     f"{fit_text(parallel, board)}")
             return ArchitecturePlan(Parallel(), parallel)
         progress(f"architecture: parallel would need about {parallel.logic_cells:,} logic cells, "
                  f"the {board.name} has {capacity.logic_cells:,}: streaming")
@@ -66,9 +69,62 @@ def plan_architecture(compiled, board=None, architecture="auto", *, features_per
         estimate = model.streaming(compiled, lowering.plan(compiled, streaming))
         if estimate.fits(capacity) or count == choices[-1]:
             break
-    verdict = "fits" if estimate.fits(capacity) else "does NOT fit"
     progress(f"architecture: streaming, {estimate.lanes} lane(s), {features} features per "
-             f"transfer: estimated {estimate.logic_cells:,}/{capacity.logic_cells:,} logic "
-             f"cells, {estimate.block_rams}/{capacity.block_rams} block RAMs ({verdict}), "
-             f"{estimate.cycles_per_inference:,} cycles per inference")
+             f"transfer, {estimate.cycles_per_inference:,} cycles per inference: estimated "
+             f"{estimate.logic_cells:,}/{capacity.logic_cells:,} logic cells, "
+             f"{estimate.block_rams}/{capacity.block_rams} block RAMs: {fit_text(estimate, board)}")
     return ArchitecturePlan(Streaming(features, estimate.lanes), estimate)
+
+
+def fit_text(estimate, board):
+    """``fits``, or ``does NOT fit: `` and each resource short, by how much (the one wording of
+    the fit verdict, :meth:`~lwc.boards.estimate.Estimate.overruns`)."""
+    over = estimate.overruns(board.capacity)
+    return "does NOT fit: " + _shortfall(over, board) if over else "fits"
+
+
+def _shortfall(over, board):
+    parts = []
+    for what, needed, limit, available in over:
+        room = (f"the {limit:,} place-and-route can fill ({LOGIC_MARGIN:.0%} of {available:,})"
+                if limit != available else f"the {available:,} the {board.name} has")
+        parts.append(f"{needed:,} {what} is {needed - limit:,} more than {room}")
+    return "; ".join(parts)
+
+
+def design_estimate(design, board):
+    """The resource estimate of ``design`` (a :class:`~lwc.compiler.driver.CompiledDesign`) on
+    ``board``: the one its architecture was chosen on, else the family model's for its datapath;
+    ``None`` on a family without a fitted model."""
+    model = model_for(board.family)
+    if model is None:
+        return None
+    if design.estimate is not None:
+        return design.estimate
+    if isinstance(design.architecture, Streaming):
+        return model.streaming(design.network, design.hardware)
+    return model.parallel(design.network)
+
+
+def check_estimate(design, board, *, force=False, progress=print):
+    """Refuse ``design`` on ``board`` before anything is built when its estimate does not fit
+    (:func:`fit_text` says which resource, by how much), unless ``force``, which builds it
+    anyway and says so. Returns the estimate (``None`` without a model).
+
+    Raises
+    ------
+    BuildError
+        One line: the board, the verdict, and what to do.
+    """
+    estimate = design_estimate(design, board)
+    over = () if estimate is None else estimate.overruns(board.capacity)
+    if not over:
+        return estimate
+    where = f"the {board.name} ({board.part})"
+    if force:
+        progress(f"estimate: the {estimate.architecture} design does NOT fit {where}: "
+                 f"{_shortfall(over, board)}; building anyway (--force)")
+        return estimate
+    raise BuildError(f"the {estimate.architecture} design does not fit {where} by the "
+                     f"estimate: {_shortfall(over, board)}; choose a larger board or a smaller "
+                     f"network, or pass --force to try place-and-route anyway")

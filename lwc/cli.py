@@ -457,7 +457,8 @@ def _add_demo(sub):
     p.add_argument("--baud", type=_positive(int), default=115200, help="UART line rate")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--force", action="store_true", help="build the bitstream into a directory "
-                   "that holds files lwc did not write")
+                   "that holds files lwc did not write, or a design the estimate says does not "
+                   "fit the board")
     p.set_defaults(func=_cmd_demo)
 
 

@@ -23,7 +23,7 @@ from .boards import asic
 from .boards import compile as board_compile
 from .boards.board import Board
 from .boards.build import REPORT_FILE, check_args
-from .boards.plan import plan_architecture
+from .boards.plan import check_estimate, plan_architecture
 from .boards.registry import DEFAULT_BOARDS, get_board
 from .compiler.architecture import check_options, requested
 from .compiler.driver import NetworkFacts, Stopwatch, compile_design
@@ -137,8 +137,10 @@ def write_design(design, out_dir, *, target=None, board=None, clock_mhz=None, se
 
     For a board, ``clock_mhz`` (default: the board clock) is the timing target; when the design
     leaves ``register_every`` to be chosen (``None``), it is chosen for that target and the build
-    retried with more pipelining when the target is missed (:mod:`lwc.boards.compile`). Every
-    option is checked, and the design lowered in memory, before anything is written; ``out_dir``
+    retried with more pipelining when the target is missed (:mod:`lwc.boards.compile`). A
+    design whose resource estimate does not fit the board is refused
+    (:func:`~lwc.boards.plan.check_estimate`) unless ``force``. Every option is checked, and the
+    design lowered in memory, before anything is written; ``out_dir``
     is treated as :mod:`lwc.outdir` says (``force`` builds next to files lwc did not write, and
     replaces the build of another net; so does ``replace``, for a folder the caller owns, as
     ``lwc demo`` its own). The manifest records the net's
@@ -150,6 +152,9 @@ def write_design(design, out_dir, *, target=None, board=None, clock_mhz=None, se
     target, board = resolve_target(target, board)
     if board is not None:
         board, _ = check_args(board, seed, clock_mhz)
+        # The estimate decides before anything is written or built: no place-and-route of a
+        # design it says does not fit, unless forced.
+        check_estimate(design, board, force=force, progress=progress)
     out = Path(out_dir)
     net_id = fingerprint(design.source)
     stale = claim(out, force, net=None if replace else net_id)

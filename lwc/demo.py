@@ -64,7 +64,7 @@ def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, 
     (default: two where the machine has two cores) splits the test set over that many
     simulator processes.
     """
-    from .boards.plan import plan_architecture
+    from .boards.plan import check_estimate, plan_architecture
     from .boards.registry import get_board
     from .compile import write_design
     from .compiler import netfile
@@ -115,6 +115,7 @@ def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, 
     # Compiled once: the simulations and the board build all take this design.
     design = compile_design(net, planner=functools.partial(
         plan_architecture, board=board_obj, architecture=architecture, progress=progress))
+    check_estimate(design, board_obj, force=force, progress=progress)  # before the simulations
 
     step("verify (cocotb)")
     sim = simulate(design, x, simulator=simulator, build_dir=os.path.join(out, "sim"), seed=seed,
