@@ -156,7 +156,9 @@ def run_vectors(port, net, vectors, *, baud=115200, timeout=1.0, scores=False, l
     baud : int
         Line rate the board was built for.
     timeout : float
-        Seconds to wait for an answer before a request is resent.
+        Seconds the board may take to answer the oldest request in flight, counted from when
+        it was sent or from the board's previous answer, whichever is later, before that
+        request is resent (see :func:`_exchange`).
     scores : bool
         Ask for the scores too, and compare them with the golden model's.
     labels : array_like of int or None
@@ -242,20 +244,42 @@ def _exchange(link, port, x, n_classes, *, scores, timeout, window, retries):
     """Send every vector, collect the answers; return ``({index: Response}, seconds, resent,
     discarded bytes)``.
 
+    The board answers its requests one at a time, in the order they arrived, so with ``window``
+    requests in flight the last one waits for all the others: the time a request is given is
+    counted from when the board could start on it. Only the oldest request in flight can time
+    out, ``timeout`` seconds after it was sent or after the board's last answer, whichever is
+    later; a request that a later one's answer overtook was lost on the way, and is resent at
+    once. So a slow link or a slow (simulated) board is waited for, and a clean run resends
+    nothing.
+
     Tags are handed out round robin, skipping those in flight, and a resent request keeps its tag,
     so a late answer to the first send still lands on the right vector.
     """
     parser = ResponseParser(n_classes)
     link.reset_input_buffer()
     answers = {}
-    outstanding = {}  # tag -> [index, deadline, sends]
+    outstanding = {}  # tag -> [index, sent at, sends], oldest send first
     queue = list(range(len(x)))[::-1]  # pop() takes the lowest index
     next_tag = failed = resent = 0
-    start = time.monotonic()
+    start = progress = time.monotonic()
 
     def send(index, tag, sends):
         link.write(encode_request(x[index], scores=scores, tag=tag))
-        outstanding[tag] = [index, time.monotonic() + timeout, sends]
+        outstanding[tag] = [index, time.monotonic(), sends]
+
+    def give_up_or_resend(tag):
+        nonlocal failed, resent
+        index, _, sends = outstanding.pop(tag)
+        if sends <= retries:
+            resent += 1
+            send(index, tag, sends + 1)
+            return
+        failed += 1
+        if not answers and failed >= min(3, len(x)):
+            sent = f"{retries + 1} times" if retries else "once"
+            raise BoardError(port, f"no answer to {failed} requests, each sent {sent} (is the "
+                                   f"board programmed with this network, at {link.baudrate} "
+                                   f"baud?)")
 
     while queue or outstanding:
         while queue and len(outstanding) < window:
@@ -264,24 +288,19 @@ def _exchange(link, port, x, n_classes, *, scores, timeout, window, retries):
             send(queue.pop(), next_tag, 1)
             next_tag = (next_tag + 1) & 0xFF
         for response in parser.feed(link.read(max(1, link.in_waiting))):
-            entry = outstanding.pop(response.tag, None)
-            if entry is not None:
-                answers[entry[0]] = response
-        now = time.monotonic()
-        expired = [tag for tag, (_, deadline, _) in outstanding.items() if deadline <= now]
-        if expired:
-            # A partial or damaged frame may sit in the parser; what follows is a fresh start.
-            parser.reset()
-        for tag in expired:
-            index, _, sends = outstanding.pop(tag)
-            if sends <= retries:
-                resent += 1
-                send(index, tag, sends + 1)
-            else:
-                failed += 1
-                if not answers and failed >= min(3, len(x)):
-                    sent = f"{retries + 1} times" if retries else "once"
-                    raise BoardError(port, f"no answer to {failed} requests, each sent {sent} "
-                                           f"(is the board programmed with this network, at "
-                                           f"{link.baudrate} baud?)")
+            if response.tag not in outstanding:
+                continue  # a late second answer to a resent request
+            order = list(outstanding)
+            overtaken = order[:order.index(response.tag)]
+            answers[outstanding.pop(response.tag)[0]] = response
+            progress = time.monotonic()
+            for tag in overtaken:  # sent before the answered one, so lost on the way
+                give_up_or_resend(tag)
+        if outstanding:
+            oldest = next(iter(outstanding))
+            if time.monotonic() >= max(outstanding[oldest][1], progress) + timeout:
+                # A partial or damaged frame may sit in the parser; what follows is a fresh
+                # start.
+                parser.reset()
+                give_up_or_resend(oldest)
     return answers, time.monotonic() - start, resent, parser.discarded

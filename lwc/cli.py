@@ -405,8 +405,12 @@ def _add_run(sub):
     _add_net(p)
     p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
     _add_vector_options(p)
-    p.add_argument("--baud", type=_positive(int), default=115200)
-    p.add_argument("--timeout", type=_positive(float), default=1.0, help="seconds per answer")
+    p.add_argument("--baud", type=_positive(int), default=115200,
+                   help="line rate the bitstream was built for (lwc compile --baud; default "
+                   "115200)")
+    p.add_argument("--timeout", type=_positive(float), default=1.0,
+                   help="seconds the board may take for the oldest request in flight, from its "
+                   "sending or the board's previous answer, before it is resent (default 1)")
     p.add_argument("--scores", action="store_true", help="also read and compare the scores")
     p.set_defaults(func=_cmd_run)
 

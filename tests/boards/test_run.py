@@ -1,5 +1,10 @@
 """``run_vectors`` and the host protocol, against a simulated board behind a pseudo-terminal."""
 
+import os
+import select
+import time
+import tty
+
 import numpy as np
 import pytest
 
@@ -120,3 +125,64 @@ def test_response_parser_resynchronises():
         responses += parser.feed(stream[k:k + 3])
     assert responses == [Response(1, 2), Response(2, 0, (-300, 5, 70000)), Response(3, 1)]
     assert parser.feed(encode_response(4, 3)) == []  # class out of range: not a response
+
+
+class SlowBoard:
+    """A board behind a pty that answers one request at a time, in order, ``delay`` seconds
+    each: what docs/uart.md's simulated board is to the host, at a few vectors per second."""
+
+    def __init__(self, net, delay):
+        import threading
+
+        self.net, self.delay = net, delay
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        self.port = os.ttyname(self.slave)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        os.close(self.master)
+        os.close(self.slave)
+
+    def _serve(self):
+        size = 5 + self.net.input.count
+        buffer = b""
+        while not self.stop.is_set():
+            if select.select([self.master], [], [], 0.01)[0]:
+                buffer += os.read(self.master, 4096)
+            while len(buffer) >= size:
+                frame, buffer = buffer[:size], buffer[size:]
+                time.sleep(self.delay)
+                label = int(evaluate(self.net, np.array([list(frame[4:-1])])).predictions[0])
+                os.write(self.master, encode_response(frame[3], label))
+
+
+def test_slow_board_gets_no_resends(net, rng):
+    """Issue 15: at 5 vectors/s, 8 requests in flight and 1 s per request, the last ones timed
+    out while the board was busy with the first (141 of 150 resent, 80 stray bytes). The time
+    counts from the board's last answer, so a clean run resends nothing."""
+    vectors = rng.integers(0, 16, size=(12, 5))
+    with SlowBoard(net, delay=0.1) as board:
+        report = run_vectors(board.port, net, vectors, timeout=0.5, window=8)
+    assert report.answered == 12 and report.disagreements == 0
+    assert (report.retries, report.discarded_bytes) == (0, 0)
+    assert "link:" not in report.summary()
+
+
+def test_overtaken_request_is_resent_at_once(net, rng):
+    """A request whose answer never comes while a later one's does was lost: resent without
+    waiting for the timeout."""
+    vectors = rng.integers(0, 16, size=(6, 5))
+    request = 5 + 5
+    start = time.monotonic()
+    with SimulatedBoard(lower(compile_network(net)), corrupt_in={request + 6}) as board:
+        report = run_vectors(board.port, net, vectors, timeout=30.0, window=4)
+    assert report.answered == 6 and report.disagreements == 0 and report.retries == 1
+    assert time.monotonic() - start < 30
