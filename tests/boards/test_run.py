@@ -186,3 +186,27 @@ def test_overtaken_request_is_resent_at_once(net, rng):
         report = run_vectors(board.port, net, vectors, timeout=30.0, window=4)
     assert report.answered == 6 and report.disagreements == 0 and report.retries == 1
     assert time.monotonic() - start < 30
+
+
+def test_uart_md_serves_a_net_on_the_simulated_board(net, tmp_path):
+    """docs/uart.md's recipe for the simulated board, run as written, with `lwc run` on it."""
+    import re
+    from pathlib import Path
+
+    from lwc.cli import main
+    from lwc.compiler import netfile
+
+    text = (Path(__file__).parents[2] / "docs" / "uart.md").read_text()
+    section = text[text.index("## Testing without a board"):]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    path = tmp_path / "net.pt"
+    netfile.save(net, path)
+    said, status = [], []
+
+    def run_it(prompt):
+        command = said[-1].split()
+        assert command[:2] == ["lwc", "run"] and command[3] == "--port"
+        status.append(main([*command[1:], "--vectors", "3"]))
+
+    exec(code.replace("build/digits/net.pt", str(path)), {"print": said.append, "input": run_it})
+    assert status == [0]
