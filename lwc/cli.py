@@ -9,7 +9,7 @@ import time
 from . import __version__
 from .errors import LwcError
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser", "minority_f1_text"]
 
 
 def _say(*args):
@@ -91,10 +91,24 @@ def _cmd_train(args):
     result = train_to_file(config, output, plots=not args.no_plots, progress=_say)
     m, s = result.test_metrics, result.summary
     _say(f"wrote {output}: test accuracy {100 * result.test_accuracy:.2f}%, "
-         f"F1 {100 * m['f1']:.2f}%, G-mean {100 * m['g_mean']:.2f}% (integer net, golden model), "
+         f"macro F1 {100 * m['f1']:.2f}%, {minority_f1_text(m, result.net.classes)}, "
+         f"G-mean {100 * m['g_mean']:.2f}% (integer net, golden model), "
          f"{100 * result.zero_fraction:.1f}% zero weights, {s['bits_per_weight']:.2f} bits/weight, "
          f"{s['dropped_neurons']} neurons and {s['dropped_inputs']} inputs dropped; "
          f"{config.method}, trained in {result.seconds:.1f} s ({result.device})")
+
+
+def minority_f1_text(metrics, classes):
+    """``minority-class F1 x% (class c, n test samples)``: the F1 of the class with the fewest
+    test samples (the first of them on a tie), from
+    :func:`~lwc.train.metrics.classification_metrics`' ``metrics``."""
+    support = metrics["support"]
+    present = [k for k, n in enumerate(support) if n > 0]
+    if not present:
+        return "minority-class F1 -"
+    k = min(present, key=lambda c: support[c])
+    return (f"minority-class F1 {100 * metrics['f1_per_class'][k]:.2f}% (class {classes[k]}, "
+            f"{support[k]} test samples)")
 
 
 def _add_train(sub):
@@ -132,6 +146,8 @@ def _add_train(sub):
             if meta["metavar"]:
                 options["metavar"] = meta["metavar"]
         groups[meta["group"]].add_argument(flag(f), **options)
+        for alias in meta.get("aliases", ()):  # former names: accepted, not shown
+            groups[meta["group"]].add_argument(alias, **{**options, "help": argparse.SUPPRESS})
     p.set_defaults(func=_cmd_train)
 
 
@@ -200,8 +216,9 @@ def _add_compile(sub):
                    "--fmax on a board, one per layer otherwise)")
     p.add_argument("--no-share", action="store_true",
                    help="do not share sub-sums between the neurons of a layer")
-    p.add_argument("--baud", type=_positive(int), default=115200, help="UART line rate")
-    p.add_argument("--seed", type=_seed, default=1, help="nextpnr placement seed")
+    p.add_argument("--baud", type=_positive(int), default=115200,
+                   help="UART line rate (default 115200)")
+    p.add_argument("--seed", type=_seed, default=1, help="nextpnr placement seed (default 1)")
     _add_architecture_options(p)
     p.set_defaults(func=_cmd_compile)
 
@@ -266,7 +283,8 @@ def _add_vector_options(p):
                        help="the training CSV of a CSV-trained net, to rebuild its test set from "
                        "(the one its provenance names is read only from the net's folder)")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist, fashion)")
-    p.add_argument("--seed", type=_seed, default=0, help="seed for random vectors and stalls")
+    p.add_argument("--seed", type=_seed, default=0,
+                   help="seed for random vectors and stalls (default 0)")
 
 
 def _vectors(net, args):
@@ -444,8 +462,10 @@ def _add_demo(sub):
                    help=f"one of {', '.join(RECIPES)}: digits (default, bundled) or mnist "
                    "(needs --data-dir)")
     p.add_argument("-o", "--output", default=None, help="output directory (default build/<data>)")
-    p.add_argument("--board", default="icebreaker", choices=tuple(BOARDS))
-    p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
+    p.add_argument("--board", default="icebreaker", choices=tuple(BOARDS),
+                   help="board to build the bitstream for (default icebreaker)")
+    p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"),
+                   help="simulator of the cocotb proof (default verilator)")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist)")
     p.add_argument("--net", default=None, metavar="FILE",
                    help="use this net.pt (trained on the same dataset) instead of training one")
@@ -457,9 +477,13 @@ def _add_demo(sub):
     p.add_argument("--gate-level", default=None, action=argparse.BooleanOptionalAction,
                    help="also simulate the synthesized iCE40 netlist on the whole test set "
                    "(default: on for mnist)")
-    p.add_argument("--architecture", default="auto", choices=CHOICES)
-    p.add_argument("--baud", type=_positive(int), default=115200, help="UART line rate")
-    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--architecture", default="auto", choices=CHOICES,
+                   help="datapath, as for lwc compile (default auto: parallel when the "
+                   "estimate fits the board, else streaming)")
+    p.add_argument("--baud", type=_positive(int), default=115200,
+                   help="UART line rate (default 115200)")
+    p.add_argument("--seed", type=_seed, default=0, help="training seed, also of the "
+                   "simulation's random stalls (default 0)")
     p.add_argument("--force", action="store_true", help="build the bitstream into a directory "
                    "that holds files lwc did not write, or a design the estimate says does not "
                    "fit the board")

@@ -35,7 +35,7 @@ OPTION_GROUPS = ("data", "network", "training", "method options (see lwc.train.m
 
 
 def option(default, help, *, kind=None, choices=None, metavar=None, group="training",
-           flag=None, most=None):
+           flag=None, most=None, aliases=()):
     """A :class:`TrainConfig` field with its description.
 
     ``help`` is the one description of the option (CLI help, README table); ``kind`` names how
@@ -43,10 +43,11 @@ def option(default, help, *, kind=None, choices=None, metavar=None, group="train
     ``fraction``, ``sizes``, ``seed``, ``names``, ``bool``; default ``str``), ``most`` its
     largest value there; ``choices`` are checked by :meth:`TrainConfig.check` (one error line)
     and listed in the help; ``flag`` is the option's name on the command line (default ``--``
-    and the field name with ``-`` for ``_``).
+    and the field name with ``-`` for ``_``); ``aliases`` are former names, still accepted but
+    not shown.
     """
     metadata = {"help": help, "kind": kind, "choices": choices, "metavar": metavar,
-                "group": group, "flag": flag, "most": most}
+                "group": group, "flag": flag, "most": most, "aliases": tuple(aliases)}
     return field(default=default, metadata=metadata)
 
 
@@ -135,9 +136,9 @@ class TrainConfig:
                                           "numeric", kind="names", metavar="A,B", group="data")
     ignore: tuple[str, ...] = option((), "CSV columns left out", kind="names", metavar="A,B",
                                      group="data")
-    balance: str = option("none", "how the training split is resampled so every class has as "
-                          "many samples (lwc.data.tabular.balance)", choices=BALANCE_METHODS,
-                          group="data")
+    balance: str = option("none", "class balancing: how the training split is resampled so "
+                          "every class has as many samples (lwc.data.tabular.balance; not "
+                          "--equal-fan-in)", choices=BALANCE_METHODS, group="data")
     quantizer: str = option("affine", "input quantizer of tabular data: affine (standardised, "
                             "clipped at +-clip standard deviations, equal steps) or quantile "
                             "(training-split quantiles)", choices=QUANTIZERS, group="data")
@@ -172,16 +173,20 @@ class TrainConfig:
         "weights and buys accuracy (MNIST 784-256-10, ste: 96.60% with 90% zeros in both "
         "layers, 97.55% with 92% in the hidden layer and 50% in the output layer)",
         kind="fraction", group="network")
-    balanced: bool = option(False, "ste/dropneuron: cut every neuron's weights at their own "
-                            "quantile, so every neuron of a layer keeps the same number of "
-                            "inputs (one cut per layer lets neurons with only small weights "
-                            "die)", kind="bool", group="network")
-    epochs: int = option(40, "training epochs", kind="positive_int")
-    batch_size: int = option(64, "mini-batch size", kind="positive_int")
+    balanced: bool = option(False, "ste/dropneuron: equal fan-in, every neuron of a layer "
+                            "keeps the same number of inputs (its weights are cut at their own "
+                            "quantile; one cut per layer lets neurons with only small weights "
+                            "die); not class balancing (--balance); formerly --balanced",
+                            kind="bool", group="network", flag="--equal-fan-in",
+                            aliases=("--balanced",))
+    epochs: int = option(40, "training epochs: passes over the training split",
+                         kind="positive_int", metavar="N")
+    batch_size: int = option(64, "mini-batch size (samples per optimizer step)",
+                             kind="positive_int", metavar="N")
     lr: float = option(0.01, "learning rate of Adam, with a cosine decay to 0 over the epochs",
-                       kind="positive_float")
-    seed: int = option(0, "seeds torch, NumPy and (unless --split-seed) the data split",
-                       kind="seed")
+                       kind="positive_float", metavar="RATE")
+    seed: int = option(0, "seeds torch, NumPy and (unless --split-seed) the data split; the same "
+                       "seed on the same machine gives the same net", kind="seed", metavar="N")
     device: str = option("auto", "auto (CUDA if available, else CPU), cpu, cuda, cuda:1, ...")
     threads: int = option(1, "CPU threads torch may use during the run (restored afterwards); "
                           "1 is fastest for small layers and on a shared machine",
