@@ -23,14 +23,19 @@ from lwc.compiler.ir import dense_weights
 
 from .export import layer_zero_fractions, pruned
 
-__all__ = ["training_curve", "receptive_fields", "layer_sparsity", "unused_inputs", "write_all"]
+__all__ = ["training_curve", "receptive_fields", "layer_sparsity", "unused_inputs", "plot_title",
+           "write_all"]
 
 
-def _figure(width, height):
+#: Resolution of sparsity.png (its figure is small, so it is drawn denser than the others).
+_SPARSITY_DPI = 150
+
+
+def _figure(width, height, dpi=100):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=100)
+    fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
 
@@ -46,9 +51,13 @@ def training_curve(history, path, title="training"):
             label="validation error (ternary net)")
     ax.plot(epochs, [h["not_discrete"] for h in history], color="tab:green", linestyle="--",
             label="weights not yet discrete")
+    marked = False
     for h in history:
         if h.get("note"):
-            ax.axvline(h["epoch"], color="tab:gray", linewidth=0.8, linestyle=":")
+            # One legend entry for all of them; what each was is in train_report.json.
+            ax.axvline(h["epoch"], color="tab:gray", linewidth=0.8, linestyle=":",
+                       label=None if marked else "method event (rounding, pruning...)")
+            marked = True
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("share")
     ax.legend(loc="upper right", fontsize=8)
@@ -59,6 +68,7 @@ def training_curve(history, path, title="training"):
     ax_loss.set_xlabel("epoch")
     fig.tight_layout()
     fig.savefig(path)
+    return fig
 
 
 def receptive_fields(net, image_shape, path, max_neurons=64):
@@ -89,7 +99,7 @@ def receptive_fields(net, image_shape, path, max_neurons=64):
 
 def layer_sparsity(fractions, path, dropped=None, sizes=None):
     """Bar chart of the share of zero weights per layer (and dropped hidden neurons)."""
-    fig = _figure(max(3.0, 1.0 + 0.8 * len(fractions)), 3.2)
+    fig = _figure(max(5.0, 1.5 + 1.2 * len(fractions)), 4.0, dpi=_SPARSITY_DPI)
     ax = fig.add_subplot(1, 1, 1)
     labels = [f"layer {k}" for k in range(len(fractions))]
     bars = ax.bar(labels, fractions, color="tab:green")
@@ -98,14 +108,16 @@ def layer_sparsity(fractions, path, dropped=None, sizes=None):
         if dropped is not None and sizes is not None and k < len(dropped):
             text += f"\n-{dropped[k]}/{sizes[k]} n"
         ax.text(bar.get_x() + bar.get_width() / 2, value, text, ha="center", va="bottom",
-                fontsize=7)
-    ax.set_ylim(0, 1.15)
-    ax.set_ylabel("zero weights")
-    ax.set_title("zero weights per layer", fontsize=9)
+                fontsize=10)
+    ax.set_ylim(0, 1.2)
+    ax.set_ylabel("zero weights", fontsize=10)
+    ax.tick_params(labelsize=10)
+    ax.set_title("zero weights per layer", fontsize=11)
     if dropped is not None:
-        ax.set_xlabel("-k/n n: k of n hidden neurons dropped", fontsize=7)
+        ax.set_xlabel("-k/n n: k of n hidden neurons dropped", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
+    return fig
 
 
 def input_fan_out(net):
@@ -152,13 +164,21 @@ def unused_inputs(net, path, image_shape=None, feature_names=None):
     fig.savefig(path)
 
 
+def plot_title(net):
+    """``<method> on <data>``: the dataset's name, or the CSV file's for CSV data."""
+    data = net.meta("dataset", "?")
+    if data == "csv" and net.meta("csv_path"):
+        data = os.path.basename(str(net.meta("csv_path")))
+    return f"{net.meta('method', 'training')} on {data}"
+
+
 def write_all(result, directory, names):
     """Write every plot that applies to ``result`` into ``directory``; return ``{kind: file}``."""
     written = {}
     ds = result.dataset
     image_shape = getattr(ds, "image_shape", None)
-    title = f"{result.net.meta('method', 'training')} on {result.net.meta('dataset', '?')}"
-    training_curve(result.history, os.path.join(directory, names["curve"]), title)
+    training_curve(result.history, os.path.join(directory, names["curve"]),
+                   plot_title(result.net))
     written["curve"] = names["curve"]
     if image_shape:
         receptive_fields(result.net, image_shape,
