@@ -76,12 +76,15 @@ _BLOCK = re.compile(r"(<!-- transcript (?P<name>[\w-]+) -->\n```\n)(?P<body>.*?)
                     r"<!-- /transcript -->)", re.DOTALL)
 _DATE = re.compile(r"(<!-- transcripts-date -->).*?(<!-- /transcripts-date -->)")
 _NUMBER = re.compile(r"[-+]?\d[\d,]*(\.\d+)?")
+# The net's fingerprint in a default build directory (build/digits-1f0e9a2c-verilog).
+_FINGERPRINT = re.compile(r"(?<=-)[0-9a-f]{8}(?=-)")
 
 
 def shape(lines):
-    """``lines`` with every number replaced by ``#`` and runs of blanks by one: the form of a
-    transcript, which stays when a run gives other figures."""
-    return [" ".join(_NUMBER.sub("#", line).split()) for line in lines]
+    """``lines`` with every number (and every net fingerprint of a directory name) replaced by
+    ``#`` and runs of blanks by one: the form of a transcript, which stays when a run gives
+    other figures."""
+    return [" ".join(_NUMBER.sub("#", _FINGERPRINT.sub("#", line)).split()) for line in lines]
 
 
 def labels(lines):

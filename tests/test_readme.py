@@ -42,6 +42,13 @@ def test_cut_and_shape():
     assert "<!-- transcripts-date -->2026-12-04<!-- /transcripts-date -->" in new
 
 
+def test_shape_ignores_the_net_fingerprint_of_a_build_directory():
+    """Default build directories carry the net's fingerprint, which changes with every net."""
+    assert T.shape(["wrote build/digits-1f0e9a2c-verilog/net.v"]) == \
+        T.shape(["wrote build/digits-90ab3c4d-verilog/net.v"]) == \
+        ["wrote build/digits-#-verilog/net.v"]
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     """The directory the transcripts run in, after the ``train`` one wrote the net there."""
