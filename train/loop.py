@@ -422,10 +422,13 @@ def train_to_file(config, out_path, *, plots=True, progress=None):
     """:func:`train`, then write ``net.pt`` to ``out_path`` and, next to it, ``train_report.json``
     and (with ``plots``) the PNG plots named in :data:`PLOT_NAMES` that apply to the data.
 
-    The directory of ``out_path`` is created if needed. Nothing is written if training or the
-    export proof fails. Returns the :class:`TrainResult`.
+    ``out_path`` is checked before training (:func:`lwc.outdir.net_file`: a directory gets
+    ``net.pt`` inside it); its directory is created if needed. Nothing is written if training or
+    the export proof fails. Returns the :class:`TrainResult`.
     """
-    out_path = os.fspath(out_path)
+    from lwc.outdir import net_file
+
+    out_path = net_file(out_path)
     directory = os.path.dirname(os.path.abspath(out_path))
     result = train(config, progress=progress)
     os.makedirs(directory, exist_ok=True)

@@ -179,3 +179,19 @@ def test_build_of_another_net_is_refused_without_force(two_nets, tmp_path, capsy
     assert main(["compile", str(second), "--target", "verilog", "-o", str(out), "--force"]) == 0
     assert (out / "net.v").read_text() != before
     assert json.loads((out / MANIFEST).read_text())["net"]["source"] == str(second)
+
+
+@pytest.mark.train
+def test_train_to_file_follows_the_same_rule(tmp_path):
+    """The library call (what the Python API uses) checks and resolves its path the same way."""
+    from lwc.train import TrainConfig, train_to_file
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    started = []
+    with pytest.raises(UsageError, match="afile is a file, not a directory"):
+        train_to_file(TrainConfig(epochs=1, hidden=(8,)), blocker / "net.pt", plots=False,
+                      progress=started.append)
+    assert started == []
+    train_to_file(TrainConfig(epochs=1, hidden=(8,)), tmp_path, plots=False)
+    assert netfile.load(tmp_path / NET_FILE).layers[0].size == 8
