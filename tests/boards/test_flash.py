@@ -126,6 +126,24 @@ def _build(out, board, device, *, header=None, target="ice40"):
     return out
 
 
+# The start of ecppack's output for the orangecrab (LFE5U-25F): a comment, the preamble, and
+# the IDCODE check (0xE2, three zero bytes, 0x41111043).
+ECP5_HEADER = ("ff00506172743a204c464535552d3235462d3843534642474132383500"
+               "ffffffbdb3ffffffff3b000000e2000000411110432200000040000038460000000200")
+
+
+def test_ecp5_bitstream_device_from_the_idcode(tmp_path):
+    path = tmp_path / "top.bit"
+    path.write_bytes(bytes.fromhex(ECP5_HEADER) + bytes(100))
+    assert bitstream_device(path, "ecp5") == ("LFE5U-25F",)
+    built = _build(tmp_path / "b", "ulx3s", "LFE5U-85F-BG381")
+    (built / "top.bit").write_bytes(path.read_bytes())
+    with pytest.raises(UsageError) as err:
+        flash(built)
+    assert str(err.value) == (f"{built / 'top.bit'}: a bitstream for the LFE5U-25F, not the "
+                              f"ulx3s's LFE5U-85F; rebuild it with --board ulx3s")
+
+
 @pytest.mark.parametrize("header", sorted(HEADERS))
 def test_bitstream_device_from_the_header(tmp_path, header):
     path = tmp_path / "top.bin"
