@@ -11,6 +11,12 @@ driven by one expression over earlier signals. Two printers read it and add no r
 So both have the same signals, names, widths and logic; ``tests/hw/test_netlist.py`` proves them
 equivalent with Yosys. A name is given once: making a second signal of the same name is an error.
 
+Signals made inside :meth:`Netlist.scope` belong to a named part (``layer0``, ``argmax``):
+:func:`to_amaranth` puts each part in a submodule of that name, so the design has the hierarchy
+of its parts (timing reports name ``network.layer0.l0_n3_sum``) and synthesis sees the same
+module structure as when each part was a component (Yosys' results depend on it: the flattened
+order of the cells changes how ABC maps them); :func:`to_verilog` writes one flat module.
+
 Expressions
 -----------
 Arithmetic (``add``, ``sub``, ``neg``, ``mul`` by a constant, ``sar`` by a constant, ``gt``, and
@@ -21,19 +27,22 @@ freely. A signal's driver is assigned to it as Amaranth's ``eq`` does: truncated
 the driver's own signedness; every builder makes signals wide enough for their values.
 """
 
-from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
+from contextlib import contextmanager
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 
 __all__ = ["Netlist", "Node", "to_amaranth", "to_verilog"]
 
 
 class Node:
     """A signal (``name`` set: ``input``, ``output``, ``wire`` or ``reg``) or an expression
-    (``name`` is ``None``) of Amaranth ``shape``; ``args`` are its operands and settings."""
+    (``name`` is ``None``) of Amaranth ``shape``; ``args`` are its operands and settings;
+    ``scope`` is the part a signal belongs to (``None`` for the netlist's own)."""
 
-    __slots__ = ("op", "shape", "args", "name")
+    __slots__ = ("op", "shape", "args", "name", "scope")
 
-    def __init__(self, op, shape, args, name=None):
-        self.op, self.shape, self.args, self.name = op, shape, args, name
+    def __init__(self, op, shape, args, name=None, scope=None):
+        self.op, self.shape, self.args, self.name, self.scope = op, shape, args, name, scope
 
     def __repr__(self):
         return f"Node({self.op}, {self.shape!r}, {self.name or self.args!r})"
@@ -56,24 +65,38 @@ class Netlist:
         self.en = None
         self.keep = keep
         self._names = set()
+        self._scope = None
 
     def _signal(self, op, name, shape, args):
         assert name not in self._names, f"two signals named {name!r}"
         self._names.add(name)
-        node = Node(op, shape, args, name)
+        node = Node(op, shape, args, name, self._scope)
         self.signals.append(node)
         return node
+
+    @contextmanager
+    def scope(self, name):
+        """Make the wires and registers made inside the part ``name`` (see the module
+        docstring); ports stay the netlist's own. Parts do not nest."""
+        assert self._scope is None, f"part {name!r} inside part {self._scope!r}"
+        self._scope = name
+        try:
+            yield
+        finally:
+            self._scope = None
 
     # Signals.
 
     def input(self, name, shape):
         """An input port (bound to a value by :func:`to_amaranth`)."""
+        assert self._scope is None, f"port {name!r} inside part {self._scope!r}"
         node = self._signal("input", name, shape, None)
         self.ports.append(node)
         return node
 
     def output(self, name, shape):
         """An output port; :meth:`drive` gives it its value (it may be read before)."""
+        assert self._scope is None, f"port {name!r} inside part {self._scope!r}"
         node = self._signal("output", name, shape, [None])
         self.ports.append(node)
         return node
@@ -222,9 +245,10 @@ class Netlist:
 # The Amaranth printer.
 
 def to_amaranth(netlist, m, bindings):
-    """Add ``netlist`` to the Amaranth module ``m``; ``bindings`` maps each port's name to the
-    Amaranth value it is (an output port's is driven, combinationally). Returns a function that
-    gives the Amaranth value of any node."""
+    """Add ``netlist`` to the Amaranth module ``m``, each part (:meth:`Netlist.scope`) as the
+    submodule of its name; ``bindings`` maps each port's name to the Amaranth value it is (an
+    output port's is driven, combinationally). Returns a function that gives the Amaranth value
+    of any node."""
     values = {}
 
     def value(node):
@@ -280,15 +304,19 @@ def to_amaranth(netlist, m, bindings):
             reset = node.op == "reg" and node.args[2]
             values[node] = Signal(node.shape, name=node.name, reset_less=not reset,
                                   attrs={"keep": 1} if keep else {})
+    parts = {None: m}  # in the order they are first made in
     for node in netlist.signals:
+        part = parts.get(node.scope)
+        if part is None:
+            part = parts[node.scope] = m.submodules[node.scope] = Module()
         op = node.op
         if op == "wire":
-            m.d.comb += values[node].eq(value(node.args[0]))
+            part.d.comb += values[node].eq(value(node.args[0]))
         elif op == "reg":
-            with m.If(value(node.args[1])):
-                m.d.sync += values[node].eq(value(node.args[0]))
+            with part.If(value(node.args[1])):
+                part.d.sync += values[node].eq(value(node.args[0]))
         elif op == "output":
-            m.d.comb += values[node].eq(value(node.args[0]))
+            part.d.comb += values[node].eq(value(node.args[0]))
     return value
 
 

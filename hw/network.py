@@ -38,7 +38,10 @@ def build_argmax(nl, scores, ranges, registers, name="argmax"):
     ``..._index`` and ``..._right`` (the comparison).
     """
     label_shape = unsigned(semantics.label_width(len(ranges)))
-    nodes = [(s, lo, hi, nl.const(k, label_shape))
+    # Leaf indices are constants only as wide as their own values, so that the first level's
+    # index multiplexers are as narrow (Mux(right, 1, 0) is one bit) and synthesis starts from
+    # the smallest logic.
+    nodes = [(s, lo, hi, nl.const(k, unsigned(max(k.bit_length(), 1))))
              for k, (s, (lo, hi)) in enumerate(zip(scores, ranges))]
     for level in range(1, tree_depth(len(ranges)) + 1):
         paired = []
@@ -50,7 +53,8 @@ def build_argmax(nl, scores, ranges, registers, name="argmax"):
             # Strictly greater: a tie keeps the left, lower-index operand.
             right = nl.wire(f"{prefix}_right", unsigned(1), nl.gt(vb, va))
             value = nl.wire(f"{prefix}_value", shape, nl.mux(right, vb, va, shape))
-            index = nl.wire(f"{prefix}_index", label_shape, nl.mux(right, ib, ia, label_shape))
+            index_shape = unsigned(max(ia.shape.width, ib.shape.width))
+            index = nl.wire(f"{prefix}_index", label_shape, nl.mux(right, ib, ia, index_shape))
             paired.append((value, lo, hi, index))
         if len(nodes) % 2:
             paired.append(nodes[-1])
@@ -70,14 +74,17 @@ def build_argmax(nl, scores, ranges, registers, name="argmax"):
 def build_back_end(nl, plan, values, valid, *, first):
     """The parallel layers ``first, first + 1, ...`` of ``plan`` over ``values`` (nodes of layer
     ``first``'s input ranges), the argmax, and the valid bits ``valid_1, valid_2, ...`` following
-    ``valid`` through as many register stages; all registers enabled by ``nl.en``.
+    ``valid`` through as many register stages; all registers enabled by ``nl.en``. Layer
+    ``index`` is the netlist part ``layer{index}``, the argmax the part ``argmax``.
 
     Returns ``(label, scores, valid)`` at the end of the pipeline.
     """
     for index in range(first, len(plan.layers)):
-        values = build_layer(nl, plan.layers[index], plan.layer_plans[index], values, index,
-                             compress=plan.compress)
-    label, scores = build_argmax(nl, values, plan.score_ranges, plan.argmax_registers)
+        with nl.scope(f"layer{index}"):
+            values = build_layer(nl, plan.layers[index], plan.layer_plans[index], values, index,
+                                 compress=plan.compress)
+    with nl.scope("argmax"):
+        label, scores = build_argmax(nl, values, plan.score_ranges, plan.argmax_registers)
     stages = sum(p.latency for p in plan.layer_plans[first:]) + plan.argmax_latency
     for stage in range(1, stages + 1):
         valid = nl.reg(f"valid_{stage}", unsigned(1), valid, reset=True)

@@ -127,6 +127,11 @@ def _all_kinds_net(rng, make_network):
 EQUIV_SCRIPT = """read_rtlil gold.il
 read_verilog gate.v
 proc
+setattr -mod -unset top
+flatten -nocleanup
+cd gold
+{renames}
+cd ..
 memory
 opt_clean
 equiv_make gold gate equiv
@@ -135,6 +140,29 @@ equiv_simple -seq 2
 equiv_induct -seq 2
 equiv_status -assert
 """
+
+
+def _part_renames(gold_il, gate_v):
+    """Yosys ``rename`` commands that give the signals of the Amaranth design's parts their own
+    names once it is flattened (``layer0.l0_n3_sum`` is ``l0_n3_sum``), as net.v (one flat
+    module) names them. Amaranth names every wire after the signal whose value it carries, so a
+    name stands for one value wherever it occurs; a name the top module has keeps its own.
+    Where net.v has the same parts (it is Amaranth's own design, written by Yosys), both
+    flattened designs have the same names: nothing is renamed."""
+    modules = dict(re.findall(r"^module \\(\S+)\n(.*?)^end$", gold_il, re.MULTILINE | re.DOTALL))
+    wire = re.compile(r"^  wire [^\\\n]*\\(\S+)$", re.MULTILINE)
+    taken = set(wire.findall(modules["gold"]))
+    gate_names = set(re.findall(r"[A-Za-z_]\w*", gate_v))
+    renames = []
+    for module, instance in re.findall(r"^  cell \\(gold\.\S+) \\(\S+)$", modules["gold"],
+                                       re.MULTILINE):
+        if f"module \\gate.{instance}" in gate_v:
+            continue
+        for name in wire.findall(modules[module]):
+            if name in gate_names and name not in taken:
+                taken.add(name)
+                renames.append(f"rename {instance}.{name} {name}")
+    return "\n".join(renames)
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +178,7 @@ def _proven(gold_il, gate_v, work, yosys):
     work.mkdir(parents=True, exist_ok=True)
     (work / "gold.il").write_text(gold_il)
     (work / "gate.v").write_text(gate_v)
-    (work / "equiv.ys").write_text(EQUIV_SCRIPT)
+    (work / "equiv.ys").write_text(EQUIV_SCRIPT.format(renames=_part_renames(gold_il, gate_v)))
     exe, env = yosys
     run = subprocess.run([exe, "-q", "-l", "equiv.log", "equiv.ys"], cwd=work, env=env,
                          capture_output=True, text=True)
