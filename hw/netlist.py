@@ -27,8 +27,6 @@ freely. A signal's driver is assigned to it as Amaranth's ``eq`` does: truncated
 the driver's own signedness; every builder makes signals wide enough for their values.
 """
 
-from contextlib import contextmanager
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 
 __all__ = ["Netlist", "Node", "to_amaranth", "to_verilog"]
@@ -74,16 +72,10 @@ class Netlist:
         self.signals.append(node)
         return node
 
-    @contextmanager
     def scope(self, name):
-        """Make the wires and registers made inside the part ``name`` (see the module
-        docstring); ports stay the netlist's own. Parts do not nest."""
-        assert self._scope is None, f"part {name!r} inside part {self._scope!r}"
-        self._scope = name
-        try:
-            yield
-        finally:
-            self._scope = None
+        """A context manager: the wires and registers made inside it are the part ``name`` (see
+        the module docstring); ports stay the netlist's own. Parts do not nest."""
+        return _Scope(self, name)
 
     # Signals.
 
@@ -240,6 +232,19 @@ class Netlist:
         fill = self.repl(self.bit(value, w - 1), width - w) if value.shape.signed else \
             self.const(0, unsigned(width - w))
         return self.cat(value, fill)
+
+
+class _Scope:
+    def __init__(self, netlist, name):
+        self._netlist, self._name = netlist, name
+
+    def __enter__(self):
+        assert self._netlist._scope is None, \
+            f"part {self._name!r} inside part {self._netlist._scope!r}"
+        self._netlist._scope = self._name
+
+    def __exit__(self, *exc):
+        self._netlist._scope = None
 
 
 # The Amaranth printer.
