@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from amaranth.back import rtlil
+from amaranth.hdl import unsigned
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,7 @@ from lwc.compiler import golden, ir, passes
 from lwc.compiler.architecture import Streaming
 from lwc.compiler.lower import plan, write_verilog
 from lwc.hw import StreamingNetwork, TernaryNetwork, network_verilog
+from lwc.hw.netlist import Netlist
 from lwc.sim import runner
 
 # --- nets --------------------------------------------------------------------------------------
@@ -240,6 +242,32 @@ def test_the_equivalence_check_fails_on_drift(rng, make_network, yosys, tmp_path
     drifted = re.sub(r"(assign tree_\w+ = [^;]*?) \+ ", r"\1 - ", gate, count=1)
     assert drifted != gate
     assert not _proven(gold, drifted, tmp_path / "drifted", yosys)
+
+
+# --- parts: the design's hierarchy --------------------------------------------------------------
+
+def test_layers_and_argmax_are_parts():
+    """Each layer and the argmax is a submodule of the Amaranth design (named in timing reports
+    and seen by synthesis as when they were components); net.v is one flat module with the same
+    signal names."""
+    design = plan(passes.run(issue16_net()))
+    gold = rtlil.convert(TernaryNetwork(design), name="gold", emit_src=False)
+    modules = re.findall(r"^module \\(\S+)$", gold, re.M)
+    assert modules == ["gold", "gold.layer0", "gold.layer1", "gold.argmax"]
+    layer0 = gold.split("module \\gold.layer0\n")[1].split("\nend\n")[0]
+    assert re.search(r"wire width \d+ \\l0_n0_sum$", layer0, re.M)
+    text = network_verilog(design)
+    assert text.count("module ") == 1 and "l0_n0_sum" in text
+
+
+def test_parts_do_not_nest_and_hold_no_ports():
+    nl = Netlist()
+    with nl.scope("layer0"):
+        with pytest.raises(AssertionError, match="part 'argmax' inside part 'layer0'"):
+            nl.scope("argmax").__enter__()
+        with pytest.raises(AssertionError, match="port 'x' inside part 'layer0'"):
+            nl.input("x", unsigned(1))
+    assert nl.input("x", unsigned(1)).scope is None
 
 
 # --- issue 16: names are given once ---------------------------------------------------------
