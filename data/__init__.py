@@ -10,19 +10,23 @@ from . import tabular
 from .datasets import (
     DATASETS,
     IDX_FILES,
+    IDX_MAX_BYTES,
     IMAGE_DATASETS,
     IMAGE_SHAPE,
     PIXEL_MAX,
     TABULAR_DATASETS,
     Dataset,
+    data_summary,
     dataset_options,
     default_input_bits,
     default_test_fraction,
     load_dataset,
     read_idx,
     stratified_split,
+    summary_lines,
 )
 
 __all__ = ["DATASETS", "IMAGE_DATASETS", "TABULAR_DATASETS", "IMAGE_SHAPE", "PIXEL_MAX",
-           "IDX_FILES", "Dataset", "dataset_options", "default_input_bits",
-           "default_test_fraction", "load_dataset", "read_idx", "stratified_split", "tabular"]
+           "IDX_FILES", "IDX_MAX_BYTES", "Dataset", "dataset_options", "default_input_bits",
+           "default_test_fraction", "load_dataset", "read_idx", "stratified_split", "tabular",
+           "data_summary", "summary_lines"]

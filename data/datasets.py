@@ -32,6 +32,7 @@ selection, tuning) use the validation set, never the test set.
 """
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -42,6 +43,7 @@ import numpy as np
 from lwc.errors import DataError
 
 from . import tabular
+from ._files import open_regular
 
 __all__ = [
     "DATASETS",
@@ -51,10 +53,13 @@ __all__ = [
     "PIXEL_MAX",
     "dataset_options",
     "IDX_FILES",
+    "IDX_MAX_BYTES",
     "Dataset",
     "load_dataset",
     "default_test_fraction",
     "default_input_bits",
+    "data_summary",
+    "summary_lines",
     "read_idx",
     "stratified_split",
 ]
@@ -87,8 +92,9 @@ _DEFAULT_TEST_FRACTION = {"digits": 0.25, "mnist": None, "fashion-mnist": None,
 _CSV_KEYS = ("csv_path", "csv_label", "csv_categorical", "csv_ignore", "csv_sha256")
 #: Largest raw pixel value of every image dataset.
 PIXEL_MAX = {"digits": 16.0, "mnist": 255.0, "fashion-mnist": 255.0}
-# Refuse IDX headers that claim more than this many bytes of data before reading them.
-_IDX_MAX_BYTES = 1 << 31
+#: The most bytes an IDX file may hold, gzipped or not, and the most data its header may claim
+#: (MNIST's largest file holds 47,040,000 bytes of images).
+IDX_MAX_BYTES = 1 << 27
 
 
 def _check_name(name):
@@ -255,7 +261,7 @@ def load_dataset(name, *, seed, test_fraction=None, val_fraction=0.1, data_dir=N
         path = os.path.abspath(os.fspath(csv_path))
         table = tabular.read_csv(path, csv_label, categorical=csv_categorical,
                                  ignore=csv_ignore)
-        digest = tabular.file_sha256(path)
+        digest = table.sha256
         if csv_sha256 is not None and digest != csv_sha256:
             raise DataError(f"{path}: the file changed since the net was trained (its SHA-256 "
                             f"is {digest[:16]}..., the net records {str(csv_sha256)[:16]}...)")
@@ -323,38 +329,56 @@ def _load_breast_cancer():
             tuple(str(c) for c in bunch.target_names), tuple(str(f) for f in bunch.feature_names))
 
 
-def read_idx(path):
-    """Read one IDX file (gzipped when ``path`` ends in ``.gz``) of unsigned bytes.
+def _open_idx(path):
+    """Open the IDX file ``path`` and read its header: ``(file, raw reader, dims)``.
 
-    Returns a ``uint8`` array shaped by the header's dimensions. Raises
-    :class:`~lwc.errors.DataError` naming ``path`` when it is missing, not gzip, truncated, or its
-    header is not an unsigned-byte IDX header.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise DataError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise DataError(f"{path}: is a directory, not an IDX file")
-    opener = gzip.open if path.endswith(".gz") else open
+    The claimed size is checked before any data is read: a header may not claim more than
+    :data:`IDX_MAX_BYTES` bytes, nor a dimension of 0 (an empty file of items)."""
+    raw = open_regular(path, "IDX file", IDX_MAX_BYTES)
+    f = gzip.GzipFile(fileobj=raw, mode="rb") if path.endswith(".gz") else raw
     try:
-        with opener(path, "rb") as f:
-            header = f.read(4)
-            if len(header) < 4:
-                raise DataError(f"{path}: truncated IDX header ({len(header)} of 4 bytes)")
-            zero, kind, ndim = struct.unpack(">HBB", header)
-            if zero != 0 or kind != 0x08 or not 1 <= ndim <= 4:
-                raise DataError(f"{path}: not an unsigned-byte IDX file (magic "
-                                f"0x{int.from_bytes(header, 'big'):08x})")
-            dims_raw = f.read(4 * ndim)
-            if len(dims_raw) < 4 * ndim:
-                raise DataError(f"{path}: truncated IDX header")
-            dims = struct.unpack(f">{ndim}I", dims_raw)
-            size = int(np.prod(dims, dtype=np.int64))
-            if size > _IDX_MAX_BYTES:
-                raise DataError(f"{path}: IDX header claims {size} bytes of data, too many")
-            data = f.read(size + 1)
+        header = _read_exactly(path, f, 4)
+        if len(header) < 4:
+            raise DataError(f"{path}: truncated IDX header ({len(header)} of 4 bytes)")
+        zero, kind, ndim = struct.unpack(">HBB", header)
+        if zero != 0 or kind != 0x08 or not 1 <= ndim <= 4:
+            raise DataError(f"{path}: not an unsigned-byte IDX file (magic "
+                            f"0x{int.from_bytes(header, 'big'):08x})")
+        dims_raw = _read_exactly(path, f, 4 * ndim)
+        if len(dims_raw) < 4 * ndim:
+            raise DataError(f"{path}: truncated IDX header")
+        dims = struct.unpack(f">{ndim}I", dims_raw)
+        if 0 in dims:
+            raise DataError(f"{path}: holds no data (its header claims dimensions "
+                            f"{'x'.join(map(str, dims))})")
+        size = math.prod(dims)
+        if size > IDX_MAX_BYTES:
+            raise DataError(f"{path}: IDX header claims {size} bytes of data, more than the "
+                            f"{IDX_MAX_BYTES} an IDX file may hold")
+    except BaseException:
+        raw.close()
+        raise
+    return f, raw, dims
+
+
+def _read_exactly(path, f, size):
+    """Up to ``size`` bytes of ``f`` (fewer only at its end); gzip and read errors in one line."""
+    chunks, got = [], 0
+    try:
+        while got < size:
+            chunk = f.read(size - got)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{path}: cannot be read as gzipped IDX data ({exc})") from None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _read_idx_data(path, f, dims):
+    size = math.prod(dims)
+    data = _read_exactly(path, f, size + 1)
     if len(data) < size:
         raise DataError(f"{path}: truncated, {len(data)} of {size} data bytes")
     if len(data) > size:
@@ -362,19 +386,135 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8).reshape(dims)
 
 
+def read_idx(path):
+    """Read one IDX file (gzipped when ``path`` ends in ``.gz``) of unsigned bytes.
+
+    Returns a ``uint8`` array shaped by the header's dimensions. Raises
+    :class:`~lwc.errors.DataError` naming ``path`` when it is missing, not a regular file, larger
+    than :data:`IDX_MAX_BYTES`, not gzip, truncated, followed by stray bytes, or its header is not
+    an unsigned-byte IDX header, claims a dimension of 0 or more than :data:`IDX_MAX_BYTES` of
+    data.
+    """
+    path = os.fspath(path)
+    f, raw, dims = _open_idx(path)
+    with raw:
+        return _read_idx_data(path, f, dims)
+
+
 def _load_idx_pair(data_dir, images_name, labels_name):
+    """The images and labels of one official split; both headers are checked (shapes, counts)
+    before either file's data is read."""
     images_path = os.path.join(data_dir, images_name)
     labels_path = os.path.join(data_dir, labels_name)
-    images = read_idx(images_path)
-    labels = read_idx(labels_path)
-    if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise DataError(f"{images_path}: expected 28x28 images, not shape {images.shape}")
-    if labels.ndim != 1:
-        raise DataError(f"{labels_path}: expected a 1-dimensional label file, not shape "
-                        f"{labels.shape}")
-    if len(labels) != len(images):
-        raise DataError(f"{labels_path}: {len(labels)} labels for {len(images)} images in "
-                        f"{images_name}")
-    if len(labels) and labels.max() > 9:
+    fi, raw_i, dims_i = _open_idx(images_path)
+    with raw_i:
+        fl, raw_l, dims_l = _open_idx(labels_path)
+        with raw_l:
+            if len(dims_i) != 3 or dims_i[1:] != (28, 28):
+                raise DataError(f"{images_path}: expected 28x28 images, not shape {dims_i}")
+            if len(dims_l) != 1:
+                raise DataError(f"{labels_path}: expected a 1-dimensional label file, not "
+                                f"shape {dims_l}")
+            if dims_l[0] != dims_i[0]:
+                raise DataError(f"{labels_path}: {dims_l[0]} labels for {dims_i[0]} images in "
+                                f"{images_name}")
+            images = _read_idx_data(images_path, fi, dims_i)
+            labels = _read_idx_data(labels_path, fl, dims_l)
+    if labels.max() > 9:
         raise DataError(f"{labels_path}: label {int(labels.max())} is not a class 0..9")
-    return images.reshape(len(images), -1), labels.astype(np.int64)
+    return images.reshape(len(images), 28 * 28), labels.astype(np.int64)
+
+
+def _shown(text, most=60):
+    """``text`` for one line of a terminal: control characters escaped, cut to ``most``."""
+    text = str(text)
+    if not text.isprintable():
+        text = repr(text)[1:-1]
+    return text if len(text) <= most else text[:most] + "..."
+
+
+def data_summary(dataset, balanced_counts=None, balance="none"):
+    """What training reads, as a dictionary (``train_report.json``'s ``data``).
+
+    ``rows`` in all and per split (``train``, ``validation``, ``test``), ``features`` after
+    encoding, ``classes`` and ``class_counts``: ``train`` (before balancing) and ``balanced``
+    (``balanced_counts``, after ``balance``). Tabular data adds ``columns`` (how many became each
+    kind of feature), ``dropped`` (ignored columns, and those with a single value) and
+    ``imputed`` (per column with missing cells: ``cells``, what they became, ``value``, and how
+    that was chosen, ``how``).
+    """
+    ds = dataset
+    n_classes = len(ds.classes)
+    train_counts = tabular.class_counts(ds.y_train, n_classes)
+    out = {
+        "dataset": ds.name,
+        "source": ds.info.get("source"),
+        "rows": len(ds.y_train) + len(ds.y_val) + len(ds.y_test),
+        "train": len(ds.y_train), "validation": len(ds.y_val), "test": len(ds.y_test),
+        "features": ds.feature_count,
+        "classes": list(ds.classes),
+        "class_counts": {"train": train_counts,
+                         "balanced": list(balanced_counts or train_counts)},
+        "balance": balance,
+    }
+    columns = ds.info.get("columns")
+    if columns is None:
+        return out
+    kinds = {k: 0 for k in ("continuous", "binary", "categorical")}
+    dropped, imputed = [], []
+    for c in columns:
+        kind = c["kind"]
+        if kind in ("ignored", "constant"):
+            dropped.append({"column": c["name"],
+                            "why": "ignored" if kind == "ignored" else "a single value"})
+        elif kind != "label":
+            kinds[kind] += 1
+        if c.get("missing") and kind in ("continuous", "binary", "categorical"):
+            if kind == "continuous":
+                value, how = c["median"], "median"
+            elif "missing_as" in c:
+                value, how = c["missing_as"], "more frequent value"
+            else:
+                value, how = tabular.MISSING_NAME, "category"
+            imputed.append({"column": c["name"], "cells": c["missing"], "value": value,
+                            "how": how})
+    out.update(columns=kinds, dropped=dropped, imputed=imputed)
+    return out
+
+
+def summary_lines(summary):
+    """The few lines of text :func:`data_summary` says, each starting ``data: ``."""
+    s = summary
+    source = s["source"]
+    name = s["dataset"] if s["dataset"] != "csv" else _shown(os.path.basename(source or "csv"))
+    lines = [f"data: {name}: {s['rows']:,} rows ({s['train']:,} training, {s['validation']:,} "
+             f"validation, {s['test']:,} test), {s['features']:,} features"
+             + (f" from {sum(s['columns'].values())} columns ("
+                + ", ".join(f"{n} {k}" for k, n in s["columns"].items() if n) + ")"
+                if s.get("columns") else "")]
+    classes, counts = s["classes"], s["class_counts"]
+
+    def per_class(values):
+        shown = [f"{_shown(c, 24)} {v:,}" for c, v in zip(classes, values)]
+        return ", ".join(shown[:12]) + (f", ... ({len(shown)} classes)" if len(shown) > 12
+                                         else "")
+
+    line = f"data: training rows per class: {per_class(counts['train'])}"
+    if s["balance"] != "none":
+        line += f"; after balancing ({s['balance']}): {per_class(counts['balanced'])}"
+    lines.append(line)
+    if s.get("imputed"):
+        lines.append("data: imputed missing cells: " + _some(
+            f"{_shown(i['column'], 30)} {i['cells']:,} as the {i['how']} "
+            + (repr(_shown(i["value"], 20)) if i["how"] == "category" else f"{i['value']:g}")
+            for i in s["imputed"]))
+    if s.get("dropped"):
+        lines.append("data: dropped columns: " + _some(
+            f"{_shown(d['column'], 30)} ({d['why']})" for d in s["dropped"]))
+    return lines
+
+
+def _some(items, most=8):
+    items = list(items)
+    more = f"; ... ({len(items)} columns)" if len(items) > most else ""
+    return "; ".join(items[:most]) + more

@@ -88,7 +88,8 @@ def _cmd_train(args):
 
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     output = net_file(args.output)  # before training: a finished run is never lost to a bad -o
-    result = train_to_file(config, output, plots=not args.no_plots, progress=_say)
+    result = train_to_file(config, output, plots=not args.no_plots, progress=_say,
+                           on_data=_say)
     m, s = result.test_metrics, result.summary
     _say(f"wrote {output}: test accuracy {100 * result.test_accuracy:.2f}%, "
          f"macro F1 {100 * m['f1']:.2f}%, {minority_f1_text(m, result.net.classes)}, "

@@ -55,7 +55,8 @@ def make_input_spec(dataset_name, bits=None):
     return InputSpec(count=count, bits=bits, quantizer=quantizer)
 
 
-def fit_input_spec(x_train, kinds, bits, quantizer="affine", clip=2.5):
+@np.errstate(all="ignore")  # overflow shows as a non-finite parameter, refused by name
+def fit_input_spec(x_train, kinds, bits, quantizer="affine", clip=2.5, names=None):
     """A per-feature :class:`~lwc.compiler.ir.InputSpec` fitted on the training split.
 
     ``kinds[k]`` is ``"binary"`` (values 0/1, quantized to ``0`` / ``2**bits - 1``) or
@@ -63,7 +64,9 @@ def fit_input_spec(x_train, kinds, bits, quantizer="affine", clip=2.5):
     clip * std`` of the training split onto ``2**bits`` equal steps (values outside clamp to the
     end steps; one bit is ``x >= mean``); ``quantile`` puts the ``2**bits - 1`` thresholds at the
     training split's quantiles ``j / 2**bits``. A feature that is constant on the training split
-    is always 0.
+    is always 0. A feature whose quantizer would not be finite (values too large, or spread too
+    thinly, for float64) is a :class:`~lwc.errors.DataError` naming it (``names[k]``, else its
+    index).
     """
     if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 8:
         raise DataError(f"input bits must be an integer 1..8, not {bits!r}")
@@ -85,6 +88,7 @@ def fit_input_spec(x_train, kinds, bits, quantizer="affine", clip=2.5):
                 continue  # constant on the training split: always 0
             scale[k] = (levels + 1) / (2 * clip * std)
             offset[k] = -(mean - clip * std) * scale[k]
+        _check_finite(np.stack([scale, offset], axis=1), names)
         q = AffineQuantizer(scale=tuple(float(v) for v in scale),
                             offset=tuple(float(v) for v in offset))
     else:
@@ -100,8 +104,20 @@ def fit_input_spec(x_train, kinds, bits, quantizer="affine", clip=2.5):
                 continue
             t = np.quantile(col, fractions, method="linear")
             rows.append(tuple(float(v) for v in np.maximum.accumulate(t)))
+        _check_finite(np.array(rows, dtype=np.float64), names)
         q = ThresholdQuantizer(tuple(rows))
     return InputSpec(count=count, bits=bits, quantizer=q)
+
+
+def _check_finite(params, names):
+    """Refuse a quantizer with a NaN or infinite parameter (row ``k``: feature ``k``): a net.pt
+    holding it would not load."""
+    bad = np.flatnonzero(~np.isfinite(params).all(axis=1))
+    if bad.size:
+        k = int(bad[0])
+        name = repr(names[k]) if names is not None else str(k)
+        raise DataError(f"input feature {name} cannot be quantized: its training values are too "
+                        "large or too close together for float64 arithmetic")
 
 
 def input_spec(dataset, bits=None, quantizer="affine", clip=2.5):
@@ -113,4 +129,5 @@ def input_spec(dataset, bits=None, quantizer="affine", clip=2.5):
     if not dataset.tabular:
         return make_input_spec(dataset.name, bits)
     bits = default_input_bits(dataset.name) if bits is None else bits
-    return fit_input_spec(dataset.x_train, dataset.feature_kinds, bits, quantizer, clip)
+    return fit_input_spec(dataset.x_train, dataset.feature_kinds, bits, quantizer, clip,
+                          names=dataset.feature_names)

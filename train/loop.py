@@ -24,7 +24,7 @@ import lwc
 from lwc import data as _data
 from lwc.compiler import golden, netfile
 from lwc.data import tabular as _tabular
-from lwc.errors import UsageError
+from lwc.errors import DataError, NetFileError, UsageError
 
 from . import inputs as _inputs
 from .config import SELECT_METRICS, TrainConfig
@@ -61,7 +61,7 @@ class TrainResult:
     that :class:`~lwc.train.model.TernaryMLP` on the CPU in eval mode; ``dataset`` the
     :class:`~lwc.data.Dataset` used (its training split before balancing);
     ``class_counts`` the training split's samples per class before and after balancing;
-    ``device`` where it ran.
+    ``data`` the :func:`~lwc.data.data_summary` of the data read; ``device`` where it ran.
     """
 
     net: object
@@ -79,6 +79,7 @@ class TrainResult:
     class_counts: dict = field(default_factory=dict)
     train_seconds: float = 0.0
     device: str = "cpu"
+    data: dict = field(default_factory=dict)
 
 
 def _device(name):
@@ -190,10 +191,13 @@ class _Run:
         self.optimizer.load_state_dict(snapshot[1])
 
 
-def train(config, *, progress=None):
+def train(config, *, progress=None, on_data=None):
     """Train, export and prove one network as ``config`` says.
 
-    ``progress``, if given, is called with one line of text per epoch (like :func:`print`).
+    ``progress``, if given, is called with one line of text per epoch (like :func:`print`);
+    ``on_data`` with each line of the data summary (:func:`lwc.data.summary_lines`: rows,
+    features, class counts before and after balancing, what was imputed or dropped), before the
+    first epoch.
     Returns a :class:`TrainResult`. Raises :class:`~lwc.errors.DataError` for missing or bad
     data, :class:`~lwc.errors.UsageError` for bad options, and
     :class:`~lwc.train.export.ExportMismatchError` if the export cannot be proven.
@@ -202,7 +206,7 @@ def train(config, *, progress=None):
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
-        return _train(config, progress)
+        return _train(config, progress, on_data)
     finally:
         torch.set_num_threads(threads)
 
@@ -244,7 +248,7 @@ def _load(config, split_seed):
         csv_ignore=config.ignore or None)
 
 
-def _train(config, progress):
+def _train(config, progress, on_data=None):
     start = time.perf_counter()
     seed = config.seed
     split_seed = seed if config.split_seed is None else config.split_seed
@@ -260,6 +264,9 @@ def _train(config, progress):
                                     kinds=ds.feature_kinds, groups=ds.feature_groups)
     counts = {"before": _tabular.class_counts(ds.y_train, n_classes),
               "after": _tabular.class_counts(y_bal, n_classes)}
+    data_summary = _data.data_summary(ds, counts["after"], config.balance)
+    for line in _data.summary_lines(data_summary) if on_data is not None else ():
+        on_data(line)
 
     def tensor(x):
         return torch.from_numpy(_quantize(spec, x).astype(np.float32)).to(device)
@@ -415,22 +422,29 @@ def _train(config, progress):
         class_counts=counts,
         train_seconds=train_seconds,
         device=device.type,
+        data=data_summary,
     )
 
 
-def train_to_file(config, out_path, *, plots=True, progress=None):
+def train_to_file(config, out_path, *, plots=True, progress=None, on_data=None):
     """:func:`train`, then write ``net.pt`` to ``out_path`` and, next to it, ``train_report.json``
     and (with ``plots``) the PNG plots named in :data:`PLOT_NAMES` that apply to the data.
 
     ``out_path`` is checked before training (:func:`lwc.outdir.net_file`: a directory gets
     ``net.pt`` inside it); its directory is created if needed. Nothing is written if training or
-    the export proof fails. Returns the :class:`TrainResult`.
+    the export proof fails, or if the net would not load (:func:`lwc.compiler.netfile.from_dict`).
+    ``progress`` and ``on_data`` are :func:`train`'s. Returns the :class:`TrainResult`.
     """
     from lwc.outdir import net_file
 
     out_path = net_file(out_path)
     directory = os.path.dirname(os.path.abspath(out_path))
-    result = train(config, progress=progress)
+    result = train(config, progress=progress, on_data=on_data)
+    try:
+        netfile.from_dict(netfile.to_dict(result.net), out_path)
+    except NetFileError as exc:
+        raise DataError(f"the trained net would not load, so it is not written: "
+                        f"{exc.problem}") from None
     os.makedirs(directory, exist_ok=True)
     netfile.save(result.net, out_path)
     written = {"net": os.path.basename(out_path)}
@@ -467,6 +481,7 @@ def report(config, result, files=None):
         "provenance": dict(result.net.provenance),
         "history": list(result.history),
         "files": dict(files or {}),
+        "data": dict(result.data),
     }
     if ds is not None and ds.tabular:
         out["features"] = [{"name": n, "kind": k} for n, k in zip(ds.feature_names,
