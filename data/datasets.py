@@ -505,7 +505,8 @@ def summary_lines(summary):
     lines.append(line)
     if s.get("imputed"):
         lines.append("data: imputed missing cells: " + _some(
-            f"{_shown(i['column'], 30)} {i['cells']:,} as the {i['how']} "
+            f"{_shown(i['column'], 30)}: {i['cells']:,} cell{'s' if i['cells'] > 1 else ''} set "
+            f"to the {i['how']} "
             + (repr(_shown(i["value"], 20)) if i["how"] == "category" else f"{i['value']:g}")
             for i in s["imputed"]))
     if s.get("dropped"):

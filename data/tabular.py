@@ -426,17 +426,17 @@ def _encode_column(path, column, rows):
         # Mostly numbers: the cells that are not are mistakes, not categories.
         line, text, problem = column.bad
         raise DataError(f"{path}: line {line}: {_show(text)} in column {name!r} {problem}, "
-                        f"though {column.numbers} of its {present} cells are; fix it, leave "
-                        f"the cell empty (missing), or declare the column --categorical {name}")
+                        f"though {column.numbers} of its {present} cells are numbers; fix it, "
+                        f"leave it empty (missing), or declare the column --categorical {name}")
     info = {"name": name}
     if column.missing:
         info["missing"] = column.missing
     if numeric:
         if column.big is not None:
             line, text = column.big
-            raise DataError(f"{path}: line {line}: column {name!r} holds {_show(text)}, beyond "
-                            f"the {LIMITS['magnitude']:g} in magnitude a feature may have; "
-                            f"rescale it or leave it out with --ignore {name}")
+            raise DataError(f"{path}: line {line}: column {name!r} holds {_show(text)}, larger "
+                            f"in magnitude than the {LIMITS['magnitude']:g} a feature may hold; "
+                            f"rescale the column or leave it out with --ignore {name}")
         x = np.frombuffer(column.values, dtype=np.float64)
         missing = np.isnan(x)
         distinct = np.unique(x[~missing])
