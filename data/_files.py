@@ -27,9 +27,13 @@ def file_kind(mode):
     return "not a regular file"
 
 
+def _a(what):
+    return f"an {what}" if what[:1].lower() in "aeiou" else f"a {what}"
+
+
 def _refuse_special(path, mode, what):
     if not stat.S_ISREG(mode):
-        raise DataError(f"{path}: is {file_kind(mode)}, not a {what} (only regular files are "
+        raise DataError(f"{path}: is {file_kind(mode)}, not {_a(what)} (only regular files are "
                         "read)")
 
 
@@ -55,7 +59,7 @@ class _LimitedReader(io.RawIOBase):
         self.count += len(data)
         if self.count > self._limit:
             raise DataError(f"{self._path}: grew past {_limit_text(self._limit)} while it was "
-                            f"read; a {self._what} may be at most {_limit_text(self._limit)}")
+                            f"read; {_a(self._what)} may be at most {_limit_text(self._limit)}")
         self.sha256.update(data)
         view[:len(data)] = data
         return len(data)
@@ -95,7 +99,7 @@ def open_regular(path, what, max_bytes):
             os.set_blocking(fd, True)
         if st.st_size > max_bytes:
             raise DataError(f"{path}: is {st.st_size} bytes, more than the "
-                            f"{_limit_text(max_bytes)} a {what} may have")
+                            f"{_limit_text(max_bytes)} {_a(what)} may have")
     except BaseException:
         os.close(fd)
         raise
