@@ -201,3 +201,203 @@ def test_metrics_on_a_hand_example():
     binary = classification_metrics([1, 1, 1, 1, 0, 0], [1, 1, 1, 0, 0, 1], 2)
     assert binary["g_mean"] == pytest.approx(np.sqrt(0.75 * 0.5))
     assert classification_metrics([0, 0, 1], [0, 0, 0], 2)["g_mean"] == 0.0
+
+
+# --- column types, missing cells and the limits (issues 15 and 16) ---------------------------
+
+def _column_csv(path, values, label_every=2):
+    path.write_text("v,y\n" + "".join(f"{v},{'ab'[k % label_every]}\n"
+                                      for k, v in enumerate(values)))
+    return path
+
+
+def test_a_word_in_a_numeric_column_is_named_not_encoded(tmp_path):
+    """An integer column 0..9 with one typo was one-hot encoded as 11 categories."""
+    values = [str(k % 10) for k in range(100)]
+    values[41] = "abc"
+    path = _column_csv(tmp_path / "t.csv", values)
+    with pytest.raises(DataError) as info:
+        tabular.read_csv(path, "y")
+    assert str(info.value) == (
+        f"{path}: line 43: 'abc' in column 'v' is not a number, though 99 of its 100 cells are "
+        "numbers; fix it, leave it empty (missing), or declare the column --categorical v")
+    # Declared categorical, the same column is 11 categories, as asked.
+    table = tabular.read_csv(path, "y", categorical="v")
+    assert len(table.feature_names) == 11 and "v=abc" in table.feature_names
+
+
+def test_a_typo_in_a_float_column_is_named_not_too_many_categories(tmp_path):
+    values = [f"{k * 0.37:.2f}" for k in range(600)]
+    values[300] = "1.2.3"
+    path = _column_csv(tmp_path / "t.csv", values)
+    with pytest.raises(DataError, match=r"line 302: '1\.2\.3' in column 'v' is not a number, "
+                       "though 599 of its 600 cells are numbers"):
+        tabular.read_csv(path, "y")
+
+
+@pytest.mark.parametrize("cell, problem", [
+    ("inf", "'inf' in column 'v' is not a finite number"),
+    ("-inf", "'-inf' in column 'v' is not a finite number"),
+    ("Infinity", "'Infinity' in column 'v' is not a finite number"),
+    ("1e999", "'1e999' in column 'v' is not a finite number"),
+    ("-nan", "'-nan' in column 'v' is not a finite number"),
+    ("1.5\x00", r"column 'v' holds the control character '\x00' in '1.5\x00'"),
+    ("1e200", "column 'v' holds '1e200', larger in magnitude than the 1e+100 a feature may hold"),
+])
+def test_non_finite_nul_and_huge_numbers_name_the_cell(tmp_path, cell, problem):
+    """These were refused as "more than 64 categories", or (1e200) trained into a net that
+    lwc inspect refused."""
+    values = [f"{k * 0.5}" for k in range(90)]
+    values[7] = cell
+    path = _column_csv(tmp_path / "t.csv", values)
+    with pytest.raises(DataError) as info:
+        tabular.read_csv(path, "y")
+    assert str(info.value).startswith(f"{path}: line 9: ") and problem in str(info.value)
+
+
+def test_numbers_in_a_minority_leave_a_column_categorical(tmp_path):
+    values = ["small", "large", "1", "medium"] * 10
+    table = tabular.read_csv(_column_csv(tmp_path / "t.csv", values), "y")
+    assert table.feature_names == ("v=1", "v=large", "v=medium", "v=small")
+
+
+def test_missing_spellings_are_imputed_and_counted(tmp_path):
+    spellings = sorted(tabular.MISSING)
+    assert set(spellings) == {"", "?", "na", "n/a", "nan", "null", "none"}
+    values = [str(k) for k in range(60)]
+    for k, text in enumerate(spellings + ["NA", "NaN", "NULL", "None", "N/A"]):
+        values[5 * k] = text
+    path = tmp_path / "t.csv"
+    colors = ["red", "blue", "?", "NA"] * 15
+    path.write_text("v,c,flag,y\n" + "".join(
+        f"{v},{c},{'' if k == 3 else k % 3 == 0},{'ab'[k % 2]}\n"
+        for k, (v, c) in enumerate(zip(values, colors))))
+    table = tabular.read_csv(path, "y")
+    info = {c["name"]: c for c in table.columns}
+    assert info["v"]["missing"] == 12 and info["v"]["kind"] == "continuous"
+    assert np.sum(table.x[:, 0] == info["v"]["median"]) >= 12
+    assert info["c"]["missing"] == 30 and info["c"]["values"] == ["(missing)", "blue", "red"]
+    assert info["flag"]["missing"] == 1 and info["flag"]["values"] == ["(missing)", "False",
+                                                                       "True"]
+    assert "missing" not in info["y"]
+
+
+def test_control_characters_and_long_labels_are_refused_at_load(tmp_path):
+    """Such labels were refused only when net.pt was saved, after training."""
+    from lwc.compiler import netfile
+
+    assert tabular.LIMITS["label"] == netfile.LIMITS["class_name"]
+    for label, problem in (("a\x1b[1mb", r"holds the control character '\x1b'"),
+                           ("a\u2066b", r"holds the control character '\u2066'"),
+                           ("x" * 257, "has 257 characters, more than 256")):
+        path = tmp_path / "t.csv"
+        path.write_text("v,y\n" + "".join(f"{k},{label if k % 2 else 'b'}\n" for k in range(9)))
+        with pytest.raises(DataError) as info:
+            tabular.read_csv(path, "y")
+        assert f"{path}: line 3: the label in column 'y' " in str(info.value)
+        assert problem in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory", "symlink"])
+def test_only_regular_files_are_read(tmp_path, kind):
+    import os
+
+    path = tmp_path / "t.csv"
+    if kind == "fifo":
+        os.mkfifo(path)  # opening it for reading would wait for a writer
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path = "/dev/zero" if kind == "device" else path
+        if kind == "symlink":
+            path.symlink_to("/dev/urandom")
+    what = {"fifo": "a FIFO", "directory": "a directory"}.get(kind, "a character device")
+    with pytest.raises(DataError, match=f"^{path}: is {what}, not a CSV file"):
+        tabular.read_csv(path, "y")
+    with pytest.raises(DataError, match=f"is {what}"):
+        data.load_dataset("csv", seed=0, csv_path=path, csv_label="y")
+
+
+def test_the_limits(tmp_path, monkeypatch):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,y\n" + "".join(f"{k},{k % 7},{k % 5}\n" for k in range(40)))
+    assert len(tabular.read_csv(path, "y").y) == 40
+    size = path.stat().st_size
+    for key, value, message in (
+            ("bytes", size - 1, f"is {size} bytes, more than the {size - 1} bytes a CSV file "
+                                "may have"),
+            ("cells", 119, "more than 119 cells (data rows times 3 columns) by line 41"),
+            ("columns", 2, "the header has 3 columns, more than 2"),
+            ("classes", 4, "line 6: column 'y' holds more than 4 distinct labels"),
+            ("row", 5, "line 1: a row of more than 5 characters"),
+            ("magnitude", 30, "line 33: column 'a' holds '31', larger in magnitude than the 30")):
+        with monkeypatch.context() as m:
+            m.setitem(tabular.LIMITS, key, value)
+            with pytest.raises(DataError) as info:
+                tabular.read_csv(path, "y")
+        assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
+    # Encoded features count against the cells too (one-hot columns multiply them).
+    monkeypatch.setitem(tabular.LIMITS, "cells", 40 * 8 - 1)
+    assert len(tabular.read_csv(path, "y").feature_names) == 2
+    with pytest.raises(DataError, match="40 rows of 8 features after encoding, more than 319"):
+        tabular.read_csv(path, "y", categorical="b")
+
+
+def test_a_file_that_grows_while_read_is_refused(tmp_path):
+    from lwc.data._files import open_regular
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"x" * 10)
+    with open_regular(path, "CSV file", 12) as f:
+        path.write_bytes(b"x" * 100)
+        with pytest.raises(DataError, match="grew past 12 bytes while it was read; a CSV file "
+                           "may be at most 12 bytes"):
+            f.read(100)
+
+
+def test_the_digest_is_of_the_bytes_read(tmp_path):
+    import hashlib
+
+    path = tmp_path / "t.csv"
+    write_csv(path)
+    table = tabular.read_csv(path, "outcome")
+    assert table.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert tabular.file_sha256(path) == table.sha256
+
+
+def test_data_summary_says_what_was_imputed_and_dropped(tmp_path):
+    path = tmp_path / "t.csv"
+    write_csv(path, n=200)
+    path.write_text(path.read_text().replace("\n", ",7\n").replace("outcome,7", "outcome,k", 1))
+    ds = data.load_dataset("csv", seed=0, csv_path=path, csv_label="outcome", csv_ignore="id")
+    counts = tabular.class_counts(ds.y_train, 2)
+    s = data.data_summary(ds, [max(counts)] * 2, "oversample")
+    assert s["rows"] == 200 and s["train"] + s["validation"] + s["test"] == 200
+    assert s["features"] == 9 and s["columns"] == {"continuous": 2, "binary": 1,
+                                                   "categorical": 2}
+    assert s["class_counts"] == {"train": counts, "balanced": [max(counts)] * 2}
+    assert s["dropped"] == [{"column": "id", "why": "ignored"},
+                            {"column": "k", "why": "a single value"}]
+    age = [c for c in ds.info["columns"] if c["name"] == "age"][0]
+    assert s["imputed"] == [
+        {"column": "age", "cells": 12, "value": age["median"], "how": "median"},
+        {"column": "smoker", "cells": 9, "value": "(missing)", "how": "category"}]
+    lines = data.summary_lines(s)
+    assert lines[0] == (f"data: t.csv: 200 rows ({s['train']} training, {s['validation']} "
+                        f"validation, {s['test']} test), 9 features from 5 columns "
+                        "(2 continuous, 1 binary, 2 categorical)")
+    assert lines[1] == (f"data: training rows per class: no {counts[0]}, yes {counts[1]}; after "
+                        f"balancing (oversample): no {max(counts)}, yes {max(counts)}")
+    assert lines[2] == (f"data: imputed missing cells: age: 12 cells set to the median "
+                        f"{age['median']:g}; smoker: 9 cells set to the category '(missing)'")
+    assert lines[3] == "data: dropped columns: id (ignored); k (a single value)"
+    digits = data.summary_lines(data.data_summary(data.load_dataset("digits", seed=0)))
+    assert len(digits) == 2 and digits[0].startswith("data: digits: 1,797 rows (")
+
+
+def test_a_quantizer_that_would_not_be_finite_is_refused_by_name():
+    x = np.array([[0.0, 1.0], [1e200, 2.0], [-1e200, 3.0], [5.0, 4.0]])
+    with pytest.raises(DataError, match="input feature 'tiny' cannot be quantized"):
+        fit_input_spec(x, ("continuous", "continuous"), 4, names=("tiny", "ok"))
+    with pytest.raises(DataError, match="input feature 0 cannot be quantized"):
+        fit_input_spec(np.where(x > 1e100, np.inf, x), ("continuous",) * 2, 4, "quantile")
