@@ -177,3 +177,60 @@ def test_data_package_imports_numpy_only():
             "bad = [m for m in ('torch', 'lwc.compiler', 'lwc.train', 'amaranth') "
             "if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_idx_with_a_count_of_zero_is_one_line(tmp_path):
+    """It was a ValueError traceback (cannot reshape array of size 0) in lwc train."""
+    _fake_mnist(tmp_path)
+    images, labels = (tmp_path / name for name in data.IDX_FILES["train"])
+    _write(images, _idx_bytes(np.zeros((0, 28, 28))))
+    _write(labels, _idx_bytes(np.zeros(0)))
+    with pytest.raises(DataError) as info:
+        data.load_dataset("mnist", seed=0, data_dir=tmp_path)
+    assert str(info.value) == f"{images}: holds no data (its header claims dimensions 0x28x28)"
+    with pytest.raises(DataError, match=f"^{labels}: holds no data"):
+        data.read_idx(labels)
+
+
+def test_idx_headers_are_checked_before_any_data_is_read(tmp_path, monkeypatch):
+    from lwc.data import datasets
+
+    _fake_mnist(tmp_path)
+    labels = tmp_path / data.IDX_FILES["train"][1]
+    _write(labels, _idx_bytes(np.arange(99) % 10))
+
+    def read(*args):
+        raise AssertionError("data read before the headers agree")
+
+    monkeypatch.setattr(datasets, "_read_idx_data", read)
+    with pytest.raises(DataError, match="99 labels for 100 images"):
+        data.load_dataset("mnist", seed=0, data_dir=tmp_path)
+    _write(labels, _idx_bytes(np.arange(100) % 10))
+    _write(tmp_path / data.IDX_FILES["train"][0], _idx_bytes(np.zeros((100, 28, 28))))
+    monkeypatch.setattr(datasets, "IDX_MAX_BYTES", 78399)
+    with pytest.raises(DataError, match="claims 78400 bytes of data, more than the 78399"):
+        data.load_dataset("mnist", seed=0, data_dir=tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory", "too_large"])
+def test_idx_files_must_be_regular_and_within_the_limit(tmp_path, kind, monkeypatch):
+    from lwc.data import datasets
+
+    _fake_mnist(tmp_path)
+    path = tmp_path / data.IDX_FILES["test"][0]
+    if kind != "too_large":
+        path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path.symlink_to("/dev/zero")
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        monkeypatch.setattr(datasets, "IDX_MAX_BYTES", path.stat().st_size - 1)
+    expect = {"fifo": "is a FIFO, not an IDX file", "device": "is a character device, not an "
+              "IDX file", "directory": "is a directory, not an IDX file",
+              "too_large": "bytes, more than the"}[kind]
+    with pytest.raises(DataError) as info:
+        data.load_dataset("mnist", seed=0, data_dir=tmp_path)
+    assert str(info.value).startswith(f"{path}: ") and expect in str(info.value)
