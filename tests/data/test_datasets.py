@@ -217,7 +217,7 @@ def test_idx_files_must_be_regular_and_within_the_limit(tmp_path, kind, monkeypa
     from lwc.data import datasets
 
     _fake_mnist(tmp_path)
-    path = tmp_path / data.IDX_FILES["test"][0]
+    path = tmp_path / data.IDX_FILES["train"][0]
     if kind != "too_large":
         path.unlink()
     if kind == "fifo":
