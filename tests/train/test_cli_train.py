@@ -8,6 +8,13 @@ from lwc.cli import main
 from lwc.compiler import netfile
 
 
+def split_data_lines(stdout):
+    """``(data summary lines, the lines after them)`` of what ``lwc train`` printed."""
+    lines = stdout.strip().splitlines()
+    count = next(k for k, line in enumerate(lines) if not line.startswith("data: "))
+    return lines[:count], lines[count:]
+
+
 @pytest.mark.train
 def test_train_breast_cancer_prune_oversample(tmp_path, capsys):
     out = tmp_path / "bc" / "net.pt"
@@ -16,7 +23,10 @@ def test_train_breast_cancer_prune_oversample(tmp_path, capsys):
                  "--select", "f1", "-o", str(out)])
     stdout = capsys.readouterr().out
     assert code == 0
-    lines = stdout.strip().splitlines()
+    # The data summary comes first (tests/train/test_data_report.py checks it), then the epochs.
+    data_lines, lines = split_data_lines(stdout)
+    assert data_lines[0].startswith("data: breast-cancer: 569 rows (") and len(data_lines) == 2
+    assert "after balancing (oversample)" in data_lines[1]
     assert lines[0].startswith("epoch   1/4  loss ") and " f1 " in lines[0]
     assert "not discrete" in lines[0]
     final = lines[-1]
@@ -63,7 +73,7 @@ def test_train_sample_with_samples(tmp_path, capsys):
     code = main(["train", "--method", "sample", "--samples", "6", "--sample-penalty", "2",
                  "--epochs", "4", "--hidden", "16", "--no-plots", "-o", str(out)])
     assert code == 0, capsys.readouterr().err
-    lines = capsys.readouterr().out.strip().splitlines()
+    _, lines = split_data_lines(capsys.readouterr().out)
     assert "real-valued" in lines[0] and any("sampled 6/" in line for line in lines)
     net = netfile.load(out)
     assert net.meta("method") == "sample" and net.meta("samples").startswith("6,")
