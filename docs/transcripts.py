@@ -64,7 +64,7 @@ class Transcript:
 TRANSCRIPTS = {
     "demo": Transcript(("lwc", "demo", "digits"), tail_from=r"== summary"),
     "train": Transcript(("lwc", "train", "--hidden", "64", "--sparsity", "0.87", "-o", NET),
-                        head=1, tail=2),
+                        head=3, tail=2),
     "inspect": Transcript(("lwc", "inspect", NET), head=11),
     "sim": Transcript(("lwc", "sim", NET), head=1, tail=3),
     "compile-verilog": Transcript(("lwc", "compile", NET, "--target", "verilog")),

@@ -401,3 +401,20 @@ def test_a_quantizer_that_would_not_be_finite_is_refused_by_name():
         fit_input_spec(x, ("continuous", "continuous"), 4, names=("tiny", "ok"))
     with pytest.raises(DataError, match="input feature 0 cannot be quantized"):
         fit_input_spec(np.where(x > 1e100, np.inf, x), ("continuous",) * 2, 4, "quantile")
+
+
+def test_the_readme_states_the_limits_of_the_code():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (text,) = re.findall(r"<!-- csv-limits -->(.*?)<!-- /csv-limits -->", readme, re.S)
+    text = " ".join(text.split())
+    lim = tabular.LIMITS
+    assert (f"of at most {lim['bytes'] >> 20} MiB, with at most {lim['columns']} columns, "
+            f"{lim['row']} characters per row, {lim['cells']} cells") in text
+    assert (f"{lim['classes']} classes, and numbers at most {lim['magnitude']:g} in "
+            "magnitude") in text
+    assert f"at most {data.IDX_MAX_BYTES >> 20} MiB whose header claims at most " \
+           f"{data.IDX_MAX_BYTES >> 20} MiB" in text
+    assert f"labels are at most {lim['label']} characters" in " ".join(readme.split())
