@@ -225,19 +225,22 @@ def _valid_idx(seed=0):
 _IMAGES, _LABELS = IDX_FILES["train"]
 
 
-def _replace(name, data, compress=True):
+def _replace(name, data=None, compress=True):
     """A data directory whose file ``name`` holds ``data`` (gzipped unless ``compress`` is
-    False); with ``data`` callable, ``data(path)`` makes the file instead."""
+    False); with ``data`` callable, ``data(path)`` makes the file instead. ``name`` may be a
+    dictionary ``{name: data}`` instead, for several files."""
+    changes = name if isinstance(name, dict) else {name: data}
+
     def make(directory):
         directory.mkdir()
         for file, raw in _valid_idx().items():
             path = directory / file
-            if file != name:
-                path.write_bytes(gzip.compress(raw, mtime=0))
-            elif callable(data):
-                data(path)
+            new = changes.get(file, raw)
+            if callable(new):
+                new(path)
             else:
-                path.write_bytes(gzip.compress(data, mtime=0) if compress else data)
+                compressed = compress or file not in changes
+                path.write_bytes(gzip.compress(new, mtime=0) if compressed else new)
     return make
 
 
@@ -247,6 +250,9 @@ _VALID = _valid_idx()
 IDX_CASES = {
     "idx_images_count_0": (_replace(_IMAGES, _idx(np.zeros((0, 28, 28)))), _IMAGES,
                            "holds no data (its header claims dimensions 0x28x28)"),
+    "idx_count_0_both": (_replace({_IMAGES: _idx(np.zeros((0, 28, 28))),
+                                   _LABELS: _idx(np.zeros(0))}), _IMAGES,
+                         "holds no data (its header claims dimensions 0x28x28)"),
     "idx_labels_count_0": (_replace(_LABELS, _idx(np.zeros(0))), _LABELS,
                            "holds no data (its header claims dimensions 0)"),
     "idx_bad_magic": (_replace(_IMAGES, b"\x00\x00\x0d\x03" + _VALID[_IMAGES][4:]), _IMAGES,
