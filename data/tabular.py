@@ -4,22 +4,34 @@ A CSV file becomes a matrix of *raw features* and a vector of class indices by :
 The encoding is a pure function of the file and the options, so the same file always gives the
 same features (this is what lets ``lwc sim`` rebuild a net's test set from its provenance):
 
-* the first row is the header; the delimiter is the one of ``, ; TAB |`` that the header holds
-  most often (``,`` when it holds none);
+* the file is a regular file (not a device, FIFO or directory) of UTF-8 text within
+  :data:`LIMITS`, read once (its SHA-256 is taken on the way);
+* the first row with text is the header; the delimiter is the one of ``, ; TAB |`` that it holds
+  most often (``,`` when it holds none); blank rows are skipped;
 * cells that are empty or read ``?``, ``NA``, ``N/A``, ``NaN``, ``null`` or ``None`` (any case) are
-  *missing*;
-* a column whose values are all numbers (finite floats) is *continuous* (missing cells take the
-  column's median), unless it has exactly two distinct values: then it is *binary*, encoded 0 for
-  the smaller value and 1 for the larger (missing cells take the more frequent one);
+  *missing* (:data:`MISSING`); every other cell is stripped of surrounding blanks;
+* a column whose values are all numbers (finite floats, at most ``LIMITS["magnitude"]`` in
+  magnitude) is *continuous* (missing cells take the column's median), unless it has exactly two
+  distinct values: then it is *binary*, encoded 0 for the smaller value and 1 for the larger
+  (missing cells take the more frequent one);
+* a column of which more than half the present cells are numbers, but not all, is refused: the
+  other cells (``abc``, ``1.2.3``, ``inf``) are mistakes, and the error names the first by line
+  and column (declaring the column ``categorical`` accepts it as categories);
 * any other column, and any column named in ``categorical``, is *categorical*: its distinct values
   (missing is a value of its own, ``(missing)``) sorted (numerically when all are numbers); two
   values make a binary feature (0 for the first, 1 for the second), more make one 0/1 feature per
   value (one-hot), at most :data:`MAX_CATEGORIES`;
 * a column with a single value (or only missing cells) carries no information and is dropped;
-* the classes are the distinct label values, sorted (numerically when all are numbers).
+* the classes are the distinct label values, sorted (numerically when all are numbers);
+* labels, categories and column names hold no control, format or separator characters
+  (:func:`unicodedata.category` ``Cc``, ``Cf``, ``Zl``, ``Zp``, ``Cs``: terminal escapes, newlines,
+  bidirectional controls), and a label at most ``LIMITS["label"]`` characters (what a ``net.pt``
+  class name may hold).
 
 Every error a user can cause is a :class:`~lwc.errors.DataError` of one line that starts with the
-file name.
+file name; an error about a cell names its line (the file line its row ends on, 1-based) and its
+column. Each column's entry in :attr:`Table.columns` counts its ``missing`` cells, which
+:func:`lwc.data.data_summary` reports as imputed.
 
 The network's integer inputs are made from these raw features by a quantizer fitted on the
 training split (:func:`lwc.train.inputs.fit_input_spec`).
