@@ -48,6 +48,7 @@ import csv
 import io
 import math
 import os
+import re
 import unicodedata
 from array import array
 from dataclasses import dataclass
@@ -86,6 +87,8 @@ _DISTINCT = 4 * MAX_CATEGORIES
 # terminal escapes, a newline forges output lines), format characters (bidirectional controls
 # reorder what a terminal shows), line and paragraph separators, lone surrogates.
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+# Where a line read up to "\n" ends early: after a "\r" that no "\n" follows.
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -183,8 +186,10 @@ class _Lines:
         except UnicodeDecodeError as exc:
             raise DataError(f"{self.path}: line {self.line + 1} is not UTF-8 text "
                             f"({exc.reason})") from None
-        # newline="" reading: \r and \r\n end lines too (the csv module's own rule).
-        return text.splitlines(keepends=True) if "\r" in text else ([text] if text else [])
+        # As a file opened with newline="" reads: a lone \r ends a line too (the csv module's rule).
+        if "\r" in text:
+            return [part for part in _LONE_CR.split(text) if part]
+        return [text] if text else []
 
     def __next__(self):
         while not self.pending:
