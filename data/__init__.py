@@ -3,7 +3,10 @@
 Training (:mod:`lwc.train`) and simulation (:mod:`lwc.sim`, which rebuilds the test set a
 ``net.pt`` was measured on from its provenance) both read data through this package; it imports
 neither torch nor any other part of lwc but :mod:`lwc.errors`. Nothing is ever downloaded: the
-MNIST-style datasets are read from the original IDX files in a data directory.
+MNIST-style datasets are read from the original IDX files in a data directory. Only regular
+files within documented size limits are read (``tabular.LIMITS``, :data:`IDX_MAX_BYTES`).
+:func:`data_summary` and :func:`summary_lines` say what was read (rows, features, classes, what
+was imputed or dropped), for ``lwc train``'s output and ``train_report.json``.
 """
 
 from . import tabular

@@ -231,8 +231,10 @@ def load_dataset(name, *, seed, test_fraction=None, val_fraction=0.1, data_dir=N
     Raises
     ------
     lwc.errors.DataError
-        Unknown name, bad fractions, or a data file that is missing or malformed (the message
-        names the file).
+        Unknown name, bad fractions, or a data file that is missing, not a regular file (a
+        device, FIFO or directory), over its size limit (``tabular.LIMITS``,
+        :data:`IDX_MAX_BYTES`) or malformed (the message names the file, and the line and column
+        of a bad CSV cell).
     """
     _check_name(name)
     if test_fraction is None:
