@@ -111,14 +111,26 @@ def _compressor_cells(count, width):
     return 2 * max(count - width, 0) + width
 
 
-def _activation_cells(kind, width, bits):
-    if kind == "step":
-        return -(-width // 3)
-    if kind == "ternary":
-        return 2 * -(-width // 3)
-    if kind == "clip":
-        return 2 * width + bits
-    return 0  # linear: the sum is the score
+def _activation_cells(activation, width):
+    """Cells of one neuron's activation over a ``width``-bit sum, from the kind's table row
+    (:data:`lwc.semantics.KINDS`): a kind with an output width (``bits``) subtracts and saturates
+    (``clip``: two cells per sum bit and one per output bit); any other hidden kind compares the
+    sum with each of its parameters (a LUT4 per three bits); the output kind's sum is the score."""
+    kind = semantics.KINDS[activation.kind]
+    if not kind.hidden:
+        return 0
+    if "bits" in kind.settings:
+        return 2 * width + activation.bits
+    return len(kind.params) * -(-width // 3)
+
+
+def _register_bits(activation, width):
+    """Register bits of one neuron's output: the sum (output kind), the output width (a kind with
+    ``bits``), or two (a threshold kind's one or two bits)."""
+    kind = semantics.KINDS[activation.kind]
+    if not kind.hidden:
+        return width
+    return activation.bits if "bits" in kind.settings else 2
 
 
 def layer_cells(layer, in_ranges):
@@ -139,10 +151,8 @@ def layer_cells(layer, in_ranges):
             cells += _compressor_cells(len(terms), width)
         else:
             cells += _tree_cells(terms)
-        cells += _activation_cells(layer.activation.kind, width, layer.activation.bits)
-        cells += _REGISTER_CELLS * (width if layer.activation.kind == "linear" else
-                                    layer.activation.bits if layer.activation.kind == "clip"
-                                    else 2)
+        cells += _activation_cells(layer.activation, width)
+        cells += _REGISTER_CELLS * _register_bits(layer.activation, width)
     return cells
 
 

@@ -108,11 +108,22 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class Activation:
-    """A layer's activation kind; ``shift`` and ``bits`` are used by ``clip`` only."""
+    """A layer's activation kind and its per-layer settings (:data:`lwc.semantics.SETTINGS`); a
+    kind that does not have a setting (:data:`lwc.semantics.KINDS`) leaves it at its default."""
 
     kind: str
     shift: int = 0
     bits: int = 1
+
+    @property
+    def settings(self):
+        """``{name: value}`` of the settings the kind has, in the table's order."""
+        return {name: getattr(self, name) for name in semantics.KINDS[self.kind].settings}
+
+    def describe(self):
+        """The kind and its settings as text, ``clip shift=1 bits=2`` (the IR text and the naive
+        Verilog's comments)."""
+        return " ".join([self.kind, *(f"{k}={v}" for k, v in self.settings.items())])
 
 
 @dataclass(frozen=True)
@@ -200,27 +211,26 @@ class CompiledNetwork(Network):
     :func:`lwc.compiler.lower.lower`."""
 
 
-def activation_value(activation, params, s):
-    """The activation of one integer sum ``s`` (a Python int), by :func:`lwc.semantics.activation`;
-    used for interval arithmetic. Every activation is non-decreasing in ``s``."""
-    if activation.kind not in ACTIVATION_KINDS:
-        raise VerifyError(f"unknown activation kind {activation.kind!r}")
-    return semantics.activation(activation.kind, params, s, shift=activation.shift,
-                                bits=activation.bits)
-
-
 def sum_range(neuron, in_ranges):
     """Exact interval of ``sum(w * x)`` over the terms of a neuron (or shared node), given each
     term's interval (:func:`lwc.semantics.weighted_sum_range`)."""
     return semantics.weighted_sum_range([in_ranges[i] for i in neuron.inputs], neuron.weights)
 
 
+def activation_value(activation, params, s):
+    """The activation of one integer sum ``s`` (a Python int), by
+    :func:`lwc.semantics.activation`."""
+    if activation.kind not in ACTIVATION_KINDS:
+        raise VerifyError(f"unknown activation kind {activation.kind!r}")
+    return semantics.activation(activation.kind, params, s, **activation.settings)
+
+
 def activation_range(activation, params, s_range):
-    """Output interval of a (monotone) activation over the sum interval ``s_range``."""
-    return (
-        activation_value(activation, params, s_range[0]),
-        activation_value(activation, params, s_range[1]),
-    )
+    """Output interval of ``activation`` over the sum interval ``s_range``
+    (:func:`lwc.semantics.activation_range`)."""
+    if activation.kind not in ACTIVATION_KINDS:
+        raise VerifyError(f"unknown activation kind {activation.kind!r}")
+    return semantics.activation_range(activation.kind, params, s_range, **activation.settings)
 
 
 def shared_ranges(layer, in_ranges):
@@ -304,13 +314,14 @@ def verify(net):
         last = li == len(net.layers) - 1
         _check(kind in ACTIVATION_KINDS, f"layer {li}: unknown activation {kind!r}")
         if last:
-            _check(kind == "linear", f"output layer must be linear, not {kind!r}")
+            _check(kind in semantics.OUTPUT_KINDS,
+                   f"output layer must be {', '.join(semantics.OUTPUT_KINDS)}, not {kind!r}")
             _check(layer.size >= 1, "output layer must have at least one neuron")
         else:
             _check(kind in HIDDEN_KINDS, f"layer {li}: hidden activation cannot be {kind!r}")
-        if kind == "clip":
-            _check(layer.activation.shift >= 0, f"layer {li}: clip shift must be >= 0")
-            _check(1 <= layer.activation.bits <= 16, f"layer {li}: clip bits must be 1..16")
+        act = layer.activation
+        error = semantics.settings_error(kind, {k: getattr(act, k) for k in semantics.SETTINGS})
+        _check(error is None, f"layer {li}: {error}")
         n_in = net.layer_input_count(li)
         n_ref = n_in + len(layer.shared)  # receptive fields may name shared nodes too
         n_params = len(ACTIVATION_KINDS[kind])
@@ -335,8 +346,9 @@ def verify(net):
             int_params = all(isinstance(p, int) for p in neuron.params)
             _check(len(neuron.params) == n_params and int_params,
                    f"{where}: {kind} needs {n_params} integer parameter(s)")
-            if kind == "ternary":
-                _check(neuron.params[0] < neuron.params[1], f"{where}: ternary needs lo < hi")
+            if semantics.KINDS[kind].increasing:
+                _check(all(map(operator.lt, neuron.params, neuron.params[1:])),
+                       f"{where}: {kind} needs {' < '.join(semantics.ACTIVATIONS[kind])}")
         if layer.shared:
             _verify_shared(li, layer, n_in)
     if isinstance(net, CompiledNetwork):
@@ -424,9 +436,8 @@ def dump(net):
     ]
     for li, layer in enumerate(net.layers):
         act = layer.activation
-        extra = f" shift={act.shift} bits={act.bits}" if act.kind == "clip" else ""
         shared = f" shared={len(layer.shared)}" if layer.shared else ""
-        lines.append(f"layer {li} {act.kind}{extra} neurons={layer.size}{shared}")
+        lines.append(f"layer {li} {act.describe()} neurons={layer.size}{shared}")
         prefix = "x" if li == 0 else "a"
         n_in = net.layer_input_count(li)
         for k, node in enumerate(layer.shared):

@@ -7,6 +7,8 @@ provenance are not part of it.
 
 import re
 
+from lwc.semantics import SETTINGS
+
 from .ir import (
     ACTIVATION_KINDS,
     Activation,
@@ -68,7 +70,8 @@ def parse(text):
         if line.startswith("layer "):
             _, _, kind, *rest = line.split()
             fields = _fields(" ".join(rest))
-            activation = Activation(kind, int(fields.get("shift", 0)), int(fields.get("bits", 1)))
+            settings = {k: int(fields[k]) for k in fields if k in SETTINGS}
+            activation = Activation(kind, **settings)
             layers.append((activation, [], []))
             if len(layers) > 1:
                 n_in = len(layers[-2][1])

@@ -38,8 +38,7 @@ def layer_specs(net):
     """The :class:`~lwc.hw.LayerSpec` of each layer of ``net``, in order."""
     return tuple(
         LayerSpec(
-            activation=ActivationSpec(layer.activation.kind, layer.activation.shift,
-                                      layer.activation.bits),
+            activation=ActivationSpec(layer.activation.kind, **layer.activation.settings),
             neurons=tuple(NeuronSpec(n.inputs, n.weights, n.params, n.origin)
                           for n in layer.neurons),
             shared=tuple(SharedSpec(node.inputs, node.weights) for node in layer.shared),

@@ -93,8 +93,8 @@ def _layer_width(net, index, in_bound):
     layer = net.layers[index]
     bound = int(abs(w).sum(axis=1).max(initial=0)) * in_bound
     params = [abs(p) for n in layer.neurons for p in n.params]
-    # s - t for clip, s + b for linear: at most bound + |param|; clip compares with its top.
-    top = (1 << layer.activation.bits) - 1 if layer.activation.kind == "clip" else 0
+    # s - t or s + b: at most bound + |param|; a kind with an output width compares with its top.
+    top = (1 << layer.activation.bits) - 1 if "bits" in layer.activation.settings else 0
     extreme = max(bound + max(params, default=0), top)
     return extreme.bit_length() + 2
 
@@ -149,8 +149,7 @@ def write_verilog(net, path=None, *, latency=None, name=DEFAULT_NAME):
         act = layer.activation
         width = _layer_width(net, li, in_bound)
         w = dense_weights(net, li, full_inputs=li == 0)
-        extra = f" shift={act.shift} bits={act.bits}" if act.kind == "clip" else ""
-        lines += ["", f"  // Layer {li}: {act.kind}{extra}, {layer.size} neurons, "
+        lines += ["", f"  // Layer {li}: {act.describe()}, {layer.size} neurons, "
                       f"{width}-bit sums."]
         outputs = []
         for row, neuron in enumerate(layer.neurons):

@@ -9,14 +9,14 @@ The file is a :func:`torch.save` archive of plain containers and tensors, read b
                           | {"kind": "affine", "scale": f64[1|count], "offset": f64[1|count]}
                           | {"kind": "thresholds", "thresholds": f64[1|count, 2**bits - 1]}},
      "layers": [{"weight": int8[outputs, inputs] in -127..+127,
-                 "activation": {"kind": "step", "threshold": i64[outputs]}
-                             | {"kind": "ternary", "lo": i64[outputs], "hi": i64[outputs]}
-                             | {"kind": "clip", "threshold": i64[outputs], "shift": int,
-                                "bits": int}
-                             | {"kind": "linear", "bias": i64[outputs]}}, ...],
+                 "activation": {"kind": str, PARAMETER: i64[outputs], ..., SETTING: int, ...}},
+                ...],
      "output": {"classes": [str, ...]},
      "provenance": {"dataset": str, "test_accuracy": float, "created": str,
                     "lwc_version": str, ...}}
+
+with one ``PARAMETER`` tensor per neuron parameter and one ``SETTING`` per layer setting of the
+activation kind, as :data:`lwc.semantics.KINDS` lists them (``linear`` in the last layer only).
 
 :func:`save` writes version 2. Version 1 is the same layout with ternary weights only (in
 {-1, 0, +1}); :func:`load` reads both and holds a version-1 file to its ternary range. Version 2
@@ -39,6 +39,7 @@ import zipfile
 
 import numpy as np
 
+from .. import semantics
 from ..errors import NetFileError, UsageError
 from .golden import quantizer_problem
 from .ir import (
@@ -68,14 +69,14 @@ READS = {1: 1, 2: MAX_WEIGHT}
 #: reference counted again, ``depth`` how deeply they nest; ``string`` characters in any string,
 #: ``class_name`` in an output class name, ``provenance`` entries. Network: ``inputs``,
 #: ``neurons`` per layer, ``all_neurons`` in all layers, ``layers``, ``weights`` dense entries,
-#: ``nonzero`` weights, ``quantizer`` threshold values, ``bits`` input and clip bits, ``shift``
-#: clip shift, ``parameter`` the bound that activation parameters stay strictly within in
-#: magnitude.
+#: ``nonzero`` weights, ``quantizer`` threshold values, ``bits`` input bits, ``parameter`` the
+#: bound that activation parameters stay strictly within in magnitude. An activation's layer
+#: settings are held to their limits in :data:`lwc.semantics.SETTINGS`.
 LIMITS = {"bytes": 1 << 28, "records": 1024, "directory": 1 << 20, "pickle": 1 << 25,
           "objects": 1 << 20, "depth": 32, "string": 4096, "class_name": 256, "provenance": 256,
           "inputs": 1 << 16, "neurons": 1 << 16, "all_neurons": 1 << 16, "layers": 64,
           "weights": 1 << 25,
-          "nonzero": 1 << 21, "quantizer": 1 << 22, "bits": 16, "shift": 62, "parameter": 1 << 40}
+          "nonzero": 1 << 21, "quantizer": 1 << 22, "bits": 16, "parameter": 1 << 40}
 #: Characters no string in a net.pt may hold: C0 and C1 controls (ESC starts terminal escape
 #: sequences, a newline forges output lines), DEL, the Unicode line and paragraph separators, the
 #: bidirectional controls (they reorder what a terminal shows) and lone surrogates.
@@ -115,9 +116,7 @@ def to_dict(net):
         act = {"kind": layer.activation.kind}
         for k, name in enumerate(ACTIVATION_KINDS[layer.activation.kind]):
             act[name] = torch.tensor([n.params[k] for n in layer.neurons], dtype=torch.int64)
-        if layer.activation.kind == "clip":
-            act["shift"] = layer.activation.shift
-            act["bits"] = layer.activation.bits
+        act.update(layer.activation.settings)
         layers.append({"weight": torch.from_numpy(w.astype(np.int8)), "activation": act})
     _check_text_to_save(net)
     return {
@@ -699,7 +698,7 @@ def from_dict(data, path="<memory>"):
             r.fail(f"network has more than {LIMITS['nonzero']} nonzero weights")
         act = r.get(layer, "activation", dict, where)
         kind = r.get(act, "kind", str, f"{where} activation")
-        allowed = ("linear",) if last else HIDDEN_KINDS
+        allowed = semantics.OUTPUT_KINDS if last else HIDDEN_KINDS
         if kind not in allowed:
             role = "output layer" if last else "hidden layer"
             r.fail(f"{where} ({role}) activation must be one of {', '.join(allowed)}, "
@@ -713,18 +712,17 @@ def from_dict(data, path="<memory>"):
             t = r.tensor(act, name, f"{where} activation", _int_dtypes(), [(out,)])
             cols.append(t.numpy().astype(np.int64))
         params = np.stack(cols, axis=1)
-        if kind == "ternary" and (params[:, 0] >= params[:, 1]).any():
-            row = int(np.argmax(params[:, 0] >= params[:, 1]))
-            r.fail(f"{where} neuron {row}: ternary lo must be below hi")
-        activation = Activation(kind)
-        if kind == "clip":
-            shift = r.get(act, "shift", int, f"{where} activation")
-            cbits = r.get(act, "bits", int, f"{where} activation")
-            if not 0 <= shift <= LIMITS["shift"]:
-                r.fail(f"{where} clip shift must be 0..{LIMITS['shift']}, not {shift}")
-            if not 1 <= cbits <= LIMITS["bits"]:
-                r.fail(f"{where} clip bits must be 1..{LIMITS['bits']}, not {cbits}")
-            activation = Activation("clip", shift=shift, bits=cbits)
+        if semantics.KINDS[kind].increasing and (np.diff(params, axis=1) <= 0).any():
+            row = int(np.argmax((np.diff(params, axis=1) <= 0).any(axis=1)))
+            r.fail(f"{where} neuron {row}: {kind} "
+                   f"{' must be below '.join(semantics.ACTIVATIONS[kind])}")
+        settings = {name: r.get(act, name, int, f"{where} activation")
+                    for name in semantics.KINDS[kind].settings}
+        error = semantics.settings_error(
+            kind, {name: settings.get(name, s.default) for name, s in semantics.SETTINGS.items()})
+        if error:
+            r.fail(f"{where} {error}")
+        activation = Activation(kind, **settings)
         # Not np.abs: it leaves -2**63 negative.
         bound = LIMITS["parameter"]
         if params.size and (params.min() <= -bound or params.max() >= bound):

@@ -77,7 +77,8 @@ def stage_of(level, registers):
 
 @dataclass(frozen=True)
 class ActivationSpec:
-    """A layer's activation; ``shift`` and ``bits`` are used by ``clip`` only."""
+    """A layer's activation kind and its settings (:data:`lwc.semantics.SETTINGS`; a kind that
+    does not have a setting leaves it at its default)."""
 
     kind: str
     shift: int = 0
@@ -87,19 +88,23 @@ class ActivationSpec:
         if self.kind not in semantics.ACTIVATIONS:
             raise ValueError(f"Activation kind must be one of {', '.join(semantics.ACTIVATIONS)}, "
                              f"not {self.kind!r}")
-        if not (isinstance(self.shift, int) and self.shift >= 0):
-            raise ValueError(f"Clip shift must be a non-negative integer, not {self.shift!r}")
-        if not (isinstance(self.bits, int) and self.bits >= 1):
-            raise ValueError(f"Clip bits must be a positive integer, not {self.bits!r}")
+        error = semantics.settings_error(self.kind, {k: getattr(self, k)
+                                                     for k in semantics.SETTINGS})
+        if error:
+            raise ValueError(error[0].upper() + error[1:])
+
+    @property
+    def settings(self):
+        """``{name: value}`` of the settings the kind has."""
+        return {name: getattr(self, name) for name in semantics.KINDS[self.kind].settings}
 
     def value(self, params, s):
         """The activation of the integer sum ``s`` (:func:`lwc.semantics.activation`)."""
-        return semantics.activation(self.kind, params, s, shift=self.shift, bits=self.bits)
+        return semantics.activation(self.kind, params, s, **self.settings)
 
     def output_range(self, params, sum_range):
         """Exact interval of the activation over the sum interval ``sum_range``."""
-        return semantics.activation_range(self.kind, params, sum_range, shift=self.shift,
-                                          bits=self.bits)
+        return semantics.activation_range(self.kind, params, sum_range, **self.settings)
 
 
 @dataclass(frozen=True)
@@ -161,8 +166,9 @@ def _check_spec(spec, input_count):
         if len(n.params) != len(params):
             raise ValueError(f"{where}: {kind} needs {len(params)} parameter(s), "
                              f"not {n.params!r}")
-        if kind == "ternary" and not n.params[0] < n.params[1]:
-            raise ValueError(f"{where}: ternary needs lo < hi, not {n.params!r}")
+        if semantics.KINDS[kind].increasing and \
+                any(a >= b for a, b in zip(n.params, n.params[1:])):
+            raise ValueError(f"{where}: {kind} needs {' < '.join(params)}, not {n.params!r}")
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,33 @@
 """The integer semantics of an lwc network, once: what ``docs/semantics.md`` specifies.
 
 A leaf module (standard library only) that the compiler, the hardware, the estimator and training
-all import: the activation kinds and their parameters, the activation formulas, the exact interval
-of a weighted sum and of an activation, the weight limit, the exact width of an interval, the
-output payload's field widths, and when a layer's sums are built as compressor trees.
+all import: the activation kinds with their per-neuron parameters and per-layer settings (and the
+settings' limits), the activation formulas, the exact interval of a weighted sum and of an
+activation, the weight limit, the exact width of an interval, the output payload's field widths,
+and when a layer's sums are built as compressor trees.
+
+A new activation kind is a row of :data:`KINDS`, a branch of :func:`activation` (and, if it is not
+monotone, its turning points in :func:`activation_range`), and its hardware; the IR, its text,
+``net.pt``, the naive Verilog and the estimator read the table.
 
 The formulas are written once for both Python ints and NumPy arrays: the functions that branch
 take the ``where`` (and ``minimum``/``maximum``) to branch with, defaulting to their scalar
 versions; the golden model passes ``numpy.where``.
 """
 
+from dataclasses import dataclass
+
 __all__ = [
+    "Setting",
+    "Kind",
+    "SETTINGS",
+    "KINDS",
     "ACTIVATIONS",
     "HIDDEN_KINDS",
     "OUTPUT_KINDS",
     "MAX_WEIGHT",
+    "settings_error",
+    "offset_params",
     "activation",
     "activation_range",
     "term_bounds",
@@ -25,22 +38,83 @@ __all__ = [
     "one_bit_inputs",
 ]
 
-#: Activation kinds and the names of the integer parameters each neuron carries for them.
-ACTIVATIONS = {
-    "step": ("threshold",),  # a = 1 if s >= t else 0
-    "ternary": ("lo", "hi"),  # a = +1 if s >= hi, -1 if s <= lo, else 0
-    "clip": ("threshold",),  # a = clamp((s - t) >> shift, 0, 2**bits - 1), >> floors
-    "linear": ("bias",),  # score = s + b
+
+@dataclass(frozen=True)
+class Setting:
+    """An integer setting of a whole layer's activation: ``least <= value <= most``; a kind that
+    does not have it leaves it at ``default``."""
+
+    meaning: str
+    least: int
+    most: int
+    default: int
+
+
+#: The per-layer settings of the activation kinds (``docs/semantics.md`` and ``docs/netfile.md``
+#: list them; tests hold both to this table). ``shift`` stays below 63 so that ``s >> shift`` of
+#: any ``int64`` sum is exact.
+SETTINGS = {
+    "shift": Setting("the arithmetic (floor) right shift of `s_i - t`", 0, 62, 0),
+    "bits": Setting("k, the output's width: it saturates at 2^k - 1", 1, 16, 1),
 }
+
+
+@dataclass(frozen=True)
+class Kind:
+    """An activation kind: the names of the integer ``params`` each neuron carries (in order), the
+    names of its layer's ``settings`` (keys of :data:`SETTINGS`), whether hidden layers
+    (``hidden``) or the output layer (otherwise) may have it, and whether each neuron's parameters
+    must be strictly ``increasing``.
+
+    A parameter named ``bias`` is added to the sum; any other is a threshold the sum is compared
+    with (or, for ``clip``, subtracted from it): :func:`offset_params` relies on this.
+    """
+
+    params: tuple[str, ...]
+    settings: tuple[str, ...] = ()
+    hidden: bool = True
+    increasing: bool = False
+
+
+#: The activation kinds (formulas in :func:`activation`).
+KINDS = {
+    "step": Kind(("threshold",)),  # a = 1 if s >= t else 0
+    "ternary": Kind(("lo", "hi"), increasing=True),  # a = +1 if s >= hi, -1 if s <= lo, else 0
+    "clip": Kind(("threshold",), ("shift", "bits")),  # a = clamp((s - t) >> shift, 0, 2**bits - 1)
+    "linear": Kind(("bias",), hidden=False),  # score = s + b
+}
+#: Activation kinds and the names of the integer parameters each neuron carries for them.
+ACTIVATIONS = {name: kind.params for name, kind in KINDS.items()}
 #: The kinds a hidden layer may have.
-HIDDEN_KINDS = ("step", "ternary", "clip")
+HIDDEN_KINDS = tuple(name for name, kind in KINDS.items() if kind.hidden)
 #: The kinds the output layer may have.
-OUTPUT_KINDS = ("linear",)
+OUTPUT_KINDS = tuple(name for name, kind in KINDS.items() if not kind.hidden)
 
 #: The largest weight magnitude a network may have (``net.pt`` stores weights as ``int8``; the
 #: range is kept symmetric so that negating a neuron's weights never leaves it). A weight ``w``
 #: adds its input ``|w|`` times.
 MAX_WEIGHT = 127
+
+
+def settings_error(kind, settings):
+    """The first thing wrong with the layer ``settings`` (``{name: value}`` for every name of
+    :data:`SETTINGS`) of activation ``kind``, as ``"{kind} {name} must be ..."``; ``None`` when they
+    are right: an int within its limits for each setting of the kind, the default for the others."""
+    for name, setting in SETTINGS.items():
+        value = settings[name]
+        if name in KINDS[kind].settings:
+            if not (isinstance(value, int) and setting.least <= value <= setting.most):
+                return f"{kind} {name} must be {setting.least}..{setting.most}, not {value!r}"
+        elif value != setting.default:
+            return f"{kind} has no {name} (it must stay {setting.default}, not {value!r})"
+    return None
+
+
+def offset_params(kind, params, delta):
+    """The parameters with which the activation ``kind`` of ``s`` is what it was with ``params``
+    of ``s + delta``: each threshold moves by ``-delta``, a bias by ``+delta``."""
+    return tuple(p + delta if name == "bias" else p - delta
+                 for name, p in zip(KINDS[kind].params, params, strict=True))
 
 
 def _where(condition, a, b):
@@ -49,7 +123,8 @@ def _where(condition, a, b):
 
 def activation(kind, params, s, *, shift=0, bits=1, where=_where):
     """The activation ``kind`` of the integer sum ``s`` with the neuron's ``params`` (a sequence in
-    the order of :data:`ACTIVATIONS`); ``shift`` and ``bits`` are the layer's ``clip`` settings.
+    the order of :data:`ACTIVATIONS`) and the layer's settings (:data:`SETTINGS`; a kind reads
+    only its own).
 
     ``s`` and the parameters may be Python ints (the default ``where`` is ``a if c else b``) or
     NumPy integer arrays (pass ``where=numpy.where``). Every activation is non-decreasing in ``s``.
@@ -70,11 +145,10 @@ def activation(kind, params, s, *, shift=0, bits=1, where=_where):
 
 
 def activation_range(kind, params, sum_range, *, shift=0, bits=1):
-    """Exact interval of the activation over the sum interval ``sum_range`` (the activation at its
-    ends: every activation is non-decreasing)."""
-    lo, hi = sum_range
-    return (activation(kind, params, lo, shift=shift, bits=bits),
-            activation(kind, params, hi, shift=shift, bits=bits))
+    """Exact interval of the activation over the sum interval ``sum_range``: its extremes over the
+    ends of the interval (every activation is non-decreasing in ``s``)."""
+    values = [activation(kind, params, s, shift=shift, bits=bits) for s in sum_range]
+    return min(values), max(values)
 
 
 def term_bounds(lo, hi, weight, *, minimum=min, maximum=max):

@@ -8,17 +8,12 @@ The constant neuron then feeds nothing and is removed by ``remove_unread``.
 
 from dataclasses import replace
 
+from lwc.semantics import offset_params
+
 from ..ir import activation_range, layer_ranges
 from .base import Pass, Phase
 
 __all__ = ["fold_constants"]
-
-
-def _shift_params(kind, params, delta):
-    """Parameters for ``s`` when the old sum was ``s + delta``."""
-    if kind == "linear":
-        return (params[0] + delta,)
-    return tuple(p - delta for p in params)
 
 
 def _fold_constants(net):
@@ -44,7 +39,7 @@ def _fold_constants(net):
                 neuron,
                 inputs=tuple(i for i, _ in keep),
                 weights=tuple(w for _, w in keep),
-                params=_shift_params(reader.activation.kind, neuron.params, delta),
+                params=offset_params(reader.activation.kind, neuron.params, delta),
             ))
         layers[li + 1] = replace(reader, neurons=tuple(neurons))
     return replace(net, layers=tuple(layers))

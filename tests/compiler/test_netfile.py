@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from lwc import semantics
 from lwc.compiler import golden, ir, netfile
 from lwc.errors import NetFileError, UsageError
 
@@ -303,7 +304,7 @@ def test_the_format_doc_names_every_key_the_reader_reads(net):
                                                                     "thresholds", "weight",
                                                                     "activation"}
     keys |= {name for params in ir.ACTIVATION_KINDS.values() for name in params}
-    keys |= {"shift", "bits"}
+    keys |= set(semantics.SETTINGS)
     assert not {k for k in keys if f'"{k}"' not in text and f"`{k}`" not in text}
 
 
