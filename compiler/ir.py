@@ -44,6 +44,7 @@ __all__ = [
     "MAX_WEIGHT",
     "verify",
     "dump",
+    "value_names",
     "activation_range",
     "sum_range",
     "shared_ranges",
@@ -414,20 +415,34 @@ def _verify_shared(li, layer, n_in):
         _check(n_in + k in read, f"layer {li} shared node {k}: read by nothing")
 
 
-def _fmt_term(index, weight, prefix):
+def value_names(net, index):
+    """The names of the values layer ``index`` reads, in order, as the IR text writes them and as
+    ``net.v`` numbers them: input feature ``f`` is ``x{f}`` (its index among all the features,
+    which ``input_map`` holds; ``net.v``'s wire ``x{f}``), and the previous layer's neuron of
+    origin ``o`` is ``a{o}`` (``net.v``'s ``l{index - 1}_n{o}_act``)."""
+    if index == 0:
+        return [f"x{f}" for f in net.input_map]
+    return [f"a{neuron.origin}" for neuron in net.layers[index - 1].neurons]
+
+
+def _fmt_term(name, weight):
     sign = "+" if weight > 0 else "-"
     mag = "" if abs(weight) == 1 else f"{abs(weight)}*"
-    return f"{sign}{mag}{prefix}{index}"
+    return f"{sign}{mag}{name}"
 
 
-def _fmt_terms(item, n_in, prefix):
-    """The terms of a neuron or shared node: inputs as ``{prefix}{i}``, shared nodes as ``s{k}``."""
-    return " ".join(_fmt_term(i, w, prefix) if i < n_in else _fmt_term(i - n_in, w, "s")
+def _fmt_terms(item, names):
+    """The terms of a neuron or shared node: the values it reads by their ``names``
+    (:func:`value_names`), shared nodes as ``s{k}``."""
+    n_in = len(names)
+    return " ".join(_fmt_term(names[i] if i < n_in else f"s{i - n_in}", w)
                     for i, w in zip(item.inputs, item.weights))
 
 
 def dump(net):
-    """A deterministic, human-readable text form of ``net`` (for golden tests and reading)."""
+    """A deterministic, human-readable text form of ``net`` (for golden tests and reading; read
+    back by :func:`lwc.compiler.irtext.parse`). Neurons are ``n{origin}``; the values a layer
+    reads are named as in ``net.v`` (:func:`value_names`), shared nodes ``s{k}``."""
     q = net.input.quantizer
     lines = [
         f"network inputs={net.input.count} bits={net.input.bits} used={len(net.input_map)} "
@@ -438,16 +453,15 @@ def dump(net):
         act = layer.activation
         shared = f" shared={len(layer.shared)}" if layer.shared else ""
         lines.append(f"layer {li} {act.describe()} neurons={layer.size}{shared}")
-        prefix = "x" if li == 0 else "a"
-        n_in = net.layer_input_count(li)
+        names = value_names(net, li)
         for k, node in enumerate(layer.shared):
             rng = "" if node.sum_range is None else " sum=[{},{}]".format(*node.sum_range)
-            lines.append(f"  s{k}{rng} : {_fmt_terms(node, n_in, prefix)}")
+            lines.append(f"  s{k}{rng} : {_fmt_terms(node, names)}")
         for neuron in layer.neurons:
-            names = ACTIVATION_KINDS[act.kind]
-            params = " ".join(f"{k}={v}" for k, v in zip(names, neuron.params))
+            params = " ".join(f"{k}={v}" for k, v in zip(ACTIVATION_KINDS[act.kind],
+                                                          neuron.params))
             rng = "" if neuron.sum_range is None else " sum=[{},{}]".format(*neuron.sum_range)
-            terms = _fmt_terms(neuron, n_in, prefix)
+            terms = _fmt_terms(neuron, names)
             lines.append(f"  n{neuron.origin} {params}{rng} : {terms}".rstrip())
     lines.append("classes " + " ".join(net.classes))
     return "\n".join(lines) + "\n"

@@ -2,7 +2,8 @@
 
 Pass tests are written as text, xDSL style: a small net as IR text, the pass applied, the
 expected text. The text holds everything a pass reads; a quantizer other than ``none`` and the
-provenance are not part of it.
+provenance are not part of it. Terms name the values they read as ``net.v`` does: ``x{f}`` the
+input feature ``f`` (one of ``input_map``), ``a{o}`` the previous layer's neuron ``n{o}``.
 """
 
 import re
@@ -24,7 +25,7 @@ from .ir import (
 
 __all__ = ["parse"]
 
-_TERM = re.compile(r"^([+-])(?:(\d+)\*)?([xas])(\d+)$")
+_TERM = re.compile(r"^([+-])(?:(\d+)\*)?([xas]\d+)$")
 _ITEM = re.compile(r"^(n|s)(\d+)((?: \w+=-?\d+)*)(?: sum=\[(-?\d+),(-?\d+)\])? :(.*)$")
 
 
@@ -32,14 +33,23 @@ def _fields(text):
     return dict(part.split("=", 1) for part in text.split())
 
 
-def _terms(text, n_in, where):
+def _terms(text, names, where):
+    """The ``(inputs, weights)`` of the terms ``text``: the values the layer reads by their
+    ``names`` (``{name: index}``, :func:`~lwc.compiler.ir.value_names`), shared nodes as
+    ``s{k}``."""
     inputs, weights = [], []
     for term in text.split():
         match = _TERM.match(term)
         if not match:
             raise VerifyError(f"{where}: cannot read the term {term!r}")
-        sign, magnitude, kind, index = match.groups()
-        index = int(index) + (n_in if kind == "s" else 0)
+        sign, magnitude, name = match.groups()
+        if name.startswith("s"):
+            index = len(names) + int(name[1:])
+        elif name in names:
+            index = names[name]
+        else:
+            raise VerifyError(f"{where}: {name} is not a value this layer reads "
+                              f"({' '.join(names) or 'none'})")
         inputs.append(index)
         weights.append((-1 if sign == "-" else 1) * int(magnitude or 1))
     return tuple(inputs), tuple(weights)
@@ -65,7 +75,7 @@ def parse(text):
         raise VerifyError("IR text cannot describe a quantizer")
     input_map = tuple(int(i) for i in lines[1].split()[1:])
     layers, widths = [], []
-    n_in = len(input_map)
+    readable = {f"x{f}": k for k, f in enumerate(input_map)}
     for line in lines[2:-1]:
         if line.startswith("layer "):
             _, _, kind, *rest = line.split()
@@ -74,7 +84,7 @@ def parse(text):
             activation = Activation(kind, **settings)
             layers.append((activation, [], []))
             if len(layers) > 1:
-                n_in = len(layers[-2][1])
+                readable = {f"a{n.origin}": k for k, n in enumerate(layers[-2][1])}
             continue
         match = _ITEM.match(line.strip())
         if not match or not layers:
@@ -82,7 +92,7 @@ def parse(text):
         what, number, params, lo, hi, terms = match.groups()
         activation, neurons, shared = layers[-1]
         where = f"layer {len(layers) - 1} {what}{number}"
-        inputs, weights = _terms(terms, n_in, where)
+        inputs, weights = _terms(terms, readable, where)
         rng = None if lo is None else (int(lo), int(hi))
         widths.append(rng is not None)
         if what == "s":

@@ -154,15 +154,16 @@ class TernaryLayer(wiring.Component):
         return m
 
 
-def build_layer(nl, spec, plan, inputs, index, *, compress=False):
+def build_layer(nl, spec, plan, inputs, index, *, compress=False, names=None):
     """Build the logic of a layer into the netlist ``nl`` over ``inputs`` (nodes of the values
-    of ``plan.input_ranges``); return the registered activations (a constant node for a neuron
-    whose output is constant).
+    of ``plan.input_ranges``, called ``names``: by default ``x0, x1, ...``; a network passes the
+    IR's names, :func:`lwc.compiler.ir.value_names`); return the registered activations (a
+    constant node for a neuron whose output is constant).
 
     Shared node ``k`` is the signal ``l{index}_s{k}``, made once and read by every neuron (and
     later node) that names it, at whatever pipeline stage each reads it; a term read with weight
-    ``w``, ``|w| > 1``, is the signal ``l{index}_x{k}_x{|w|}`` (or ``l{index}_s{k}_x{|w|}``), also
-    made once. With ``compress``, when every input is one bit wide
+    ``w``, ``|w| > 1``, is the signal ``l{index}_{name}_x{|w|}`` (or ``l{index}_s{k}_x{|w|}``),
+    also made once. With ``compress``, when every input is one bit wide
     (:func:`lwc.semantics.one_bit_inputs`) and the layer has no pipeline registers inside, each
     neuron's sum over more than two terms is a compressor tree
     (:func:`~lwc.hw.adder_tree.compressor_sum`) instead of an adder tree.
@@ -173,8 +174,9 @@ def build_layer(nl, spec, plan, inputs, index, *, compress=False):
     pipeline = Pipeline(nl, plan.registers)
     prefix = f"l{index}"
     n_in = len(input_ranges)
+    names = [f"x{k}" for k in range(n_in)] if names is None else names
     terms = weighted_nodes(nl, inputs, input_ranges, [1] * n_in,
-                           [f"{prefix}_x{k}" for k in range(n_in)])
+                           [f"{prefix}_{name}" for name in names])
     for k, node in enumerate(spec.shared):
         level = plan.shared_levels[k]
         a, b = (pipeline.at(terms[i], level).signed(w) for i, w in zip(node.inputs, node.weights))

@@ -80,9 +80,12 @@ def build_back_end(nl, plan, values, valid, *, first):
     Returns ``(label, scores, valid)`` at the end of the pipeline.
     """
     for index in range(first, len(plan.layers)):
+        # The names the IR text gives the values (x{feature}, a{origin}), as the wires are named.
+        names = ([f"x{k}" for k in plan.input_map] if index == 0 else
+                 [f"a{neuron.origin}" for neuron in plan.layers[index - 1].neurons])
         with nl.scope(f"layer{index}"):
             values = build_layer(nl, plan.layers[index], plan.layer_plans[index], values, index,
-                                 compress=plan.compress)
+                                 compress=plan.compress, names=names)
     with nl.scope("argmax"):
         label, scores = build_argmax(nl, values, plan.score_ranges, plan.argmax_registers)
     stages = sum(p.latency for p in plan.layer_plans[first:]) + plan.argmax_latency

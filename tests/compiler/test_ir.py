@@ -25,8 +25,8 @@ def test_dump_is_deterministic_text():
         "  n0 threshold=0 sum=[-7,7] : +x0 -x1\n"
         "  n2 threshold=2 sum=[0,14] : +x1 +x2\n"
         "layer 1 linear neurons=2\n"
-        "  n0 bias=3 sum=[-3,3] : +a0 -a1\n"
-        "  n1 bias=-2 sum=[0,3] : +a1\n"
+        "  n0 bias=3 sum=[-3,3] : +a0 -a2\n"
+        "  n1 bias=-2 sum=[0,3] : +a2\n"
         "classes no yes\n"
     )
     # neuron n1 had no inputs: constant 0 (s=0: (0+1)>>1 = 0), so nothing was added to biases.

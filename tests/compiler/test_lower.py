@@ -3,6 +3,7 @@
 Bit-exactness of the lowered hardware against the golden model is in ``tests/hw/test_network.py``.
 """
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -11,6 +12,7 @@ from amaranth.back import rtlil
 from amaranth.hdl import Fragment
 
 from lwc.compiler import ir, passes
+from lwc.compiler.irtext import parse
 from lwc.compiler.lower import layer_specs, lower, plan, write_verilog
 from lwc.errors import UsageError
 from lwc.hw import ActivationSpec, NeuronSpec, TernaryNetwork, network_verilog
@@ -70,6 +72,38 @@ def test_signal_names_follow_origins():
     for name in ("l0_n0_sum", "l0_n2_sum", "l0_n2_act", "tree_l0_n2_1_0", "l1_n1_sum"):
         assert f"\\{name}" in text, name
     assert "l0_n1_" not in text
+
+
+def test_ir_text_names_are_the_wires_of_net_v():
+    """``lwc inspect --ir`` and net.v number alike: inputs by feature (x{f}), a layer's values by
+    neuron origin (a{o} reads l{layer}_n{o}_act), so each line of the IR text finds its wires."""
+    # Features 0, 2 and 5 are read by no neuron; layer 0's n1 is constant (folded away), so the
+    # positions (x0.., a0..) and the names differ. A weight of 3 makes a scaled wire of its term.
+    net = ir.from_dense(ir.InputSpec(6, 2), [
+        (np.array([[0, 3, 0, 1, 0, 0], [0, 0, 0, 0, 0, 0], [0, -1, 0, 1, 1, 0],
+                   [0, 0, 0, 1, -1, 0]]), ir.Activation("step"), [1, 0, 1, 0]),
+        (np.array([[1, 1, 3, 0], [-1, 1, 0, 1]]), ir.Activation("linear"), [0, 0]),
+    ], ["a", "b"])
+    compiled = passes.compile_network(net)
+    assert compiled.input_map == (1, 3, 4)
+    assert [n.origin for n in compiled.layers[0].neurons] == [0, 2, 3]
+    text = ir.dump(compiled)
+    wires = set(re.findall(r"^\s*(?:wire|reg)\b[^;=]*?(\w+)\s*[;=]",
+                           write_verilog(plan(compiled)), re.M))
+    layer = None
+    for line in text.splitlines():
+        if line.startswith("layer "):
+            layer = int(line.split()[1])
+        elif line.startswith("  n"):
+            origin, terms = re.match(r"  n(\d+) .*: (.*)$", line).groups()
+            assert f"l{layer}_n{origin}_sum" in wires, line
+            for weight, name in re.findall(r"(?:(\d+)\*)?([xa]\d+)", terms):
+                wire = name if name[0] == "x" else f"l{layer - 1}_n{name[1:]}_act"
+                assert wire in wires, (line, wire)
+                if weight:
+                    assert f"l{layer}_{name}_x{weight}" in wires, (line, weight)
+    assert "+3*x1 +x3" in text and "+a0 +3*a2" in text and "+a3" in text
+    assert ir.dump(parse(text)) == text
 
 
 def test_register_every_is_passed_on(rng, make_network):

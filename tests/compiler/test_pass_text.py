@@ -82,7 +82,8 @@ def test_remove_unread():
 
 
 def test_remove_unused_inputs():
-    # Features 0 and 2 are read by no neuron: input_map keeps the original feature numbers.
+    # Features 0 and 2 are read by no neuron: input_map keeps the original feature numbers, and
+    # so do the terms (x1, x3: net.v's wires).
     assert run_text(passes.remove_unused_inputs, """
         network inputs=4 bits=2 used=4 outputs=1 quantizer=none
         input_map 0 1 2 3
@@ -96,8 +97,8 @@ def test_remove_unused_inputs():
         network inputs=4 bits=2 used=2 outputs=1 quantizer=none
         input_map 1 3
         layer 0 ternary neurons=2
-          n0 lo=-1 hi=1 : +x0 +x1
-          n1 lo=-1 hi=0 : -x1
+          n0 lo=-1 hi=1 : +x1 +x3
+          n1 lo=-1 hi=0 : -x3
         layer 1 linear neurons=1
           n0 bias=0 : +a0 -a1
         classes 0
