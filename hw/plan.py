@@ -6,7 +6,7 @@ A plan is a frozen dataclass computed by a pure function from the layer specs an
 holds every derived fact of the design (value ranges, widths, latencies, lanes, memories and their
 bits, cycles per inference), so that the components, the Verilog writer, the estimator and the
 reports all read one decision, and nothing has to build (or silence) a component to learn it.
-``plan.kind`` says which architecture it is.
+The plan's type says which architecture it is.
 
 Pure Python (no Amaranth): the helpers of the adder-tree schedule (:func:`tree_depth`,
 :func:`register_levels`, :func:`schedule_depth`, :func:`stage_of`) live here too.
@@ -330,7 +330,6 @@ def _network_fields(input_count, input_bits, input_map, layers, register_every, 
 class ParallelPlan(_NetworkPlan):
     """Every layer in logic, one inference per clock (:class:`~lwc.hw.TernaryNetwork`)."""
 
-    kind = "parallel"
     #: One inference accepted per clock.
     cycles_per_inference = 1
 
@@ -435,8 +434,6 @@ class StreamingPlan(_NetworkPlan):
     entry_bits: int
     lane_plans: tuple[LanePlan, ...]
     base: int
-
-    kind = "streaming"
 
     @property
     def lanes(self):

@@ -8,6 +8,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from amaranth.lib import io, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from .plan import StreamingPlan
 from .uart import UartRx, UartTx
 
 __all__ = [
@@ -108,7 +109,7 @@ def check_network(network, *, baud=115200, timeout=10e-3):
                     n_classes=network.n_classes, score_width=network.score_width,
                     baud=baud, timeout=timeout)
     # A streaming network takes its vector over several transfers, from a memory.
-    if network.plan.kind == "streaming" and network.transfers_per_vector != \
+    if isinstance(network.plan, StreamingPlan) and network.transfers_per_vector != \
             -(-network.input_count // network.features_per_cycle):
         raise ValueError(f"transfers_per_vector {network.transfers_per_vector} does not match "
                          f"{network.input_count} inputs at {network.features_per_cycle} per "
@@ -154,7 +155,7 @@ class UartNetworkTop(wiring.Component):
         A network component (with the :class:`~lwc.hw.network.NetworkContract`), e.g. the
         result of
         :func:`lwc.compiler.lower.lower`. ``input_bits`` must be at most 8. A streaming network
-        (``network.plan.kind == "streaming"``), which takes its input vector over several
+        (a :class:`~lwc.hw.plan.StreamingPlan`), which takes its input vector over several
         transfers, gets the checked frame from a memory (block RAM), one transfer of
         ``features_per_cycle`` features per cycle; a parallel network gets the whole vector in
         one transfer from a shift register.
@@ -181,7 +182,7 @@ class UartNetworkTop(wiring.Component):
     def __init__(self, network, *, clk_freq=None, baud=115200, timeout=10e-3):
         check_network(network, baud=baud, timeout=timeout)
         # A streaming network takes its vector over several transfers, from a memory.
-        self._chunked = network.plan.kind == "streaming"
+        self._chunked = isinstance(network.plan, StreamingPlan)
         self._network = network
         self._baud = baud
         self._timeout = timeout

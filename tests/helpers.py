@@ -176,10 +176,11 @@ def rtl_outputs(dut, vectors, *, seed=0, p_in=0.0, p_out=0.0):
     A streaming network takes each vector as its :func:`transfers`, the last one padded with all
     ones. The output stream is checked against the ``lib.stream`` source rules on every clock.
     """
+    from lwc.hw.plan import StreamingPlan
     from lwc.sim.streams import run_network
 
     slack = 1 + int(8 * max(p_in, p_out))
-    if dut.plan.kind == "streaming":
+    if isinstance(dut.plan, StreamingPlan):
         payloads = transfers(dut, vectors, (1 << dut.input_bits) - 1)
         limit = (len(vectors) + 1) * (dut.cycles_per_inference + dut.latency + 8) * slack
     else:
@@ -205,10 +206,11 @@ def check_against_golden(net, vectors, *, architecture="parallel", features_per_
     golden model's; return ``(dut, trace)``."""
     from lwc.compiler.architecture import PARALLEL, Streaming
     from lwc.compiler.lower import lower
+    from lwc.hw.plan import ParallelPlan, StreamingPlan
 
     value = PARALLEL if architecture == "parallel" else Streaming(features_per_cycle, lanes)
     dut = lower(compiled(net), value, **lowering)
-    assert dut.plan.kind == architecture
+    assert isinstance(dut.plan, StreamingPlan if architecture == "streaming" else ParallelPlan)
     trace = golden.evaluate(net, vectors)
     labels, scores = rtl_outputs(dut, vectors, seed=seed, p_in=p_in, p_out=p_out)
     np.testing.assert_array_equal(scores, trace.scores)

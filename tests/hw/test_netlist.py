@@ -24,7 +24,7 @@ from lwc.boards.toolchain import tool_path, toolchain_env
 from lwc.compiler import golden, ir, passes
 from lwc.compiler.architecture import Streaming
 from lwc.compiler.lower import plan, write_verilog
-from lwc.hw import StreamingNetwork, TernaryNetwork, network_verilog
+from lwc.hw import ParallelPlan, StreamingNetwork, TernaryNetwork, network_verilog
 from lwc.hw.netlist import Netlist
 from lwc.sim import runner
 
@@ -190,7 +190,7 @@ def _proven(gold_il, gate_v, work, yosys):
 
 def _designs(design):
     """``(RTLIL of the component the bitstream is built from, net.v)`` of a plan."""
-    component = (TernaryNetwork if design.kind == "parallel" else StreamingNetwork)(design)
+    component = (TernaryNetwork if isinstance(design, ParallelPlan) else StreamingNetwork)(design)
     return (rtlil.convert(component, name="gold", emit_src=False),
             write_verilog(design, name="gate"))
 
