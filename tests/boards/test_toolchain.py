@@ -105,6 +105,7 @@ def test_tool_versions_of_a_system_tool(tmp_path):
     assert versions["icepack"] == "not found"
 
 
+@pytest.mark.subprocess
 def test_cold_cache_is_detected_as_yowasp_runtime_keys_it(tmp_path):
     # Filling the cache for icepack alone (about 1 s) must flip is_cold for icepack only, which
     # proves the cache path is computed the way yowasp-runtime computes it.
@@ -146,6 +147,7 @@ def test_run_tool_failure_names_the_error_line_and_log(tmp_path):
     assert str(err.value) == f"icepack failed (exit 3): ERROR: no such cell (see {log})"
 
 
+@pytest.mark.subprocess
 def test_run_tool_announces_a_cold_cache(tmp_path):
     env = toolchain_env({"PATH": os.environ["PATH"], "YOWASP_CACHE_DIR": str(tmp_path)})
     lines = []

@@ -172,6 +172,7 @@ def test_real_mnist():
     assert set(np.unique(q)) == {0, 1}
 
 
+@pytest.mark.subprocess
 def test_data_package_imports_numpy_only():
     code = ("import sys, lwc.data; "
             "bad = [m for m in ('torch', 'lwc.compiler', 'lwc.train', 'amaranth') "

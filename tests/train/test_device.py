@@ -26,6 +26,7 @@ def tensors(path):
     return dump(net.with_meta(created=None, train_seconds=None))
 
 
+@pytest.mark.train
 @pytest.mark.parametrize("device", DEVICES)
 def test_same_seed_same_device_same_net(device, tmp_path):
     config = small("ste", device, augment=1)

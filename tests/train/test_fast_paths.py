@@ -10,8 +10,11 @@ from lwc.train.loop import _quantize
 from lwc.train.model import TernaryMLP, _QuantileCut, ternarize
 
 
-@pytest.mark.parametrize("shape, sparsity", [((512, 784), 0.9885), ((10, 512), 0.8),
-                                             ((64, 64), 0.5), ((7, 3), 0.3)])
+# The MNIST-sized layer runs the training's cut for 120 Adam steps (a minute on a loaded
+# machine): it is training work, in the train tier; the small shapes stay in the unit tier.
+@pytest.mark.parametrize("shape, sparsity", [
+    pytest.param((512, 784), 0.9885, marks=pytest.mark.train), ((10, 512), 0.8), ((64, 64), 0.5),
+    ((7, 3), 0.3)])
 def test_quantile_cut_from_candidates_is_the_kthvalue_cut(shape, sparsity):
     """Along an Adam trajectory (weights moving every step, some past the cut from outside the
     candidates), and on weights with ties, the mask is the one of the k-th smallest |w|."""

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from lwc import cli
 
 # Run in a fresh interpreter where these cannot be imported.
@@ -33,6 +35,8 @@ def run_blocked(code, tmp_path):
     return done.stdout
 
 
+@pytest.mark.subprocess
+@pytest.mark.train
 def test_train_and_inspect_without_the_hardware_stack(tmp_path):
     out = run_blocked(f"""
         from lwc import cli
@@ -49,6 +53,7 @@ def test_train_and_inspect_without_the_hardware_stack(tmp_path):
     assert out.strip().endswith("ok")
 
 
+@pytest.mark.subprocess
 def test_help_imports_no_library(tmp_path):
     """``lwc --help`` builds no command's options: it imports neither torch, NumPy nor Amaranth
     (what keeps it fast; bench/train_speed.py's docs give its time)."""
