@@ -424,8 +424,16 @@ def to_verilog(netlist, name):
     """
     text = _VerilogText()
     ports = netlist.ports
-    lines = [f"module {name}(clk, rst, {', '.join(p.name for p in ports)});",
-             "  input clk;", "  input rst;"]
+    # The lines are joined a few thousand at a time: a million-weight net has millions of them,
+    # and as separate strings they would take twice the memory of the text they make.
+    chunks, lines = [], [f"module {name}(clk, rst, {', '.join(p.name for p in ports)});",
+                         "  input clk;", "  input rst;"]
+
+    def flush(limit=4096):
+        if len(lines) >= limit:
+            chunks.append("\n".join(lines))
+            lines.clear()
+
     for port in ports:
         direction = "input" if port.op == "input" else "output"
         decl = _decl(port.shape)
@@ -445,8 +453,10 @@ def to_verilog(netlist, name):
             if reset:
                 update = f"if (rst) {node.name} <= {node.shape.width}'h0; else {update}"
             lines.append(f"  always @(posedge clk) {update}")
+        flush()
     for port in ports:
         if port.op == "output" and port.shape.width:
             lines.append(f"  assign {port.name} = {text.expr(port.args[0])};")
     lines.append("endmodule")
-    return "\n".join(lines) + "\n"
+    flush(limit=0)
+    return "\n".join(chunks) + "\n"
