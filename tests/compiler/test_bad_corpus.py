@@ -42,8 +42,12 @@ def test_the_corpus_script_writes_and_counts(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     count = len(CASES)
-    assert out.stdout.splitlines()[-1] == f"{count} bad net.pt files in {tmp_path / 'c'}"
-    names = {p.name for p in (tmp_path / "c").iterdir()}
+    lines = out.stdout.splitlines()
+    assert f"{count} bad net.pt files in {tmp_path / 'c'}" in lines
+    provenance = len(corpus_module().make_provenance_netfiles(tmp_path / "p"))
+    assert lines[-1] == (f"{provenance} net.pt files whose provenance names a CSV lwc sim "
+                         "must not read")
+    names = {p.name for p in (tmp_path / "c").iterdir()} - {"provenance"}
     assert len(names) == count - 1 and "missing_file.pt" not in names
     assert not any(name.startswith("canary") for name in names)
 
