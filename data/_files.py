@@ -4,7 +4,9 @@ A path may name a device (``/dev/zero`` never ends), a FIFO (opening it waits fo
 directory, or a file that grows while it is read; none of them may hang or exhaust memory.
 :func:`open_regular` refuses all but regular files before reading a byte and returns a reader that
 refuses to read past ``max_bytes``, and that hashes what it reads (SHA-256), so a file is read
-once for both its contents and its digest.
+once for both its contents and its digest. This is the one such rule in lwc: :mod:`lwc.sim` opens
+the ``.npy`` vectors and the training CSV it checks through it too, wording its own messages from
+a :class:`FileRefused`.
 """
 
 import hashlib
@@ -14,7 +16,7 @@ import stat
 
 from lwc.errors import DataError
 
-__all__ = ["open_regular", "file_kind"]
+__all__ = ["open_regular", "FileRefused", "file_kind"]
 
 
 def file_kind(mode):
@@ -31,10 +33,26 @@ def _a(what):
     return f"an {what}" if what[:1].lower() in "aeiou" else f"a {what}"
 
 
+class FileRefused(DataError):
+    """:func:`open_regular`'s refusal of a path it does not open: ``mode`` is its ``st_mode`` when
+    it is not a regular file, ``strerror`` the system's reason when it cannot be opened (the other
+    is ``None``)."""
+
+    def __init__(self, message, *, mode=None, strerror=None):
+        super().__init__(message)
+        self.mode, self.strerror = mode, strerror
+
+
+def _cannot(path, exc):
+    if isinstance(exc, FileNotFoundError):
+        return FileRefused(f"{path}: no such file", strerror=exc.strerror)
+    return FileRefused(f"{path}: cannot be read ({exc.strerror})", strerror=exc.strerror)
+
+
 def _refuse_special(path, mode, what):
     if not stat.S_ISREG(mode):
-        raise DataError(f"{path}: is {file_kind(mode)}, not {_a(what)} (only regular files are "
-                        "read)")
+        raise FileRefused(f"{path}: is {file_kind(mode)}, not {_a(what)} (only regular files "
+                          "are read)", mode=mode)
 
 
 def _limit_text(n):
@@ -42,11 +60,13 @@ def _limit_text(n):
 
 
 class _LimitedReader(io.RawIOBase):
-    """The bytes of an open file descriptor, hashed as they are read; reading past ``limit``
-    bytes (a file that grew after it was checked) is a :class:`DataError`."""
+    """The bytes of an open file descriptor (``size`` of them when it was opened), hashed as they
+    are read; reading past ``limit`` bytes (a file that grew after it was checked) is a
+    :class:`DataError`."""
 
-    def __init__(self, fd, path, limit, what):
+    def __init__(self, fd, path, limit, what, size):
         self._fd, self._path, self._limit, self._what = fd, path, limit, what
+        self.size = size
         self.count = 0
         self.sha256 = hashlib.sha256()
 
@@ -74,24 +94,23 @@ def open_regular(path, what, max_bytes):
     """Open ``path`` for reading if it is a regular file of at most ``max_bytes`` bytes.
 
     ``what`` names the kind of file in messages (``"CSV file"``). Returns an unbuffered binary
-    reader (use it in a ``with``) whose ``sha256`` is the digest of the bytes read so far and
-    ``count`` their number. Raises :class:`~lwc.errors.DataError` of one line naming ``path``:
-    missing, unreadable, not a regular file (checked before opening, so a FIFO is never opened,
-    and again on the open file), or larger than ``max_bytes``.
+    reader (use it in a ``with``) whose ``sha256`` is the digest of the bytes read so far,
+    ``count`` their number and ``size`` the file's size when it was opened. Raises
+    :class:`~lwc.errors.DataError` of one line naming ``path``: a :class:`FileRefused` when it is
+    missing, unreadable or not a regular file (checked before opening, so a FIFO is never opened,
+    and again on the open file), a plain one when it is larger than ``max_bytes``.
     """
     path = os.fspath(path)
     try:
         st = os.stat(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
     except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc.strerror})") from None
+        raise _cannot(path, exc) from None
     _refuse_special(path, st.st_mode, what)
     try:
         # O_NONBLOCK: had the path become a FIFO since the check, opening it would not wait.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc.strerror})") from None
+        raise _cannot(path, exc) from None
     try:
         st = os.fstat(fd)
         _refuse_special(path, st.st_mode, what)
@@ -103,4 +122,4 @@ def open_regular(path, what, max_bytes):
     except BaseException:
         os.close(fd)
         raise
-    return _LimitedReader(fd, path, max_bytes, what)
+    return _LimitedReader(fd, path, max_bytes, what, st.st_size)

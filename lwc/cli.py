@@ -84,12 +84,15 @@ def _cmd_train(args):
     from dataclasses import fields
 
     from .outdir import net_file
-    from .train import TrainConfig, train_to_file
+    from .train.config import TrainConfig
 
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     output = net_file(args.output)  # before training: a finished run is never lost to a bad -o
+    data = config.check().load_data()  # NumPy only: bad data is refused before torch is imported
+    from .train import train_to_file
+
     result = train_to_file(config, output, plots=not args.no_plots, progress=_say,
-                           on_data=_say)
+                           on_data=_say, data=data)
     m, s = result.test_metrics, result.summary
     _say(f"wrote {output}: test accuracy {100 * result.test_accuracy:.2f}%, "
          f"macro F1 {100 * m['f1']:.2f}%, {minority_f1_text(m, result.net.classes)}, "

@@ -2,22 +2,23 @@
 own test set rebuilt from its provenance.
 
 Everything here reads files a user names, or that a ``net.pt`` names, so every read is bounded
-before it starts: only regular files are opened (a FIFO or a device would block or never end), a
-``.npy`` header's claim is held to :data:`NPY_LIMIT` and to the file's size before NumPy allocates
-anything, and the training CSV that a net's provenance names is read only when the user confirms
-it (:func:`test_set`). Raw float features become integers through
-:func:`lwc.compiler.golden.quantize`, the one definition of input quantization.
+before it starts: only regular files are opened, through :func:`lwc.data.open_regular` (a FIFO or
+a device would block or never end), a ``.npy`` header's claim is held to :data:`NPY_LIMIT` and to
+the file's size before anything is allocated, and the training CSV that a net's provenance names
+is read only when the user confirms it (:func:`test_set`). Raw float features become integers
+through :func:`lwc.compiler.golden.quantize`, the one definition of input quantization.
 """
 
-import hashlib
 import math
 import os
 import stat
 import tokenize
+from contextlib import contextmanager
 
 import numpy as np
 
 from lwc.compiler import golden
+from lwc.data import FileRefused, dataset_options, load_dataset, open_regular, tabular
 from lwc.errors import DataError, UsageError
 
 __all__ = ["NPY_LIMIT", "check_vectors", "load_vectors", "random_vectors", "test_set"]
@@ -26,6 +27,9 @@ __all__ = ["NPY_LIMIT", "check_vectors", "load_vectors", "random_vectors", "test
 #: vectors of 128 int64 features). A header that claims more is refused before anything is
 #: allocated.
 NPY_LIMIT = 1 << 30
+#: The most bytes a ``.npy`` file may hold besides its array: its magic and header (NumPy reads a
+#: header of at most 10,000 bytes).
+_NPY_HEADER_LIMIT = 1 << 16
 
 _CSV_HINT = ("name the CSV with --csv FILE, or give --npy FILE or --vectors N instead of the test "
              "set")
@@ -56,22 +60,19 @@ def check_vectors(net, x, where=None):
     return x.astype(np.int64)
 
 
-def _open_regular(path, cannot):
-    """``(binary file, size)`` of the regular file ``path``; otherwise :class:`DataError`
-    ``"{path}: {cannot} (...)"``. Opening never blocks: a FIFO is opened non-blocking, seen for what
-    it is, and refused."""
+@contextmanager
+def _refusing(path, cannot):
+    """Word :func:`lwc.data.open_regular`'s refusal of ``path`` (missing, unreadable, not a regular
+    file) as ``"{path}: {cannot} (...)"``; its other refusals pass unchanged."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as err:
-        raise DataError(f"{path}: {cannot} ({err.strerror or err})") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        what = "a directory" if stat.S_ISDIR(mode) else "a FIFO, device or socket"
-        raise DataError(f"{path}: {cannot} (it is {what}, not a regular file)")
-    os.set_blocking(fd, True)
-    f = os.fdopen(fd, "rb")
-    return f, os.fstat(fd).st_size
+        yield
+    except FileRefused as err:
+        if err.mode is None:
+            why = err.strerror
+        else:
+            kind = "a directory" if stat.S_ISDIR(err.mode) else "a FIFO, device or socket"
+            why = f"it is {kind}, not a regular file"
+        raise DataError(f"{path}: {cannot} ({why})") from None
 
 
 def load_vectors(path, net):
@@ -80,7 +81,8 @@ def load_vectors(path, net):
     The array must be ``(n, net.input.count)`` integers in ``0 .. 2**input.bits - 1``; when the
     network has a quantizer, a float array holds raw features and is quantized. The file must be a
     regular file holding a plain ``.npy`` array (numbers, not Python objects) of at most
-    :data:`NPY_LIMIT` bytes, as its header claims and its size confirms.
+    :data:`NPY_LIMIT` bytes, as its header claims and its size confirms (the file may hold at most
+    that and 64 KiB of header).
 
     Raises
     ------
@@ -88,31 +90,47 @@ def load_vectors(path, net):
         The file is missing, not a regular file, not a plain ``.npy`` array, or larger than the
         limit, or its array has the wrong shape, type, or range.
     """
-    f, size = _open_regular(path, "cannot read a .npy array")
+    path = os.fspath(path)
+    with _refusing(path, "cannot read a .npy array"):
+        f = open_regular(path, ".npy file", NPY_LIMIT + _NPY_HEADER_LIMIT)
     with f:
-        x = _read_npy(path, f, size)
+        x = _read_npy(path, f)
     return check_vectors(net, x, path)
 
 
-def _read_npy(path, f, size):
-    """The array of the ``.npy`` file open as ``f`` (``size`` bytes), its header checked first."""
+def _fill(f, view):
+    """Read ``f`` into ``view`` until it is full or the file ends; the bytes read."""
+    done = 0
+    while done < len(view):
+        n = f.readinto(view[done:done + (1 << 20)])
+        if not n:
+            break
+        done += n
+    return done
+
+
+def _read_npy(path, f):
+    """The array of the ``.npy`` file open as ``f`` (an :func:`lwc.data.open_regular` reader),
+    read once from the start, its header checked before the array is allocated."""
     from numpy.lib import format as npy
 
     def refuse(why):
         raise DataError(f"{path}: cannot read a .npy array: it is not a plain .npy array ({why})")
 
-    head = f.read(len(npy.MAGIC_PREFIX))
-    if head.startswith(b"PK\x03\x04"):
+    magic = bytearray(npy.MAGIC_LEN)
+    got = _fill(f, memoryview(magic))
+    if magic.startswith(b"PK\x03\x04"):
         raise DataError(f"{path}: expected a .npy array, not an .npz archive")
-    if head != npy.MAGIC_PREFIX:
+    if not magic.startswith(npy.MAGIC_PREFIX):
         refuse("no .npy header")
-    f.seek(0)
+    if got < npy.MAGIC_LEN:
+        refuse("its header is damaged")
+    version = tuple(magic[len(npy.MAGIC_PREFIX):])
     try:
-        version = npy.read_magic(f)
         if version == (1, 0):
-            shape, _, dtype = npy.read_array_header_1_0(f)
+            shape, fortran_order, dtype = npy.read_array_header_1_0(f)
         elif version == (2, 0):
-            shape, _, dtype = npy.read_array_header_2_0(f)
+            shape, fortran_order, dtype = npy.read_array_header_2_0(f)
         else:
             refuse(f"format version {version[0]}.{version[1]}; lwc reads 1.0 and 2.0")
     except (ValueError, EOFError, SyntaxError, tokenize.TokenError):
@@ -126,15 +144,19 @@ def _read_npy(path, f, size):
     if claimed > NPY_LIMIT:
         raise DataError(f"{path}: its header claims a {shape} {dtype} array ({claimed} bytes), "
                         f"more than the {NPY_LIMIT} bytes lwc reads")
-    held = size - f.tell()
+    held = f.size - f.count
     if claimed > held:
         raise DataError(f"{path}: its header claims a {shape} {dtype} array ({claimed} bytes), "
                         f"but the file holds {held} bytes of data")
-    f.seek(0)
     try:
-        return np.load(f, allow_pickle=False)
-    except (OSError, ValueError, EOFError, MemoryError) as err:
+        flat = np.empty(math.prod(shape), dtype=dtype)
+        got = _fill(f, memoryview(flat.view(np.uint8)))
+    except (ValueError, TypeError, MemoryError) as err:
         raise DataError(f"{path}: cannot read a .npy array ({err})") from None
+    if got < claimed:
+        raise DataError(f"{path}: cannot read a .npy array (it ended after {got} of the "
+                        f"{claimed} bytes of data its header claims)")
+    return flat.reshape(shape, order="F" if fortran_order else "C")
 
 
 def random_vectors(net, count, *, seed=0):
@@ -156,8 +178,6 @@ def test_set(net, *, data_dir=None, csv=None, net_path=None):
     Raises :class:`DataError` when ``net.pt`` does not say which data it was trained on, or its CSV
     is not confirmed; :class:`UsageError` for ``csv`` with a net not trained on a CSV.
     """
-    from lwc.data import dataset_options, load_dataset
-
     name = net.meta("dataset")
     if name is None or net.meta("split_seed") is None:
         raise DataError("the net does not record its dataset and split; give --vectors N or "
@@ -178,8 +198,9 @@ def _confirmed_csv(net, csv, net_path):
     digest = net.meta("csv_sha256")
     if csv is not None:
         path = os.fspath(csv)
-        f, _ = _open_regular(path, "cannot read the CSV")
-        if _sha256(f) != digest and isinstance(digest, str):
+        with _refusing(path, "cannot read the CSV"):
+            sha256 = tabular.file_sha256(path)
+        if sha256 != digest and isinstance(digest, str):
             raise DataError(f"{path}: not the CSV the net was trained on (its SHA-256 is not the "
                             "one the net records)")
         return path
@@ -204,18 +225,10 @@ def _confirmed_csv(net, csv, net_path):
     if not os.path.lexists(real):
         refuse("is not there (moved or deleted)")
     try:
-        f, _ = _open_regular(real, "cannot read the CSV")
-    except DataError:
+        sha256 = tabular.file_sha256(real)
+    except FileRefused:
         refuse("is not a readable regular file")
-    if _sha256(f) != digest:
+    if sha256 != digest:
         refuse("changed since training (its SHA-256 is not the one recorded)")
     return real
 
-
-def _sha256(f):
-    """Hex SHA-256 of the open file ``f``'s bytes; closes it."""
-    sha = hashlib.sha256()
-    with f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            sha.update(chunk)
-    return sha.hexdigest()

@@ -11,7 +11,7 @@ import math
 import os
 from dataclasses import dataclass, field, fields
 
-from lwc.data import DATASETS
+from lwc.data import DATASETS, load_dataset
 from lwc.data.tabular import BALANCE_METHODS
 from lwc.errors import UsageError
 
@@ -336,6 +336,16 @@ class TrainConfig:
         if self.samples is not None and self.method != "sample":
             raise UsageError(f"samples is an option of method 'sample', not {self.method!r}")
         return self
+
+    def load_data(self):
+        """The :class:`lwc.data.Dataset` this config trains on: read, checked and split (by
+        ``split_seed``, else ``seed``) with :func:`lwc.data.load_dataset`. NumPy only, so that bad
+        data is refused before torch is imported (``lwc train``)."""
+        return load_dataset(
+            self.dataset, seed=self.seed if self.split_seed is None else self.split_seed,
+            test_fraction=self.test_fraction, val_fraction=self.val_fraction,
+            data_dir=self.data_dir, csv_path=self.csv, csv_label=self.label,
+            csv_categorical=self.categorical or None, csv_ignore=self.ignore or None)
 
     def layer_sparsity(self):
         """The target share of zero weights of every layer, hidden layers then output."""

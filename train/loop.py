@@ -191,13 +191,14 @@ class _Run:
         self.optimizer.load_state_dict(snapshot[1])
 
 
-def train(config, *, progress=None, on_data=None):
+def train(config, *, progress=None, on_data=None, data=None):
     """Train, export and prove one network as ``config`` says.
 
     ``progress``, if given, is called with one line of text per epoch (like :func:`print`);
     ``on_data`` with each line of the data summary (:func:`lwc.data.summary_lines`: rows,
     features, class counts before and after balancing, what was imputed or dropped), before the
-    first epoch.
+    first epoch. ``data`` is ``config.load_data()`` when the caller has read it already
+    (:meth:`TrainConfig.load_data`); otherwise it is read here.
     Returns a :class:`TrainResult`. Raises :class:`~lwc.errors.DataError` for missing or bad
     data, :class:`~lwc.errors.UsageError` for bad options, and
     :class:`~lwc.train.export.ExportMismatchError` if the export cannot be proven.
@@ -206,7 +207,7 @@ def train(config, *, progress=None, on_data=None):
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
-        return _train(config, progress, on_data)
+        return _train(config, progress, on_data, data)
     finally:
         torch.set_num_threads(threads)
 
@@ -240,23 +241,14 @@ def _adam_options(device):
     return {"fused": True}
 
 
-def _load(config, split_seed):
-    return _data.load_dataset(
-        config.dataset, seed=split_seed, test_fraction=config.test_fraction,
-        val_fraction=config.val_fraction, data_dir=config.data_dir, csv_path=config.csv,
-        csv_label=config.label, csv_categorical=config.categorical or None,
-        csv_ignore=config.ignore or None)
-
-
-def _train(config, progress, on_data=None):
+def _train(config, progress, on_data=None, data=None):
     start = time.perf_counter()
     seed = config.seed
-    split_seed = seed if config.split_seed is None else config.split_seed
     torch.manual_seed(seed)
     np_rng = np.random.default_rng(seed)
     device = _device(config.device)
 
-    ds = _load(config, split_seed)
+    ds = config.load_data() if data is None else data
     spec = _inputs.input_spec(ds, config.input_bits, config.quantizer, config.clip)
     n_classes = len(ds.classes)
     x_bal, y_bal = _tabular.balance(ds.x_train, ds.y_train, config.balance,
@@ -426,20 +418,20 @@ def _train(config, progress, on_data=None):
     )
 
 
-def train_to_file(config, out_path, *, plots=True, progress=None, on_data=None):
+def train_to_file(config, out_path, *, plots=True, progress=None, on_data=None, data=None):
     """:func:`train`, then write ``net.pt`` to ``out_path`` and, next to it, ``train_report.json``
     and (with ``plots``) the PNG plots named in :data:`PLOT_NAMES` that apply to the data.
 
     ``out_path`` is checked before training (:func:`lwc.outdir.net_file`: a directory gets
     ``net.pt`` inside it); its directory is created if needed. Nothing is written if training or
     the export proof fails, or if the net would not load (:func:`lwc.compiler.netfile.from_dict`).
-    ``progress`` and ``on_data`` are :func:`train`'s. Returns the :class:`TrainResult`.
+    ``progress``, ``on_data`` and ``data`` are :func:`train`'s. Returns the :class:`TrainResult`.
     """
     from lwc.outdir import net_file
 
     out_path = net_file(out_path)
     directory = os.path.dirname(os.path.abspath(out_path))
-    result = train(config, progress=progress, on_data=on_data)
+    result = train(config, progress=progress, on_data=on_data, data=data)
     try:
         netfile.from_dict(netfile.to_dict(result.net), out_path)
     except NetFileError as exc:

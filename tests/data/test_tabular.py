@@ -355,6 +355,25 @@ def test_a_file_that_grows_while_read_is_refused(tmp_path):
             f.read(100)
 
 
+def test_a_refused_path_says_why_as_values(tmp_path):
+    """lwc.data.open_regular, the one rule for opening a named file (lwc.sim words its own
+    messages from these values)."""
+    import stat
+
+    with pytest.raises(data.FileRefused) as info:
+        data.open_regular(tmp_path, "CSV file", 10)
+    assert stat.S_ISDIR(info.value.mode) and info.value.strerror is None
+    with pytest.raises(data.FileRefused) as info:
+        data.open_regular(tmp_path / "missing.csv", "CSV file", 10)
+    assert info.value.mode is None and info.value.strerror == "No such file or directory"
+    (tmp_path / "t.csv").write_bytes(b"x" * 11)
+    with pytest.raises(DataError) as info:
+        data.open_regular(tmp_path / "t.csv", "CSV file", 10)
+    assert not isinstance(info.value, data.FileRefused)
+    with data.open_regular(tmp_path / "t.csv", "CSV file", 11) as f:
+        assert f.size == 11 and f.read(20) == b"x" * 11 and f.count == 11
+
+
 def test_the_digest_is_of_the_bytes_read(tmp_path):
     import hashlib
 

@@ -318,6 +318,26 @@ def test_the_npy_limit_is_on_data_not_on_honest_files(small_net, tmp_path):
     assert np.array_equal(vectors.load_vectors(tmp_path / "x.npy", net), x)
 
 
+def test_npy_layouts_read_through_the_one_file_rule(small_net, tmp_path):
+    """Fortran order, big-endian and format 2.0 arrays read as NumPy writes them, through
+    lwc.data.open_regular; a file larger than the limit and a header is refused unread."""
+    net, _ = small_net
+    x = np.random.default_rng(0).integers(0, 4, size=(7, 3))
+    for name, array, version in (("fortran", np.asfortranarray(x), (1, 0)),
+                                 ("big_endian", x.astype(">i4"), (1, 0)),
+                                 ("version_2", x.astype(np.uint8), (2, 0))):
+        with open(tmp_path / f"{name}.npy", "wb") as f:
+            np.lib.format.write_array(f, array, version=version)
+        assert vectors.load_vectors(tmp_path / f"{name}.npy", net).tolist() == x.tolist(), name
+    big = tmp_path / "big.npy"
+    np.save(big, x)
+    with open(big, "r+b") as f:
+        f.truncate(vectors.NPY_LIMIT + (1 << 17))  # sparse: takes no disk
+    with pytest.raises(DataError, match=f"^{big}: is {vectors.NPY_LIMIT + (1 << 17)} bytes, more "
+                       "than the"):
+        vectors.load_vectors(big, net)
+
+
 MEASURE = textwrap.dedent("""
     import contextlib, io, json, resource, sys
     from lwc.cli import main
