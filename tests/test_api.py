@@ -1,0 +1,205 @@
+"""The Python API (lwc.api, issue 15 item 6): load or convert, compile once, predict on the golden
+model, predict_hw in cocotb, write Verilog, build for a board; the options and errors are the
+``lwc`` command's. The README's example (examples/api_digits.py) runs end to end."""
+
+import re
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lwc
+from lwc.api import BuildResult, CompiledModel, HardwareMismatchError, Model, _mismatch_line
+from lwc.compile import compile_net
+from lwc.compiler import golden, netfile
+from lwc.errors import DataError, LwcError, NetFileError, UsageError
+from lwc.sim import cocotb_sim
+from lwc.sim.cocotb_sim import SimReport
+
+from helpers import TESTS
+
+ROOT = TESTS.parent
+EXAMPLE = ROOT / "examples" / "api_digits.py"
+
+
+@pytest.fixture(scope="module")
+def model(digits_net_path):
+    return lwc.load(digits_net_path)
+
+
+@pytest.fixture(scope="module")
+def design(model):
+    return model.compile(progress=None)
+
+
+@pytest.mark.subprocess
+def test_import_lwc_imports_nothing_heavy():
+    """``import lwc`` and ``import lwc.api`` stay free of torch and the hardware stack; the API's
+    names are there when used."""
+    code = ("import sys, lwc, lwc.api; lwc.load, lwc.Model, lwc.CompiledModel; "
+            "print(sorted(m for m in ('torch', 'amaranth', 'cocotb', 'lwc.hw', 'lwc.boards') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"
+    assert set(lwc.__all__) <= set(dir(lwc))
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        lwc.__getattr__("no_such_name")
+
+
+def test_load_refuses_what_netfile_refuses(tmp_path):
+    with pytest.raises(NetFileError, match=re.escape(f"{tmp_path / 'none.pt'}: no such file")):
+        lwc.load(tmp_path / "none.pt")
+
+
+def test_convert_takes_a_network_or_a_train_result(digits_run, model):
+    result, path, _ = digits_run
+    assert lwc.convert(result).net == model.net == netfile.load(path)
+    assert lwc.convert(model.net) == Model(model.net)
+    assert lwc.convert(model.net).name == "net" and model.name == Path(path).stem
+    with pytest.raises(UsageError, match=r"^convert needs a Network or a TrainResult, not str$"):
+        lwc.convert("net.pt")
+
+
+def test_predict_is_the_golden_model_on_raw_and_quantized_features(model, design):
+    x_int, y = cocotb_sim.test_set(model.net)
+    raw, y_raw = model.test_data()
+    assert np.array_equal(y, y_raw)
+    want = golden.evaluate(model.net, x_int)
+    labels, scores = design.predict(raw, scores=True)
+    assert np.array_equal(labels, want.predictions)
+    assert np.array_equal(scores, want.scores)
+    assert np.array_equal(design.predict(x_int), want.predictions)
+    assert np.array_equal(model.quantize(raw), x_int)
+    assert np.mean(labels == y) == model.net.meta("test_accuracy")
+    assert model.summary().startswith(f"{model.path}\ninputs   64 x ")
+
+
+def test_predict_refuses_bad_vectors_as_lwc_sim_does(model):
+    with pytest.raises(DataError, match=r"^vectors must have shape \(n >= 1, 64\), not \(64,\)$"):
+        model.predict(np.zeros(64, dtype=np.int64))
+    with pytest.raises(DataError, match=r"^raw features must be finite$"):
+        model.predict(np.full((1, 64), np.nan))
+    with pytest.raises(DataError, match=r"^vector elements must be in 0\.\.15"):
+        model.predict(np.full((1, 64), 99))
+
+
+def test_compile_is_the_compile_commands_design(model, design, tmp_path):
+    assert isinstance(design, CompiledModel) and design.model is model
+    assert design.board is None and design.architecture == "parallel"
+    written = compile_net(model.net, tmp_path / "cli", target="verilog", progress=lambda _: None)
+    assert design.facts == written.facts
+    assert design.verilog() == written.verilog
+    path = design.write_verilog(tmp_path / "api", progress=None)
+    assert path == tmp_path / "api" / "net.v" and path.read_text() == written.verilog
+    planned = model.compile(board="icestick", register_every=2, share=False, progress=None)
+    assert planned.board.name == "icestick" and planned.design.register_every == 2
+    streaming = model.compile("streaming", lanes=2, progress=None)
+    assert streaming.architecture == "streaming" and streaming.facts.lanes == 2
+
+
+@pytest.mark.parametrize("options", [
+    {"architecture": "fast"},
+    {"board": "nope"},
+    {"architecture": "parallel", "lanes": 2},
+    {"architecture": "streaming", "features_per_cycle": 0},
+    {"register_every": 0},
+    {"register_every": "2"},
+])
+def test_compile_errors_are_the_compile_commands(model, tmp_path, options):
+    with pytest.raises(UsageError) as cli:
+        compile_net(model.net, tmp_path / "out", progress=lambda _: None, **options)
+    with pytest.raises(UsageError) as api:
+        model.compile(progress=None, **options)
+    assert str(api.value) == str(cli.value)
+    assert "\n" not in str(api.value)
+
+
+def test_build_and_write_refuse_what_lwc_compile_refuses(design, tmp_path):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    with pytest.raises(UsageError) as cli:
+        compile_net(design.model.net, foreign, target="verilog", progress=lambda _: None)
+    with pytest.raises(UsageError) as api:
+        design.write_verilog(foreign, progress=None)
+    assert str(api.value) == str(cli.value)
+    for options in ({"seed": -1}, {"clock_mhz": 0}, {"board": "nope"}):
+        with pytest.raises(UsageError) as cli:
+            compile_net(design.model.net, tmp_path / "b", progress=lambda _: None, **options)
+        with pytest.raises(UsageError) as api:
+            design.build(out_dir=tmp_path / "b", progress=None, **options)
+        assert str(api.value) == str(cli.value)
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.icarus
+def test_predict_hw_is_the_simulated_hardware(model, design, tmp_path):
+    raw, _ = model.test_data()
+    x = raw[:12]
+    labels, scores = design.predict_hw(x, scores=True, simulator="icarus",
+                                       build_dir=tmp_path, progress=None)
+    want_labels, want_scores = design.predict(x, scores=True)
+    assert np.array_equal(labels, want_labels) and np.array_equal(scores, want_scores)
+    report = design.simulate(x, simulator="icarus", build_dir=tmp_path, seed=3, progress=None)
+    assert report.ok and report.build_reused and report.vectors == 12
+    assert np.array_equal(report.labels, want_labels)
+
+
+def _report(**changes):
+    base = dict(simulator="icarus", vectors=8, received=8, mismatches=0, first_mismatch=None,
+                build_seconds=0.0, run_seconds=0.0, stream_seconds=0.0, cycles=20, latency=3,
+                measured_latency=3, protocol_errors=0, build_dir=Path("b/icarus"))
+    return SimReport(**{**base, **changes})
+
+
+def test_a_hardware_mismatch_is_one_line():
+    from lwc.sim.cocotb_sim import Mismatch
+
+    first = Mismatch(index=5, inputs=(1, 2), golden_sums=(), golden_label=3, golden_scores=(),
+                     hardware_label=None, hardware_scores=None)
+    line = _mismatch_line(_report(mismatches=2, first_mismatch=first, received=7,
+                                  measured_latency=4))
+    assert line == ("the icarus simulation in b/icarus differs from the golden model: 2 of 8 "
+                    "vectors differ (first: vector 5, golden label 3, hardware no output); only "
+                    "7 of 8 outputs came out; latency 4 cycles, expected 3")
+    assert issubclass(HardwareMismatchError, LwcError)
+    assert _report().ok
+
+
+def _python_block(readme):
+    (block,) = re.findall(r"<!-- example examples/api_digits\.py -->\n```python\n(.*?)```\n"
+                          r"<!-- /example -->", readme, re.S)
+    return block
+
+
+def test_the_readme_shows_the_example():
+    code = EXAMPLE.read_text()
+    body = code[code.index('"""', 3) + 3:].lstrip("\n")
+    assert _python_block((ROOT / "README.md").read_text()) == body
+
+
+@pytest.mark.train
+@pytest.mark.verilator
+@pytest.mark.yosys
+@pytest.mark.slow
+def test_the_example_runs_end_to_end(tmp_path, monkeypatch, capsys):
+    """examples/api_digits.py as a user runs it: trains, compiles, predicts, checks the hardware
+    in Verilator, builds the iCEBreaker bitstream; its figures are report.json's."""
+    monkeypatch.chdir(tmp_path)
+    names = runpy.run_path(str(EXAMPLE), run_name="__main__")
+    out = capsys.readouterr().out
+    built = names["built"]
+    assert isinstance(built, BuildResult)
+    assert built.board == "icebreaker" and built.timing_met is True
+    assert built.bitstream == tmp_path / "build" / "api" / "icebreaker" / "top.bin"
+    assert built.bitstream.stat().st_size > 0
+    assert built.logic_cells.used == built.report.logic_cells.used > 0
+    assert built.fmax_mhz == built.report.fmax_mhz >= 12
+    assert np.mean(names["labels"] == names["y"]) > 0.9
+    assert built.table() in out
+    assert f"{built.logic_cells.used} logic cells" in out
