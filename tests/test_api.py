@@ -15,7 +15,7 @@ import lwc
 from lwc.api import BuildResult, CompiledModel, HardwareMismatchError, Model, _mismatch_line
 from lwc.compile import compile_net
 from lwc.compiler import golden, netfile
-from lwc.errors import DataError, LwcError, NetFileError, UsageError
+from lwc.errors import DataError, LwcError, NetFileError, ToolchainError, UsageError
 from lwc.sim import cocotb_sim
 from lwc.sim.cocotb_sim import SimReport
 
@@ -203,3 +203,7 @@ def test_the_example_runs_end_to_end(tmp_path, monkeypatch, capsys):
     assert np.mean(names["labels"] == names["y"]) > 0.9
     assert built.table() in out
     assert f"{built.logic_cells.used} logic cells" in out
+    # flash is lwc flash's: the bitstream is checked, then the programmer looked for.
+    monkeypatch.setenv("ICEPROG", "no-such-iceprog")
+    with pytest.raises(ToolchainError, match=r"^no-such-iceprog not found: install it"):
+        built.flash(progress=None)
