@@ -8,6 +8,7 @@ read the report)::
     design = model.compile(board="icebreaker")      # the passes and the plan, once
     labels = design.predict(x)                      # the golden model; raw features quantized
     same = design.predict_hw(x[:20])                # cocotb + Verilator, checked against golden
+    design.write_verilog("build/v")                 # net.v (or write_asic: generic gates)
     built = design.build(out_dir="build/api")       # Yosys + nextpnr: bitstream and report
     print(built.logic_cells.used, built.fmax_mhz, built.timing_met, built.bitstream)
     built.flash()                                   # with the board on USB
@@ -286,6 +287,23 @@ class CompiledModel:
         done = write_design(self.design, out_dir, target="verilog", force=force,
                             progress=_progress(progress))
         return Path(done.out_dir) / "net.v"
+
+    def write_asic(self, out_dir, *, force=False, progress=print):
+        """Synthesize the network to generic gates, as ``lwc compile --target asic`` does
+        (Yosys and ABC: ``net.v``, the gate netlist ``netlist.v``, ``report.json``); return the
+        :class:`~lwc.boards.asic.AsicReport` (gates per type, flip-flops, logic depth).
+
+        Raises
+        ------
+        UsageError
+            ``out_dir`` holds files lwc did not write (``force`` writes next to them).
+        ToolchainError, BuildError
+            Yosys is missing or failed.
+        """
+        from .compile import write_design
+
+        return write_design(self.design, out_dir, target="asic", force=force,
+                            progress=_progress(progress)).asic
 
     def build(self, board=None, *, out_dir, clock_mhz=None, seed=1, baud=115200, force=False,
               progress=print):

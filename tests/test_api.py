@@ -137,6 +137,15 @@ def test_build_and_write_refuse_what_lwc_compile_refuses(design, tmp_path):
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.yosys
+def test_write_asic_is_the_asic_target(make_network, rng, tmp_path):
+    net = make_network(rng, inputs=6, hidden=(4,), outputs=3, bits=2)
+    cli = compile_net(net, tmp_path / "cli", target="asic", progress=lambda _: None)
+    report = lwc.convert(net).compile(progress=None).write_asic(tmp_path / "api", progress=None)
+    assert report.gates == cli.asic.gates and report.logic_depth == cli.asic.logic_depth
+    assert report.netlist == str(tmp_path / "api" / "netlist.v")
+
+
 @pytest.mark.icarus
 def test_predict_hw_is_the_simulated_hardware(model, design, tmp_path):
     raw, _ = model.test_data()
