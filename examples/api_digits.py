@@ -19,7 +19,7 @@ model = lwc.load("build/api/net.pt")
 design = model.compile(board="icebreaker")
 print(design.facts.table())
 
-# The golden model on raw features (the net's input quantizer makes them integers).
+# The golden model on the net's own test split (as `lwc sim` rebuilds it from net.pt).
 x, y = model.test_data()
 labels = design.predict(x)
 print(f"test accuracy {np.mean(labels == y):.2%} on {len(x)} images")

@@ -139,18 +139,18 @@ class Model:
         return (trace.predictions, trace.scores) if scores else trace.predictions
 
     def test_data(self, *, data_dir=None):
-        """``(raw features, labels)`` of the test split the net was measured on, rebuilt from
-        its provenance (``data_dir``: the folder of the IDX files for mnist or fashion).
+        """``(inputs, labels)``: the test split the net was measured on, rebuilt from its
+        provenance as ``lwc sim`` rebuilds it (the inputs quantized; ``data_dir``: the folder
+        of the IDX files for mnist or fashion).
 
         Raises
         ------
         DataError
             The net does not record its dataset and split, or the data cannot be read.
         """
-        from .data import dataset_options, load_dataset
+        from .sim.cocotb_sim import test_set
 
-        data = load_dataset(**dataset_options(self.net), data_dir=data_dir)
-        return data.x_test, data.y_test
+        return test_set(self.net, data_dir=data_dir)
 
     def compile(self, architecture="auto", board=None, *, register_every=None, share=True,
                 features_per_cycle=None, lanes=None, progress=print):

@@ -15,8 +15,8 @@ import lwc
 from lwc.api import BuildResult, CompiledModel, HardwareMismatchError, Model, _mismatch_line
 from lwc.compile import compile_net
 from lwc.compiler import golden, netfile
+from lwc.data import dataset_options, load_dataset
 from lwc.errors import DataError, LwcError, NetFileError, ToolchainError, UsageError
-from lwc.sim import cocotb_sim
 from lwc.sim.cocotb_sim import SimReport
 
 from helpers import TESTS
@@ -65,9 +65,10 @@ def test_convert_takes_a_network_or_a_train_result(digits_run, model):
 
 
 def test_predict_is_the_golden_model_on_raw_and_quantized_features(model, design):
-    x_int, y = cocotb_sim.test_set(model.net)
-    raw, y_raw = model.test_data()
-    assert np.array_equal(y, y_raw)
+    x_int, y = model.test_data()
+    data = load_dataset(**dataset_options(model.net))
+    raw = data.x_test
+    assert raw.dtype.kind == "f" and np.array_equal(y, data.y_test)
     want = golden.evaluate(model.net, x_int)
     labels, scores = design.predict(raw, scores=True)
     assert np.array_equal(labels, want.predictions)
@@ -148,8 +149,7 @@ def test_write_asic_is_the_asic_target(make_network, rng, tmp_path):
 
 @pytest.mark.icarus
 def test_predict_hw_is_the_simulated_hardware(model, design, tmp_path):
-    raw, _ = model.test_data()
-    x = raw[:12]
+    x = load_dataset(**dataset_options(model.net)).x_test[:12]  # raw features
     labels, scores = design.predict_hw(x, scores=True, simulator="icarus",
                                        build_dir=tmp_path, progress=None)
     want_labels, want_scores = design.predict(x, scores=True)
