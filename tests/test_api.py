@@ -46,6 +46,9 @@ def test_import_lwc_imports_nothing_heavy():
                           check=True)
     assert done.stdout.strip() == "[]"
     assert set(lwc.__all__) <= set(dir(lwc))
+    from lwc.boards.flash import flash
+
+    assert lwc.flash is flash and lwc.load is lwc.api.load
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         lwc.__getattr__("no_such_name")
 
