@@ -101,8 +101,8 @@ class Model:
 
     @property
     def name(self):
-        """The stem of :attr:`path` (``"net"`` for a net in memory): how default build
-        directories are named, as the ``lwc`` command names them."""
+        """The stem of :attr:`path` (``"net"`` for a net in memory), which names the default
+        simulation directory (:meth:`CompiledModel.simulate`)."""
         return Path(self.path).stem if self.path is not None else "net"
 
     @property

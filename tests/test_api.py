@@ -6,6 +6,7 @@ import re
 import runpy
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,13 @@ def test_convert_takes_a_network_or_a_train_result(digits_run, model):
     assert lwc.convert(model.net).name == "net" and model.name == Path(path).stem
     with pytest.raises(UsageError, match=r"^convert needs a Network or a TrainResult, not str$"):
         lwc.convert("net.pt")
+
+
+def test_convert_refuses_an_invalid_network(make_network, rng):
+    net = make_network(rng, inputs=12)
+    with pytest.raises(UsageError, match=r"^not a valid network: layer 0 neuron \d+: inputs "
+                                         r"must be strictly increasing indices below 11$"):
+        lwc.convert(replace(net, input_map=net.input_map[:-1]))
 
 
 def test_predict_is_the_golden_model_on_raw_and_quantized_features(model, design):
