@@ -170,6 +170,17 @@ def test_predict_hw_is_the_simulated_hardware(model, design, tmp_path):
     assert np.array_equal(report.labels, want_labels)
 
 
+@pytest.mark.icarus
+def test_predict_hw_of_a_streaming_design(make_network, rng, tmp_path):
+    model = lwc.convert(make_network(rng, inputs=12, hidden=(8,), outputs=3, bits=3))
+    design = model.compile("streaming", features_per_cycle=4, lanes=2, progress=None)
+    x = rng.integers(0, 8, size=(10, 12))
+    got = design.predict_hw(x, scores=True, simulator="icarus", build_dir=tmp_path,
+                            progress=None)
+    want = golden.evaluate(model.net, x)
+    assert np.array_equal(got[0], want.predictions) and np.array_equal(got[1], want.scores)
+
+
 def _report(**changes):
     base = dict(simulator="icarus", vectors=8, received=8, mismatches=0, first_mismatch=None,
                 build_seconds=0.0, run_seconds=0.0, stream_seconds=0.0, cycles=20, latency=3,
