@@ -99,6 +99,14 @@ class Model:
     net: Network
     path: str | None = None
 
+    def __repr__(self):
+        from .compiler.stats import nonzero_count
+
+        sizes = "-".join(str(layer.size) for layer in self.net.layers)
+        return (f"<Model {self.path or 'in memory'}: {self.net.input.count} inputs x "
+                f"{self.net.input.bits} bit -> {sizes}, {nonzero_count(self.net)} nonzero "
+                f"weights>")
+
     @property
     def name(self):
         """The stem of :attr:`path` (``"net"`` for a net in memory), which names the default
@@ -210,6 +218,10 @@ class CompiledModel:
     model: Model
     design: object
     board: object = None
+
+    def __repr__(self):
+        board = f"; planned for the {self.board.name}" if self.board is not None else ""
+        return f"<CompiledModel ({self.facts.architecture_text()}{board}) of {self.model!r}>"
 
     @property
     def facts(self):

@@ -16,6 +16,7 @@ import lwc
 from lwc.api import BuildResult, CompiledModel, HardwareMismatchError, Model, _mismatch_line
 from lwc.compile import compile_net
 from lwc.compiler import golden, netfile
+from lwc.compiler.stats import nonzero_count
 from lwc.data import dataset_options, load_dataset
 from lwc.errors import DataError, LwcError, NetFileError, ToolchainError, UsageError
 from lwc.sim.cocotb_sim import SimReport
@@ -66,6 +67,16 @@ def test_convert_takes_a_network_or_a_train_result(digits_run, model):
     assert lwc.convert(model.net).name == "net" and model.name == Path(path).stem
     with pytest.raises(UsageError, match=r"^convert needs a Network or a TrainResult, not str$"):
         lwc.convert("net.pt")
+
+
+def test_the_objects_say_what_they_are_in_one_line(make_network, rng):
+    model = lwc.convert(make_network(rng, inputs=12, hidden=(8,), outputs=3, bits=4))
+    weights = nonzero_count(model.net)
+    text = f"<Model in memory: 12 inputs x 4 bit -> 8-3, {weights} nonzero weights>"
+    assert repr(model) == text
+    assert repr(model.compile(board="icestick", progress=None)) == (
+        f"<CompiledModel (parallel: every layer in logic, 1 inference per cycle; planned for the "
+        f"icestick) of {text}>")
 
 
 def test_convert_refuses_an_invalid_network(make_network, rng):
