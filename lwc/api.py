@@ -128,14 +128,15 @@ class Model:
         """The network's integer inputs for ``x``, as ``lwc sim`` reads vectors.
 
         ``x`` is ``(n, inputs)``: integers in the input range, or, when the net has an input
-        quantizer, raw float features, which it quantizes. Returns ``int64``.
+        quantizer, raw float features, which it quantizes
+        (:func:`lwc.compiler.golden.quantize`, the one definition). Returns ``int64``.
 
         Raises
         ------
         DataError
-            Wrong shape, type or range, or raw features that are not finite.
+            Wrong shape, type or range.
         """
-        from .sim.cocotb_sim import check_vectors
+        from .sim.vectors import check_vectors
 
         return check_vectors(self.net, np.asarray(x))
 
@@ -146,19 +147,22 @@ class Model:
         trace = golden.evaluate(self.net, self.quantize(x))
         return (trace.predictions, trace.scores) if scores else trace.predictions
 
-    def test_data(self, *, data_dir=None):
+    def test_data(self, *, data_dir=None, csv=None):
         """``(inputs, labels)``: the test split the net was measured on, rebuilt from its
-        provenance as ``lwc sim`` rebuilds it (the inputs quantized; ``data_dir``: the folder
-        of the IDX files for mnist or fashion).
+        provenance as ``lwc sim`` rebuilds it (:func:`lwc.sim.vectors.test_set`; the inputs
+        quantized). ``data_dir``: the folder of the IDX files for mnist or fashion; ``csv``: the
+        CSV of a net trained on one (``lwc sim --csv``), by default the one its provenance names
+        if it lies next to the ``net.pt`` with the recorded SHA-256.
 
         Raises
         ------
         DataError
-            The net does not record its dataset and split, or the data cannot be read.
+            The net does not record its dataset and split, its CSV is not confirmed, or the
+            data cannot be read.
         """
-        from .sim.cocotb_sim import test_set
+        from .sim.vectors import test_set
 
-        return test_set(self.net, data_dir=data_dir)
+        return test_set(self.net, data_dir=data_dir, csv=csv, net_path=self.path)
 
     def compile(self, architecture="auto", board=None, *, register_every=None, share=True,
                 features_per_cycle=None, lanes=None, progress=print):

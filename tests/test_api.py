@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import lwc
+from lwc import cli
 from lwc.api import BuildResult, CompiledModel, HardwareMismatchError, Model, _mismatch_line
 from lwc.compile import compile_net
 from lwc.compiler import golden, netfile
@@ -104,10 +105,25 @@ def test_predict_is_the_golden_model_on_raw_and_quantized_features(model, design
 def test_predict_refuses_bad_vectors_as_lwc_sim_does(model):
     with pytest.raises(DataError, match=r"^vectors must have shape \(n >= 1, 64\), not \(64,\)$"):
         model.predict(np.zeros(64, dtype=np.int64))
-    with pytest.raises(DataError, match=r"^raw features must be finite$"):
-        model.predict(np.full((1, 64), np.nan))
+    with pytest.raises(DataError, match=r"^vectors must be integers or raw float features, "
+                                        r"not dtype <U1$"):
+        model.predict(np.full((1, 64), "a"))
     with pytest.raises(DataError, match=r"^vector elements must be in 0\.\.15"):
         model.predict(np.full((1, 64), 99))
+
+
+def test_test_data_is_lwc_sims_test_set(make_network, rng, tmp_path, capsys):
+    """A CSV net's test set is rebuilt only from its confirmed CSV: the API says what
+    ``lwc sim`` says."""
+    net = make_network(rng).with_meta(dataset="csv", split_seed=0, csv_path="data.csv",
+                                      csv_label="y", csv_sha256="0" * 64)
+    path = tmp_path / "net.pt"
+    netfile.save(net, path)
+    assert cli.main(["sim", str(path)]) == 1
+    with pytest.raises(DataError) as api:
+        lwc.load(path).test_data()
+    assert "is not there (moved or deleted)" in str(api.value)
+    assert capsys.readouterr().err == f"lwc: error: {api.value}\n"
 
 
 def test_compile_is_the_compile_commands_design(model, design, tmp_path):
