@@ -107,11 +107,14 @@ class Model:
                 f"{self.net.input.bits} bit -> {sizes}, {nonzero_count(self.net)} nonzero "
                 f"weights>")
 
-    @property
-    def name(self):
-        """The stem of :attr:`path` (``"net"`` for a net in memory), which names the default
-        simulation directory (:meth:`CompiledModel.simulate`)."""
-        return Path(self.path).stem if self.path is not None else "net"
+    def default_dir(self, kind):
+        """The directory the ``lwc`` command uses by default for ``kind`` (a board name,
+        ``"verilog"``, ``"asic"``, ``"sim"``) on this net: ``build/<name>-<fingerprint>-<kind>``
+        (:func:`lwc.outdir.default_dir`; ``<name>`` is ``net`` for a net in memory), so that
+        different nets never share one."""
+        from .outdir import default_dir
+
+        return Path(default_dir(self.path or "net", self.net, kind))
 
     @property
     def classes(self):
@@ -254,8 +257,8 @@ class CompiledModel:
         prints, ``report.ok`` its verdict).
 
         ``x`` is as for :meth:`Model.quantize`; ``simulator`` ``"verilator"`` or ``"icarus"``;
-        ``build_dir`` defaults to ``build/<net>-sim``, ``lwc sim``'s, where an identical earlier
-        build is reused; ``seed`` draws the testbench's input gaps and back-pressure;
+        ``build_dir`` defaults to ``lwc sim``'s (:meth:`Model.default_dir`), where an identical
+        earlier build is reused; ``seed`` draws the testbench's input gaps and back-pressure;
         ``processes`` splits the vectors over that many simulators.
 
         Raises
@@ -268,7 +271,7 @@ class CompiledModel:
         from .sim.cocotb_sim import simulate
 
         if build_dir is None:
-            build_dir = Path("build") / f"{self.model.name}-sim"
+            build_dir = self.model.default_dir("sim")
         return simulate(self.design, self.model.quantize(x), simulator=simulator, waves=waves,
                         build_dir=build_dir, seed=seed, processes=processes,
                         progress=_progress(progress))
@@ -288,10 +291,11 @@ class CompiledModel:
             raise HardwareMismatchError(_mismatch_line(report))
         return (report.labels, report.scores) if scores else report.labels
 
-    def write_verilog(self, out_dir, *, force=False, progress=print):
+    def write_verilog(self, out_dir=None, *, force=False, progress=print):
         """Write the network's Verilog as ``lwc compile --target verilog`` does: ``net.v``
         (module ``lwc_net``), ``report.json`` and the manifest ``lwc-build.json`` in
-        ``out_dir``; return the path of ``net.v``.
+        ``out_dir`` (default: the command's, :meth:`Model.default_dir`); return the path of
+        ``net.v``.
 
         Raises
         ------
@@ -300,13 +304,15 @@ class CompiledModel:
         """
         from .compile import write_design
 
-        done = write_design(self.design, out_dir, target="verilog", force=force,
+        done = write_design(self.design, out_dir or self.model.default_dir("verilog"),
+                            target="verilog", force=force, source=self.model.path,
                             progress=_progress(progress))
         return Path(done.out_dir) / "net.v"
 
-    def write_asic(self, out_dir, *, force=False, progress=print):
+    def write_asic(self, out_dir=None, *, force=False, progress=print):
         """Synthesize the network to generic gates, as ``lwc compile --target asic`` does
-        (Yosys and ABC: ``net.v``, the gate netlist ``netlist.v``, ``report.json``); return the
+        (Yosys and ABC: ``net.v``, the gate netlist ``netlist.v``, ``report.json``, in
+        ``out_dir``, by default the command's, :meth:`Model.default_dir`); return the
         :class:`~lwc.boards.asic.AsicReport` (gates per type, flip-flops, logic depth).
 
         Raises
@@ -318,10 +324,11 @@ class CompiledModel:
         """
         from .compile import write_design
 
-        return write_design(self.design, out_dir, target="asic", force=force,
+        return write_design(self.design, out_dir or self.model.default_dir("asic"),
+                            target="asic", force=force, source=self.model.path,
                             progress=_progress(progress)).asic
 
-    def build(self, board=None, *, out_dir, clock_mhz=None, seed=1, baud=115200, force=False,
+    def build(self, board=None, *, out_dir=None, clock_mhz=None, seed=1, baud=115200, force=False,
               progress=print):
         """Build the design behind the UART front end into a bitstream for ``board``, as
         ``lwc compile --board`` does (Yosys, nextpnr and the packer; the YoWASP builds unless
@@ -333,9 +340,10 @@ class CompiledModel:
             Default: the board the design was compiled for, else the iCE40 default
             (``icebreaker``). The architecture is the design's: compile with ``board`` to have
             ``auto`` choose it for that board.
-        out_dir : path-like
-            Where the bitstream, ``report.json``, logs and ``lwc-build.json`` go (required:
-            builds of different nets never share one by default).
+        out_dir : path-like or None
+            Where the bitstream, ``report.json``, logs and ``lwc-build.json`` go; by default
+            the command's (:meth:`Model.default_dir` of the board's name). The build of
+            another net there is refused unless ``force``.
         clock_mhz : float or None
             Timing target (default: the board clock); pipelining left to be chosen is chosen
             for it, and rebuilt with more registers when nextpnr misses it.
@@ -344,7 +352,8 @@ class CompiledModel:
         baud : int
             UART line rate.
         force : bool
-            Build into a directory holding files lwc did not write (they are kept).
+            Build into a directory holding files lwc did not write (they are kept) or the
+            build of another net (replaced), or a design the estimate says does not fit.
         progress : callable or None
             Told each step in one line; ``None`` for silence.
 
@@ -358,9 +367,10 @@ class CompiledModel:
         from .compile import resolve_target, write_design
 
         target, board_obj = resolve_target(None, board if board is not None else self.board)
+        out_dir = out_dir or self.model.default_dir(board_obj.name)
         done = write_design(self.design, out_dir, target=target, board=board_obj,
                             clock_mhz=clock_mhz, seed=seed, baud=baud, force=force,
-                            progress=_progress(progress))
+                            source=self.model.path, progress=_progress(progress))
         return BuildResult.of(done, board_obj.name)
 
 

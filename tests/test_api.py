@@ -2,6 +2,7 @@
 model, predict_hw in cocotb, write Verilog, build for a board; the options and errors are the
 ``lwc`` command's. The README's example (examples/api_digits.py) runs end to end."""
 
+import json
 import re
 import runpy
 import subprocess
@@ -20,6 +21,7 @@ from lwc.compiler import golden, netfile
 from lwc.compiler.stats import nonzero_count
 from lwc.data import dataset_options, load_dataset
 from lwc.errors import DataError, LwcError, NetFileError, ToolchainError, UsageError
+from lwc.outdir import MANIFEST, default_dir
 from lwc.sim.cocotb_sim import SimReport
 
 from helpers import TESTS
@@ -65,7 +67,8 @@ def test_convert_takes_a_network_or_a_train_result(digits_run, model):
     result, path, _ = digits_run
     assert lwc.convert(result).net == model.net == netfile.load(path)
     assert lwc.convert(model.net) == Model(model.net)
-    assert lwc.convert(model.net).name == "net" and model.name == Path(path).stem
+    assert lwc.convert(model.net).default_dir("sim") == Path(default_dir("net", model.net, "sim"))
+    assert model.default_dir("icebreaker") == Path(default_dir(path, model.net, "icebreaker"))
     with pytest.raises(UsageError, match=r"^convert needs a Network or a TrainResult, not str$"):
         lwc.convert("net.pt")
 
@@ -155,6 +158,22 @@ def test_compile_errors_are_the_compile_commands(model, tmp_path, options):
         model.compile(progress=None, **options)
     assert str(api.value) == str(cli.value)
     assert "\n" not in str(api.value)
+
+
+def test_write_verilog_goes_where_lwc_compile_writes(model, design, tmp_path, monkeypatch,
+                                                      make_network, rng):
+    monkeypatch.chdir(tmp_path)
+    path = design.write_verilog(progress=None)
+    assert path == model.default_dir("verilog") / "net.v" and path.is_file()
+    manifest = json.loads((path.parent / MANIFEST).read_text())
+    assert manifest["net"]["source"] == model.path
+    # Another net's build is not replaced without force, as lwc compile says.
+    other = make_network(rng, inputs=64, bits=4)
+    with pytest.raises(UsageError) as cli:
+        compile_net(other, path.parent, target="verilog", progress=lambda _: None)
+    with pytest.raises(UsageError) as api:
+        lwc.convert(other).compile(progress=None).write_verilog(path.parent, progress=None)
+    assert str(api.value) == str(cli.value)
 
 
 def test_build_and_write_refuse_what_lwc_compile_refuses(design, tmp_path):
