@@ -9,9 +9,10 @@ how the pipelining was chosen under ``"pipelining"``); for ``asic`` the gate net
 ``netlist.v`` and ``report.json`` with :class:`~lwc.boards.asic.AsicReport` under ``"asic"``; and
 ``lwc-build.json``, the manifest of every file the build wrote (:mod:`lwc.outdir`).
 
-:func:`compile_net` compiles (:func:`lwc.compiler.driver.compile_design`, the architecture
-planned for the board by :func:`lwc.boards.plan.plan_architecture`) and calls
-:func:`write_design`, which ``lwc demo`` calls with the design it has already compiled.
+:func:`compile_net` compiles (:func:`design_for`: :func:`lwc.compiler.driver.compile_design`,
+the architecture planned for the board by :func:`lwc.boards.plan.plan_architecture`) and calls
+:func:`write_design`, which ``lwc demo`` and the Python API (:mod:`lwc.api`) call with the design
+they have already compiled.
 """
 
 import functools
@@ -31,7 +32,7 @@ from .errors import UsageError
 from .outdir import MANIFEST, OutputDir, claim, fingerprint
 
 __all__ = ["TARGETS", "MANIFEST", "CompileResult", "resolve_target", "compile_net",
-           "write_design"]
+           "design_for", "write_design"]
 
 TARGETS = ("verilog", "ice40", "ecp5", "asic")
 
@@ -116,17 +117,39 @@ def compile_net(net, out_dir, *, target=None, board=None, clock_mhz=None, seed=1
         progress(f"target {target}: using the default board {board_obj.name} "
                  f"({board_obj.title})")
     progress("compiler: running passes")
-    # A board's resource model chooses its architecture; without a board, the options do.
-    planner = (functools.partial(plan_architecture, board=board_obj, progress=progress)
-               if board_obj is not None else requested)
-    planner = functools.partial(planner, architecture=architecture,
-                                features_per_cycle=features_per_cycle, lanes=lanes)
     watch = Stopwatch(progress)  # a line per step, with the time, once the compile is slow
-    design = compile_design(net, planner=planner, register_every=register_every, share=share,
-                            progress=watch)
+    design = design_for(net, board_obj, architecture=architecture,
+                        features_per_cycle=features_per_cycle, lanes=lanes,
+                        register_every=register_every, share=share, progress=progress,
+                        stopwatch=watch)
     return write_design(design, out_dir, target=target, board=board_obj, clock_mhz=clock_mhz,
                         seed=seed, baud=baud, force=force, source=source, progress=progress,
                         stopwatch=watch)
+
+
+def design_for(net, board=None, *, architecture="auto", features_per_cycle=None, lanes=None,
+               register_every=None, share=True, progress=print, stopwatch=None):
+    """``net`` compiled once (:func:`~lwc.compiler.driver.compile_design`) into the design that
+    :func:`compile_net` builds for ``board`` (a :class:`~lwc.boards.Board`, or ``None``).
+
+    A board's resource model chooses the architecture (:func:`~lwc.boards.plan.
+    plan_architecture`); without a board, the options do (:func:`~lwc.compiler.architecture.
+    requested`). ``stopwatch`` (a :class:`~lwc.compiler.driver.Stopwatch`) times the passes from
+    an earlier start; by default from now, reporting through ``progress``.
+
+    Raises
+    ------
+    UsageError
+        Unknown ``architecture``, streaming options that are not positive integers or do not
+        apply, or ``register_every`` not ``None`` or a positive integer.
+    """
+    check_options(architecture, features_per_cycle, lanes)
+    planner = (functools.partial(plan_architecture, board=board, progress=progress)
+               if board is not None else requested)
+    planner = functools.partial(planner, architecture=architecture,
+                                features_per_cycle=features_per_cycle, lanes=lanes)
+    return compile_design(net, planner=planner, register_every=register_every, share=share,
+                          progress=stopwatch if stopwatch is not None else Stopwatch(progress))
 
 
 def write_design(design, out_dir, *, target=None, board=None, clock_mhz=None, seed=1,

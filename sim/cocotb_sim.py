@@ -16,7 +16,7 @@ only the ports visible to cocotb and compiles the rest of the model at full opti
 split over several simulator processes (``processes``).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +70,8 @@ class SimReport:
     ``lanes`` and ``cycles_per_inference`` are the design's; a parallel network takes a
     vector per transfer and per cycle. ``processes`` is the number of simulator processes that
     shared the vectors (``cycles`` is their sum, ``stream_seconds`` the longest of them).
+    ``labels`` and ``scores`` are what the hardware output for each vector (``int64``, ``(n,)``
+    and ``(n, classes)``; -1 for vectors that had no output).
     """
 
     simulator: str
@@ -92,6 +94,8 @@ class SimReport:
     lanes: int = 0
     cycles_per_inference: int = 1
     processes: int = 1
+    labels: np.ndarray | None = field(default=None, repr=False, compare=False)
+    scores: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def vectors_per_second(self):
@@ -290,6 +294,8 @@ def simulate(design, vectors, *, simulator="verilator", waves=False, build_dir, 
         lanes=component.lanes if streaming else 0,
         cycles_per_inference=component.cycles_per_inference if streaming else 1,
         processes=len(shares),
+        labels=np.asarray(got["labels"], dtype=np.int64),
+        scores=np.asarray(got["scores"], dtype=np.int64),
     )
 
 
