@@ -16,7 +16,7 @@ from lwc.data.tabular import BALANCE_METHODS
 from lwc.errors import UsageError
 
 __all__ = ["TrainConfig", "METHODS", "DROPNEURON_DEFAULT", "QUANTIZERS", "SELECT_METRICS",
-           "option", "flag", "help_text", "default_text", "OPTION_GROUPS", "option_table",
+           "PRECISIONS", "option", "flag", "help_text", "default_text", "OPTION_GROUPS", "option_table",
            "TABLE_MARKERS", "with_option_table"]
 
 #: Training methods (:mod:`lwc.train.methods`).
@@ -30,6 +30,8 @@ DROPNEURON_DEFAULT = 5e-5
 QUANTIZERS = ("affine", "quantile")
 #: Validation metrics that decisions (rounding, model selection) can use.
 SELECT_METRICS = ("accuracy", "f1", "g_mean")
+#: Arithmetic of the training steps (``TrainConfig.precision``).
+PRECISIONS = ("fp32", "bf16")
 #: Option groups, in the order ``lwc train --help`` and the README table show them.
 OPTION_GROUPS = ("data", "network", "training", "method options (see lwc.train.methods)")
 
@@ -194,6 +196,11 @@ class TrainConfig:
     recalibrate: bool = option(True, "after every epoch, set batch-norm statistics to the exact "
                                "training-set statistics of the sums (earlier layers as "
                                "exported) before validating", kind="bool")
+    precision: str = option(
+        "fp32", "arithmetic of the training steps: fp32, or bf16 (the mini-batch matrix products "
+        "in bfloat16, AMX/AVX-512-BF16 on recent x86 CPUs, and the fused Adam kernel; weights, "
+        "optimizer state, validation and export stay float32 / exact integers)",
+        choices=PRECISIONS)
     ste_window: float = option(1.0, "the binary step passes gradients where the batch-normalised "
                                "sum is within this window; 2..3 helps nets of 4 and more hidden "
                                "layers", kind="float", group=OPTION_GROUPS[3])
@@ -308,6 +315,8 @@ class TrainConfig:
             bad("input_bits", "an integer 1..8")
         if not (isinstance(self.threads, int) and self.threads >= 1):
             bad("threads", "a positive integer")
+        if self.precision not in PRECISIONS:
+            bad("precision", "one of " + ", ".join(PRECISIONS))
         if not (self.ste_window > 0 and math.isfinite(self.ste_window)):
             bad("ste_window", "a positive number")
         if self.dropneuron is not None and not (

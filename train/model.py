@@ -627,9 +627,14 @@ class StepLayer(nn.Module):
     def step(self, s):
         """Eval mode's step of the sums ``s``: the folded integer form, exactly."""
         thr, direction = self.folded()
-        constant = (self.bn.bias.detach() >= 0).to(s.dtype).expand_as(s)
-        return torch.where(direction > 0, (s >= thr).to(s.dtype),
-                           torch.where(direction < 0, (s <= thr).to(s.dtype), constant))
+        # One comparison for every neuron: s <= thr is -s >= -thr (negation is exact), and a
+        # constant neuron compares with -inf (fires) or +inf (never).
+        sign = torch.where(direction < 0, -1.0, 1.0).to(s.dtype)
+        never = torch.where(self.bn.bias.detach() >= 0, -math.inf, math.inf).to(thr.dtype)
+        thr = torch.where(direction == 0, never, thr * sign)
+        if bool((direction > 0).all()):
+            return (s >= thr).to(s.dtype)
+        return (s * sign >= thr).to(s.dtype)
 
     def forward(self, x):
         s = self.linear(x)
