@@ -109,12 +109,17 @@ class _QuantileCut:
 class _Ternarize(torch.autograd.Function):
     @staticmethod
     def forward(ctx, w, sparsity, per_row, memo):
+        # Under autocast the weights come out in its dtype (-1, 0, +1 are exact in any): the
+        # product that follows need not cast them again.
+        dtype = (torch.get_autocast_dtype(w.device.type)
+                 if torch.is_autocast_enabled(w.device.type) else w.dtype)
+        ctx.dtype = w.dtype
         n = w.shape[-1] if per_row else w.numel()
         k = int(round(sparsity * n))
         if k <= 0:
-            return torch.sign(w)
+            return torch.sign(w).to(dtype)
         if k >= n:
-            return torch.zeros_like(w)
+            return torch.zeros_like(w, dtype=dtype)
         mag = w.detach().abs()
         if per_row:
             cut = mag.kthvalue(k, dim=-1, keepdim=True).values
@@ -124,16 +129,16 @@ class _Ternarize(torch.autograd.Function):
             cut, kept = memo(mag.flatten(), k)
             if kept is not None:
                 flat = w.detach().flatten()
-                out = torch.zeros_like(flat)
-                out[kept] = torch.sign(flat[kept])
+                out = torch.zeros(flat.shape, dtype=dtype)
+                out[kept] = torch.sign(flat[kept]).to(dtype)
                 return out.view_as(w)
         else:
             cut = mag.flatten().kthvalue(k).values
-        return torch.where(mag > cut, torch.sign(w), 0.0)
+        return torch.where(mag > cut, torch.sign(w), 0.0).to(dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        return grad, None, None, None
+        return grad.to(ctx.dtype), None, None, None
 
 
 def ternarize(w, sparsity, per_row=False, memo=None):
@@ -230,7 +235,8 @@ class TernaryWeights(nn.Module):
             if exact:
                 return torch._int_mm(x, w.to(torch.int8).t()).to(torch.float32)
             x = x.to(torch.float32)
-        return x @ w.t()
+        # linear, not x @ w.t(): under autocast it casts w itself, not a strided transpose.
+        return torch.nn.functional.linear(x, w)
 
     def extra_repr(self):
         return f"{self.in_features}, {self.out_features}"
