@@ -16,8 +16,8 @@ from lwc.data.tabular import BALANCE_METHODS
 from lwc.errors import UsageError
 
 __all__ = ["TrainConfig", "METHODS", "DROPNEURON_DEFAULT", "QUANTIZERS", "SELECT_METRICS",
-           "PRECISIONS", "option", "flag", "help_text", "default_text", "OPTION_GROUPS", "option_table",
-           "TABLE_MARKERS", "with_option_table"]
+           "PRECISIONS", "option", "flag", "help_text", "default_text", "OPTION_GROUPS",
+           "option_table", "TABLE_MARKERS", "with_option_table"]
 
 #: Training methods (:mod:`lwc.train.methods`).
 METHODS = ("lwn", "ste", "dropneuron", "prune", "distribution", "sample")

@@ -6,7 +6,7 @@ import torch
 
 from lwc.compiler import golden
 from lwc.train.inputs import make_input_spec
-from lwc.train.loop import _quantize
+from lwc.train.loop import _add_column_sums, _quantize
 from lwc.train.model import TernaryMLP, _QuantileCut, ternarize
 
 
@@ -30,6 +30,31 @@ def test_quantile_cut_from_candidates_is_the_kthvalue_cut(shape, sparsity):
     memo = _QuantileCut()
     for _ in range(3):
         assert torch.equal(ternarize(ties, sparsity, False, memo), ternarize(ties, sparsity))
+
+
+@pytest.mark.parametrize("top, rows", [(3, 70_000), (30, 54_001), (4095, 3000), (5000, 500),
+                                       (0, 10), (1, 0)])
+def test_column_sums_are_the_float64_sums(top, rows):
+    """Recalibration's sums of integer-valued float32 sums and of their squares, in float32
+    chunks below 2**24 (or through float64 beyond), equal the float64 sums exactly."""
+    torch.manual_seed(top)
+    s = torch.randint(-top, top + 1, (rows, 37)).float()
+    total, square = torch.zeros(37, dtype=torch.float64), torch.zeros(37, dtype=torch.float64)
+    _add_column_sums(s, total, square)
+    d = s.double()
+    assert torch.equal(total, d.sum(dim=0)) and torch.equal(square, (d * d).sum(dim=0))
+
+
+def test_ternarize_under_autocast_gives_its_dtype_and_float32_gradients():
+    torch.manual_seed(2)
+    w = torch.randn(40, 30, requires_grad=True)
+    memo = _QuantileCut()
+    plain = ternarize(w, 0.9, False, memo)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = ternarize(w, 0.9, False, memo)
+    assert fast.dtype == torch.bfloat16 and torch.equal(fast.float(), plain)
+    fast.float().sum().backward()
+    assert w.grad.dtype == torch.float32 and torch.equal(w.grad, torch.ones_like(w))
 
 
 def test_int8_evaluation_equals_float_evaluation():
