@@ -37,8 +37,8 @@ step 60 python3 bench/train_speed.py --data-dir "$DATA" --devices cuda --epochs 
 # The whole recipe (60 epochs) at batch 1024, at the recipe's lr and a larger one (large batches
 # may need their own): total time and test accuracy, beside the reference.
 step 80 python3 bench/train_speed.py --data-dir "$DATA" --devices cuda --batch-size 1024
-step 45 python3 bench/train_speed.py --data-dir "$DATA" --devices cuda --batch-size 1024 \
-    --lr 0.1 --no-reference
+step 80 python3 bench/train_speed.py --data-dir "$DATA" --devices cuda --batch-size 1024 \
+    --lr 0.1 --no-reference --precisions fp32,bf16
 # Eight trainings at once on the one GPU against one alone (same options, same run).
 step 40 python3 bench/train_speed.py --data-dir "$DATA" --devices cuda --batch-size 1024 \
     --epochs 10 --no-reference

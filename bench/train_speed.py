@@ -9,6 +9,8 @@ shifts, lr 0.03, 60 epochs), with any option overridden::
     python bench/train_speed.py --data-dir ../shared/data/mnist              # the recipe, CPU
     python bench/train_speed.py --data-dir DIR --devices cpu,cuda --methods all --epochs 5
     python bench/train_speed.py --data-dir DIR --devices cuda --concurrent 8 --epochs 3
+    python bench/train_speed.py --data-dir DIR --precisions fp32,bf16 --epochs 3 --lr 0.01 \
+        --augment 0                                         # issue 14's comparison, both
 
 ``--concurrent N`` starts N trainings at once (separate processes, same device) and reports the
 mean of their seconds per epoch (the row's ``runs`` column says N). ``--no-reference`` leaves
@@ -28,17 +30,18 @@ from lwc.train import TrainConfig, train
 from lwc.train.methods import METHODS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-COLUMNS = [("method", "{}", 12), ("device", "{}", 6), ("batch", "{}", 5), ("epochs", "{}", 6),
+COLUMNS = [("method", "{}", 12), ("device", "{}", 6), ("precision", "{}", 9), ("batch", "{}", 5),
+           ("epochs", "{}", 6),
            ("runs", "{}", 4), ("s/epoch", "{:.2f}", 7), ("total s", "{:.1f}", 7),
            ("cpu s", "{:.1f}", 6), ("test acc", "{:.2%}", 8), ("ref s/ep", "{:.2f}", 8),
            ("ref tot", "{:.1f}", 7), ("ref cpu", "{:.1f}", 7), ("ref acc", "{:.2%}", 7),
-           ("ratio", "{:.2f}", 5)]
+           ("ratio", "{:.2f}", 5), ("cpu ratio", "{:.2f}", 9)]
 
 
-def config_options(args, method, device):
+def config_options(args, method, device, precision="fp32"):
     options = dict(RECIPES["mnist"]["train"])
     options.update(method=method, dataset="mnist", data_dir=args.data_dir, device=device,
-                   seed=args.seed, threads=args.threads)
+                   seed=args.seed, threads=args.threads, precision=precision)
     for name in ("epochs", "batch_size", "lr", "augment"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
@@ -96,6 +99,9 @@ def main(argv=None):
     p.add_argument("--methods", default="ste",
                    help=f"comma-separated, or all ({', '.join(METHODS)})")
     p.add_argument("--devices", default="cpu", help="comma-separated: cpu, cuda, auto")
+    p.add_argument("--precisions", default="fp32",
+                   help="comma-separated lwc train --precision values (fp32, bf16); the "
+                        "reference (float32) runs once per device")
     p.add_argument("--epochs", type=int, default=None, help="default: the recipe's (60)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the recipe's")
     p.add_argument("--lr", type=float, default=None, help="default: the recipe's")
@@ -112,28 +118,35 @@ def main(argv=None):
     print("  ".join(f"{name:>{width}}" for name, _, width in COLUMNS), flush=True)
     for device in [resolve(d) for d in args.devices.split(",")]:
         for method in methods:
-            options = config_options(args, method, device)
-            options.setdefault("batch_size", TrainConfig().batch_size)
-            many = args.concurrent > 1
-            ours = run_many(options, "lwc", args.concurrent) if many else run_lwc(options)
-            row = {"method": method, "device": device, "batch": options["batch_size"],
-                   "epochs": options["epochs"], "runs": args.concurrent, **ours}
-            if method == "ste" and not args.no_reference:
-                ref = (run_many(options, "reference", args.concurrent) if many
-                       else run_reference(options))
-                row["reference"] = ref
-                row["ratio"] = ours["seconds"] / ref["seconds"]
-            rows.append(row)
-            ref = row.get("reference", {})
-            values = [method, device, row["batch"], row["epochs"], row["runs"],
-                      ours["s_per_epoch"], ours["seconds"], ours["cpu_seconds"],
-                      ours["test_accuracy"], ref.get("s_per_epoch"), ref.get("seconds"),
-                      ref.get("cpu_seconds"), ref.get("test_accuracy"), row.get("ratio")]
-            print("  ".join((fmt.format(v) if v is not None else "-").rjust(width)
-                            for (_, fmt, width), v in zip(COLUMNS, values)), flush=True)
+            ref = None
+            for precision in args.precisions.split(","):
+                options = config_options(args, method, device, precision)
+                options.setdefault("batch_size", TrainConfig().batch_size)
+                many = args.concurrent > 1
+                ours = run_many(options, "lwc", args.concurrent) if many else run_lwc(options)
+                row = {"method": method, "device": device, "precision": precision,
+                       "batch": options["batch_size"], "epochs": options["epochs"],
+                       "runs": args.concurrent, **ours}
+                if method == "ste" and not args.no_reference:
+                    if ref is None:
+                        ref = (run_many(options, "reference", args.concurrent) if many
+                               else run_reference(options))
+                    row["reference"] = ref
+                    row["ratio"] = ours["seconds"] / ref["seconds"]
+                    row["cpu_ratio"] = ours["cpu_seconds"] / ref["cpu_seconds"]
+                rows.append(row)
+                r = row.get("reference", {})
+                values = [method, device, precision, row["batch"], row["epochs"], row["runs"],
+                          ours["s_per_epoch"], ours["seconds"], ours["cpu_seconds"],
+                          ours["test_accuracy"], r.get("s_per_epoch"), r.get("seconds"),
+                          r.get("cpu_seconds"), r.get("test_accuracy"), row.get("ratio"),
+                          row.get("cpu_ratio")]
+                print("  ".join((fmt.format(v) if v is not None else "-").rjust(width)
+                                for (_, fmt, width), v in zip(COLUMNS, values)), flush=True)
     print("total s: wall time of the whole run (load, train, evaluate; lwc also validates every "
           "epoch, exports and proves the net); cpu s: its process CPU time; ratio: lwc's total "
-          "over the reference's")
+          "over the reference's; cpu ratio: the same of cpu s (the reference runs once per "
+          "method and device, with the first precision's options)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)

@@ -164,6 +164,7 @@ def test_failed_proof_writes_nothing(tmp_path, monkeypatch):
     ({"dataset": "cifar"}, "dataset must be one of digits, mnist, fashion-mnist, breast-cancer, "
                            "csv, not 'cifar'"),
     ({"threads": 0}, "threads must be a positive integer, not 0"),
+    ({"precision": "fp16"}, "precision must be one of fp32, bf16, not 'fp16'"),
     ({"method": "magic"}, "method must be one of lwn, ste, dropneuron, prune, distribution, "
                           "sample, not 'magic'"),
     ({"method": "sample", "sample_penalty": -1.0},
