@@ -152,7 +152,8 @@ def _plain(key, value):
                     f"not {type(value).__name__}")
 
 
-def export(model, input_spec, classes, x_test, y_test, *, provenance=(), path=None):
+def export(model, input_spec, classes, x_test, y_test, *, provenance=(), path=None, x_int=None,
+           predictions=False):
     """Export ``model``, prove it on the test set, add ``test_accuracy``, and optionally save.
 
     Parameters
@@ -169,24 +170,29 @@ def export(model, input_spec, classes, x_test, y_test, *, provenance=(), path=No
         added.
     path : str or os.PathLike, optional
         Where to write ``net.pt`` (only after the proof holds).
+    x_int : numpy.ndarray, optional
+        ``golden.quantize(input_spec, x_test)``, where the caller has it already.
+    predictions : bool
+        Also return the golden model's test predictions.
 
     Returns
     -------
     (lwc.compiler.ir.Network, float)
-        The network and its test accuracy.
+        The network and its test accuracy (and the predictions, with ``predictions``).
     """
     import copy
 
     provenance = {key: _plain(key, value) for key, value in dict(provenance).items()}
     cpu_model = copy.deepcopy(model).cpu().eval()
     net = to_network(cpu_model, input_spec, classes, provenance)
-    x_int = golden.quantize(input_spec, x_test)
+    if x_int is None:
+        x_int = golden.quantize(input_spec, x_test)
     preds = prove(net, cpu_model, x_int)
     accuracy = float(np.mean(preds == np.asarray(y_test))) if len(preds) else 0.0
     net = net.with_meta(test_accuracy=accuracy)
     if path is not None:
         netfile.save(net, path)
-    return net, accuracy
+    return (net, accuracy, preds) if predictions else (net, accuracy)
 
 
 def _layer_counts(net):
