@@ -231,14 +231,15 @@ def train(config, *, progress=None, on_data=None, data=None):
         torch.set_num_threads(threads)
 
 
-def _quantize(spec, x):
-    """:func:`lwc.compiler.golden.quantize` of ``x``; features that are all bytes (pixels) are
-    looked up in its table of the 256 byte values (the same integers, without its per-element
-    float64 comparisons, which took seconds on MNIST)."""
+def _quantize(spec, x, dtype=np.int64):
+    """:func:`lwc.compiler.golden.quantize` of ``x`` as ``dtype``; features that are all bytes
+    (pixels) are looked up in its table of the 256 byte values (the same integers, without its
+    per-element float64 comparisons, which took seconds on MNIST, nor an int64 copy)."""
     x = np.asarray(x)
     if x.size < 1 << 16 or not np.array_equal(x, np.clip(np.round(x), 0, 255)):
-        return golden.quantize(spec, x)
+        return golden.quantize(spec, x).astype(dtype, copy=False)
     table = golden.quantize(spec, np.repeat(np.arange(256.0)[:, None], spec.count, axis=1))
+    table = table.astype(dtype)
     index = x.astype(np.uint8)
     if (table == table[:, :1]).all():
         return table[:, 0][index]
@@ -282,7 +283,7 @@ def _train(config, progress, on_data=None, data=None):
         on_data(line)
 
     def tensor(x):
-        return torch.from_numpy(_quantize(spec, x).astype(np.float32)).to(device)
+        return torch.from_numpy(_quantize(spec, x, np.float32)).to(device)
 
     x_train, x_val = tensor(x_bal), tensor(ds.x_val)
     y_train = torch.from_numpy(y_bal).to(device)
@@ -420,7 +421,7 @@ def _train(config, progress, on_data=None, data=None):
         provenance.update(quantizer=config.quantizer, clip=config.clip)
     # The test set quantized once (the byte table where it applies: golden.quantize's integers)
     # and evaluated once: the proof's golden predictions give the metrics too.
-    x_test = np.asarray(_quantize(spec, ds.x_test), dtype=np.int64)
+    x_test = _quantize(spec, ds.x_test)
     net, test_accuracy, test_preds = export(model, spec, ds.classes, ds.x_test, ds.y_test,
                                             provenance=provenance, predictions=True,
                                             x_int=x_test)

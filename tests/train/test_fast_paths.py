@@ -73,3 +73,5 @@ def test_byte_table_quantization_is_golden_quantize(dataset, bits):
     rows = (1 << 16) // spec.count + 1  # enough for the table (below 65,536 values: golden's)
     x = np.random.default_rng(0).integers(0, top, (rows, spec.count)).astype(np.float32)
     assert np.array_equal(_quantize(spec, x), golden.quantize(spec, x))
+    fast = _quantize(spec, x, np.float32)
+    assert fast.dtype == np.float32 and np.array_equal(fast, golden.quantize(spec, x))
