@@ -30,6 +30,7 @@ from lwc.compiler.driver import compile_design
 from lwc.compiler.lower import lower
 from lwc.compiler.passes import compile_network
 from lwc.sim.amaranth_sim import simulate as amaranth_simulate
+from lwc.sim.vectors import adversarial_vectors
 
 KINDS = ("step", "ternary", "clip")
 
@@ -97,17 +98,6 @@ def random_net(rng):
     return ir.from_dense(ir.InputSpec(count, bits), layers,
                          [f"c{k}" for k in range(layers[-1][0].shape[0])],
                          {"dataset": "random"})
-
-
-def adversarial_vectors(net, rng, n_random=64):
-    """All zero, all max, alternating, one-hot (up to 64) and random vectors, as the tests'
-    ``make_vectors`` fixture makes them."""
-    count, top = net.input.count, net.input.max_value
-    rows = [np.zeros(count), np.full(count, top), np.arange(count) % 2 * top,
-            (1 - np.arange(count) % 2) * top]
-    eye = np.eye(count)[: min(count, 64)] * top
-    rand = rng.integers(0, top + 1, size=(n_random, count))
-    return np.vstack([np.array(rows), eye, rand]).astype(np.int64)
 
 
 @dataclass

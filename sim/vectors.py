@@ -21,7 +21,8 @@ from lwc.compiler import golden
 from lwc.data import FileRefused, dataset_options, load_dataset, open_regular, tabular
 from lwc.errors import DataError, UsageError
 
-__all__ = ["NPY_LIMIT", "check_vectors", "load_vectors", "random_vectors", "test_set"]
+__all__ = ["NPY_LIMIT", "adversarial_vectors", "check_vectors", "load_vectors", "random_vectors",
+           "test_set"]
 
 #: The most array data, in bytes, that a ``.npy`` file of vectors may hold (1 GiB: a million
 #: vectors of 128 int64 features). A header that claims more is refused before anything is
@@ -163,6 +164,19 @@ def random_vectors(net, count, *, seed=0):
     """``count`` uniformly random input vectors for ``net`` (``int64``), from ``seed``."""
     rng = np.random.default_rng(seed)
     return rng.integers(0, net.input.max_value + 1, size=(count, net.input.count), dtype=np.int64)
+
+
+def adversarial_vectors(net, rng, n_random=64):
+    """Edge-case input vectors for ``net`` (``int64``): all zero, all max, the two alternating
+    patterns, each one-hot at the maximum (up to 64), then ``n_random`` random vectors drawn from
+    the NumPy generator ``rng``. The property checks of the tests and ``bench/property_nets.py``
+    use them."""
+    count, top = net.input.count, net.input.max_value
+    rows = [np.zeros(count), np.full(count, top), np.arange(count) % 2 * top,
+            (1 - np.arange(count) % 2) * top]
+    eye = np.eye(count)[: min(count, 64)] * top
+    rand = rng.integers(0, top + 1, size=(n_random, count))
+    return np.vstack([np.array(rows), eye, rand]).astype(np.int64)
 
 
 def test_set(net, *, data_dir=None, csv=None, net_path=None):

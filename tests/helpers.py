@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from lwc.compiler import golden, ir, passes
+from lwc.sim.vectors import adversarial_vectors  # noqa: F401 (the tests import it from here)
 
 KINDS = ("step", "ternary", "clip")
 TESTS = Path(__file__).resolve().parent
@@ -60,16 +61,6 @@ def random_network(rng, *, inputs=12, hidden=(8,), outputs=3, bits=4, density=0.
         in_max = out_max
     return ir.from_dense(ir.InputSpec(inputs, bits, quantizer), layers,
                          [f"c{k}" for k in range(outputs)], {"dataset": "random"})
-
-
-def adversarial_vectors(net, rng, n_random=64):
-    """All-zero, all-max, alternating, each one-hot (up to 64), and random integer input vectors."""
-    count, top = net.input.count, net.input.max_value
-    rows = [np.zeros(count), np.full(count, top), np.arange(count) % 2 * top,
-            (1 - np.arange(count) % 2) * top]
-    eye = np.eye(count)[: min(count, 64)] * top
-    rand = rng.integers(0, top + 1, size=(n_random, count))
-    return np.vstack([np.array(rows), eye, rand]).astype(np.int64)
 
 
 def nontrivial_network(*, seed=0, all_kinds=False, **kwargs):
