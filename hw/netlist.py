@@ -339,6 +339,12 @@ def _decl(shape):
         ("" if shape.width == 1 else None)
 
 
+#: Verilog's binary operators for the netlist's operations: on signed operands (``$signed``) and
+#: bitwise on the operands as they are.
+_SIGNED_OPERATORS = {"add": "+", "sub": "-", "gt": ">"}
+_BITWISE_OPERATORS = {"and": "&", "or": "|", "xor": "^"}
+
+
 class _VerilogText:
     """Verilog text of nodes: :meth:`own` as an operand of the node's own width and signedness,
     :meth:`signed` as a signed operand (unsigned values get a zero bit on top)."""
@@ -379,18 +385,14 @@ class _VerilogText:
         op, args = node.op, node.args
         if node.name is not None or op == "const":
             return self.own(node)
-        if op == "add":
-            return f"{self.signed(args[0])} + {self.signed(args[1])}"
-        if op == "sub":
-            return f"{self.signed(args[0])} - {self.signed(args[1])}"
+        if op in _SIGNED_OPERATORS:
+            return f"{self.signed(args[0])} {_SIGNED_OPERATORS[op]} {self.signed(args[1])}"
         if op == "neg":
             return f"-{self.signed(args[0])}"
         if op == "mul":
             return f"{self.signed(args[0])} * {_literal(args[1])}"
         if op == "sar":
             return f"{self.own(args[0])} >>> {args[1]}"
-        if op == "gt":
-            return f"{self.signed(args[0])} > {self.signed(args[1])}"
         if op == "mux":
             select, a, b = args
             text = self.own if not (a.shape.signed or b.shape.signed) else self.signed
@@ -401,9 +403,8 @@ class _VerilogText:
             return self._select(args[0], args[2] - 1, args[1])
         if op == "not":
             return f"~{self.own(args[0])}"
-        if op in ("and", "or", "xor"):
-            symbol = {"and": "&", "or": "|", "xor": "^"}[op]
-            return f"{self.own(args[0])} {symbol} {self.own(args[1])}"
+        if op in _BITWISE_OPERATORS:
+            return f"{self.own(args[0])} {_BITWISE_OPERATORS[op]} {self.own(args[1])}"
         if op == "cat":
             parts = [self.own(p) for p in reversed(args) if p.shape.width]
             return "{" + ", ".join(parts) + "}"
