@@ -55,7 +55,7 @@ from .ir import (
 )
 
 __all__ = ["FORMAT", "VERSION", "READS", "LIMITS", "FORBIDDEN_CHARACTERS", "save", "load",
-           "to_dict", "from_dict"]
+           "encode", "write", "to_dict", "from_dict"]
 
 FORMAT = "lwc-net"
 #: The version :func:`save` writes.
@@ -158,11 +158,25 @@ def _plain_provenance(items):
     return plain
 
 
+def encode(net, path="<memory>"):
+    """The format-2 dictionary of ``net`` (:func:`to_dict`), read back by :func:`from_dict` first:
+    a net the reader would refuse is never written. Raises :class:`~lwc.errors.NetFileError`
+    naming ``path`` with the reader's problem."""
+    data = to_dict(net)
+    from_dict(data, path)
+    return data
+
+
 def save(net, path):
-    """Write ``net`` to ``path`` atomically (a crash never leaves a half-written file)."""
+    """Write ``net`` to ``path`` atomically (a crash never leaves a half-written file); a net that
+    would not load is refused before anything is written (:func:`encode`)."""
+    write(encode(net, path), path)
+
+
+def write(data, path):
+    """Write the dictionary ``data`` (from :func:`encode`) to ``path`` atomically."""
     import torch
 
-    data = to_dict(net)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".net-", suffix=".pt.tmp", dir=directory)

@@ -465,12 +465,12 @@ def train_to_file(config, out_path, *, plots=True, progress=None, on_data=None, 
     directory = os.path.dirname(os.path.abspath(out_path))
     result = train(config, progress=progress, on_data=on_data, data=data)
     try:
-        netfile.from_dict(netfile.to_dict(result.net), out_path)
+        data = netfile.encode(result.net, out_path)
     except NetFileError as exc:
         raise DataError(f"the trained net would not load, so it is not written: "
                         f"{exc.problem}") from None
     os.makedirs(directory, exist_ok=True)
-    netfile.save(result.net, out_path)
+    netfile.write(data, out_path)
     written = {"net": os.path.basename(out_path)}
     if plots:
         from . import plots as _plots

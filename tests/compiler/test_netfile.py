@@ -408,3 +408,15 @@ def test_a_reader_written_from_the_doc_alone_reads_a_saved_net(make_network, rng
             assert (layer["activation"]["shift"], layer["activation"]["bits"]) == (act.shift,
                                                                                    act.bits)
     assert data["output"] == {"classes": list(net.classes)}
+
+
+def test_save_writes_only_what_load_reads_back(net, tmp_path, monkeypatch):
+    """Every writer of net.pt (training, export, benchmarks) goes through save, which reads its
+    dictionary back first: a net the reader refuses is never written."""
+    def refuse(data, path="<memory>"):
+        raise NetFileError(path, "layer 0 holds something the reader refuses")
+
+    monkeypatch.setattr(netfile, "from_dict", refuse)
+    with pytest.raises(NetFileError, match="the reader refuses"):
+        netfile.save(net, tmp_path / "net.pt")
+    assert list(tmp_path.iterdir()) == []
