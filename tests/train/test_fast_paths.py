@@ -6,8 +6,15 @@ import torch
 
 from lwc.compiler import golden
 from lwc.train.inputs import make_input_spec
-from lwc.train.loop import _add_column_sums, _quantize
-from lwc.train.model import TernaryMLP, _QuantileCut, ternarize
+from lwc.train.loop import _add_column_sums, _InputMoments, _quantize, _recalibrate
+from lwc.train.model import (
+    SPARSE_SHARE,
+    TernaryMLP,
+    _QuantileCut,
+    ternarize,
+    ternary_product,
+    ternary_support,
+)
 
 
 # The MNIST-sized layer runs the training's cut for 120 Adam steps (a minute on a loaded
@@ -75,3 +82,54 @@ def test_byte_table_quantization_is_golden_quantize(dataset, bits):
     assert np.array_equal(_quantize(spec, x), golden.quantize(spec, x))
     fast = _quantize(spec, x, np.float32)
     assert fast.dtype == np.float32 and np.array_equal(fast, golden.quantize(spec, x))
+
+
+@pytest.mark.parametrize("shape, sparsity, per_row", [
+    ((64, 200), 0.99, False), ((64, 200), 0.99, True), ((30, 40), 0.5, False),
+    ((30, 40), 0.5, True)])
+def test_ternary_product_is_the_dense_product_with_its_gradients(shape, sparsity, per_row):
+    """The training product (sparse where few weights are kept, as at 99% zeros; dense at 50%)
+    gives the dense product's integer sums and the same straight-through gradients, to the
+    latent weights and to the inputs."""
+    torch.manual_seed(5)
+    w = torch.randn(*shape, requires_grad=True)
+    x = torch.randint(0, 4, (17, shape[1])).float().requires_grad_()
+    g = torch.randn(17, shape[0])
+    fast = ternary_product(x, w, sparsity, per_row, _QuantileCut())
+    fast.backward(g)
+    fast_grads = w.grad.clone(), x.grad.clone()
+    w.grad = x.grad = None
+    plain = x @ ternarize(w, sparsity, per_row).t()
+    plain.backward(g)
+    assert torch.equal(fast, plain)
+    assert torch.allclose(fast_grads[0], w.grad) and torch.allclose(fast_grads[1], x.grad)
+    kept, signs = ternary_support(w, sparsity, per_row)
+    assert (len(kept) <= SPARSE_SHARE * w.numel()) == (sparsity > 0.9)
+
+
+def test_balanced_cut_from_numpy_is_the_kthvalue_cut():
+    torch.manual_seed(6)
+    w = torch.round(torch.randn(50, 80) * 4) / 4  # ties
+    assert torch.equal(ternarize(w, 0.9, True, _QuantileCut()), ternarize(w, 0.9, True))
+
+
+@pytest.mark.parametrize("hidden, sparsity", [((48,), 0.95), ((48,), 0.5), ((24, 16), 0.9)])
+def test_recalibration_from_input_moments_is_the_pass(hidden, sparsity):
+    """Batch-norm statistics from the inputs' column sums and Gram matrix (int8 and float32
+    inputs) are exactly those of the pass over the inputs."""
+    torch.manual_seed(7)
+    x = torch.randint(0, 16, (1000, 64)).float()  # the pass is cheaper at 50% zeros
+    model = TernaryMLP(64, hidden, 10, sparsity)
+    stats = []
+    for inputs, moments in ((x, None), (x, _InputMoments(x)),
+                            (x.to(torch.int8), _InputMoments(x.to(torch.int8)))):
+        _recalibrate(model, inputs, batch=300, moments=moments)
+        stats.append([(layer.bn.running_mean.clone(), layer.bn.running_var.clone())
+                      for layer in model.hidden])
+    for other in stats[1:]:
+        for (mean, var), (mean0, var0) in zip(other, stats[0]):
+            assert torch.equal(mean, mean0) and torch.equal(var, var0)
+    moments = _InputMoments(x)
+    assert (moments.column_sums(model.hidden[0].linear) is not None) == (sparsity >= 0.9)
+    model.set_continuous_eval(True)  # float weights: no exact sums from moments
+    assert moments.column_sums(model.hidden[0].linear) is None
