@@ -73,15 +73,17 @@ class _QuantileCut:
 
     On the CPU, in NumPy: its ``partition`` and compare-and-count over a 784x512 layer are 5-10
     times faster than :meth:`torch.Tensor.kthvalue` and torch's comparison, which took most of
-    a training step. It finds the cut from *candidates*, the indices of the ``|w|`` above ``1 -
-    MARGIN`` times the last cut: the cut ``c`` that leaves ``m = n - k`` candidates above it is
-    exact when exactly ``m`` weights of the whole layer have ``|w| > c`` (one count; ``|w| > c``
-    is then the mask of the ``k``-th smallest value too, ties included). Otherwise (weights from
-    outside rose past it, or ties) the cut comes from the whole layer and the candidates are
-    chosen again.
+    a training step. Where at most :attr:`FEW` of the weights are kept, it finds the cut from
+    *candidates*, the indices of the ``|w|`` above ``1 - MARGIN`` times the last cut: the cut
+    ``c`` that leaves ``m = n - k`` candidates above it is exact when exactly ``m`` weights of
+    the whole layer have ``|w| > c`` (one count; ``|w| > c`` is then the mask of the ``k``-th
+    smallest value too, ties included). Otherwise (weights from outside rose past it, or ties),
+    and where more weights are kept (the candidates would be most of the layer), the cut comes
+    from the whole layer.
     """
 
     MARGIN = 1 / 8
+    FEW = 1 / 32
 
     def __init__(self):
         self.key = None
@@ -99,9 +101,10 @@ class _QuantileCut:
             kept = self.index[values > cut]
             if len(kept) == m and np.count_nonzero(mag > cut) == m:
                 return cut, kept
-        self.key = (k, n)
         cut = np.partition(mag, k - 1)[k - 1]
-        self.index = np.flatnonzero(mag > cut * np.float32(1 - self.MARGIN))
+        if m <= self.FEW * n:
+            self.key = (k, n)
+            self.index = np.flatnonzero(mag > cut * np.float32(1 - self.MARGIN))
         return cut, np.flatnonzero(mag > cut)
 
 
@@ -130,9 +133,9 @@ def ternary_support(w, sparsity, per_row=False, memo=None):
 
 
 def _dense(kept, signs, shape, dtype=torch.float32):
-    out = torch.zeros(math.prod(shape), dtype=dtype)
-    out[torch.from_numpy(kept)] = torch.from_numpy(signs).to(dtype)
-    return out.view(shape)
+    out = np.zeros(math.prod(shape), dtype=np.float32)
+    out[kept] = signs
+    return torch.from_numpy(out).to(dtype).view(shape)
 
 
 class _Ternarize(torch.autograd.Function):
