@@ -8,6 +8,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+
 from lwc import weights_image as wi
 
 
