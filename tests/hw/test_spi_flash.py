@@ -55,7 +55,7 @@ def _read(dut, model, offset, length, *, rng=None, p=0.0, limit=200_000):
 
 @pytest.mark.parametrize("divisor", [2, 4, 6])
 def test_reads_at_offset_in_exact_cycles(divisor):
-    image = bytes(random.Random(divisor).randrange(256) for _ in range(300))
+    image = random.Random(divisor).randbytes(300)
     model = FlashModel(image, offset=0x10_0000)
     dut = SpiFlashReader(clk_freq=CLK, divisor=divisor)
     got, cycles = _read(dut, model, 0x10_0000 + 7, 50)

@@ -21,7 +21,7 @@ OFFSET = wi.ICEBREAKER_OFFSET
 
 
 def payload(size, seed=0):
-    return bytes(random.Random(seed).randrange(256) for _ in range(size))
+    return random.Random(seed).randbytes(size)
 
 
 def boot(dut, model, *, extra=200):

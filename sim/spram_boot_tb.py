@@ -1,0 +1,101 @@
+"""cocotb testbench of a boot: :class:`~lwc.hw.spram_table.SpramTable` loading a weights image
+from the flash model (:class:`lwc.sim.spi_flash_model.FlashModel`).
+
+The host (:func:`lwc.sim.spram_boot.simulate_boot`) writes a JSON job and points ``LWC_BOOT_JOB``
+at it: ``image`` (hex), ``offset`` and ``cut_after`` (the model's), ``period_ps`` (the clock),
+``cycles`` (how long to watch after reset), ``depth`` and ``width`` (the table's read port) and
+``result`` (where to write the findings, JSON): the first cycle after reset at which ``ready``
+and ``error`` were high, whether ``ready`` fell again or was ever undefined, ``fault``, the
+table's bytes read back through ``addr``/``data`` (``null`` for an undefined byte), and the
+model's commands and violations. The host judges them; this test fails only when the simulation
+itself cannot run.
+
+Cycle ``k`` is the state after the ``k``-th rising clock edge with ``rst`` low, the count
+:attr:`SpramTable.boot_cycles` uses.
+"""
+
+import json
+import os
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge
+from cocotb.utils import get_sim_time
+
+from lwc.sim.spi_flash_model import FlashModel
+
+JOB_ENV = "LWC_BOOT_JOB"
+#: The toplevel's ports the testbench uses.
+PORTS = ("clk", "rst", "sck", "cs_n", "copi", "cipo", "ready", "error", "fault", "addr", "data")
+
+
+def _bytes(signal):
+    """The value of ``signal`` as its bytes, least significant first, ``None`` for a byte with an
+    undefined bit."""
+    bits = str(signal.value)  # most significant bit first
+    chunks = [bits[max(0, end - 8):end] for end in range(len(bits), 0, -8)]
+    return [int(c, 2) if set(c) <= {"0", "1"} else None for c in chunks]
+
+
+def _int(signal):
+    """The value of ``signal`` as an int, or ``None`` when any bit is undefined."""
+    value = signal.value
+    return int(value) if value.is_resolvable else None
+
+
+async def _serve(dut, model):
+    while True:
+        await First(dut.sck.value_change, dut.cs_n.value_change)
+        now = get_sim_time("ps") * 1e-12
+        pins = [_int(dut.cs_n), _int(dut.sck), _int(dut.copi)]
+        if None in pins:
+            model.violations.append(f"undefined SPI pin at {now:.9f} s: {pins}")
+            continue
+        dut.cipo.value = model.update(now, *pins)
+
+
+@cocotb.test()
+async def boot(dut):
+    with open(os.environ[JOB_ENV]) as f:
+        job = json.load(f)
+    model = FlashModel(bytes.fromhex(job["image"]), job["offset"], cut_after=job["cut_after"])
+    dut.rst.value = 1
+    dut.cipo.value = 1
+    dut.addr.value = 0
+    Clock(dut.clk, job["period_ps"], unit="ps").start()
+    await RisingEdge(dut.clk)
+    # The flash sees the pins from the first reset cycle on: before it, a netlist's flip-flops
+    # have not taken their initial values (on the FPGA, the pins are not yet driven at all).
+    cocotb.start_soon(_serve(dut, model))
+    await RisingEdge(dut.clk)
+    dut.rst.value = 0
+
+    found = {"ready": None, "error": None, "ready_fell": False, "undefined": False}
+    was_ready = False
+    for cycle in range(1, job["cycles"] + 1):
+        await RisingEdge(dut.clk)
+        await ReadOnly()
+        ready, error = _int(dut.ready), _int(dut.error)
+        if ready is None or error is None:
+            found["undefined"] = True
+            continue
+        if ready and found["ready"] is None:
+            found["ready"] = cycle
+        if error and found["error"] is None:
+            found["error"] = cycle
+        found["ready_fell"] |= was_ready and not ready
+        was_ready = bool(ready)
+    found["fault"] = _int(dut.fault)
+
+    table = []
+    for address in range(job["depth"]):
+        await FallingEdge(dut.clk)
+        dut.addr.value = address
+        await RisingEdge(dut.clk)
+        await ReadOnly()
+        table.extend(_bytes(dut.data))
+    found["table"] = table
+    found["commands"] = model.commands
+    found["violations"] = model.violations
+    with open(job["result"], "w") as f:
+        json.dump(found, f)
