@@ -120,23 +120,19 @@ class SpiFlashReader(wiring.Component):
         half = self._divisor // 2
 
         timer = Signal(range(max(half, self._wake_cycles)), name="spi_timer")
-        shift = Signal(32, name="spi_shift_out")  # bit 31 is on COPI
+        # Both commands wait here from `start` on: 0xAB, then 0x03 and the address. Bit 39 is
+        # on COPI; the next command is in place once one has been shifted out.
+        shift = Signal(40, name="spi_shift_out")
         received = Signal(8, name="spi_shift_in")
         bits = Signal(range(33), name="spi_bits")  # bits left in the command or data byte
         remaining = Signal.like(self.length, name="spi_remaining")
-        address = Signal(24, name="spi_address")
 
-        m.d.comb += self.copi.eq(shift[31])
+        m.d.comb += self.copi.eq(shift[-1])
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
 
-        def begin_command(opcode, argument, count):
-            m.d.sync += [
-                self.cs_n.eq(0),
-                shift.eq(Cat(argument, Const(opcode, 8))),
-                bits.eq(count),
-                timer.eq(half - 1),
-            ]
+        def select(count):
+            m.d.sync += [self.cs_n.eq(0), bits.eq(count), timer.eq(half - 1)]
 
         def shift_bits(last_bit_done, data=False):
             """One bit per SCK period: SCK low for `half` cycles, then high for `half` cycles;
@@ -170,8 +166,12 @@ class SpiFlashReader(wiring.Component):
         with m.FSM(name="spi_flash"):
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [address.eq(self.offset), remaining.eq(self.length)]
-                    begin_command(CMD_RELEASE_POWER_DOWN, Const(0, 24), 8)
+                    m.d.sync += [
+                        remaining.eq(self.length),
+                        shift.eq(Cat(self.offset, Const(CMD_READ_DATA, 8),
+                                     Const(CMD_RELEASE_POWER_DOWN, 8))),
+                    ]
+                    select(8)
                     m.next = "WAKE"
 
             with m.State("WAKE"):
@@ -187,7 +187,7 @@ class SpiFlashReader(wiring.Component):
                 with m.If(timer != 0):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Else():
-                    begin_command(CMD_READ_DATA, address, 32)
+                    select(32)
                     m.next = "COMMAND"
 
             with m.State("COMMAND"):

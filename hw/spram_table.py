@@ -109,7 +109,9 @@ class SpramTable(wiring.Component):
         self._width = width
         self._offset = offset
         self._spram = spram
-        self._reader = SpiFlashReader(clk_freq=clk_freq, divisor=divisor)
+        self._reader = SpiFlashReader(
+            clk_freq=clk_freq, divisor=divisor,
+            length_width=weights_image.image_bytes(size).bit_length())
         super().__init__({
             "sck": Out(1),
             "cs_n": Out(1, init=1),
@@ -166,8 +168,8 @@ class SpramTable(wiring.Component):
     def boot_cycles(self):
         """Cycles from the end of reset until ``ready`` (or a CRC ``fault``) rises."""
         # The last byte is offered half an SCK period before the read ends; the loader takes it
-        # that cycle, the CRC has it the next, and `ready` is registered one cycle later.
-        return self._reader.read_cycles(self.image_bytes) - self._reader.divisor // 2 + 2
+        # that cycle, the CRC has its 8 bits 8 cycles later, and `ready` is registered after that.
+        return self._reader.read_cycles(self.image_bytes) - self._reader.divisor // 2 + 10
 
     def _use_spram(self, platform):
         if self._spram is not None:
@@ -187,17 +189,29 @@ class SpramTable(wiring.Component):
 
         started = Signal(name="boot_started")
         m.d.sync += started.eq(1)
+        # The CRC takes a byte bit by bit (least significant first, as CRC-32 is reflected): a
+        # byte-wide CRC-32 costs about 150 more LUTs, and bytes come only every 8 * divisor
+        # cycles, so a byte is taken once the previous one's 8 bits are in.
+        crc_bits = Signal(8, name="boot_crc_bits")
+        crc_left = Signal(range(9), name="boot_crc_left")
         m.d.comb += [
             reader.start.eq(~started),
             reader.offset.eq(self._offset),
             reader.length.eq(self.image_bytes),
-            reader.o.ready.eq(1),
+            reader.o.ready.eq(crc_left == 0),
         ]
         byte = reader.o.payload
-        take = reader.o.valid
+        take = reader.o.valid & reader.o.ready
 
-        m.submodules.crc = checker = crc.Processor(crc.catalog.CRC32_ETHERNET(8))
-        m.d.comb += [checker.start.eq(~started), checker.data.eq(byte), checker.valid.eq(take)]
+        m.submodules.crc = checker = crc.Processor(crc.catalog.CRC32_ETHERNET(1))
+        m.d.comb += [  # its register starts at the initial CRC after reset: `start` stays low
+            checker.data.eq(crc_bits[0]),
+            checker.valid.eq(crc_left != 0),
+        ]
+        with m.If(take):
+            m.d.sync += [crc_bits.eq(byte), crc_left.eq(8)]
+        with m.Elif(crc_left != 0):
+            m.d.sync += [crc_bits.eq(crc_bits >> 1), crc_left.eq(crc_left - 1)]
 
         fault = Signal(LoadFault, name="boot_fault")
         done = Signal(name="boot_done")
@@ -241,11 +255,12 @@ class SpramTable(wiring.Component):
                     m.d.sync += trailer_left.eq(trailer_left - 1)
                     with m.If(trailer_left == 0):
                         m.next = "CHECK"
-            with m.State("CHECK"):  # the CRC register now holds the last byte
-                with m.If(~checker.match_detected):
-                    fail(LoadFault.CRC)
-                m.d.sync += done.eq(1)
-                m.next = "DONE"
+            with m.State("CHECK"):
+                with m.If(crc_left == 0):  # the CRC register holds the last byte
+                    with m.If(~checker.match_detected):
+                        fail(LoadFault.CRC)
+                    m.d.sync += done.eq(1)
+                    m.next = "DONE"
             with m.State("DONE"):
                 pass
 

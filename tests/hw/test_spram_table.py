@@ -120,8 +120,9 @@ def test_boot_cycles_at_12mhz_for_the_issue_table():
     dut = SpramTable(57_500, clk_freq=12e6)
     Fragment.get(dut, None)
     assert dut.image_bytes == 57_512
-    # 1 start + 8 x 2 (0xAB) + 36 (tRES1) + (32 + 8 x 57,512) x 2 - 1 + 2
-    assert dut.boot_cycles == 1 + 16 + 36 + (32 + 8 * 57_512) * 2 + 1
+    # start, 0xAB (8 bits of 2 cycles), tRES1 (36), 0x03 and address and data (2 cycles a bit),
+    # less the last bit's SCK-high half, then the CRC's 8 bits of the last byte and `ready`.
+    assert dut.boot_cycles == 1 + 16 + 36 + (32 + 8 * 57_512) * 2 - 1 + 10 == 920_318
     assert dut.spram_blocks == 2 and dut.depth == 28_750
 
 
