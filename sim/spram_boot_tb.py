@@ -19,7 +19,7 @@ import os
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge
+from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
 from lwc.sim.spi_flash_model import FlashModel
@@ -70,11 +70,20 @@ async def boot(dut):
     await RisingEdge(dut.clk)
     dut.rst.value = 0
 
+    # Event-driven (a boot is about a million cycles): woken only when `ready` or `error`
+    # changes; cycle k's changes happen k periods after the edge at which `rst` was released.
+    period = job["period_ps"]
+    released = get_sim_time("ps")
+    deadline = released + job["cycles"] * period
     found = {"ready": None, "error": None, "ready_fell": False, "undefined": False}
     was_ready = False
-    for cycle in range(1, job["cycles"] + 1):
-        await RisingEdge(dut.clk)
+    while (left := deadline - get_sim_time("ps")) > 0:
+        timeout = Timer(left, unit="ps")
+        fired = await First(dut.ready.value_change, dut.error.value_change, timeout)
+        if fired is timeout:
+            break
         await ReadOnly()
+        cycle = round((get_sim_time("ps") - released) / period)
         ready, error = _int(dut.ready), _int(dut.error)
         if ready is None or error is None:
             found["undefined"] = True
@@ -85,6 +94,7 @@ async def boot(dut):
             found["error"] = cycle
         found["ready_fell"] |= was_ready and not ready
         was_ready = bool(ready)
+        await RisingEdge(dut.clk)  # leave the read-only phase
     found["fault"] = _int(dut.fault)
 
     table = []

@@ -125,3 +125,16 @@ def test_gate_level_cut_short(gate_dir, yosys):
     _, report = _boot(gate_dir, IMAGE, cut_after=wi.HEADER_BYTES + SIZE // 2, gate_level=True,
                       yosys=path, env=env)
     _assert_bad(report, LoadFault.CRC)
+
+
+@pytest.mark.slow
+@pytest.mark.icarus
+def test_rtl_boot_of_the_issue_table(tmp_path):
+    # 460 kbit (57,500 bytes), the first-layer table of the 98.78 % net (issue 20), at 12 MHz.
+    payload = random.Random(460).randbytes(57_500)
+    table = SpramTable(len(payload), clk_freq=CLK, spram=True)
+    report = simulate_boot(table, wi.weights_image(payload), tmp_path, clk_freq=CLK)
+    assert table.spram_blocks == 2
+    assert report.ready == table.boot_cycles == 920_318  # 76.7 ms at 12 MHz
+    assert report.error is None and report.violations == ()
+    assert report.table == tuple(payload)
