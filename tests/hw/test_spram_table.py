@@ -9,7 +9,9 @@ itself: after a good boot the table holds the payload byte for byte and ``ready`
 import random
 
 import pytest
-from amaranth.hdl import Fragment
+from amaranth.hdl import Fragment, Instance
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+from amaranth_boards.icestick import ICEStickPlatform
 from amaranth.sim import Simulator
 
 from lwc import weights_image as wi
@@ -132,6 +134,23 @@ def test_spram_layout():
         dut = SpramTable(size, clk_freq=CLK, width=width)
         Fragment.get(dut, None)
         assert dut.spram_blocks == blocks, (size, width)
+
+
+def _instances(fragment):
+    found = [fragment.type] if isinstance(fragment, Instance) else []
+    for sub, *_ in fragment.subfragments:
+        found += _instances(sub)
+    return found
+
+
+def test_storage_is_spram_on_the_ultraplus_only():
+    # 40,000 bytes of 16-bit words: two rows of one block.
+    assert _instances(Fragment.get(SpramTable(40_000, clk_freq=CLK), ICEBreakerPlatform())) == \
+        ["SB_SPRAM256KA"] * 2
+    assert _instances(Fragment.get(SpramTable(40_000, clk_freq=CLK), ICEStickPlatform())) == []
+    assert _instances(Fragment.get(SpramTable(40_000, clk_freq=CLK), None)) == []
+    assert _instances(Fragment.get(SpramTable(8, clk_freq=CLK, width=64, spram=True), None)) == \
+        ["SB_SPRAM256KA"] * 4
 
 
 @pytest.mark.parametrize("size", [0, 131_073, 1.5, True])
