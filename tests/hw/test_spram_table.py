@@ -10,9 +10,9 @@ import random
 
 import pytest
 from amaranth.hdl import Fragment, Instance
+from amaranth.sim import Simulator
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.icestick import ICEStickPlatform
-from amaranth.sim import Simulator
 
 from lwc import weights_image as wi
 from lwc.hw.spram_table import LoadFault, SpramTable
