@@ -47,10 +47,10 @@ def table_verilog(table):
     return verilog.convert(table, name=TOPLEVEL, emit_src=False)
 
 
-def _sources(table, build_dir, gate_level, yosys, env):
+def _sources(table, build_dir, gate_level, init, yosys, env):
     build_dir.mkdir(parents=True, exist_ok=True)
     rtl = runner.write_if_changed(build_dir / f"{TOPLEVEL}.v", table_verilog(table))
-    models = gatelevel.cell_models(build_dir, yosys=yosys)
+    models = gatelevel.cell_models(build_dir, init, yosys=yosys)
     if not gate_level:
         return [rtl, models]
     netlist, _, _ = gatelevel.synthesize(rtl, build_dir, yosys=yosys, env=env, top=TOPLEVEL)
@@ -58,7 +58,7 @@ def _sources(table, build_dir, gate_level, yosys, env):
 
 
 def simulate_boot(table, image, build_dir, *, clk_freq, cut_after=None, extra=200,
-                  simulator="icarus", gate_level=False, yosys=None, env=None):
+                  simulator="icarus", gate_level=False, init="zero", yosys=None, env=None):
     """Boot ``table`` from a flash holding ``image`` at ``table.offset``; return a
     :class:`BootReport`.
 
@@ -81,11 +81,17 @@ def simulate_boot(table, image, build_dir, *, clk_freq, cut_after=None, extra=20
         its speed; Verilator works for RTL too).
     gate_level : bool
         Simulate the ``synth_ice40`` netlist (needs ``yosys``).
+    init : str
+        Flip-flop initial values of the netlist (:data:`lwc.sim.gatelevel.INITS`): ``"x"``
+        leaves them unknown, so only the reset (two cycles) can start the loader; use a build
+        directory of its own.
     yosys, env
         The Yosys executable and its environment (:mod:`lwc.boards.toolchain`).
     """
     build_dir = Path(build_dir).resolve()
-    sources = _sources(table, build_dir, gate_level, yosys, env)
+    if init not in gatelevel.INITS:
+        raise ValueError(f"init must be one of {', '.join(gatelevel.INITS)}, not {init!r}")
+    sources = _sources(table, build_dir, gate_level, init, yosys, env)
     sim_build = runner.build(sources, toplevel=TOPLEVEL, build_dir=build_dir / simulator,
                              simulator=simulator, args=gatelevel.build_args(simulator),
                              public=spram_boot_tb.PORTS)

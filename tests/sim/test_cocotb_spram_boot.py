@@ -127,6 +127,19 @@ def test_gate_level_cut_short(gate_dir, yosys):
     _assert_bad(report, LoadFault.CRC)
 
 
+@pytest.mark.yosys
+@pytest.mark.icarus
+def test_gate_level_boot_from_unknown_flip_flops(tmp_path, yosys):
+    # No flip-flop starts known: the two reset cycles alone must start the load and keep
+    # `ready` and `error` defined (an undefined `ready` is reported, and fails).
+    path, env = yosys
+    table, report = _boot(tmp_path, IMAGE, gate_level=True, init="x", yosys=path, env=env)
+    _assert_good(table, report)
+    _, report = _boot(tmp_path, _flip(IMAGE, 3, 0), gate_level=True, init="x", yosys=path,
+                      env=env)
+    _assert_bad(report, LoadFault.MAGIC)
+
+
 @pytest.mark.slow
 @pytest.mark.icarus
 def test_rtl_boot_of_the_issue_table(tmp_path):
