@@ -119,13 +119,17 @@ class SpiFlashReader(wiring.Component):
         m = Module()
         half = self._divisor // 2
 
-        timer = Signal(range(max(half, self._wake_cycles)), name="spi_timer")
+        # Apart, so that with divisor 2 the SCK phases need no counter at all.
+        timer = Signal(range(half), name="spi_timer")
+        wake = Signal(range(self._wake_cycles), name="spi_wake_timer")
         # Both commands wait here from `start` on: 0xAB, then 0x03 and the address. Bit 39 is
         # on COPI; the next command is in place once one has been shifted out.
         shift = Signal(40, name="spi_shift_out")
         received = Signal(8, name="spi_shift_in")
         bits = Signal(range(33), name="spi_bits")  # bits left in the command or data byte
         remaining = Signal.like(self.length, name="spi_remaining")
+        # `remaining == 0`, registered: a wide zero test off the path from SCK to the state.
+        last = Signal(name="spi_last")
 
         m.d.comb += self.copi.eq(shift[-1])
         with m.If(self.o.ready):
@@ -149,7 +153,7 @@ class SpiFlashReader(wiring.Component):
                     if data:
                         with m.If(bits == 1):
                             m.d.sync += [self.o.payload.eq(byte), self.o.valid.eq(1),
-                                         remaining.eq(remaining - 1)]
+                                         remaining.eq(remaining - 1), last.eq(remaining == 1)]
             with m.Else():
                 with m.If(timer != 0):
                     m.d.sync += timer.eq(timer - 1)
@@ -168,6 +172,7 @@ class SpiFlashReader(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += [
                         remaining.eq(self.length),
+                        last.eq(self.length == 0),
                         shift.eq(Cat(self.offset, Const(CMD_READ_DATA, 8),
                                      Const(CMD_RELEASE_POWER_DOWN, 8))),
                     ]
@@ -178,14 +183,14 @@ class SpiFlashReader(wiring.Component):
                 m.d.comb += self.busy.eq(1)
 
                 def woken():
-                    m.d.sync += [self.cs_n.eq(1), timer.eq(self._wake_cycles - 1)]
+                    m.d.sync += [self.cs_n.eq(1), wake.eq(self._wake_cycles - 1)]
                     m.next = "RES"
                 shift_bits(woken)
 
             with m.State("RES"):  # /CS high for tRES1
                 m.d.comb += self.busy.eq(1)
-                with m.If(timer != 0):
-                    m.d.sync += timer.eq(timer - 1)
+                with m.If(wake != 0):
+                    m.d.sync += wake.eq(wake - 1)
                 with m.Else():
                     select(32)
                     m.next = "COMMAND"
@@ -194,7 +199,7 @@ class SpiFlashReader(wiring.Component):
                 m.d.comb += self.busy.eq(1)
 
                 def addressed():
-                    with m.If(remaining == 0):
+                    with m.If(last):
                         end_read()
                     with m.Else():
                         m.d.sync += bits.eq(8)
@@ -205,7 +210,7 @@ class SpiFlashReader(wiring.Component):
                 m.d.comb += self.busy.eq(1)
 
                 def byte_done():
-                    with m.If(remaining == 0):
+                    with m.If(last):
                         end_read()
                     with m.Else():
                         m.d.sync += bits.eq(8)
