@@ -77,8 +77,8 @@ def simulate_boot(table, image, build_dir, *, clk_freq, cut_after=None, extra=20
     extra : int
         Cycles to watch after ``table.boot_cycles``.
     simulator : str
-        ``"icarus"`` (the cell models need a four-state simulator's ``x`` handling less than
-        its speed; Verilator works for RTL too).
+        One of :data:`lwc.sim.runner.SIMULATORS`; the tests use Icarus, whose four states show
+        undefined pins and table bytes as such.
     gate_level : bool
         Simulate the ``synth_ice40`` netlist (needs ``yosys``).
     init : str
