@@ -1,0 +1,150 @@
+"""Pareto fronts of a sweep (:mod:`lwc.sweep`), the published points of other tools, and the
+plot that shows both.
+
+:func:`front` is the one definition of "on the front": a point is on it when no other point is
+at least as good in every objective and better in one. Exact duplicates therefore stay on the
+front together (neither dominates the other), and of two points tied in one objective the one
+worse in the other is dominated. Pure Python, no NumPy: the sweep calls it on its rows, the tests
+on constructed points.
+
+:data:`PEERS` are other tools' MNIST figures as their papers publish them. They count different
+things: a Xilinx LUT6 holds any function of six inputs, an iCE40 LUT4 of four, and how many LUT4
+a LUT6 design would take depends on its functions (one to several), so no factor is applied: the
+peers are plotted at their published counts and marked so (:data:`LUT_CAVEAT`).
+"""
+
+from dataclasses import dataclass
+
+__all__ = ["front", "Peer", "PEERS", "LUT_CAVEAT", "peer_table", "plot"]
+
+
+def front(points, objectives):
+    """The indices (in input order) of the points of ``points`` that no other point dominates.
+
+    Parameters
+    ----------
+    points : sequence of sequences of numbers
+        One tuple per point, one number per objective. A point with a ``None`` among them is on
+        no front and dominates nothing (a failed point, a figure not measured).
+    objectives : sequence of str
+        ``"max"`` or ``"min"`` per coordinate.
+
+    A point ``a`` dominates ``b`` when it is at least as good in every objective and strictly
+    better in at least one; equal points do not dominate each other, so duplicates are all kept.
+    """
+    signs = []
+    for objective in objectives:
+        if objective not in ("max", "min"):
+            raise ValueError(f"objective must be 'max' or 'min', not {objective!r}")
+        signs.append(1 if objective == "max" else -1)
+    scored = []
+    for index, point in enumerate(points):
+        if len(point) != len(signs):
+            raise ValueError(f"point {index} has {len(point)} values for {len(signs)} objectives")
+        if any(value is None for value in point):
+            continue
+        scored.append((index, tuple(s * v for s, v in zip(signs, point))))
+    kept = []
+    for index, a in scored:
+        dominated = any(all(x >= y for x, y in zip(b, a)) and b != a for _, b in scored)
+        if not dominated:
+            kept.append(index)
+    return kept
+
+
+#: The caveat every plot and table of the peers states.
+LUT_CAVEAT = ("peers as published: a Xilinx LUT6 is not an iCE40 LUT4 (no conversion factor "
+              "applied: the LUT4s a LUT6 function needs range from one to several), and gates "
+              "are not LUTs")
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A published point of another tool: ``accuracy`` (percent, or ``None`` where the source
+    gives none) at ``resources`` of ``unit`` (``"LUT6"``, ``"LUT4"``, ``"gates"``), from
+    ``source``; ``note`` says what the count leaves out."""
+
+    name: str
+    dataset: str
+    accuracy: float | None
+    resources: int
+    unit: str
+    source: str
+    note: str = ""
+    fmax_mhz: float | None = None
+
+
+#: Published MNIST points (issue 17), plotted as published.
+PEERS = (
+    Peer("DWN", "mnist", 97.1, 692, "LUT6", "arXiv 2410.11112",
+         "core only; its thermometer encoder can add up to 3.2x (arXiv 2512.15251)"),
+    Peer("TreeLUT", "mnist", 97.0, 4478, "LUT6", "arXiv 2501.01511"),
+    Peer("LILogicNet", "mnist", 98.45, 8000, "gates", "arXiv 2511.12340"),
+    Peer("PolyLUT-Add", "mnist", 96.0, 14810, "LUT6", "arXiv 2406.04910"),
+    Peer("Lattice sensAI BNN", "mnist", None, 2419, "LUT4",
+         "Lattice sensAI BNN engine on the iCE40 UP5K", "accuracy not given with this figure",
+         fmax_mhz=41.8),
+)
+
+
+def peer_table(peers=PEERS):
+    """The peers as a plain-text table, each row with its source, and the caveat under it."""
+    lines = [f"{'peer':<20} {'accuracy':>8} {'resources':>14}  source"]
+    for p in peers:
+        accuracy = "-" if p.accuracy is None else f"{p.accuracy:.2f}%"
+        fmax = f" at {p.fmax_mhz:g} MHz" if p.fmax_mhz else ""
+        note = f" ({p.note})" if p.note else ""
+        lines.append(f"{p.name:<20} {accuracy:>8} {p.resources:>8,} {p.unit:<5}  "
+                     f"{p.source}{fmax}{note}")
+    lines.append(LUT_CAVEAT)
+    return "\n".join(lines)
+
+
+def plot(rows, path, *, title="", peers=()):
+    """Write the sweep's front plot to ``path`` (PNG): accuracy against estimated logic cells
+    and against images per second, every point grey, each front highlighted and joined, the
+    ``peers`` (:class:`Peer`) at their published counts and marked so.
+
+    ``rows`` are dicts with ``accuracy`` (a fraction), ``lc_estimate`` and ``images_per_s``;
+    rows missing one of them are left out of that panel.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 5), layout="constrained")
+    panels = fig.subplots(1, 2)
+    for ax, key, objective, label in (
+            (panels[0], "lc_estimate", "min", "logic cells (estimate, iCE40 LUT4 + carry)"),
+            (panels[1], "images_per_s", "max", "images per second (at the target clock)")):
+        pts = [(r[key], 100 * r["accuracy"]) for r in rows
+               if r.get(key) is not None and r.get("accuracy") is not None]
+        if pts:
+            ax.scatter(*zip(*pts), s=14, color="0.7", label="sweep points")
+            on = sorted(pts[i] for i in front([(y, x) for x, y in pts], ("max", objective)))
+            ax.plot(*zip(*on), "-o", color="tab:red", ms=5, label="front")
+        if key == "lc_estimate":
+            for p in peers:
+                if p.accuracy is None:
+                    ax.axvline(p.resources, ls=":", color="tab:blue")
+                    ax.annotate(f"{p.name}: {p.resources:,} {p.unit}\n(no accuracy given)",
+                                (p.resources, 0.02), xycoords=("data", "axes fraction"),
+                                fontsize=7, color="tab:blue")
+                    continue
+                ax.scatter([p.resources], [p.accuracy], marker="^", color="tab:blue")
+                ax.annotate(f"{p.name} ({p.unit}, published)", (p.resources, p.accuracy),
+                            fontsize=7, xytext=(4, 4), textcoords="offset points")
+            if peers:
+                ax.scatter([], [], marker="^", color="tab:blue",
+                           label="published (LUT6/gates: not iCE40 LUT4)")
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    if title:
+        fig.suptitle(title)
+    if peers:
+        fig.text(0.01, 0.005, LUT_CAVEAT, fontsize=7)
+    fig.savefig(path, dpi=110)
