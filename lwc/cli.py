@@ -494,10 +494,83 @@ def _add_demo(sub):
     p.set_defaults(func=_cmd_demo)
 
 
+# --- lwc sweep -----------------------------------------------------------------------------------
+
+def _cmd_sweep(args):
+    from .sweep import load_spec, run_sweep
+
+    spec = load_spec(args.spec)
+    out = args.output or os.path.join("build", f"sweep-{spec.name}")
+    status = _StatusLine() if sys.stdout.isatty() else _say
+    try:
+        result = run_sweep(spec, out, backend="serial" if args.no_ray else "ray",
+                           address=args.address, num_cpus=args.cpus,
+                           cpus_per_task=args.cpus_per_task, place=args.place, prove=args.prove,
+                           simulator=args.simulator, retry_failed=args.retry_failed,
+                           progress=_say, status=status)
+    finally:
+        if isinstance(status, _StatusLine):
+            status.end()
+    _say("")
+    _say(result.table())
+    _say(f"wrote {os.path.join(out, 'results.csv')}, results.json and pareto.png")
+    return 0
+
+
+class _StatusLine:
+    """A progress line redrawn in place on a terminal."""
+
+    def __init__(self):
+        self.shown = False
+
+    def __call__(self, line):
+        sys.stdout.write("\r\x1b[K" + line)
+        sys.stdout.flush()
+        self.shown = True
+
+    def end(self):
+        if self.shown:
+            sys.stdout.write("\n")
+            self.shown = False
+
+
+def _add_sweep(sub):
+    p = sub.add_parser("sweep", help="train and estimate many points, on Ray; the "
+                       "accuracy-versus-hardware front, placed and proven if asked",
+                       description="Run every point of a sweep spec (TOML: a dataset, a grid "
+                       "and/or a list of points over lwc train and compile options) through "
+                       "training, the compiler passes and the resource estimate; write "
+                       "results.csv, results.json and pareto.png to DIR. Points are cached by "
+                       "the hash of their options: a re-run resumes. See examples/"
+                       "sweep_digits.toml.")
+    p.add_argument("spec", help="the sweep spec (TOML)")
+    p.add_argument("-o", "--output", default=None, metavar="DIR",
+                   help="output directory (default build/sweep-<the spec's name>)")
+    p.add_argument("--no-ray", action="store_true",
+                   help="run the points one after another in this process, without Ray")
+    p.add_argument("--address", default=None, help="join the Ray cluster at this address "
+                   "(default: start a local Ray on this machine's cores)")
+    p.add_argument("--cpus", type=_positive(int), default=None, metavar="N",
+                   help="CPUs of the local Ray (default: all of this machine's)")
+    p.add_argument("--cpus-per-task", type=_positive(int), default=1, metavar="N",
+                   help="CPUs, and torch threads, of each training (default 1)")
+    p.add_argument("--place", nargs="?", const="front", default=None, choices=("front", "all"),
+                   help="synthesize and place-and-route the front points (or all): LUT4, "
+                   "logic cells and Fmax")
+    p.add_argument("--prove", action="store_true", help="simulate each front point's Verilog "
+                   "in cocotb on its whole test set against the golden model (lwc sim)")
+    p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"),
+                   help="simulator of --prove (default verilator)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="run again the points recorded as failed")
+    p.set_defaults(func=_cmd_sweep)
+
+
 # --- entry point ---------------------------------------------------------------------------------
 
 _COMMANDS = {"demo": _add_demo, "train": _add_train, "inspect": _add_inspect, "sim": _add_sim,
-             "verify": _add_verify, "compile": _add_compile, "flash": _add_flash, "run": _add_run}
+             "verify": _add_verify, "compile": _add_compile, "flash": _add_flash, "run": _add_run,
+             "sweep": _add_sweep}
 # The one-line help of every command, for the command list. A command's own parser is built only
 # when that command runs (its options import what the command needs: the boards, training), so
 # `lwc --help` and `lwc train` import neither Amaranth nor amaranth-boards. Each line is the help
@@ -512,6 +585,8 @@ _SUMMARIES = {
     "compile": "compile net.pt to Verilog, an FPGA bitstream or generic ASIC gates",
     "flash": "program a bitstream built by 'lwc compile' onto a board",
     "run": "classify vectors on a board over its UART, compare with the golden model",
+    "sweep": "train and estimate many points, on Ray; the accuracy-versus-hardware front, placed "
+             "and proven if asked",
 }
 
 

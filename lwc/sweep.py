@@ -411,11 +411,12 @@ def _estimate(net, opts):
     facts = design.facts
     clock = opts["fmax"] or board.clock_mhz
     return {
-        "architecture": facts.architecture, "layer_sizes": list(facts.layer_sizes),
+        "datapath": facts.architecture, "layer_sizes": list(facts.layer_sizes),
         "inputs_used": facts.inputs_used, "nonzero_weights": facts.nonzero_weights,
         "adders": facts.adders, "latency": facts.latency,
-        "cycles_per_inference": facts.cycles_per_inference, "lanes": facts.lanes,
-        "features_per_cycle": facts.features_per_cycle, "memory_bits": facts.memory_bits,
+        "cycles_per_inference": facts.cycles_per_inference, "datapath_lanes": facts.lanes,
+        "datapath_features_per_cycle": facts.features_per_cycle,
+        "memory_bits": facts.memory_bits,
         "lc_estimate": estimate.logic_cells, "bram_estimate": estimate.block_rams,
         "estimate_model": model, "fits": fits, "clock_mhz": clock,
         "images_per_s": clock * 1e6 / facts.cycles_per_inference,
@@ -561,7 +562,8 @@ def _read_net(path):
 
 #: The figures of a row, in the order of results.csv.
 FIGURES = ("accuracy", "f1", "zero_fraction", "bits_per_weight", "nonzero_weights", "adders",
-           "architecture", "lanes", "features_per_cycle", "lc_estimate", "bram_estimate", "fits",
+           "datapath", "datapath_lanes", "datapath_features_per_cycle", "lc_estimate",
+           "bram_estimate", "fits",
            "cycles_per_inference", "latency", "clock_mhz", "images_per_s", "placed_lut4",
            "placed_lc", "placed_ff", "placed_carry", "placed_bram", "placed_fmax_mhz",
            "placed_timing_met", "placed_images_per_s", "proved", "proof_vectors",
@@ -736,7 +738,7 @@ def _running(pending, backend):
 
 def run_sweep(spec, out_dir, *, backend="ray", address=None, num_cpus=None, cpus_per_task=1,
               place=None, prove=False, simulator="verilator", retry_failed=False,
-              progress=print):
+              progress=print, status=None):
     """Run every point of ``spec`` (a :class:`SweepSpec`, or the path of a TOML spec) into
     ``out_dir`` and return the :class:`SweepResult`.
 
@@ -755,6 +757,11 @@ def run_sweep(spec, out_dir, *, backend="ray", address=None, num_cpus=None, cpus
     retry_failed : bool
         Run again the points recorded as failed (those that failed with something other than
         an LwcError always are).
+    progress : callable or None
+        Told what happens in one line each (like :func:`print`); ``None`` for silence.
+    status : callable or None
+        Told the progress line (points done, running, failed, ETA) each time it changes;
+        default ``progress``. ``lwc sweep`` redraws it in place on a terminal.
 
     Raises
     ------
@@ -772,6 +779,7 @@ def run_sweep(spec, out_dir, *, backend="ray", address=None, num_cpus=None, cpus
     if not (isinstance(cpus_per_task, int) and cpus_per_task >= 1):
         raise UsageError(f"cpus_per_task must be a positive integer, not {cpus_per_task!r}")
     say = progress if progress is not None else _quiet
+    bar_say = status if status is not None else say
     start = time.monotonic()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -797,16 +805,16 @@ def run_sweep(spec, out_dir, *, backend="ray", address=None, num_cpus=None, cpus
                       else _Serial())
         if todo:
             _run_points(runner, spec, todo, out, results, counts, cpus_per_task,
-                        _Progress(say, "train+estimate", len(spec.points), cached))
+                        _Progress(bar_say, "train+estimate", len(spec.points), cached))
         rows = _rows(spec, results)
         front = front_rows(rows)
         if place:
             chosen = [r for r in rows if r["status"] == "ok"] if place == "all" else front
             _run_extra(runner, spec, out, chosen, "placed.json", place_point, "place", counts,
-                       say, local=address is None)
+                       bar_say, local=address is None)
         if prove:
             _run_extra(runner, spec, out, front_rows(_rows(spec, results, out)), "proof.json",
-                       prove_point, "prove", counts, say, local=address is None,
+                       prove_point, "prove", counts, bar_say, local=address is None,
                        simulator=simulator)
     finally:
         if runner is not None:
