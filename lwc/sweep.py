@@ -134,7 +134,7 @@ class SweepSpec:
 class SweepResult:
     """What :func:`run_sweep` did: ``rows`` (one dict per point, as ``results.json``),
     ``front`` (the rows on either front: accuracy against estimated logic cells, accuracy
-    against images per second), and the counts of this run: ``trained`` trainings run,
+    against images per second), and the counts of this run: ``trained`` nets trained,
     ``cached`` points found done, ``failed`` points failed, ``placed`` and ``proved``."""
 
     out_dir: Path
@@ -862,6 +862,7 @@ def _run_points(runner, spec, todo, out, results, counts, threads, bar):
                 failed += 1
             else:
                 row["net"] = str(Path("nets") / train_hash / "net.pt")
+            row = json.loads(json.dumps(row, default=list))  # as read back on a re-run
             _write_json(out / "points" / p.hash / "result.json", row)
             results[p.hash] = row
         counts["failed"] += failed

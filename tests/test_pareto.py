@@ -1,0 +1,60 @@
+"""The Pareto front (lwc.pareto.front) on constructed points, the peers' table and the plot."""
+
+import pytest
+
+from lwc import pareto
+
+ACC_LC = ("max", "min")
+
+
+def test_front_keeps_the_undominated_points_in_input_order():
+    points = [(0.90, 500), (0.95, 900), (0.85, 600), (0.97, 2000), (0.80, 300), (0.95, 1000)]
+    # (0.85, 600) is beaten by (0.90, 500); (0.95, 1000) by (0.95, 900): tied in accuracy, more
+    # cells.
+    assert pareto.front(points, ACC_LC) == [0, 1, 3, 4]
+
+
+def test_ties_in_one_objective_keep_only_the_better_in_the_other():
+    assert pareto.front([(0.9, 100), (0.9, 200), (0.9, 150)], ACC_LC) == [0]
+    assert pareto.front([(0.8, 100), (0.9, 100), (0.85, 100)], ACC_LC) == [1]
+
+
+def test_duplicates_are_all_on_the_front_together():
+    points = [(0.9, 100), (0.9, 100), (0.8, 50), (0.8, 60)]
+    assert pareto.front(points, ACC_LC) == [0, 1, 2]
+
+
+def test_points_missing_a_figure_are_on_no_front_and_dominate_nothing():
+    points = [(None, 10), (0.9, None), (0.5, 1000)]
+    assert pareto.front(points, ACC_LC) == [2]
+    assert pareto.front([], ACC_LC) == []
+
+
+def test_both_maximised():
+    points = [(0.9, 1e6), (0.95, 1e5), (0.9, 1e5), (0.8, 1.2e7)]
+    assert pareto.front(points, ("max", "max")) == [0, 1, 3]
+
+
+def test_objectives_are_checked():
+    with pytest.raises(ValueError, match="objective must be 'max' or 'min', not 'up'"):
+        pareto.front([(1, 2)], ("max", "up"))
+    with pytest.raises(ValueError, match="point 0 has 1 values for 2 objectives"):
+        pareto.front([(1,)], ACC_LC)
+
+
+def test_peer_table_names_every_source_and_the_lut_caveat():
+    text = pareto.peer_table()
+    for peer in pareto.PEERS:
+        assert peer.name in text and peer.source in text
+    assert "arXiv 2410.11112" in text and "2,419 LUT4" in text and "41.8 MHz" in text
+    assert text.endswith(pareto.LUT_CAVEAT)
+    assert "LUT6 is not an iCE40 LUT4" in pareto.LUT_CAVEAT
+
+
+def test_plot_writes_a_png_with_the_peers(tmp_path):
+    rows = [{"accuracy": 0.9, "lc_estimate": 1000, "images_per_s": 1e6},
+            {"accuracy": 0.95, "lc_estimate": 3000, "images_per_s": 1e5},
+            {"accuracy": None, "lc_estimate": None, "images_per_s": None}]
+    path = tmp_path / "p.png"
+    pareto.plot(rows, path, title="t", peers=pareto.PEERS)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
