@@ -2,6 +2,8 @@
 
 import csv
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -56,6 +58,16 @@ def test_spec_grid_points_and_hashes(tmp_path):
                                   "device": "cpu", "lr": 0.01},
                         "grid": {"sparsity": [0.5], "architecture": ["parallel"]}})
     assert again.points[0].hash == first.hash
+
+
+def test_the_example_spec_is_the_readmes_and_parses():
+    root = Path(__file__).resolve().parents[1]
+    example = root / "examples" / "sweep_digits.toml"
+    (block,) = re.findall(r"<!-- example examples/sweep_digits\.toml -->\n```toml\n(.*?)```\n",
+                          (root / "README.md").read_text(), re.S)
+    assert block == example.read_text()
+    spec = load_spec(example)
+    assert len(spec.points) == 3 * 2 * 2 + 1 and spec.dataset == "digits"
 
 
 def test_duplicate_points_run_once():
@@ -213,12 +225,30 @@ def test_a_new_compile_option_reuses_the_trained_net(tmp_path, monkeypatch):
     assert rows[("parallel", 1)]["status"] == "failed"
 
 
-ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e '.[sweep]')")
+@pytest.mark.train
+@pytest.mark.slow
+@pytest.mark.icarus
+def test_place_and_prove_the_front(tmp_path):
+    spec = parse_spec({"fixed": {"method": "ste", "epochs": 4, "hidden": 16, "sparsity": 0.7,
+                                 "architecture": "parallel"}})
+    out = tmp_path / "out"
+    result = run_sweep(spec, out, backend="serial", place="front", prove=True,
+                       simulator="icarus", progress=None)
+    (row,) = result.rows
+    assert result.front == result.rows and result.placed == 1 and result.proved == 1
+    assert row["placed_lut4"] > 0 and row["placed_lc"] > 0 and row["placed_fmax_mhz"] > 0
+    assert row["proved"] is True and row["proof_vectors"] == 450 and row["proof_mismatches"] == 0
+    assert (out / "points" / row["hash"] / "placed.json").is_file()
+    # Placed and proven once: a re-run does neither again.
+    again = run_sweep(spec, out, backend="serial", place="front", prove=True,
+                      simulator="icarus", progress=None)
+    assert again.placed == again.proved == 0 and again.rows == result.rows
 
 
 @pytest.mark.train
 @pytest.mark.subprocess
 def test_digits_sweep_on_local_ray_resumes_after_ctrl_c(tmp_path, capsys):
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e '.[sweep]')")
     spec_path = write_spec(tmp_path)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
