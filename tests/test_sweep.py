@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from lwc import cli, sweep
+from lwc.errors import UsageError
 from lwc.sweep import SweepSpecError, load_spec, parse_spec, run_sweep
 from lwc.train import loop
 
@@ -113,7 +114,7 @@ def test_missing_spec_and_cli_error_line(tmp_path, capsys):
 def test_ray_missing_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "ray", None)
     spec = parse_spec({"fixed": {"epochs": 1, "hidden": 8}})
-    with pytest.raises(sweep.UsageError) as info:
+    with pytest.raises(UsageError) as info:
         run_sweep(spec, tmp_path, backend="ray", progress=None)
     assert str(info.value) == sweep.RAY_MISSING
     assert "pip install -e '.[sweep]'" in sweep.RAY_MISSING
@@ -121,9 +122,9 @@ def test_ray_missing_is_one_line(tmp_path, monkeypatch):
 
 def test_bad_run_options(tmp_path):
     spec = parse_spec({})
-    with pytest.raises(sweep.UsageError, match="backend must be one of ray, serial, not 'x'"):
+    with pytest.raises(UsageError, match="backend must be one of ray, serial, not 'x'"):
         run_sweep(spec, tmp_path, backend="x")
-    with pytest.raises(sweep.UsageError, match="place must be one of front, all, not 'some'"):
+    with pytest.raises(UsageError, match="place must be one of front, all, not 'some'"):
         run_sweep(spec, tmp_path, place="some")
 
 
