@@ -58,6 +58,11 @@ LUT_CAVEAT = ("peers as published: a Xilinx LUT6 is not an iCE40 LUT4 (no conver
               "are not LUTs")
 
 
+# The caveat in the plot's legend, short.
+_PLOT_CAVEAT = ("peers as published: a LUT6 is not an iCE40 LUT4,\n"
+                "gates are not LUTs; no factor applied")
+
+
 @dataclass(frozen=True)
 class Peer:
     """A published point of another tool: ``accuracy`` (percent, or ``None`` where the source
@@ -129,7 +134,8 @@ def plot(rows, path, *, title="", peers=()):
                 if p.accuracy is None:
                     ax.axvline(p.resources, ls=":", color="tab:blue")
                     ax.annotate(f"{p.name}: {p.resources:,} {p.unit}\n(no accuracy given)",
-                                (p.resources, 0.02), xycoords=("data", "axes fraction"),
+                                (p.resources, 0.9), xycoords=("data", "axes fraction"),
+                                xytext=(3, 0), textcoords="offset points",
                                 fontsize=7, color="tab:blue")
                     continue
                 ax.scatter([p.resources], [p.accuracy], marker="^", color="tab:blue")
@@ -142,9 +148,9 @@ def plot(rows, path, *, title="", peers=()):
         ax.set_xlabel(label)
         ax.set_ylabel("test accuracy (%)")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        caveat = key == "lc_estimate" and peers
+        ax.legend(fontsize=7, loc="lower right", title_fontsize=7,
+                  title=_PLOT_CAVEAT if caveat else None)
     if title:
         fig.suptitle(title)
-    if peers:
-        fig.text(0.01, 0.005, LUT_CAVEAT, fontsize=7)
     fig.savefig(path, dpi=110)

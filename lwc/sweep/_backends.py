@@ -27,12 +27,10 @@ class Progress:
         self.start = time.monotonic()
         self.last = None
 
-    def update(self, *, done=0, failed=0, running=None):
+    def update(self, *, done=0, failed=0):
+        """Count points finished (shown with the next :meth:`show`)."""
         self.done += done
         self.failed += failed
-        if running is not None:
-            self.running = running
-        self.show()
 
     def show(self):
         fresh = self.done - self.cached
@@ -134,7 +132,8 @@ class Ray:
 
 def drive(backend, jobs, on_done, progress):
     """Run ``jobs`` (``(key, fn, args, gpu)``) on ``backend``, at most its slots at a time;
-    ``on_done(key, result)`` as each finishes. On Ctrl-C the tasks in flight are cancelled."""
+    ``on_done(key, result)`` as each finishes; ``progress`` (a :class:`Progress`) is shown each
+    time the tasks in flight change. On Ctrl-C the tasks in flight are cancelled."""
     queue = list(jobs)
     pending = {}
     try:
@@ -142,15 +141,13 @@ def drive(backend, jobs, on_done, progress):
             while queue and len(pending) < backend.slots:
                 key, fn, args, gpu = queue.pop(0)
                 pending[backend.submit(fn, *args, gpu=gpu)] = key
-                progress.update(running=_running(pending, backend))
+            progress.running = len(pending)
+            progress.show()
             handle, result = backend.wait(list(pending))
             key = pending.pop(handle)
-            progress.running = _running(pending, backend)
             on_done(key, result)
+        progress.running = 0
+        progress.show()
     except BaseException:
         backend.cancel(list(pending))
         raise
-
-
-def _running(pending, backend):
-    return len(pending) if isinstance(backend, Ray) else min(len(pending), 1)

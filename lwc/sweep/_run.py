@@ -236,7 +236,6 @@ def _run_points(runner, spec, todo, out, results, counts, threads, bar):
         jobs.append((train_hash, run_group, (points[0].train, variants, net_data, threads),
                      net_data is None))
     by_group = {h: points for h, points in groups.items()}
-    bar.show()
 
     def done(train_hash, result):
         net_dir = out / "nets" / train_hash
@@ -279,7 +278,6 @@ def _run_extra(runner, spec, out, rows, name, fn, phase, counts, say, local, **k
             args = (net_data, opts, row["options"].get("data_dir"), row["options"].get("csv"),
                     kwargs["simulator"], str(folder) if local else None)
         jobs.append((row["hash"], fn, args, False))
-    bar.show()
 
     def done(digest, result):
         _write_json(out / "points" / digest / name, result)
