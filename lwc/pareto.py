@@ -149,8 +149,9 @@ def plot(rows, path, *, title="", peers=()):
         ax.set_ylabel("test accuracy (%)")
         ax.grid(True, which="both", alpha=0.3)
         caveat = key == "lc_estimate" and peers
-        ax.legend(fontsize=7, loc="lower right", title_fontsize=7,
-                  title=_PLOT_CAVEAT if caveat else None)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="lower right", title_fontsize=7,
+                      title=_PLOT_CAVEAT if caveat else None)
     if title:
         fig.suptitle(title)
     fig.savefig(path, dpi=110)

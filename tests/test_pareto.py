@@ -58,3 +58,5 @@ def test_plot_writes_a_png_with_the_peers(tmp_path):
     path = tmp_path / "p.png"
     pareto.plot(rows, path, title="t", peers=pareto.PEERS)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pareto.plot([], tmp_path / "empty.png")  # a sweep whose every point failed
+    assert (tmp_path / "empty.png").is_file()

@@ -128,6 +128,22 @@ def test_bad_run_options(tmp_path):
         run_sweep(spec, tmp_path, place="some")
 
 
+def test_a_crashed_task_is_recorded_and_tried_again(tmp_path, monkeypatch):
+    from lwc.sweep import _backends
+
+    # A worker that dies (out of memory, a crash) gives the driver a Crash, not a result.
+    monkeypatch.setattr(_backends.Serial, "wait",
+                        lambda self, pending: (pending[0], _backends.Crash("WorkerCrashedError")))
+    spec = parse_spec({"fixed": {"epochs": 1, "hidden": 8}})
+    result = run_sweep(spec, tmp_path, backend="serial", progress=None)
+    (row,) = result.rows
+    assert (row["status"], row["stage"], row["error"], row["lwc_error"]) == \
+        ("failed", "task", "WorkerCrashedError", False)
+    assert result.failed == 1 and result.front == ()
+    again = run_sweep(spec, tmp_path, backend="serial", progress=None)
+    assert again.cached == 0 and again.failed == 1  # not a user error: run again
+
+
 # --- running -------------------------------------------------------------------------------------
 
 def counting_trainings(monkeypatch):
@@ -224,6 +240,11 @@ def test_a_new_compile_option_reuses_the_trained_net(tmp_path, monkeypatch):
     assert rows[("streaming", 0)]["error"] == "lanes must be a positive integer, not 0"
     assert rows[("streaming", 0)]["stage"] == "compile"
     assert rows[("parallel", 1)]["status"] == "failed"
+    # A failure caused by the user is kept on a re-run, unless retried.
+    assert run_sweep(parse_spec(wider), out, backend="serial", progress=None).cached == 4
+    retried = run_sweep(parse_spec(wider), out, backend="serial", progress=None,
+                        retry_failed=True)
+    assert retried.cached == 1 and retried.failed == 3 and len(calls) == 1
 
 
 @pytest.mark.train

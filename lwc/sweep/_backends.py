@@ -7,7 +7,7 @@ import time
 
 from ..errors import UsageError
 
-__all__ = ["Progress", "Serial", "Ray", "drive", "RAY_MISSING", "quiet"]
+__all__ = ["Progress", "Serial", "Ray", "Crash", "drive", "RAY_MISSING", "quiet"]
 
 #: The one line said when Ray is needed and not installed.
 RAY_MISSING = ("lwc sweep runs on Ray, which is not installed: pip install -e '.[sweep]' (or run "
@@ -54,6 +54,13 @@ def _duration(seconds):
     if seconds >= 3600:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class Crash:
+    """The result of a task whose worker died: ``error`` is one line saying how."""
+
+    def __init__(self, error):
+        self.error = error
 
 
 class Call:
@@ -119,7 +126,10 @@ class Ray:
 
     def wait(self, pending):
         (ready,), _ = self.ray.wait(list(pending), num_returns=1)
-        return ready, self.ray.get(ready)
+        try:
+            return ready, self.ray.get(ready)
+        except self.ray.exceptions.RayError as exc:  # the worker died (out of memory, a crash)
+            return ready, Crash(" ".join(f"{type(exc).__name__}: {exc}".split())[:300])
 
     def cancel(self, pending):
         for ref in pending:

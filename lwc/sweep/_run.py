@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .. import pareto
 from ..errors import UsageError
-from ._backends import Progress, Ray, Serial, drive, quiet
+from ._backends import Crash, Progress, Ray, Serial, drive, quiet
 from ._spec import COMPILE_OPTIONS, PATH_KEYS, SweepSpec, canonical, load_spec
 from ._tasks import place_point, prove_point, run_group
 
@@ -147,8 +147,8 @@ def run_sweep(spec, out_dir, *, backend="ray", address=None, num_cpus=None, cpus
     prove : bool
         The front points are simulated in cocotb (``simulator``) on their whole test set.
     retry_failed : bool
-        Run again the points recorded as failed (those that failed with something other than
-        an LwcError always are).
+        Run again the points recorded as failed, and the placements and proofs (points that
+        failed with something other than an LwcError, such as a crashed worker, always are).
     progress : callable or None
         Told what happens in one line each (like :func:`print`); ``None`` for silence.
     status : callable or None
@@ -203,11 +203,11 @@ def run_sweep(spec, out_dir, *, backend="ray", address=None, num_cpus=None, cpus
         if place:
             chosen = [r for r in rows if r["status"] == "ok"] if place == "all" else front
             _run_extra(runner, spec, out, chosen, "placed.json", place_point, "place", counts,
-                       bar_say, local=address is None)
+                       bar_say, local=address is None, retry_failed=retry_failed)
         if prove:
             _run_extra(runner, spec, out, front_rows(_rows(spec, results, out)), "proof.json",
                        prove_point, "prove", counts, bar_say, local=address is None,
-                       simulator=simulator)
+                       retry_failed=retry_failed, simulator=simulator)
     finally:
         if runner is not None:
             runner.close()
@@ -238,6 +238,11 @@ def _run_points(runner, spec, todo, out, results, counts, threads, bar):
     by_group = {h: points for h, points in groups.items()}
 
     def done(train_hash, result):
+        if isinstance(result, Crash):  # recorded, and tried again on a re-run
+            failure = {"status": "failed", "error": result.error, "stage": "task",
+                       "lwc_error": False}
+            result = {"trained": False, "train": None,
+                      "points": {p.hash: failure for p in by_group[train_hash]}}
         net_dir = out / "nets" / train_hash
         if result["trained"]:
             counts["trained"] += 1
@@ -263,9 +268,21 @@ def _run_points(runner, spec, todo, out, results, counts, threads, bar):
     drive(runner, jobs, done, bar)
 
 
-def _run_extra(runner, spec, out, rows, name, fn, phase, counts, say, local, **kwargs):
-    """Place or prove ``rows`` (those without ``name`` in their point folder yet)."""
-    todo = [r for r in rows if not (out / "points" / r["hash"] / name).is_file()]
+def _failed_extra(result):
+    """Whether a placement or proof result is a failure: an error, or a proof that found the
+    hardware differing from the golden model."""
+    return any(k.endswith("_error") for k in result) or result.get("proved") is False
+
+
+def _run_extra(runner, spec, out, rows, name, fn, phase, counts, say, local, retry_failed,
+               **kwargs):
+    """Place or prove ``rows``: those without ``name`` in their point folder yet, and with
+    ``retry_failed`` those where it records a failure."""
+    def todo_row(row):
+        done = _read_json(out / "points" / row["hash"] / name)
+        return done is None or (retry_failed and _failed_extra(done))
+
+    todo = [r for r in rows if todo_row(r)]
     bar = Progress(say, phase, len(rows), len(rows) - len(todo))
     jobs = []
     for row in todo:
@@ -280,8 +297,10 @@ def _run_extra(runner, spec, out, rows, name, fn, phase, counts, say, local, **k
         jobs.append((row["hash"], fn, args, False))
 
     def done(digest, result):
+        if isinstance(result, Crash):
+            result = {f"{phase}_error": result.error}
         _write_json(out / "points" / digest / name, result)
-        failed = int(any(k.endswith("_error") for k in result))
+        failed = int(_failed_extra(result))
         counts[{"place": "placed", "prove": "proved"}[phase]] += 1 - failed
         bar.update(done=1, failed=failed)
 
