@@ -59,6 +59,9 @@ class Board:
         Whether the platform has a ``uart`` resource (a USB serial bridge on the board).
     family : Family
         The FPGA family, which chooses the tools and the cell types (:mod:`lwc.boards.family`).
+    pll : str or None
+        The PLL cell the clock pin feeds directly (``SB_PLL40_PAD``), when a clock target above
+        the oscillator is to be made by it (:mod:`lwc.boards.pll`); ``None`` keeps the oscillator.
     """
 
     name: str
@@ -70,6 +73,7 @@ class Board:
     program_args: tuple = ()
     uart: bool = True
     family: Family = ICE40
+    pll: str | None = None
 
     @property
     def device(self):

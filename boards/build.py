@@ -119,7 +119,9 @@ class BuildReport:
     for the main clock (``clock_net``); ``timing_met`` is true when it reaches ``clock_mhz`` and
     every other clock meets its own constraint, ``None`` when the design has no clock.
     ``critical_path`` is the slowest path of that clock as the signals it crosses, start to end
-    (:func:`critical_path`), and ``critical_path_ns`` its delay.
+    (:func:`critical_path`), and ``critical_path_ns`` its delay. ``pll`` is
+    :meth:`~lwc.boards.pll.Pll.to_dict` of the PLL that clocks the design (``clock_mhz`` is its
+    output), ``None`` when the board's oscillator does.
     """
 
     board: str
@@ -146,6 +148,7 @@ class BuildReport:
     logs: dict
     step_seconds: dict = field(default_factory=dict)
     critical_path_ns: float | None = None
+    pll: dict | None = None
 
     _USAGE = ("logic_cells", "lut4", "ff", "carry", "block_ram", "spram", "dsp", "io")
 
@@ -190,6 +193,11 @@ class BuildReport:
             verdict = "timing met" if self.timing_met else "TIMING NOT MET"
             lines.append(f"clock: {self.clock_mhz:g} MHz requested, {self.fmax_mhz:.2f} MHz "
                          f"achieved ({self.clock_net}): {verdict}")
+        if self.pll is not None:
+            p = self.pll
+            lines.append(f"PLL: {p['mhz']:g} MHz = {p['ref_mhz']:g} MHz / {p['divr'] + 1} x "
+                         f"{p['divf'] + 1} / {2 ** p['divq']} ({p['primitive']}, DIVR {p['divr']} "
+                         f"DIVF {p['divf']} DIVQ {p['divq']} FILTER_RANGE {p['filter_range']})")
         if self.critical_path:
             delay = f" {self.critical_path_ns:.2f} ns" if self.critical_path_ns else ""
             lines.append(f"critical path{delay}: {_path_text(self.critical_path)}")
@@ -309,7 +317,8 @@ def check_args(board, seed, clock_mhz, name="top"):
     return board, float(clock_mhz)
 
 
-def build(top, board, out_dir, *, name="top", clock_mhz=None, seed=1, progress=print):
+def build(top, board, out_dir, *, name="top", clock_mhz=None, seed=1, pll=None,
+          progress=print):
     """Synthesize, place, route and pack ``top`` for ``board``; write the products to ``out_dir``.
 
     Products in ``out_dir``: ``<name>.bin`` (the bitstream, ``<name>.bit`` on ECP5; written under
@@ -334,6 +343,11 @@ def build(top, board, out_dir, *, name="top", clock_mhz=None, seed=1, progress=p
     clock_mhz : float or None
         Timing target for the main clock; the board's oscillator frequency when ``None``. It
         does not change the clock the board runs at.
+    pll : Pll or None
+        The PLL (:class:`~lwc.boards.pll.Pll`) that ``top`` (a
+        :class:`~lwc.boards.pll.PllClockDomain`) runs from; its output is then the timing
+        target (``clock_mhz`` must be ``None`` or that frequency), the oscillator's pin keeps its
+        own frequency in the constraints, and the PLL's output is constrained to its frequency.
     seed : int
         nextpnr placement seed; the same design, seed and tools give the same bitstream.
     progress : callable
@@ -353,6 +367,10 @@ def build(top, board, out_dir, *, name="top", clock_mhz=None, seed=1, progress=p
         The synthesized design does not fit the device (raised before place-and-route), or a
         tool failed.
     """
+    if pll is not None:
+        if clock_mhz is not None and clock_mhz != pll.mhz:
+            raise UsageError(f"clock must be the PLL's {pll.mhz:g} MHz, not {clock_mhz!r}")
+        clock_mhz = pll.mhz
     board, clock_mhz = check_args(board, seed, clock_mhz, name)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -362,11 +380,11 @@ def build(top, board, out_dir, *, name="top", clock_mhz=None, seed=1, progress=p
     for tool in board.family.tools:
         tool_path(tool, env)
     progress(f"build {name} for {board.name} ({board.part}) in {out_dir}: seed {seed}, "
-             f"target {clock_mhz:g} MHz")
+             f"target {clock_mhz:g} MHz" + (f" ({pll.text()})" if pll is not None else ""))
     steps = {}
     start = time.monotonic()
     try:
-        report = _build(top, board, out_dir, name, clock_mhz, seed, env, steps, progress)
+        report = _build(top, board, out_dir, name, clock_mhz, seed, env, steps, progress, pll)
     except BaseException:
         (out_dir / f"{name}{board.family.bitstream_suffix}.tmp").unlink(missing_ok=True)
         raise
@@ -381,7 +399,7 @@ def build(top, board, out_dir, *, name="top", clock_mhz=None, seed=1, progress=p
     return report
 
 
-def _build(top, board, out_dir, name, clock_mhz, seed, env, steps, progress):
+def _build(top, board, out_dir, name, clock_mhz, seed, env, steps, progress, pll):
     family = board.family
     pnr_tool, packer = family.nextpnr, family.packer
     progress("  elaborate ...")
@@ -396,7 +414,9 @@ def _build(top, board, out_dir, name, clock_mhz, seed, env, steps, progress):
         if filename == f"{name}.ys":
             content += f"\ntee -q -o {name}.stat.json stat -json\n"
         elif filename == f"{name}{family.constraints_suffix}":
-            content = family.retarget_clock(content, platform.default_clk, clock_mhz)
+            # With a PLL the oscillator keeps its frequency; the PLL's output is constrained.
+            content = (family.retarget_clock(content, platform.default_clk, clock_mhz)
+                       if pll is None else family.signal_constraints(content, name))
         (out_dir / filename).write_text(content)
     steps["elaborate"] = time.monotonic() - t
     progress(f"  elaborate: {steps['elaborate']:.1f} s")
@@ -476,4 +496,5 @@ def _build(top, board, out_dir, name, clock_mhz, seed, env, steps, progress):
               "script": str(out_dir / f"build_{name}.sh")},
         step_seconds=steps,
         critical_path_ns=path_ns,
+        pll=None if pll is None else pll.to_dict(),
     )

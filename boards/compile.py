@@ -17,6 +17,7 @@ from ..errors import UsageError
 from ..hw.top import UartNetworkTop, check_front_end
 from . import timing
 from .build import build
+from .pll import PllClockDomain
 from .toolchain import tool_path, toolchain_env
 
 __all__ = ["MAX_TIMING_TRIES", "Attempt", "Pipelining", "BoardBuild", "check_toolchain",
@@ -113,20 +114,24 @@ def check_toolchain(board):
         tool_path(tool, env)
 
 
-def board_top(design, board, baud):
+def board_top(design, board, baud, pll=None):
     """The UART board top around ``design`` (lowered once, here); or :class:`UsageError`, before
     anything is built, when the front end cannot serve this net or line rate
-    (:func:`~lwc.hw.top.check_front_end`)."""
+    (:func:`~lwc.hw.top.check_front_end`). With ``pll`` (a :class:`~lwc.boards.pll.Pll`) the top
+    runs from it (:class:`~lwc.boards.pll.PllClockDomain`) and the UART's divisor is reckoned
+    from its output frequency, else from the board's oscillator."""
+    clk_freq = (board.clock_mhz if pll is None else pll.mhz) * 1e6
     net = design.network
     try:
         check_front_end(input_count=net.input.count, input_bits=net.input.bits,
                         n_classes=net.output_count,
                         score_width=semantics.score_width(
                             [out for _, out in layer_ranges(net)[-1]]),
-                        clk_freq=board.clock_mhz * 1e6, baud=baud)
+                        clk_freq=clk_freq, baud=baud)
     except ValueError as exc:
         raise UsageError(f"cannot build the {board.name} UART top: {exc}") from None
-    return UartNetworkTop(design.lower(), clk_freq=board.clock_mhz * 1e6, baud=baud)
+    top = UartNetworkTop(design.lower(), clk_freq=clk_freq, baud=baud)
+    return top if pll is None else PllClockDomain(top, pll)
 
 
 @dataclass(frozen=True)
@@ -141,18 +146,19 @@ class BoardBuild:
 
 
 def build_design(design, board, out, *, top, verilog, pipelining, clock_mhz=None, seed=1,
-                 baud=115200, progress=print):
+                 baud=115200, pll=None, progress=print):
     """Build ``top`` (the board top of ``design``, whose Verilog ``verilog`` is in
     ``out/net.v``) for ``board`` into ``out``; while the target is missed inside the network and
-    choices and tries are left, build again with more pipelining (rewriting ``net.v``). Returns
-    the :class:`BoardBuild` of the last build."""
+    choices and tries are left, build again with more pipelining (rewriting ``net.v``). With
+    ``pll``, ``top`` runs from that PLL and its output is the target. Returns the
+    :class:`BoardBuild` of the last build."""
     choices = pipelining.choices
     target = pipelining.target_mhz
     index = 0
     while True:
         every, predicted = choices[index]
-        report = build(top, board, out, name="top", clock_mhz=clock_mhz, seed=seed,
-                       progress=progress)
+        report = build(top, board, out, name="top", seed=seed, progress=progress,
+                       **({"clock_mhz": clock_mhz} if pll is None else {"pll": pll}))
         pipelining = pipelining.after(Attempt(
             every, design.hardware.latency, predicted, report.fmax_mhz, report.timing_met,
             tuple(report.critical_path[:1] + report.critical_path[-1:])))
@@ -180,5 +186,5 @@ def build_design(design, board, out, *, top, verilog, pipelining, clock_mhz=None
                  f"{report.critical_path[0]} -> {report.critical_path[-1]}; retrying with "
                  f"register every {every} levels ({tries + 1}/{MAX_TIMING_TRIES})")
         design = design.with_register_every(every)
-        top = board_top(design, board, baud)
+        top = board_top(design, board, baud, pll)
         verilog = design.verilog(out / "net.v")

@@ -74,6 +74,14 @@ class Family:
         pattern = re.compile(rf'^(FREQUENCY PORT "{re.escape(port)}_[^"]*") \S+ HZ;$', re.M)
         return pattern.sub(lambda m: f"{m.group(1)} {clock_mhz * 1e6:.1f} HZ;", text)
 
+    def signal_constraints(self, text, top):
+        """The constraint file ``text`` with the clock constraints Amaranth writes for signals
+        (``add_clock_constraint``: ``set_frequency top.clk 48.0``) named as nextpnr knows them
+        once the design ``top`` is flattened (``clk``); port constraints are kept as they are."""
+        if self.constraints_suffix != ".pcf":
+            return text
+        return re.sub(rf"^set_frequency {re.escape(top)}\.", "set_frequency ", text, flags=re.M)
+
 
 #: Lattice iCE40: a logic cell is one LUT4, one flip-flop and one carry.
 ICE40 = Family(

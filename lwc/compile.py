@@ -25,6 +25,7 @@ from .boards import compile as board_compile
 from .boards.board import Board
 from .boards.build import REPORT_FILE, check_args
 from .boards.plan import check_estimate, plan_architecture
+from .boards.pll import board_pll
 from .boards.registry import DEFAULT_BOARDS, get_board
 from .compiler.architecture import check_options, requested
 from .compiler.driver import NetworkFacts, Stopwatch, compile_design
@@ -181,17 +182,24 @@ def write_design(design, out_dir, *, target=None, board=None, clock_mhz=None, se
     out = Path(out_dir)
     net_id = fingerprint(design.source)
     stale = claim(out, force, net=None if replace else net_id)
-    pipelining = top = None
+    pipelining = top = pll = None
     if board is not None:
         board_compile.check_toolchain(board)
+        # A target above the oscillator on a board with a PLL runs the design from it, at the
+        # closest frequency it makes at or below the target; that frequency is the target.
+        pll = board_pll(board, clock_mhz)
+        if pll is not None:
+            clock_mhz = pll.mhz
+            progress(f"clock: {pll.text()}")
         pipelining = board_compile.plan_pipelining(design, board, clock_mhz, progress)
         design = design.with_register_every(pipelining.register_every)
-        top = board_compile.board_top(design, board, baud)
+        top = board_compile.board_top(design, board, baud, pll)
     facts = design.facts
     progress(f"compiler: {facts.nonzero_weights} nonzero weights, {facts.adders} adders, "
              f"latency {facts.latency} cycles")
     manifest = {"target": target, "board": board.name if board else None,
                 "device": board.part if board else None,
+                **({"pll": pll.to_dict()} if pll is not None else {}),
                 "net": {"fingerprint": net_id, "source": None if source is None else str(source)}}
     with OutputDir(out, stale, manifest) as out:
         text = design.verilog(out / "net.v")
@@ -206,7 +214,7 @@ def write_design(design, out_dir, *, target=None, board=None, clock_mhz=None, se
             return CompileResult(str(out), facts, text)
         kept = board_compile.build_design(
             design, board, out, top=top, verilog=text, pipelining=pipelining,
-            clock_mhz=clock_mhz, seed=seed, baud=baud, progress=progress)
+            clock_mhz=clock_mhz, seed=seed, baud=baud, pll=pll, progress=progress)
         facts = kept.design.facts
         pipelining = kept.pipelining.to_dict()
         _write_report(out, {"network": asdict(facts), "baud": baud, **kept.report.to_dict(),

@@ -1,0 +1,192 @@
+"""A clock above the board's oscillator: the iCE40 PLL's settings and the clock domain it drives.
+
+:func:`ice40_pll` is the one place that knows how the iCE40 ``SB_PLL40`` in its simple feedback
+mode divides and multiplies (the rules of IceStorm's ``icepll`` and Lattice's *iCE40 sysCLOCK PLL
+Design and Usage Guide*): the reference divided by ``DIVR + 1`` (the phase detector, 10 to
+133 MHz), multiplied by ``DIVF + 1`` (the VCO, 533 to 1066 MHz), divided by ``2**DIVQ``
+(``DIVQ`` 1 to 6; the output, 16 to 275 MHz), with the loop filter chosen by the phase detector's
+frequency. :func:`board_pll` decides whether a build uses it: only on a board whose clock pin
+feeds a PLL (:attr:`~lwc.boards.Board.pll`), and only for a target above the oscillator; every
+other build keeps the oscillator, as before. :class:`PllClockDomain` wraps a board top and drives
+its ``sync`` domain from the PLL.
+"""
+
+from dataclasses import asdict, dataclass
+
+from amaranth.hdl import (
+    ClockDomain,
+    ClockSignal,
+    Elaboratable,
+    Instance,
+    Module,
+    ResetSignal,
+    Signal,
+)
+from amaranth.lib.cdc import FFSynchronizer
+
+from lwc.errors import UsageError
+
+__all__ = ["Pll", "ice40_pll", "board_pll", "PllClockDomain"]
+
+_PFD_MHZ = (10.0, 133.0)
+_VCO_MHZ = (533.0, 1066.0)
+_OUT_MHZ = (16.0, 275.0)
+_DIVR = range(16)
+_DIVF = range(128)
+_DIVQ = range(1, 7)
+# Loop filter setting by phase detector frequency: the highest bound the frequency is under.
+_FILTER_RANGES = ((17.0, 1), (26.0, 2), (44.0, 3), (66.0, 4), (101.0, 5))
+# How long the design is held in reset after the PLL locks: the block RAMs read as zeroes for
+# about 3 us after configuration (see Amaranth's iCE40 platform, which waits the same 15 us).
+_RESET_SECONDS = 15e-6
+
+
+@dataclass(frozen=True)
+class Pll:
+    """Settings of an iCE40 ``SB_PLL40`` in simple feedback mode, and the frequencies they give.
+
+    Attributes
+    ----------
+    ref_mhz : float
+        Reference clock (the board's oscillator).
+    divr, divf, divq : int
+        The divider settings: the output is ``ref_mhz / (divr + 1) * (divf + 1) / 2**divq``.
+    primitive : str
+        The cell that instantiates it (``SB_PLL40_PAD``: the reference is the PLL's own pin).
+    """
+
+    ref_mhz: float
+    divr: int
+    divf: int
+    divq: int
+    primitive: str = "SB_PLL40_PAD"
+
+    @property
+    def pfd_mhz(self):
+        """Phase detector frequency."""
+        return self.ref_mhz / (self.divr + 1)
+
+    @property
+    def vco_mhz(self):
+        return self.pfd_mhz * (self.divf + 1)
+
+    @property
+    def mhz(self):
+        """Output frequency."""
+        return self.vco_mhz / 2 ** self.divq
+
+    @property
+    def filter_range(self):
+        """The loop filter setting for the phase detector frequency (as ``icepll`` chooses)."""
+        return next((r for bound, r in _FILTER_RANGES if self.pfd_mhz < bound), 6)
+
+    def to_dict(self):
+        """The ``"pll"`` entry of the build report: settings and frequencies."""
+        return {**asdict(self), "filter_range": self.filter_range,
+                "pfd_mhz": self.pfd_mhz, "vco_mhz": self.vco_mhz, "mhz": self.mhz}
+
+    def text(self):
+        """One line: the output and how it is made."""
+        return (f"{self.mhz:g} MHz from the PLL ({self.primitive}: {self.ref_mhz:g} MHz / "
+                f"{self.divr + 1} x {self.divf + 1} / {2 ** self.divq})")
+
+
+def _closest(ref_mhz, mhz, primitive):
+    best = None
+    for divr in _DIVR:
+        pfd = ref_mhz / (divr + 1)
+        if not _PFD_MHZ[0] <= pfd <= _PFD_MHZ[1]:
+            continue
+        for divf in _DIVF:
+            vco = pfd * (divf + 1)
+            if not _VCO_MHZ[0] <= vco <= _VCO_MHZ[1]:
+                continue
+            for divq in _DIVQ:
+                out = vco / 2 ** divq
+                # A hair of tolerance: 12 / 1 * 64 / 16 must count as 48 at a 48 MHz request.
+                if _OUT_MHZ[0] <= out <= _OUT_MHZ[1] and out <= mhz * (1 + 1e-12) and (
+                        best is None or out > best.mhz):
+                    best = Pll(ref_mhz, divr, divf, divq, primitive)
+    return best
+
+
+def ice40_pll(ref_mhz, mhz, primitive="SB_PLL40_PAD"):
+    """The :class:`Pll` whose output is the closest to ``mhz`` without exceeding it, made from
+    ``ref_mhz``.
+
+    Every setting within the PLL's ranges (see the module text) is tried; of equal outputs, the
+    one with the lowest ``divr``, then ``divf``, then ``divq`` is kept.
+
+    Raises
+    ------
+    UsageError
+        ``ref_mhz`` is outside the phase detector's range, or no output is at or below ``mhz``
+        (from 12 MHz, the least it makes is 16.125 MHz).
+    """
+    best = _closest(ref_mhz, mhz, primitive)
+    if best is None:
+        raise UsageError(f"the iCE40 PLL cannot make {mhz:g} MHz or less from {ref_mhz:g} MHz")
+    return best
+
+
+def board_pll(board, clock_mhz):
+    """The :class:`Pll` a build of ``board`` for ``clock_mhz`` (MHz, or ``None`` for the board
+    clock) runs from, or ``None`` when it runs from the oscillator: the board has no PLL on its
+    clock pin (:attr:`~lwc.boards.Board.pll`), or the target is not above the oscillator, or the
+    PLL makes nothing between the oscillator and the target (the oscillator is then the closest
+    clock at or below it)."""
+    if board.pll is None or clock_mhz is None or clock_mhz <= board.clock_mhz:
+        return None
+    return _closest(board.clock_mhz, clock_mhz, board.pll)
+
+
+class PllClockDomain(Elaboratable):
+    """``top`` with its ``sync`` domain clocked by the iCE40 PLL ``pll`` from the platform's
+    default clock pin, instead of the oscillator.
+
+    The domain is held in reset until the PLL has locked and then for 15 us more (as Amaranth's
+    own iCE40 power-on reset, for the block RAMs), and it is constrained to the PLL's output
+    frequency, so that nextpnr judges the design's timing at that clock.
+
+    Parameters
+    ----------
+    top : Elaboratable
+        The design, with a ``sync`` domain it does not define itself.
+    pll : Pll
+    """
+
+    def __init__(self, top, pll):
+        self.top = top
+        self.pll = pll
+
+    def elaborate(self, platform):
+        m = Module()
+        pll = self.pll
+        hz = pll.mhz * 1e6
+        # The domain is defined here, above the design that uses it; its clock net is ``clk``.
+        m.domains.sync = sync = ClockDomain("sync")
+        m.domains.por = ClockDomain("por", reset_less=True, local=True)
+        lock = Signal(name="pll_lock")
+        pin = platform.request(platform.default_clk, dir="-")
+        m.submodules.pll = Instance(
+            pll.primitive,
+            p_FEEDBACK_PATH="SIMPLE", p_PLLOUT_SELECT="GENCLK",
+            p_DIVR=pll.divr, p_DIVF=pll.divf, p_DIVQ=pll.divq, p_FILTER_RANGE=pll.filter_range,
+            i_PACKAGEPIN=pin.io, i_RESETB=1, i_BYPASS=0,
+            o_PLLOUTGLOBAL=sync.clk, o_LOCK=lock)
+        platform.add_clock_constraint(sync.clk, hz)
+        m.d.comb += ClockSignal("por").eq(sync.clk)
+        locked = Signal(name="pll_locked")
+        m.submodules.lock_sync = FFSynchronizer(lock, locked, o_domain="por")
+        delay = int(_RESET_SECONDS * hz)
+        timer = Signal(range(delay + 1), name="pll_reset_timer")
+        ready = Signal(name="pll_ready")
+        with m.If(~locked):
+            m.d.por += [timer.eq(0), ready.eq(0)]
+        with m.Elif(timer == delay):
+            m.d.por += ready.eq(1)
+        with m.Else():
+            m.d.por += timer.eq(timer + 1)
+        m.d.comb += ResetSignal("sync").eq(~ready)
+        m.submodules.top = self.top
+        return m

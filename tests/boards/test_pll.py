@@ -1,0 +1,123 @@
+import json
+
+import pytest
+from amaranth import Elaboratable, Module, Signal
+from amaranth.lib import io
+
+from lwc.boards import BOARDS, build, get_board
+from lwc.boards.pll import Pll, PllClockDomain, board_pll, ice40_pll
+from lwc.errors import UsageError
+
+# icepll -i 12 -o F (IceStorm), simple feedback: what it prints for F.
+ICEPLL = [
+    (48, (0, 63, 4, 1), 48.0),
+    (60, (0, 79, 4, 1), 60.0),
+    (96, (0, 63, 3, 1), 96.0),
+    (30, (0, 79, 5, 1), 30.0),
+    (36.75, (0, 48, 4, 1), 36.75),
+]
+
+
+@pytest.mark.parametrize(("mhz", "settings", "achieved"), ICEPLL)
+def test_ice40_pll_agrees_with_icepll(mhz, settings, achieved):
+    pll = ice40_pll(12.0, mhz)
+    assert (pll.divr, pll.divf, pll.divq, pll.filter_range) == settings
+    assert pll.mhz == achieved
+
+
+@pytest.mark.parametrize("mhz", [16.2, 20, 33.3, 48, 50, 64.1, 100, 133, 200, 275, 1000])
+def test_ice40_pll_is_the_closest_at_or_below(mhz):
+    pll = ice40_pll(12.0, mhz)
+    assert pll.mhz <= mhz
+    assert 10 <= pll.pfd_mhz <= 133 and 533 <= pll.vco_mhz <= 1066 and 16 <= pll.mhz <= 275
+    assert 0 <= pll.divr < 16 and 0 <= pll.divf < 128 and 1 <= pll.divq <= 6
+    # No setting in range gives an output closer to the request from below.
+    better = [ref for ref in (Pll(12.0, r, f, q) for r in range(16) for f in range(128)
+                              for q in range(1, 7))
+              if 10 <= ref.pfd_mhz <= 133 and 533 <= ref.vco_mhz <= 1066
+              and 16 <= ref.mhz <= 275 and pll.mhz < ref.mhz <= mhz]
+    assert better == []
+
+
+def test_ice40_pll_other_references_and_filter_ranges():
+    pll = ice40_pll(48.0, 100)  # icepll -i 48 -o 100
+    assert (pll.divr, pll.divf, pll.divq, pll.filter_range, pll.mhz) == (2, 49, 3, 1, 100.0)
+    pll = ice40_pll(48.0, 60)  # icepll -i 48 -o 60: the phase detector at 48 MHz
+    assert (pll.divr, pll.divf, pll.divq, pll.filter_range) == (0, 19, 4, 4)
+    assert ice40_pll(96.0, 16).filter_range == 3  # icepll -i 96 -o 16: 32 MHz
+    assert ice40_pll(48.0, 150).filter_range == 2  # 24 MHz
+
+
+def test_ice40_pll_refuses_what_it_cannot_make():
+    with pytest.raises(UsageError, match=r"^the iCE40 PLL cannot make 16 MHz or less from 12 "
+                                         r"MHz$"):
+        ice40_pll(12.0, 16)
+    assert ice40_pll(12.0, 16.125).mhz == 16.125  # the least it makes from 12 MHz
+    with pytest.raises(UsageError):
+        ice40_pll(5.0, 100)  # a reference under the phase detector's 10 MHz
+
+
+def test_pll_report_entry_and_text():
+    pll = ice40_pll(12.0, 50)
+    assert pll.mhz == 49.5
+    entry = pll.to_dict()
+    assert json.loads(json.dumps(entry)) == entry
+    assert entry == {"ref_mhz": 12.0, "divr": 0, "divf": 65, "divq": 4,
+                     "primitive": "SB_PLL40_PAD", "filter_range": 1, "pfd_mhz": 12.0,
+                     "vco_mhz": 792.0, "mhz": 49.5}
+    assert pll.text() == "49.5 MHz from the PLL (SB_PLL40_PAD: 12 MHz / 1 x 66 / 16)"
+
+
+def test_board_pll_only_above_the_oscillator_on_a_pll_board():
+    icebreaker = get_board("icebreaker")
+    assert icebreaker.pll == "SB_PLL40_PAD"
+    assert board_pll(icebreaker, None) is None
+    assert board_pll(icebreaker, 12) is None and board_pll(icebreaker, 10) is None
+    # Between the oscillator and the PLL's least output the oscillator is the closest below.
+    assert board_pll(icebreaker, 16) is None
+    assert board_pll(icebreaker, 48) == ice40_pll(12.0, 48)
+    for name, board in BOARDS.items():
+        if name != "icebreaker":
+            assert board.pll is None and board_pll(board, 48) is None, name
+
+
+class Counter(Elaboratable):
+    """A counter whose top bit drives LED 0, in the ``sync`` domain the caller provides."""
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        counter = Signal(24)
+        m.d.sync += counter.eq(counter + 1)
+        m.d.comb += led.o.eq(counter[-1])
+        return m
+
+
+def test_build_takes_its_target_from_the_pll(tmp_path):
+    with pytest.raises(UsageError, match=r"^clock must be the PLL's 48 MHz, not 50$"):
+        pll = ice40_pll(12.0, 48)
+        counter = Counter()
+        top = PllClockDomain(counter, pll)
+        # Refused before elaboration: the designs are never used.
+        counter._MustUse__silence = top._MustUse__silence = True
+        build(top, "icebreaker", tmp_path, clock_mhz=50, pll=pll, progress=lambda line: None)
+    assert not any(tmp_path.iterdir())  # refused before anything is written
+
+
+@pytest.mark.yosys
+@pytest.mark.slow
+def test_pll_build_meets_its_frequency(tmp_path):
+    pll = ice40_pll(12.0, 60)
+    lines = []
+    report = build(PllClockDomain(Counter(), pll), "icebreaker", tmp_path, pll=pll,
+                   progress=lines.append)
+    assert report.clock_mhz == 60.0 and report.pll == pll.to_dict()
+    assert report.cells.get("SB_PLL40_PAD") == 1
+    # The PLL's output is constrained to its frequency, the oscillator's pin to its own.
+    pcf = (tmp_path / "top.pcf").read_text()
+    assert "set_frequency clk12_0__io 12.0" in pcf and "60.0" in pcf
+    assert report.clock_net == "clk"
+    assert report.clocks["clk"]["constraint"] == pytest.approx(60.0, rel=1e-3)
+    assert report.fmax_mhz >= 60 and report.timing_met
+    assert "PLL: 60 MHz = 12 MHz / 1 x 80 / 16" in report.table()
+    assert json.loads((tmp_path / "report.json").read_text())["pll"]["mhz"] == 60.0
