@@ -344,8 +344,8 @@ def build(top, board, out_dir, *, name="top", clock_mhz=None, seed=1, pll=None,
         Timing target for the main clock; the board's oscillator frequency when ``None``. It
         does not change the clock the board runs at.
     pll : Pll or None
-        The PLL (:class:`~lwc.boards.pll.Pll`) that ``top`` (a
-        :class:`~lwc.boards.pll.PllClockDomain`) runs from; its output is then the timing
+        The PLL (:class:`~lwc.boards.pll.Pll`) that ``top`` runs from (its ``sync`` domain
+        driven by a :class:`~lwc.boards.pll.PllClock`); its output is then the timing
         target (``clock_mhz`` must be ``None`` or that frequency), the oscillator's pin keeps its
         own frequency in the constraints, and the PLL's output is constrained to its frequency.
     seed : int

@@ -17,7 +17,7 @@ from ..errors import UsageError
 from ..hw.top import UartNetworkTop, check_front_end
 from . import timing
 from .build import build
-from .pll import PllClockDomain
+from .pll import PllClock
 from .toolchain import tool_path, toolchain_env
 
 __all__ = ["MAX_TIMING_TRIES", "Attempt", "Pipelining", "BoardBuild", "check_toolchain",
@@ -118,8 +118,8 @@ def board_top(design, board, baud, pll=None):
     """The UART board top around ``design`` (lowered once, here); or :class:`UsageError`, before
     anything is built, when the front end cannot serve this net or line rate
     (:func:`~lwc.hw.top.check_front_end`). With ``pll`` (a :class:`~lwc.boards.pll.Pll`) the top
-    runs from it (:class:`~lwc.boards.pll.PllClockDomain`) and the UART's divisor is reckoned
-    from its output frequency, else from the board's oscillator."""
+    runs from it (:class:`~lwc.boards.pll.PllClock`) and the UART's divisor is reckoned from its
+    output frequency, else from the board's oscillator."""
     clk_freq = (board.clock_mhz if pll is None else pll.mhz) * 1e6
     net = design.network
     try:
@@ -130,8 +130,8 @@ def board_top(design, board, baud, pll=None):
                         clk_freq=clk_freq, baud=baud)
     except ValueError as exc:
         raise UsageError(f"cannot build the {board.name} UART top: {exc}") from None
-    top = UartNetworkTop(design.lower(), clk_freq=clk_freq, baud=baud)
-    return top if pll is None else PllClockDomain(top, pll)
+    return UartNetworkTop(design.lower(), clk_freq=clk_freq, baud=baud,
+                          clock=None if pll is None else PllClock(pll))
 
 
 @dataclass(frozen=True)

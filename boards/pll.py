@@ -7,8 +7,8 @@ Design and Usage Guide*): the reference divided by ``DIVR + 1`` (the phase detec
 (``DIVQ`` 1 to 6; the output, 16 to 275 MHz), with the loop filter chosen by the phase detector's
 frequency. :func:`board_pll` decides whether a build uses it: only on a board whose clock pin
 feeds a PLL (:attr:`~lwc.boards.Board.pll`), and only for a target above the oscillator; every
-other build keeps the oscillator, as before. :class:`PllClockDomain` wraps a board top and drives
-its ``sync`` domain from the PLL.
+other build keeps the oscillator, as before. :class:`PllClock` drives the ``sync`` domain of a
+board top (:class:`~lwc.hw.top.UartNetworkTop`'s ``clock``) from the PLL.
 """
 
 from dataclasses import asdict, dataclass
@@ -26,7 +26,7 @@ from amaranth.lib.cdc import FFSynchronizer
 
 from lwc.errors import UsageError
 
-__all__ = ["Pll", "ice40_pll", "board_pll", "PllClockDomain"]
+__all__ = ["Pll", "ice40_pll", "board_pll", "PllClock"]
 
 _PFD_MHZ = (10.0, 133.0)
 _VCO_MHZ = (533.0, 1066.0)
@@ -140,47 +140,40 @@ def board_pll(board, clock_mhz):
     return _closest(board.clock_mhz, clock_mhz, board.pll)
 
 
-class PllClockDomain(Elaboratable):
-    """``top`` with its ``sync`` domain clocked by the iCE40 PLL ``pll`` from the platform's
-    default clock pin, instead of the oscillator.
+class PllClock(Elaboratable):
+    """The iCE40 PLL ``pll``, fed from the platform's default clock pin, driving the clock and
+    reset of the ``sync`` domain that the design around it defines (the ``clock`` of
+    :class:`~lwc.hw.top.UartNetworkTop`).
 
     The domain is held in reset until the PLL has locked and then for 15 us more (as Amaranth's
-    own iCE40 power-on reset, for the block RAMs), and it is constrained to the PLL's output
+    own iCE40 power-on reset, for the block RAMs), and its clock is constrained to the PLL's output
     frequency, so that nextpnr judges the design's timing at that clock.
-
-    Parameters
-    ----------
-    top : Elaboratable
-        The design, with a ``sync`` domain it does not define itself.
-    pll : Pll
     """
 
-    def __init__(self, top, pll):
-        self.top = top
+    def __init__(self, pll):
         self.pll = pll
 
     def elaborate(self, platform):
         m = Module()
         pll = self.pll
         hz = pll.mhz * 1e6
-        # The domain is defined here, above the design that uses it; its clock net is ``clk``.
-        m.domains.sync = sync = ClockDomain("sync")
         m.domains.por = ClockDomain("por", reset_less=True, local=True)
-        lock = Signal(name="pll_lock")
+        clk = Signal(name="clk")
+        lock = Signal(name="lock")
         pin = platform.request(platform.default_clk, dir="-")
         m.submodules.pll = Instance(
             pll.primitive,
             p_FEEDBACK_PATH="SIMPLE", p_PLLOUT_SELECT="GENCLK",
             p_DIVR=pll.divr, p_DIVF=pll.divf, p_DIVQ=pll.divq, p_FILTER_RANGE=pll.filter_range,
             i_PACKAGEPIN=pin.io, i_RESETB=1, i_BYPASS=0,
-            o_PLLOUTGLOBAL=sync.clk, o_LOCK=lock)
-        platform.add_clock_constraint(sync.clk, hz)
-        m.d.comb += ClockSignal("por").eq(sync.clk)
-        locked = Signal(name="pll_locked")
+            o_PLLOUTGLOBAL=clk, o_LOCK=lock)
+        platform.add_clock_constraint(clk, hz)
+        m.d.comb += [ClockSignal("sync").eq(clk), ClockSignal("por").eq(clk)]
+        locked = Signal(name="locked")
         m.submodules.lock_sync = FFSynchronizer(lock, locked, o_domain="por")
         delay = int(_RESET_SECONDS * hz)
-        timer = Signal(range(delay + 1), name="pll_reset_timer")
-        ready = Signal(name="pll_ready")
+        timer = Signal(range(delay + 1), name="reset_timer")
+        ready = Signal(name="ready")
         with m.If(~locked):
             m.d.por += [timer.eq(0), ready.eq(0)]
         with m.Elif(timer == delay):
@@ -188,5 +181,4 @@ class PllClockDomain(Elaboratable):
         with m.Else():
             m.d.por += timer.eq(timer + 1)
         m.d.comb += ResetSignal("sync").eq(~ready)
-        m.submodules.top = self.top
         return m

@@ -4,7 +4,7 @@ The frame format is specified in ``docs/uart.md``; the constants and :func:`crc8
 definition, shared with the host side (:mod:`lwc.boards.uart_host`).
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, ClockDomain, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import io, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -167,6 +167,11 @@ class UartNetworkTop(wiring.Component):
     timeout : float
         Seconds of silence inside a frame after which the partial frame is dropped; at least 20 bit
         times.
+    clock : Elaboratable or None
+        What drives the ``sync`` domain's clock and reset (a PLL, :class:`lwc.boards.pll.
+        PllClock`), elaborated as the submodule ``clock``; the top then defines the domain, and
+        ``clk_freq`` must be that clock's frequency. ``None`` leaves the domain to the platform
+        (its default clock) or the simulator.
 
     Members
     -------
@@ -179,8 +184,11 @@ class UartNetworkTop(wiring.Component):
         being sent.
     """
 
-    def __init__(self, network, *, clk_freq=None, baud=115200, timeout=10e-3):
+    def __init__(self, network, *, clk_freq=None, baud=115200, timeout=10e-3, clock=None):
         check_network(network, baud=baud, timeout=timeout)
+        if clock is not None and clk_freq is None:
+            raise ValueError("clk_freq must be given with a clock")
+        self._clock = clock
         # A streaming network takes its vector over several transfers, from a memory.
         self._chunked = isinstance(network.plan, StreamingPlan)
         self._network = network
@@ -257,6 +265,9 @@ class UartNetworkTop(wiring.Component):
         count, bits = net.input_count, net.input_bits
         n_classes, score_bytes = net.n_classes, self.score_bytes
 
+        if self._clock is not None:
+            m.domains.sync = ClockDomain("sync")
+            m.submodules.clock = self._clock
         m.submodules.network = net
         m.submodules.uart_rx = uart_rx = UartRx(divisor)
         m.submodules.uart_tx = uart_tx = UartTx(divisor)

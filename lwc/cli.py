@@ -214,7 +214,9 @@ def _add_compile(sub):
                    "(replaced), or build a design the estimate says does not fit")
     p.add_argument("--fmax", type=_positive(float, most=1000), default=None,
                    help="timing target in MHz (default: the board clock); pipeline registers "
-                   "are chosen to reach it unless --register-every is given")
+                   "are chosen to reach it unless --register-every is given. On a board whose "
+                   "clock pin feeds a PLL (icebreaker), a target above the oscillator also runs "
+                   "the design from the PLL, at the closest frequency it makes at or below it")
     p.add_argument("--register-every", type=_positive(int), default=None,
                    help="pipeline register every N adder-tree levels (default: chosen for "
                    "--fmax on a board, one per layer otherwise)")

@@ -1,11 +1,11 @@
 import json
 
 import pytest
-from amaranth import Elaboratable, Module, Signal
+from amaranth import ClockDomain, Elaboratable, Module, Signal
 from amaranth.lib import io
 
 from lwc.boards import BOARDS, build, get_board
-from lwc.boards.pll import Pll, PllClockDomain, board_pll, ice40_pll
+from lwc.boards.pll import Pll, PllClock, board_pll, ice40_pll
 from lwc.errors import UsageError
 
 # icepll -i 12 -o F (IceStorm), simple feedback: what it prints for F.
@@ -82,10 +82,15 @@ def test_board_pll_only_above_the_oscillator_on_a_pll_board():
 
 
 class Counter(Elaboratable):
-    """A counter whose top bit drives LED 0, in the ``sync`` domain the caller provides."""
+    """A counter whose top bit drives LED 0, its ``sync`` domain driven by ``clock``."""
+
+    def __init__(self, clock):
+        self.clock = clock
 
     def elaborate(self, platform):
         m = Module()
+        m.domains.sync = ClockDomain("sync")
+        m.submodules.clock = self.clock
         m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
         counter = Signal(24)
         m.d.sync += counter.eq(counter + 1)
@@ -96,10 +101,10 @@ class Counter(Elaboratable):
 def test_build_takes_its_target_from_the_pll(tmp_path):
     with pytest.raises(UsageError, match=r"^clock must be the PLL's 48 MHz, not 50$"):
         pll = ice40_pll(12.0, 48)
-        counter = Counter()
-        top = PllClockDomain(counter, pll)
+        clock = PllClock(pll)
+        top = Counter(clock)
         # Refused before elaboration: the designs are never used.
-        counter._MustUse__silence = top._MustUse__silence = True
+        clock._MustUse__silence = top._MustUse__silence = True
         build(top, "icebreaker", tmp_path, clock_mhz=50, pll=pll, progress=lambda line: None)
     assert not any(tmp_path.iterdir())  # refused before anything is written
 
@@ -109,7 +114,7 @@ def test_build_takes_its_target_from_the_pll(tmp_path):
 def test_pll_build_meets_its_frequency(tmp_path):
     pll = ice40_pll(12.0, 60)
     lines = []
-    report = build(PllClockDomain(Counter(), pll), "icebreaker", tmp_path, pll=pll,
+    report = build(Counter(PllClock(pll)), "icebreaker", tmp_path, pll=pll,
                    progress=lines.append)
     assert report.clock_mhz == 60.0 and report.pll == pll.to_dict()
     assert report.cells.get("SB_PLL40_PAD") == 1
@@ -121,3 +126,40 @@ def test_pll_build_meets_its_frequency(tmp_path):
     assert report.fmax_mhz >= 60 and report.timing_met
     assert "PLL: 60 MHz = 12 MHz / 1 x 80 / 16" in report.table()
     assert json.loads((tmp_path / "report.json").read_text())["pll"]["mhz"] == 60.0
+
+
+@pytest.mark.yosys
+@pytest.mark.slow
+def test_compile_runs_from_the_pll_above_the_oscillator(tmp_path, rng, make_network):
+    from lwc.compile import compile_net
+    from lwc.hw.top import uart_timing
+    from lwc.outdir import read_manifest
+
+    net = make_network(rng, inputs=8, hidden=(8,), outputs=3, bits=2, density=0.5,
+                       kinds=("clip",))
+    lines = []
+    result = compile_net(net, tmp_path / "pll", board="icebreaker", clock_mhz=31,
+                         progress=lines.append)
+    report = json.loads((tmp_path / "pll" / "report.json").read_text())
+    assert report["pll"]["mhz"] == 30.75 and report["clock_mhz"] == 30.75
+    assert report["clock_net"] == "clk"
+    assert report["clocks"]["clk"]["constraint"] == pytest.approx(30.75, rel=1e-3)
+    assert report["timing_met"] and report["fmax_mhz"] >= 30.75
+    assert report["pipelining"]["target_mhz"] == 30.75
+    assert report["critical_path"]  # named as without the PLL (network.*, uart_*), not top.*
+    assert not any(name.startswith("top.") for name in report["critical_path"])
+    assert read_manifest(tmp_path / "pll")["pll"] == ice40_pll(12.0, 31).to_dict()
+    assert "clock: 30.75 MHz from the PLL (SB_PLL40_PAD: 12 MHz / 1 x 82 / 32)" in lines
+    assert "PLL: 30.75 MHz" in result.table()
+    # The UART divides the PLL's clock, not the oscillator's: 267 cycles a bit.
+    assert uart_timing(30.75e6, baud=115200, timeout=10e-3)[0] == 267
+    top = (tmp_path / "pll" / "top.il").read_text()
+    assert "SB_PLL40_PAD" in top and "266" in top
+
+    # No --fmax, or one the oscillator meets: no PLL, as before.
+    compile_net(net, tmp_path / "osc", board="icebreaker", progress=lambda line: None)
+    report = json.loads((tmp_path / "osc" / "report.json").read_text())
+    assert report["pll"] is None and report["clock_net"] == "cd_sync.clk"
+    assert "pll" not in read_manifest(tmp_path / "osc")
+    assert "SB_PLL40_PAD" not in (tmp_path / "osc" / "top.il").read_text()
+    assert (tmp_path / "osc" / "net.v").read_text() == (tmp_path / "pll" / "net.v").read_text()
