@@ -407,8 +407,9 @@ class UartNetworkTop(wiring.Component):
                     m.next = "HUNT"
 
         # --- Network: one inference in flight, so the tag and flag need one register each --------
-        # The network's output is not copied: it is held (valid, not ready) while the response is
-        # sent byte by byte straight from its payload, and taken after the CRC byte.
+        # The network's output is taken into the response registers as soon as no response is
+        # being sent, so its ready is a register's output: the UART transmitter's timing never
+        # reaches into the network's pipeline enables (the critical path at a PLL's clock).
         in_flight = Signal()
         flight_tag = Signal(8)
         flight_scores = Signal()
@@ -430,6 +431,8 @@ class UartNetworkTop(wiring.Component):
         else:
             m.d.comb += net.i.payload.eq(features)
             in_accept = net.i.valid & net.i.ready
+        sending = Signal()
+        m.d.comb += net.o.ready.eq(~sending)
         out_accept = net.o.valid & net.o.ready
         with m.If(in_accept):
             m.d.sync += [
@@ -443,12 +446,17 @@ class UartNetworkTop(wiring.Component):
             m.d.sync += in_flight.eq(0)
         # A zero-latency network has its output valid before its input is accepted; then the
         # vector, with its tag, is still waiting in ``features``.
-        out_tag = Mux(in_flight, flight_tag, vec_tag)
-        out_scores = Mux(in_flight, flight_scores, vec_scores)
+        out_tag = Signal(8, name="resp_tag")
+        out_scores = Signal(name="resp_with_scores")
+        out_payload = Signal(net.o.payload.shape(), name="resp_payload")
+        with m.If(out_accept):
+            m.d.sync += [out_tag.eq(Mux(in_flight, flight_tag, vec_tag)),
+                         out_scores.eq(Mux(in_flight, flight_scores, vec_scores)),
+                         out_payload.eq(net.o.payload)]
 
         # --- Response serializer ---------------------------------------------------------------
         label = Signal(8)
-        m.d.comb += label.eq(net.o.payload.label)
+        m.d.comb += label.eq(out_payload.label)
         resp_bytes = [
             Mux(out_scores, Const(RESPONSE_START_SCORES, 8), Const(RESPONSE_START, 8)),
             out_tag,
@@ -457,22 +465,20 @@ class UartNetworkTop(wiring.Component):
         ]
         for k in range(n_classes):
             wide = Signal(signed(8 * score_bytes), name=f"resp_score{k}")
-            m.d.comb += wide.eq(net.o.payload.scores[k])
+            m.d.comb += wide.eq(out_payload.scores[k])
             resp_bytes += [wide[8 * b:8 * (b + 1)] for b in range(score_bytes)]
 
-        sending = Signal()
         resp_index = Signal(range(len(resp_bytes)))  # the payload byte being sent
         resp_at_crc = Signal()  # every payload byte is sent; the CRC byte is on offer
         resp_crc = Signal(8)
         resp_byte = Array(resp_bytes)[resp_index]
         resp_last = Mux(out_scores, len(resp_bytes) - 1, 2)
 
-        with m.If(~sending & net.o.valid):
+        with m.If(out_accept):
             m.d.sync += [sending.eq(1), resp_index.eq(0), resp_at_crc.eq(0), resp_crc.eq(0)]
         m.d.comb += [
             uart_tx.i.valid.eq(sending),
             uart_tx.i.payload.eq(Mux(resp_at_crc, resp_crc, resp_byte)),
-            net.o.ready.eq(sending & resp_at_crc & uart_tx.i.ready),
         ]
         with m.If(uart_tx.i.valid & uart_tx.i.ready):
             with m.If(resp_at_crc):
