@@ -309,18 +309,20 @@ class _NetworkPlan:
 
 
 def _network_fields(input_count, input_bits, input_map, layers, register_every, keep_adders,
-                    compress, *, first_register_every):
+                    compress, *, first_register_every, argmax_every=None):
     _positive_int("input_count", input_count)
     _positive_int("input_bits", input_bits)
     input_map, layers = check_structure(input_count, input_map, layers)
     check_register_every(register_every)
+    check_register_every(argmax_every)
     ranges = [(0, (1 << input_bits) - 1)] * len(input_map)
     plans = []
     for index, spec in enumerate(layers):
         plan = layer_plan(spec, ranges, register_every if index else first_register_every)
         plans.append(plan)
         ranges = plan.output_ranges
-    argmax = register_levels(tree_depth(len(ranges)), register_every)
+    argmax = register_levels(tree_depth(len(ranges)),
+                             register_every if argmax_every is None else argmax_every)
     return dict(input_count=input_count, input_bits=input_bits, input_map=input_map,
                 layers=layers, register_every=register_every, keep_adders=keep_adders,
                 compress=compress, layer_plans=tuple(plans), argmax_registers=argmax)
@@ -349,12 +351,19 @@ class ParallelPlan(_NetworkPlan):
 
 
 def parallel_plan(*, input_count, input_bits, input_map, layers, register_every=None,
-                  keep_adders=True, compress=True):
+                  keep_adders=True, compress=True, argmax_every=None):
     """The :class:`ParallelPlan` of these arguments (see :class:`~lwc.hw.TernaryNetwork`);
-    :class:`ValueError` (or :class:`TypeError` for ``register_every``) when they are not valid."""
+    :class:`ValueError` (or :class:`TypeError` for ``register_every`` and ``argmax_every``) when
+    they are not valid.
+
+    ``argmax_every``, when not ``None``, places the argmax's pipeline registers after every this
+    many comparator levels instead of ``register_every``'s: the argmax can be pipelined to the
+    clock without registers in the layers' trees (which would give up their compressor trees).
+    """
     return ParallelPlan(**_network_fields(input_count, input_bits, input_map, layers,
                                           register_every, keep_adders, compress,
-                                          first_register_every=register_every))
+                                          first_register_every=register_every,
+                                          argmax_every=argmax_every))
 
 
 @dataclass(frozen=True)
@@ -510,10 +519,11 @@ class StreamingPlan(_NetworkPlan):
 
 def streaming_plan(*, input_count, input_bits, input_map, layers, register_every=None,
                    keep_adders=True, compress=True, features_per_cycle=1, lanes=1,
-                   entry_bits=6):
+                   entry_bits=6, argmax_every=None):
     """The :class:`StreamingPlan` of these arguments (see :class:`~lwc.hw.StreamingNetwork`):
     the lanes balanced (longest neuron first, each to the lane with the fewest entries so far),
-    their ROM contents and the memories; :class:`ValueError` when the arguments are not valid."""
+    their ROM contents and the memories; :class:`ValueError` when the arguments are not valid.
+    ``argmax_every`` is as for :func:`parallel_plan`."""
     _positive_int("input_count", input_count)
     _positive_int("input_bits", input_bits)
     _positive_int("features_per_cycle", features_per_cycle)
@@ -524,7 +534,8 @@ def streaming_plan(*, input_count, input_bits, input_map, layers, register_every
         raise ValueError("The sequential first layer cannot have shared nodes; expand them "
                          "into its neurons first")
     fields = _network_fields(input_count, input_bits, input_map, layers, register_every,
-                             keep_adders, compress, first_register_every=None)
+                             keep_adders, compress, first_register_every=None,
+                             argmax_every=argmax_every)
     spec, first = layers[0], fields["layer_plans"][0]
     kind = spec.activation.kind
     delta_bits = entry_bits - 1

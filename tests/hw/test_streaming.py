@@ -313,3 +313,42 @@ def test_lower_errors(make_network):
         with pytest.raises(UsageError) as err:
             Streaming(**options)
         assert str(err.value) == message
+
+
+@pytest.mark.parametrize("argmax_every, register_every", [(1, None), (2, None), (1, 2)])
+def test_argmax_pipelined_apart_from_the_trees(argmax_every, register_every, make_network,
+                                               make_vectors):
+    """``argmax_every`` registers the argmax after every that many comparator levels, whatever
+    ``register_every`` does to the trees (none: the one-bit layers keep their compressor
+    trees); the outputs stay the golden model's, ``latency`` counts the new registers."""
+    from lwc.compiler.lower import layer_specs
+    from lwc.hw import TernaryNetwork
+
+    net = nontrivial(make_network, 3, inputs=16, hidden=(12,), outputs=9, bits=2, density=0.5)
+    x = make_vectors(net, np.random.default_rng(3), n_random=12)
+    dut = check_direct(net, x, features_per_cycle=4, lanes=2, register_every=register_every,
+                       argmax_every=argmax_every)
+    levels = 4  # nine classes
+    assert dut.plan.argmax_registers == tuple(range(argmax_every, levels, argmax_every))
+    plain = streaming_plan(**{**_plan_options(dut.plan), "argmax_every": None})
+    assert dut.latency == plain.latency - plain.argmax_latency + dut.plan.argmax_latency
+    assert dut.plan.layer_plans == plain.layer_plans  # the trees are as without it
+
+    compiled = passes.run(net)
+    parallel = TernaryNetwork(input_count=net.input.count, input_bits=net.input.bits,
+                              input_map=compiled.input_map, layers=layer_specs(compiled),
+                              register_every=register_every, argmax_every=argmax_every)
+    trace = golden.evaluate(net, x)
+    labels, scores = rtl_outputs(parallel, x, p_in=0.2, p_out=0.2)
+    np.testing.assert_array_equal(scores, trace.scores)
+    np.testing.assert_array_equal(labels, trace.predictions)
+    assert parallel.plan.argmax_registers == dut.plan.argmax_registers
+    with pytest.raises(TypeError, match=r"^register_every must be None or a positive integer, "
+                                        r"not 0$"):
+        streaming_plan(**{**_plan_options(dut.plan), "argmax_every": 0})
+
+
+def _plan_options(plan):
+    return dict(input_count=plan.input_count, input_bits=plan.input_bits,
+                input_map=plan.input_map, layers=plan.layers, register_every=plan.register_every,
+                features_per_cycle=plan.features_per_cycle, lanes=plan.lanes)
