@@ -147,7 +147,8 @@ class PllClock(Elaboratable):
 
     The domain is held in reset until the PLL has locked and then for 15 us more (as Amaranth's
     own iCE40 power-on reset, for the block RAMs), and its clock is constrained to the PLL's output
-    frequency, so that nextpnr judges the design's timing at that clock.
+    frequency, so that nextpnr judges the design's timing at that clock. Elaborated without a
+    platform (a simulation) it is empty: the simulator drives the domain's clock and reset.
     """
 
     def __init__(self, pll):
@@ -155,6 +156,8 @@ class PllClock(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
+        if platform is None:
+            return m
         pll = self.pll
         hz = pll.mhz * 1e6
         m.domains.por = ClockDomain("por", reset_less=True, local=True)

@@ -83,10 +83,11 @@ def fake_build(fmax_of_latency, path=("network.layer0.l0_n0_sum", "network.layer
     """A build whose Fmax is ``fmax_of_latency(latency of the top's network)``."""
     latencies = []
 
-    def build(top, board, out_dir, *, name, clock_mhz, seed, progress):
+    def build(top, board, out_dir, *, name, seed, progress, clock_mhz=None, pll=None):
         Fragment.get(top, None)  # elaborated, as the real build does first
         latency = top.network.latency
         latencies.append(latency)
+        clock_mhz = pll.mhz if pll is not None else clock_mhz
         return FakeReport(fmax_of_latency(latency), list(path), clock_mhz or board.clock_mhz)
     build.latencies = latencies
     return build
@@ -154,6 +155,9 @@ def test_no_retry_when_the_critical_path_is_outside_the_network(deep_net, tmp_pa
                                                                 monkeypatch):
     fake = fake_build(lambda lat: 40.0, path=("silence[11]", "uart_req_state"))
     monkeypatch.setattr(compile_module, "build", fake)
+    # The board's oscillator at a 100 MHz target, as on a board without a PLL: this is about the
+    # retries, not the clock (the icebreaker's PLL would make 99 MHz of it).
+    monkeypatch.setattr("lwc.compile.board_pll", lambda board, clock_mhz: None)
     lines = []
     result = compile_net(deep_net, tmp_path / "out", board="icebreaker", clock_mhz=100,
                          progress=lines.append)
@@ -161,6 +165,18 @@ def test_no_retry_when_the_critical_path_is_outside_the_network(deep_net, tmp_pa
     assert result.pipelining["attempts"][0]["critical_path"] == ["silence[11]",
                                                                  "uart_req_state"]
     assert lines[-1] == ("timing: 40.0 MHz, target 100 MHz missed; keeping this build (the "
+                         "critical path is outside the network)")
+
+
+def test_retries_run_from_the_pll(deep_net, tmp_path, monkeypatch):
+    fake = fake_build(lambda lat: 40.0, path=("silence[11]", "uart_req_state"))
+    monkeypatch.setattr(compile_module, "build", fake)
+    lines = []
+    result = compile_net(deep_net, tmp_path / "out", board="icebreaker", clock_mhz=100,
+                         progress=lines.append)
+    assert result.pipelining["target_mhz"] == 99.0  # the PLL's closest at or below 100 MHz
+    assert "clock: 99 MHz from the PLL (SB_PLL40_PAD: 12 MHz / 1 x 66 / 8)" in lines
+    assert lines[-1] == ("timing: 40.0 MHz, target 99 MHz missed; keeping this build (the "
                          "critical path is outside the network)")
 
 
