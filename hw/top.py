@@ -282,8 +282,14 @@ class UartNetworkTop(wiring.Component):
         m.d.comb += self.tx.eq(uart_tx.tx)
 
         # --- Request parser --------------------------------------------------------------------
-        byte = uart_rx.o.payload
-        got = uart_rx.o.valid
+        # The receiver's byte, valid and error are registered before the parser reads them: at a
+        # PLL's clock the receiver's state logic and the parser do not fit one cycle together.
+        # Every one of them is one cycle later, so their order is kept.
+        byte = Signal(8, name="rx_byte")
+        got = Signal(name="rx_got")
+        rx_error = Signal(name="rx_error")
+        m.d.sync += [byte.eq(uart_rx.o.payload), got.eq(uart_rx.o.valid),
+                     rx_error.eq(uart_rx.error)]
         m.d.comb += uart_rx.o.ready.eq(1)
 
         is_start = (byte == REQUEST_START) | (byte == REQUEST_START_SCORES)
@@ -330,7 +336,7 @@ class UartNetworkTop(wiring.Component):
             m.d.sync += silence.eq(silence + 1)
 
         # A truncated frame (silence) or a framing error abandons the frame, in every state.
-        abandon = uart_rx.error | (silence == timeout_cycles)
+        abandon = rx_error | (silence == timeout_cycles)
 
         with m.FSM(name="uart_req") as req_fsm:
             with m.State("HUNT"):
@@ -474,23 +480,31 @@ class UartNetworkTop(wiring.Component):
         resp_byte = Array(resp_bytes)[resp_index]
         resp_last = Mux(out_scores, len(resp_bytes) - 1, 2)
 
+        # The byte on offer to the transmitter is a register, filled the cycle after the last one
+        # was taken (a character later than needed): the byte multiplexer and the CRC are then
+        # apart from the transmitter's ready.
+        tx_byte = Signal(8, name="resp_tx_byte")
+        tx_full = Signal(name="resp_tx_full")
         with m.If(out_accept):
             m.d.sync += [sending.eq(1), resp_index.eq(0), resp_at_crc.eq(0), resp_crc.eq(0)]
+        with m.If(sending & ~tx_full):
+            m.d.sync += [tx_byte.eq(Mux(resp_at_crc, resp_crc, resp_byte)), tx_full.eq(1)]
         m.d.comb += [
-            uart_tx.i.valid.eq(sending),
-            uart_tx.i.payload.eq(Mux(resp_at_crc, resp_crc, resp_byte)),
+            uart_tx.i.valid.eq(tx_full),
+            uart_tx.i.payload.eq(tx_byte),
         ]
         with m.If(uart_tx.i.valid & uart_tx.i.ready):
+            m.d.sync += tx_full.eq(0)
             with m.If(resp_at_crc):
                 m.d.sync += sending.eq(0)
             with m.Else():
                 m.d.sync += [
-                    resp_crc.eq(_crc8_next(resp_crc, resp_byte)),
+                    resp_crc.eq(_crc8_next(resp_crc, tx_byte)),
                     resp_index.eq(resp_index + 1),
                     resp_at_crc.eq(resp_index == resp_last),
                 ]
 
         m.d.comb += self.busy.eq(
-            ~req_fsm.ongoing("HUNT") | uart_rx.busy | vec_valid | in_flight | sending
+            ~req_fsm.ongoing("HUNT") | uart_rx.busy | got | vec_valid | in_flight | sending
             | uart_tx.busy)
         return m
