@@ -163,3 +163,17 @@ def test_compile_runs_from_the_pll_above_the_oscillator(tmp_path, rng, make_netw
     assert "pll" not in read_manifest(tmp_path / "osc")
     assert "SB_PLL40_PAD" not in (tmp_path / "osc" / "top.il").read_text()
     assert (tmp_path / "osc" / "net.v").read_text() == (tmp_path / "pll" / "net.v").read_text()
+
+
+@pytest.mark.yosys
+@pytest.mark.slow
+def test_compile_meets_48_mhz_from_the_pll(tmp_path, rng, make_network):
+    """The whole board design (UART front end and network) meets the issue's 48 MHz."""
+    from lwc.compile import compile_net
+
+    net = make_network(rng, inputs=8, hidden=(8,), outputs=3, bits=2, density=0.5,
+                       kinds=("clip",))
+    result = compile_net(net, tmp_path, board="icebreaker", clock_mhz=48,
+                         progress=lambda line: None)
+    assert result.build.pll["mhz"] == 48.0 and result.build.clock_mhz == 48.0
+    assert result.build.timing_met and result.build.fmax_mhz >= 48
