@@ -1,7 +1,8 @@
 """Simulate a Verilog ``lwc_net`` with Icarus Verilog and compare it with the golden model.
 
 Used by ``bench/compiler.py`` to prove each Verilog it synthesizes (naive or lwc) computes the net
-before its figures are reported. Streams one vector per clock with ``o.ready`` high.
+before its figures are reported, and (:func:`simulate_stream`) by ``bench/da4ml_compare.py`` for
+bare matrix datapaths. Streams one vector per clock with ``o.ready`` high.
 """
 
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from lwc.compiler import golden
 
-__all__ = ["check_verilog"]
+__all__ = ["check_verilog", "simulate_stream"]
 
 _TB = """
 `timescale 1ns/1ps
@@ -41,34 +42,45 @@ endmodule
 """
 
 
+def simulate_stream(sources, words, *, input_width, output_width, latency):
+    """Stream the integers ``words`` (one ``input_width``-bit payload each) through the Verilog
+    ``lwc_net`` in ``sources`` (texts, in order) with Icarus Verilog; return the output payloads
+    (integers), one per input."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        files = []
+        for k, text in enumerate([sources] if isinstance(sources, str) else sources):
+            files.append(tmp / f"src{k}.v")
+            files[-1].write_text(text)
+        (tmp / "vectors.hex").write_text("".join(f"{w:x}\n" for w in words))
+        (tmp / "tb.v").write_text(_TB.format(
+            inw=input_width - 1, outw=output_width - 1, last=len(words) - 1, count=len(words),
+            latency=latency, vectors=tmp / "vectors.hex", result=tmp / "result.txt"))
+        subprocess.run(["iverilog", "-g2005", "-o", str(tmp / "sim"), str(tmp / "tb.v"),
+                        *map(str, files)], check=True, capture_output=True)
+        subprocess.run(["vvp", "-n", str(tmp / "sim")], check=True, capture_output=True,
+                       cwd=tmp)
+        lines = (tmp / "result.txt").read_text().split()
+    assert len(lines) == len(words), f"{len(lines)} outputs for {len(words)} inputs"
+    return [int(line, 16) for line in lines]
+
+
 def check_verilog(net, text, x, *, latency, label_width, score_width):
     """Raise ``AssertionError`` unless Verilog ``text`` gives the golden labels and scores on
     integer inputs ``x`` ``(batch, input.count)``."""
     bits, n_classes = net.input.bits, net.output_count
     trace = golden.evaluate(net, x)
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        (tmp / "net.v").write_text(text)
-        words = []
-        for row in x:
-            word = 0
-            for k, v in enumerate(row):
-                word |= int(v) << (k * bits)
-            words.append(f"{word:x}")
-        (tmp / "vectors.hex").write_text("\n".join(words) + "\n")
-        outw = label_width + n_classes * score_width
-        (tmp / "tb.v").write_text(_TB.format(
-            inw=net.input.count * bits - 1, outw=outw - 1, last=len(x) - 1, count=len(x),
-            latency=latency, vectors=tmp / "vectors.hex", result=tmp / "result.txt"))
-        subprocess.run(["iverilog", "-g2005", "-o", str(tmp / "sim"), str(tmp / "tb.v"),
-                        str(tmp / "net.v")], check=True, capture_output=True)
-        subprocess.run(["vvp", "-n", str(tmp / "sim")], check=True, capture_output=True,
-                       cwd=tmp)
-        lines = (tmp / "result.txt").read_text().split()
-    assert len(lines) == len(x), f"{len(lines)} outputs for {len(x)} inputs"
+    words = []
+    for row in x:
+        word = 0
+        for k, v in enumerate(row):
+            word |= int(v) << (k * bits)
+        words.append(word)
+    outw = label_width + n_classes * score_width
+    outputs = simulate_stream(text, words, input_width=net.input.count * bits,
+                              output_width=outw, latency=latency)
     mask = (1 << score_width) - 1
-    for b, line in enumerate(lines):
-        word = int(line, 16)
+    for b, word in enumerate(outputs):
         label = word & ((1 << label_width) - 1)
         scores = []
         for c in range(n_classes):
@@ -76,4 +88,4 @@ def check_verilog(net, text, x, *, latency, label_width, score_width):
             scores.append(v - (1 << score_width) if v >> (score_width - 1) else v)
         assert scores == trace.scores[b].tolist(), (b, scores, trace.scores[b].tolist())
         assert label == trace.predictions[b], (b, label, trace.predictions[b])
-    return len(lines)
+    return len(outputs)
