@@ -1,0 +1,62 @@
+"""bench/da4ml_compare.py: lwc and da4ml build, simulate equal to ``W @ x`` and synthesize a tiny
+matrix; a wrong design is caught."""
+
+import dataclasses
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("da4ml", reason="da4ml is not installed (pip install -e '.[peers]')")
+
+pytestmark = [pytest.mark.peers, pytest.mark.icarus, pytest.mark.yosys]
+
+
+@pytest.fixture(scope="module")
+def bench(bench_script):
+    return bench_script("da4ml_compare")
+
+
+@pytest.mark.parametrize("bits", [1, 3])
+def test_both_designs_equal_the_matrix_and_synthesize(bench, bits, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules["fpga"], "CACHE", tmp_path)
+    case = bench.random_case(6, 20, 0.4, bits, seed=bits)
+    lines = []
+    figures = bench.measure(case, count=8, do_place=False, progress=lines.append)
+    assert lines[0] == (f"{case.name}: both designs equal W @ x on 11 vectors; adders lwc "
+                        f"{figures['lwc']['adders']}, da4ml {figures['da4ml']['adders']}")
+    for side in ("lwc", "da4ml"):
+        row = figures[side]
+        # At most one adder per nonzero weight; every output of a nonzero row is registered.
+        assert 0 < row["adders"] < case.nonzero
+        assert row["lut4"] > 0 and row["ff"] >= case.output_width
+        assert row["lcs"] is None and row["fmax"] is None
+    table = bench.format_table([(case, figures)], "up5k").splitlines()
+    assert [line.split("|")[3].strip() for line in table[2:]] == ["lwc", "da4ml", "lwc/da4ml"]
+
+
+def test_a_wrong_design_is_an_error(bench):
+    case = bench.random_case(5, 16, 0.5, 2, seed=7)
+    weights = case.weights.copy()
+    row = int(np.flatnonzero(np.abs(weights).sum(axis=1))[0])
+    weights[row, np.flatnonzero(weights[row])[0]] *= -1
+    wrong, _ = bench.da4ml_design(dataclasses.replace(case, weights=weights))
+    x = bench.vectors(case, 4)
+    with pytest.raises(AssertionError, match=rf"^da4ml on {case.name}: vector \d+, output {row}"):
+        bench.check(case, wrong, x, "da4ml")
+    _, right, _ = bench.lwc_design(case)
+    assert bench.check(case, right, x, "lwc") == len(x)
+
+
+def test_cases_and_first_layer(bench, tmp_path):
+    from lwc.compiler import ir, netfile
+
+    cases = bench.cases_from("20x6,8x4", "0.1,0.5", "1", [])
+    assert [c.shape for c in cases] == [(6, 20), (6, 20), (4, 8), (4, 8)]
+    w = np.array([[1, 0, -1], [0, 1, 1]])
+    net = ir.from_dense(ir.InputSpec(3, 2), [(w, ir.Activation("linear"), [0, 0])], ["a", "b"])
+    netfile.save(net, str(tmp_path / "net.pt"))
+    (case,) = bench.cases_from("none", "0.1", "1", [tmp_path / "net.pt"])
+    assert case.bits == 2 and (case.weights == w).all()
+    # Sums of 3-bit range [-3, 6]: 4 bits of two's complement.
+    assert case.output_width == 4
