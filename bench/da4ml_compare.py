@@ -95,7 +95,9 @@ def net_case(path):
     if np.abs(w).max(initial=0) > 1:
         sys.exit(f"{path}: the first layer has weights beyond -1/0/+1; this benchmark compares "
                  f"ternary matrices")
-    return Case(f"{Path(path).name} layer 0", np.asarray(w, dtype=np.int64), net.input.bits)
+    path = Path(path)
+    name = path.parent.name if path.name == "net.pt" else path.stem  # lwc train -o DIR/
+    return Case(f"{name} layer 0", np.asarray(w, dtype=np.int64), net.input.bits)
 
 
 def golden(case, x):

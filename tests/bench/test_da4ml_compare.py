@@ -58,5 +58,6 @@ def test_cases_and_first_layer(bench, tmp_path):
     netfile.save(net, str(tmp_path / "net.pt"))
     (case,) = bench.cases_from("none", "0.1", "1", [tmp_path / "net.pt"])
     assert case.bits == 2 and (case.weights == w).all()
+    assert case.name == f"{tmp_path.name} layer 0"
     # Sums of 3-bit range [-3, 6]: 4 bits of two's complement.
     assert case.output_width == 4
