@@ -26,7 +26,8 @@ RECIPES = {
     # points). 98.24% test accuracy; training took 524 s on one CPU core in the measured demo.
     "mnist": {
         "train": {"method": "ste", "hidden": (512,), "sparsity": 0.9885, "output_sparsity": 0.8,
-                  "input_bits": 2, "augment": 1, "epochs": 60, "lr": 0.03, "threads": 1},
+                  "input_bits": 2, "augment": 1, "epochs": 60, "lr": 0.03, "batch_size": 256,
+                  "threads": 1},
         "gate_level": True,
     },
 }

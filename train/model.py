@@ -179,9 +179,10 @@ def ternarize(w, sparsity, per_row=False, memo=None):
 
 
 # A layer whose ternary weights are at most this share nonzero multiplies them as a sparse
-# matrix in training (CPU): a CSR product costs about 30 times more per nonzero weight than the
-# dense product per weight, measured on a 784x512 layer at batch 256.
-SPARSE_SHARE = 1 / 32
+# matrix in training (CPU): on a 784x512 layer at batch 256 the CSR product (with finding the
+# cut) took 0.99 ms at 1.15% nonzero against the dense 1.71 ms, and about as long as the dense
+# one at 10-20%.
+SPARSE_SHARE = 1 / 10
 
 
 @contextlib.contextmanager
