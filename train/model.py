@@ -58,8 +58,7 @@ from torch import nn
 from lwc import semantics
 
 __all__ = ["ternarize", "ternary_support", "ternary_product", "SPARSE_SHARE", "csr_quietly",
-           "step_ste",
-           "round_ste", "sample_counts", "TernaryWeights",
+           "step_ste", "round_ste", "sample_counts", "TernaryWeights",
            "TernaryLinear", "LatentTernary", "MaskedTernary", "DistributionTernary",
            "SampledWeights", "MAX_WEIGHT", "WEIGHT_KINDS", "StepLayer", "OutputLayer",
            "TernaryMLP"]

@@ -133,3 +133,11 @@ def test_recalibration_from_input_moments_is_the_pass(hidden, sparsity):
     assert (moments.column_sums(model.hidden[0].linear) is not None) == (sparsity >= 0.9)
     model.set_continuous_eval(True)  # float weights: no exact sums from moments
     assert moments.column_sums(model.hidden[0].linear) is None
+
+
+def test_input_moments_of_one_feature():
+    """int8 inputs of one feature (a shape ``torch._int_mm`` refuses) take the float64 path."""
+    x = torch.randint(0, 16, (500, 1), dtype=torch.int8)
+    moments = _InputMoments(x)
+    d = x.double()
+    assert torch.equal(moments.gram(), d.t() @ d) and torch.equal(moments.sums, d.sum(dim=0))
