@@ -31,7 +31,7 @@ from .config import SELECT_METRICS, TrainConfig
 from .export import export, layer_zero_fractions, network_summary, total_zero_fraction
 from .methods import group_lasso, make_regimen, snapshot_state
 from .metrics import classification_metrics
-from .model import TernaryMLP, csr_quietly
+from .model import TernaryMLP, csr_quietly, int_mm
 
 __all__ = ["TrainConfig", "TrainResult", "train", "train_to_file", "shift_images", "report",
            "REPORT_NAME", "PLOT_NAMES", "SELECT_METRICS"]
@@ -163,20 +163,16 @@ class _InputMoments:
         if self._gram is None:
             x = self.x
             n_in = x.shape[1]
-            gram = None
             if x.dtype == torch.int8:
                 # int8 products summed in int32, in chunks that cannot overflow; NumPy's int8
                 # column sums take a tenth of torch's.
                 chunk = max(1, (2 ** 31 - 1) // max(int(self.top) ** 2, 1))
                 gram = torch.zeros(n_in, n_in, dtype=torch.int64)
-                try:
-                    for start in range(0, self.rows, chunk):
-                        part = x[start:start + chunk]
-                        gram += torch._int_mm(part.t().contiguous(), part)
-                except RuntimeError:  # shapes _int_mm does not take (one feature)
-                    gram = None
+                for start in range(0, self.rows, chunk):
+                    part = x[start:start + chunk]
+                    gram += int_mm(part.t(), part)
                 sums = torch.from_numpy(x.numpy().sum(axis=0, dtype=np.int64))
-            if gram is None:
+            else:
                 gram = torch.zeros(n_in, n_in, dtype=torch.float64)
                 sums = torch.zeros(n_in, dtype=torch.float64)
                 for start in range(0, self.rows, _EVAL_CHUNK):

@@ -58,6 +58,7 @@ from torch import nn
 from lwc import semantics
 
 __all__ = ["ternarize", "ternary_support", "ternary_product", "SPARSE_SHARE", "csr_quietly",
+           "int_mm",
            "step_ste", "round_ste", "sample_counts", "TernaryWeights",
            "TernaryLinear", "LatentTernary", "MaskedTernary", "DistributionTernary",
            "SampledWeights", "MAX_WEIGHT", "WEIGHT_KINDS", "StepLayer", "OutputLayer",
@@ -237,6 +238,21 @@ def ternary_product(x, w, sparsity, per_row=False, memo=None):
     return torch.nn.functional.linear(x, ternarize(w, sparsity, per_row, memo))
 
 
+def _strided(t):
+    """``t`` as a new tensor with row-major strides. ``torch._int_mm`` reads a matrix's row
+    stride even where a dimension is 1, and a transposed ``(n, 1)`` or sliced tensor can carry
+    a row stride of 1 there: it then multiplied garbage (a one-feature dataset's weights)."""
+    if t.stride() == (t.shape[1], 1):
+        return t
+    return torch.empty(t.shape, dtype=t.dtype, device=t.device).copy_(t)
+
+
+def int_mm(a, b):
+    """``torch._int_mm(a, b)`` (int8 in, exact int32 sums out) on operands with row-major
+    strides."""
+    return torch._int_mm(_strided(a), _strided(b))
+
+
 class _StepSTE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, y, window):
@@ -320,7 +336,7 @@ class TernaryWeights(nn.Module):
             # exported integer weights, an int8 product summed in int32 is exact and several
             # times faster than float32.
             if exact:
-                return torch._int_mm(x, w.to(torch.int8).t()).to(torch.float32)
+                return int_mm(x, w.to(torch.int8).t()).to(torch.float32)
             x = x.to(torch.float32)
         # linear, not x @ w.t(): under autocast it casts w itself, not a strided transpose.
         return torch.nn.functional.linear(x, w)

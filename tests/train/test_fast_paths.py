@@ -135,9 +135,15 @@ def test_recalibration_from_input_moments_is_the_pass(hidden, sparsity):
     assert moments.column_sums(model.hidden[0].linear) is None
 
 
-def test_input_moments_of_one_feature():
-    """int8 inputs of one feature (a shape ``torch._int_mm`` refuses) take the float64 path."""
-    x = torch.randint(0, 16, (500, 1), dtype=torch.int8)
+@pytest.mark.parametrize("features, neurons", [(1, 1), (1, 2), (1, 10), (2, 1), (64, 10)])
+def test_int8_products_of_thin_matrices(features, neurons):
+    """``torch._int_mm`` multiplied garbage for a transposed (n, 1) operand (its row stride 1):
+    the int8 evaluation of a one-feature dataset and its Gram matrix are exact."""
+    torch.manual_seed(features)
+    x = torch.randint(0, 16, (500, features), dtype=torch.int8)
     moments = _InputMoments(x)
     d = x.double()
     assert torch.equal(moments.gram(), d.t() @ d) and torch.equal(moments.sums, d.sum(dim=0))
+    model = TernaryMLP(features, (neurons,), 3, 0.0).eval()
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x.float()))
