@@ -7,7 +7,7 @@ The configuration is the ``lwc demo mnist`` recipe (:data:`lwc.demo.RECIPES`: ``
 shifts, lr 0.03, 60 epochs), with any option overridden::
 
     python bench/train_speed.py --data-dir ../shared/data/mnist              # the recipe, CPU
-    python bench/train_speed.py --data-dir DIR --seeds 0,1,2 --threads 2     # seeds, 2 cores
+    python bench/train_speed.py --data-dir DIR --seeds 0,1,2 --no-reference  # seeds 0-2
     python bench/train_speed.py --data-dir DIR --profile 20 --epochs 2       # top operators
     python bench/train_speed.py --data-dir DIR --devices cpu,cuda --methods all --epochs 5
     python bench/train_speed.py --data-dir DIR --devices cuda --concurrent 8 --epochs 3
