@@ -11,6 +11,7 @@ set is never used for a decision), exports and proves it. :func:`train_to_file` 
 
 import copy
 import datetime
+import functools
 import json
 import math
 import os
@@ -156,31 +157,34 @@ class _InputMoments:
     def __init__(self, x):
         self.x = x
         self.rows = len(x)
-        self.top = float(x.abs().max()) if self.rows else 0.0
-        self._gram = None
 
-    def gram(self):
-        if self._gram is None:
-            x = self.x
-            n_in = x.shape[1]
-            if x.dtype == torch.int8:
-                # int8 products summed in int32, in chunks that cannot overflow; NumPy's int8
-                # column sums take a tenth of torch's.
-                chunk = max(1, (2 ** 31 - 1) // max(int(self.top) ** 2, 1))
-                gram = torch.zeros(n_in, n_in, dtype=torch.int64)
-                for start in range(0, self.rows, chunk):
-                    part = x[start:start + chunk]
-                    gram += int_mm(part.t(), part)
-                sums = torch.from_numpy(x.numpy().sum(axis=0, dtype=np.int64))
-            else:
-                gram = torch.zeros(n_in, n_in, dtype=torch.float64)
-                sums = torch.zeros(n_in, dtype=torch.float64)
-                for start in range(0, self.rows, _EVAL_CHUNK):
-                    part = x[start:start + _EVAL_CHUNK].double()
-                    gram += part.t() @ part
-                    sums += part.sum(dim=0)
-            self._gram, self.sums = gram.double(), sums.double()
-        return self._gram
+    @functools.cached_property
+    def top(self):
+        """The largest ``|x|`` (computed when first needed, not when training starts)."""
+        return float(self.x.abs().max()) if self.rows else 0.0
+
+    @functools.cached_property
+    def gram_and_sums(self):
+        """``(G, c)``, float64."""
+        x = self.x
+        n_in = x.shape[1]
+        if x.dtype == torch.int8:
+            # int8 products summed in int32, in chunks that cannot overflow; NumPy's int8
+            # column sums take a tenth of torch's.
+            chunk = max(1, (2 ** 31 - 1) // max(int(self.top) ** 2, 1))
+            gram = torch.zeros(n_in, n_in, dtype=torch.int64)
+            for start in range(0, self.rows, chunk):
+                part = x[start:start + chunk]
+                gram += int_mm(part.t(), part)
+            sums = torch.from_numpy(x.numpy().sum(axis=0, dtype=np.int64))
+        else:
+            gram = torch.zeros(n_in, n_in, dtype=torch.float64)
+            sums = torch.zeros(n_in, dtype=torch.float64)
+            for start in range(0, self.rows, _EVAL_CHUNK):
+                part = x[start:start + _EVAL_CHUNK].double()
+                gram += part.t() @ part
+                sums += part.sum(dim=0)
+        return gram.double(), sums.double()
 
     def column_sums(self, linear):
         """``(total, square)`` of ``linear``'s eval-mode sums over the inputs, float64; ``None``
@@ -194,8 +198,8 @@ class _InputMoments:
             return None
         if self.rows * (self.top * float(w.abs().sum(dim=1).max())) ** 2 >= 2 ** 53:
             return None
-        gram = self.gram()
-        total = w @ self.sums
+        gram, sums = self.gram_and_sums
+        total = w @ sums
         with csr_quietly():
             square = (torch.sparse.mm(w.to_sparse_csr(), gram) * w).sum(dim=1)
         return total, square

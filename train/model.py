@@ -113,6 +113,13 @@ def _fast_cut(w):
     return w.device.type == "cpu" and w.dtype == torch.float32
 
 
+def _cut_size(w, sparsity, per_row):
+    """``(n, k)``: a cut zeroes the ``k = round(sparsity * n)`` smallest ``|w|`` of ``n``, the
+    whole layer's or (``per_row``) every row's."""
+    n = w.shape[-1] if per_row else w.numel()
+    return n, int(round(sparsity * n))
+
+
 def ternary_support(w, sparsity, per_row=False, memo=None):
     """The nonzero weights of ``ternarize(w, sparsity, per_row)``, for a float32 CPU ``w``
     with ``0 < round(sparsity * n) < n``: ``(kept, signs)``, the ascending flat indices of the
@@ -120,13 +127,12 @@ def ternary_support(w, sparsity, per_row=False, memo=None):
     :class:`_QuantileCut`) finds a whole-layer cut from the last one's candidates."""
     wn = w.detach().numpy()
     mag = np.abs(wn)
+    k = _cut_size(w, sparsity, per_row)[1]
     if per_row:
-        k = int(round(sparsity * w.shape[-1]))
         mag = mag.reshape(-1, w.shape[-1])
         cut = np.partition(mag, k - 1, axis=1)[:, k - 1:k]
         kept = np.flatnonzero(mag > cut)
     else:
-        k = int(round(sparsity * w.numel()))
         mag = mag.reshape(-1)
         kept = (memo or _QuantileCut())(mag, k)[1]
     return kept, np.sign(wn.reshape(-1)[kept])
@@ -146,8 +152,7 @@ class _Ternarize(torch.autograd.Function):
         dtype = (torch.get_autocast_dtype(w.device.type)
                  if torch.is_autocast_enabled(w.device.type) else w.dtype)
         ctx.dtype = w.dtype
-        n = w.shape[-1] if per_row else w.numel()
-        k = int(round(sparsity * n))
+        n, k = _cut_size(w, sparsity, per_row)
         if k <= 0:
             return torch.sign(w).to(dtype)
         if k >= n:
@@ -228,8 +233,7 @@ def ternary_product(x, w, sparsity, per_row=False, memo=None):
     """``x @ ternarize(w, sparsity, per_row, memo).t()`` with the same straight-through
     gradient; on the CPU, in float32 outside autocast, a layer that keeps at most
     :data:`SPARSE_SHARE` of its weights multiplies sparsely (:class:`_SparseTernaryProduct`)."""
-    n = w.shape[-1] if per_row else w.numel()
-    k = int(round(sparsity * n))
+    n, k = _cut_size(w, sparsity, per_row)
     keep = (n - k) * (w.numel() // n)  # at most this many nonzero weights (ties zero more)
     if (0 < k < n and keep <= SPARSE_SHARE * w.numel() and _fast_cut(w)
             and x.dtype == torch.float32 and x.dim() == 2

@@ -143,7 +143,8 @@ def test_int8_products_of_thin_matrices(features, neurons):
     x = torch.randint(0, 16, (500, features), dtype=torch.int8)
     moments = _InputMoments(x)
     d = x.double()
-    assert torch.equal(moments.gram(), d.t() @ d) and torch.equal(moments.sums, d.sum(dim=0))
+    gram, sums = moments.gram_and_sums
+    assert torch.equal(gram, d.t() @ d) and torch.equal(sums, d.sum(dim=0))
     model = TernaryMLP(features, (neurons,), 3, 0.0).eval()
     with torch.no_grad():
         assert torch.equal(model(x), model(x.float()))
