@@ -23,6 +23,7 @@ does; LUT4 includes the wrapper's XOR of the outputs, the same for both designs.
     nice -n 10 python bench/da4ml_compare.py --quick                  # a few minutes
     nice -n 10 python bench/da4ml_compare.py --sizes 784x256 --densities 0.05,0.1,0.2 --bits 1,4
     nice -n 10 python bench/da4ml_compare.py --sizes none --net build/bench/digits-demo.pt
+    nice -n 10 python bench/da4ml_compare.py --sizes none --sweep build/sweep-mnist  # its fronts
 
 Figures are cached in ``build/bench`` by the hash of each design (``bench/fpga.py``).
 """
@@ -98,6 +99,21 @@ def net_case(path):
     path = Path(path)
     name = path.parent.name if path.name == "net.pt" else path.stem  # lwc train -o DIR/
     return Case(f"{name} layer 0", np.asarray(w, dtype=np.int64), net.input.bits)
+
+
+def sweep_nets(out_dir):
+    """The trained nets (``net.pt`` paths, each once, in front order) of the points on the fronts
+    of the sweep in ``out_dir`` (``lwc sweep -o DIR``: its ``results.json``)."""
+    import json
+
+    from lwc.sweep import front_rows
+
+    out_dir = Path(out_dir)
+    try:
+        rows = json.loads((out_dir / "results.json").read_text())["rows"]
+    except (OSError, ValueError, KeyError) as exc:
+        sys.exit(f"{out_dir}: not a finished sweep ({exc})")
+    return list(dict.fromkeys(out_dir / r["net"] for r in front_rows(rows)))
 
 
 def golden(case, x):
@@ -329,6 +345,9 @@ def main():
     parser.add_argument("--bits", default="1,4", help="input bits")
     parser.add_argument("--net", action="append", default=[],
                         help="a trained net.pt whose first layer is compared (repeatable)")
+    parser.add_argument("--sweep", action="append", default=[], metavar="DIR",
+                        help="compare the first layer of every net on the fronts of the sweep in "
+                             "DIR (lwc sweep -o DIR; repeatable)")
     parser.add_argument("--quick", action="store_true",
                         help=f"small matrices: {QUICK['sizes']} at {QUICK['densities']}, "
                              f"{QUICK['bits']} bit")
@@ -345,7 +364,8 @@ def main():
               f"{DA4ML_VERSION}'s", file=sys.stderr)
     if args.quick:
         args.sizes, args.densities, args.bits = QUICK["sizes"], QUICK["densities"], QUICK["bits"]
-    cases = cases_from(args.sizes, args.densities, args.bits, args.net)
+    nets = args.net + [path for out_dir in args.sweep for path in sweep_nets(out_dir)]
+    cases = cases_from(args.sizes, args.densities, args.bits, nets)
     results = []
     for case in cases:
         fig = measure(case, device=args.device, count=args.vectors, do_place=not args.no_place,

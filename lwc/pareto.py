@@ -105,30 +105,42 @@ def peer_table(peers=PEERS):
     return "\n".join(lines)
 
 
-def plot(rows, path, *, title="", peers=()):
+def plot(rows, path, *, title="", peers=(), group=None, eligible=None):
     """Write the sweep's front plot to ``path`` (PNG): accuracy against estimated logic cells
     and against images per second, every point grey, each front highlighted and joined, the
     ``peers`` (:class:`Peer`) at their published counts and marked so.
 
     ``rows`` are dicts with ``accuracy`` (a fraction), ``lc_estimate`` and ``images_per_s``;
-    rows missing one of them are left out of that panel.
+    rows missing one of them are left out of that panel. ``group`` (a function of a row, such
+    as its board) splits the rows into groups with a front each; ``eligible`` (a function of a
+    row) says which rows may be on a front (all by default).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
+    group = group or (lambda row: None)
+    eligible = eligible or (lambda row: True)
+    groups = list(dict.fromkeys(group(r) for r in rows))
+    colours = ["tab:red", "tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:olive"]
     fig = Figure(figsize=(12, 5), layout="constrained")
     panels = fig.subplots(1, 2)
     for ax, key, objective, label in (
-            (panels[0], "lc_estimate", "min", "logic cells (estimate, iCE40 LUT4 + carry)"),
+            (panels[0], "lc_estimate", "min", "logic cells (estimate, LUT4 + carry)"),
             (panels[1], "images_per_s", "max", "images per second (at the target clock)")):
-        pts = [(r[key], 100 * r["accuracy"]) for r in rows
-               if r.get(key) is not None and r.get("accuracy") is not None]
-        if pts:
-            ax.scatter(*zip(*pts), s=14, color="0.7", label="sweep points")
+        shown = [r for r in rows if r.get(key) is not None and r.get("accuracy") is not None]
+        if shown:
+            ax.scatter([r[key] for r in shown], [100 * r["accuracy"] for r in shown], s=14,
+                       color="0.7", label="sweep points")
+        for number, name in enumerate(groups):
+            pts = [(r[key], 100 * r["accuracy"]) for r in shown
+                   if group(r) == name and eligible(r)]
+            if not pts:
+                continue
             on = sorted(pts[i] for i in front([(y, x) for x, y in pts], ("max", objective)))
-            ax.plot(*zip(*on), "-o", color="tab:red", ms=5, label="front")
+            ax.plot(*zip(*on), "-o", color=colours[number % len(colours)], ms=5,
+                    label="front" if name is None else f"front: {name}")
         if key == "lc_estimate":
             for p in peers:
                 if p.accuracy is None:

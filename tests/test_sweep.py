@@ -71,6 +71,55 @@ def test_the_example_spec_is_the_readmes_and_parses():
     assert len(spec.points) == 3 * 2 * 2 + 1 and spec.dataset == "digits"
 
 
+def test_the_mnist_fronts_spec_parses():
+    root = Path(__file__).resolve().parents[1]
+    spec = load_spec(root / "examples" / "sweep_mnist.toml")
+    assert spec.dataset == "mnist" and len(spec.points) == 30 * 3 + 2
+    assert len({p.train_hash for p in spec.points}) == 31
+    assert {p.compile["board"] for p in spec.points} == {"icebreaker", "ulx3s"}
+    assert all(Path(p.train["data_dir"]).parts[-3:] == ("shared", "data", "mnist")
+               for p in spec.points)
+
+
+def _row(board, accuracy, lc, images=1000.0, **more):
+    return {"hash": f"{board}-{accuracy}-{lc}", "status": "ok", "options": {"board": board},
+            "accuracy": accuracy, "lc_estimate": lc, "images_per_s": images, **more}
+
+
+def test_each_board_has_its_own_front_of_points_that_fit():
+    rows = [
+        _row("icebreaker", 0.95, 3000),
+        _row("icebreaker", 0.97, 6000, fits=False),    # does not fit: on no front
+        _row("icebreaker", 0.96, 5000),
+        _row("icebreaker", 0.94, 4000),                # dominated by 0.95 at 3000
+        _row("ulx3s", 0.97, 20000),                    # another board: its own front, not
+        _row("ulx3s", 0.93, 9000, place_error="x"),    # compared with the iCE40 points
+        _row("ulx3s", 0.90, 10000),
+        {"hash": "f", "status": "failed", "options": {"board": "ulx3s"}},
+    ]
+    front = sweep.front_rows(rows)
+    assert [(sweep._run.board_of(r), r["accuracy"], r["lc_estimate"]) for r in front] == [
+        ("icebreaker", 0.95, 3000), ("icebreaker", 0.96, 5000),
+        ("ulx3s", 0.90, 10000), ("ulx3s", 0.97, 20000)]
+
+
+def test_a_front_point_that_fails_to_place_makes_way_for_the_next(tmp_path, monkeypatch):
+    spec = parse_spec({"fixed": {"method": "ste", "epochs": 2, "hidden": 16,
+                                 "architecture": "parallel"},
+                       "grid": {"sparsity": [0.3, 0.5, 0.7, 0.9]}})
+    placed = []
+
+    def no_room(net_data, opts, build_dir=None):
+        placed.append(build_dir)
+        return {"place_error": "does not fit"}
+
+    monkeypatch.setattr(sweep._run, "place_point", no_room)
+    result = run_sweep(spec, tmp_path, backend="serial", place="front", progress=None)
+    # Every point is on a front once the ones before it failed, so every one was tried, once.
+    assert len(placed) == len(result.rows) == 4 and result.front == ()
+    assert all(r["place_error"] == "does not fit" for r in result.rows)
+
+
 def test_duplicate_points_run_once():
     spec = parse_spec({"grid": {"hidden": [16, [16]]}, "points": [{"hidden": 16}]})
     assert len(spec.points) == 1

@@ -198,12 +198,21 @@ def run_sweep(spec, out_dir, *, backend="ray", address=None, num_cpus=None, cpus
         if todo:
             _run_points(runner, spec, todo, out, results, counts, cpus_per_task,
                         Progress(bar_say, "train+estimate", len(spec.points), cached))
-        rows = _rows(spec, results)
-        front = front_rows(rows)
-        if place:
-            chosen = [r for r in rows if r["status"] == "ok"] if place == "all" else front
-            _run_extra(runner, spec, out, chosen, "placed.json", place_point, "place", counts,
-                       bar_say, local=address is None, retry_failed=retry_failed)
+        if place == "all":
+            _run_extra(runner, spec, out, [r for r in _rows(spec, results) if r["status"] == "ok"],
+                       "placed.json", place_point, "place", counts, bar_say,
+                       local=address is None, retry_failed=retry_failed)
+        elif place == "front":
+            # A front point that fails to place (does not fit after all) leaves the front, and
+            # the points that take its place are placed in turn, until the front stands.
+            tried = set()
+            while True:
+                front = [r for r in front_rows(_rows(spec, results, out)) if r["hash"] not in tried]
+                if not front:
+                    break
+                tried |= {r["hash"] for r in front}
+                _run_extra(runner, spec, out, front, "placed.json", place_point, "place", counts,
+                           bar_say, local=address is None, retry_failed=retry_failed)
         if prove:
             _run_extra(runner, spec, out, front_rows(_rows(spec, results, out)), "proof.json",
                        prove_point, "prove", counts, bar_say, local=address is None,
@@ -324,15 +333,33 @@ def _rows(spec, results, out=None):
     return rows
 
 
+def board_of(row):
+    """The board a row's point is compiled for."""
+    return row.get("options", {}).get("board", COMPILE_OPTIONS["board"])
+
+
+def buildable(row):
+    """Whether a row may be on a front: it ran, its estimate fits its board (or no model says
+    otherwise), and its placement, where tried, did not fail."""
+    return row.get("status") == "ok" and row.get("fits") is not False and not row.get(
+        "place_error")
+
+
 def front_rows(rows):
-    """The ok rows on either front: accuracy (max) against estimated logic cells (min), and
-    accuracy against images per second (max); in order of logic cells."""
-    ok = [r for r in rows if r.get("status") == "ok"]
-    keep = set(pareto.front([(r.get("accuracy"), r.get("lc_estimate")) for r in ok],
-                            ("max", "min")))
-    keep |= set(pareto.front([(r.get("accuracy"), r.get("images_per_s")) for r in ok],
-                             ("max", "max")))
-    return sorted((ok[i] for i in keep), key=lambda r: (r["lc_estimate"], -r["accuracy"]))
+    """The rows on a front of their board (each board has its own: logic cells of different
+    families are different units): accuracy (max) against estimated logic cells (min), and
+    accuracy against images per second (max), over the :func:`buildable` rows; in order of
+    board (as first met) and logic cells."""
+    boards = list(dict.fromkeys(board_of(r) for r in rows))
+    chosen = []
+    for board in boards:
+        ok = [r for r in rows if board_of(r) == board and buildable(r)]
+        keep = set(pareto.front([(r.get("accuracy"), r.get("lc_estimate")) for r in ok],
+                                ("max", "min")))
+        keep |= set(pareto.front([(r.get("accuracy"), r.get("images_per_s")) for r in ok],
+                                 ("max", "max")))
+        chosen += sorted((ok[i] for i in keep), key=lambda r: (r["lc_estimate"], -r["accuracy"]))
+    return chosen
 
 
 def _write_results(out, spec, rows):
@@ -344,7 +371,8 @@ def _write_results(out, spec, rows):
 def _write_plot(path, rows, title, peers):
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
     try:
-        pareto.plot(rows, tmp, title=title, peers=peers)
+        pareto.plot(rows, tmp, title=title, peers=peers, group=board_of,
+                    eligible=buildable)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -61,3 +61,21 @@ def test_cases_and_first_layer(bench, tmp_path):
     assert case.name == f"{tmp_path.name} layer 0"
     # Sums of 3-bit range [-3, 6]: 4 bits of two's complement.
     assert case.output_width == 4
+
+
+def test_the_nets_on_a_sweeps_fronts(bench, tmp_path):
+    import json
+
+    def row(net, board, accuracy, lc, **more):
+        return {"hash": f"{net}{board}{lc}", "status": "ok", "net": f"nets/{net}/net.pt",
+                "options": {"board": board}, "accuracy": accuracy, "lc_estimate": lc,
+                "images_per_s": 1.0, **more}
+
+    rows = [row("a", "icebreaker", 0.9, 100), row("b", "icebreaker", 0.95, 200),
+            row("c", "icebreaker", 0.8, 300), row("d", "icebreaker", 0.99, 900, fits=False),
+            row("a", "ulx3s", 0.9, 500)]
+    (tmp_path / "results.json").write_text(json.dumps({"rows": rows}))
+    # On the fronts: a and b (c is dominated, d does not fit); a once though on two boards.
+    assert bench.sweep_nets(tmp_path) == [tmp_path / "nets/a/net.pt", tmp_path / "nets/b/net.pt"]
+    with pytest.raises(SystemExit, match="not a finished sweep"):
+        bench.sweep_nets(tmp_path / "missing")
