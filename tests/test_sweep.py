@@ -83,7 +83,8 @@ def test_the_mnist_fronts_spec_parses():
 
 def _row(board, accuracy, lc, images=1000.0, **more):
     return {"hash": f"{board}-{accuracy}-{lc}", "status": "ok", "options": {"board": board},
-            "accuracy": accuracy, "lc_estimate": lc, "images_per_s": images, **more}
+            "accuracy": accuracy, "lc_estimate": lc, "images_per_s": images,
+            "bram_estimate": 0, **more}
 
 
 def test_each_board_has_its_own_front_of_points_that_fit():
@@ -101,6 +102,20 @@ def test_each_board_has_its_own_front_of_points_that_fit():
     assert [(sweep._run.board_of(r), r["accuracy"], r["lc_estimate"]) for r in front] == [
         ("icebreaker", 0.95, 3000), ("icebreaker", 0.96, 5000),
         ("ulx3s", 0.90, 10000), ("ulx3s", 0.97, 20000)]
+
+
+def test_the_front_weighs_logic_cells_block_ram_and_speed_together():
+    rows = [
+        _row("icebreaker", 0.95, 3000, bram_estimate=8, images=5000.0),
+        _row("icebreaker", 0.95, 3000, bram_estimate=8, images=5000.0),   # a tie: both stay
+        _row("icebreaker", 0.95, 2000, bram_estimate=12, images=5000.0),  # fewer LC, more RAM
+        _row("icebreaker", 0.95, 4000, bram_estimate=0, images=1e7),      # parallel: faster
+        _row("icebreaker", 0.95, 4500, bram_estimate=0, images=1e7),      # same, but larger
+        _row("icebreaker", 0.95, 3000, bram_estimate=9, images=5000.0),   # more RAM, no gain
+    ]
+    front = sweep.front_rows(rows)
+    assert [(r["lc_estimate"], r["bram_estimate"]) for r in front] == [
+        (2000, 12), (3000, 8), (3000, 8), (4000, 0)]
 
 
 def test_a_front_point_that_fails_to_place_makes_way_for_the_next(tmp_path, monkeypatch):

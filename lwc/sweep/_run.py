@@ -16,15 +16,18 @@ from ._tasks import place_point, prove_point, run_group
 __all__ = ["SweepResult", "run_sweep", "front_rows", "FIGURES", "PLACE_CHOICES", "BACKENDS"]
 
 PLACE_CHOICES = ("front", "all")
+#: The objectives of a sweep's front: each figure of a row, and whether more or less is better.
+FRONT = (("accuracy", "max"), ("lc_estimate", "min"), ("bram_estimate", "min"),
+         ("images_per_s", "max"))
 BACKENDS = ("ray", "serial")
 
 
 @dataclass(frozen=True)
 class SweepResult:
     """What :func:`run_sweep` did: ``rows`` (one dict per point, as ``results.json``),
-    ``front`` (the rows on either front: accuracy against estimated logic cells, accuracy
-    against images per second), and the counts of this run: ``trained`` nets trained,
-    ``cached`` points found done, ``failed`` points failed, ``placed`` and ``proved``."""
+    ``front`` (the rows on the fronts, one per board: :func:`front_rows`), and the counts of
+    this run: ``trained`` nets trained, ``cached`` points found done, ``failed`` points failed,
+    ``placed`` and ``proved``."""
 
     out_dir: Path
     rows: tuple
@@ -346,18 +349,15 @@ def buildable(row):
 
 
 def front_rows(rows):
-    """The rows on a front of their board (each board has its own: logic cells of different
-    families are different units): accuracy (max) against estimated logic cells (min), and
-    accuracy against images per second (max), over the :func:`buildable` rows; in order of
-    board (as first met) and logic cells."""
-    boards = list(dict.fromkeys(board_of(r) for r in rows))
+    """The rows on the front of their board (each board has its own: logic cells of different
+    families are different units), over the :func:`buildable` rows: no other row is at least as
+    good in accuracy (max), estimated logic cells (min), block RAM (min) and images per second
+    (max) and better in one. In order of board (as first met) and logic cells."""
     chosen = []
-    for board in boards:
+    for board in dict.fromkeys(board_of(r) for r in rows):
         ok = [r for r in rows if board_of(r) == board and buildable(r)]
-        keep = set(pareto.front([(r.get("accuracy"), r.get("lc_estimate")) for r in ok],
-                                ("max", "min")))
-        keep |= set(pareto.front([(r.get("accuracy"), r.get("images_per_s")) for r in ok],
-                                 ("max", "max")))
+        keep = pareto.front([tuple(r.get(key) for key, _ in FRONT) for r in ok],
+                            [objective for _, objective in FRONT])
         chosen += sorted((ok[i] for i in keep), key=lambda r: (r["lc_estimate"], -r["accuracy"]))
     return chosen
 
@@ -404,7 +404,7 @@ def _table(result):
                      "" if proved is None else ("yes" if proved else "NO")])
     widths = [max(len(x) for x in column) for column in zip(head, *body)]
     lines = [f"front: {len(result.front)} of {len(result.rows)} points (accuracy vs estimated "
-             f"logic cells, and vs images/s)"]
+             f"logic cells, block RAM and images/s; one front per board)"]
     for line in (head, *body):
         lines.append("  ".join(x.rjust(w) for x, w in zip(line, widths)).rstrip())
     failed = [r for r in result.rows if r["status"] == "failed"]

@@ -69,7 +69,7 @@ def test_the_nets_on_a_sweeps_fronts(bench, tmp_path):
     def row(net, board, accuracy, lc, **more):
         return {"hash": f"{net}{board}{lc}", "status": "ok", "net": f"nets/{net}/net.pt",
                 "options": {"board": board}, "accuracy": accuracy, "lc_estimate": lc,
-                "images_per_s": 1.0, **more}
+                "images_per_s": 1.0, "bram_estimate": 0, **more}
 
     rows = [row("a", "icebreaker", 0.9, 100), row("b", "icebreaker", 0.95, 200),
             row("c", "icebreaker", 0.8, 300), row("d", "icebreaker", 0.99, 900, fits=False),
