@@ -113,7 +113,7 @@ def plot(rows, path, *, title="", peers=(), group=None, eligible=None):
     ``rows`` are dicts with ``accuracy`` (a fraction), ``lc_estimate`` and ``images_per_s``;
     rows missing one of them are left out of that panel. ``group`` (a function of a row, such
     as its board) splits the rows into groups with a front each; ``eligible`` (a function of a
-    row) says which rows may be on a front (all by default).
+    row) says which rows may be on a front (all by default; the others are drawn as crosses).
     """
     import matplotlib
 
@@ -130,9 +130,12 @@ def plot(rows, path, *, title="", peers=(), group=None, eligible=None):
             (panels[0], "lc_estimate", "min", "logic cells (estimate, LUT4 + carry)"),
             (panels[1], "images_per_s", "max", "images per second (at the target clock)")):
         shown = [r for r in rows if r.get(key) is not None and r.get("accuracy") is not None]
-        if shown:
-            ax.scatter([r[key] for r in shown], [100 * r["accuracy"] for r in shown], s=14,
-                       color="0.7", label="sweep points")
+        for marker, label_, subset in (
+                ("o", "sweep points", [r for r in shown if eligible(r)]),
+                ("x", "does not fit the board", [r for r in shown if not eligible(r)])):
+            if subset:
+                ax.scatter([r[key] for r in subset], [100 * r["accuracy"] for r in subset],
+                           s=14, marker=marker, color="0.7", label=label_)
         for number, name in enumerate(groups):
             pts = [(r[key], 100 * r["accuracy"]) for r in shown
                    if group(r) == name and eligible(r)]

@@ -228,7 +228,8 @@ def run_sweep(spec, out_dir, *, backend="ray", address=None, num_cpus=None, cpus
         _write_results(out, spec, rows)
     front = front_rows(rows)
     peers = tuple(p for p in pareto.PEERS if p.dataset == spec.dataset)
-    _write_plot(out / "pareto.png", rows, f"{spec.name}: {spec.dataset}", peers)
+    title = spec.name if spec.name == spec.dataset else f"{spec.name}: {spec.dataset}"
+    _write_plot(out / "pareto.png", rows, title, peers)
     return SweepResult(out_dir=out, rows=tuple(rows), front=tuple(front),
                        trained=counts["trained"], cached=cached, failed=counts["failed"],
                        placed=counts["placed"], proved=counts["proved"],
