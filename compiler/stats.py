@@ -5,10 +5,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lwc.semantics import range_bits
+
 from .ir import activation_range, dense_weights, layer_ranges, unshare
 
 __all__ = ["LayerStats", "NetworkStats", "network_stats", "format_stats", "weight_entropy",
-           "nonzero_count", "adder_count"]
+           "nonzero_count", "adder_count", "weight_bits"]
 
 
 def nonzero_count(net):
@@ -21,6 +23,21 @@ def adder_count(net):
     ``terms - 1`` per neuron."""
     return sum(len(layer.shared) + sum(max(len(n.inputs) - 1, 0) for n in layer.neurons)
                for layer in net.layers)
+
+
+def weight_bits(net):
+    """Nonzero weight-bits of ``net``: every nonzero weight counted once per bit of the value it
+    weighs (the input's bits in the first layer, the exact width of the activation it reads after;
+    shared sums expanded). In a fully parallel datapath each is one operand bit of an adder or
+    compressor tree, so LUT4 per weight-bit compares designs over inputs of different widths."""
+    flat = unshare(net)
+    ranges = [(0, flat.input.max_value)] * len(flat.input_map)
+    total = 0
+    for layer, info in zip(flat.layers, layer_ranges(flat)):
+        widths = [range_bits(lo, hi)[0] for lo, hi in ranges]
+        total += sum(widths[j] for n in layer.neurons for j in n.inputs)
+        ranges = [out for _, out in info]
+    return total
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lwc.compiler import ir, passes
-from lwc.compiler.stats import format_stats, network_stats, weight_entropy
+from lwc.compiler.stats import format_stats, network_stats, weight_bits, weight_entropy
 
 
 def small_net():
@@ -99,3 +99,15 @@ def test_stats_of_integer_weights():
     text = format_stats(net)
     assert "values   |w|=1: 4, |w|=2: 2, |w|=3: 1, |w|=5: 1\n" in text
     assert "values" not in format_stats(small_net())  # ternary nets: no such line
+
+
+def test_weight_bits_count_each_weight_once_per_bit_it_weighs():
+    # Three 3-bit inputs weighed by 3 nonzero weights, then two 2-bit activations (clip to 0..3)
+    # by 3: 9 + 6.
+    net = ir.from_dense(ir.InputSpec(4, 3), [
+        (np.array([[1, -1, 0, 0], [0, 0, 1, 0]]), ir.Activation("clip", shift=1, bits=2), [0, 0]),
+        (np.array([[1, 0], [1, -1]]), ir.Activation("linear"), [0, 0]),
+    ], ["no", "yes"])
+    assert weight_bits(net) == 15
+    # Sharing does not change the function's weights.
+    assert weight_bits(passes.run(net)) == 15

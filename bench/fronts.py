@@ -1,0 +1,117 @@
+"""The fronts of finished sweeps as Markdown tables (``docs/benchmarks.md``, "Fronts"), and the
+smallest placed design of each board at given accuracies::
+
+    lwc sweep examples/sweep_mnist.toml -o build/sweep-mnist --place --prove
+    python bench/fronts.py build/sweep-mnist --goals 96,97,98
+
+For each sweep folder (``lwc sweep -o DIR``) and each board, the rows of the front (the sweep's
+own :func:`lwc.sweep.front_rows`: accuracy, estimated logic cells, block RAM and images/s) with
+the options that vary, the test accuracy, nonzero weights and weight-bits
+(:func:`lwc.compiler.stats.weight_bits` of the compiled net, after the passes that drop dead
+neurons and inputs), the estimate, the placed figures of the whole design as ``lwc compile
+--board`` builds it, UART top included (LUT4, logic cells, block RAM, Fmax and images/s at
+Fmax), and the cocotb proof (vectors equal to the golden model, of all). ``--goals`` then names, per board, the smallest placed front point
+(fewest LUT4) at or above each accuracy, with its LUT4 per nonzero weight-bit. Nothing is run:
+the figures are the sweep's.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from lwc.compiler import netfile, passes
+from lwc.compiler.stats import weight_bits
+from lwc.sweep import front_rows
+from lwc.sweep._run import board_of
+
+# Options never shown as columns: paths, and what every row of a front shares by construction.
+_HIDDEN = ("data_dir", "csv", "board")
+
+
+def load_rows(out_dir):
+    out_dir = Path(out_dir)
+    try:
+        result = json.loads((out_dir / "results.json").read_text())
+    except (OSError, ValueError) as exc:
+        sys.exit(f"{out_dir}: not a finished sweep ({exc})")
+    rows = result["rows"]
+    bits = {}
+    for row in rows:
+        if row.get("net") and row["net"] not in bits:
+            bits[row["net"]] = weight_bits(passes.run(netfile.load(str(out_dir / row["net"]))))
+        row["weight_bits"] = bits.get(row.get("net"))
+    return result["name"], rows
+
+
+def _text(value):
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _count(value, digits=0):
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def front_table(rows):
+    """One board's front as Markdown."""
+    keys = [k for k in dict.fromkeys(k for r in rows for k in r["options"]) if k not in _HIDDEN
+            and len({json.dumps(r["options"].get(k)) for r in rows}) > 1]
+    head = [*keys, "accuracy", "nonzero", "weight-bits", "LC est.", "LUT4", "LC", "BRAM",
+            "Fmax MHz", "images/s at Fmax", "cocotb"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        proof = ("—" if r.get("proved") is None else
+                 f"{r['proof_vectors'] - r['proof_mismatches']:,}/{r['proof_vectors']:,}")
+        if r.get("place_error"):
+            placed = ["failed"] + [""] * 4
+        else:
+            placed = [_count(r.get("placed_lut4")), _count(r.get("placed_lc")),
+                      _count(r.get("placed_bram")), _count(r.get("placed_fmax_mhz"), 1),
+                      _count(r.get("placed_images_per_s"))]
+        lines.append("| " + " | ".join([
+            *(_text(r["options"].get(k)) for k in keys), f"{100 * r['accuracy']:.2f}%",
+            _count(r.get("nonzero_weights")), _count(r.get("weight_bits")),
+            _count(r.get("lc_estimate")), *placed, proof]) + " |")
+    return "\n".join(lines)
+
+
+def smallest(rows, goal):
+    """The placed, proven row with the fewest LUT4 at ``goal`` accuracy (a fraction) or more."""
+    ok = [r for r in rows if r["accuracy"] >= goal and r.get("placed_lut4") is not None
+          and r.get("proved") is not False]
+    return min(ok, key=lambda r: (r["placed_lut4"], -r["accuracy"]), default=None)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweeps", nargs="+", metavar="DIR", help="lwc sweep output folders")
+    parser.add_argument("--goals", default="", help="accuracies in percent, comma-separated")
+    args = parser.parse_args(argv)
+    goals = [float(g) for g in args.goals.split(",") if g]
+    for out_dir in args.sweeps:
+        name, rows = load_rows(out_dir)
+        front = front_rows(rows)
+        for board in dict.fromkeys(board_of(r) for r in rows):
+            on = [r for r in front if board_of(r) == board]
+            points = sum(board_of(r) == board for r in rows)
+            print(f"\n{name}, {board}: {len(on)} of {points} points on the front\n")
+            print(front_table(on))
+            for goal in goals:
+                best = smallest(on, goal / 100)
+                if best is None:
+                    print(f"\nsmallest at >= {goal:g}%: none placed and proven on the front")
+                    continue
+                per_bit = best["placed_lut4"] / best["weight_bits"]
+                print(f"\nsmallest at >= {goal:g}%: {100 * best['accuracy']:.2f}%, "
+                      f"{best['placed_lut4']:,} LUT4, {best['placed_lc']:,} logic cells, "
+                      f"{best['nonzero_weights']:,} nonzero weights, {best['weight_bits']:,} "
+                      f"weight-bits: {per_bit:.2f} LUT4 per weight-bit "
+                      f"({best['options'].get('architecture')}, point {best['hash'][:8]})")
+
+
+if __name__ == "__main__":
+    main()
