@@ -10,9 +10,9 @@ the options that vary, the test accuracy, nonzero weights and weight-bits
 (:func:`lwc.compiler.stats.weight_bits` of the compiled net, after the passes that drop dead
 neurons and inputs), the estimate, the placed figures of the whole design as ``lwc compile
 --board`` builds it, UART top included (LUT4, logic cells, block RAM, Fmax and images/s at
-Fmax), and the cocotb proof (vectors equal to the golden model, of all). ``--goals`` then names, per board, the smallest placed front point
-(fewest LUT4) at or above each accuracy, with its LUT4 per nonzero weight-bit. Nothing is run:
-the figures are the sweep's.
+Fmax), and the cocotb proof (vectors equal to the golden model, of all). ``--goals`` then
+names, per board, the smallest placed and proven front point (fewest LUT4) at or above each
+accuracy, with its LUT4 per nonzero weight-bit. Nothing is run: the figures are the sweep's.
 """
 
 import argparse
