@@ -106,14 +106,15 @@ def sweep_nets(out_dir):
     of the sweep in ``out_dir`` (``lwc sweep -o DIR``: its ``results.json``)."""
     import json
 
-    from lwc.sweep import front_rows
+    from lwc.sweep import DEFAULT_FRONT, front_rows
 
     out_dir = Path(out_dir)
     try:
-        rows = json.loads((out_dir / "results.json").read_text())["rows"]
+        result = json.loads((out_dir / "results.json").read_text())
+        rows, figures = result["rows"], result.get("front", DEFAULT_FRONT)
     except (OSError, ValueError, KeyError) as exc:
         sys.exit(f"{out_dir}: not a finished sweep ({exc})")
-    return list(dict.fromkeys(out_dir / r["net"] for r in front_rows(rows)))
+    return list(dict.fromkeys(out_dir / r["net"] for r in front_rows(rows, figures)))
 
 
 def golden(case, x):

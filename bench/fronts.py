@@ -5,7 +5,7 @@ smallest placed design of each board at given accuracies::
     python bench/fronts.py build/sweep-mnist --goals 96,97,98
 
 For each sweep folder (``lwc sweep -o DIR``) and each board, the rows of the front (the sweep's
-own :func:`lwc.sweep.front_rows`: accuracy, estimated logic cells, block RAM and images/s) with
+own :func:`lwc.sweep.front_rows`, over the figures its spec's ``front`` names) with
 the options that vary, the test accuracy, nonzero weights and weight-bits
 (:func:`lwc.compiler.stats.weight_bits` of the compiled net, after the passes that drop dead
 neurons and inputs), the estimate, the placed figures of the whole design as ``lwc compile
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lwc.compiler import netfile, passes
 from lwc.compiler.stats import weight_bits
-from lwc.sweep import front_rows
+from lwc.sweep import DEFAULT_FRONT, front_rows
 from lwc.sweep._run import board_of
 
 # Options never shown as columns: paths, and what every row of a front shares by construction.
@@ -41,7 +41,7 @@ def load_rows(out_dir):
         if row.get("net") and row["net"] not in bits:
             bits[row["net"]] = weight_bits(passes.run(netfile.load(str(out_dir / row["net"]))))
         row["weight_bits"] = bits.get(row.get("net"))
-    return result["name"], rows
+    return result["name"], rows, tuple(result.get("front", DEFAULT_FRONT))
 
 
 def _text(value):
@@ -93,8 +93,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     goals = [float(g) for g in args.goals.split(",") if g]
     for out_dir in args.sweeps:
-        name, rows = load_rows(out_dir)
-        front = front_rows(rows)
+        name, rows, figures = load_rows(out_dir)
+        front = front_rows(rows, figures)
         for board in dict.fromkeys(board_of(r) for r in rows):
             on = [r for r in front if board_of(r) == board]
             points = sum(board_of(r) == board for r in rows)

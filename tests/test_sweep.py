@@ -116,6 +116,12 @@ def test_the_front_weighs_logic_cells_block_ram_and_speed_together():
     front = sweep.front_rows(rows)
     assert [(r["lc_estimate"], r["bram_estimate"]) for r in front] == [
         (2000, 12), (3000, 8), (3000, 8), (4000, 0)]
+    # A spec's front may weigh fewer figures: accuracy against logic cells alone.
+    front = sweep.front_rows(rows, ("accuracy", "logic_cells"))
+    assert [(r["lc_estimate"], r["bram_estimate"]) for r in front] == [(2000, 12)]
+    spec = parse_spec({"front": ["accuracy", "logic_cells"]})
+    assert spec.front == ("accuracy", "logic_cells") and parse_spec({}).front == (
+        "accuracy", "logic_cells", "block_ram", "images_per_s")
 
 
 def test_a_front_point_that_fails_to_place_makes_way_for_the_next(tmp_path, monkeypatch):
@@ -155,6 +161,11 @@ def test_duplicate_points_run_once():
     ("fixed = 3", "fixed: must be a table, not int"),
     ("points = 3", "points: must be an array of tables"),
     ("name = [", "not valid TOML"),
+    ("front = ['logic_cells']", "front: must list accuracy and at least one of logic_cells, "
+                                "block_ram, images_per_s, each once, not ['logic_cells']"),
+    ("front = ['accuracy', 'luts']", "front: must list accuracy"),
+    ("front = ['accuracy', 'block_ram', 'block_ram']", "front: must list accuracy"),
+    ("front = 'accuracy'", "front: must list accuracy"),
 ])
 def test_spec_errors_name_the_file_and_the_key(tmp_path, text, message):
     path = write_spec(tmp_path, text)

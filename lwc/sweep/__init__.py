@@ -12,6 +12,8 @@ The spec (TOML, :func:`load_spec`) names the dataset and the points::
     name = "digits"                 # optional
     dataset = "digits"              # any lwc train dataset
     data_dir = "data/mnist"         # mnist / fashion-mnist (relative to the spec file)
+    front = ["accuracy", "logic_cells"]  # what the front weighs (default: also block_ram
+                                    # and images_per_s); each board has its own front
 
     [fixed]                         # options every point shares
     epochs = 5
@@ -49,6 +51,8 @@ from ._backends import RAY_MISSING
 from ._run import BACKENDS, FIGURES, PLACE_CHOICES, SweepResult, front_rows, run_sweep
 from ._spec import (
     COMPILE_OPTIONS,
+    DEFAULT_FRONT,
+    FRONT_FIGURES,
     SweepPoint,
     SweepSpec,
     SweepSpecError,
@@ -59,5 +63,6 @@ from ._spec import (
 from ._tasks import place_point, prove_point, run_group
 
 __all__ = ["SweepSpec", "SweepPoint", "SweepResult", "SweepSpecError", "COMPILE_OPTIONS",
+           "FRONT_FIGURES", "DEFAULT_FRONT",
            "FIGURES", "BACKENDS", "PLACE_CHOICES", "RAY_MISSING", "load_spec", "parse_spec",
            "point_hash", "run_sweep", "front_rows", "run_group", "place_point", "prove_point"]

@@ -10,15 +10,20 @@ from pathlib import Path
 from .. import pareto
 from ..errors import UsageError
 from ._backends import Crash, Progress, Ray, Serial, drive, quiet
-from ._spec import COMPILE_OPTIONS, PATH_KEYS, SweepSpec, canonical, load_spec
+from ._spec import (
+    COMPILE_OPTIONS,
+    DEFAULT_FRONT,
+    FRONT_FIGURES,
+    PATH_KEYS,
+    SweepSpec,
+    canonical,
+    load_spec,
+)
 from ._tasks import place_point, prove_point, run_group
 
 __all__ = ["SweepResult", "run_sweep", "front_rows", "FIGURES", "PLACE_CHOICES", "BACKENDS"]
 
 PLACE_CHOICES = ("front", "all")
-#: The objectives of a sweep's front: each figure of a row, and whether more or less is better.
-FRONT = (("accuracy", "max"), ("lc_estimate", "min"), ("bram_estimate", "min"),
-         ("images_per_s", "max"))
 BACKENDS = ("ray", "serial")
 
 
@@ -27,7 +32,7 @@ class SweepResult:
     """What :func:`run_sweep` did: ``rows`` (one dict per point, as ``results.json``),
     ``front`` (the rows on the fronts, one per board: :func:`front_rows`), and the counts of
     this run: ``trained`` nets trained, ``cached`` points found done, ``failed`` points failed,
-    ``placed`` and ``proved``."""
+    ``placed`` and ``proved``; ``front_figures``: what the front weighs (the spec's ``front``)."""
 
     out_dir: Path
     rows: tuple
@@ -40,6 +45,7 @@ class SweepResult:
     seconds: float = 0.0
     keys: tuple = ()
     peers: tuple = field(default=(), repr=False)
+    front_figures: tuple = DEFAULT_FRONT
 
     def table(self):
         """The front as text (what ``lwc sweep`` prints), the failures and the peers."""
@@ -210,30 +216,32 @@ def run_sweep(spec, out_dir, *, backend="ray", address=None, num_cpus=None, cpus
             # the points that take its place are placed in turn, until the front stands.
             tried = set()
             while True:
-                front = [r for r in front_rows(_rows(spec, results, out)) if r["hash"] not in tried]
+                front = [r for r in front_rows(_rows(spec, results, out), spec.front)
+                         if r["hash"] not in tried]
                 if not front:
                     break
                 tried |= {r["hash"] for r in front}
                 _run_extra(runner, spec, out, front, "placed.json", place_point, "place", counts,
                            bar_say, local=address is None, retry_failed=retry_failed)
         if prove:
-            _run_extra(runner, spec, out, front_rows(_rows(spec, results, out)), "proof.json",
-                       prove_point, "prove", counts, bar_say, local=address is None,
-                       retry_failed=retry_failed, simulator=simulator)
+            _run_extra(runner, spec, out, front_rows(_rows(spec, results, out), spec.front),
+                       "proof.json", prove_point, "prove", counts, bar_say,
+                       local=address is None, retry_failed=retry_failed, simulator=simulator)
     finally:
         if runner is not None:
             runner.close()
         # Written whole from the points' own files, also after an interruption.
         rows = _rows(spec, results, out)
         _write_results(out, spec, rows)
-    front = front_rows(rows)
+    front = front_rows(rows, spec.front)
     peers = tuple(p for p in pareto.PEERS if p.dataset == spec.dataset)
     title = spec.name if spec.name == spec.dataset else f"{spec.name}: {spec.dataset}"
     _write_plot(out / "pareto.png", rows, title, peers)
     return SweepResult(out_dir=out, rows=tuple(rows), front=tuple(front),
                        trained=counts["trained"], cached=cached, failed=counts["failed"],
                        placed=counts["placed"], proved=counts["proved"],
-                       seconds=time.monotonic() - start, keys=spec.keys, peers=peers)
+                       seconds=time.monotonic() - start, keys=spec.keys, peers=peers,
+                       front_figures=spec.front)
 
 
 def _run_points(runner, spec, todo, out, results, counts, threads, bar):
@@ -349,16 +357,18 @@ def buildable(row):
         "place_error")
 
 
-def front_rows(rows):
+def front_rows(rows, front=DEFAULT_FRONT):
     """The rows on the front of their board (each board has its own: logic cells of different
     families are different units), over the :func:`buildable` rows: no other row is at least as
-    good in accuracy (max), estimated logic cells (min), block RAM (min) and images per second
-    (max) and better in one. In order of board (as first met) and logic cells."""
+    good in every figure of ``front`` (names of :data:`FRONT_FIGURES`; by default accuracy,
+    estimated logic cells, block RAM and images per second) and better in one. In order of board
+    (as first met) and logic cells."""
+    figures = [FRONT_FIGURES[name] for name in front]
     chosen = []
     for board in dict.fromkeys(board_of(r) for r in rows):
         ok = [r for r in rows if board_of(r) == board and buildable(r)]
-        keep = pareto.front([tuple(r.get(key) for key, _ in FRONT) for r in ok],
-                            [objective for _, objective in FRONT])
+        keep = pareto.front([tuple(r.get(key) for key, _ in figures) for r in ok],
+                            [objective for _, objective in figures])
         chosen += sorted((ok[i] for i in keep), key=lambda r: (r["lc_estimate"], -r["accuracy"]))
     return chosen
 
@@ -366,7 +376,8 @@ def front_rows(rows):
 def _write_results(out, spec, rows):
     _write_atomic(out / "results.csv", _csv_text(rows, list(spec.keys)))
     _write_json(out / "results.json", {"name": spec.name, "dataset": spec.dataset,
-                                       "points": len(spec.points), "rows": rows})
+                                       "points": len(spec.points), "front": list(spec.front),
+                                       "rows": rows})
 
 
 def _write_plot(path, rows, title, peers):
@@ -404,8 +415,9 @@ def _table(result):
                      _cell(r.get("placed_lc")), "" if fmax is None else f"{fmax:.1f}",
                      "" if proved is None else ("yes" if proved else "NO")])
     widths = [max(len(x) for x in column) for column in zip(head, *body)]
-    lines = [f"front: {len(result.front)} of {len(result.rows)} points (accuracy vs estimated "
-             f"logic cells, block RAM and images/s; one front per board)"]
+    weighed = ", ".join(name.replace("_", " ") for name in result.front_figures)
+    lines = [f"front: {len(result.front)} of {len(result.rows)} points ({weighed}; one front "
+             f"per board)"]
     for line in (head, *body):
         lines.append("  ".join(x.rjust(w) for x, w in zip(line, widths)).rstrip())
     failed = [r for r in result.rows if r["status"] == "failed"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..errors import UsageError
 
 __all__ = ["SweepSpec", "SweepPoint", "SweepSpecError", "COMPILE_OPTIONS", "PATH_KEYS",
-           "load_spec", "parse_spec", "point_hash", "canonical"]
+           "FRONT_FIGURES", "DEFAULT_FRONT", "load_spec", "parse_spec", "point_hash", "canonical"]
 
 #: Compile options a point may set, with their defaults.
 COMPILE_OPTIONS = {
@@ -32,7 +32,13 @@ _COMPILE_KINDS = {"board": None, "architecture": None, "lanes": "int", "features
 # TrainConfig fields that say how a run is executed, not what it trains: left out of the hash.
 _RUN_ONLY = ("threads", "device", "data_dir")
 # Top-level keys of a spec.
-_TOP_KEYS = ("name", "dataset", "data_dir", "fixed", "grid", "points")
+_TOP_KEYS = ("name", "dataset", "data_dir", "front", "fixed", "grid", "points")
+#: The figures a front may weigh (a spec's ``front``): each a row's key, and whether more or less
+#: is better.
+FRONT_FIGURES = {"accuracy": ("accuracy", "max"), "logic_cells": ("lc_estimate", "min"),
+                 "block_ram": ("bram_estimate", "min"), "images_per_s": ("images_per_s", "max")}
+#: The front when a spec does not say: all of them together.
+DEFAULT_FRONT = tuple(FRONT_FIGURES)
 # Paths in a spec are relative to the spec file.
 PATH_KEYS = ("data_dir", "csv")
 
@@ -67,14 +73,15 @@ class SweepPoint:
 @dataclass(frozen=True)
 class SweepSpec:
     """A parsed spec: its ``name``, ``dataset``, the ``points`` (duplicates removed, in spec
-    order), the option ``keys`` a point set (the table's columns) and the ``path`` it was read
-    from."""
+    order), the option ``keys`` a point set (the table's columns), the ``path`` it was read
+    from and the figures its ``front`` weighs (names of :data:`FRONT_FIGURES`)."""
 
     name: str
     dataset: str
     points: tuple
     keys: tuple
     path: str = "<spec>"
+    front: tuple = DEFAULT_FRONT
 
 
 # --- the spec ------------------------------------------------------------------------------------
@@ -172,6 +179,12 @@ def parse_spec(data, path="<spec>"):
         if not isinstance(data["data_dir"], str):
             fail("data_dir", f"must be a string, not {data['data_dir']!r}")
         top["data_dir"] = _normalise("data_dir", data["data_dir"], base)
+    front = data.get("front", list(DEFAULT_FRONT))
+    if not (isinstance(front, list) and all(isinstance(f, str) for f in front)
+            and len(set(front)) == len(front) >= 2 and "accuracy" in front
+            and set(front) <= set(FRONT_FIGURES)):
+        fail("front", f"must list accuracy and at least one of "
+             f"{', '.join(f for f in FRONT_FIGURES if f != 'accuracy')}, each once, not {front!r}")
     fixed = {k: option("fixed", k, v) for k, v in table_of("fixed", data.get("fixed", {})).items()}
 
     grids = data.get("grid", [])
@@ -207,7 +220,7 @@ def parse_spec(data, path="<spec>"):
             seen.add(point.hash)
             made.append(point)
     return SweepSpec(name=name, dataset=dataset, points=tuple(made), keys=tuple(keys),
-                     path=where)
+                     path=where, front=tuple(front))
 
 
 def load_spec(path):

@@ -35,9 +35,10 @@ def test_fronts_tables_and_the_smallest_design(fronts, tmp_path, capsys):
     rows = [row("a", 0.95, 100, 90), row("b", 0.97, 200, 180), row("c", 0.98, 300, 250,
                                                                     proved=False)]
     (tmp_path / "results.json").write_text(json.dumps({"name": "t", "rows": rows}))
-    name, loaded = fronts.load_rows(tmp_path)
+    name, loaded, figures = fronts.load_rows(tmp_path)
     # 2 weights on 2-bit inputs, then 2 on the 1-bit hidden neuron.
     assert name == "t" and [r["weight_bits"] for r in loaded] == [6, 6, 6]
+    assert figures == ("accuracy", "logic_cells", "block_ram", "images_per_s")
     assert fronts.smallest(loaded, 0.96)["hash"] == "b" * 8
     assert fronts.smallest(loaded, 0.98) is None  # the only one there failed its proof
     fronts.main([str(tmp_path), "--goals", "96,98"])
