@@ -75,13 +75,16 @@ def _estimate(net, opts):
     design, board = _compiled(net, opts)
     check_args(board, opts["place_seed"], opts["fmax"])
     estimate = design_estimate(design, board)
-    fits = None if estimate is None else not estimate.overruns(board.capacity)
     model = "fitted" if estimate is not None else "ice40 (no model for this family)"
     if estimate is None:  # no model fitted for the family: the iCE40 one says what it would take
         ice40 = MODELS["ice40"] if model_for(board.family) is None else model_for(board.family)
         estimate = (ice40.streaming(design.network, design.hardware)
                     if isinstance(design.architecture, Streaming)
                     else ice40.parallel(design.network))
+    # Against the board's capacity; by the iCE40 model's proxy (a LUT4 and its carry per logic
+    # cell, as in half an ECP5 slice) with no margin: a design it puts beyond the whole board is
+    # not sent to place-and-route.
+    fits = not estimate.overruns(board.capacity, **({} if model == "fitted" else {"margin": 1}))
     facts = design.facts
     clock = opts["fmax"] or board.clock_mhz
     return {
