@@ -107,8 +107,9 @@ def peer_table(peers=PEERS):
 
 def plot(rows, path, *, title="", peers=(), group=None, eligible=None):
     """Write the sweep's front plot to ``path`` (PNG): accuracy against estimated logic cells
-    and against images per second, every point grey, each front highlighted and joined, the
-    ``peers`` (:class:`Peer`) at their published counts and marked so.
+    and against images per second, every point grey, each front highlighted and joined (and
+    where a row has ``placed_lc``, the placed logic cells as a ring), the ``peers``
+    (:class:`Peer`) at their published counts and marked so.
 
     ``rows`` are dicts with ``accuracy`` (a fraction), ``lc_estimate`` and ``images_per_s``;
     rows missing one of them are left out of that panel. ``group`` (a function of a row, such
@@ -116,6 +117,7 @@ def plot(rows, path, *, title="", peers=(), group=None, eligible=None):
     row) says which rows may be on a front (all by default; the others are drawn as crosses).
     """
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
@@ -142,8 +144,14 @@ def plot(rows, path, *, title="", peers=(), group=None, eligible=None):
             if not pts:
                 continue
             on = sorted(pts[i] for i in front([(y, x) for x, y in pts], ("max", objective)))
-            ax.plot(*zip(*on), "-o", color=colours[number % len(colours)], ms=5,
+            colour = colours[number % len(colours)]
+            ax.plot(*zip(*on), "-o", color=colour, ms=5,
                     label="front" if name is None else f"front: {name}")
+            placed = [(r["placed_lc"], 100 * r["accuracy"]) for r in shown
+                      if key == "lc_estimate" and group(r) == name and r.get("placed_lc")]
+            if placed:
+                ax.scatter(*zip(*placed), s=30, facecolors="none", edgecolors=colour,
+                           label="placed (nextpnr)" if name is None else f"placed: {name}")
         if key == "lc_estimate":
             for p in peers:
                 if p.accuracy is None:
@@ -160,6 +168,11 @@ def plot(rows, path, *, title="", peers=(), group=None, eligible=None):
                 ax.scatter([], [], marker="^", color="tab:blue",
                            label="published (LUT6/gates: not iCE40 LUT4)")
         ax.set_xscale("log")
+        low, high = ax.get_xlim()
+        if high < 1000 * low:  # 1, 2 and 5 of each decade where there are few decades
+            ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
         ax.set_xlabel(label)
         ax.set_ylabel("test accuracy (%)")
         ax.grid(True, which="both", alpha=0.3)
