@@ -105,12 +105,14 @@ def main(argv=None):
                 if best is None:
                     print(f"\nsmallest at >= {goal:g}%: none placed and proven on the front")
                     continue
-                per_bit = best["placed_lut4"] / best["weight_bits"]
+                # Streaming keeps the first layer's weights in block RAM: LUT4 per weight-bit
+                # is a datapath's cost only where every weight is logic.
+                per_bit = (f": {best['placed_lut4'] / best['weight_bits']:.2f} LUT4 per "
+                           f"weight-bit" if best["datapath"] == "parallel" else "")
                 print(f"\nsmallest at >= {goal:g}%: {100 * best['accuracy']:.2f}%, "
                       f"{best['placed_lut4']:,} LUT4, {best['placed_lc']:,} logic cells, "
                       f"{best['nonzero_weights']:,} nonzero weights, {best['weight_bits']:,} "
-                      f"weight-bits: {per_bit:.2f} LUT4 per weight-bit "
-                      f"({best['options'].get('architecture')}, point {best['hash'][:8]})")
+                      f"weight-bits{per_bit} ({best['datapath']}, point {best['hash'][:8]})")
 
 
 if __name__ == "__main__":

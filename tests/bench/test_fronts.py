@@ -27,7 +27,7 @@ def test_fronts_tables_and_the_smallest_design(fronts, tmp_path, capsys):
         return {"hash": name * 8, "status": "ok", "net": "nets/n/net.pt",
                 "options": {"board": "ulx3s", "hidden": 1, "sparsity": accuracy},
                 "accuracy": accuracy, "lc_estimate": lc, "bram_estimate": 0,
-                "images_per_s": 25e6, "nonzero_weights": 4, "placed_lut4": lut4,
+                "images_per_s": 25e6, "nonzero_weights": 4, "datapath": "parallel", "placed_lut4": lut4,
                 "placed_lc": lut4 + 10, "placed_bram": 0, "placed_fmax_mhz": 50.0,
                 "placed_images_per_s": 50e6, "proved": proved, "proof_vectors": 10,
                 "proof_mismatches": 0 if proved else 1, **more}
