@@ -23,17 +23,18 @@ def test_fronts_tables_and_the_smallest_design(fronts, tmp_path, capsys):
     (tmp_path / "nets" / "n").mkdir(parents=True)
     netfile.save(net, str(tmp_path / "nets" / "n" / "net.pt"))
 
-    def row(name, accuracy, lc, lut4, proved=True, **more):
+    def row(name, accuracy, lc, lut4, proved=True, datapath="parallel", **more):
         return {"hash": name * 8, "status": "ok", "net": "nets/n/net.pt",
                 "options": {"board": "ulx3s", "hidden": 1, "sparsity": accuracy},
                 "accuracy": accuracy, "lc_estimate": lc, "bram_estimate": 0,
-                "images_per_s": 25e6, "nonzero_weights": 4, "datapath": "parallel", "placed_lut4": lut4,
+                "images_per_s": 25e6, "nonzero_weights": 4, "datapath": datapath,
+                "placed_lut4": lut4,
                 "placed_lc": lut4 + 10, "placed_bram": 0, "placed_fmax_mhz": 50.0,
                 "placed_images_per_s": 50e6, "proved": proved, "proof_vectors": 10,
                 "proof_mismatches": 0 if proved else 1, **more}
 
-    rows = [row("a", 0.95, 100, 90), row("b", 0.97, 200, 180), row("c", 0.98, 300, 250,
-                                                                    proved=False)]
+    rows = [row("a", 0.95, 100, 90, datapath="streaming"), row("b", 0.97, 200, 180),
+            row("c", 0.98, 300, 250, proved=False)]
     (tmp_path / "results.json").write_text(json.dumps({"name": "t", "rows": rows}))
     name, loaded, figures = fronts.load_rows(tmp_path)
     # 2 weights on 2-bit inputs, then 2 on the 1-bit hidden neuron.
@@ -41,11 +42,14 @@ def test_fronts_tables_and_the_smallest_design(fronts, tmp_path, capsys):
     assert figures == ("accuracy", "logic_cells", "block_ram", "images_per_s")
     assert fronts.smallest(loaded, 0.96)["hash"] == "b" * 8
     assert fronts.smallest(loaded, 0.98) is None  # the only one there failed its proof
-    fronts.main([str(tmp_path), "--goals", "96,98"])
+    fronts.main([str(tmp_path), "--goals", "94,96,98"])
     out = capsys.readouterr().out
     assert "t, ulx3s: 3 of 3 points on the front" in out
     assert "| sparsity | accuracy |" in out and "| 0.95 | 95.00% | 4 | 6 | 100 | 90 |" in out
     assert "9/10" in out and "10/10" in out
     assert "smallest at >= 96%: 97.00%, 180 LUT4, 190 logic cells" in out
     assert "30.00 LUT4 per weight-bit" in out
+    # Streaming keeps its weights in block RAM: no LUT4 per weight-bit.
+    assert "smallest at >= 94%: 95.00%, 90 LUT4, 100 logic cells, 4 nonzero weights, 6 " \
+           "weight-bits (streaming, point aaaaaaaa)" in out
     assert "smallest at >= 98%: none placed and proven" in out
