@@ -63,6 +63,39 @@ def random_network(rng, *, inputs=12, hidden=(8,), outputs=3, bits=4, density=0.
                          [f"c{k}" for k in range(outputs)], {"dataset": "random"})
 
 
+def fan_in_network(rng, *, inputs=12, hidden=(8,), outputs=3, bits=1, fan_in=3, kinds=KINDS):
+    """A random :class:`~lwc.compiler.ir.Network` in which every neuron reads exactly ``fan_in``
+    values (fewer where its layer reads fewer), with ternary weights and parameters drawn inside
+    each neuron's reachable sums, so that few neurons are constant: the nets whose neurons are
+    small enough to be truth tables."""
+    sizes = [inputs, *hidden, outputs]
+    layers, in_range = [], (0, (1 << bits) - 1)
+    for li, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        w = np.zeros((n_out, n_in), dtype=np.int64)
+        for row in range(n_out):
+            cols = rng.choice(n_in, size=min(fan_in, n_in), replace=False)
+            w[row, cols] = rng.choice([-1, 1], size=len(cols))
+        extent = max(abs(in_range[0]), abs(in_range[1]))
+        reach = max(1, min(fan_in, n_in) * extent)
+        if li == len(sizes) - 2:
+            layers.append((w, ir.Activation("linear"), rng.integers(-2, 3, n_out)))
+            break
+        kind = kinds[rng.integers(len(kinds))]
+        if kind == "step":
+            act, params, in_range = ir.Activation("step"), rng.integers(-reach + 1, reach,
+                                                                        n_out), (0, 1)
+        elif kind == "ternary":
+            lo = rng.integers(-reach, reach - 1, n_out)
+            act, params, in_range = (ir.Activation("ternary"),
+                                     np.stack([lo, lo + rng.integers(1, 3, n_out)], 1), (-1, 1))
+        else:
+            act = ir.Activation("clip", shift=int(rng.integers(0, 2)), bits=2)
+            params, in_range = rng.integers(-reach, 1, n_out), (0, 3)
+        layers.append((w, act, params))
+    return ir.from_dense(ir.InputSpec(inputs, bits), layers, [f"c{k}" for k in range(outputs)],
+                         {"dataset": "random"})
+
+
 def nontrivial_network(*, seed=0, all_kinds=False, **kwargs):
     """The first :func:`random_network` from seeds ``seed``, ``seed + 1``, ... whose compiled
     hidden layers all keep two or more neurons (and, with ``all_kinds``, whose hidden layers use
