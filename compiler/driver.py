@@ -166,7 +166,7 @@ class CompiledDesign:
 
 
 def compile_design(net, architecture=PARALLEL, *, planner=None, register_every=None,
-                   share=True, tables="off", progress=None):
+                   share=True, tables=passes.DEFAULT_TABLES, progress=None):
     """Compile ``net`` (as trained or loaded) once into a :class:`CompiledDesign`.
 
     Parameters
@@ -184,7 +184,8 @@ def compile_design(net, architecture=PARALLEL, *, planner=None, register_every=N
     tables : str
         Which neurons are built as truth tables: ``"off"`` none, ``"auto"`` those the cost model
         of the ``tabulate`` pass finds cheaper, ``"all"`` every one whose table fits
-        (:data:`lwc.compiler.passes.TABLES`).
+        (:data:`lwc.compiler.passes.TABLES`; by default
+        :data:`~lwc.compiler.passes.DEFAULT_TABLES`).
     progress : callable, Stopwatch or None
         Told each pass and the plan as they finish, with the time since the start, once the
         compile has run :data:`QUIET_SECONDS` (a :class:`Stopwatch` of it; give one to count from

@@ -187,6 +187,7 @@ def _cmd_compile(args):
     # Sharing is on by default; only --no-share passes the option (see compile_net's share).
     sharing = {"share": False} if args.no_share else {}
     result = compile_net(net, out, target=args.target, board=args.board, clock_mhz=args.fmax,
+                         tables=args.tables,
                          seed=args.seed, baud=args.baud, register_every=args.register_every,
                          architecture=args.architecture,
                          features_per_cycle=args.features_per_cycle, lanes=args.lanes,
@@ -198,6 +199,8 @@ def _cmd_compile(args):
 def _add_compile(sub):
     from .boards.registry import BOARDS
     from .compile import TARGETS
+    from .compiler.passes import DEFAULT_TABLES, TABLES
+    from .semantics import MAX_TABLE_BITS
 
     p = sub.add_parser("compile", help="compile net.pt to Verilog, an FPGA bitstream or "
                        "generic ASIC gates")
@@ -222,6 +225,11 @@ def _add_compile(sub):
                    "--fmax on a board, one per layer otherwise)")
     p.add_argument("--no-share", action="store_true",
                    help="do not share sub-sums between the neurons of a layer")
+    p.add_argument("--tables", choices=TABLES, default=DEFAULT_TABLES,
+                   help="neurons built as truth tables over their input bits: off, auto (where "
+                   "a LUT4 cost model finds the table cheaper than the sum and threshold) or "
+                   f"all (every neuron of at most {MAX_TABLE_BITS} input bits); "
+                   f"default {DEFAULT_TABLES}")
     p.add_argument("--baud", type=_positive(int), default=115200,
                    help="UART line rate (default 115200)")
     p.add_argument("--seed", type=_seed, default=1, help="nextpnr placement seed (default 1)")

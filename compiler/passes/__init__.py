@@ -23,7 +23,7 @@ from .tabulate import tabulate, tabulate_all
 __all__ = ["PRUNE", "PIPELINE", "PIPELINE_UNSHARED", "pipeline", "run", "compile_network",
            "Pass", "Phase", "phase_of", "check_order", "fold_constants", "remove_unread",
            "remove_unused_inputs", "share", "tabulate", "tabulate_all", "infer_widths",
-           "TABLES"]
+           "TABLES", "DEFAULT_TABLES"]
 
 #: Remove constant neurons (folded into their readers), unread neurons and unused inputs.
 PRUNE = (fold_constants, remove_unread, remove_unused_inputs)
@@ -36,9 +36,11 @@ PIPELINE_UNSHARED = (*PRUNE, infer_widths)
 #: The choices of table neurons: none, where the cost model finds them cheaper, or every neuron
 #: whose table fits (``lwc compile --tables``).
 TABLES = {"off": (), "auto": (tabulate,), "all": (tabulate_all,)}
+#: The choice ``lwc compile`` makes unless told (``--tables``).
+DEFAULT_TABLES = "off"
 
 
-def pipeline(*, share=True, tables="off"):
+def pipeline(*, share=True, tables=DEFAULT_TABLES):
     """:data:`PIPELINE`, or :data:`PIPELINE_UNSHARED` when ``share`` is false, with the
     ``tabulate`` pass of ``tables`` (a key of :data:`TABLES`) after the pruning."""
     if tables not in TABLES:
@@ -65,7 +67,7 @@ def run(net, passes=PIPELINE, *, on_pass=None):
     return net
 
 
-def compile_network(net, *, share=True, tables="off", on_pass=None):
+def compile_network(net, *, share=True, tables=DEFAULT_TABLES, on_pass=None):
     """``net`` (as trained or loaded) through the whole pipeline (:func:`pipeline`): its
     :class:`~lwc.compiler.ir.CompiledNetwork`, computing the same scores (``on_pass`` as for
     :func:`run`)."""
