@@ -73,7 +73,6 @@ def test_digits_trains_with_a_fan_in_limit_and_exports_exactly(limits, want):
         fan_in = (dense_weights(net, li) != 0).sum(axis=1)
         if limit is not None:
             assert fan_in.max() <= limit, (li, fan_in)
-            assert fan_in.max() == limit or li == 0 and limit > 3, (li, fan_in)
     assert net.meta("max_fan_in") == ",".join(map(str, limits))
     # The export proof ran on the whole test set; the accuracy is the golden model's on it.
     ds = result.dataset
