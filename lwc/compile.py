@@ -154,7 +154,8 @@ def design_for(net, board=None, *, architecture="auto", features_per_cycle=None,
     planner = functools.partial(planner, architecture=architecture,
                                 features_per_cycle=features_per_cycle, lanes=lanes)
     return compile_design(net, planner=planner, register_every=register_every, share=share,
-                          tables=tables, progress=stopwatch if stopwatch is not None else Stopwatch(progress))
+                          tables=tables,
+                          progress=stopwatch if stopwatch is not None else Stopwatch(progress))
 
 
 def write_design(design, out_dir, *, target=None, board=None, clock_mhz=None, seed=1,

@@ -242,6 +242,45 @@ def check_against_golden(net, vectors, *, architecture="parallel", features_per_
     return dut, trace
 
 
+def iverilog_outputs(text, dut, x, tmp_path):
+    """Run Verilog ``text`` (module ``lwc_net``) in Icarus on ``x``, one vector per clock with
+    ``o.ready`` high; return ``(labels, scores)``. Its users are marked ``icarus``."""
+    import subprocess
+
+    bits, lw, sw = dut.input_bits, dut.label_width, dut.score_width
+    words = [sum(int(v) << (k * bits) for k, v in enumerate(row)) for row in x]
+    (tmp_path / "x.hex").write_text("".join(f"{w:x}\n" for w in words))
+    (tmp_path / "net.v").write_text(text)
+    (tmp_path / "tb.v").write_text(f"""
+module tb;
+  reg clk = 0; reg valid = 0; reg [{dut.input_count * bits - 1}:0] payload = 0;
+  reg [{dut.input_count * bits - 1}:0] mem [0:{len(x) - 1}];
+  wire ready, out_valid; wire [{lw + dut.n_classes * sw - 1}:0] out;
+  integer k;
+  lwc_net dut(.clk(clk), .rst(1'b0), .i__payload(payload), .i__valid(valid), .i__ready(ready),
+              .o__payload(out), .o__valid(out_valid), .o__ready(1'b1));
+  initial begin
+    $readmemh("x.hex", mem);
+    for (k = 0; k < {len(x) + dut.latency + 1}; k = k + 1) begin
+      valid = k < {len(x)}; payload = k < {len(x)} ? mem[k] : 0;
+      #1 clk = 1; #1 clk = 0;
+      if (out_valid) $display("%h", out);
+    end
+  end
+endmodule
+""")
+    subprocess.run(["iverilog", "-o", "sim", "tb.v", "net.v"], cwd=tmp_path, check=True)
+    lines = subprocess.run(["vvp", "-n", "sim"], cwd=tmp_path, check=True, capture_output=True,
+                           text=True).stdout.split()
+    labels, scores = [], []
+    for line in lines:
+        word = int(line, 16)
+        labels.append(word & ((1 << lw) - 1))
+        fields = [(word >> (lw + c * sw)) & ((1 << sw) - 1) for c in range(dut.n_classes)]
+        scores.append([f - (1 << sw) if f >> (sw - 1) else f for f in fields])
+    return np.array(labels), np.array(scores)
+
+
 # --- training -------------------------------------------------------------------------------------
 
 # The digits goal (tests/train/test_loop.py), trained once a session by the ``digits_run`` fixture

@@ -6,7 +6,8 @@ nothing (constant and unread neurons, inputs no neuron reads) on plain receptive
 :data:`PIPELINE` then builds shared sub-sums and infers every width; :data:`PIPELINE_UNSHARED`
 infers the widths without sharing (``lwc compile --no-share``, and the benchmark compares the
 two). :func:`pipeline` puts ``tabulate`` (or ``tabulate_all``) after the pruning when asked
-(``lwc compile --tables``), so that ``share`` leaves the table neurons alone. :func:`compile_network` runs one of them and returns the
+(``lwc compile --tables``), so that ``share`` leaves the table neurons alone.
+:func:`compile_network` runs one of them and returns the
 :class:`~lwc.compiler.ir.CompiledNetwork` that lowering takes. :func:`run` refuses a list in which
 a pass does not accept what the pass before it gives, and verifies the IR after every pass.
 """

@@ -73,7 +73,7 @@ def _tabulate(net, *, every=False):
         info = layer_ranges_step(layer, ranges)
         one_bit = semantics.one_bit_inputs(ranges)
         neurons = []
-        for neuron, (s, out) in zip(layer.neurons, info):
+        for neuron, (_, out) in zip(layer.neurons, info):
             reads = [ranges[i] for i in neuron.inputs]
             bits = semantics.table_bits(reads)
             if every:
