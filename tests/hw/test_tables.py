@@ -128,3 +128,33 @@ def test_verilog_tables_in_icarus(source, under_test, register_every, tmp_path):
     trace = golden.evaluate(net, x)
     np.testing.assert_array_equal(scores, trace.scores)
     np.testing.assert_array_equal(labels, trace.predictions)
+
+
+@pytest.mark.yosys
+def test_a_table_of_four_bits_is_one_lut4(tmp_path):
+    """Yosys ``synth_ice40`` maps each table neuron of a step layer over four one-bit inputs to
+    at most one LUT4 (and its output register), as the cost model says: none where the function
+    is simple enough to go into the register's set or reset."""
+    import json
+    import subprocess
+
+    from amaranth.back import rtlil
+
+    from lwc.boards.toolchain import tool_path, toolchain_env
+    from lwc.compiler.lower import layer_specs
+    from lwc.hw import TernaryLayer
+
+    net = table_net(np.random.default_rng(11), "bit", 4, ir.Activation("step"), neurons=8)
+    compiled = passes.compile_network(net, tables="all")
+    layer = compiled.layers[1]
+    assert all(n.table and len(n.inputs) >= 2 for n in layer.neurons) and layer.size >= 6
+    component = TernaryLayer(layer_specs(compiled)[1], [(0, 1)] * 4, index=1)
+    (tmp_path / "layer.il").write_text(rtlil.convert(component, name="layer", emit_src=False))
+    env = toolchain_env()
+    subprocess.run([tool_path("yosys", env), "-q", "-p", "read_rtlil layer.il; synth_ice40 "
+                    "-top layer; tee -q -o stat.json stat -json"], cwd=tmp_path, env=env,
+                   check=True)
+    cells = json.loads((tmp_path / "stat.json").read_text())["design"]["num_cells_by_type"]
+    assert 0 < cells.get("SB_LUT4", 0) <= layer.size, cells
+    assert "SB_CARRY" not in cells
+    assert sum(n for cell, n in cells.items() if cell.startswith("SB_DFF")) == layer.size
