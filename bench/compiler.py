@@ -78,6 +78,33 @@ def random_net(seed, sizes, bits, density):
                          [f"c{k}" for k in range(sizes[-1])], {"dataset": "random"})
 
 
+def limited_net(seed, sizes, fan_in, group=None):
+    """A random net of one-bit inputs whose hidden neurons each read exactly ``fan_in`` values
+    (every value of the layer before read by some neuron), ``step`` with thresholds near the
+    middle of their sums; each output sums its own ``group`` of the last hidden layer's neurons
+    with +-1 weights (DWN's group sum), by default as many as there are per class."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for li, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        w = np.zeros((n_out, n_in), dtype=np.int64)
+        last = li == len(sizes) - 2
+        k = (group or n_in // n_out) if last else fan_in
+        reads = rng.permutation(np.resize(rng.permutation(n_in), n_out * k).reshape(n_out, k),
+                                axis=0) if not last else np.arange(n_out * k).reshape(n_out, k)
+        for row, cols in enumerate(reads):
+            cols = np.unique(cols)
+            while len(cols) < k:  # a repeat from the wrap-around: another input instead
+                cols = np.unique(np.append(cols, rng.integers(n_in)))
+            w[row, cols] = rng.choice([-1, 1], size=k)
+        if last:
+            layers.append((w, ir.Activation("linear"), np.zeros(n_out, dtype=np.int64)))
+            break
+        mid = (w.clip(0, None).sum(axis=1) - (-w).clip(0, None).sum(axis=1)) // 2
+        layers.append((w, ir.Activation("step"), mid + rng.integers(0, 2, n_out)))
+    return ir.from_dense(ir.InputSpec(sizes[0], 1), layers,
+                         [f"c{k}" for k in range(sizes[-1])], {"dataset": "random"})
+
+
 def digits_net(name, **config):
     """A net trained on the bundled digits data (cached in ``build/bench``)."""
     path = CACHE / f"{name}.pt"
@@ -101,6 +128,10 @@ NETS = {
     **{f"mnist-{b}b-{int(d * 100)}": (f"random 784-256-10, {b} bit, {int(d * 100)}%",
                                       lambda b=b, d=d: random_net(3, (784, 256, 10), b, d))
        for b in (1, 4) for d in (0.05, 0.1, 0.2)},
+    # Fan-in-limited nets of one-bit inputs (issue 18's truth-table neurons).
+    **{f"fan{k}-1b": (f"random 64-128-60-10, 1 bit, fan-in {k}, group sums of 6",
+                      lambda k=k: limited_net(4, (64, 128, 60, 10), k))
+       for k in range(2, 9)},
     # MNIST's inputs with a quarter of the hidden layer: Yosys needs over half an hour of CPU for
     # the naive design of the smallest (docs/benchmarks.md), so the table has a subset.
     **{f"mnist64-{b}b-{int(d * 100)}": (f"random 784-64-10, {b} bit, {int(d * 100)}%",
@@ -114,7 +145,9 @@ MNIST_NETS = tuple(f"mnist-{b}b-{d}" for b in (1, 4) for d in (5, 10, 20))
 #: The designs compared: naive, and lwc without / with sharing (the defaults otherwise); then the
 #: hardware choices measured in docs/benchmarks.md: "tree" builds every neuron as an adder tree
 #: (no compressor trees), "merged" leaves the adders without the keep attribute (so Yosys'
-#: alumacc merges each tree into one $macc), "share1" shares also in layers of one-bit inputs.
+#: alumacc merges each tree into one $macc), "share1" shares also in layers of one-bit inputs;
+#: "lwc+tables" builds the neurons the tabulate pass's cost model picks as truth tables
+#: (``lwc compile --tables auto``), "tables-all" every neuron whose table fits.
 VARIANTS = {
     "naive": None,
     "lwc": dict(share=False),
@@ -126,6 +159,8 @@ VARIANTS = {
     "share1-tree-merged": dict(share=True, one_bit=True, keep_adders=False, compress=False),
     "share1-tree": dict(share=True, one_bit=True, compress=False),
     "share1-csa": dict(share=True, one_bit=True),
+    "lwc+tables": dict(share=True, tables="auto"),
+    "tables-all": dict(share=True, tables="all"),
 }
 DEFAULT_VARIANTS = ("naive", "lwc", "lwc+share")
 
@@ -149,8 +184,11 @@ def designs(net, variants=DEFAULT_VARIANTS):
             continue
         options = dict(VARIANTS[variant])
         share, one_bit = options.pop("share"), options.pop("one_bit", False)
+        tables = options.pop("tables", "off")
         compiled = plain
-        if share:
+        if tables != "off":
+            compiled = passes.run(net, passes.pipeline(share=share, tables=tables))
+        elif share:
             compiled = passes.infer_widths(passes.share(plain, one_bit=one_bit))
         component = lower(compiled, **options)
         facts = dict(latency=component.latency, label_width=component.label_width,
