@@ -28,7 +28,8 @@ __all__ = ["PRUNE", "PIPELINE", "PIPELINE_UNSHARED", "pipeline", "run", "compile
 
 #: Remove constant neurons (folded into their readers), unread neurons and unused inputs.
 PRUNE = (fold_constants, remove_unread, remove_unused_inputs)
-#: The compiler: prune, share sub-sums between the neurons of a layer, infer every width.
+#: The compiler without table neurons: prune, share sub-sums between the neurons of a layer,
+#: infer every width (:func:`pipeline` puts the ``tabulate`` pass of its choice in).
 PIPELINE = (*PRUNE, share, infer_widths)
 #: The compiler without sharing.
 PIPELINE_UNSHARED = (*PRUNE, infer_widths)
@@ -37,8 +38,9 @@ PIPELINE_UNSHARED = (*PRUNE, infer_widths)
 #: The choices of table neurons: none, where the cost model finds them cheaper, or every neuron
 #: whose table fits (``lwc compile --tables``).
 TABLES = {"off": (), "auto": (tabulate,), "all": (tabulate_all,)}
-#: The choice ``lwc compile`` makes unless told (``--tables``).
-DEFAULT_TABLES = "off"
+#: The choice ``lwc compile`` (and every other compile) makes unless told (``--tables``): tables
+#: where they are cheaper (``docs/benchmarks.md``, "Neurons as truth tables").
+DEFAULT_TABLES = "auto"
 
 
 def pipeline(*, share=True, tables=DEFAULT_TABLES):

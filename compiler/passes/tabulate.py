@@ -73,7 +73,11 @@ def _tabulate(net, *, every=False):
         info = layer_ranges_step(layer, ranges)
         one_bit = semantics.one_bit_inputs(ranges)
         neurons = []
+        limit = semantics.MAX_TABLE_BITS if every else AUTO_TABLE_BITS
         for neuron, (_, out) in zip(layer.neurons, info):
+            if len(neuron.inputs) > limit:  # a value is at least a bit (constants are folded)
+                neurons.append(replace(neuron, table=False) if neuron.table else neuron)
+                continue
             reads = [ranges[i] for i in neuron.inputs]
             bits = semantics.table_bits(reads)
             if every:
