@@ -398,6 +398,48 @@ def fan_in(exponents, *, progress=print):
     return "\n".join(lines)
 
 
+def table_cost(bits_list, *, neurons=8, progress=print):
+    """LUT4s per neuron of a step layer of ``neurons`` random neurons, each reading all ``b``
+    one-bit inputs with +-1 weights and a threshold near the middle, for each ``b`` of
+    ``bits_list``: built as truth tables and as compressor trees with comparisons
+    (``synth_ice40`` of the layer alone, registers included). What the ``tabulate`` pass's cost
+    model (:func:`lwc.compiler.passes.tabulate.table_luts`) was read from."""
+    import json
+
+    from fpga import _cells, _yosys
+
+    from lwc.compiler.lower import layer_specs
+    from lwc.hw import TernaryLayer
+
+    lines = ["| input bits | table LUT4 / neuron | sum LUT4 / neuron | sum carry / neuron |",
+             "|---:|---:|---:|---:|"]
+    for bits in bits_list:
+        rng = np.random.default_rng(bits)
+        w = rng.choice([-1, 1], size=(neurons, bits))
+        mid = (w.clip(0, None).sum(axis=1) - (-w).clip(0, None).sum(axis=1)) // 2
+        net = ir.from_dense(ir.InputSpec(bits, 1), [
+            (w, ir.Activation("step"), mid + rng.integers(0, 2, neurons)),
+            (np.eye(1, neurons, dtype=np.int64), ir.Activation("linear"), [0])], ["a"])
+        row = []
+        for tables in ("all", "off"):
+            compiled = passes.run(net, passes.pipeline(share=False, tables=tables))
+            spec = layer_specs(compiled)[0]
+            assert all(n.table == (tables == "all") for n in spec.neurons)
+            layer = TernaryLayer(spec, [(0, 1)] * bits, index=0)
+            with tempfile.TemporaryDirectory() as work:
+                Path(work, "layer.il").write_text(rtlil.convert(layer, name="layer",
+                                                                emit_src=False))
+                _yosys(["read_rtlil layer.il", "synth_ice40 -top layer",
+                        "tee -q -o stat.json stat -json"], work)
+                cells = _cells(json.loads(Path(work, "stat.json").read_text()))
+            row.append((cells.get("SB_LUT4", 0) / len(spec.neurons),
+                        cells.get("SB_CARRY", 0) / len(spec.neurons)))
+        line = (f"| {bits} | {row[0][0]:.1f} | {row[1][0]:.1f} | {row[1][1]:.1f} |")
+        progress(line)
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nets", default=None,
@@ -420,6 +462,9 @@ def main():
     parser.add_argument("--fan-in", default=None, metavar="E,...",
                         help="compile time of one neuron of fan-in 2**E instead (e.g. "
                              "14,15,16,17,18)")
+    parser.add_argument("--table-cost", default=None, metavar="B,...",
+                        help="LUT4s of neurons over B one-bit inputs as truth tables and as "
+                             "sums instead (e.g. 2,3,4,5,6,7,8,9,10)")
     args = parser.parse_args()
     for option, given, known in (("--nets", args.nets, NETS), ("--variants", args.variants,
                                                                VARIANTS)):
@@ -427,6 +472,10 @@ def main():
         if unknown:
             parser.error(f"{option}: unknown {', '.join(unknown)} (choose from "
                          f"{', '.join(known)})")
+    if args.table_cost:
+        print(table_cost([int(b) for b in args.table_cost.split(",")],
+                         progress=lambda line: None))
+        return
     if args.fan_in:
         print(fan_in([int(e) for e in args.fan_in.split(",")], progress=lambda line: None))
         return

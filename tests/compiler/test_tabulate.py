@@ -56,8 +56,8 @@ def test_wide_neurons_stay_sums():
                          bits=1, fan_in=12, kinds=("step",))
     assert not any(_tables(passes.compile_network(net, tables="all"))[0])
     assert not any(_tables(passes.compile_network(net, tables="auto"))[0])
-    assert not any(n.table for layer in passes.compile_network(net).layers
-                   for n in layer.neurons)  # off unless asked
+    assert not any(n.table for layer in passes.compile_network(net, tables="off").layers
+                   for n in layer.neurons)
 
 
 def test_share_leaves_table_neurons_alone():

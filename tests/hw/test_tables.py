@@ -130,6 +130,27 @@ def test_verilog_tables_in_icarus(source, under_test, register_every, tmp_path):
     np.testing.assert_array_equal(labels, trace.predictions)
 
 
+def test_ir_text_names_the_wires_of_table_neurons():
+    """Each table neuron of ``lwc inspect --ir`` (``table`` on its line) finds its lookups
+    ``l{layer}_n{o}_t{b}`` and its register ``l{layer}_n{o}_act`` in net.v."""
+    import re
+
+    net = table_net(np.random.default_rng(5), "ternary", 3, ir.Activation("clip", bits=2))
+    compiled = passes.compile_network(net, tables="all")
+    text, verilog = ir.dump(compiled), network_verilog(plan(compiled))
+    lines = [line for line in text.splitlines() if " table : " in line]
+    assert len(lines) >= 4
+    layer = None
+    for line in text.splitlines():
+        if line.startswith("layer "):
+            layer = int(line.split()[1])
+        elif " table : " in line:
+            origin = re.match(r"  n(\d+) ", line).group(1)
+            assert re.search(rf"assign l{layer}_n{origin}_t0 = \d+'h[0-9a-f]+ >> ", verilog)
+            assert f"reg l{layer}_n{origin}_act" in verilog or \
+                f"l{layer}_n{origin}_act = " in verilog
+
+
 @pytest.mark.yosys
 def test_a_table_of_four_bits_is_one_lut4(tmp_path):
     """Yosys ``synth_ice40`` maps each table neuron of a step layer over four one-bit inputs to
