@@ -2,7 +2,7 @@
 and a threshold (an adder tree, or a compressor tree in a layer of one-bit inputs).
 
 A neuron over ``b`` input bits is a function of ``b`` bits: each bit of its output is one iCE40
-LUT4 when ``b <= 4``, and a small tree of them up to about 8. Its sum is at least one adder per
+LUT4 when ``b <= 4``, and a small tree of them up to 7 or so. Its sum is at least one adder per
 term and a comparison more. The pass compares the two by a cost model in iCE40 LUT4s
 (:func:`table_luts` against :func:`datapath_luts`) and marks the neurons whose table is cheaper
 (``Neuron.table``); the hardware computes each table from the integer semantics
@@ -23,12 +23,14 @@ from .base import Pass, Phase
 
 __all__ = ["tabulate", "tabulate_all", "table_luts", "datapath_luts", "AUTO_TABLE_BITS"]
 
-#: LUT4s of one output bit of a table over ``b`` index bits, for ``b`` up to 8: Yosys
+#: LUT4s of one output bit of a table over ``b`` index bits, for ``b`` up to 7: Yosys
 #: ``synth_ice40`` of step layers of random neurons (``python bench/compiler.py --table-cost
-#: 2,3,4,5,6,7,8``; a function of more bits than four is decomposed by ABC, and one of two
-#: bits may go into its register's set or reset, counted here as a LUT4 all the same).
-_TABLE_LUTS = (0, 1, 1, 1, 1, 4, 7, 10, 12)
-#: The most index bits :data:`tabulate` considers (its cost model is measured up to here).
+#: 2,3,4,5,6,7``; a function of more bits than four is decomposed by ABC, and one of two bits
+#: may go into its register's set or reset, counted here as a LUT4 all the same).
+_TABLE_LUTS = (0, 1, 1, 1, 1, 4, 7, 10)
+#: The most index bits :data:`tabulate` considers. At 8 a table costs about what the sum does
+#: alone (12 LUT4 against 12 and 3 carries), and in a whole net 8% more LUT4 (``fan8-1b`` in
+#: ``docs/benchmarks.md``), so the model stops at 7.
 AUTO_TABLE_BITS = len(_TABLE_LUTS) - 1
 
 
