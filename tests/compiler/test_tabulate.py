@@ -124,3 +124,15 @@ def test_truth_table_is_the_activation():
                 index = (a & 3) | b << 2 | c << 4
                 out = semantics.activation("clip", (-2,), 2 * a - b + c, shift=1, bits=2)
                 assert [t >> index & 1 for t in tables] == [out & 1, out >> 1 & 1]
+
+
+def test_the_estimate_counts_tables():
+    """The board estimator prices a table neuron by the pass's cost model: a fan-in-3 net of
+    one-bit inputs is estimated smaller with tables, as it is built (docs/benchmarks.md)."""
+    from lwc.boards.estimate import estimate_parallel
+
+    net = fan_in_network(np.random.default_rng(6), inputs=32, hidden=(48, 24), outputs=4,
+                         bits=1, fan_in=3, kinds=("step",))
+    with_tables = estimate_parallel(passes.compile_network(net, tables="auto"))
+    without = estimate_parallel(passes.compile_network(net, tables="off"))
+    assert with_tables.logic_cells < without.logic_cells
