@@ -199,8 +199,6 @@ def _cmd_compile(args):
 def _add_compile(sub):
     from .boards.registry import BOARDS
     from .compile import TARGETS
-    from .compiler.passes import DEFAULT_TABLES, TABLES
-    from .semantics import MAX_TABLE_BITS
 
     p = sub.add_parser("compile", help="compile net.pt to Verilog, an FPGA bitstream or "
                        "generic ASIC gates")
@@ -225,11 +223,6 @@ def _add_compile(sub):
                    "--fmax on a board, one per layer otherwise)")
     p.add_argument("--no-share", action="store_true",
                    help="do not share sub-sums between the neurons of a layer")
-    p.add_argument("--tables", choices=TABLES, default=DEFAULT_TABLES,
-                   help="neurons built as truth tables over their input bits: off, auto (where "
-                   "a LUT4 cost model finds the table cheaper than the sum and threshold) or "
-                   f"all (every neuron of at most {MAX_TABLE_BITS} input bits); "
-                   f"default {DEFAULT_TABLES}")
     p.add_argument("--baud", type=_positive(int), default=115200,
                    help="UART line rate (default 115200)")
     p.add_argument("--seed", type=_seed, default=1, help="nextpnr placement seed (default 1)")
@@ -239,6 +232,14 @@ def _add_compile(sub):
 
 def _add_architecture_options(p):
     from .compiler.architecture import CHOICES
+    from .compiler.passes import DEFAULT_TABLES, TABLES
+    from .semantics import MAX_TABLE_BITS
+
+    p.add_argument("--tables", choices=TABLES, default=DEFAULT_TABLES,
+                   help="neurons built as truth tables over their input bits: off, auto (where "
+                   "a LUT4 cost model finds the table cheaper than the sum and threshold) or "
+                   f"all (every neuron of at most {MAX_TABLE_BITS} input bits); "
+                   f"default {DEFAULT_TABLES}")
 
     p.add_argument("--architecture", default="auto", choices=CHOICES,
                    help="datapath: parallel (every layer in logic, 1 inference per cycle), "
@@ -262,7 +263,7 @@ def _design(net, args, board):
     planner = functools.partial(plan_architecture, board=board, architecture=args.architecture,
                                 features_per_cycle=args.features_per_cycle, lanes=args.lanes,
                                 progress=_say)
-    return compile_design(net, planner=planner)
+    return compile_design(net, planner=planner, tables=args.tables)
 
 
 # --- lwc flash -----------------------------------------------------------------------------------
