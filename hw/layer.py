@@ -40,7 +40,8 @@ class TernaryLayer(wiring.Component):
     """The neurons of one layer: first the shared sums (``spec.shared``), each built once; then
     each neuron an adder tree over its terms (inputs and shared sums, each available after its
     own adder level), or a compressor tree when every input is one bit wide; then its activation,
-    then a register (enabled by ``en``) unless its output is constant.
+    then a register (enabled by ``en``) unless its output is constant. A neuron marked ``table``
+    (:class:`NeuronSpec`) is instead a truth table over its inputs' bits, then the register.
 
     Every width is exact for the value ranges that flow through it, computed from
     ``input_ranges`` by interval arithmetic. Trees are laid out over the same number of levels, so
