@@ -78,6 +78,33 @@ def random_net(seed, sizes, bits, density):
                          [f"c{k}" for k in range(sizes[-1])], {"dataset": "random"})
 
 
+def limited_net(seed, sizes, fan_in, group=None):
+    """A random net of one-bit inputs whose hidden neurons each read exactly ``fan_in`` values
+    (every value of the layer before read by some neuron), ``step`` with thresholds near the
+    middle of their sums; each output sums its own ``group`` of the last hidden layer's neurons
+    with +-1 weights (DWN's group sum), by default as many as there are per class."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for li, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        w = np.zeros((n_out, n_in), dtype=np.int64)
+        last = li == len(sizes) - 2
+        k = (group or n_in // n_out) if last else fan_in
+        reads = rng.permutation(np.resize(rng.permutation(n_in), n_out * k).reshape(n_out, k),
+                                axis=0) if not last else np.arange(n_out * k).reshape(n_out, k)
+        for row, cols in enumerate(reads):
+            cols = np.unique(cols)
+            while len(cols) < k:  # a repeat from the wrap-around: another input instead
+                cols = np.unique(np.append(cols, rng.integers(n_in)))
+            w[row, cols] = rng.choice([-1, 1], size=k)
+        if last:
+            layers.append((w, ir.Activation("linear"), np.zeros(n_out, dtype=np.int64)))
+            break
+        mid = (w.clip(0, None).sum(axis=1) - (-w).clip(0, None).sum(axis=1)) // 2
+        layers.append((w, ir.Activation("step"), mid + rng.integers(0, 2, n_out)))
+    return ir.from_dense(ir.InputSpec(sizes[0], 1), layers,
+                         [f"c{k}" for k in range(sizes[-1])], {"dataset": "random"})
+
+
 def digits_net(name, **config):
     """A net trained on the bundled digits data (cached in ``build/bench``)."""
     path = CACHE / f"{name}.pt"
@@ -101,6 +128,10 @@ NETS = {
     **{f"mnist-{b}b-{int(d * 100)}": (f"random 784-256-10, {b} bit, {int(d * 100)}%",
                                       lambda b=b, d=d: random_net(3, (784, 256, 10), b, d))
        for b in (1, 4) for d in (0.05, 0.1, 0.2)},
+    # Fan-in-limited nets of one-bit inputs (issue 18's truth-table neurons).
+    **{f"fan{k}-1b": (f"random 64-128-60-10, 1 bit, fan-in {k}, group sums of 6",
+                      lambda k=k: limited_net(4, (64, 128, 60, 10), k))
+       for k in range(2, 9)},
     # MNIST's inputs with a quarter of the hidden layer: Yosys needs over half an hour of CPU for
     # the naive design of the smallest (docs/benchmarks.md), so the table has a subset.
     **{f"mnist64-{b}b-{int(d * 100)}": (f"random 784-64-10, {b} bit, {int(d * 100)}%",
@@ -114,7 +145,9 @@ MNIST_NETS = tuple(f"mnist-{b}b-{d}" for b in (1, 4) for d in (5, 10, 20))
 #: The designs compared: naive, and lwc without / with sharing (the defaults otherwise); then the
 #: hardware choices measured in docs/benchmarks.md: "tree" builds every neuron as an adder tree
 #: (no compressor trees), "merged" leaves the adders without the keep attribute (so Yosys'
-#: alumacc merges each tree into one $macc), "share1" shares also in layers of one-bit inputs.
+#: alumacc merges each tree into one $macc), "share1" shares also in layers of one-bit inputs;
+#: "lwc+tables" builds the neurons the tabulate pass's cost model picks as truth tables
+#: (``lwc compile --tables auto``), "tables-all" every neuron whose table fits.
 VARIANTS = {
     "naive": None,
     "lwc": dict(share=False),
@@ -126,6 +159,8 @@ VARIANTS = {
     "share1-tree-merged": dict(share=True, one_bit=True, keep_adders=False, compress=False),
     "share1-tree": dict(share=True, one_bit=True, compress=False),
     "share1-csa": dict(share=True, one_bit=True),
+    "lwc+tables": dict(share=True, tables="auto"),
+    "tables-all": dict(share=True, tables="all"),
 }
 DEFAULT_VARIANTS = ("naive", "lwc", "lwc+share")
 
@@ -149,8 +184,11 @@ def designs(net, variants=DEFAULT_VARIANTS):
             continue
         options = dict(VARIANTS[variant])
         share, one_bit = options.pop("share"), options.pop("one_bit", False)
+        tables = options.pop("tables", "off")
         compiled = plain
-        if share:
+        if tables != "off":
+            compiled = passes.run(net, passes.pipeline(share=share, tables=tables))
+        elif share:
             compiled = passes.infer_widths(passes.share(plain, one_bit=one_bit))
         component = lower(compiled, **options)
         facts = dict(latency=component.latency, label_width=component.label_width,
@@ -360,6 +398,48 @@ def fan_in(exponents, *, progress=print):
     return "\n".join(lines)
 
 
+def table_cost(bits_list, *, neurons=8, progress=print):
+    """LUT4s per neuron of a step layer of ``neurons`` random neurons, each reading all ``b``
+    one-bit inputs with +-1 weights and a threshold near the middle, for each ``b`` of
+    ``bits_list``: built as truth tables and as compressor trees with comparisons
+    (``synth_ice40`` of the layer alone, registers included). What the ``tabulate`` pass's cost
+    model (:func:`lwc.compiler.passes.tabulate.table_luts`) was read from."""
+    import json
+
+    from fpga import _cells, _yosys
+
+    from lwc.compiler.lower import layer_specs
+    from lwc.hw import TernaryLayer
+
+    lines = ["| input bits | table LUT4 / neuron | sum LUT4 / neuron | sum carry / neuron |",
+             "|---:|---:|---:|---:|"]
+    for bits in bits_list:
+        rng = np.random.default_rng(bits)
+        w = rng.choice([-1, 1], size=(neurons, bits))
+        mid = (w.clip(0, None).sum(axis=1) - (-w).clip(0, None).sum(axis=1)) // 2
+        net = ir.from_dense(ir.InputSpec(bits, 1), [
+            (w, ir.Activation("step"), mid + rng.integers(0, 2, neurons)),
+            (np.eye(1, neurons, dtype=np.int64), ir.Activation("linear"), [0])], ["a"])
+        row = []
+        for tables in ("all", "off"):
+            compiled = passes.run(net, passes.pipeline(share=False, tables=tables))
+            spec = layer_specs(compiled)[0]
+            assert all(n.table == (tables == "all") for n in spec.neurons)
+            layer = TernaryLayer(spec, [(0, 1)] * bits, index=0)
+            with tempfile.TemporaryDirectory() as work:
+                Path(work, "layer.il").write_text(rtlil.convert(layer, name="layer",
+                                                                emit_src=False))
+                _yosys(["read_rtlil layer.il", "synth_ice40 -top layer",
+                        "tee -q -o stat.json stat -json"], work)
+                cells = _cells(json.loads(Path(work, "stat.json").read_text()))
+            row.append((cells.get("SB_LUT4", 0) / len(spec.neurons),
+                        cells.get("SB_CARRY", 0) / len(spec.neurons)))
+        line = (f"| {bits} | {row[0][0]:.1f} | {row[1][0]:.1f} | {row[1][1]:.1f} |")
+        progress(line)
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nets", default=None,
@@ -382,6 +462,9 @@ def main():
     parser.add_argument("--fan-in", default=None, metavar="E,...",
                         help="compile time of one neuron of fan-in 2**E instead (e.g. "
                              "14,15,16,17,18)")
+    parser.add_argument("--table-cost", default=None, metavar="B,...",
+                        help="LUT4s of neurons over B one-bit inputs as truth tables and as "
+                             "sums instead (e.g. 2,3,4,5,6,7,8,9,10)")
     args = parser.parse_args()
     for option, given, known in (("--nets", args.nets, NETS), ("--variants", args.variants,
                                                                VARIANTS)):
@@ -389,6 +472,10 @@ def main():
         if unknown:
             parser.error(f"{option}: unknown {', '.join(unknown)} (choose from "
                          f"{', '.join(known)})")
+    if args.table_cost:
+        print(table_cost([int(b) for b in args.table_cost.split(",")],
+                         progress=lambda line: None))
+        return
     if args.fan_in:
         print(fan_in([int(e) for e in args.fan_in.split(",")], progress=lambda line: None))
         return

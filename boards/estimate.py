@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from .. import semantics
 from ..compiler.architecture import Parallel, Streaming
-from ..compiler.ir import layer_ranges
+from ..compiler.ir import layer_ranges, layer_ranges_step
+from ..compiler.passes.tabulate import table_luts
 from ..hw.adder_tree import range_shape
 
 __all__ = ["Estimate", "Model", "MODELS", "model_for", "estimate_parallel", "estimate_streaming",
@@ -143,7 +144,13 @@ def layer_cells(layer, in_ranges):
         ranges.append(semantics.weighted_sum_range([ranges[i] for i in node.inputs],
                                                    node.weights))
     one_bit = semantics.one_bit_inputs(in_ranges) and not layer.shared
-    for neuron in layer.neurons:
+    for neuron, (_, out) in zip(layer.neurons, layer_ranges_step(layer, in_ranges)):
+        if neuron.table:  # the tabulate pass's own cost model
+            out_width = range_shape(*out).width
+            cells += table_luts(semantics.table_bits([ranges[i] for i in neuron.inputs]),
+                                out_width)
+            cells += _REGISTER_CELLS * out_width
+            continue
         terms = [_term_range(ranges[i], w) for i, w in zip(neuron.inputs, neuron.weights)]
         lo, hi = semantics.weighted_sum_range([ranges[i] for i in neuron.inputs], neuron.weights)
         width = range_shape(lo, hi).width

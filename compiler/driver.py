@@ -166,7 +166,7 @@ class CompiledDesign:
 
 
 def compile_design(net, architecture=PARALLEL, *, planner=None, register_every=None,
-                   share=True, progress=None):
+                   share=True, tables=passes.DEFAULT_TABLES, progress=None):
     """Compile ``net`` (as trained or loaded) once into a :class:`CompiledDesign`.
 
     Parameters
@@ -181,16 +181,21 @@ def compile_design(net, architecture=PARALLEL, *, planner=None, register_every=N
         Pipelining (see :func:`~lwc.compiler.lower.lower`).
     share : bool
         Build sub-sums that several neurons of a layer share once (the ``share`` pass).
+    tables : str
+        Which neurons are built as truth tables: ``"off"`` none, ``"auto"`` those the cost model
+        of the ``tabulate`` pass finds cheaper, ``"all"`` every one whose table fits
+        (:data:`lwc.compiler.passes.TABLES`; by default
+        :data:`~lwc.compiler.passes.DEFAULT_TABLES`).
     progress : callable, Stopwatch or None
         Told each pass and the plan as they finish, with the time since the start, once the
         compile has run :data:`QUIET_SECONDS` (a :class:`Stopwatch` of it; give one to count from
         an earlier start).
     """
     watch = progress if isinstance(progress, Stopwatch) else Stopwatch(progress)
-    steps = len(passes.pipeline(share=share))
+    steps = len(passes.pipeline(share=share, tables=tables))
     done = iter(range(1, steps + 1))
     compiled = passes.compile_network(
-        net, share=share,
+        net, share=share, tables=tables,
         on_pass=lambda pass_, before, after: watch(f"pass {next(done)}/{steps} {pass_.name}"))
     plan = planner(compiled) if planner is not None else ArchitecturePlan(architecture)
     hardware = _hardware(compiled, plan.architecture, register_every)

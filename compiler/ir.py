@@ -133,7 +133,11 @@ class Neuron:
 
     ``origin`` is the neuron's index in its layer as trained; it survives passes that remove other
     neurons, so generated signal names stay traceable to the trained net. ``sum_range`` is the exact
-    interval of the weighted sum, filled in by the ``infer_widths`` pass.
+    interval of the weighted sum, filled in by the ``infer_widths`` pass. ``table`` says that the
+    hardware builds the neuron as a truth table over its inputs' bits
+    (:func:`lwc.semantics.truth_table`) rather than as a sum and a threshold (set by the
+    ``tabulate`` pass): such a neuron reads no shared node, and its inputs' fields total at most
+    :data:`lwc.semantics.MAX_TABLE_BITS` bits.
     """
 
     inputs: tuple[int, ...]
@@ -141,6 +145,7 @@ class Neuron:
     params: tuple[int, ...]
     origin: int
     sum_range: tuple[int, int] | None = None
+    table: bool = False
 
 
 @dataclass(frozen=True)
@@ -352,6 +357,8 @@ def verify(net):
                        f"{where}: {kind} needs {' < '.join(semantics.ACTIVATIONS[kind])}")
         if layer.shared:
             _verify_shared(li, layer, n_in)
+    if any(n.table for layer in net.layers for n in layer.neurons):
+        _verify_tables(net)
     if isinstance(net, CompiledNetwork):
         _verify_widths(net)
     else:
@@ -360,6 +367,25 @@ def verify(net):
                    f"layer {li}: a sum_range in a Network that is not compiled (widths belong "
                    f"to a CompiledNetwork, made by infer_widths)")
     return net
+
+
+def _verify_tables(net):
+    """Every neuron built as a truth table reads only previous-layer values, whose fields total
+    at most :data:`lwc.semantics.MAX_TABLE_BITS` bits."""
+    ranges = [(0, net.input.max_value)] * len(net.input_map)
+    for li, layer in enumerate(net.layers):
+        for neuron in layer.neurons:
+            if not neuron.table:
+                continue
+            where = f"layer {li} neuron {neuron.origin}"
+            _check(neuron.table is True, f"{where}: table must be True or False")
+            _check(all(i < len(ranges) for i in neuron.inputs),
+                   f"{where}: a table neuron cannot read a shared node")
+            bits = semantics.table_bits([ranges[i] for i in neuron.inputs])
+            _check(bits <= semantics.MAX_TABLE_BITS,
+                   f"{where}: a table of {bits} index bits (at most "
+                   f"{semantics.MAX_TABLE_BITS})")
+        ranges = [out for _, out in layer_ranges_step(layer, ranges)]
 
 
 def _verify_widths(net):
@@ -461,8 +487,9 @@ def dump(net):
             params = " ".join(f"{k}={v}" for k, v in zip(ACTIVATION_KINDS[act.kind],
                                                           neuron.params))
             rng = "" if neuron.sum_range is None else " sum=[{},{}]".format(*neuron.sum_range)
+            table = " table" if neuron.table else ""
             terms = _fmt_terms(neuron, names)
-            lines.append(f"  n{neuron.origin} {params}{rng} : {terms}".rstrip())
+            lines.append(f"  n{neuron.origin} {params}{rng}{table} : {terms}".rstrip())
     lines.append("classes " + " ".join(net.classes))
     return "\n".join(lines) + "\n"
 

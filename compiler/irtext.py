@@ -26,7 +26,7 @@ from .ir import (
 __all__ = ["parse"]
 
 _TERM = re.compile(r"^([+-])(?:(\d+)\*)?([xas]\d+)$")
-_ITEM = re.compile(r"^(n|s)(\d+)((?: \w+=-?\d+)*)(?: sum=\[(-?\d+),(-?\d+)\])? :(.*)$")
+_ITEM = re.compile(r"^(n|s)(\d+)((?: \w+=-?\d+)*)(?: sum=\[(-?\d+),(-?\d+)\])?( table)? :(.*)$")
 
 
 def _fields(text):
@@ -89,19 +89,21 @@ def parse(text):
         match = _ITEM.match(line.strip())
         if not match or not layers:
             raise VerifyError(f"cannot read the IR line {line!r}")
-        what, number, params, lo, hi, terms = match.groups()
+        what, number, params, lo, hi, table, terms = match.groups()
         activation, neurons, shared = layers[-1]
         where = f"layer {len(layers) - 1} {what}{number}"
         inputs, weights = _terms(terms, readable, where)
         rng = None if lo is None else (int(lo), int(hi))
         widths.append(rng is not None)
         if what == "s":
+            if table:
+                raise VerifyError(f"{where}: a shared node cannot be a table")
             shared.append(SharedNode(inputs, weights, rng))
         else:
             values = _fields(params)
             names = ACTIVATION_KINDS.get(activation.kind, ())
             neurons.append(Neuron(inputs, weights, tuple(int(values[k]) for k in names),
-                                  int(number), rng))
+                                  int(number), rng, table=bool(table)))
     compiled = bool(widths) and all(widths)
     kind = CompiledNetwork if compiled else Network
     net = kind(input=InputSpec(int(head["inputs"]), int(head["bits"])),

@@ -39,7 +39,7 @@ def layer_specs(net):
     return tuple(
         LayerSpec(
             activation=ActivationSpec(layer.activation.kind, **layer.activation.settings),
-            neurons=tuple(NeuronSpec(n.inputs, n.weights, n.params, n.origin)
+            neurons=tuple(NeuronSpec(n.inputs, n.weights, n.params, n.origin, table=n.table)
                           for n in layer.neurons),
             shared=tuple(SharedSpec(node.inputs, node.weights) for node in layer.shared),
         )
@@ -63,7 +63,8 @@ def plan(compiled, architecture=PARALLEL, *, register_every=None, keep_adders=Tr
         clock. :class:`~lwc.compiler.architecture.Streaming`: the first layer computed one
         weight per clock per lane from block RAM, ``features_per_cycle`` features per transfer
         and ``lanes`` lanes (its shared nodes, if any, are expanded: sharing saves nothing
-        there); the later layers are built as in the parallel network.
+        there, and so are its table neurons); the later layers are built as in the parallel
+        network.
     register_every : int or None
         Pipeline registers every this many adder / comparator levels, on top of the one register
         stage per layer and the argmax stage; ``None`` for none.
@@ -92,6 +93,8 @@ def plan(compiled, architecture=PARALLEL, *, register_every=None, keep_adders=Tr
                    keep_adders=keep_adders, compress=compress)
     if isinstance(architecture, Streaming):
         first = expand_layer(net.layers[0], len(net.input_map))
+        # The sequential layer adds weights one by one: it builds no tables.
+        first = replace(first, neurons=tuple(replace(n, table=False) for n in first.neurons))
         net = replace(net, layers=(first, *net.layers[1:]))
         design = streaming_plan(layers=layer_specs(net), lanes=architecture.lanes,
                                 features_per_cycle=architecture.features_per_cycle, **options)

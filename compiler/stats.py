@@ -20,8 +20,9 @@ def nonzero_count(net):
 
 def adder_count(net):
     """Two-input adders (or subtractors) the hardware of ``net`` builds: one per shared node, and
-    ``terms - 1`` per neuron."""
-    return sum(len(layer.shared) + sum(max(len(n.inputs) - 1, 0) for n in layer.neurons)
+    ``terms - 1`` per neuron, none for a neuron built as a truth table."""
+    return sum(len(layer.shared) + sum(max(len(n.inputs) - 1, 0) for n in layer.neurons
+                                       if not n.table)
                for layer in net.layers)
 
 

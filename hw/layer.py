@@ -40,7 +40,8 @@ class TernaryLayer(wiring.Component):
     """The neurons of one layer: first the shared sums (``spec.shared``), each built once; then
     each neuron an adder tree over its terms (inputs and shared sums, each available after its
     own adder level), or a compressor tree when every input is one bit wide; then its activation,
-    then a register (enabled by ``en``) unless its output is constant.
+    then a register (enabled by ``en``) unless its output is constant. A neuron marked ``table``
+    (:class:`NeuronSpec`) is instead a truth table over its inputs' bits, then the register.
 
     Every width is exact for the value ranges that flow through it, computed from
     ``input_ranges`` by interval arithmetic. Trees are laid out over the same number of levels, so
@@ -160,6 +161,9 @@ def build_layer(nl, spec, plan, inputs, index, *, compress=False, names=None):
     IR's names, :func:`lwc.compiler.ir.value_names`); return the registered activations (a
     constant node for a neuron whose output is constant).
 
+    A neuron marked ``table`` is a truth table over its inputs' bits (``{name}_t{b}``, see
+    :func:`_table`), its output delayed to the layer's last stage.
+
     Shared node ``k`` is the signal ``l{index}_s{k}``, made once and read by every neuron (and
     later node) that names it, at whatever pipeline stage each reads it; a term read with weight
     ``w``, ``|w| > 1``, is the signal ``l{index}_{name}_x{|w|}`` (or ``l{index}_s{k}_x{|w|}``),
@@ -188,6 +192,13 @@ def build_layer(nl, spec, plan, inputs, index, *, compress=False, names=None):
         out_lo, out_hi = plan.output_ranges[j]
         if out_lo == out_hi:
             outputs.append(nl.const(out_lo, range_shape(out_lo, out_hi)))
+            continue
+        if neuron.table:
+            value = _table(nl, act, neuron, [terms[i] for i in neuron.inputs], (out_lo, out_hi),
+                           name)
+            # Its output waits for the other neurons' in the layer's pipeline stages.
+            value = pipeline.at(Term(value, out_lo, out_hi, +1, 0, f"{name}_a"), plan.levels)
+            outputs.append(nl.reg(f"{name}_act", range_shape(out_lo, out_hi), value.value))
             continue
         # A tree whose weights are all negative would end in a negation; build it over the
         # negated weights instead and let the activation read the negated sum, which costs
@@ -222,6 +233,18 @@ def build_layer(nl, spec, plan, inputs, index, *, compress=False, names=None):
         value = _activation(nl, act, neuron.params, r, r_range, flip, (out_lo, out_hi), name)
         outputs.append(nl.reg(f"{name}_act", range_shape(out_lo, out_hi), value))
     return outputs
+
+
+def _table(nl, act, neuron, reads, out_range, name):
+    """The wire ``{name}_a``: the activation of the neuron as a truth table over the bits of the
+    values it ``reads`` (:class:`~lwc.hw.adder_tree.Term` s of weight +1), concatenated first
+    to last; output bit ``b`` is the wire ``{name}_t{b}``. The table is
+    :func:`lwc.semantics.truth_table`'s, so it is the neuron's function by construction."""
+    tables = semantics.truth_table(act.kind, neuron.params, neuron.weights,
+                                   [(t.lo, t.hi) for t in reads], **act.settings)
+    index = nl.cat(*(t.value for t in reads))
+    bits = [nl.lookup(f"{name}_t{b}", table, index) for b, table in enumerate(tables)]
+    return nl.wire(f"{name}_a", range_shape(*out_range), nl.cat(*bits))
 
 
 def _thresholds(nl, act, params, r, r_range, flip):

@@ -23,8 +23,9 @@ Arithmetic (``add``, ``sub``, ``neg``, ``mul`` by a constant, ``sar`` by a const
 ``mux``) is value-preserving: operands keep their values whatever their signedness (as in
 Amaranth), and its operands are signals or constants. Bit logic (``bit``, ``slice``, ``not_``,
 ``and_``, ``or_``, ``xor``, ``cat``, ``repl``, ``any_``) works on unsigned bit vectors and nests
-freely. A signal's driver is assigned to it as Amaranth's ``eq`` does: truncated or extended by
-the driver's own signedness; every builder makes signals wide enough for their values.
+freely; a truth table (``lookup``) is a one-bit wire of its own. A signal's driver is assigned to
+it as Amaranth's ``eq`` does: truncated or extended by the driver's own signedness; every builder
+makes signals wide enough for their values.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
@@ -124,6 +125,13 @@ class Netlist:
 
     def copy(self, name, shape, value):
         return self.wire(name, shape, value)
+
+    def lookup(self, name, table, index):
+        """The one-bit wire ``name`` = bit ``index`` of the constant ``table`` (an int of
+        ``2**index.shape.width`` bits): a truth table over the bits of ``index``."""
+        size = 1 << index.shape.width
+        assert 0 <= table < 1 << size, (table, size)
+        return self.wire(name, _ONE, Node("lookup", _ONE, (index, table, size)))
 
     def full_adder(self, name, a, b, c):
         s = self.wire(f"{name}_s", _ONE, self.xor(self.xor(a, b), c))
@@ -296,6 +304,9 @@ def to_amaranth(netlist, m, bindings):
             result = value(args[0]).replicate(args[1])
         elif op == "any":
             result = value(args[0]).any()
+        elif op == "lookup":
+            index, table, size = args
+            result = Const(table, size).bit_select(value(index), 1)
         else:
             raise AssertionError(f"{op} is not an expression")
         values[node] = result
@@ -362,6 +373,7 @@ class _VerilogText:
             if node.shape.signed:
                 return f"-{w}'sd{-v}" if v < 0 else f"{w}'sd{v}"
             return f"{w}'d{v}"
+        assert op != "lookup", "a lookup is read through the wire it drives"
         return f"({self.expr(node)})"
 
     @staticmethod
@@ -412,6 +424,9 @@ class _VerilogText:
             return f"{{{args[1]}{{{self.own(args[0])}}}}}"
         if op == "any":
             return f"|{self.own(args[0])}"
+        if op == "lookup":  # only a one-bit wire's driver (Netlist.lookup), which truncates it
+            index, table, size = args
+            return f"{size}'h{table:x} >> {self.own(index)}"
         raise AssertionError(f"{op} is not an expression")
 
 

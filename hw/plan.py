@@ -110,12 +110,16 @@ class ActivationSpec:
 @dataclass(frozen=True)
 class NeuronSpec:
     """One neuron: indices it reads from the previous layer (strictly increasing), a nonzero weight
-    per index, its activation parameters, and ``origin`` (its index as trained; names signals)."""
+    per index, its activation parameters, and ``origin`` (its index as trained; names signals).
+    With ``table`` it is built as a truth table over its inputs' bits
+    (:func:`lwc.semantics.truth_table`; it may read no shared node, and its inputs' fields total
+    at most :data:`lwc.semantics.MAX_TABLE_BITS` bits), otherwise as a sum and an activation."""
 
     inputs: tuple[int, ...]
     weights: tuple[int, ...]
     params: tuple[int, ...]
     origin: int
+    table: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,8 @@ def _check_spec(spec, input_count):
         if semantics.KINDS[kind].increasing and \
                 any(a >= b for a, b in zip(n.params, n.params[1:])):
             raise ValueError(f"{where}: {kind} needs {' < '.join(params)}, not {n.params!r}")
+        if n.table and not all(i < input_count for i in n.inputs):
+            raise ValueError(f"{where}: a table neuron cannot read a shared node")
 
 
 @dataclass(frozen=True)
@@ -213,7 +219,14 @@ def layer_plan(spec, input_ranges, register_every):
     sums = tuple(semantics.weighted_sum_range([ranges[i] for i in n.inputs], n.weights)
                  for n in spec.neurons)
     outs = tuple(spec.activation.output_range(n.params, s) for n, s in zip(spec.neurons, sums))
-    depths = tuple(schedule_depth([arrivals[i] for i in n.inputs]) for n in spec.neurons)
+    # A table neuron has no adders: its output waits at level 0 for the others'.
+    depths = tuple(0 if n.table else schedule_depth([arrivals[i] for i in n.inputs])
+                   for n in spec.neurons)
+    for n in spec.neurons:
+        bits = semantics.table_bits([ranges[i] for i in n.inputs]) if n.table else 0
+        if bits > semantics.MAX_TABLE_BITS:
+            raise ValueError(f"Neuron {n.origin}: a table of {bits} index bits (at most "
+                             f"{semantics.MAX_TABLE_BITS})")
     levels = max(depths, default=0)
     n_in = len(input_ranges)
     return LayerPlan(tuple(ranges[:n_in]), tuple(ranges[n_in:]), tuple(arrivals[n_in:]), sums,

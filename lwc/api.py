@@ -168,7 +168,7 @@ class Model:
         return test_set(self.net, data_dir=data_dir, csv=csv, net_path=self.path)
 
     def compile(self, architecture="auto", board=None, *, register_every=None, share=True,
-                features_per_cycle=None, lanes=None, progress=print):
+                tables=None, features_per_cycle=None, lanes=None, progress=print):
         """Compile the net once, as ``lwc compile`` does, into a :class:`CompiledModel`.
 
         Parameters
@@ -186,6 +186,10 @@ class Model:
         share : bool
             Build sub-sums that several neurons of a layer share once (``--no-share`` is
             ``False``).
+        tables : str or None
+            Which neurons are built as truth tables (``lwc compile --tables``): ``"off"``,
+            ``"auto"`` (where the cost model finds them cheaper) or ``"all"`` (every one that
+            fits); ``None`` for :data:`lwc.compiler.passes.DEFAULT_TABLES`.
         features_per_cycle, lanes : int or None
             Streaming: input features per transfer, first-layer neurons at once.
         progress : callable or None
@@ -203,7 +207,8 @@ class Model:
         board_obj = resolve_target(None, board)[1] if board is not None else None
         design = design_for(self.net, board_obj, architecture=architecture,
                             features_per_cycle=features_per_cycle, lanes=lanes,
-                            register_every=register_every, share=share, progress=progress)
+                            register_every=register_every, share=share, progress=progress,
+                            **({} if tables is None else {"tables": tables}))
         return CompiledModel(self, design, board_obj)
 
 

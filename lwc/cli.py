@@ -187,6 +187,7 @@ def _cmd_compile(args):
     # Sharing is on by default; only --no-share passes the option (see compile_net's share).
     sharing = {"share": False} if args.no_share else {}
     result = compile_net(net, out, target=args.target, board=args.board, clock_mhz=args.fmax,
+                         tables=args.tables,
                          seed=args.seed, baud=args.baud, register_every=args.register_every,
                          architecture=args.architecture,
                          features_per_cycle=args.features_per_cycle, lanes=args.lanes,
@@ -231,6 +232,14 @@ def _add_compile(sub):
 
 def _add_architecture_options(p):
     from .compiler.architecture import CHOICES
+    from .compiler.passes import DEFAULT_TABLES, TABLES
+    from .semantics import MAX_TABLE_BITS
+
+    p.add_argument("--tables", choices=TABLES, default=DEFAULT_TABLES,
+                   help="neurons built as truth tables over their input bits: off, auto (where "
+                   "a LUT4 cost model finds the table cheaper than the sum and threshold) or "
+                   f"all (every neuron of at most {MAX_TABLE_BITS} input bits); "
+                   f"default {DEFAULT_TABLES}")
 
     p.add_argument("--architecture", default="auto", choices=CHOICES,
                    help="datapath: parallel (every layer in logic, 1 inference per cycle), "
@@ -254,7 +263,7 @@ def _design(net, args, board):
     planner = functools.partial(plan_architecture, board=board, architecture=args.architecture,
                                 features_per_cycle=args.features_per_cycle, lanes=args.lanes,
                                 progress=_say)
-    return compile_design(net, planner=planner)
+    return compile_design(net, planner=planner, tables=args.tables)
 
 
 # --- lwc flash -----------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from .boards.pll import board_pll
 from .boards.registry import DEFAULT_BOARDS, get_board
 from .compiler.architecture import check_options, requested
 from .compiler.driver import NetworkFacts, Stopwatch, compile_design
+from .compiler.passes import DEFAULT_TABLES
 from .errors import UsageError
 from .outdir import MANIFEST, OutputDir, claim, fingerprint
 
@@ -89,7 +90,8 @@ def resolve_target(target, board):
 
 def compile_net(net, out_dir, *, target=None, board=None, clock_mhz=None, seed=1,
                 baud=115200, register_every=None, architecture="auto", features_per_cycle=None,
-                lanes=None, share=True, force=False, source=None, progress=print):
+                lanes=None, share=True, tables=DEFAULT_TABLES, force=False, source=None,
+                progress=print):
     """Compile ``net`` (an IR network as loaded from ``net.pt``) once and write ``target``'s
     products into ``out_dir``; return a :class:`CompileResult`.
 
@@ -98,7 +100,8 @@ def compile_net(net, out_dir, *, target=None, board=None, clock_mhz=None, seed=1
     (generic gates, :func:`~lwc.boards.asic.synthesize`); ``None`` means the family of ``board``,
     or ``"ice40"`` without one. ``architecture``, ``features_per_cycle`` and ``lanes`` choose the
     datapath (:func:`~lwc.boards.plan.plan_architecture`; ``auto`` is parallel unless it does not
-    fit the board). ``share`` builds sub-sums shared by several neurons of a layer once. For the
+    fit the board). ``share`` builds sub-sums shared by several neurons of a layer once;
+    ``tables`` says which neurons are truth tables (:data:`lwc.compiler.passes.TABLES`). For the
     other options see :func:`write_design`.
 
     Raises
@@ -121,15 +124,16 @@ def compile_net(net, out_dir, *, target=None, board=None, clock_mhz=None, seed=1
     watch = Stopwatch(progress)  # a line per step, with the time, once the compile is slow
     design = design_for(net, board_obj, architecture=architecture,
                         features_per_cycle=features_per_cycle, lanes=lanes,
-                        register_every=register_every, share=share, progress=progress,
-                        stopwatch=watch)
+                        register_every=register_every, share=share, tables=tables,
+                        progress=progress, stopwatch=watch)
     return write_design(design, out_dir, target=target, board=board_obj, clock_mhz=clock_mhz,
                         seed=seed, baud=baud, force=force, source=source, progress=progress,
                         stopwatch=watch)
 
 
 def design_for(net, board=None, *, architecture="auto", features_per_cycle=None, lanes=None,
-               register_every=None, share=True, progress=print, stopwatch=None):
+               register_every=None, share=True, tables=DEFAULT_TABLES, progress=print,
+               stopwatch=None):
     """``net`` compiled once (:func:`~lwc.compiler.driver.compile_design`) into the design that
     :func:`compile_net` builds for ``board`` (a :class:`~lwc.boards.Board`, or ``None``).
 
@@ -150,6 +154,7 @@ def design_for(net, board=None, *, architecture="auto", features_per_cycle=None,
     planner = functools.partial(planner, architecture=architecture,
                                 features_per_cycle=features_per_cycle, lanes=lanes)
     return compile_design(net, planner=planner, register_every=register_every, share=share,
+                          tables=tables,
                           progress=stopwatch if stopwatch is not None else Stopwatch(progress))
 
 

@@ -4,7 +4,8 @@ A leaf module (standard library only) that the compiler, the hardware, the estim
 all import: the activation kinds with their per-neuron parameters and per-layer settings (and the
 settings' limits), the activation formulas, the exact interval of a weighted sum and of an
 activation, the weight limit, the exact width of an interval, the output payload's field widths,
-and when a layer's sums are built as compressor trees.
+when a layer's sums are built as compressor trees, and the contents of a neuron built as a truth
+table (:func:`truth_table`).
 
 A new activation kind is a row of :data:`KINDS`, a branch of :func:`activation` (and, if it is not
 monotone, its turning points in :func:`activation_range`), and its hardware; the IR, its text,
@@ -36,6 +37,9 @@ __all__ = [
     "label_width",
     "score_width",
     "one_bit_inputs",
+    "MAX_TABLE_BITS",
+    "table_bits",
+    "truth_table",
 ]
 
 
@@ -199,3 +203,49 @@ def one_bit_inputs(ranges):
     one of 0/1, -1/0 or a constant). Such a layer's neurons are built as compressor trees, which add
     the bits one by one, so a sub-sum shared between neurons saves nothing there."""
     return all(range_bits(lo, hi)[0] <= 1 for lo, hi in ranges)
+
+
+#: The most index bits a neuron built as a truth table may have (:func:`table_bits`): each output
+#: bit is a table of ``2**bits`` entries.
+MAX_TABLE_BITS = 10
+
+
+def table_bits(ranges):
+    """Index bits of a neuron built as a truth table reading values of ``ranges``: the width of
+    each value's field (:func:`range_bits`), added up."""
+    return sum(range_bits(lo, hi)[0] for lo, hi in ranges)
+
+
+def _field_value(bits, width, signed):
+    """The integer whose ``width``-bit field (two's complement when ``signed``) is ``bits``."""
+    return bits - (1 << width) if signed and bits >> (width - 1) & 1 else bits
+
+
+def truth_table(kind, params, weights, ranges, *, shift=0, bits=1):
+    """The truth table of a neuron: one int per bit of its output field, bit ``i`` of which is
+    that output bit when the neuron's inputs (values of ``ranges``, read with ``weights``) have
+    the fields that index ``i`` concatenates, the first input's field least significant.
+
+    Each field is :func:`range_bits` wide; a field value outside its input's range never occurs,
+    and its entry is that of the nearest value in range (so the table stays monotone in each
+    input). The output field is that of the activation's :func:`activation_range` over the sum's
+    :func:`weighted_sum_range`, two's complement when it is signed. Every entry is
+    :func:`activation` of the exact sum: the table is the neuron's function and nothing else.
+    """
+    fields = [range_bits(lo, hi) for lo, hi in ranges]
+    settings = dict(shift=shift, bits=bits)
+    out_range = activation_range(kind, params, weighted_sum_range(ranges, weights), **settings)
+    out_width = range_bits(*out_range)[0]
+    tables = [0] * out_width
+    total = sum(width for width, _ in fields)
+    assert total <= MAX_TABLE_BITS, f"a table of {total} index bits"
+    for index in range(1 << total):
+        s, rest = 0, index
+        for (width, signed), (lo, hi), w in zip(fields, ranges, weights, strict=True):
+            value = _field_value(rest & ((1 << width) - 1), width, signed) if width else 0
+            rest >>= width
+            s += w * min(max(value, lo), hi)
+        out = activation(kind, params, s, **settings) & ((1 << out_width) - 1)
+        for b in range(out_width):
+            tables[b] |= (out >> b & 1) << index
+    return tuple(tables)

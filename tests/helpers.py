@@ -63,6 +63,39 @@ def random_network(rng, *, inputs=12, hidden=(8,), outputs=3, bits=4, density=0.
                          [f"c{k}" for k in range(outputs)], {"dataset": "random"})
 
 
+def fan_in_network(rng, *, inputs=12, hidden=(8,), outputs=3, bits=1, fan_in=3, kinds=KINDS):
+    """A random :class:`~lwc.compiler.ir.Network` in which every neuron reads exactly ``fan_in``
+    values (fewer where its layer reads fewer), with ternary weights and parameters drawn inside
+    each neuron's reachable sums, so that few neurons are constant: the nets whose neurons are
+    small enough to be truth tables."""
+    sizes = [inputs, *hidden, outputs]
+    layers, in_range = [], (0, (1 << bits) - 1)
+    for li, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        w = np.zeros((n_out, n_in), dtype=np.int64)
+        for row in range(n_out):
+            cols = rng.choice(n_in, size=min(fan_in, n_in), replace=False)
+            w[row, cols] = rng.choice([-1, 1], size=len(cols))
+        extent = max(abs(in_range[0]), abs(in_range[1]))
+        reach = max(1, min(fan_in, n_in) * extent)
+        if li == len(sizes) - 2:
+            layers.append((w, ir.Activation("linear"), rng.integers(-2, 3, n_out)))
+            break
+        kind = kinds[rng.integers(len(kinds))]
+        if kind == "step":
+            act, params, in_range = ir.Activation("step"), rng.integers(-reach + 1, reach,
+                                                                        n_out), (0, 1)
+        elif kind == "ternary":
+            lo = rng.integers(-reach, reach - 1, n_out)
+            act, params, in_range = (ir.Activation("ternary"),
+                                     np.stack([lo, lo + rng.integers(1, 3, n_out)], 1), (-1, 1))
+        else:
+            act = ir.Activation("clip", shift=int(rng.integers(0, 2)), bits=2)
+            params, in_range = rng.integers(-reach, 1, n_out), (0, 3)
+        layers.append((w, act, params))
+    return ir.from_dense(ir.InputSpec(inputs, bits), layers, [f"c{k}" for k in range(outputs)],
+                         {"dataset": "random"})
+
+
 def nontrivial_network(*, seed=0, all_kinds=False, **kwargs):
     """The first :func:`random_network` from seeds ``seed``, ``seed + 1``, ... whose compiled
     hidden layers all keep two or more neurons (and, with ``all_kinds``, whose hidden layers use
@@ -207,6 +240,45 @@ def check_against_golden(net, vectors, *, architecture="parallel", features_per_
     np.testing.assert_array_equal(scores, trace.scores)
     np.testing.assert_array_equal(labels, trace.predictions)
     return dut, trace
+
+
+def iverilog_outputs(text, dut, x, tmp_path):
+    """Run Verilog ``text`` (module ``lwc_net``) in Icarus on ``x``, one vector per clock with
+    ``o.ready`` high; return ``(labels, scores)``. Its users are marked ``icarus``."""
+    import subprocess
+
+    bits, lw, sw = dut.input_bits, dut.label_width, dut.score_width
+    words = [sum(int(v) << (k * bits) for k, v in enumerate(row)) for row in x]
+    (tmp_path / "x.hex").write_text("".join(f"{w:x}\n" for w in words))
+    (tmp_path / "net.v").write_text(text)
+    (tmp_path / "tb.v").write_text(f"""
+module tb;
+  reg clk = 0; reg valid = 0; reg [{dut.input_count * bits - 1}:0] payload = 0;
+  reg [{dut.input_count * bits - 1}:0] mem [0:{len(x) - 1}];
+  wire ready, out_valid; wire [{lw + dut.n_classes * sw - 1}:0] out;
+  integer k;
+  lwc_net dut(.clk(clk), .rst(1'b0), .i__payload(payload), .i__valid(valid), .i__ready(ready),
+              .o__payload(out), .o__valid(out_valid), .o__ready(1'b1));
+  initial begin
+    $readmemh("x.hex", mem);
+    for (k = 0; k < {len(x) + dut.latency + 1}; k = k + 1) begin
+      valid = k < {len(x)}; payload = k < {len(x)} ? mem[k] : 0;
+      #1 clk = 1; #1 clk = 0;
+      if (out_valid) $display("%h", out);
+    end
+  end
+endmodule
+""")
+    subprocess.run(["iverilog", "-o", "sim", "tb.v", "net.v"], cwd=tmp_path, check=True)
+    lines = subprocess.run(["vvp", "-n", "sim"], cwd=tmp_path, check=True, capture_output=True,
+                           text=True).stdout.split()
+    labels, scores = [], []
+    for line in lines:
+        word = int(line, 16)
+        labels.append(word & ((1 << lw) - 1))
+        fields = [(word >> (lw + c * sw)) & ((1 << sw) - 1) for c in range(dut.n_classes)]
+        scores.append([f - (1 << sw) if f >> (sw - 1) else f for f in fields])
+    return np.array(labels), np.array(scores)
 
 
 # --- training -------------------------------------------------------------------------------------

@@ -181,6 +181,11 @@ class TrainConfig:
                             "die); not class balancing (--balance); formerly --balanced",
                             kind="bool", group="network", flag="--equal-fan-in",
                             aliases=("--balanced",))
+    max_fan_in: tuple[int, ...] = option(
+        (), "ste/dropneuron: the most nonzero weights a neuron keeps (its largest after the "
+        "sparsity cut), K for every hidden layer or one per layer, e.g. 4 or 6,4 (hidden "
+        "layers, then optionally the output layer); neurons of few input bits are built as "
+        "truth tables (lwc compile --tables)", kind="sizes", metavar="K", group="network")
     epochs: int = option(40, "training epochs: passes over the training split",
                          kind="positive_int", metavar="N")
     batch_size: int = option(64, "mini-batch size (samples per optimizer step)",
@@ -251,8 +256,10 @@ class TrainConfig:
         for f in fields(self):
             if getattr(self, f.name) is None and f.default is not None:
                 object.__setattr__(self, f.name, f.default)
-        for name in ("hidden", "categorical", "ignore"):
+        for name in ("hidden", "categorical", "ignore", "max_fan_in"):
             value = getattr(self, name)
+            if isinstance(value, int):
+                value = (value,)
             if isinstance(value, str):
                 value = tuple(v.strip() for v in value.split(",") if v.strip())
             if not isinstance(value, tuple):
@@ -339,6 +346,15 @@ class TrainConfig:
             bad("samples", "a positive integer")
         if not (self.sample_penalty >= 0 and math.isfinite(self.sample_penalty)):
             bad("sample_penalty", "a non-negative number")
+        if self.max_fan_in:
+            if not (len(self.max_fan_in) <= len(self.hidden) + 1 and all(
+                    isinstance(k, int) and not isinstance(k, bool) and k >= 1
+                    for k in self.max_fan_in)):
+                bad("max_fan_in", f"one positive limit, or one per layer ({len(self.hidden)} "
+                    f"hidden, then optionally the output)")
+            if self.method not in ("ste", "dropneuron"):
+                raise UsageError(f"max_fan_in is an option of methods 'ste' and 'dropneuron', "
+                                 f"not {self.method!r}")
         if self.balanced and self.method not in ("ste", "dropneuron"):
             raise UsageError(f"balanced is an option of methods 'ste' and 'dropneuron', not "
                              f"{self.method!r}")
@@ -360,6 +376,14 @@ class TrainConfig:
         """The target share of zero weights of every layer, hidden layers then output."""
         out = self.sparsity if self.output_sparsity is None else self.output_sparsity
         return (float(self.sparsity),) * len(self.hidden) + (float(out),)
+
+    def layer_fan_in(self):
+        """The most nonzero weights of a neuron of every layer, hidden layers then output
+        (``None`` for no limit): one ``max_fan_in`` is every hidden layer's."""
+        limits = self.max_fan_in
+        if len(limits) == 1:
+            limits = limits * len(self.hidden)
+        return tuple(int(k) for k in limits) + (None,) * (len(self.hidden) + 1 - len(limits))
 
     @property
     def group_lasso(self):

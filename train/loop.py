@@ -375,7 +375,7 @@ def _train(config, progress, on_data=None, data=None):
     regimen = make_regimen(config, config.epochs, steps_per_epoch)
     model = TernaryMLP(spec.count, config.hidden, n_classes, regimen.sparsity(0),
                        weights=regimen.weights, ste_window=config.ste_window,
-                       balanced=config.balanced).to(device)
+                       balanced=config.balanced, max_fan_in=config.layer_fan_in()).to(device)
     opt = torch.optim.Adam(regimen.param_groups(model, config.lr),
                            **_adam_options(device))
     total_steps = steps_per_epoch * config.epochs
@@ -478,6 +478,7 @@ def _train(config, progress, on_data=None, data=None):
            if config.output_sparsity is not None else {}),
         **({"augment": config.augment} if config.augment else {}),
         **({"balanced": True} if config.balanced else {}),
+        **({"max_fan_in": ",".join(map(str, config.max_fan_in))} if config.max_fan_in else {}),
         "dropneuron": lasso,
         "balance": config.balance,
         "epochs": config.epochs,

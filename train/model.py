@@ -144,14 +144,31 @@ def _dense(kept, signs, shape, dtype=torch.float32):
     return torch.from_numpy(out).to(dtype).view(shape)
 
 
+def _fan_in_mask(w, fan_in):
+    """Where ``|w|`` is among the ``fan_in`` largest of its row (strictly above the row's
+    ``n - fan_in``-th smallest, so ties may keep fewer); ``None`` when a row has no more than
+    ``fan_in`` weights."""
+    n = w.shape[-1]
+    if fan_in is None or fan_in >= n:
+        return None
+    mag = w.detach().abs()
+    return mag > mag.kthvalue(n - fan_in, dim=-1, keepdim=True).values
+
+
 class _Ternarize(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, w, sparsity, per_row, memo):
+    def forward(ctx, w, sparsity, per_row, memo, fan_in=None):
         # Under autocast the weights come out in its dtype (-1, 0, +1 are exact in any): the
         # product that follows need not cast them again.
         dtype = (torch.get_autocast_dtype(w.device.type)
                  if torch.is_autocast_enabled(w.device.type) else w.dtype)
         ctx.dtype = w.dtype
+        out = _Ternarize.cut(w, sparsity, per_row, memo, dtype)
+        mask = _fan_in_mask(w, fan_in)
+        return out if mask is None else torch.where(mask, out, torch.zeros_like(out))
+
+    @staticmethod
+    def cut(w, sparsity, per_row, memo, dtype):
         n, k = _cut_size(w, sparsity, per_row)
         if k <= 0:
             return torch.sign(w).to(dtype)
@@ -171,16 +188,17 @@ class _Ternarize(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad.to(ctx.dtype), None, None, None
+        return grad.to(ctx.dtype), None, None, None, None
 
 
-def ternarize(w, sparsity, per_row=False, memo=None):
+def ternarize(w, sparsity, per_row=False, memo=None, fan_in=None):
     """``sign(w)`` with the ``round(sparsity * w.numel())`` smallest ``|w|`` set to 0 (ties may
     zero a few more); with ``per_row``, the ``round(sparsity * w.shape[-1])`` smallest of every
     row (every neuron keeps the same number of inputs). The gradient passes straight through to
     ``w``. ``memo``, a :class:`_QuantileCut` kept between calls on the same (slowly changing)
-    ``w``, finds the cut faster (on the CPU, with NumPy); the result is the same."""
-    return _Ternarize.apply(w, sparsity, bool(per_row), memo)
+    ``w``, finds the cut faster (on the CPU, with NumPy); the result is the same. With
+    ``fan_in``, every row then keeps at most its ``fan_in`` largest ``|w|`` (``--max-fan-in``)."""
+    return _Ternarize.apply(w, sparsity, bool(per_row), memo, fan_in)
 
 
 # A layer whose ternary weights are at most this share nonzero multiplies them as a sparse
@@ -229,8 +247,8 @@ class _SparseTernaryProduct(torch.autograd.Function):
         return grad_x, grad_w, None, None
 
 
-def ternary_product(x, w, sparsity, per_row=False, memo=None):
-    """``x @ ternarize(w, sparsity, per_row, memo).t()`` with the same straight-through
+def ternary_product(x, w, sparsity, per_row=False, memo=None, fan_in=None):
+    """``x @ ternarize(w, sparsity, per_row, memo, fan_in).t()`` with the same straight-through
     gradient; on the CPU, in float32 outside autocast, a layer that keeps at most
     :data:`SPARSE_SHARE` of its weights multiplies sparsely (:class:`_SparseTernaryProduct`)."""
     n, k = _cut_size(w, sparsity, per_row)
@@ -238,8 +256,13 @@ def ternary_product(x, w, sparsity, per_row=False, memo=None):
     if (0 < k < n and keep <= SPARSE_SHARE * w.numel() and _fast_cut(w)
             and x.dtype == torch.float32 and x.dim() == 2
             and not torch.is_autocast_enabled("cpu")):
-        return _SparseTernaryProduct.apply(x, w, *ternary_support(w, sparsity, per_row, memo))
-    return torch.nn.functional.linear(x, ternarize(w, sparsity, per_row, memo))
+        kept, signs = ternary_support(w, sparsity, per_row, memo)
+        mask = _fan_in_mask(w, fan_in)
+        if mask is not None:
+            inside = mask.reshape(-1).numpy()[kept]
+            kept, signs = kept[inside], signs[inside]
+        return _SparseTernaryProduct.apply(x, w, kept, signs)
+    return torch.nn.functional.linear(x, ternarize(w, sparsity, per_row, memo, fan_in))
 
 
 def _strided(t):
@@ -355,23 +378,25 @@ class TernaryLinear(TernaryWeights):
     ``sparsity`` is the target share of zero weights (the ``|w|`` quantile cut); it may be changed
     between steps (e.g. ramped up during training). ``balanced`` cuts every neuron's weights at
     their own quantile, so every neuron keeps the same number of inputs (none dies of having only
-    small weights, which at high sparsity costs a per-layer cut many neurons).
+    small weights, which at high sparsity costs a per-layer cut many neurons). ``fan_in`` (or
+    ``None``) is the most nonzero weights a neuron keeps after the cut: its largest ``|w|``.
     """
 
-    def __init__(self, in_features, out_features, sparsity, balanced=False):
+    def __init__(self, in_features, out_features, sparsity, balanced=False, fan_in=None):
         super().__init__(in_features, out_features)
         self.sparsity = float(sparsity)
         self.balanced = bool(balanced)
+        self.fan_in = None if fan_in is None else int(fan_in)
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         nn.init.uniform_(self.weight, -1.0, 1.0)
         self._memo = _QuantileCut()  # finds the quantile cut fast (see ternarize)
 
     def ternary_weight(self):
         """The ternary weight matrix (``float``, values in {-1, 0, +1})."""
-        return ternarize(self.weight, self.sparsity, self.balanced, self._memo)
+        return ternarize(self.weight, self.sparsity, self.balanced, self._memo, self.fan_in)
 
     def train_weight(self):
-        return ternarize(self.weight, self.sparsity, self.balanced, self._memo)
+        return ternarize(self.weight, self.sparsity, self.balanced, self._memo, self.fan_in)
 
     def latent(self):
         return self.weight
@@ -382,12 +407,14 @@ class TernaryLinear(TernaryWeights):
     def forward(self, x):
         if self.training and not self.fixed:
             # The same product as the base class's, sparse where that is faster.
-            return ternary_product(x, self.weight, self.sparsity, self.balanced, self._memo)
+            return ternary_product(x, self.weight, self.sparsity, self.balanced, self._memo,
+                                   self.fan_in)
         return super().forward(x)
 
     def extra_repr(self):
         return (f"{self.in_features}, {self.out_features}, sparsity={self.sparsity}"
-                + (", balanced" if self.balanced else ""))
+                + (", balanced" if self.balanced else "")
+                + (f", fan_in={self.fan_in}" if self.fan_in is not None else ""))
 
 
 # Free latent weights are clipped to [-_CLIP, _CLIP]: beyond 1.5 the nearest value is +-1 anyway,
@@ -696,11 +723,13 @@ class SampledWeights(TernaryWeights):
 WEIGHT_KINDS = ("quantile", "latent", "masked", "distribution", "sampled")
 
 
-def _make_weights(kind, n_in, n_out, sparsity, balanced=False):
+def _make_weights(kind, n_in, n_out, sparsity, balanced=False, fan_in=None):
     if balanced and kind != "quantile":
         raise ValueError(f"balanced sparsity is for quantile weights, not {kind!r}")
+    if fan_in is not None and kind != "quantile":
+        raise ValueError(f"a fan-in limit is for quantile weights, not {kind!r}")
     if kind == "quantile":
-        return TernaryLinear(n_in, n_out, sparsity, balanced)
+        return TernaryLinear(n_in, n_out, sparsity, balanced, fan_in)
     if kind == "latent":
         return LatentTernary(n_in, n_out, sparsity)
     if kind == "masked":
@@ -719,9 +748,10 @@ class StepLayer(nn.Module):
     """
 
     def __init__(self, in_features, out_features, sparsity, weights="quantile", ste_window=1.0,
-                 balanced=False):
+                 balanced=False, fan_in=None):
         super().__init__()
-        self.linear = _make_weights(weights, in_features, out_features, sparsity, balanced)
+        self.linear = _make_weights(weights, in_features, out_features, sparsity, balanced,
+                                    fan_in)
         self.bn = nn.BatchNorm1d(out_features)
         self.ste_window = float(ste_window)
 
@@ -765,9 +795,11 @@ class StepLayer(nn.Module):
 class OutputLayer(nn.Module):
     """Output layer: ``alpha * (W_t a + round(b))``, ``alpha = exp(log_alpha) > 0``."""
 
-    def __init__(self, in_features, out_features, sparsity, weights="quantile", balanced=False):
+    def __init__(self, in_features, out_features, sparsity, weights="quantile", balanced=False,
+                 fan_in=None):
         super().__init__()
-        self.linear = _make_weights(weights, in_features, out_features, sparsity, balanced)
+        self.linear = _make_weights(weights, in_features, out_features, sparsity, balanced,
+                                    fan_in)
         self.bias = nn.Parameter(torch.zeros(out_features))
         # Integer scores grow like sqrt(nonzero fan-in); start alpha so logits are of order 1.
         fan_in = max(1.0, (1.0 - float(sparsity)) * in_features)
@@ -795,12 +827,14 @@ class TernaryMLP(nn.Module):
     ``sparsity`` is one target share of zero weights for every layer, or a sequence with one per
     layer (hidden layers, then the output layer); how it is used depends on ``weights`` (one of
     :data:`WEIGHT_KINDS`); ``balanced`` (``quantile`` weights only) gives every neuron of a
-    layer the same number of inputs. The forward pass takes integer-valued inputs (the quantized
-    features) as float32 and returns logits.
+    layer the same number of inputs; ``max_fan_in`` (``quantile`` weights only) holds the most
+    nonzero weights a neuron of each layer keeps (``None`` for no limit), one per layer. The
+    forward pass takes integer-valued inputs (the quantized features) as float32 and returns
+    logits.
     """
 
     def __init__(self, inputs, hidden, outputs, sparsity, *, weights="quantile", ste_window=1.0,
-                 balanced=False):
+                 balanced=False, max_fan_in=None):
         super().__init__()
         hidden = tuple(int(h) for h in hidden)
         sizes = (int(inputs), *hidden, int(outputs))
@@ -811,11 +845,14 @@ class TernaryMLP(nn.Module):
         assert len(sparsity) == n_layers, "one sparsity per layer"
         self.sizes = sizes
         self.weights_kind = weights
+        fan_in = (None,) * n_layers if max_fan_in is None else tuple(max_fan_in)
+        assert len(fan_in) == n_layers, "one fan-in limit per layer"
         self.hidden = nn.ModuleList(
-            StepLayer(n_in, n_out, sp, weights, ste_window, balanced)
-            for n_in, n_out, sp in zip(sizes[:-2], sizes[1:-1], sparsity[:-1])
+            StepLayer(n_in, n_out, sp, weights, ste_window, balanced, k)
+            for n_in, n_out, sp, k in zip(sizes[:-2], sizes[1:-1], sparsity[:-1], fan_in)
         )
-        self.output = OutputLayer(sizes[-2], sizes[-1], sparsity[-1], weights, balanced)
+        self.output = OutputLayer(sizes[-2], sizes[-1], sparsity[-1], weights, balanced,
+                                  fan_in[-1])
 
     def ternary_layers(self):
         """The weight module of every layer, input to output."""

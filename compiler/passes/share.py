@@ -63,6 +63,7 @@ def _share(net, *, budget=DEFAULT_BUDGET, slack=0, one_bit=False, pairs=DEFAULT_
     there and costs its adder (measured in ``docs/benchmarks.md``). The pass accepts a net in any
     phase and starts from its expansion (shared nodes it already has are expanded, widths are
     dropped), so it is idempotent; the passes that need plain receptive fields refuse its output.
+    Neurons built as truth tables (``Neuron.table``) are left alone.
     """
     assert isinstance(net, Network)
     net = unshare(without_widths(net))
@@ -73,9 +74,14 @@ def _share(net, *, budget=DEFAULT_BUDGET, slack=0, one_bit=False, pairs=DEFAULT_
     for li, layer in enumerate(net.layers):
         # The hardware's rule for compressor trees, from its one home.
         if one_bit or not semantics.one_bit_inputs(ranges):
-            part = budget * sum(len(n.inputs) for n in layer.neurons) // total
-            layer = share_layer(layer, net.layer_input_count(li), budget=part, slack=slack,
-                                pairs=pairs, cells=cells)
+            # Table neurons read their inputs themselves: the others share among them.
+            summed = replace(layer, neurons=tuple(n for n in layer.neurons if not n.table))
+            part = budget * sum(len(n.inputs) for n in summed.neurons) // total
+            summed = share_layer(summed, net.layer_input_count(li), budget=part, slack=slack,
+                                 pairs=pairs, cells=cells)
+            made = iter(summed.neurons)
+            layer = replace(summed, neurons=tuple(n if n.table else next(made)
+                                                  for n in layer.neurons))
         layers.append(layer)
         ranges = [out for _, out in layer_ranges_step(layer, ranges)]
     return replace(net, layers=tuple(layers))

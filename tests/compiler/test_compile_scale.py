@@ -157,7 +157,7 @@ def test_compile_reports_each_step_once_slow(make_network, rng):
     assert quick == []
     lines = []
     compile_design(net, progress=Stopwatch(lines.append, quiet=0))
-    names = [p.name for p in passes.PIPELINE]
+    names = [p.name for p in passes.pipeline()]
     assert [line.split(" done after ")[0] for line in lines] == [
         *(f"compiler: pass {k}/{len(names)} {name}" for k, name in enumerate(names, 1)),
         "compiler: hardware plan"]

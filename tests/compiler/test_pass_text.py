@@ -176,6 +176,32 @@ def test_infer_widths_of_shared_nodes():
         """)
 
 
+def test_tabulate():
+    # One-bit inputs: n0 (three of them) is one LUT4 against a compressor tree and a comparison;
+    # n1 reads one input (a comparison either way) and n2 twelve (past the cost model's reach).
+    # The output n0 adds two bits: two LUT4s as a table (a two-bit score), two cells as an
+    # adder; a tie stays a sum.
+    many = " ".join(f"+x{k}" for k in range(12))
+    before = f"""
+        network inputs=12 bits=1 used=12 outputs=2 quantizer=none
+        input_map 0 1 2 3 4 5 6 7 8 9 10 11
+        layer 0 step neurons=3
+          n0 threshold=1 : +x0 -x1 +x2
+          n1 threshold=1 : +x3
+          n2 threshold=6 : {many}
+        layer 1 linear neurons=2
+          n0 bias=0 : +a0 +a1
+          n1 bias=0 : -a2
+        classes 0 1
+        """
+    assert run_text(passes.tabulate, before) == text(before).replace(
+        " : +x0 -x1 +x2", " table : +x0 -x1 +x2")
+    # tabulate_all: every neuron of at most MAX_TABLE_BITS (10) bits.
+    assert run_text(passes.tabulate_all, before) == text(before).replace(
+        " : +x0 -x1", " table : +x0 -x1").replace(" : +x3", " table : +x3").replace(
+        " : +a0 +a1", " table : +a0 +a1").replace(" : -a2", " table : -a2")
+
+
 # --- phases ----------------------------------------------------------------------------------
 
 def test_text_reads_back_to_the_same_net(make_network, rng):

@@ -28,6 +28,8 @@ from lwc.hw import ParallelPlan, StreamingNetwork, TernaryNetwork, network_veril
 from lwc.hw.netlist import Netlist
 from lwc.sim import runner
 
+from helpers import fan_in_network
+
 # --- nets --------------------------------------------------------------------------------------
 
 
@@ -202,7 +204,11 @@ def _cases(rng, make_network):
                            kinds=("step",))
     kinds = _all_kinds_net(rng, make_network)
     integer = _seeded(1)
+    tables = fan_in_network(rng, inputs=12, hidden=(10, 8), outputs=3, bits=1, fan_in=3,
+                            kinds=("step", "ternary", "clip"))
     return {
+        "tables": (tables, {}),
+        "tables-pipelined": (tables, {"register_every": 1}),
         "issue16": (issue16_net(), {}),
         "shared": (shared, {}),
         "shared-pipelined": (shared, {"register_every": 1}),
@@ -216,14 +222,17 @@ def _cases(rng, make_network):
 
 
 CASES = ["issue16", "shared", "shared-pipelined", "compressor", "all-kinds", "integer",
-         "integer-pipelined", "streaming", "streaming-integer"]
+         "integer-pipelined", "streaming", "streaming-integer", "tables", "tables-pipelined"]
 
 
 @pytest.mark.yosys
 @pytest.mark.parametrize("case", CASES)
 def test_net_v_is_the_bitstream_design(case, rng, make_network, yosys, tmp_path):
     net, options = _cases(rng, make_network)[case]
-    compiled = passes.run(net)
+    compiled = passes.run(net, passes.pipeline(tables="all" if case.startswith("tables")
+                                               else "off"))
+    if case.startswith("tables"):
+        assert any(n.table for layer in compiled.layers for n in layer.neurons)
     if case == "shared":
         assert any(layer.shared for layer in compiled.layers)
     if case.startswith("integer"):

@@ -21,7 +21,14 @@ from lwc.hw import (
     parallel_plan,
 )
 
-from helpers import adversarial_vectors, check_against_golden, compiled, networks, rtl_outputs
+from helpers import (
+    adversarial_vectors,
+    check_against_golden,
+    compiled,
+    iverilog_outputs,
+    networks,
+    rtl_outputs,
+)
 
 ALL_KINDS = ("step", "ternary", "clip")
 
@@ -302,45 +309,6 @@ def test_keep_attribute_on_adders():
     assert re.search(r"\(\* keep = .*\*\)\s*wire \[4:0\] tree_l0_n3_1_0;", rtl)
 
 
-def _iverilog_outputs(text, dut, x, tmp_path):
-    """Run Verilog ``text`` (module ``lwc_net``) in Icarus on ``x``, one vector per clock with
-    ``o.ready`` high; return ``(labels, scores)``. Its users are marked ``icarus``."""
-    import subprocess
-
-    bits, lw, sw = dut.input_bits, dut.label_width, dut.score_width
-    words = [sum(int(v) << (k * bits) for k, v in enumerate(row)) for row in x]
-    (tmp_path / "x.hex").write_text("".join(f"{w:x}\n" for w in words))
-    (tmp_path / "net.v").write_text(text)
-    (tmp_path / "tb.v").write_text(f"""
-module tb;
-  reg clk = 0; reg valid = 0; reg [{dut.input_count * bits - 1}:0] payload = 0;
-  reg [{dut.input_count * bits - 1}:0] mem [0:{len(x) - 1}];
-  wire ready, out_valid; wire [{lw + dut.n_classes * sw - 1}:0] out;
-  integer k;
-  lwc_net dut(.clk(clk), .rst(1'b0), .i__payload(payload), .i__valid(valid), .i__ready(ready),
-              .o__payload(out), .o__valid(out_valid), .o__ready(1'b1));
-  initial begin
-    $readmemh("x.hex", mem);
-    for (k = 0; k < {len(x) + dut.latency + 1}; k = k + 1) begin
-      valid = k < {len(x)}; payload = k < {len(x)} ? mem[k] : 0;
-      #1 clk = 1; #1 clk = 0;
-      if (out_valid) $display("%h", out);
-    end
-  end
-endmodule
-""")
-    subprocess.run(["iverilog", "-o", "sim", "tb.v", "net.v"], cwd=tmp_path, check=True)
-    lines = subprocess.run(["vvp", "-n", "sim"], cwd=tmp_path, check=True, capture_output=True,
-                           text=True).stdout.split()
-    labels, scores = [], []
-    for line in lines:
-        word = int(line, 16)
-        labels.append(word & ((1 << lw) - 1))
-        fields = [(word >> (lw + c * sw)) & ((1 << sw) - 1) for c in range(dut.n_classes)]
-        scores.append([f - (1 << sw) if f >> (sw - 1) else f for f in fields])
-    return np.array(labels), np.array(scores)
-
-
 @pytest.mark.icarus
 @pytest.mark.parametrize("config", ["mixed", "dense-clip", "deep-ternary", "wide-bits"])
 @pytest.mark.parametrize("register_every, compress", [(None, False), (1, False), (None, True)])
@@ -352,7 +320,7 @@ def test_verilog_writer_matches_golden(config, register_every, compress, rng, ma
                        density=density, kinds=kinds)
     dut = plan(compiled(net), register_every=register_every, compress=compress)
     x = make_vectors(net, rng, n_random=32)
-    labels, scores = _iverilog_outputs(network_verilog(dut), dut, x, tmp_path)
+    labels, scores = iverilog_outputs(network_verilog(dut), dut, x, tmp_path)
     trace = golden.evaluate(net, x)
     np.testing.assert_array_equal(scores, trace.scores)
     np.testing.assert_array_equal(labels, trace.predictions)
