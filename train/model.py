@@ -37,6 +37,11 @@ Weight modules (one per layer; ``weights=`` of :class:`TernaryMLP`):
     a categorical distribution over {-1, 0, +1} per weight (three logits); trained through the
     probabilistic forward pass :meth:`TernaryMLP.forward_distribution`; exported as the most
     probable value.
+``paths`` (:class:`PathWeights`)
+    only the connections chosen before training (:mod:`lwc.train.paths`): every neuron reads a
+    fixed set of ``fan_in`` inputs with latent weights; ``sign(w)`` with a straight-through
+    gradient in training and eval alike. Training and evaluation touch only those connections
+    (gather / sparse products), so their time and memory follow the number of weights.
 ``sampled`` (:class:`SampledWeights`)
     real-valued latent weights, trained as they are; exported as *integer* weights drawn from
     them by importance sampling over ``|w|`` (:func:`sample_counts`): a weight drawn ``k`` times
@@ -61,7 +66,8 @@ __all__ = ["ternarize", "ternary_support", "ternary_product", "SPARSE_SHARE", "c
            "int_mm",
            "step_ste", "round_ste", "sample_counts", "TernaryWeights",
            "TernaryLinear", "LatentTernary", "MaskedTernary", "DistributionTernary",
-           "SampledWeights", "MAX_WEIGHT", "WEIGHT_KINDS", "StepLayer", "OutputLayer",
+           "SampledWeights", "PathWeights", "MAX_WEIGHT", "WEIGHT_KINDS", "StepLayer",
+           "OutputLayer",
            "TernaryMLP"]
 
 #: The largest weight magnitude an exported net may have (:data:`lwc.semantics.MAX_WEIGHT`).
@@ -320,6 +326,11 @@ class TernaryWeights(nn.Module):
     def discrete_fraction(self):
         """Share of weights that are already discrete (exactly what they will export as)."""
         return 1.0 if self.fixed else 0.0
+
+    def zero_count(self):
+        """``(zeros, total)``: the zero weights of :meth:`ternary_weight` and all its weights."""
+        w = self.ternary_weight()
+        return int((w == 0).sum()), w.numel()
 
     def fix(self):
         """From now on, train with the exported ternary weights as constants."""
@@ -692,8 +703,92 @@ class SampledWeights(TernaryWeights):
         return f"{self.in_features}, {self.out_features}, sampled"
 
 
+class PathWeights(TernaryWeights):
+    """Only chosen connections: neuron ``j`` reads inputs ``cols[j]`` (``fan_in`` distinct ones,
+    ascending) with latent weights ``weight[j]``; the ternary weights are ``sign(weight)``, with a
+    straight-through gradient, in training and eval alike.
+
+    Built without connections; :meth:`connect` sets them (:mod:`lwc.train.paths` samples them)
+    before the optimizer is made. Training multiplies by gathering the inputs each connection
+    reads (memory ``batch * connections``); products without a gradient (evaluation,
+    recalibration, the export's proof) go through a sparse CSR matrix, exact as every sum is an
+    integer below ``2**24``. Nothing but :meth:`ternary_weight` (export) and :meth:`latent`
+    (group lasso) makes the dense ``(out, in)`` matrix.
+    """
+
+    def __init__(self, in_features, out_features):
+        super().__init__(in_features, out_features)
+        self.weight = nn.Parameter(torch.empty(out_features, 0))
+        self.register_buffer("cols", torch.zeros(out_features, 0, dtype=torch.int64))
+
+    @property
+    def fan_in(self):
+        return self.cols.shape[1]
+
+    @torch.no_grad()
+    def connect(self, cols, values=None):
+        """Read inputs ``cols`` (an ``(out, fan_in)`` integer array, distinct in every row);
+        latent weights ``values`` (same shape), default uniform in ``[-1, 1]``. Replaces the
+        parameter: call it before the optimizer is made."""
+        cols = torch.as_tensor(np.asarray(cols), dtype=torch.int64, device=self.cols.device)
+        assert cols.dim() == 2 and cols.shape[0] == self.out_features
+        cols, order = cols.sort(dim=1)
+        if values is None:
+            values = torch.empty(cols.shape, device=cols.device).uniform_(-1.0, 1.0)
+        values = torch.as_tensor(values, dtype=torch.float32, device=cols.device)
+        self.cols = cols
+        self.weight = nn.Parameter(values.gather(1, order).contiguous())
+
+    def _signs(self):
+        if self.fixed or not torch.is_grad_enabled():
+            return torch.sign(self.weight.detach())
+        return ternarize(self.weight, 0.0)  # sign, straight through
+
+    def ternary_weight(self):
+        dense = torch.zeros(self.out_features, self.in_features, device=self.weight.device)
+        return dense.scatter_(1, self.cols, torch.sign(self.weight.detach()))
+
+    def train_weight(self):
+        return self.ternary_weight()
+
+    def latent(self):
+        dense = torch.zeros(self.out_features, self.in_features, device=self.weight.device)
+        return dense.scatter(1, self.cols, self.weight)
+
+    def discrete_fraction(self):
+        return 1.0  # the forward pass is always ternary
+
+    def zero_count(self):
+        zeros = self.out_features * self.in_features - self.weight.numel()
+        return zeros + int((self.weight.detach() == 0).sum()), self.out_features * self.in_features
+
+    def csr(self):
+        """The ternary weights as a sparse CSR ``(out, in)`` float32 matrix."""
+        n_out, k = self.cols.shape
+        crow = torch.arange(0, n_out * k + 1, max(k, 1), device=self.cols.device)[:n_out + 1]
+        with csr_quietly():
+            return torch.sparse_csr_tensor(crow, self.cols.reshape(-1),
+                                           torch.sign(self.weight.detach()).reshape(-1),
+                                           (n_out, self.in_features), check_invariants=False)
+
+    def forward(self, x):
+        if x.dtype != torch.float32:
+            x = x.to(torch.float32)
+        n_out, k = self.cols.shape
+        if k == 0:
+            return x.new_zeros(len(x), n_out)
+        if not torch.is_grad_enabled():
+            with csr_quietly():
+                return torch.sparse.mm(self.csr(), x.t()).t().contiguous()
+        picked = x[:, self.cols]  # (batch, out, fan_in): what every connection reads
+        return (picked * self._signs()).sum(dim=-1)
+
+    def extra_repr(self):
+        return f"{self.in_features}, {self.out_features}, paths, fan_in={self.fan_in}"
+
+
 #: Weight-module kinds :class:`TernaryMLP` can build.
-WEIGHT_KINDS = ("quantile", "latent", "masked", "distribution", "sampled")
+WEIGHT_KINDS = ("quantile", "latent", "masked", "distribution", "sampled", "paths")
 
 
 def _make_weights(kind, n_in, n_out, sparsity, balanced=False):
@@ -709,6 +804,8 @@ def _make_weights(kind, n_in, n_out, sparsity, balanced=False):
         return DistributionTernary(n_in, n_out, sparsity)
     if kind == "sampled":
         return SampledWeights(n_in, n_out, sparsity)
+    if kind == "paths":
+        return PathWeights(n_in, n_out)
     raise ValueError(f"weights must be one of {', '.join(WEIGHT_KINDS)}, not {kind!r}")
 
 
@@ -724,6 +821,8 @@ class StepLayer(nn.Module):
         self.linear = _make_weights(weights, in_features, out_features, sparsity, balanced)
         self.bn = nn.BatchNorm1d(out_features)
         self.ste_window = float(ste_window)
+        # Training-time dropout of the outputs (lwc.train.dropout); never part of eval mode.
+        self.dropout = None
 
     def folded(self):
         """``(thr, direction)``: float32 thresholds and ``+1`` (``gamma > 0``: ``s >= thr``),
@@ -758,7 +857,8 @@ class StepLayer(nn.Module):
     def forward(self, x):
         s = self.linear(x)
         if self.training:
-            return step_ste(self.bn(s), self.ste_window)
+            a = step_ste(self.bn(s), self.ste_window)
+            return a if self.dropout is None else self.dropout(a)
         return self.step(s)
 
 
@@ -874,6 +974,10 @@ class TernaryMLP(nn.Module):
             s = bn.weight.abs() * torch.sqrt(var + 1e-12) * inv
             p = 0.5 * (1 + torch.erf(m / (torch.sqrt(s * s + _MIN_STD ** 2) * math.sqrt(2))))
             mean_x, second_x = p, p  # a 0/1 variable: E[a^2] = E[a]
+            if self.training and layer.dropout is not None:
+                # a * f with f = 0 (dropped) or the scale: E[(a f)^2] = p f^2.
+                f = layer.dropout(torch.ones_like(p))
+                mean_x, second_x = p * f, p * f * f
         mean, var = self._moments(self.output.linear, mean_x, second_x)
         scores = mean + self.output.integer_bias()
         if sample:
@@ -897,9 +1001,9 @@ class TernaryMLP(nn.Module):
         with torch.no_grad():
             zeros = total = 0
             for linear in self.ternary_layers():
-                w = linear.ternary_weight()
-                zeros += int((w == 0).sum())
-                total += w.numel()
+                z, n = linear.zero_count()
+                zeros += z
+                total += n
         return zeros / max(total, 1)
 
     def discrete_fraction(self):
