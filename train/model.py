@@ -703,16 +703,45 @@ class SampledWeights(TernaryWeights):
         return f"{self.in_features}, {self.out_features}, sampled"
 
 
+class _PathProduct(torch.autograd.Function):
+    """``x @ W.t()`` for the ternary ``signs`` ``(out, fan_in)`` of a :class:`PathWeights`
+    ``layer``: the forward pass and the input gradient through sparse CSR matrices (``W`` and
+    its transpose), the gradient of every connection ``sum_b grad[b, j] x[b, cols[j, i]]`` from
+    the gathered rows of ``x.t()``; all of it linear in the connections (times the batch)."""
+
+    @staticmethod
+    def forward(ctx, x, signs, layer):
+        ctx.layer = layer
+        ctx.save_for_backward(x, signs)
+        with csr_quietly():
+            return torch.sparse.mm(layer.csr(signs), x.t()).t().contiguous()
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, signs = ctx.saved_tensors
+        layer = ctx.layer
+        n_out, k = layer.cols.shape
+        grad_t = grad.t().contiguous()  # (out, batch)
+        grad_x = grad_signs = None
+        if ctx.needs_input_grad[0]:
+            with csr_quietly():
+                grad_x = torch.sparse.mm(layer.csr(signs, transpose=True), grad_t).t()
+        if ctx.needs_input_grad[1]:
+            picked = x.t().contiguous().index_select(0, layer.cols.reshape(-1))
+            grad_signs = torch.bmm(picked.view(n_out, k, -1), grad_t.unsqueeze(-1)).squeeze(-1)
+        return grad_x, grad_signs, None
+
+
 class PathWeights(TernaryWeights):
     """Only chosen connections: neuron ``j`` reads inputs ``cols[j]`` (``fan_in`` distinct ones,
     ascending) with latent weights ``weight[j]``; the ternary weights are ``sign(weight)``, with a
     straight-through gradient, in training and eval alike.
 
     Built without connections; :meth:`connect` sets them (:mod:`lwc.train.paths` samples them)
-    before the optimizer is made. Training multiplies by gathering the inputs each connection
-    reads (memory ``batch * connections``); products without a gradient (evaluation,
-    recalibration, the export's proof) go through a sparse CSR matrix, exact as every sum is an
-    integer below ``2**24``. Nothing but :meth:`ternary_weight` (export) and :meth:`latent`
+    before the optimizer is made. Products go through sparse CSR matrices (:class:`_PathProduct`
+    in training: memory ``batch * connections`` for the weights' gradient), exact where no
+    gradient is taken (evaluation, recalibration, the export's proof): every sum is an integer
+    below ``2**24``. Nothing but :meth:`ternary_weight` (export) and :meth:`latent`
     (group lasso) makes the dense ``(out, in)`` matrix.
     """
 
@@ -738,6 +767,12 @@ class PathWeights(TernaryWeights):
         values = torch.as_tensor(values, dtype=torch.float32, device=cols.device)
         self.cols = cols
         self.weight = nn.Parameter(values.gather(1, order).contiguous())
+        flat = cols.reshape(-1)
+        # W.t() as CSR: the connections ordered by input.
+        self._by_input = torch.argsort(flat, stable=True)
+        self._crow_t = torch.zeros(self.in_features + 1, dtype=torch.int64, device=cols.device)
+        self._crow_t[1:] = torch.cumsum(torch.bincount(flat, minlength=self.in_features), 0)
+        self._col_t = torch.div(self._by_input, max(cols.shape[1], 1), rounding_mode="floor")
 
     def _signs(self):
         if self.fixed or not torch.is_grad_enabled():
@@ -762,13 +797,18 @@ class PathWeights(TernaryWeights):
         zeros = self.out_features * self.in_features - self.weight.numel()
         return zeros + int((self.weight.detach() == 0).sum()), self.out_features * self.in_features
 
-    def csr(self):
-        """The ternary weights as a sparse CSR ``(out, in)`` float32 matrix."""
+    def csr(self, signs=None, transpose=False):
+        """The ternary weights (``signs``, default ``sign(weight)``) as a sparse CSR float32
+        matrix, ``(out, in)`` or (``transpose``) ``(in, out)``."""
         n_out, k = self.cols.shape
-        crow = torch.arange(0, n_out * k + 1, max(k, 1), device=self.cols.device)[:n_out + 1]
+        values = (torch.sign(self.weight.detach()) if signs is None else signs).reshape(-1)
         with csr_quietly():
-            return torch.sparse_csr_tensor(crow, self.cols.reshape(-1),
-                                           torch.sign(self.weight.detach()).reshape(-1),
+            if transpose:
+                return torch.sparse_csr_tensor(self._crow_t, self._col_t,
+                                               values.index_select(0, self._by_input),
+                                               (self.in_features, n_out), check_invariants=False)
+            crow = torch.arange(0, n_out * k + 1, max(k, 1), device=self.cols.device)
+            return torch.sparse_csr_tensor(crow[:n_out + 1], self.cols.reshape(-1), values,
                                            (n_out, self.in_features), check_invariants=False)
 
     def forward(self, x):
@@ -780,8 +820,7 @@ class PathWeights(TernaryWeights):
         if not torch.is_grad_enabled():
             with csr_quietly():
                 return torch.sparse.mm(self.csr(), x.t()).t().contiguous()
-        picked = x[:, self.cols]  # (batch, out, fan_in): what every connection reads
-        return (picked * self._signs()).sum(dim=-1)
+        return _PathProduct.apply(x, self._signs(), self)
 
     def extra_repr(self):
         return f"{self.in_features}, {self.out_features}, paths, fan_in={self.fan_in}"
