@@ -29,8 +29,9 @@ Two studies (``docs/benchmarks.md``, "Training: dropout partitions, paths"), one
 ``--study paths`` — 784-300-300-10 on MNIST at 1x, 4x and 16x the width (``--widths``) with the
     same 24,000 weights (:data:`PATH_WIDTHS`): ``--method paths`` (uniform; ``magnitude`` at 1x),
     and ``ste`` (dense latent weights cut to the same count) where ``--dense-widths`` says: test
-    accuracy, training time, and the time and memory of one training step (a mini-batch of 64 on
-    random binary inputs: peak resident memory above the process's before the model was made)::
+    accuracy, training time (wall and CPU seconds), and the CPU time and memory of one training
+    step (a mini-batch of 64 on random binary inputs: peak resident memory above the process's
+    before the model was made)::
 
         python bench/train.py --study paths --data-dir ../shared/data/mnist
 """
@@ -251,10 +252,12 @@ def _steps(config, x, y, steps, warm_up=False):
 
     for _ in range(2 if warm_up else 5):
         step()
-    start = time.perf_counter()
+    # CPU time of the (one-thread) process: on a machine shared with other jobs, wall time
+    # measures the others too.
+    start = time.process_time()
     for _ in range(1 if warm_up else steps):
         step()
-    ms = (time.perf_counter() - start) / (1 if warm_up else steps) * 1e3
+    ms = (time.process_time() - start) / (1 if warm_up else steps) * 1e3
     return ms, (_status_kb("VmHWM") - before) / 1024
 
 
@@ -334,23 +337,25 @@ def paths_study(args):
                "fan-in": ",".join(map(str, fan_in)) if method == "paths" else "-",
                "weights": weights, "dense": dense_size(width, inputs),
                "step ms": ms, "step MB": mb, "test acc": None, "nonzero": None,
-               "train s": None, "epochs": config.epochs}
+               "train s": None, "cpu s": None, "epochs": config.epochs}
         if method == "paths" or width in dense_widths:
+            cpu = time.process_time()
             result = train(config)
             row.update({"test acc": result.test_accuracy, "nonzero": result.summary["nonzero"],
-                        "train s": result.train_seconds})
+                        "train s": result.train_seconds, "cpu s": time.process_time() - cpu})
         rows.append(row)
         print(f"{row['hidden']} {row['method']}: step {ms:.1f} ms {mb:.0f} MB, test "
               f"{row['test acc']}, {row['train s']} s", file=sys.stderr, flush=True)
-    lines = ["width        hidden            method   fan-in  weights    dense  test acc "
-             "nonzero  train s  step ms  step MB", "-" * 105]
+    lines = ["width        hidden            method   fan-in  weights      dense  test acc "
+             "nonzero  train s    cpu s  step ms  step MB", "-" * 116]
     for r in rows:
         acc = f"{r['test acc']:.2%}" if r["test acc"] is not None else "-"
         nonzero = f"{r['nonzero']:,}" if r["nonzero"] is not None else "-"
         train_s = f"{r['train s']:.1f}" if r["train s"] is not None else "-"
+        cpu_s = f"{r['cpu s']:.1f}" if r["cpu s"] is not None else "-"
         lines.append(f"{r['width']:4d}x {r['hidden']:>13} {r['method']:>17} {r['fan-in']:>8} "
-                     f"{r['weights']:8,} {r['dense']:8,} {acc:>9} {nonzero:>7} {train_s:>8} "
-                     f"{r['step ms']:8.1f} {r['step MB']:8.1f}")
+                     f"{r['weights']:8,} {r['dense']:10,} {acc:>9} {nonzero:>7} {train_s:>8} "
+                     f"{cpu_s:>8} {r['step ms']:8.1f} {r['step MB']:8.1f}")
     return rows, "\n".join(lines)
 
 

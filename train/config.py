@@ -256,8 +256,9 @@ class TrainConfig:
                                  kind="positive_int", metavar="N", group=OPTION_GROUPS[3])
     fan_in: tuple[int, ...] = option(
         (), "paths: weights per neuron, one for every layer or one per layer (hidden layers, "
-        "then output); default round((1 - sparsity) * inputs of the layer); a layer must reach "
-        "every neuron of the hidden layer below (fan-in * neurons >= neurons below)",
+        "then output); default round((1 - sparsity) * inputs of the layer), raised where a layer "
+        "would not reach every neuron of the hidden layer below (fan-in * neurons >= neurons "
+        "below, which a given fan-in must meet)",
         kind="sizes", metavar="K", group=OPTION_GROUPS[3])
     path_sampling: str = option(
         "uniform", "paths: how the paths are sampled: uniform (stratified: every neuron on a "

@@ -37,9 +37,10 @@ __all__ = ["PATH_SAMPLING", "fan_ins", "uniform_sources", "magnitude_sources", "
 def fan_ins(config, sizes):
     """The fan-in of every layer (hidden layers, then output) for layer sizes ``sizes``
     (inputs first): ``config.fan_in`` (one value for all layers or one per layer), else
-    ``round((1 - sparsity) * inputs)`` of each layer's sparsity; at least 1, at most the layer's
-    inputs. Raises :class:`~lwc.errors.UsageError` where a layer cannot reach every neuron of
-    the hidden layer below it."""
+    ``round((1 - sparsity) * inputs)`` of each layer's sparsity, raised where needed to reach
+    every neuron of the hidden layer below; at least 1, at most the layer's inputs. Raises
+    :class:`~lwc.errors.UsageError` where a given fan-in cannot reach every neuron of the hidden
+    layer below."""
     n_layers = len(sizes) - 1
     if config.fan_in:
         given = tuple(config.fan_in)
@@ -49,15 +50,17 @@ def fan_ins(config, sizes):
         ks = given * n_layers if len(given) == 1 else given
     else:
         ks = tuple(int(round((1 - s) * n)) for s, n in zip(config.layer_sparsity(), sizes))
-    ks = tuple(min(max(1, int(k)), n_in) for k, n_in in zip(ks, sizes))
+    ks = [min(max(1, int(k)), n_in) for k, n_in in zip(ks, sizes)]
     for layer in range(1, n_layers):
         n_in, n_out, k = sizes[layer], sizes[layer + 1], ks[layer]
+        if not config.fan_in:
+            ks[layer] = k = min(max(k, math.ceil(n_in / n_out)), n_in)
         if k * n_out < n_in:
             raise UsageError(
                 f"paths: layer {layer + 1} ({n_out} neurons, fan-in {k}) must continue a path of "
                 f"every one of the {n_in} neurons below it: fan-in at least "
                 f"{math.ceil(n_in / n_out)} (fan_in=, --fan-in)")
-    return ks
+    return tuple(ks)
 
 
 def uniform_sources(n_in, n_out, k, rng):
