@@ -266,9 +266,11 @@ def dropout_rows(args):
     both modes."""
     seeds = [int(s) for s in args.seeds.split(",")]
     partitions = [int(p) for p in args.partitions.split(",")]
-    runs = [(0, "none", seed) for seed in seeds]
+    modes = args.modes.split(",")
+    runs = [(0, "none", seed) for seed in seeds] if "none" in modes else []
     for p in partitions:
-        runs += [(p, mode, seed) for mode in ("partition", "plain") for seed in seeds]
+        runs += [(p, mode, seed) for mode in ("partition", "plain") if mode in modes
+                 for seed in seeds]
     return runs
 
 
@@ -298,6 +300,11 @@ def dropout_study(args):
         print(f"P {p} {mode} seed {seed}: test {result.test_accuracy:.2%}, "
               f"{rows[-1]['random/epoch']:.0f} random numbers per epoch, "
               f"{result.train_seconds:.1f} s", file=sys.stderr, flush=True)
+    return rows, dropout_table(rows)
+
+
+def dropout_table(rows):
+    """The table of ``--study dropout``: one line per (P, mode) over seeds."""
     lines = ["    P      t      mode  seeds     mean       sd   min..max        random/epoch "
              " train s", "-" * 88]
     for key in dict.fromkeys((r["P"], r["mode"]) for r in rows):
@@ -309,7 +316,7 @@ def dropout_study(args):
                      f"{sd:8.4f} {acc.min():.2%}..{acc.max():.2%} "
                      f"{np.mean([r['random/epoch'] for r in group]):16,.0f} "
                      f"{np.mean([r['train s'] for r in group]):8.1f}")
-    return rows, "\n".join(lines)
+    return "\n".join(lines)
 
 
 def paths_study(args):
@@ -387,6 +394,11 @@ def make_parser():
                         help="the dataset of a --study")
     parser.add_argument("--partitions", default="2,4,8",
                         help="--study dropout: the numbers of partitions P (drop rate 1/P)")
+    parser.add_argument("--modes", default="none,partition,plain",
+                        help="--study dropout: which of no dropout, partitions, plain to run")
+    parser.add_argument("--merge", default=None, metavar="A.json,B.json",
+                        help="--study dropout: print the table of the runs in these --json files "
+                        "(parts of one study run side by side)")
     parser.add_argument("--widths", default="1,4,16",
                         help="--study paths: width factors of 784-300-300-10 (1, 2, 4, 16)")
     parser.add_argument("--dense-widths", default="1,4",
@@ -409,6 +421,15 @@ def main(argv=None):
     datasets = args.datasets.split(",")
     if args.data_dir and sum(d in ("mnist", "fashion-mnist") for d in datasets) > 1:
         parser.error("--data-dir holds one dataset's files; use --data-root for both MNIST sets")
+    if args.study == "dropout" and args.merge:
+        rows = []
+        for name in args.merge.split(","):
+            with open(name) as f:
+                rows += json.load(f)
+        rows.sort(key=lambda r: (r["P"], ["none", "partition", "plain"].index(r["mode"]),
+                                 r["seed"]))
+        print(dropout_table(rows))
+        return 0
     if args.study:
         rows, text = (dropout_study if args.study == "dropout" else paths_study)(args)
         print(f"python bench/train.py {' '.join(argv if argv is not None else sys.argv[1:])}")

@@ -175,7 +175,8 @@ class TrainConfig:
         0.8, "target share of zero weights in every layer, in [0, 1): ste/dropneuron the exact "
         "share (quantile cut); lwn the share of each layer's weights that round to 0; "
         "distribution the prior's P(0); prune: not used; sample: at least this share unless "
-        "--samples is given", kind="fraction", group="network")
+        "--samples is given; paths: sets the fan-in unless --fan-in is given",
+        kind="fraction", group="network")
     output_sparsity: float | None = option(
         None, "sparsity of the output layer (default: --sparsity); a denser one costs few "
         "weights and buys accuracy (MNIST 784-256-10, ste: 96.60% with 90% zeros in both "
@@ -256,7 +257,8 @@ class TrainConfig:
                                  kind="positive_int", metavar="N", group=OPTION_GROUPS[3])
     fan_in: tuple[int, ...] = option(
         (), "paths: weights per neuron, one for every layer or one per layer (hidden layers, "
-        "then output); default round((1 - sparsity) * inputs of the layer), raised where a layer "
+        "then output); default round((1 - sparsity) * inputs of the layer) (the output layer: "
+        "at most 50% zeros unless --output-sparsity), raised where a layer "
         "would not reach every neuron of the hidden layer below (fan-in * neurons >= neurons "
         "below, which a given fan-in must meet)",
         kind="sizes", metavar="K", group=OPTION_GROUPS[3])

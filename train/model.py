@@ -757,13 +757,15 @@ class PathWeights(TernaryWeights):
     @torch.no_grad()
     def connect(self, cols, values=None):
         """Read inputs ``cols`` (an ``(out, fan_in)`` integer array, distinct in every row);
-        latent weights ``values`` (same shape), default uniform in ``[-1, 1]``. Replaces the
+        latent weights ``values`` (same shape), default uniform in ``[-0.1, 0.1]``. Replaces the
         parameter: call it before the optimizer is made."""
         cols = torch.as_tensor(np.asarray(cols), dtype=torch.int64, device=self.cols.device)
         assert cols.dim() == 2 and cols.shape[0] == self.out_features
         cols, order = cols.sort(dim=1)
         if values is None:
-            values = torch.empty(cols.shape, device=cols.device).uniform_(-1.0, 1.0)
+            # Small, so that a sign flips within a few steps (uniform in [-1, 1], as the other
+            # modules start, cost 15 points on breast-cancer: 79.6% against 94.4%).
+            values = torch.empty(cols.shape, device=cols.device).uniform_(-0.1, 0.1)
         values = torch.as_tensor(values, dtype=torch.float32, device=cols.device)
         self.cols = cols
         self.weight = nn.Parameter(values.gather(1, order).contiguous())

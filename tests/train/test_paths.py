@@ -84,9 +84,11 @@ def test_sampled_net_has_exact_fan_in_and_every_connection_on_a_path(how):
 
 def test_fan_ins_from_sparsity_and_refused():
     sizes = (64, 256, 10)
-    assert fan_ins(TrainConfig(method="paths"), sizes) == (13, 51)
+    assert fan_ins(TrainConfig(method="paths"), sizes) == (13, 128)  # output: 50% zeros
+    assert fan_ins(TrainConfig(method="paths", output_sparsity=0.8), sizes) == (13, 51)
     # From the sparsity, raised so that 10 outputs reach all 256 hidden neurons.
-    assert fan_ins(TrainConfig(method="paths", sparsity=0.99), sizes) == (1, 26)
+    assert fan_ins(TrainConfig(method="paths", sparsity=0.99, output_sparsity=0.99),
+                   sizes) == (1, 26)
     with pytest.raises(UsageError, match=r"paths: layer 2 \(10 neurons, fan-in 20\) must continue "
                                          r"a path of every one of the 256 neurons below it: "
                                          r"fan-in at least 26 \(fan_in=, --fan-in\)"):
