@@ -323,9 +323,10 @@ def paths_study(args):
     widths = [int(w) for w in args.widths.split(",")]
     dense_widths = {int(w) for w in args.dense_widths.split(",") if w}
     step_only = {int(w) for w in args.dense_step_widths.split(",") if w}
-    runs = [(w, "paths", "uniform") for w in widths]
-    runs += [(w, "paths", "magnitude") for w in widths if w == 1]
-    runs += [(w, "ste", "") for w in widths if w in dense_widths | step_only]
+    kinds = args.path_runs.split(",")
+    runs = [(w, "paths", "uniform") for w in widths if "uniform" in kinds]
+    runs += [(w, "paths", "magnitude") for w in widths if w == 1 and "magnitude" in kinds]
+    runs += [(w, "ste", "") for w in widths if w in dense_widths | step_only and "ste" in kinds]
     rows = []
     seed = int(args.seeds.split(",")[0])
     inputs = INPUTS[args.dataset]
@@ -353,17 +354,25 @@ def paths_study(args):
         rows.append(row)
         print(f"{row['hidden']} {row['method']}: step {ms:.1f} ms {mb:.0f} MB, test "
               f"{row['test acc']}, {row['train s']} s", file=sys.stderr, flush=True)
+    return rows, paths_table(rows)
+
+
+def paths_table(rows):
+    """The table of ``--study paths``."""
     lines = ["width        hidden            method   fan-in  weights      dense  test acc "
-             "nonzero  train s    cpu s  step ms  step MB", "-" * 116]
+             "nonzero epochs  train s    cpu s cpu s/ep  step ms  step MB", "-" * 132]
     for r in rows:
         acc = f"{r['test acc']:.2%}" if r["test acc"] is not None else "-"
         nonzero = f"{r['nonzero']:,}" if r["nonzero"] is not None else "-"
         train_s = f"{r['train s']:.1f}" if r["train s"] is not None else "-"
         cpu_s = f"{r['cpu s']:.1f}" if r["cpu s"] is not None else "-"
+        per_epoch = f"{r['cpu s'] / r['epochs']:.1f}" if r["cpu s"] is not None else "-"
+        epochs = r["epochs"] if r["test acc"] is not None else "-"
         lines.append(f"{r['width']:4d}x {r['hidden']:>13} {r['method']:>17} {r['fan-in']:>8} "
-                     f"{r['weights']:8,} {r['dense']:10,} {acc:>9} {nonzero:>7} {train_s:>8} "
-                     f"{cpu_s:>8} {r['step ms']:8.1f} {r['step MB']:8.1f}")
-    return rows, "\n".join(lines)
+                     f"{r['weights']:8,} {r['dense']:10,} {acc:>9} {nonzero:>7} {epochs:>6} "
+                     f"{train_s:>8} {cpu_s:>8} {per_epoch:>8} {r['step ms']:8.1f} "
+                     f"{r['step MB']:8.1f}")
+    return "\n".join(lines)
 
 
 def make_parser():
@@ -397,8 +406,10 @@ def make_parser():
     parser.add_argument("--modes", default="none,partition,plain",
                         help="--study dropout: which of no dropout, partitions, plain to run")
     parser.add_argument("--merge", default=None, metavar="A.json,B.json",
-                        help="--study dropout: print the table of the runs in these --json files "
-                        "(parts of one study run side by side)")
+                        help="--study: print the table of the runs in these --json files (parts "
+                        "of one study run side by side)")
+    parser.add_argument("--path-runs", default="uniform,magnitude,ste",
+                        help="--study paths: which rows to run")
     parser.add_argument("--widths", default="1,4,16",
                         help="--study paths: width factors of 784-300-300-10 (1, 2, 4, 16)")
     parser.add_argument("--dense-widths", default="1,4",
@@ -421,14 +432,15 @@ def main(argv=None):
     datasets = args.datasets.split(",")
     if args.data_dir and sum(d in ("mnist", "fashion-mnist") for d in datasets) > 1:
         parser.error("--data-dir holds one dataset's files; use --data-root for both MNIST sets")
-    if args.study == "dropout" and args.merge:
+    if args.study and args.merge:
         rows = []
         for name in args.merge.split(","):
             with open(name) as f:
                 rows += json.load(f)
-        rows.sort(key=lambda r: (r["P"], ["none", "partition", "plain"].index(r["mode"]),
-                                 r["seed"]))
-        print(dropout_table(rows))
+        if args.study == "dropout":
+            rows.sort(key=lambda r: (r["P"], ["none", "partition", "plain"].index(r["mode"]),
+                                     r["seed"]))
+        print((dropout_table if args.study == "dropout" else paths_table)(rows))
         return 0
     if args.study:
         rows, text = (dropout_study if args.study == "dropout" else paths_study)(args)

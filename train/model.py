@@ -820,9 +820,11 @@ class PathWeights(TernaryWeights):
         if k == 0:
             return x.new_zeros(len(x), n_out)
         if not torch.is_grad_enabled():
-            with csr_quietly():
+            with csr_quietly(), torch.autocast(x.device.type, enabled=False):
                 return torch.sparse.mm(self.csr(), x.t()).t().contiguous()
-        return _PathProduct.apply(x, self._signs(), self)
+        # The sparse kernels take no bfloat16: under bf16 autocast the products stay float32.
+        with torch.autocast(x.device.type, enabled=False):
+            return _PathProduct.apply(x, self._signs().to(torch.float32), self)
 
     def extra_repr(self):
         return f"{self.in_features}, {self.out_features}, paths, fan_in={self.fan_in}"
