@@ -16,11 +16,12 @@ from lwc.data.tabular import BALANCE_METHODS
 from lwc.errors import UsageError
 
 __all__ = ["TrainConfig", "METHODS", "DROPNEURON_DEFAULT", "QUANTIZERS", "SELECT_METRICS",
-           "PRECISIONS", "option", "flag", "help_text", "default_text", "OPTION_GROUPS",
+           "PRECISIONS", "DROPOUT_MODES", "PATH_SAMPLING", "option", "flag", "help_text",
+           "default_text", "OPTION_GROUPS",
            "option_table", "TABLE_MARKERS", "with_option_table"]
 
 #: Training methods (:mod:`lwc.train.methods`).
-METHODS = ("lwn", "ste", "dropneuron", "prune", "distribution", "sample")
+METHODS = ("lwn", "ste", "dropneuron", "prune", "distribution", "sample", "paths")
 #: Group-lasso strength of ``method="dropneuron"`` when ``dropneuron`` is not given. The right
 #: strength depends on the data: on digits 5e-5 costs nothing (98.0%, 28 of 256 neurons and 19
 #: of 64 inputs dropped); on MNIST (784 inputs, 10 epochs) 5e-5 cost 7 points (89.6%), 1e-5 about
@@ -32,6 +33,11 @@ QUANTIZERS = ("affine", "quantile")
 SELECT_METRICS = ("accuracy", "f1", "g_mean")
 #: Arithmetic of the training steps (``TrainConfig.precision``).
 PRECISIONS = ("fp32", "bf16")
+#: Forms of hidden-layer dropout (``TrainConfig.dropout_mode``, :mod:`lwc.train.dropout`).
+DROPOUT_MODES = ("partition", "plain")
+#: How ``--method paths`` chooses its connections (``TrainConfig.path_sampling``,
+#: :mod:`lwc.train.paths`).
+PATH_SAMPLING = ("uniform", "magnitude")
 #: Option groups, in the order ``lwc train --help`` and the README table show them.
 OPTION_GROUPS = ("data", "network", "training", "method options (see lwc.train.methods)")
 
@@ -169,7 +175,8 @@ class TrainConfig:
         0.8, "target share of zero weights in every layer, in [0, 1): ste/dropneuron the exact "
         "share (quantile cut); lwn the share of each layer's weights that round to 0; "
         "distribution the prior's P(0); prune: not used; sample: at least this share unless "
-        "--samples is given", kind="fraction", group="network")
+        "--samples is given; paths: sets the fan-in unless --fan-in is given",
+        kind="fraction", group="network")
     output_sparsity: float | None = option(
         None, "sparsity of the output layer (default: --sparsity); a denser one costs few "
         "weights and buys accuracy (MNIST 784-256-10, ste: 96.60% with 90% zeros in both "
@@ -206,6 +213,15 @@ class TrainConfig:
         "in bfloat16, AMX/AVX-512-BF16 on recent x86 CPUs, and the fused Adam kernel; weights, "
         "optimizer state, validation and export stay float32 / exact integers)",
         choices=PRECISIONS)
+    dropout: int | None = option(
+        None, "dropout of hidden neurons while training, any method: P >= 2 partitions, 1/P of "
+        "every hidden layer's outputs dropped at each step and the rest scaled by P/(P-1); off "
+        "by default; the exported net has no dropout", kind="positive_int", metavar="P")
+    dropout_mode: str = option(
+        "partition", "how --dropout draws: partition (the slides' dropout partitions: every "
+        "neuron gets partition floor(xi*P) once per P steps, step t drops partition t, one mask "
+        "per batch; n random numbers per P steps) or plain (a random number per sample and "
+        "neuron, dropped below 1/P; batch*n per step)", choices=DROPOUT_MODES)
     ste_window: float = option(1.0, "the binary step passes gradients where the batch-normalised "
                                "sum is within this window; 2..3 helps nets of 4 and more hidden "
                                "layers", kind="float", group=OPTION_GROUPS[3])
@@ -244,6 +260,17 @@ class TrainConfig:
                                  "layer), which sets the sparsity instead of --sparsity; fewer "
                                  "are taken where a weight would exceed 127",
                                  kind="positive_int", metavar="N", group=OPTION_GROUPS[3])
+    fan_in: tuple[int, ...] = option(
+        (), "paths: weights per neuron, one for every layer or one per layer (hidden layers, "
+        "then output); default round((1 - sparsity) * inputs of the layer) (the output layer: "
+        "at most 50% zeros unless --output-sparsity), raised where a layer "
+        "would not reach every neuron of the hidden layer below (fan-in * neurons >= neurons "
+        "below, which a given fan-in must meet)",
+        kind="sizes", metavar="K", group=OPTION_GROUPS[3])
+    path_sampling: str = option(
+        "uniform", "paths: how the paths are sampled: uniform (stratified: every neuron on a "
+        "path) or magnitude (importance-sampled by |w| of a one-epoch dense pre-pass)",
+        choices=PATH_SAMPLING, group=OPTION_GROUPS[3])
     sample_penalty: float = option(8.0, "sample: strength of the Hoyer sparsity regulariser "
                                    "during real-valued training", kind="float",
                                    metavar="STRENGTH", group=OPTION_GROUPS[3])
@@ -256,7 +283,7 @@ class TrainConfig:
         for f in fields(self):
             if getattr(self, f.name) is None and f.default is not None:
                 object.__setattr__(self, f.name, f.default)
-        for name in ("hidden", "categorical", "ignore", "max_fan_in"):
+        for name in ("hidden", "categorical", "ignore", "max_fan_in", "fan_in"):
             value = getattr(self, name)
             if isinstance(value, int):
                 value = (value,)
@@ -355,6 +382,20 @@ class TrainConfig:
             if self.method not in ("ste", "dropneuron"):
                 raise UsageError(f"max_fan_in is an option of methods 'ste' and 'dropneuron', "
                                  f"not {self.method!r}")
+        if self.dropout is not None and not (
+                isinstance(self.dropout, int) and not isinstance(self.dropout, bool)
+                and self.dropout >= 2):
+            bad("dropout", "an integer number of partitions, 2 or more")
+        if self.dropout_mode not in DROPOUT_MODES:
+            bad("dropout_mode", "one of " + ", ".join(DROPOUT_MODES))
+        if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1
+                   for k in self.fan_in):
+            bad("fan_in", "positive weights per neuron")
+        if self.path_sampling not in PATH_SAMPLING:
+            bad("path_sampling", "one of " + ", ".join(PATH_SAMPLING))
+        if self.method != "paths" and (self.fan_in or self.path_sampling != "uniform"):
+            raise UsageError(f"fan_in and path_sampling are options of method 'paths', not "
+                             f"{self.method!r}")
         if self.balanced and self.method not in ("ste", "dropneuron"):
             raise UsageError(f"balanced is an option of methods 'ste' and 'dropneuron', not "
                              f"{self.method!r}")

@@ -27,6 +27,7 @@ from lwc.compiler import golden, netfile
 from lwc.data import tabular as _tabular
 from lwc.errors import DataError, NetFileError, UsageError
 
+from . import dropout as _dropout
 from . import inputs as _inputs
 from .config import SELECT_METRICS, TrainConfig
 from .export import export, layer_zero_fractions, network_summary, total_zero_fraction
@@ -376,6 +377,9 @@ def _train(config, progress, on_data=None, data=None):
     model = TernaryMLP(spec.count, config.hidden, n_classes, regimen.sparsity(0),
                        weights=regimen.weights, ste_window=config.ste_window,
                        balanced=config.balanced, max_fan_in=config.layer_fan_in()).to(device)
+    regimen.prepare(model, x_train, y_train)
+    drops = (_dropout.attach(model, config.dropout, config.dropout_mode, seed, device)
+             if config.dropout else [])
     opt = torch.optim.Adam(regimen.param_groups(model, config.lr),
                            **_adam_options(device))
     total_steps = steps_per_epoch * config.epochs
@@ -398,6 +402,7 @@ def _train(config, progress, on_data=None, data=None):
     best = (-1.0, -1, None, None)  # (val metric, epoch, state, val metrics)
     train_start = time.perf_counter()
     for epoch in range(config.epochs):
+        drawn = _dropout.drawn(drops)
         regimen.begin_epoch(model, epoch)
         model.train()
         order = torch.from_numpy(np_rng.permutation(n)).to(device)
@@ -445,6 +450,7 @@ def _train(config, progress, on_data=None, data=None):
             "sparsity_target": regimen.sparsity(epoch)[0],
             "selectable": regimen.selectable(epoch),
             "seconds": time.perf_counter() - train_start,
+            **({"dropout_random": _dropout.drawn(drops) - drawn} if drops else {}),
             **extra,
         }
         if note:
@@ -479,6 +485,10 @@ def _train(config, progress, on_data=None, data=None):
         **({"augment": config.augment} if config.augment else {}),
         **({"balanced": True} if config.balanced else {}),
         **({"max_fan_in": ",".join(map(str, config.max_fan_in))} if config.max_fan_in else {}),
+        **({"dropout": config.dropout, "dropout_mode": config.dropout_mode}
+           if config.dropout else {}),
+        **({"fan_in": ",".join(map(str, regimen.fan_in)),
+            "path_sampling": config.path_sampling} if config.method == "paths" else {}),
         "dropneuron": lasso,
         "balance": config.balance,
         "epochs": config.epochs,

@@ -93,6 +93,17 @@ one exports the same way (:mod:`lwc.train.export`), proven against the golden mo
     the sampled net on the training data, and the best of them on validation is kept. While the
     net is still real-valued, the validation accuracy shown is the real-valued net's and the
     zero share that of a draw from it.
+``paths`` (:class:`PathRegimen`) — sparse from scratch by sampling paths (the slides): before
+    training, every neuron's ``fan_in`` inputs are chosen by sampling paths from the outputs back
+    to the inputs (:mod:`lwc.train.paths`: ``uniform``, stratified so that every neuron is on a
+    path, or ``magnitude``, importance-sampled by ``|w|`` of a one-epoch dense pre-pass), and
+    only those connections exist: ``sign(w)`` with a straight-through gradient
+    (:class:`~lwc.train.model.PathWeights`), so a step's time and memory follow the number of
+    weights, not the dense layer sizes. ``sparsity`` sets the fan-in (``round((1 - sparsity) *
+    inputs)``) unless ``fan_in`` is given.
+
+``dropout`` (any method; :mod:`lwc.train.dropout`) drops a share ``1 / P`` of every hidden
+layer's outputs at each training step, in partitions (the slides' dropout partitions) or plain.
 """
 
 import copy
@@ -103,7 +114,8 @@ import torch
 from .config import DROPNEURON_DEFAULT, METHODS
 
 __all__ = ["METHODS", "DROPNEURON_DEFAULT", "Regimen", "SteRegimen", "LwnRegimen",
-           "PruneRegimen", "DistributionRegimen", "SampleRegimen", "make_regimen", "group_lasso",
+           "PruneRegimen", "DistributionRegimen", "SampleRegimen", "PathRegimen", "make_regimen",
+           "group_lasso",
            "remove_dead_neurons"]
 
 def group_lasso(model):
@@ -141,6 +153,10 @@ class Regimen:
         """The sparsity of every layer (hidden layers, then output) the model is built with and
         (for ``quantile`` weights) trains at."""
         return self.config.layer_sparsity()
+
+    def prepare(self, model, x, y):
+        """Called once with the training data ``x``, ``y`` after the model is built and before
+        the optimizer is (it may replace parameters)."""
 
     def param_groups(self, model, lr):
         """The optimizer's parameter groups."""
@@ -442,11 +458,26 @@ class SampleRegimen(Regimen):
         return epoch >= self.sample_at
 
 
+class PathRegimen(Regimen):
+    """Connections sampled as paths before training, then only they train (module docstring)."""
+
+    weights = "paths"
+
+    def __init__(self, config, epochs, steps):
+        super().__init__(config, epochs, steps)
+        self.fan_in = None
+
+    def prepare(self, model, x, y):
+        from .paths import connect
+
+        self.fan_in = connect(model, self.config, x, y)
+
+
 def make_regimen(config, epochs, steps):
     """The :class:`Regimen` of ``config.method``."""
     kind = {"lwn": LwnRegimen, "ste": SteRegimen, "dropneuron": SteRegimen,
             "prune": PruneRegimen, "distribution": DistributionRegimen,
-            "sample": SampleRegimen}[config.method]
+            "sample": SampleRegimen, "paths": PathRegimen}[config.method]
     return kind(config, epochs, steps)
 
 

@@ -81,3 +81,23 @@ def test_train_sample_with_samples(tmp_path, capsys):
     assert all(sum(map(abs, n.weights)) == 6 for n in net.layers[0].neurons)
     report = json.loads((tmp_path / "train_report.json").read_text())
     assert report["config"]["samples"] == 6 and report["config"]["sample_penalty"] == 2.0
+
+
+@pytest.mark.train
+def test_train_paths_with_plain_dropout(tmp_path, capsys):
+    out = tmp_path / "net.pt"
+    code = main(["train", "--method", "paths", "--hidden", "32,16", "--fan-in", "8,6,4",
+                 "--path-sampling", "magnitude", "--dropout", "4", "--dropout-mode", "plain",
+                 "--epochs", "2", "--no-plots", "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    net = netfile.load(out)
+    assert net.meta("method") == "paths" and net.meta("fan_in") == "8,6,4"
+    assert net.meta("dropout") == 4 and net.meta("dropout_mode") == "plain"
+    report = json.loads((out.parent / "train_report.json").read_text())
+    assert all(entry["dropout_random"] > 0 for entry in report["history"])
+    assert [len(layer.neurons) for layer in net.layers] == [32, 16, 10]
+    assert all(len(n.weights) <= k for layer, k in zip(net.layers, (8, 6, 4))
+               for n in layer.neurons)
+    assert main(["train", "--method", "paths", "--hidden", "300", "--fan-in", "8,20",
+                 "--epochs", "1", "-o", str(out)]) != 0
+    assert "fan-in at least 30" in capsys.readouterr().err

@@ -166,7 +166,7 @@ def test_failed_proof_writes_nothing(tmp_path, monkeypatch):
     ({"threads": 0}, "threads must be a positive integer, not 0"),
     ({"precision": "fp16"}, "precision must be one of fp32, bf16, not 'fp16'"),
     ({"method": "magic"}, "method must be one of lwn, ste, dropneuron, prune, distribution, "
-                          "sample, not 'magic'"),
+                          "sample, paths, not 'magic'"),
     ({"method": "sample", "sample_penalty": -1.0},
      "sample_penalty must be a non-negative number, not -1.0"),
     ({"balance": "smite"}, "balance must be one of none, oversample, smote, undersample, not "
