@@ -19,7 +19,8 @@ from lwc import semantics
 __all__ = [
     "ActivationSpec", "NeuronSpec", "SharedSpec", "LayerSpec", "LayerPlan", "layer_plan",
     "ParallelPlan", "StreamingPlan", "LanePlan", "parallel_plan", "streaming_plan",
-    "encode_neuron", "WEIGHT_STORES", "SPRAM_BYTES", "SPRAM_LANES", "check_register_every", "check_structure", "tree_depth", "register_levels",
+    "encode_neuron", "WEIGHT_STORES", "SPRAM_BYTES", "SPRAM_LANES", "check_register_every",
+    "check_structure", "tree_depth", "register_levels",
     "schedule_depth", "stage_of",
 ]
 
