@@ -25,6 +25,7 @@ from .boards import asic
 from .boards import compile as board_compile
 from .boards.board import Board
 from .boards.build import REPORT_FILE, check_args
+from .boards.flash import WEIGHTS_FILE
 from .boards.plan import check_estimate, plan_architecture
 from .boards.pll import board_pll
 from .boards.registry import DEFAULT_BOARDS, get_board
@@ -37,9 +38,6 @@ __all__ = ["TARGETS", "MANIFEST", "WEIGHTS_FILE", "CompileResult", "resolve_targ
            "design_for", "write_design"]
 
 TARGETS = ("verilog", "ice40", "ecp5", "asic")
-#: The flash image of an SPRAM weight table (:mod:`lwc.weights_image`), written beside the
-#: bitstream; ``lwc flash`` writes it at :data:`lwc.weights_image.ICEBREAKER_OFFSET`.
-WEIGHTS_FILE = "weights.bin"
 
 
 @dataclass(frozen=True)
