@@ -243,15 +243,15 @@ def run_vectors(port, net, vectors, *, baud=115200, timeout=1.0, scores=False, l
 
 def _ask_status(link, parser, timeout):
     """The board's status byte (a status request, ``docs/uart.md``), or ``None`` when it does
-    not answer one within ``timeout`` seconds; a board still loading its weights is asked again
-    until it has loaded them, or failed to, or ``timeout`` has passed."""
+    not answer one of three, each given ``timeout`` seconds; a board still loading its weights
+    is asked again until it has loaded them, or failed to, or the three have passed."""
     parser.reset()
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + 3 * timeout
     status = None
     while time.monotonic() < deadline:
         link.write(encode_status_request())
         asked = time.monotonic()
-        while time.monotonic() < min(deadline, asked + timeout / 4):
+        while time.monotonic() < min(deadline, asked + timeout):
             found = [r for r in parser.feed(link.read(max(1, link.in_waiting)))
                      if isinstance(r, Status)]
             if found:

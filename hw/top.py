@@ -540,6 +540,11 @@ class UartNetworkTop(wiring.Component):
                 flight_tag.eq(vec_tag),
                 flight_scores.eq(vec_scores),
             ]
+        if self._booting:
+            # After a failed load the network takes nothing: a checked vector is dropped
+            # unanswered, so the board is not busy for ever.
+            with m.If(net.boot.error):
+                m.d.sync += vec_valid.eq(0)
         with m.If(in_accept & ~out_accept):
             m.d.sync += in_flight.eq(1)
         with m.Elif(out_accept & ~in_accept):
