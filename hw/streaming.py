@@ -55,7 +55,7 @@ from .adder_tree import range_shape
 from .netlist import Netlist, to_amaranth
 from .network import NetworkContract, build_back_end
 from .plan import LanePlan, StreamingPlan, encode_neuron, streaming_plan
-from .spram_table import LoadFault, SpramTable
+from .spram_table import LoadFault, SpramTable, boot_cycles
 
 __all__ = ["StreamingNetwork", "LanePlan", "encode_neuron", "FLASH_SIGNATURE", "BOOT_SIGNATURE",
            "WAKE_CLOCK"]
@@ -143,9 +143,6 @@ class StreamingNetwork(NetworkContract, wiring.Component):
     def _signature(self, features):
         members = super()._signature(features)
         if self._plan.weights == "spram":
-            # Built here, so that its facts (boot_cycles) are there before elaboration.
-            self._table = SpramTable(self._plan.table_bytes, clk_freq=WAKE_CLOCK,
-                                     width=self._plan.table_width, spram=self._spram)
             members.update(flash=Out(FLASH_SIGNATURE), boot=Out(BOOT_SIGNATURE))
         return members
 
@@ -155,14 +152,13 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         return self._plan.weights
 
     @property
-    def table(self):
-        """The :class:`~lwc.hw.spram_table.SpramTable` (``None`` with block-RAM weights)."""
-        return self._table if self._plan.weights == "spram" else None
-
-    @property
     def boot_cycles(self):
-        """Cycles from reset until ``boot.ready`` rises after a good load (0 with block RAM)."""
-        return self._table.boot_cycles if self._plan.weights == "spram" else 0
+        """Cycles from reset until ``boot.ready`` rises after a good load (0 with block RAM):
+        :func:`~lwc.hw.spram_table.boot_cycles` of the table, its wake-up counted at
+        :data:`WAKE_CLOCK`."""
+        if self._plan.weights != "spram":
+            return 0
+        return boot_cycles(self._plan.table_bytes, clk_freq=WAKE_CLOCK)
 
     # Facts of the sequential layer, from the plan.
 
@@ -231,7 +227,9 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         finishing = Signal(name="stream_finishing")  # the lanes' last cycle
         table = None
         if self._plan.weights == "spram":
-            m.submodules.weights = table = self._table
+            m.submodules.weights = table = SpramTable(
+                self._plan.table_bytes, clk_freq=WAKE_CLOCK, width=self._plan.table_width,
+                spram=self._spram)
             m.d.comb += [
                 self.flash.sck.eq(table.sck), self.flash.cs_n.eq(table.cs_n),
                 self.flash.copi.eq(table.copi), table.cipo.eq(self.flash.cipo),
