@@ -67,8 +67,9 @@ def plan_architecture(compiled, board=None, architecture="auto", *, features_per
                      f"{parallel.logic_cells:,}/{capacity.logic_cells:,} logic cells: "
                      f"{fit_text(parallel, board)}")
             return ArchitecturePlan(Parallel(), parallel)
-        progress(f"architecture: parallel would need about {parallel.logic_cells:,} logic cells, "
-                 f"the {board.name} has {capacity.logic_cells:,}: streaming")
+        if not parallel.fits(capacity):
+            progress(f"architecture: parallel would need about {parallel.logic_cells:,} logic "
+                     f"cells, the {board.name} has {capacity.logic_cells:,}: streaming")
     features = streaming_features(compiled, features_per_cycle)
     choices = (lanes,) if lanes is not None else LANE_CHOICES
     for count in choices:
