@@ -150,11 +150,14 @@ def read_result(path):
     with np.load(path) as f:
         out = {k: f[k] for k in f.files}
     for key in ("received", "mismatches", "first_mismatch", "cycles", "first_latency",
-                "protocol_errors", "boot_ready", "boot_error", "boot_fault"):
+                "protocol_errors"):
         out[key] = int(out[key])
+    # The boot fields are absent from a result of a network that does not boot.
+    for key in ("boot_ready", "boot_error", "boot_fault"):
+        out[key] = int(out.get(key, -1))
     out["stalled"] = bool(out["stalled"])
     out["stream_seconds"] = float(out["stream_seconds"])
-    out["flash_violations"] = [str(v) for v in out["flash_violations"]]
+    out["flash_violations"] = [str(v) for v in out.get("flash_violations", ())]
     return out
 
 
