@@ -47,6 +47,9 @@ _REGISTER_CELLS = 0.3
 _STREAM_CELLS = 320
 _LANE_CELLS_PER_BIT = 67.5
 _ACTIVATION_CELLS = 0.77
+# An SPRAM table's boot loader (SPI flash reader, header and CRC-32 check, write path): 233 LUT4s
+# and 143 flip-flops in synth_ice40, 322 logic cells placed (docs/spram.md, "Cost").
+_SPRAM_LOADER_CELLS = 300
 #: iCE40 block RAM geometries (width, depth) a memory can be cut into.
 _BRAM_MODES = ((16, 256), (8, 512), (4, 1024), (2, 2048))
 
@@ -57,7 +60,8 @@ class Estimate:
 
     ``logic_cells`` includes the UART front end when ``with_top``; ``block_rams`` counts 4-kbit
     iCE40 blocks; ``cycles_per_inference`` is the number of clock cycles between two accepted
-    inputs when the network runs flat out (1 for the parallel pipeline).
+    inputs when the network runs flat out (1 for the parallel pipeline); ``spram_blocks`` counts
+    the SB_SPRAM256KA blocks of a weight table loaded from flash.
     """
 
     architecture: str
@@ -66,6 +70,7 @@ class Estimate:
     cycles_per_inference: int
     features_per_cycle: int = 0
     lanes: int = 0
+    spram_blocks: int = 0
 
     def overruns(self, capacity, margin=LOGIC_MARGIN):
         """The resources of which this estimate needs more than a device of ``capacity``
@@ -79,6 +84,8 @@ class Estimate:
         if self.block_rams > capacity.block_rams:
             over.append(("block RAMs", self.block_rams, capacity.block_rams,
                          capacity.block_rams))
+        if self.spram_blocks > capacity.spram:
+            over.append(("SPRAM blocks", self.spram_blocks, capacity.spram, capacity.spram))
         return tuple(over)
 
     def fits(self, capacity, margin=LOGIC_MARGIN):
@@ -189,18 +196,21 @@ def estimate_streaming(net, component, *, with_top=True):
     """:class:`Estimate` of ``net`` as the streaming design ``component`` (a
     :class:`~lwc.hw.plan.StreamingPlan`: lanes, memories, transfers and cycles; nothing is
     built), behind the UART front end when ``with_top`` (which then keeps the frame in one more
-    memory instead of a shift register)."""
+    memory instead of a shift register). A table in SPRAM (``weights="spram"``) takes no block
+    RAM but its SPRAM blocks and the boot loader's cells."""
     tail, inputs = _logic_cells(net, first=1)
     act_bits = sum(range_shape(lo, hi).width for lo, hi in inputs[1] if lo != hi)
     cells = (_STREAM_CELLS + component.lanes * _LANE_CELLS_PER_BIT * component.input_bits
              + _ACTIVATION_CELLS * act_bits + _PARALLEL_SCALE * tail)
+    if component.weights == "spram":
+        cells += _SPRAM_LOADER_CELLS
     rams = sum(block_rams(w, d) for _, w, d in component.memories)
     if with_top:
         cells += UART_TOP_CELLS
         rams += block_rams(component.features_per_cycle * component.input_bits,
                            component.transfers_per_vector)
     return Estimate(Streaming.name, round(cells), rams, component.cycles_per_inference,
-                    component.features_per_cycle, component.lanes)
+                    component.features_per_cycle, component.lanes, component.spram_blocks)
 
 
 def estimate_parallel(net, *, with_top=True):

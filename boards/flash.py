@@ -1,18 +1,24 @@
 """Program a built bitstream onto a board with the board's programmer (``iceprog``,
-``openFPGALoader``, ``dfu-util``)."""
+``openFPGALoader``, ``dfu-util``), and the weights image of a design whose weight table is in
+SPRAM (``weights.bin``) at its flash offset."""
 
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
+from lwc import weights_image
 from lwc.errors import ToolchainError, UsageError
 from lwc.outdir import MANIFEST, read_manifest
 
 from .board import Board
 from .registry import get_board
 
-__all__ = ["flash", "check_bitstream", "bitstream_device", "build_board"]
+__all__ = ["flash", "check_bitstream", "check_weights", "bitstream_device", "build_board",
+           "WEIGHTS_FILE"]
+
+#: The weights image ``lwc compile --weights spram`` writes beside the bitstream.
+WEIGHTS_FILE = "weights.bin"
 
 # Every iCE40 bitstream carries this synchronisation word near its start (after an optional
 # comment block); icepack writes it at byte 4.
@@ -126,8 +132,48 @@ def build_board(out_dir, board=None):
     return built_for
 
 
+def check_weights(out_dir):
+    """The weights image of the build in ``out_dir`` (the path of :data:`WEIGHTS_FILE`) and its
+    flash offset, or ``None`` for a build whose weights are in the bitstream. The image must
+    check (magic, length the manifest records, CRC-32): a damaged one is refused before anything
+    is programmed, as the board would refuse it at boot.
+
+    Raises
+    ------
+    UsageError
+        The manifest names a weights image that is missing or does not check.
+    """
+    out = Path(out_dir)
+    data = read_manifest(out) if (out / MANIFEST).is_file() else None
+    recorded = data.get("weights") if isinstance(data, dict) else None
+    path = out / WEIGHTS_FILE
+    if not isinstance(recorded, dict):
+        return None
+    if not path.is_file():
+        raise UsageError(f"{path}: missing; this build keeps its weights in SPRAM, loaded from "
+                         f"flash: rebuild it")
+    length = recorded.get("bytes")
+    overhead = weights_image.HEADER_BYTES + weights_image.TRAILER_BYTES
+    expected = length - overhead if isinstance(length, int) and length >= overhead else None
+    try:
+        weights_image.parse_weights_image(path.read_bytes(), expected_length=expected)
+    except ValueError as error:
+        raise UsageError(f"{path}: {error}; rebuild it") from None
+    return path, recorded.get("offset", weights_image.ICEBREAKER_OFFSET)
+
+
+def _offset_arg(offset):
+    """iceprog's ``-o`` argument for ``offset`` bytes: ``1M``, ``64k`` or a byte count."""
+    for unit, size in (("M", 1 << 20), ("k", 1 << 10)):
+        if offset % size == 0:
+            return f"{offset // size}{unit}"
+    return str(offset)
+
+
 def flash(out_dir, board=None, *, name="top", progress=print):
-    """Program ``<out_dir>/<name>.bin`` (``.bit`` on ECP5) onto ``board`` with its programmer.
+    """Program ``<out_dir>/<name>.bin`` (``.bit`` on ECP5) onto ``board`` with its programmer,
+    and then, for a build whose weight table is in SPRAM, its :data:`WEIGHTS_FILE` at the
+    offset the build records (``iceprog -o 1M weights.bin``; see ``docs/spram.md``).
 
     The board is the one the build's ``lwc-build.json`` records (:func:`build_board`); a
     ``board`` given must be that one, and is needed only for a directory without the manifest.
@@ -159,6 +205,7 @@ def flash(out_dir, board=None, *, name="top", progress=print):
     board = build_board(out_dir, board)
     bitstream = Path(out_dir) / f"{name}{board.family.bitstream_suffix}"
     check_bitstream(bitstream, board.family.name)
+    weights = check_weights(out_dir)
     devices = bitstream_device(bitstream, board.family.name)
     if devices is not None and board.device not in devices:
         raise UsageError(f"{bitstream}: a bitstream for the {devices[0]}, not the "
@@ -169,8 +216,22 @@ def flash(out_dir, board=None, *, name="top", progress=print):
         raise ToolchainError(
             f"{chosen} not found: install it (for example the fpga-icestorm package) or set "
             f"{board.programmer_env} to its path; it programs the {board.name}")
+    if weights is not None and board.programmer != "iceprog":
+        raise UsageError(f"{weights[0]}: writing a weights image to the flash needs iceprog; "
+                         f"the {board.name} is programmed with {board.programmer}")
     argv = [program, *board.program_args, str(bitstream)]
     progress(f"programming {board.name} ({board.part}) with {chosen} ...")
+    _program(argv, board, chosen)
+    progress(f"programmed {bitstream}")
+    if weights is not None:
+        path, offset = weights
+        progress(f"writing {path} at flash offset 0x{offset:X} with {chosen} ...")
+        _program([program, *board.program_args, "-o", _offset_arg(offset), str(path)], board,
+                 chosen)
+        progress(f"wrote {path} at 0x{offset:X}")
+
+
+def _program(argv, board, chosen):
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=_TIMEOUT_S,
                               stdin=subprocess.DEVNULL)
@@ -185,4 +246,3 @@ def flash(out_dir, board=None, *, name="top", progress=print):
                                  f"USB (check the cable and permissions)")
         last = output.splitlines()[-1] if output else "no output"
         raise ToolchainError(f"{chosen} failed (exit {done.returncode}): {last}")
-    progress(f"programmed {bitstream}")

@@ -10,8 +10,9 @@ from ..compiler.architecture import (
     check_options,
     requested,
     streaming_features,
+    streaming_requested,
 )
-from ..errors import BuildError
+from ..errors import BuildError, UsageError
 from .estimate import LOGIC_MARGIN, model_for
 
 __all__ = ["plan_architecture", "LANE_CHOICES", "fit_text", "design_estimate",
@@ -22,7 +23,7 @@ LANE_CHOICES = (8, 4, 2, 1)
 
 
 def plan_architecture(compiled, board=None, architecture="auto", *, features_per_cycle=None,
-                      lanes=None, progress=print):
+                      lanes=None, weights=None, progress=print):
     """Choose the datapath of ``compiled`` (a :class:`~lwc.compiler.ir.CompiledNetwork`) for
     ``board``; return an :class:`~lwc.compiler.architecture.ArchitecturePlan`.
 
@@ -33,26 +34,32 @@ def plan_architecture(compiled, board=None, architecture="auto", *, features_per
     ``auto`` takes the fastest form that the family's resource model
     (:func:`lwc.boards.estimate.model_for`) fits on ``board``: parallel when it fits, else
     streaming. Without a board, or on a family without a fitted model, nothing is estimated:
-    ``auto`` is parallel (see :func:`~lwc.compiler.architecture.requested`).
+    ``auto`` is parallel (see :func:`~lwc.compiler.architecture.requested`). ``weights``
+    (``"bram"`` by default, or ``"spram"``) is where a streaming network's first-layer table is
+    stored; ``"spram"`` asks for streaming and a board with SPRAM.
 
     Raises
     ------
     UsageError
-        Unknown ``architecture``, or streaming options for a parallel datapath.
+        Unknown ``architecture`` or ``weights``, streaming options for a parallel datapath, or
+        ``weights="spram"`` for a board without SPRAM.
     """
-    check_options(architecture, features_per_cycle, lanes)
+    check_options(architecture, features_per_cycle, lanes, weights)
+    if weights == "spram" and board is not None and not board.capacity.spram:
+        raise UsageError(f"--weights spram needs a board with SPRAM (an iCE40 UltraPlus, such "
+                         f"as the icebreaker); the {board.name} ({board.part}) has none")
     if board is None or architecture == Parallel.name:
         return requested(compiled, architecture, features_per_cycle=features_per_cycle,
-                         lanes=lanes)
+                         lanes=lanes, weights=weights)
     model = model_for(board.family)
     if model is None:
         plan = requested(compiled, architecture, features_per_cycle=features_per_cycle,
-                         lanes=lanes)
+                         lanes=lanes, weights=weights)
         progress(f"architecture: {plan.architecture.name} (no resource model is fitted for "
                  f"{board.family.title}: nothing estimated)")
         return plan
     capacity = board.capacity
-    streaming_options = features_per_cycle is not None or lanes is not None
+    streaming_options = streaming_requested(features_per_cycle, lanes, weights)
     if architecture == "auto":
         parallel = model.parallel(compiled)
         if parallel.fits(capacity) and not streaming_options:
@@ -60,20 +67,24 @@ def plan_architecture(compiled, board=None, architecture="auto", *, features_per
                      f"{parallel.logic_cells:,}/{capacity.logic_cells:,} logic cells: "
                      f"{fit_text(parallel, board)}")
             return ArchitecturePlan(Parallel(), parallel)
-        progress(f"architecture: parallel would need about {parallel.logic_cells:,} logic cells, "
-                 f"the {board.name} has {capacity.logic_cells:,}: streaming")
+        if not parallel.fits(capacity):
+            progress(f"architecture: parallel would need about {parallel.logic_cells:,} logic "
+                     f"cells, the {board.name} has {capacity.logic_cells:,}: streaming")
     features = streaming_features(compiled, features_per_cycle)
     choices = (lanes,) if lanes is not None else LANE_CHOICES
     for count in choices:
-        streaming = Streaming(features, count)
+        streaming = Streaming(features, count, weights or "bram")
         estimate = model.streaming(compiled, lowering.plan(compiled, streaming))
         if estimate.fits(capacity) or count == choices[-1]:
             break
     progress(f"architecture: streaming, {estimate.lanes} lane(s), {features} features per "
              f"transfer, {estimate.cycles_per_inference:,} cycles per inference: estimated "
              f"{estimate.logic_cells:,}/{capacity.logic_cells:,} logic cells, "
-             f"{estimate.block_rams}/{capacity.block_rams} block RAMs: {fit_text(estimate, board)}")
-    return ArchitecturePlan(Streaming(features, estimate.lanes), estimate)
+             f"{estimate.block_rams}/{capacity.block_rams} block RAMs"
+             + (f", {estimate.spram_blocks}/{capacity.spram} SPRAM blocks"
+                if streaming.weights == "spram" else "")
+             + f": {fit_text(estimate, board)}")
+    return ArchitecturePlan(Streaming(features, estimate.lanes, streaming.weights), estimate)
 
 
 def fit_text(estimate, board):

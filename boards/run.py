@@ -15,7 +15,8 @@ import serial
 from lwc.compiler.golden import evaluate
 from lwc.errors import DataError, LwcError, UsageError
 
-from .uart_host import ResponseParser, encode_request
+from ..hw.top import STATUS_LOADING, STATUS_READY, status_text
+from .uart_host import ResponseParser, Status, encode_request, encode_status_request
 
 __all__ = ["BoardError", "Mismatch", "RunReport", "run_vectors"]
 
@@ -240,6 +241,27 @@ def run_vectors(port, net, vectors, *, baud=115200, timeout=1.0, scores=False, l
                      retries=resent, discarded_bytes=discarded, baud=baud)
 
 
+def _ask_status(link, parser, timeout):
+    """The board's status byte (a status request, ``docs/uart.md``), or ``None`` when it does
+    not answer one of three, each given ``timeout`` seconds; a board still loading its weights
+    is asked again until it has loaded them, or failed to, or the three have passed."""
+    parser.reset()
+    deadline = time.monotonic() + 3 * timeout
+    status = None
+    while time.monotonic() < deadline:
+        link.write(encode_status_request())
+        asked = time.monotonic()
+        while time.monotonic() < min(deadline, asked + timeout):
+            found = [r for r in parser.feed(link.read(max(1, link.in_waiting)))
+                     if isinstance(r, Status)]
+            if found:
+                status = found[-1].status
+                break
+        if status is not None and status != STATUS_LOADING:
+            return status
+    return status
+
+
 def _exchange(link, port, x, n_classes, *, scores, timeout, window, retries):
     """Send every vector, collect the answers; return ``({index: Response}, seconds, resent,
     discarded bytes)``.
@@ -276,6 +298,12 @@ def _exchange(link, port, x, n_classes, *, scores, timeout, window, retries):
             return
         failed += 1
         if not answers and failed >= min(3, len(x)):
+            # A board that loads its weights from flash says why it does not answer.
+            status = _ask_status(link, parser, timeout)
+            if status is not None and status != STATUS_READY:
+                raise BoardError(port, f"the board answers no requests: {status_text(status)} "
+                                       f"(status 0x{status:02X}; write weights.bin with 'lwc "
+                                       f"flash' and reset the board)")
             sent = f"{retries + 1} times" if retries else "once"
             raise BoardError(port, f"no answer to {failed} requests, each sent {sent} (is the "
                                    f"board programmed with this network, at {link.baudrate} "
@@ -288,7 +316,7 @@ def _exchange(link, port, x, n_classes, *, scores, timeout, window, retries):
             send(queue.pop(), next_tag, 1)
             next_tag = (next_tag + 1) & 0xFF
         for response in parser.feed(link.read(max(1, link.in_waiting))):
-            if response.tag not in outstanding:
+            if isinstance(response, Status) or response.tag not in outstanding:
                 continue  # a late second answer to a resent request
             order = list(outstanding)
             overtaken = order[:order.index(response.tag)]

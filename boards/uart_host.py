@@ -9,12 +9,15 @@ from lwc.errors import UsageError
 from lwc.hw.top import (
     REQUEST_START,
     REQUEST_START_SCORES,
+    REQUEST_STATUS,
     RESPONSE_START,
     RESPONSE_START_SCORES,
+    RESPONSE_STATUS,
     crc8,
 )
 
-__all__ = ["encode_request", "encode_response", "Response", "ResponseParser"]
+__all__ = ["encode_request", "encode_response", "encode_status_request", "Response", "Status",
+           "ResponseParser"]
 
 _MAX_SCORE_BYTES = 8
 
@@ -61,6 +64,19 @@ def encode_response(tag, label, scores=None, *, score_bytes=1):
         frame = bytes([RESPONSE_START_SCORES, tag, label, score_bytes]) + b"".join(
             int(s).to_bytes(score_bytes, "little", signed=True) for s in scores)
     return frame + bytes([crc8(frame)])
+
+
+def encode_status_request():
+    """The status request frame: ``A7, crc8``."""
+    return bytes([REQUEST_STATUS, crc8([REQUEST_STATUS])])
+
+
+@dataclass(frozen=True)
+class Status:
+    """One decoded status response: the board's ``status`` byte (see
+    :func:`lwc.hw.top.status_text`)."""
+
+    status: int
 
 
 @dataclass(frozen=True)
@@ -117,11 +133,20 @@ class ResponseParser:
         buf = self._buffer
         while buf:
             start = next((k for k, b in enumerate(buf)
-                          if b in (RESPONSE_START, RESPONSE_START_SCORES)), None)
+                          if b in (RESPONSE_START, RESPONSE_START_SCORES, RESPONSE_STATUS)), None)
             if start is None:
                 self._skip(len(buf))
                 return None
             self._skip(start)
+            if buf[0] == RESPONSE_STATUS:
+                if len(buf) < 3:
+                    return None
+                if crc8(buf[:2]) != buf[2]:
+                    self._skip(1)
+                    continue
+                status = buf[1]
+                del buf[:3]
+                return Status(status)
             if buf[0] == RESPONSE_START:
                 size = 4
             else:

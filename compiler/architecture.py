@@ -14,11 +14,16 @@ from typing import ClassVar
 from lwc.errors import UsageError
 
 __all__ = ["Parallel", "Streaming", "PARALLEL", "ArchitecturePlan", "ARCHITECTURES", "CHOICES",
-           "DEFAULT_FEATURES_PER_CYCLE", "check_options", "streaming_features", "requested"]
+           "WEIGHTS", "DEFAULT_FEATURES_PER_CYCLE", "check_options", "streaming_features",
+           "streaming_requested", "requested"]
 
 #: Features per transfer of a streaming network unless chosen: a 16-bit block RAM word of the
 #: UART front end's frame at 2-bit inputs, and few testbench transfers per vector.
 DEFAULT_FEATURES_PER_CYCLE = 8
+#: Where a streaming network's first-layer weight table is stored (``lwc compile --weights``):
+#: ``bram``, ROMs in block RAM that the bitstream initialises (the default); ``spram``, the iCE40
+#: UltraPlus SPRAM, loaded from the board's SPI flash at boot (``weights.bin``, docs/spram.md).
+WEIGHTS = ("bram", "spram")
 
 
 def _check_positive(name, value):
@@ -42,16 +47,25 @@ class Streaming:
     (:class:`~lwc.hw.StreamingNetwork`), the later layers in logic.
 
     ``lanes`` is the number asked for; the hardware builds fewer when the first layer has fewer
-    neurons that are not constant (its ``lanes`` property).
+    neurons that are not constant (its ``lanes`` property). ``weights`` (one of :data:`WEIGHTS`)
+    is where the first layer's weight table is stored.
     """
 
     features_per_cycle: int = DEFAULT_FEATURES_PER_CYCLE
     lanes: int = 1
+    weights: str = "bram"
     name: ClassVar[str] = "streaming"
 
     def __post_init__(self):
         _check_positive("features_per_cycle", self.features_per_cycle)
         _check_positive("lanes", self.lanes)
+        _check_weights(self.weights)
+
+
+def _check_weights(weights):
+    if weights not in WEIGHTS:
+        raise UsageError(f"unknown weight storage {weights!r} (choose from: "
+                         f"{', '.join(WEIGHTS)})")
 
 
 #: The parallel architecture (it has no parameters): the default of lowering and compiling.
@@ -71,18 +85,29 @@ class ArchitecturePlan:
     estimate: object = None
 
 
-def check_options(architecture, features_per_cycle=None, lanes=None):
-    """Refuse an unknown ``architecture`` (one of :data:`CHOICES`) or streaming options that are
-    not positive integers or do not apply."""
+def check_options(architecture, features_per_cycle=None, lanes=None, weights=None):
+    """Refuse an unknown ``architecture`` (one of :data:`CHOICES`) or ``weights`` (one of
+    :data:`WEIGHTS`, ``None`` for the default), or streaming options that are not positive
+    integers or do not apply."""
     if architecture not in CHOICES:
         raise UsageError(f"unknown architecture {architecture!r} (choose from: "
                          f"{', '.join(CHOICES)})")
     for name, value in (("features_per_cycle", features_per_cycle), ("lanes", lanes)):
         if value is not None:
             _check_positive(name, value)
+    if weights is not None:
+        _check_weights(weights)
     if architecture == Parallel.name and (features_per_cycle is not None or lanes is not None):
         raise UsageError("--features-per-cycle and --lanes apply to the streaming "
                          "architecture, not parallel")
+    if architecture == Parallel.name and weights == "spram":
+        raise UsageError("--weights spram stores the streaming architecture's first-layer "
+                         "table; a parallel network has no table")
+
+
+def streaming_requested(features_per_cycle=None, lanes=None, weights=None):
+    """Whether these options only make sense for a streaming network (``auto`` then streams)."""
+    return features_per_cycle is not None or lanes is not None or weights == "spram"
 
 
 def streaming_features(compiled, features_per_cycle=None):
@@ -91,13 +116,15 @@ def streaming_features(compiled, features_per_cycle=None):
     return min(features_per_cycle or DEFAULT_FEATURES_PER_CYCLE, compiled.input.count)
 
 
-def requested(compiled, architecture="auto", *, features_per_cycle=None, lanes=None):
+def requested(compiled, architecture="auto", *, features_per_cycle=None, lanes=None,
+              weights=None):
     """The :class:`ArchitecturePlan` for these options when no board decides: ``auto`` is
-    parallel unless a streaming option is given; a streaming network takes
-    ``features_per_cycle`` (default :data:`DEFAULT_FEATURES_PER_CYCLE`, at most the input count)
-    and ``lanes`` (default 1)."""
-    check_options(architecture, features_per_cycle, lanes)
-    streaming_options = features_per_cycle is not None or lanes is not None
+    parallel unless a streaming option is given (``--weights spram`` is one); a streaming
+    network takes ``features_per_cycle`` (default :data:`DEFAULT_FEATURES_PER_CYCLE`, at most
+    the input count), ``lanes`` (default 1) and ``weights`` (default ``bram``)."""
+    check_options(architecture, features_per_cycle, lanes, weights)
+    streaming_options = streaming_requested(features_per_cycle, lanes, weights)
     if architecture == Parallel.name or (architecture == "auto" and not streaming_options):
         return ArchitecturePlan(Parallel())
-    return ArchitecturePlan(Streaming(streaming_features(compiled, features_per_cycle), lanes or 1))
+    return ArchitecturePlan(Streaming(streaming_features(compiled, features_per_cycle), lanes or 1,
+                                      weights or "bram"))

@@ -16,6 +16,8 @@ memories), so its facts and its Verilog come without building a component; a com
 import time
 from dataclasses import dataclass, replace
 
+from lwc import weights_image
+
 from . import lower as lowering
 from . import passes
 from .architecture import PARALLEL, ArchitecturePlan, Parallel, Streaming
@@ -67,6 +69,9 @@ class NetworkFacts:
     lanes: int = 0
     memory_bits: int = 0
     description: str = Parallel().describe()
+    weights: str = "bram"
+    table_bytes: int = 0
+    spram_blocks: int = 0
 
     def architecture_text(self):
         """One line: the architecture and what it costs in cycles and memory."""
@@ -126,10 +131,25 @@ class CompiledDesign:
         elaborates it); an unused-component warning names the caller of this method."""
         return lowering.component(self.hardware, src_loc_at=1)
 
-    def verilog(self, path=None):
+    def verilog(self, path=None, *, spram=None):
         """The Verilog of this design (module ``lwc_net``), written to ``path`` if given
-        (:func:`~lwc.compiler.lower.write_verilog` of the plan: no component is built)."""
-        return lowering.write_verilog(self.hardware, path)
+        (:func:`~lwc.compiler.lower.write_verilog` of the plan: no component is built);
+        ``spram=True`` writes an SPRAM weight table as ``SB_SPRAM256KA`` instances."""
+        return lowering.write_verilog(self.hardware, path, spram=spram)
+
+    @property
+    def weights(self):
+        """Where the first layer's weight table is stored: ``"spram"`` (loaded from flash at
+        boot) or ``"bram"`` (also for a parallel network, whose weights are logic)."""
+        return self.architecture.weights if isinstance(self.architecture, Streaming) else "bram"
+
+    def weights_image(self):
+        """The flash image of the SPRAM table (:func:`lwc.weights_image.weights_image` of the
+        plan's :meth:`~lwc.hw.plan.StreamingPlan.table_payload`: ``weights.bin``), or ``None``
+        when the design keeps its weights in the bitstream."""
+        if self.weights != "spram":
+            return None
+        return weights_image.weights_image(self.hardware.table_payload())
 
     def with_register_every(self, register_every):
         """The same design with other pipelining (the passes are not run again)."""
@@ -153,7 +173,13 @@ class CompiledDesign:
             score_width=hardware.score_width)
         if isinstance(self.architecture, Streaming):
             lanes, features = hardware.lanes, hardware.features_per_cycle
-            text = (f"streaming: first layer from {hardware.memory_bits:,} bits of block RAM, "
+            if hardware.weights == "spram":
+                source = (f"a {hardware.table_bytes:,}-byte table in {hardware.spram_blocks} "
+                          f"SPRAM block{'s' if hardware.spram_blocks != 1 else ''} (loaded "
+                          f"from flash at boot) and {hardware.memory_bits:,} bits of block RAM")
+            else:
+                source = f"{hardware.memory_bits:,} bits of block RAM"
+            text = (f"streaming: first layer from {source}, "
                     f"{lanes} lane{'s' if lanes != 1 else ''}, {features} "
                     f"feature{'s' if features != 1 else ''} per transfer")
             return NetworkFacts(
@@ -161,7 +187,8 @@ class CompiledDesign:
                 architecture=Streaming.name,
                 cycles_per_inference=hardware.cycles_per_inference,
                 features_per_cycle=features, lanes=lanes, memory_bits=hardware.memory_bits,
-                description=text)
+                description=text, weights=hardware.weights, table_bytes=hardware.table_bytes,
+                spram_blocks=hardware.spram_blocks)
         return NetworkFacts(**common, adders=adder_count(net))
 
 

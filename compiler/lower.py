@@ -96,8 +96,15 @@ def plan(compiled, architecture=PARALLEL, *, register_every=None, keep_adders=Tr
         # The sequential layer adds weights one by one: it builds no tables.
         first = replace(first, neurons=tuple(replace(n, table=False) for n in first.neurons))
         net = replace(net, layers=(first, *net.layers[1:]))
-        design = streaming_plan(layers=layer_specs(net), lanes=architecture.lanes,
-                                features_per_cycle=architecture.features_per_cycle, **options)
+        try:
+            design = streaming_plan(layers=layer_specs(net), lanes=architecture.lanes,
+                                    features_per_cycle=architecture.features_per_cycle,
+                                    weights=architecture.weights, **options)
+        except ValueError as exc:
+            if architecture.weights != "spram":
+                raise
+            # What the user chose does not fit the SPRAM table (lanes, size): their error.
+            raise UsageError(f"--weights spram: {exc}") from None
     elif isinstance(architecture, Parallel):
         design = parallel_plan(layers=layer_specs(net), **options)
     else:
@@ -133,7 +140,7 @@ def lower(compiled, architecture=PARALLEL, *, register_every=None, keep_adders=T
     return component(design, src_loc_at=1 + src_loc_at)
 
 
-def write_verilog(design, path=None, *, name=TOPLEVEL, via_amaranth=False):
+def write_verilog(design, path=None, *, name=TOPLEVEL, via_amaranth=False, spram=None):
     """Convert ``design`` (a plan from :func:`plan`, or a component from :func:`lower`) to Verilog
     with top module ``name``; write it to ``path`` if given and return the text.
 
@@ -144,6 +151,9 @@ def write_verilog(design, path=None, *, name=TOPLEVEL, via_amaranth=False):
     (``AMARANTH_USE_YOSYS=builtin`` unless the user chose otherwise; the slower YoWASP Yosys is
     not needed for export), without source locations. Pass a plan when only the Verilog is
     wanted: a component made and never elaborated draws Amaranth's unused-component warning.
+    ``spram`` maps the SPRAM weight table of a streaming plan with ``weights="spram"``: ``True``
+    as ``SB_SPRAM256KA`` instances (for the iCE40 cell models or synthesis), ``False`` or
+    ``None`` (no platform) as a behavioural memory.
     """
     if isinstance(design, TernaryNetwork) and not via_amaranth:
         text = _netlist_verilog(design.plan, name)
@@ -151,7 +161,7 @@ def write_verilog(design, path=None, *, name=TOPLEVEL, via_amaranth=False):
         text = _amaranth_verilog(TernaryNetwork(design), name) if via_amaranth else \
             _netlist_verilog(design, name)
     elif isinstance(design, StreamingPlan):
-        text = _amaranth_verilog(StreamingNetwork(design), name)
+        text = _amaranth_verilog(StreamingNetwork(design, spram=spram), name)
     else:
         text = _amaranth_verilog(design, name)
     if path is not None:

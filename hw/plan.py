@@ -19,9 +19,22 @@ from lwc import semantics
 __all__ = [
     "ActivationSpec", "NeuronSpec", "SharedSpec", "LayerSpec", "LayerPlan", "layer_plan",
     "ParallelPlan", "StreamingPlan", "LanePlan", "parallel_plan", "streaming_plan",
-    "encode_neuron", "check_register_every", "check_structure", "tree_depth", "register_levels",
+    "encode_neuron", "WEIGHT_STORES", "SPRAM_BYTES", "SPRAM_LANES", "check_register_every",
+    "check_structure", "tree_depth", "register_levels",
     "schedule_depth", "stage_of",
 ]
+
+
+#: Where a streaming network's entry table lives: block RAM (ROMs the bitstream initialises) or
+#: the iCE40 UltraPlus SPRAM (loaded from SPI flash at boot, :class:`~lwc.hw.spram_table.
+#: SpramTable`).
+WEIGHT_STORES = ("bram", "spram")
+#: Bytes of SPRAM in an iCE40UP5K: four SB_SPRAM256KA blocks of 16,384 x 16 bits.
+SPRAM_BYTES = 4 * 16384 * 2
+#: The most lanes an SPRAM table serves: one byte of its widest word (64 bits) per lane.
+SPRAM_LANES = 8
+#: SPRAM word widths (one, two or four blocks side by side).
+_SPRAM_WIDTHS = (16, 32, 64)
 
 
 # The adder-tree schedule.
@@ -449,13 +462,18 @@ class StreamingPlan(_NetworkPlan):
 
     ``lane_plans`` holds one :class:`LanePlan` per lane built (``min(requested lanes,
     non-constant first-layer neurons)``); ``base`` is the padded position every neuron's index
-    starts from.
+    starts from. ``weights`` (one of :data:`WEIGHT_STORES`) says where the lanes' entries live:
+    ``"bram"``, one ROM per lane; ``"spram"``, one table of :attr:`table_width`-bit words in
+    SPRAM, loaded from flash at boot, whose word ``w`` holds the entries ``pc`` with ``pc //
+    entries_per_word == w`` of every lane, one byte each (:meth:`table_slot`,
+    :meth:`table_payload`).
     """
 
     features_per_cycle: int
     entry_bits: int
     lane_plans: tuple[LanePlan, ...]
     base: int
+    weights: str = "bram"
 
     @property
     def lanes(self):
@@ -506,14 +524,74 @@ class StreamingPlan(_NetworkPlan):
         high: ``transfers_per_vector + run_cycles``."""
         return self.transfers_per_vector + self.run_cycles
 
+    # The entry table in SPRAM: one byte per entry, the lanes side by side in a word.
+
+    @property
+    def table_width(self):
+        """Bits of an SPRAM table word: 16, 32 or 64, the narrowest with a byte for every lane
+        (0 for a block-RAM design)."""
+        if self.weights != "spram":
+            return 0
+        return next(w for w in _SPRAM_WIDTHS if w // 8 >= max(self.lanes, 1))
+
+    @property
+    def entries_per_word(self):
+        """Entries of one lane in an SPRAM table word: the largest power of two whose bytes for
+        every lane fit the word (0 for a block-RAM design)."""
+        if self.weights != "spram":
+            return 0
+        room = self.table_width // 8 // max(self.lanes, 1)
+        return 1 << (room.bit_length() - 1)
+
+    def table_slot(self, lane, pc):
+        """``(word, byte)`` of the SPRAM table that holds entry ``pc`` of ``lane``: every lane
+        reads word ``pc // entries_per_word`` at once; within it, the entries of one ``pc`` sit
+        in consecutive bytes, lane 0 first. The one rule of the layout: :meth:`table_payload`
+        writes by it and the hardware reads by it (``pc`` low bits select the byte)."""
+        per = self.entries_per_word
+        return pc // per, (pc % per) * self.lanes + lane
+
+    @property
+    def table_words(self):
+        """Words of the SPRAM table: every lane's entries (0 for a block-RAM design)."""
+        if self.weights != "spram":
+            return 0
+        return max(1, -(-max(self.entry_counts, default=0) // self.entries_per_word))
+
+    @property
+    def table_bytes(self):
+        """Bytes of the SPRAM table (the payload of the weights image; 0 for block RAM)."""
+        return self.table_words * self.table_width // 8
+
+    @property
+    def spram_blocks(self):
+        """SB_SPRAM256KA blocks the table takes: ``table_width / 16`` side by side, as many
+        rows of 16,384 words as it needs."""
+        if self.weights != "spram":
+            return 0
+        return self.table_width // 16 * -(-self.table_words // 16384)
+
+    def table_payload(self):
+        """The SPRAM table's bytes in load order (the payload of ``weights.bin``): every lane's
+        entries placed by :meth:`table_slot`, unused bytes zero."""
+        assert self.weights == "spram"
+        payload = bytearray(self.table_bytes)
+        per_word = self.table_width // 8
+        for k, lane in enumerate(self.lane_plans):
+            for pc, entry in enumerate(lane.entries):
+                word, byte = self.table_slot(k, pc)
+                payload[word * per_word + byte] = entry
+        return bytes(payload)
+
     @property
     def memories(self):
-        """``(name, width, depth)`` of every memory: per lane the entry ROM, the parameter ROM
-        and the image buffer."""
+        """``(name, width, depth)`` of every block-RAM memory: per lane the entry ROM (unless
+        the entries are in SPRAM), the parameter ROM and the image buffer."""
         kind = self.layers[0].activation.kind
         result = []
         for k, lane in enumerate(self.lane_plans):
-            result.append((f"lane{k}_entries", self.entry_bits, len(lane.entries)))
+            if self.weights == "bram":
+                result.append((f"lane{k}_entries", self.entry_bits, len(lane.entries)))
             result.append((f"lane{k}_params", lane.param_width(kind), len(lane.neurons)))
             result.append((f"lane{k}_image", self.features_per_cycle * self.input_bits,
                            self.transfers_per_vector))
@@ -532,16 +610,23 @@ class StreamingPlan(_NetworkPlan):
 
 def streaming_plan(*, input_count, input_bits, input_map, layers, register_every=None,
                    keep_adders=True, compress=True, features_per_cycle=1, lanes=1,
-                   entry_bits=6, argmax_every=None):
+                   entry_bits=6, argmax_every=None, weights="bram"):
     """The :class:`StreamingPlan` of these arguments (see :class:`~lwc.hw.StreamingNetwork`):
     the lanes balanced (longest neuron first, each to the lane with the fewest entries so far),
     their ROM contents and the memories; :class:`ValueError` when the arguments are not valid.
-    ``argmax_every`` is as for :func:`parallel_plan`."""
+    ``argmax_every`` is as for :func:`parallel_plan`; ``weights`` (:data:`WEIGHT_STORES`) puts
+    the entries in block RAM or in an SPRAM table (at most :data:`SPRAM_LANES` lanes, entries
+    of at most 8 bits, :data:`SPRAM_BYTES` in all)."""
     _positive_int("input_count", input_count)
     _positive_int("input_bits", input_bits)
     _positive_int("features_per_cycle", features_per_cycle)
     _positive_int("lanes", lanes)
     _positive_int("entry_bits", entry_bits, minimum=2)
+    if weights not in WEIGHT_STORES:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHT_STORES)}, not {weights!r}")
+    if weights == "spram" and entry_bits > 8:
+        raise ValueError(f"an SPRAM table holds one byte per entry; entry_bits must be at most "
+                         f"8, not {entry_bits}")
     input_map, layers = check_structure(input_count, input_map, layers)
     if layers[0].shared:
         raise ValueError("The sequential first layer cannot have shared nodes; expand them "
@@ -583,5 +668,14 @@ def streaming_plan(*, input_count, input_bits, input_map, layers, register_every
         lane_plans.append(LanePlan(
             neurons=tuple(group), entries=tuple(e for j in group for e in entries[j]),
             inits=tuple(inits), gaps=tuple(gaps), acc_range=_union(accs)))
-    return StreamingPlan(**fields, features_per_cycle=features_per_cycle, entry_bits=entry_bits,
-                         lane_plans=tuple(lane_plans), base=base)
+    design = StreamingPlan(**fields, features_per_cycle=features_per_cycle,
+                           entry_bits=entry_bits, lane_plans=tuple(lane_plans), base=base,
+                           weights=weights)
+    if weights == "spram":
+        if design.lanes > SPRAM_LANES:
+            raise ValueError(f"an SPRAM table serves at most {SPRAM_LANES} lanes (a byte each "
+                             f"of a 64-bit word), not {design.lanes}")
+        if design.table_bytes > SPRAM_BYTES:
+            raise ValueError(f"the first layer's table is {design.table_bytes:,} bytes; SPRAM "
+                             f"holds {SPRAM_BYTES:,}")
+    return design

@@ -22,7 +22,8 @@ from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["CMD_RELEASE_POWER_DOWN", "CMD_READ_DATA", "T_RES1", "SpiFlashReader"]
+__all__ = ["CMD_RELEASE_POWER_DOWN", "CMD_READ_DATA", "T_RES1", "SpiFlashReader", "wake_cycles",
+           "read_cycles"]
 
 #: Release Power-down (W25Q128JV: "Release Power-down / Device ID", ABh).
 CMD_RELEASE_POWER_DOWN = 0xAB
@@ -30,6 +31,19 @@ CMD_RELEASE_POWER_DOWN = 0xAB
 CMD_READ_DATA = 0x03
 #: Seconds from ``/CS`` high after ``0xAB`` until the part accepts commands (tRES1, maximum).
 T_RES1 = 3e-6
+
+
+def wake_cycles(clk_freq):
+    """Cycles ``/CS`` stays high between ``0xAB`` and ``0x03`` at ``clk_freq`` Hz: tRES1."""
+    return max(1, math.ceil(T_RES1 * clk_freq - 1e-6))
+
+
+def read_cycles(length, *, clk_freq, divisor):
+    """Cycles of a :class:`SpiFlashReader` read of ``length`` bytes, from the ``start`` cycle
+    until ``busy`` falls (see :meth:`SpiFlashReader.read_cycles`): a fact of the parameters, so
+    it is known without building a reader."""
+    # The start cycle, 0xAB (8 bits), /CS high (wake), 0x03 and the address (32 bits), data.
+    return 1 + 8 * divisor + wake_cycles(clk_freq) + (32 + 8 * length) * divisor
 
 
 class SpiFlashReader(wiring.Component):
@@ -81,7 +95,7 @@ class SpiFlashReader(wiring.Component):
             raise ValueError(f"length_width must be an integer from 1 to 32, not {length_width!r}")
         self._clk_freq = clk_freq
         self._divisor = divisor
-        self._wake_cycles = max(1, math.ceil(T_RES1 * clk_freq - 1e-6))
+        self._wake_cycles = wake_cycles(clk_freq)
         super().__init__({
             "start": In(1),
             "offset": In(24),
@@ -112,8 +126,7 @@ class SpiFlashReader(wiring.Component):
     def read_cycles(self, length):
         """Cycles from the ``start`` cycle until ``busy`` falls, for a read of ``length`` bytes
         whose bytes are all taken within ``8 * divisor`` cycles of being offered."""
-        # The start cycle, 0xAB (8 bits), /CS high (wake), 0x03 and the address (32 bits), data.
-        return 1 + 8 * self._divisor + self._wake_cycles + (32 + 8 * length) * self._divisor
+        return read_cycles(length, clk_freq=self._clk_freq, divisor=self._divisor)
 
     def elaborate(self, platform):
         m = Module()

@@ -16,9 +16,9 @@ from amaranth.vendor import LatticeICE40Platform
 
 from lwc import weights_image
 
-from .spi_flash import SpiFlashReader
+from .spi_flash import SpiFlashReader, read_cycles
 
-__all__ = ["LoadFault", "SpramTable", "SPRAM_WORDS", "SPRAM_BLOCKS", "SPRAM_WIDTH"]
+__all__ = ["LoadFault", "SpramTable", "boot_cycles", "SPRAM_WORDS", "SPRAM_BLOCKS", "SPRAM_WIDTH"]
 
 #: Words of one SB_SPRAM256KA block.
 SPRAM_WORDS = 16384
@@ -39,6 +39,15 @@ class LoadFault(enum.Enum, shape=2):
     LENGTH = 2
     #: The CRC-32 does not match (a flipped byte, or an image cut short).
     CRC = 3
+
+
+def boot_cycles(size, *, clk_freq, divisor=2):
+    """:attr:`SpramTable.boot_cycles` of a ``size``-byte table at ``clk_freq`` Hz and SCK
+    ``divisor``, known without building one."""
+    # The last byte is offered half an SCK period before the read ends; the loader takes it
+    # that cycle, the CRC has its 8 bits 8 cycles later, and `ready` is registered after that.
+    return (read_cycles(weights_image.image_bytes(size), clk_freq=clk_freq, divisor=divisor)
+            - divisor // 2 + 10)
 
 
 class SpramTable(wiring.Component):
@@ -167,9 +176,8 @@ class SpramTable(wiring.Component):
     @property
     def boot_cycles(self):
         """Cycles from the end of reset until ``ready`` (or a CRC ``fault``) rises."""
-        # The last byte is offered half an SCK period before the read ends; the loader takes it
-        # that cycle, the CRC has its 8 bits 8 cycles later, and `ready` is registered after that.
-        return self._reader.read_cycles(self.image_bytes) - self._reader.divisor // 2 + 10
+        return boot_cycles(self._size, clk_freq=self._reader.clk_freq,
+                           divisor=self._reader.divisor)
 
     def _use_spram(self, platform):
         if self._spram is not None:

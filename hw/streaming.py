@@ -49,13 +49,28 @@ so when it is done, register ``k`` of its chain holds its ``k``-th neuron's acti
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
 
 from .adder_tree import range_shape
 from .netlist import Netlist, to_amaranth
 from .network import NetworkContract, build_back_end
 from .plan import LanePlan, StreamingPlan, encode_neuron, streaming_plan
+from .spram_table import LoadFault, SpramTable, boot_cycles
 
-__all__ = ["StreamingNetwork", "LanePlan", "encode_neuron"]
+__all__ = ["StreamingNetwork", "LanePlan", "encode_neuron", "FLASH_SIGNATURE", "BOOT_SIGNATURE",
+           "WAKE_CLOCK"]
+
+#: The SPI pins of a network whose entry table is loaded from flash (``flash`` member).
+FLASH_SIGNATURE = wiring.Signature({
+    "sck": Out(1), "cs_n": Out(1, init=1), "copi": Out(1), "cipo": In(1)})
+#: The boot status of such a network (``boot`` member; see :class:`~lwc.hw.spram_table.
+#: SpramTable`): ``ready`` once the table is loaded and checked, ``error`` and ``fault`` when the
+#: image was bad.
+BOOT_SIGNATURE = wiring.Signature({"ready": Out(1), "error": Out(1), "fault": Out(LoadFault)})
+#: The clock the flash wake-up wait (tRES1, 3 us) is counted at: the fastest an iCE40 runs, so
+#: the wait is long enough at any clock the design meets timing at (at 12 MHz it is 25 us, a
+#: few ten-thousandths of the boot).
+WAKE_CLOCK = 100e6
 
 
 def _shape(bits):
@@ -88,6 +103,16 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         neurons).
     entry_bits : int
         Width of an entry, at least 2 (see the module docstring).
+    weights : str
+        ``"bram"``: each lane's entries in a ROM the bitstream initialises. ``"spram"``: every
+        lane's entries in one :class:`~lwc.hw.spram_table.SpramTable` (SB_SPRAM256KA blocks on an
+        iCE40 UltraPlus, a memory elsewhere), loaded from SPI flash after reset from the image of
+        :meth:`StreamingPlan.table_payload`; ``i.ready`` stays low until the load has checked,
+        and forever after a bad one.
+    spram : bool or None
+        For ``weights="spram"``: the table's ``spram`` (SB_SPRAM256KA instances, a behavioural
+        memory, or decided by the platform at elaboration). Not part of the plan: it changes how
+        the same design is mapped, not what it computes.
 
     Members
     -------
@@ -98,10 +123,42 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         "scores": data.ArrayLayout(signed(score_width), n_classes)})))``
         The predicted class (ties to the lowest index) and every class score, exactly as
         :class:`~lwc.hw.TernaryNetwork`'s.
+    flash : ``Out(FLASH_SIGNATURE)``
+        With ``weights="spram"`` only: the SPI flash pins (``sck``, ``cs_n``, ``copi`` out,
+        ``cipo`` in).
+    boot : ``Out(BOOT_SIGNATURE)``
+        With ``weights="spram"`` only: ``ready``, ``error`` and ``fault`` of the table's load.
     """
 
     _plan_type = StreamingPlan
     _make_plan = staticmethod(streaming_plan)
+
+    def __init__(self, plan=None, *, spram=None, src_loc_at=0, **options):
+        self._spram = spram
+        super().__init__(plan, src_loc_at=1 + src_loc_at, **options)
+
+    def __new__(cls, plan=None, *, spram=None, src_loc_at=0, **options):
+        return super().__new__(cls, plan, src_loc_at=1 + src_loc_at, **options)
+
+    def _signature(self, features):
+        members = super()._signature(features)
+        if self._plan.weights == "spram":
+            members.update(flash=Out(FLASH_SIGNATURE), boot=Out(BOOT_SIGNATURE))
+        return members
+
+    @property
+    def weights(self):
+        """Where the entries live: ``"bram"`` or ``"spram"``."""
+        return self._plan.weights
+
+    @property
+    def boot_cycles(self):
+        """Cycles from reset until ``boot.ready`` rises after a good load (0 with block RAM):
+        :func:`~lwc.hw.spram_table.boot_cycles` of the table, its wake-up counted at
+        :data:`WAKE_CLOCK`."""
+        if self._plan.weights != "spram":
+            return 0
+        return boot_cycles(self._plan.table_bytes, clk_freq=WAKE_CLOCK)
 
     # Facts of the sequential layer, from the plan.
 
@@ -168,8 +225,20 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         start = Signal(name="stream_start")
         beginning = Signal(name="stream_beginning")  # the lanes' first cycle
         finishing = Signal(name="stream_finishing")  # the lanes' last cycle
+        table = None
+        if self._plan.weights == "spram":
+            m.submodules.weights = table = SpramTable(
+                self._plan.table_bytes, clk_freq=WAKE_CLOCK, width=self._plan.table_width,
+                spram=self._spram)
+            m.d.comb += [
+                self.flash.sck.eq(table.sck), self.flash.cs_n.eq(table.cs_n),
+                self.flash.copi.eq(table.copi), table.cipo.eq(self.flash.cipo),
+                self.boot.ready.eq(table.ready), self.boot.error.eq(table.error),
+                self.boot.fault.eq(table.fault),
+            ]
         m.d.comb += [
-            self.i.ready.eq(~loaded & ~running),
+            # Nothing is taken before the table is loaded and checked: a bad load never answers.
+            self.i.ready.eq(~loaded & ~running & (1 if table is None else table.ready)),
             accept.eq(self.i.valid & self.i.ready),
             last.eq(accept & (transfer == transfers - 1)),
             # The lanes overwrite the activations only from the third edge after the start, so
@@ -195,10 +264,21 @@ class StreamingNetwork(NetworkContract, wiring.Component):
             with m.If(finishing):
                 m.d.sync += [running.eq(0), hidden_valid.eq(1)]
 
+        entry_data = None
+        if table is not None:
+            # Every lane reads its entry ``pc`` from the same word (StreamingPlan.table_slot):
+            # the word address is ``pc``'s high bits, the byte its low bits (registered, as the
+            # table's read is) times the lanes, plus the lane.
+            shift = self._plan.entries_per_word.bit_length() - 1
+            m.d.comb += table.addr.eq(pc >> shift)
+            low = Signal(max(shift, 1), name="table_pc_low")
+            if shift:
+                m.d.sync += low.eq(pc[:shift])
+            entry_data = (table, low if shift else 0)
         hidden = [None] * len(self._plan.first_outputs)
         for k, lane in enumerate(self._plan.lane_plans):
             chain = self._lane(m, k, lane, accept, transfer, start, beginning,
-                               running & ~finishing, pc)
+                               running & ~finishing, pc, entry_data)
             for j, reg in zip(lane.neurons, chain):
                 hidden[j] = reg
 
@@ -226,7 +306,7 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         to_amaranth(nl, m, bindings)
         return m
 
-    def _lane(self, m, k, plan, accept, transfer, start, beginning, running, pc):
+    def _lane(self, m, k, plan, accept, transfer, start, beginning, running, pc, entry_data):
         """Lane ``k``: its memories, its three-stage pipeline, and its chain of activations.
 
         ``running`` is low in the last cycle of the sequential phase (only the end of the last
@@ -242,8 +322,6 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         word_bits = p.features_per_cycle * p.input_bits
 
         image = memory.Memory(shape=unsigned(word_bits), depth=p.transfers_per_vector, init=[])
-        entries = memory.Memory(shape=unsigned(p.entry_bits), depth=count,
-                                init=plan.entries)
         init_bits, gap_bits = plan.param_bits(act.kind)
         init_shape = _shape(init_bits)
         gap_shape = None if gap_bits is None else _shape(gap_bits)
@@ -254,18 +332,26 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         params = memory.Memory(shape=unsigned(init_shape.width + gap_width),
                                depth=len(words), init=words)
         m.submodules[f"{name}_image"] = image
-        m.submodules[f"{name}_entries"] = entries
         m.submodules[f"{name}_params"] = params
         write = image.write_port()
         m.d.comb += [write.addr.eq(transfer), write.data.eq(self.i.payload.as_value()),
                      write.en.eq(accept)]
         image_read = image.read_port()
-        entry_read = entries.read_port()
         param_read = params.read_port()
 
-        # Stage 0: fetch entry ``pc``.
+        # Stage 0: fetch entry ``pc`` (from the lane's ROM, or the shared SPRAM table).
         issue = Signal(name=f"{name}_issue")
-        m.d.comb += [issue.eq(running & (pc < count)), entry_read.addr.eq(pc)]
+        m.d.comb += issue.eq(running & (pc < count))
+        if entry_data is None:
+            entries = memory.Memory(shape=unsigned(p.entry_bits), depth=count,
+                                    init=plan.entries)
+            m.submodules[f"{name}_entries"] = entries
+            entry_read = entries.read_port()
+            m.d.comb += entry_read.addr.eq(pc)
+            fetched = entry_read.data
+        else:
+            table, low = entry_data
+            fetched = table.data.word_select(low * p.lanes + k, 8)[:p.entry_bits]
 
         # Stage 1: decode; move the index; read the image buffer there.
         entry = Signal(p.entry_bits, name=f"{name}_entry")
@@ -274,7 +360,7 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         next_index = Signal.like(index, name=f"{name}_next_index")
         delta, sign = entry[:delta_bits], entry[delta_bits]
         is_special = delta == special
-        m.d.comb += [entry.eq(entry_read.data), next_index.eq(index + delta)]
+        m.d.comb += [entry.eq(fetched), next_index.eq(index + delta)]
         m.d.sync += s1_valid.eq(issue)
         m.d.comb += image_read.addr.eq(next_index >> p.pos_bits)
         s2_valid = Signal(name=f"{name}_s2_valid")

@@ -9,6 +9,8 @@ from amaranth.lib import io, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from .plan import StreamingPlan
+from .spram_table import LoadFault
+from .streaming import FLASH_SIGNATURE
 from .uart import UartRx, UartTx
 
 __all__ = [
@@ -16,6 +18,12 @@ __all__ = [
     "REQUEST_START_SCORES",
     "RESPONSE_START",
     "RESPONSE_START_SCORES",
+    "REQUEST_STATUS",
+    "RESPONSE_STATUS",
+    "STATUS_READY",
+    "STATUS_LOADING",
+    "STATUS_FAULT",
+    "status_text",
     "CRC8_POLY",
     "crc8",
     "check_front_end",
@@ -32,6 +40,18 @@ REQUEST_START_SCORES = 0xA6
 RESPONSE_START = 0x5A
 #: First byte of a response that carries the class and all scores.
 RESPONSE_START_SCORES = 0x5B
+#: First byte of a status request (``A7``, then its CRC-8): is the board ready to classify?
+REQUEST_STATUS = 0xA7
+#: First byte of a status response: ``5C``, the status byte, CRC-8.
+RESPONSE_STATUS = 0x5C
+#: Status: the network takes requests (its weights are in the bitstream, or loaded and checked).
+STATUS_READY = 0x00
+#: Status: the weight table is still being loaded from flash.
+STATUS_LOADING = 0x01
+#: Status: the weight table failed to load; the low bits are the
+#: :class:`~lwc.hw.spram_table.LoadFault` (``0x81`` MAGIC, ``0x82`` LENGTH, ``0x83`` CRC). The board
+#: answers no classification request until it is reset with a good image in flash.
+STATUS_FAULT = 0x80
 #: CRC-8 generator x^8 + x^2 + x + 1 (CRC-8/SMBUS: initial value 0, not reflected, no final xor).
 CRC8_POLY = 0x07
 
@@ -52,6 +72,23 @@ def crc8(data, crc=0):
         for _ in range(8):
             crc = ((crc << 1) ^ CRC8_POLY) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
     return crc
+
+
+def status_text(status):
+    """What a status byte means, in words (for the host's messages)."""
+    if status == STATUS_READY:
+        return "ready"
+    if status == STATUS_LOADING:
+        return "still loading its weights from flash"
+    if status & STATUS_FAULT and (status & ~STATUS_FAULT) in {f.value for f in LoadFault} - {0}:
+        fault = LoadFault(status & ~STATUS_FAULT)
+        why = {LoadFault.MAGIC: "no weights image in flash (wrong magic: erased, or not written)",
+               LoadFault.LENGTH: "the weights image in flash is for another design (wrong "
+                                 "length)",
+               LoadFault.CRC: "the weights image in flash is damaged or cut short (CRC-32 "
+                              "mismatch)"}[fault]
+        return f"weights failed to load: {why}"
+    return f"unknown status 0x{status:02X}"
 
 
 def _crc8_next(crc, byte):
@@ -147,7 +184,14 @@ class UartNetworkTop(wiring.Component):
     wrong length, out-of-range feature, bad CRC, framing error, or a gap of more than ``timeout``
     between two of its bytes gets no response; the parser goes back to hunting for a start byte.
     A request that arrives while a previous input vector still waits for the network is dropped
-    (no response). See ``docs/uart.md``.
+    (no response). A status request (``A7`` and its CRC-8) is answered with ``5C``, a status
+    byte (:data:`STATUS_READY`, :data:`STATUS_LOADING`, or :data:`STATUS_FAULT` with the
+    :class:`~lwc.hw.spram_table.LoadFault`) and a CRC-8. See ``docs/uart.md``.
+
+    A streaming network whose weight table is in SPRAM loads it from flash after reset and takes
+    no vector before the load has checked (none at all after a bad one): the top wires its
+    ``flash`` pins to the board's SPI flash (``spi_flash_1x``) and lights LED 0 (red on the
+    iCEBreaker) when the load fails.
 
     Parameters
     ----------
@@ -180,8 +224,14 @@ class UartNetworkTop(wiring.Component):
     tx : Out(1)
         Serial output (also driven when elaborated with a platform).
     busy : Out(1)
-        High while a frame is being received, an inference is waiting or running, or a response is
-        being sent.
+        High while a frame is being received, an inference is waiting or running, a response is
+        being sent, or the weight table is loading.
+    flash : Out(FLASH_SIGNATURE)
+        Only for a network with its weight table in SPRAM: the SPI flash pins (used when
+        elaborated without a platform; with one, the board's flash is driven).
+    load_error : Out(1)
+        Only for such a network: high once the table failed to load (also on LED 0 with a
+        platform).
     """
 
     def __init__(self, network, *, clk_freq=None, baud=115200, timeout=10e-3, clock=None):
@@ -196,7 +246,12 @@ class UartNetworkTop(wiring.Component):
         self._timeout = timeout
         self._clk_freq = clk_freq
         self._timing = None if clk_freq is None else self._derive_timing(clk_freq)
-        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1)})
+        # A network that loads its weight table from flash at boot (``flash`` and ``boot``).
+        self._booting = self._chunked and network.plan.weights == "spram"
+        members = {"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1)}
+        if self._booting:
+            members.update(flash=Out(FLASH_SIGNATURE), load_error=Out(1))
+        super().__init__(members)
 
     def _derive_timing(self, clk_freq):
         return uart_timing(clk_freq, baud=self._baud, timeout=self._timeout)
@@ -281,6 +336,31 @@ class UartNetworkTop(wiring.Component):
             m.d.comb += uart_rx.rx.eq(self.rx)
         m.d.comb += self.tx.eq(uart_tx.tx)
 
+        # --- Boot: the network's weight table from the board's flash ----------------------------
+        if self._booting:
+            m.d.comb += [
+                self.flash.sck.eq(net.flash.sck), self.flash.cs_n.eq(net.flash.cs_n),
+                self.flash.copi.eq(net.flash.copi), self.load_error.eq(net.boot.error),
+            ]
+            if platform is not None:
+                flash = platform.request("spi_flash_1x", 0, dir="-")
+                m.submodules.flash_cs = cs = io.Buffer("o", flash.cs)  # inverted: cs is cs_n
+                m.submodules.flash_clk = sck = io.Buffer("o", flash.clk)
+                m.submodules.flash_copi = copi = io.Buffer("o", flash.copi)
+                m.submodules.flash_cipo = cipo = io.Buffer("i", flash.cipo)
+                m.submodules.led_error = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+                m.d.comb += [cs.o.eq(~net.flash.cs_n), sck.o.eq(net.flash.sck),
+                             copi.o.eq(net.flash.copi), net.flash.cipo.eq(cipo.i),
+                             led.o.eq(net.boot.error)]
+            else:
+                m.d.comb += net.flash.cipo.eq(self.flash.cipo)
+            status = Mux(net.boot.error, STATUS_FAULT | net.boot.fault.as_value(),
+                         Mux(net.boot.ready, STATUS_READY, STATUS_LOADING))
+            loading = ~net.boot.ready & ~net.boot.error
+        else:
+            status = Const(STATUS_READY, 8)
+            loading = Const(0)
+
         # --- Request parser --------------------------------------------------------------------
         # The receiver's byte, valid and error are registered before the parser reads them: at a
         # PLL's clock the receiver's state logic and the parser do not fit one cycle together.
@@ -338,11 +418,25 @@ class UartNetworkTop(wiring.Component):
         # A truncated frame (silence) or a framing error abandons the frame, in every state.
         abandon = rx_error | (silence == timeout_cycles)
 
+        status_pending = Signal(name="status_pending")  # a status request waits for its answer
         with m.FSM(name="uart_req") as req_fsm:
             with m.State("HUNT"):
                 with m.If(got & is_start):
                     m.d.sync += start_frame()
                     m.next = "LEN_LO"
+                with m.Elif(got & (byte == REQUEST_STATUS)):
+                    m.next = "STATUS"
+            with m.State("STATUS"):
+                with m.If(got & (byte == crc8([REQUEST_STATUS]))):
+                    m.d.sync += status_pending.eq(1)
+                    m.next = "HUNT"
+                with m.Elif(got & is_start):
+                    m.d.sync += start_frame()
+                    m.next = "LEN_LO"
+                with m.Elif(got):
+                    m.next = "HUNT"
+                with m.If(abandon):
+                    m.next = "HUNT"
             # A wrong length byte that is itself a start byte starts a new frame, so garbage that
             # ends in a start byte does not swallow the frame after it.
             with m.State("LEN_LO"):
@@ -446,6 +540,11 @@ class UartNetworkTop(wiring.Component):
                 flight_tag.eq(vec_tag),
                 flight_scores.eq(vec_scores),
             ]
+        if self._booting:
+            # After a failed load the network takes nothing: a checked vector is dropped
+            # unanswered, so the board is not busy for ever.
+            with m.If(net.boot.error):
+                m.d.sync += vec_valid.eq(0)
         with m.If(in_accept & ~out_accept):
             m.d.sync += in_flight.eq(1)
         with m.Elif(out_accept & ~in_accept):
@@ -461,10 +560,19 @@ class UartNetworkTop(wiring.Component):
                          out_payload.eq(net.o.payload)]
 
         # --- Response serializer ---------------------------------------------------------------
+        # A status response (5C, status, CRC) is sent when no network output waits: the
+        # status is taken into ``out_tag``'s place, the second byte.
+        out_status = Signal(name="resp_status")
+        status_go = status_pending & ~sending & ~net.o.valid
+        with m.If(status_go):
+            m.d.sync += [status_pending.eq(0), out_status.eq(1), out_tag.eq(status)]
+        with m.Elif(out_accept):
+            m.d.sync += out_status.eq(0)
         label = Signal(8)
         m.d.comb += label.eq(out_payload.label)
         resp_bytes = [
-            Mux(out_scores, Const(RESPONSE_START_SCORES, 8), Const(RESPONSE_START, 8)),
+            Mux(out_status, Const(RESPONSE_STATUS, 8),
+                Mux(out_scores, Const(RESPONSE_START_SCORES, 8), Const(RESPONSE_START, 8))),
             out_tag,
             label,
             Const(score_bytes, 8),
@@ -478,14 +586,14 @@ class UartNetworkTop(wiring.Component):
         resp_at_crc = Signal()  # every payload byte is sent; the CRC byte is on offer
         resp_crc = Signal(8)
         resp_byte = Array(resp_bytes)[resp_index]
-        resp_last = Mux(out_scores, len(resp_bytes) - 1, 2)
+        resp_last = Mux(out_status, 1, Mux(out_scores, len(resp_bytes) - 1, 2))
 
         # The byte on offer to the transmitter is a register, filled the cycle after the last one
         # was taken (a character later than needed): the byte multiplexer and the CRC are then
         # apart from the transmitter's ready.
         tx_byte = Signal(8, name="resp_tx_byte")
         tx_full = Signal(name="resp_tx_full")
-        with m.If(out_accept):
+        with m.If(out_accept | status_go):
             m.d.sync += [sending.eq(1), resp_index.eq(0), resp_at_crc.eq(0), resp_crc.eq(0)]
         with m.If(sending & ~tx_full):
             m.d.sync += [tx_byte.eq(Mux(resp_at_crc, resp_crc, resp_byte)), tx_full.eq(1)]
@@ -506,5 +614,5 @@ class UartNetworkTop(wiring.Component):
 
         m.d.comb += self.busy.eq(
             ~req_fsm.ongoing("HUNT") | uart_rx.busy | got | vec_valid | in_flight | sending
-            | uart_tx.busy)
+            | uart_tx.busy | status_pending | loading)
         return m

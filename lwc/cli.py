@@ -191,7 +191,8 @@ def _cmd_compile(args):
                          seed=args.seed, baud=args.baud, register_every=args.register_every,
                          architecture=args.architecture,
                          features_per_cycle=args.features_per_cycle, lanes=args.lanes,
-                         force=args.force, source=args.net, progress=_say, **sharing)
+                         weights=args.weights, force=args.force, source=args.net,
+                         progress=_say, **sharing)
     _say("")
     _say(result.table())
 
@@ -231,7 +232,7 @@ def _add_compile(sub):
 
 
 def _add_architecture_options(p):
-    from .compiler.architecture import CHOICES
+    from .compiler.architecture import CHOICES, WEIGHTS
     from .compiler.passes import DEFAULT_TABLES, TABLES
     from .semantics import MAX_TABLE_BITS
 
@@ -250,6 +251,11 @@ def _add_architecture_options(p):
     p.add_argument("--lanes", type=_positive(int), default=None, metavar="L",
                    help="streaming: first-layer neurons computed at once (default: the most of "
                    "8, 4, 2, 1 that fits the board)")
+    p.add_argument("--weights", default=None, choices=WEIGHTS,
+                   help="streaming: where the first layer's weight table is stored: bram "
+                   "(default; block RAM initialised by the bitstream) or spram (iCE40 UltraPlus "
+                   "SPRAM, loaded at boot from weights.bin in the board's flash; implies "
+                   "streaming)")
 
 
 def _design(net, args, board):
@@ -262,7 +268,7 @@ def _design(net, args, board):
 
     planner = functools.partial(plan_architecture, board=board, architecture=args.architecture,
                                 features_per_cycle=args.features_per_cycle, lanes=args.lanes,
-                                progress=_say)
+                                weights=args.weights, progress=_say)
     return compile_design(net, planner=planner, tables=args.tables)
 
 

@@ -20,10 +20,12 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from . import weights_image
 from .boards import asic
 from .boards import compile as board_compile
 from .boards.board import Board
 from .boards.build import REPORT_FILE, check_args
+from .boards.flash import WEIGHTS_FILE
 from .boards.plan import check_estimate, plan_architecture
 from .boards.pll import board_pll
 from .boards.registry import DEFAULT_BOARDS, get_board
@@ -33,7 +35,7 @@ from .compiler.passes import DEFAULT_TABLES
 from .errors import UsageError
 from .outdir import MANIFEST, OutputDir, claim, fingerprint
 
-__all__ = ["TARGETS", "MANIFEST", "CompileResult", "resolve_target", "compile_net",
+__all__ = ["TARGETS", "MANIFEST", "WEIGHTS_FILE", "CompileResult", "resolve_target", "compile_net",
            "design_for", "write_design"]
 
 TARGETS = ("verilog", "ice40", "ecp5", "asic")
@@ -90,18 +92,20 @@ def resolve_target(target, board):
 
 def compile_net(net, out_dir, *, target=None, board=None, clock_mhz=None, seed=1,
                 baud=115200, register_every=None, architecture="auto", features_per_cycle=None,
-                lanes=None, share=True, tables=DEFAULT_TABLES, force=False, source=None,
-                progress=print):
+                lanes=None, weights=None, share=True, tables=DEFAULT_TABLES, force=False,
+                source=None, progress=print):
     """Compile ``net`` (an IR network as loaded from ``net.pt``) once and write ``target``'s
     products into ``out_dir``; return a :class:`CompileResult`.
 
     ``target`` is ``"verilog"`` (just ``net.v``), ``"ice40"`` or ``"ecp5"`` (bitstream for
     ``board``, by default the family's board in :data:`~lwc.boards.DEFAULT_BOARDS`), or ``"asic"``
     (generic gates, :func:`~lwc.boards.asic.synthesize`); ``None`` means the family of ``board``,
-    or ``"ice40"`` without one. ``architecture``, ``features_per_cycle`` and ``lanes`` choose the
-    datapath (:func:`~lwc.boards.plan.plan_architecture`; ``auto`` is parallel unless it does not
-    fit the board). ``share`` builds sub-sums shared by several neurons of a layer once;
-    ``tables`` says which neurons are truth tables (:data:`lwc.compiler.passes.TABLES`). For the
+    or ``"ice40"`` without one. ``architecture``, ``features_per_cycle``, ``lanes`` and ``weights``
+    choose the datapath (:func:`~lwc.boards.plan.plan_architecture`; ``auto`` is parallel unless
+    it does not fit the board; ``weights="spram"`` streams from a table in SPRAM, loaded from
+    flash at boot: :data:`WEIGHTS_FILE` is written beside the bitstream). ``share`` builds
+    sub-sums shared by several neurons of a layer once; ``tables`` says which neurons are truth
+    tables (:data:`lwc.compiler.passes.TABLES`). For the
     other options see :func:`write_design`.
 
     Raises
@@ -114,7 +118,7 @@ def compile_net(net, out_dir, *, target=None, board=None, clock_mhz=None, seed=1
     target, board_obj = resolve_target(target, board)
     if board_obj is not None:
         check_args(board_obj, seed, clock_mhz)
-    check_options(architecture, features_per_cycle, lanes)
+    check_options(architecture, features_per_cycle, lanes, weights)
     # Refuse a directory lwc does not own, or the build of another net, before compiling.
     claim(out_dir, force, net=fingerprint(net))
     if board_obj is not None and board is None:
@@ -123,7 +127,7 @@ def compile_net(net, out_dir, *, target=None, board=None, clock_mhz=None, seed=1
     progress("compiler: running passes")
     watch = Stopwatch(progress)  # a line per step, with the time, once the compile is slow
     design = design_for(net, board_obj, architecture=architecture,
-                        features_per_cycle=features_per_cycle, lanes=lanes,
+                        features_per_cycle=features_per_cycle, lanes=lanes, weights=weights,
                         register_every=register_every, share=share, tables=tables,
                         progress=progress, stopwatch=watch)
     return write_design(design, out_dir, target=target, board=board_obj, clock_mhz=clock_mhz,
@@ -132,8 +136,8 @@ def compile_net(net, out_dir, *, target=None, board=None, clock_mhz=None, seed=1
 
 
 def design_for(net, board=None, *, architecture="auto", features_per_cycle=None, lanes=None,
-               register_every=None, share=True, tables=DEFAULT_TABLES, progress=print,
-               stopwatch=None):
+               weights=None, register_every=None, share=True, tables=DEFAULT_TABLES,
+               progress=print, stopwatch=None):
     """``net`` compiled once (:func:`~lwc.compiler.driver.compile_design`) into the design that
     :func:`compile_net` builds for ``board`` (a :class:`~lwc.boards.Board`, or ``None``).
 
@@ -148,11 +152,12 @@ def design_for(net, board=None, *, architecture="auto", features_per_cycle=None,
         Unknown ``architecture``, streaming options that are not positive integers or do not
         apply, or ``register_every`` not ``None`` or a positive integer.
     """
-    check_options(architecture, features_per_cycle, lanes)
+    check_options(architecture, features_per_cycle, lanes, weights)
     planner = (functools.partial(plan_architecture, board=board, progress=progress)
                if board is not None else requested)
     planner = functools.partial(planner, architecture=architecture,
-                                features_per_cycle=features_per_cycle, lanes=lanes)
+                                features_per_cycle=features_per_cycle, lanes=lanes,
+                                weights=weights)
     return compile_design(net, planner=planner, register_every=register_every, share=share,
                           tables=tables,
                           progress=stopwatch if stopwatch is not None else Stopwatch(progress))
@@ -206,10 +211,18 @@ def write_design(design, out_dir, *, target=None, board=None, clock_mhz=None, se
                 "device": board.part if board else None,
                 **({"pll": pll.to_dict()} if pll is not None else {}),
                 "net": {"fingerprint": net_id, "source": None if source is None else str(source)}}
+    image = design.weights_image()
+    if image is not None:
+        manifest["weights"] = {"file": WEIGHTS_FILE, "offset": weights_image.ICEBREAKER_OFFSET,
+                               "bytes": len(image)}
     with OutputDir(out, stale, manifest) as out:
         text = design.verilog(out / "net.v")
         watch("Verilog")
         progress(f"wrote {out / 'net.v'}")
+        if image is not None:
+            (out / WEIGHTS_FILE).write_bytes(image)
+            progress(f"wrote {out / WEIGHTS_FILE} ({len(image):,} bytes: the first layer's "
+                     f"table, for flash offset 0x{weights_image.ICEBREAKER_OFFSET:X})")
         if target == "asic":
             report = asic.synthesize(out / "net.v", out, progress=progress)
             _write_report(out, {"network": asdict(facts), "asic": report.to_dict()})

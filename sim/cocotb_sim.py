@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from lwc import weights_image
 from lwc.compiler import golden
 from lwc.compiler.architecture import Parallel, Streaming
 from lwc.compiler.lower import TOPLEVEL
 from lwc.errors import UsageError
+from lwc.hw.spram_table import LoadFault
 
 from . import network_tb, runner
 from .vectors import check_vectors, load_vectors, random_vectors, test_set
@@ -71,7 +73,11 @@ class SimReport:
     vector per transfer and per cycle. ``processes`` is the number of simulator processes that
     shared the vectors (``cycles`` is their sum, ``stream_seconds`` the longest of them).
     ``labels`` and ``scores`` are what the hardware output for each vector (``int64``, ``(n,)``
-    and ``(n, classes)``; -1 for vectors that had no output).
+    and ``(n, classes)``; -1 for vectors that had no output). A network that loads its weight
+    table from flash at boot has ``boot_cycles`` (the cycle after reset its ``boot.ready`` rose;
+    ``None`` if it never did), ``boot_fault`` (its :class:`~lwc.hw.spram_table.LoadFault` at the
+    end: ``NONE`` after a good load; ``None`` when undefined) and ``flash_violations`` (SPI
+    protocol breaks the flash model saw); ``None``, ``None`` and ``()`` for others.
     """
 
     simulator: str
@@ -94,6 +100,9 @@ class SimReport:
     lanes: int = 0
     cycles_per_inference: int = 1
     processes: int = 1
+    boot_cycles: int | None = None
+    boot_fault: LoadFault | None = None
+    flash_violations: tuple = ()
     labels: np.ndarray | None = field(default=None, repr=False, compare=False)
     scores: np.ndarray | None = field(default=None, repr=False, compare=False)
 
@@ -105,7 +114,21 @@ class SimReport:
     def ok(self):
         """Every output matched, the stream rules held, and the latency is the promised one."""
         return (self.mismatches == 0 and self.protocol_errors == 0
-                and self.received == self.vectors and self.measured_latency == self.latency)
+                and self.received == self.vectors and self.measured_latency == self.latency
+                and not self.flash_violations
+                and self.boot_fault in (None, LoadFault.NONE))
+
+    def boot_text(self):
+        """One line on the weight table's load from flash."""
+        if self.boot_cycles is not None and self.boot_fault is LoadFault.NONE:
+            text = (f"boot: weight table loaded from flash and checked after "
+                    f"{self.boot_cycles:,} cycles")
+        else:
+            why = "undefined" if self.boot_fault is None else self.boot_fault.name
+            text = f"boot: the weight table did NOT load (fault {why}): the design never answered"
+        if self.flash_violations:
+            text += f"; flash protocol: {self.flash_violations[0]}"
+        return text
 
     def format(self):
         """A few lines for the CLI: speed and verdict, then the first mismatch in detail."""
@@ -117,6 +140,8 @@ class SimReport:
             f"{build}, run {self.run_seconds:.1f} s",
             f"latency {self.measured_latency} cycles (expected {self.latency}); "
             f"{self.protocol_errors} stream protocol errors",
+            *([self.boot_text()] if self.boot_fault is not None or self.boot_cycles is not None
+              else []),
             *([f"streaming: {self.features_per_cycle} features per transfer, {self.lanes} "
                f"lanes, {self.cycles_per_inference} cycles per inference"]
               if isinstance(self.architecture, Streaming) else []),
@@ -145,7 +170,8 @@ class SimReport:
 
 
 def simulate(design, vectors, *, simulator="verilator", waves=False, build_dir, seed=0,
-             progress=print, gap=0.25, stall=0.25, sources=None, build_args=(), processes=1):
+             progress=print, gap=0.25, stall=0.25, sources=None, build_args=(), processes=1,
+             flash_image=None, flash_cut_after=None):
     """Simulate the generated Verilog of ``design`` on ``vectors``; compare with the golden model.
 
     Parameters
@@ -182,6 +208,13 @@ def simulate(design, vectors, *, simulator="verilator", waves=False, build_dir, 
         from reset by its own simulator process, all at once, on as many CPU cores; process ``k``
         draws its gaps and stalls from ``seed + k``. The report adds their cycles and counts,
         and times them together.
+    flash_image, flash_cut_after : bytes or None, int or None
+        For a design whose weight table is in SPRAM (``design.weights == "spram"``): each
+        process boots from a flash model holding ``flash_image`` (default: the design's own
+        :meth:`~lwc.compiler.driver.CompiledDesign.weights_image`, ``weights.bin``) at the
+        iCEBreaker offset, which stops serving after ``flash_cut_after`` bytes of a read
+        (``None``: never); the design must not answer before the load has checked, nor ever
+        after a bad one.
 
     Returns
     -------
@@ -208,6 +241,14 @@ def simulate(design, vectors, *, simulator="verilator", waves=False, build_dir, 
 
     component = design.hardware  # the facts of the design and its Verilog: no component
     streaming = isinstance(design.architecture, Streaming)
+    booting = design.weights == "spram"
+    if booting and flash_image is None:
+        flash_image = design.weights_image()
+    elif not booting and (flash_image is not None or flash_cut_after is not None):
+        raise UsageError("flash_image and flash_cut_after apply to a design with its weights "
+                         "in SPRAM")
+    # A generous bound on the boot: 16 cycles a byte (SCK at half the clock) and the wake-up.
+    boot_bound = 16 * (len(flash_image) + 64) + 2000 if booting else 0
     work = Path(build_dir).resolve() / (simulator + ("-waves" if waves else ""))
     work.mkdir(parents=True, exist_ok=True)
     if sources is None:
@@ -224,7 +265,7 @@ def simulate(design, vectors, *, simulator="verilator", waves=False, build_dir, 
             network_tb.bench_verilog(
                 component.features_per_cycle * component.input_bits,
                 component.label_width + component.n_classes * component.score_width,
-                dut=TOPLEVEL))
+                dut=TOPLEVEL, flash=booting))
         sources, toplevel = [*sources, bench], network_tb.BENCH_TOPLEVEL
     else:
         progress(f"{simulator}: the C++ compiler lacks coroutines (Verilator --timing); the "
@@ -232,7 +273,8 @@ def simulate(design, vectors, *, simulator="verilator", waves=False, build_dir, 
 
     progress(f"{simulator}: building {TOPLEVEL} in {work}")
     sim_build = runner.build(sources, toplevel=toplevel, build_dir=work, simulator=simulator,
-                             waves=waves, args=build_args, public=network_tb.PORTS,
+                             waves=waves, args=build_args,
+                             public=network_tb.PORTS + (network_tb.FLASH_PORTS if booting else ()),
                              timing=hdl_clock)
     if sim_build.reused:
         progress(f"{simulator}: reusing the earlier build (same Verilog, same settings)")
@@ -254,8 +296,11 @@ def simulate(design, vectors, *, simulator="verilator", waves=False, build_dir, 
             input_bits=component.input_bits, label_width=component.label_width,
             score_width=component.score_width,
             features_per_cycle=component.features_per_cycle if streaming else None,
-            seed=seed + k, gap=gap, stall=stall, max_idle=1000 + 4 * component.latency,
-            offset=int(share[0]), hdl_clock=hdl_clock)
+            seed=seed + k, gap=gap, stall=stall,
+            max_idle=1000 + 4 * component.latency + boot_bound,
+            offset=int(share[0]), hdl_clock=hdl_clock,
+            flash_image=flash_image if booting else b"",
+            flash_offset=weights_image.ICEBREAKER_OFFSET, flash_cut_after=flash_cut_after)
         envs.append({network_tb.JOB_ENV: str(job), network_tb.RESULT_ENV: str(result)})
     if len(shares) == 1:
         progress(f"{simulator}: streaming {len(x)} vectors")
@@ -294,6 +339,10 @@ def simulate(design, vectors, *, simulator="verilator", waves=False, build_dir, 
         lanes=component.lanes if streaming else 0,
         cycles_per_inference=component.cycles_per_inference if streaming else 1,
         processes=len(shares),
+        boot_cycles=(None if not booting or got["boot_ready"] < 0 else got["boot_ready"]),
+        boot_fault=(None if not booting or got["boot_fault"] < 0
+                    else LoadFault(got["boot_fault"])),
+        flash_violations=tuple(got["flash_violations"]),
         labels=np.asarray(got["labels"], dtype=np.int64),
         scores=np.asarray(got["scores"], dtype=np.int64),
     )
@@ -320,6 +369,11 @@ def _merge_results(parts):
             break
         offset += len(part["labels"])
     got["first_latency"] = parts[0]["first_latency"]
+    # Each process booted on its own: the first one's boot, the worst fault of any.
+    got["boot_ready"] = parts[0]["boot_ready"]
+    faults = [part["boot_fault"] for part in parts]
+    got["boot_fault"] = -1 if -1 in faults else max(faults)
+    got["flash_violations"] = [v for part in parts for v in part["flash_violations"]]
     got["stalled"] = any(part["stalled"] for part in parts)
     got["stream_seconds"] = max(part["stream_seconds"] for part in parts)
     return got

@@ -231,7 +231,8 @@ def cell_models(build_dir, init="zero", yosys=None):
 
 
 def simulate(design, vectors, *, yosys, env=None, build_dir, simulator=None, init="zero",
-             seed=0, gap=0.25, stall=0.25, waves=False, progress=print, processes=1):
+             seed=0, gap=0.25, stall=0.25, waves=False, progress=print, processes=1,
+             flash_image=None, flash_cut_after=None):
     """Synthesize ``design`` for iCE40, simulate the netlist on ``vectors``, compare with the
     golden model.
 
@@ -247,7 +248,8 @@ def simulate(design, vectors, *, yosys, env=None, build_dir, simulator=None, ini
         The net compiled once (:func:`lwc.compiler.driver.compile_design`), with its
         architecture and pipelining. A streaming network's weight ROMs become block RAMs
         (``SB_RAM40_4K`` with their initial contents), simulated by their cell model like every
-        other cell.
+        other cell; a weight table in SPRAM is ``SB_SPRAM256KA`` blocks, loaded from the flash
+        model at boot (see :func:`lwc.sim.cocotb_sim.simulate`).
     vectors : array_like
         ``(n, net.input.count)`` integer inputs.
     yosys : str or path-like
@@ -258,7 +260,7 @@ def simulate(design, vectors, *, yosys, env=None, build_dir, simulator=None, ini
         ``"icarus"`` or ``"verilator"``; ``None`` for :func:`default_simulator`.
     init : str
         One of :data:`INITS`; ``"x"`` needs Icarus.
-    seed, gap, stall, waves, progress, processes
+    seed, gap, stall, waves, progress, processes, flash_image, flash_cut_after
         As for :func:`lwc.sim.cocotb_sim.simulate`.
 
     Returns
@@ -288,7 +290,8 @@ def simulate(design, vectors, *, yosys, env=None, build_dir, simulator=None, ini
 
     source = work / f"{TOPLEVEL}.v"
     progress(f"writing Verilog: {source}")
-    design.verilog(source)
+    # An SPRAM weight table is written as SB_SPRAM256KA blocks, as on the UP5K.
+    design.verilog(source, spram=True)
     progress(f"yosys: synth_ice40 -top {TOPLEVEL} in {work}")
     netlist, seconds, reused = synthesize(source, work, yosys=yosys, env=env)
     progress(f"yosys: {'netlist reused' if reused else f'{seconds:.1f} s'}: {netlist}")
@@ -301,7 +304,8 @@ def simulate(design, vectors, *, yosys, env=None, build_dir, simulator=None, ini
     report = cocotb_sim.simulate(
         design, vectors, simulator=simulator, waves=waves, build_dir=work / init, seed=seed,
         progress=progress, gap=gap, stall=stall, sources=[netlist, models],
-        build_args=build_args(simulator), processes=processes)
+        build_args=build_args(simulator), processes=processes, flash_image=flash_image,
+        flash_cut_after=flash_cut_after)
     start = "0" if init == "zero" else "x"
     return dataclasses.replace(report, simulator=f"{simulator}, iCE40 netlist, FFs start at "
                                                  f"{start}")

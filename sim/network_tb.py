@@ -31,6 +31,10 @@ Job file:
 ``hdl_clock``
     The toplevel makes its own clock (the wrapper of :func:`bench_verilog`); otherwise the
     testbench starts cocotb's :class:`~cocotb.clock.Clock` on ``clk``.
+``flash_image``, ``flash_offset``, ``flash_cut_after``
+    For a network that loads its weight table from SPI flash at boot (the ports
+    :data:`FLASH_PORTS`): the bytes the flash model (:class:`lwc.sim.spi_flash_model.FlashModel`)
+    holds at ``flash_offset``, and where it stops serving (``-1``: never). Empty for others.
 
 The toplevel is the network itself, or, faster, the wrapper :func:`bench_verilog` writes around
 it, whose Verilog clock costs the simulator no VPI calls at all (cocotb's GPI clock, though
@@ -52,28 +56,41 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
-__all__ = ["PORTS", "BENCH_TOPLEVEL", "stream_vectors", "bench_verilog", "write_job",
+from lwc.sim.spi_flash_model import FlashModel
+from lwc.sim.spram_boot_tb import serve_flash
+
+__all__ = ["PORTS", "FLASH_PORTS", "BENCH_TOPLEVEL", "stream_vectors", "bench_verilog", "write_job",
            "read_result", "pack_inputs", "transfer_rows", "unpack_outputs"]
 
 JOB_ENV = "LWC_SIM_JOB"
 RESULT_ENV = "LWC_SIM_RESULT"
 #: The toplevel's signals the testbench reads or drives (what the simulator must make visible).
 PORTS = ("clk", "rst", "i__payload", "i__valid", "i__ready", "o__payload", "o__valid", "o__ready")
+#: The further ports of a network whose weight table is loaded from flash at boot.
+FLASH_PORTS = ("flash__sck", "flash__cs_n", "flash__copi", "flash__cipo", "boot__ready",
+               "boot__error", "boot__fault")
 #: Module name of the wrapper :func:`bench_verilog` writes.
 BENCH_TOPLEVEL = "lwc_bench"
 _HALF_PERIOD_NS = 5  # a 10 ns clock, as in the waveforms
 
 
-def bench_verilog(input_width, output_width, *, dut="lwc_net"):
+def bench_verilog(input_width, output_width, *, dut="lwc_net", flash=False):
     """Verilog of the testbench toplevel :data:`BENCH_TOPLEVEL`: the module ``dut`` (a network
     top with ``i``/``o`` streams of ``input_width`` and ``output_width`` payload bits) under a
-    clock made in Verilog, with the ports :data:`PORTS` (``clk`` an output) passed through.
+    clock made in Verilog, with the ports :data:`PORTS` (``clk`` an output) passed through, and
+    :data:`FLASH_PORTS` too with ``flash``.
 
     The clock starts low and rises every 10 ns from 5 ns, as cocotb's
     ``Clock(clk, 10, unit="ns").start(start_high=False)`` would; the file sets its own
     ``timescale``, so it may follow cell models that set another.
     """
     assert input_width >= 1 and output_width >= 1, "a network top has payload bits"
+    flash_ports = flash_connections = ""
+    if flash:
+        flash_ports = (",\n  output flash__sck,\n  output flash__cs_n,\n  output flash__copi,"
+                       "\n  input flash__cipo,\n  output boot__ready,\n  output boot__error,"
+                       "\n  output [1:0] boot__fault")
+        flash_connections = "".join(f",\n    .{name}({name})" for name in FLASH_PORTS)
     return f"""`timescale 1ns / 1ps
 // lwc testbench top: {dut} under a clock made here, so that no clock edge costs a VPI call.
 module {BENCH_TOPLEVEL}(
@@ -84,14 +101,14 @@ module {BENCH_TOPLEVEL}(
   output i__ready,
   output [{output_width - 1}:0] o__payload,
   output o__valid,
-  input o__ready
+  input o__ready{flash_ports}
 );
   initial clk = 1'b0;
   always #{_HALF_PERIOD_NS} clk = ~clk;
   {dut} dut (
     .clk(clk), .rst(rst),
     .i__payload(i__payload), .i__valid(i__valid), .i__ready(i__ready),
-    .o__payload(o__payload), .o__valid(o__valid), .o__ready(o__ready)
+    .o__payload(o__payload), .o__valid(o__valid), .o__ready(o__ready){flash_connections}
   );
 endmodule
 """
@@ -99,7 +116,7 @@ endmodule
 
 def write_job(path, inputs, labels, scores, *, sums=(), origins=(), input_bits, label_width,
               score_width, features_per_cycle=None, seed=0, gap=0.25, stall=0.25, max_idle=1000,
-              offset=0, hdl_clock=False):
+              offset=0, hdl_clock=False, flash_image=b"", flash_offset=0, flash_cut_after=None):
     """Write the job file the testbench reads (see the module docstring for the fields);
     ``features_per_cycle`` defaults to the whole vector in one transfer."""
     inputs = np.asarray(inputs, dtype=np.int64)
@@ -112,7 +129,9 @@ def write_job(path, inputs, labels, scores, *, sums=(), origins=(), input_bits, 
              input_bits=input_bits, label_width=label_width, score_width=score_width,
              features_per_cycle=features, transfers=-(-count // features), seed=seed,
              gap=gap, stall=stall, max_idle=max_idle, offset=offset, hdl_clock=bool(hdl_clock),
-             **arrays)
+             flash_image=np.frombuffer(bytes(flash_image), dtype=np.uint8),
+             flash_offset=flash_offset,
+             flash_cut_after=-1 if flash_cut_after is None else flash_cut_after, **arrays)
 
 
 def read_result(path):
@@ -123,15 +142,22 @@ def read_result(path):
     cycles after reset), ``first_latency`` (cycles from the accepted last transfer of the first
     vector to the first ``o.valid``, -1 if none), ``protocol_errors`` (payload changed or valid
     dropped while stalled, or outputs no fully sent vector accounts for), ``stalled`` (gave up
-    waiting), ``stream_seconds`` (wall time of the streaming loop).
+    waiting), ``stream_seconds`` (wall time of the streaming loop); for a network that boots from
+    flash, ``boot_ready`` (the cycle ``boot.ready`` rose, -1 if never), ``boot_error`` and
+    ``boot_fault`` (at the end; -1 when undefined or not such a network) and ``flash_violations``
+    (what the flash model saw the design do wrong).
     """
     with np.load(path) as f:
         out = {k: f[k] for k in f.files}
     for key in ("received", "mismatches", "first_mismatch", "cycles", "first_latency",
                 "protocol_errors"):
         out[key] = int(out[key])
+    # The boot fields are absent from a result of a network that does not boot.
+    for key in ("boot_ready", "boot_error", "boot_fault"):
+        out[key] = int(out.get(key, -1))
     out["stalled"] = bool(out["stalled"])
     out["stream_seconds"] = float(out["stream_seconds"])
+    out["flash_violations"] = [str(v) for v in out.get("flash_violations", ())]
     return out
 
 
@@ -204,10 +230,28 @@ async def stream_vectors(dut):
     o_ready.value = 0
     if not job["hdl_clock"]:
         Clock(clk, period, unit="ns").start(start_high=False)
+    booting = len(job["flash_image"]) > 0
+    boot = {"ready": -1}
+    model = None
+    if booting:
+        cut = int(job["flash_cut_after"])
+        model = FlashModel(job["flash_image"].tobytes(), int(job["flash_offset"]),
+                           cut_after=None if cut < 0 else cut)
+        dut.flash__cipo.value = 1
+        await RisingEdge(clk)
+        cocotb.start_soon(serve_flash(model, cs_n=dut.flash__cs_n, sck=dut.flash__sck,
+                                      copi=dut.flash__copi, cipo=dut.flash__cipo, rst=rst))
     for _ in range(2):
         await FallingEdge(clk)
     rst.value = 0
     origin = get_sim_time(unit="ns")
+
+    async def watch_boot():
+        await RisingEdge(dut.boot__ready)
+        boot["ready"] = round((get_sim_time(unit="ns") - origin) / period)
+
+    if booting:
+        cocotb.start_soon(watch_boot())
 
     def cycle_now():
         """Rising edges since reset was released, up to the next one."""
@@ -318,6 +362,15 @@ async def stream_vectors(dut):
     dut._log.info("%d vectors, %d mismatches, %d cycles (%d stepped by the testbench), %.3f s "
                   "(%.0f vectors/s)", n, mismatches, cycles, steps, stream_seconds,
                   n / stream_seconds if stream_seconds else 0.0)
+    boot_error = boot_fault = -1
+    if booting:
+        await ReadOnly()
+        boot_error = int(dut.boot__error.value) if dut.boot__error.value.is_resolvable else -1
+        boot_fault = int(dut.boot__fault.value) if dut.boot__fault.value.is_resolvable else -1
+        dut._log.info("boot: ready at cycle %d, error %d, fault %d", boot["ready"], boot_error,
+                      boot_fault)
     np.savez(os.environ[RESULT_ENV], received=got, mismatches=mismatches, first_mismatch=first,
              labels=labels, scores=scores, cycles=cycles, first_latency=first_latency,
-             protocol_errors=protocol_errors, stalled=got < n, stream_seconds=stream_seconds)
+             protocol_errors=protocol_errors, stalled=got < n, stream_seconds=stream_seconds,
+             boot_ready=boot["ready"], boot_error=boot_error, boot_fault=boot_fault,
+             flash_violations=np.array(model.violations if model else [], dtype=str))

@@ -43,17 +43,25 @@ def _int(signal):
     return int(value) if value.is_resolvable else None
 
 
-async def _serve(dut, model):
+async def serve_flash(model, *, cs_n, sck, copi, cipo, rst):
+    """Serve the SPI pins (simulator handles) from ``model`` (a :class:`FlashModel`) forever:
+    at every change of ``/CS`` or SCK the model takes the pins and CIPO is driven with its
+    answer. Undefined pins outside reset are recorded as violations."""
     while True:
-        await First(dut.sck.value_change, dut.cs_n.value_change)
+        await First(sck.value_change, cs_n.value_change)
         now = get_sim_time("ps") * 1e-12
-        pins = [_int(dut.cs_n), _int(dut.sck), _int(dut.copi)]
+        pins = [_int(cs_n), _int(sck), _int(copi)]
         if None in pins:
             # In reset a netlist whose flip-flops start unknown settles over delta cycles.
-            if _int(dut.rst) != 1:
+            if _int(rst) != 1:
                 model.violations.append(f"undefined SPI pin at {now:.9f} s: {pins}")
             continue
-        dut.cipo.value = model.update(now, *pins)
+        cipo.value = model.update(now, *pins)
+
+
+def _serve(dut, model):
+    return serve_flash(model, cs_n=dut.cs_n, sck=dut.sck, copi=dut.copi, cipo=dut.cipo,
+                       rst=dut.rst)
 
 
 @cocotb.test()

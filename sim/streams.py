@@ -63,13 +63,16 @@ def _bits(payload):
     return payload.as_bits() if hasattr(payload, "as_bits") else payload
 
 
-def run_network(dut, payloads, count, *, limit, rng=None, p_in=0.0, p_out=0.0):
+def run_network(dut, payloads, count, *, limit, rng=None, p_in=0.0, p_out=0.0, flash=None):
     """Simulate a network component ``dut`` (``i``/``o`` streams, a ``sync`` clock): offer the
     input ``payloads`` on ``i`` with random gaps (probability ``p_in`` a cycle), take ``count``
     outputs from ``o`` with random back-pressure (``p_out``) while :func:`stream_check_source`
     watches ``o``, and fail if they have not all come within ``limit`` cycles. Returns the output
-    payloads in order."""
+    payloads in order. ``flash`` (a :class:`lwc.sim.spi_flash_model.FlashModel`) serves the
+    ``flash`` pins of a network that loads its table at boot."""
     from amaranth.sim import Simulator
+
+    from .spi_flash_model import amaranth_flash
 
     results = []
 
@@ -93,5 +96,7 @@ def run_network(dut, payloads, count, *, limit, rng=None, p_in=0.0, p_out=0.0):
     sim.add_testbench(consumer)
     sim.add_testbench(checker, background=True)
     sim.add_testbench(watchdog, background=True)
+    if flash is not None:
+        sim.add_testbench(amaranth_flash(flash, dut.flash, 1e-6), background=True)
     sim.run()
     return results

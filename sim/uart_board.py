@@ -25,6 +25,8 @@ from amaranth.sim import Simulator
 
 from lwc.hw.top import UartNetworkTop
 
+from .spi_flash_model import amaranth_flash
+
 __all__ = ["uart_send", "uart_recv", "SimulatedBoard"]
 
 
@@ -81,12 +83,16 @@ class SimulatedBoard:
     corrupt_in, corrupt_out : collection of int
         Fault injection: positions (counted from 0 over the board's life) of the bytes from the
         host, and of the bytes to the host, that get bit 4 flipped on the way.
+    flash : FlashModel or None
+        For a network whose weight table is in SPRAM: the board's SPI flash
+        (:class:`lwc.sim.spi_flash_model.FlashModel`), read from reset on.
     """
 
     #: The simulated line rate; only ``divisor`` and ``timeout_bits`` matter to the simulation.
     BAUD = 1_000_000
 
-    def __init__(self, network, *, divisor=4, timeout_bits=64, corrupt_in=(), corrupt_out=()):
+    def __init__(self, network, *, divisor=4, timeout_bits=64, corrupt_in=(), corrupt_out=(),
+                 flash=None):
         self.top = UartNetworkTop(network, clk_freq=self.BAUD * divisor, baud=self.BAUD,
                                   timeout=timeout_bits / self.BAUD)
         self._divisor = divisor
@@ -96,6 +102,7 @@ class SimulatedBoard:
         self._error = None
         self._corrupt_in = frozenset(corrupt_in)
         self._corrupt_out = frozenset(corrupt_out)
+        self._flash = flash
         self.bytes_in = self.bytes_out = 0
         self.cycles = 0
 
@@ -141,6 +148,10 @@ class SimulatedBoard:
             sim.add_clock(1 / (self.BAUD * self._divisor))
             sim.add_testbench(self._drive)
             sim.add_testbench(self._monitor, background=True)
+            if self._flash is not None:
+                sim.add_testbench(amaranth_flash(self._flash, self.top.flash,
+                                                 1 / (self.BAUD * self._divisor)),
+                                  background=True)
             sim.run()
         except BaseException as error:  # re-raised in the host thread by close()
             self._error = error

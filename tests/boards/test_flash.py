@@ -225,3 +225,55 @@ def test_cli_flash_reads_the_board_from_the_build(tmp_path, fake_bin, capsys):
     assert main(["flash", str(built), "--board", "icestick"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "built for the hx8k" in err
+
+
+# --- a build whose weight table is in SPRAM: weights.bin at 1 MiB (issue 20) --------------------
+
+def _spram_build(tmp_path, image):
+    from lwc import weights_image as wi
+    from lwc.outdir import MANIFEST
+
+    built = _build(tmp_path / "b", "icebreaker", "iCE40UP5K-SG48", header="iCE40UP5K")
+    data = json.loads((built / MANIFEST).read_text())
+    good = wi.weights_image(bytes(range(200)))
+    data["weights"] = {"file": "weights.bin", "offset": wi.ICEBREAKER_OFFSET, "bytes": len(good)}
+    data["files"].append("weights.bin")
+    (built / MANIFEST).write_text(json.dumps(data))
+    if image is not None:
+        (built / "weights.bin").write_bytes(good if image == "good" else image)
+    return built
+
+
+def test_flash_writes_the_bitstream_then_the_weights(tmp_path, fake_bin):
+    record = tmp_path / "argv"
+    _iceprog(fake_bin, f"printf '%s\\n' \"$@\" '--' >> '{record}'")
+    built = _spram_build(tmp_path, "good")
+    lines = []
+    flash(built, progress=lines.append)
+    assert record.read_text().split("--\n") == [
+        f"{built / 'top.bin'}\n", f"-o\n1M\n{built / 'weights.bin'}\n", ""]
+    assert lines[-2:] == [f"writing {built / 'weights.bin'} at flash offset 0x100000 with "
+                          f"iceprog ...", f"wrote {built / 'weights.bin'} at 0x100000"]
+
+
+@pytest.mark.parametrize("image, message", [
+    (None, "missing; this build keeps its weights in SPRAM, loaded from flash: rebuild it"),
+    (b"LWCW" + bytes(20), "weights image length must be"),
+    ("flipped", "weights image CRC-32 does not match its contents; rebuild it"),
+])
+def test_flash_refuses_a_bad_weights_image_before_programming(tmp_path, fake_bin, image,
+                                                               message):
+    from lwc import weights_image as wi
+
+    record = tmp_path / "argv"
+    _iceprog(fake_bin, f"printf '%s\\n' \"$@\" >> '{record}'")
+    if image == "flipped":
+        image = bytearray(wi.weights_image(bytes(range(200))))
+        image[100] ^= 1
+        image = bytes(image)
+    built = _spram_build(tmp_path, image)
+    with pytest.raises(UsageError) as err:
+        flash(built, progress=lambda line: None)
+    assert str(err.value).startswith(f"{built / 'weights.bin'}: ")
+    assert message in str(err.value)
+    assert not record.exists()  # nothing was programmed

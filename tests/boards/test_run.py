@@ -210,3 +210,46 @@ def test_uart_md_serves_a_net_on_the_simulated_board(net, tmp_path):
 
     exec(code.replace("build/digits/net.pt", str(path)), {"print": said.append, "input": run_it})
     assert status == [0]
+
+
+# --- a board whose weight table loads from flash at boot (issue 20) ------------------------------
+
+def _spram_board(net, image=None, cut_after=None):
+    from lwc.compiler.architecture import Streaming
+    from lwc.compiler.driver import compile_design
+    from lwc.sim.spi_flash_model import FlashModel
+    from lwc.weights_image import ICEBREAKER_OFFSET
+
+    design = compile_design(net, Streaming(2, 2, "spram"))
+    image = design.weights_image() if image is None else image(design.weights_image())
+    cut = None if cut_after is None else cut_after(image)
+    return SimulatedBoard(design.lower(),
+                          flash=FlashModel(image, ICEBREAKER_OFFSET, cut_after=cut))
+
+
+def test_run_vectors_on_a_board_that_boots_from_flash(net, rng, make_vectors):
+    vectors = make_vectors(net, rng, n_random=4)
+    with _spram_board(net) as board:
+        report = run_vectors(board.port, net, vectors, timeout=5.0)
+    assert report.answered == len(vectors) and report.disagreements == 0
+
+
+def _flip(image):
+    image = bytearray(image)
+    image[len(image) // 2] ^= 0x08
+    return bytes(image)
+
+
+@pytest.mark.parametrize("damage", ["flipped", "cut short"])
+def test_failed_weight_load_is_reported(net, rng, damage):
+    """The board never answers; lwc run asks its status and says why, in one line."""
+    vectors = rng.integers(0, 16, size=(3, 5))
+    board = (_spram_board(net, image=_flip) if damage == "flipped" else
+             _spram_board(net, cut_after=lambda image: len(image) // 2))
+    with board, pytest.raises(BoardError) as err:
+        port = board.port
+        run_vectors(port, net, vectors, timeout=0.5, retries=0)
+    assert str(err.value) == (
+        f"{port}: the board answers no requests: weights failed to load: the weights "
+        f"image in flash is damaged or cut short (CRC-32 mismatch) (status 0x83; write "
+        f"weights.bin with 'lwc flash' and reset the board)")

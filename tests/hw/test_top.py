@@ -14,11 +14,26 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.icestick import ICEStickPlatform
 
 from lwc.compiler.architecture import Streaming
+from lwc.compiler.driver import compile_design
 from lwc.compiler.golden import evaluate
 from lwc.compiler.lower import lower, plan
 from lwc.compiler.passes import compile_network
-from lwc.hw.top import UartNetworkTop, check_network, crc8, uart_timing
+from lwc.hw.spram_table import LoadFault
+from lwc.hw.top import (
+    REQUEST_STATUS,
+    RESPONSE_STATUS,
+    STATUS_FAULT,
+    STATUS_LOADING,
+    STATUS_READY,
+    UartNetworkTop,
+    check_network,
+    crc8,
+    status_text,
+    uart_timing,
+)
+from lwc.sim.spi_flash_model import FlashModel, amaranth_flash
 from lwc.sim.uart_board import uart_recv, uart_send
+from lwc.weights_image import ICEBREAKER_OFFSET
 
 DIVISOR = 4
 TIMEOUT_BITS = 40
@@ -377,3 +392,111 @@ def test_streaming_transfer_count_must_match(rng, make_network):
 
     with pytest.raises(ValueError, match="transfers_per_vector 5 does not match 10 inputs"):
         check_network(lying, baud=BAUD)
+
+
+# --- status requests and a weight table loaded from flash at boot ----------------------------
+
+_STATUS_REQUEST = bytes([REQUEST_STATUS, crc8([REQUEST_STATUS])])
+
+
+def _status(status):
+    return bytes([RESPONSE_STATUS, status, crc8([RESPONSE_STATUS, status])])
+
+
+def test_status_of_a_bitstream_network(small, rng):
+    """A network whose weights are in the bitstream is always ready; a status request between
+    two requests is answered in its turn, and a damaged one not at all."""
+    net, network = small
+    top = _top(network)
+    x = _good(net, rng, 2)
+    bad_status = bytes([REQUEST_STATUS, crc8([REQUEST_STATUS]) ^ 1])
+    script = [(_request(x[0], tag=1), 0), (_STATUS_REQUEST, 0), (bad_status, 0),
+              (_request(x[1], tag=2), 0)]
+    out = _run(top, script)
+    want = _expected(top, net, x, [1, 2], [False, False])
+    assert out == want[:4] + _status(STATUS_READY) + want[4:]
+
+
+def _spram_design(rng, make_network):
+    net = _lively(make_network, rng, inputs=10, hidden=(5,), outputs=3, bits=4, density=0.6,
+                  kinds=("step", "clip"))
+    return net, compile_design(net, Streaming(3, 2, "spram"))
+
+
+def _run_booting(top, image, script, *, cut_after=None):
+    """:func:`_run` with the top's flash pins served by the flash model holding ``image``."""
+    received = []
+    model = FlashModel(image, ICEBREAKER_OFFSET, cut_after=cut_after)
+
+    async def drive(ctx):
+        for data, gap in script:
+            await uart_send(ctx, top.rx, data, DIVISOR)
+            for _ in range(gap * DIVISOR):
+                await ctx.tick()
+        for _ in range(4 * DIVISOR):
+            await ctx.tick()
+        while ctx.get(top.busy):
+            await ctx.tick()
+        for _ in range(20 * DIVISOR):
+            await ctx.tick()
+
+    async def monitor(ctx):
+        while True:
+            byte, stop_ok = await uart_recv(ctx, top.tx, DIVISOR)
+            assert stop_ok
+            received.append(byte)
+
+    sim = Simulator(top)
+    sim.add_clock(1 / (BAUD * DIVISOR))
+    sim.add_testbench(drive)
+    sim.add_testbench(monitor, background=True)
+    sim.add_testbench(amaranth_flash(model, top.flash, 1 / (BAUD * DIVISOR)), background=True)
+    sim.run()
+    assert model.violations == []
+    return bytes(received)
+
+
+def test_spram_network_boots_then_answers(rng, make_network):
+    """Asked at once, the board is loading; a request sent during the load waits for it and is
+    answered right; then the board is ready."""
+    net, design = _spram_design(rng, make_network)
+    top = _top(design.lower())
+    x = _good(net, rng, 2)
+    script = [(_STATUS_REQUEST, 0), (_request(x[0], tag=5), 0), (_request(x[1], tag=6), 400),
+              (_STATUS_REQUEST, 0)]
+    out = _run_booting(top, design.weights_image(), script)
+    answers = _expected(top, net, x, [5, 6], [False, False])
+    # The second request came while the first vector still waited for the load: dropped.
+    assert out == _status(STATUS_LOADING) + answers[:4] + _status(STATUS_READY)
+
+
+@pytest.mark.parametrize("damage", ["flipped weight byte", "cut short"])
+def test_spram_network_reports_a_failed_load(rng, make_network, damage):
+    """A bad image: no request is ever answered, the status says why, the error output (LED 0
+    on a board) is high."""
+    net, design = _spram_design(rng, make_network)
+    top = _top(design.lower())
+    image, cut_after = bytearray(design.weights_image()), None
+    if damage == "cut short":
+        cut_after = len(image) // 2
+    else:
+        image[8 + len(image) // 3] ^= 0x40
+    x = _good(net, rng, 2)
+    fault = STATUS_FAULT | LoadFault.CRC.value
+    script = [(_request(x[0], tag=5), 3000), (_STATUS_REQUEST, 0), (_request(x[1], tag=6), 200)]
+    assert _run_booting(top, bytes(image), script, cut_after=cut_after) == _status(fault)
+    assert status_text(fault) == ("weights failed to load: the weights image in flash is "
+                                  "damaged or cut short (CRC-32 mismatch)")
+
+
+def test_spram_top_on_the_icebreaker(rng, make_network):
+    """On the iCEBreaker the table is SPRAM, read from the flash's pins; LED 0 shows a failed
+    load."""
+    _, design = _spram_design(rng, make_network)
+    top = UartNetworkTop(design.lower(), baud=115200)
+    prepared = ICEBreakerPlatform().prepare(top, name="top")
+    pcf = prepared.files["top.pcf"]
+    for pin, port in (("16", "cs"), ("15", "clk"), ("14", "copi"), ("17", "cipo")):
+        assert f"set_io spi_flash_1x_0__{port}__io {pin}\n" in pcf
+    assert "set_io led_0__io 11\n" in pcf
+    assert "SB_SPRAM256KA" in prepared.files["top.il"]

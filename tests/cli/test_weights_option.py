@@ -1,0 +1,108 @@
+"""``lwc compile --weights spram|bram`` (issue 20): where a streaming network's first-layer table
+is stored, chosen once by the compile driver; ``weights.bin`` is written beside the bitstream."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lwc.cli import main
+from lwc.compile import design_for
+from lwc.compiler import golden, netfile
+from lwc.compiler.architecture import Parallel, Streaming
+from lwc.weights_image import ICEBREAKER_OFFSET, parse_weights_image
+
+
+def one_error_line(err):
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lwc: error: "), err
+    return lines[0][len("lwc: error: "):]
+
+
+@pytest.fixture
+def net(make_network, rng):
+    for _ in range(100):
+        net = make_network(rng, inputs=12, hidden=(9,), outputs=3, bits=3, density=0.6)
+        x = rng.integers(0, 8, size=(32, 12))
+        if len(set(golden.predict(net, x))) > 1:
+            return net
+    raise AssertionError("no lively net")
+
+
+def test_spram_implies_streaming_and_default_is_unchanged(net):
+    spram = design_for(net, weights="spram", progress=lambda line: None)
+    assert spram.architecture == Streaming(8, 1, "spram") and spram.weights == "spram"
+    assert design_for(net, progress=lambda line: None).architecture == Parallel()
+    bram = design_for(net, architecture="streaming", progress=lambda line: None)
+    assert bram.architecture == Streaming(8, 1, "bram") and bram.weights_image() is None
+    payload = parse_weights_image(spram.weights_image())
+    assert payload == spram.hardware.table_payload()
+    facts = spram.facts
+    assert (facts.weights, facts.table_bytes, facts.spram_blocks) == (
+        "spram", len(payload), 1)
+    assert f"a {len(payload):,}-byte table in 1 SPRAM block (loaded from flash at boot)" in \
+        facts.architecture_text()
+
+
+def test_compile_writes_weights_bin(net, tmp_path, capsys):
+    path = tmp_path / "net.pt"
+    netfile.save(net, path)
+    out = tmp_path / "v"
+    assert main(["compile", str(path), "--target", "verilog", "--weights", "spram", "-o",
+                 str(out)]) == 0
+    stdout = capsys.readouterr().out
+    image = (out / "weights.bin").read_bytes()
+    design = design_for(net, weights="spram", progress=lambda line: None)
+    assert image == design.weights_image()
+    assert f"wrote {out / 'weights.bin'} ({len(image):,} bytes" in stdout
+    manifest = json.loads((out / "lwc-build.json").read_text())
+    assert "weights.bin" in manifest["files"]
+    assert manifest["weights"] == {"file": "weights.bin", "offset": ICEBREAKER_OFFSET,
+                                   "bytes": len(image)}
+    report = json.loads((out / "report.json").read_text())
+    assert report["network"]["weights"] == "spram"
+    text = (out / "net.v").read_text()
+    assert "flash__cs_n" in text and "boot__ready" in text
+    # Without --weights nothing changes: no image.
+    assert main(["compile", str(path), "--target", "verilog", "--architecture", "streaming",
+                 "-o", str(tmp_path / "b")]) == 0
+    assert not (tmp_path / "b" / "weights.bin").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--architecture", "parallel", "--weights", "spram"],
+     "--weights spram stores the streaming architecture's first-layer table; a parallel "
+     "network has no table"),
+    (["--board", "icestick", "--weights", "spram"],
+     "--weights spram needs a board with SPRAM (an iCE40 UltraPlus, such as the icebreaker); "
+     "the icestick (iCE40HX1K-TQ144) has none"),
+    (["--board", "ulx3s", "--weights", "spram"],
+     "--weights spram needs a board with SPRAM"),
+])
+def test_weights_option_errors(net, tmp_path, capsys, args, message):
+    path = tmp_path / "net.pt"
+    netfile.save(net, path)
+    assert main(["compile", str(path), *args, "-o", str(tmp_path / "o")]) == 1
+    assert message in one_error_line(capsys.readouterr().err)
+
+
+def test_bad_weights_choice_exits_2(net, tmp_path, capsys):
+    path = tmp_path / "net.pt"
+    netfile.save(net, path)
+    with pytest.raises(SystemExit) as exit_:
+        main(["compile", str(path), "--weights", "flash"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'flash'" in capsys.readouterr().err
+
+
+def test_estimate_knows_the_table_is_in_spram(net):
+    from lwc.boards.estimate import estimate_streaming
+
+    spram = design_for(net, weights="spram", progress=lambda line: None)
+    bram = design_for(net, architecture="streaming", progress=lambda line: None)
+    a = estimate_streaming(spram.network, spram.hardware)
+    b = estimate_streaming(bram.network, bram.hardware)
+    assert a.spram_blocks == 1 and b.spram_blocks == 0
+    assert a.block_rams < b.block_rams
+    assert np.isclose(a.logic_cells - b.logic_cells, 300, atol=1)
