@@ -371,3 +371,17 @@ def test_digits_sweep_on_local_ray_resumes_after_ctrl_c(tmp_path, capsys):
     for a, b in zip(rows, serial.rows):
         assert (a["hash"], a.get("accuracy"), a.get("lc_estimate")) == \
             (b["hash"], b.get("accuracy"), b.get("lc_estimate"))
+
+
+def test_compile_options_tables_and_weights_reach_the_compiler(tmp_path):
+    spec = parse_spec({"fixed": {"method": "ste", "epochs": 2, "hidden": 8, "sparsity": 0.9,
+                                 "input_bits": 1, "architecture": "parallel"},
+                       "grid": {"tables": ["off", "all"]},
+                       "points": [{"weights": "spram", "architecture": "parallel"}]})
+    result = run_sweep(spec, tmp_path, backend="serial", progress=None)
+    off, every, spram = result.rows
+    assert len({r["train_hash"] for r in result.rows}) == 1  # one training for all three
+    # Every neuron of at most 10 input bits is a table with "all": no adders left for them.
+    assert off["status"] == every["status"] == "ok" and every["adders"] < off["adders"]
+    # SPRAM holds a streaming table: asked of a parallel datapath, the point fails alone.
+    assert spram["status"] == "failed" and "spram" in spram["error"]

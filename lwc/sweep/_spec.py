@@ -10,6 +10,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..compiler.passes import DEFAULT_TABLES
 from ..errors import UsageError
 
 __all__ = ["SweepSpec", "SweepPoint", "SweepSpecError", "COMPILE_OPTIONS", "PATH_KEYS",
@@ -24,11 +25,14 @@ COMPILE_OPTIONS = {
     "fmax": None,
     "register_every": None,
     "share": True,
+    "tables": DEFAULT_TABLES,
+    "weights": None,
     "place_seed": 1,
 }
 # Kinds of the compile options, as TrainConfig's metadata names kinds.
 _COMPILE_KINDS = {"board": None, "architecture": None, "lanes": "int", "features_per_cycle": "int",
-                  "fmax": "float", "register_every": "int", "share": "bool", "place_seed": "int"}
+                  "fmax": "float", "register_every": "int", "share": "bool", "tables": None,
+                  "weights": None, "place_seed": "int"}
 # TrainConfig fields that say how a run is executed, not what it trains: left out of the hash.
 _RUN_ONLY = ("threads", "device", "data_dir")
 # Top-level keys of a spec.
