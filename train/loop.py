@@ -375,7 +375,7 @@ def _train(config, progress, on_data=None, data=None):
     regimen = make_regimen(config, config.epochs, steps_per_epoch)
     model = TernaryMLP(spec.count, config.hidden, n_classes, regimen.sparsity(0),
                        weights=regimen.weights, ste_window=config.ste_window,
-                       balanced=config.balanced).to(device)
+                       balanced=config.balanced, ste_shape=config.ste_shape).to(device)
     opt = torch.optim.Adam(regimen.param_groups(model, config.lr),
                            **_adam_options(device))
     total_steps = steps_per_epoch * config.epochs
