@@ -12,7 +12,9 @@ neurons and inputs), the estimate, the placed figures of the whole design as ``l
 --board`` builds it, UART top included (LUT4, logic cells, block RAM, Fmax and images/s at
 Fmax), and the cocotb proof (vectors equal to the golden model, of all). ``--goals`` then
 names, per board, the smallest placed and proven front point (fewest LUT4) at or above each
-accuracy, with its LUT4 per nonzero weight-bit. Nothing is run: the figures are the sweep's.
+accuracy, with its LUT4 per nonzero weight-bit. Nothing is run: the figures are the sweep's
+(``results.json``, and each point's ``placed.json`` and ``proof.json``, so a sweep still placing
+and proving can be looked at).
 """
 
 import argparse
@@ -36,6 +38,12 @@ def load_rows(out_dir):
     except (OSError, ValueError) as exc:
         sys.exit(f"{out_dir}: not a finished sweep ({exc})")
     rows = result["rows"]
+    for row in rows:  # placements and proofs as their files say (also while the sweep runs)
+        for name in ("placed.json", "proof.json"):
+            try:
+                row.update(json.loads((out_dir / "points" / row["hash"] / name).read_text()))
+            except (OSError, ValueError):
+                pass
     bits = {}
     for row in rows:
         if row.get("net") and row["net"] not in bits:
@@ -82,7 +90,7 @@ def front_table(rows):
 def smallest(rows, goal):
     """The placed, proven row with the fewest LUT4 at ``goal`` accuracy (a fraction) or more."""
     ok = [r for r in rows if r["accuracy"] >= goal and r.get("placed_lut4") is not None
-          and r.get("proved") is not False]
+          and r.get("proved") is True]
     return min(ok, key=lambda r: (r["placed_lut4"], -r["accuracy"]), default=None)
 
 

@@ -10,6 +10,13 @@ MNIST and Fashion-MNIST from ``DATA_ROOT/mnist`` and ``DATA_ROOT/fashion-mnist``
     python bench/train.py --datasets mnist,fashion-mnist,digits,breast-cancer \
         --data-root ../shared/data
 
+Deep nets (``docs/benchmarks.md``, "Deep nets"): the presets ``deep8`` and ``deep16`` train
+MNIST with 8 and 16 hidden layers of 256 and the triangle-shaped straight-through gradient;
+``deep8-box`` and ``deep16-box`` are the same with the default box of half-width 1::
+
+    python bench/train.py --datasets deep8,deep16,deep8-box,deep16-box --methods ste \
+        --data-dir ../shared/data/mnist
+
 Parts: ``--datasets digits,breast-cancer`` (no data files needed), ``--methods sample,lwn``;
 ``--quick`` trains a quarter of the epochs (a smoke run, not the figures). One MNIST-style
 dataset from elsewhere: ``--datasets mnist --data-dir DIR``. Deeper nets: ``--hidden
@@ -45,6 +52,7 @@ import time
 
 import numpy as np
 
+from lwc.compiler import netfile
 from lwc.train import TrainConfig, train
 from lwc.train.methods import METHODS
 
@@ -57,6 +65,16 @@ PRESETS = {
     "mnist": {"hidden": (256,), "epochs": 10, "dropneuron": 1e-5},
     "fashion-mnist": {"hidden": (256,), "epochs": 10, "dropneuron": 1e-5},
 }
+# Deep nets (issue 19): presets on MNIST with their own training options; "-box" keeps the
+# default straight-through gradient (a box of half-width 1), for the comparison.
+_DEEP = {"dataset": "mnist", "epochs": 15, "options": {
+    "input_bits": 2, "sparsity": 0.8, "output_sparsity": 0.5, "ste_shape": "triangle",
+    "ste_window": 3.0}}
+for _depth in (8, 16):
+    PRESETS[f"deep{_depth}"] = {**_DEEP, "hidden": (256,) * _depth}
+    PRESETS[f"deep{_depth}-box"] = {
+        **_DEEP, "hidden": (256,) * _depth,
+        "options": {**_DEEP["options"], "ste_shape": "box", "ste_window": 1.0}}
 COLUMNS = [
     ("dataset", "{}", 13), ("method", "{}", 12), ("test acc", "{:.2%}", 8), ("F1", "{:.2%}", 7),
     ("G-mean", "{:.2%}", 7), ("nonzero", "{:.0f}", 7), ("zero", "{:.1%}", 6),
@@ -66,8 +84,14 @@ COLUMNS = [
 ]
 
 
+def dataset_of(name):
+    """The dataset a row of ``--datasets`` trains on (a preset may name its own)."""
+    return PRESETS.get(name, {}).get("dataset", name)
+
+
 def data_dir(dataset, args):
     """Where the IDX files of ``dataset`` are (``None`` for bundled data)."""
+    dataset = dataset_of(dataset)
     if dataset not in ("mnist", "fashion-mnist"):
         return None
     if args.data_dir:
@@ -83,12 +107,16 @@ def make_config(dataset, method, seed, args):
     epochs = args.epochs or preset["epochs"]
     if args.quick:
         epochs = max(2, epochs // 4)
+    options = dict(preset.get("options", {}))
+    for name in ("sparsity", "ste_window"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
     return TrainConfig(
-        dataset=dataset, method=method, seed=seed, data_dir=data_dir(dataset, args),
+        dataset=dataset_of(dataset), method=method, seed=seed, data_dir=data_dir(dataset, args),
         hidden=args.hidden or preset["hidden"], epochs=epochs,
-        sparsity=args.sparsity, threads=args.threads, device=args.device,
-        ste_window=args.ste_window,
+        threads=args.threads, device=args.device,
         dropneuron=preset.get("dropneuron") if method == "dropneuron" else None,
+        **options,
     )
 
 
@@ -96,6 +124,9 @@ def run(dataset, method, seed, args):
     config = make_config(dataset, method, seed, args)
     start = time.perf_counter()
     result = train(config)
+    if args.save:
+        os.makedirs(args.save, exist_ok=True)
+        netfile.save(result.net, os.path.join(args.save, f"{dataset}-{method}-{seed}.pt"))
     s = result.summary
     return {
         "dataset": dataset, "method": method, "seed": seed,
@@ -417,6 +448,8 @@ def make_parser():
     parser.add_argument("--dense-step-widths", default="16",
                         help="--study paths: widths at which ste's training step alone is "
                         "timed (a dense 16x net takes minutes an epoch)")
+    parser.add_argument("--save", default=None, metavar="DIR",
+                        help="also write every run's net to DIR/DATASET-METHOD-SEED.pt")
     return parser
 
 
@@ -430,7 +463,7 @@ def main(argv=None):
     parser = make_parser()
     args = parser.parse_args(argv)
     datasets = args.datasets.split(",")
-    if args.data_dir and sum(d in ("mnist", "fashion-mnist") for d in datasets) > 1:
+    if args.data_dir and len({dataset_of(d) for d in datasets} & {"mnist", "fashion-mnist"}) > 1:
         parser.error("--data-dir holds one dataset's files; use --data-root for both MNIST sets")
     if args.study and args.merge:
         rows = []

@@ -16,9 +16,9 @@ from lwc.data.tabular import BALANCE_METHODS
 from lwc.errors import UsageError
 
 __all__ = ["TrainConfig", "METHODS", "DROPNEURON_DEFAULT", "QUANTIZERS", "SELECT_METRICS",
-           "PRECISIONS", "DROPOUT_MODES", "PATH_SAMPLING", "option", "flag", "help_text",
-           "default_text", "OPTION_GROUPS",
-           "option_table", "TABLE_MARKERS", "with_option_table"]
+           "PRECISIONS", "DROPOUT_MODES", "PATH_SAMPLING", "STE_SHAPES", "option", "flag",
+           "help_text", "default_text", "OPTION_GROUPS", "option_table", "TABLE_MARKERS",
+           "with_option_table"]
 
 #: Training methods (:mod:`lwc.train.methods`).
 METHODS = ("lwn", "ste", "dropneuron", "prune", "distribution", "sample", "paths")
@@ -38,6 +38,8 @@ DROPOUT_MODES = ("partition", "plain")
 #: How ``--method paths`` chooses its connections (``TrainConfig.path_sampling``,
 #: :mod:`lwc.train.paths`).
 PATH_SAMPLING = ("uniform", "magnitude")
+#: Shapes of the binary step's straight-through gradient (``TrainConfig.ste_shape``).
+STE_SHAPES = ("box", "triangle")
 #: Option groups, in the order ``lwc train --help`` and the README table show them.
 OPTION_GROUPS = ("data", "network", "training", "method options (see lwc.train.methods)")
 
@@ -225,6 +227,11 @@ class TrainConfig:
     ste_window: float = option(1.0, "the binary step passes gradients where the batch-normalised "
                                "sum is within this window; 2..3 helps nets of 4 and more hidden "
                                "layers", kind="float", group=OPTION_GROUPS[3])
+    ste_shape: str = option(
+        "box", "shape of the binary step's straight-through gradient within --ste-window: box "
+        "(1 inside, 0 outside) or triangle (1 at the threshold, falling to 0 at the window's "
+        "edge); --ste-shape triangle --ste-window 3 trains nets of 8 and 16 hidden layers "
+        "(train/README.md, 'Deep nets')", choices=STE_SHAPES, group=OPTION_GROUPS[3])
     dropneuron: float | None = option(
         None, "DropNeuron group-lasso strength, added to any method (default 0; "
         f"{DROPNEURON_DEFAULT:g} for --method dropneuron; about 1e-5 for 784-input data)",
@@ -353,6 +360,8 @@ class TrainConfig:
             bad("precision", "one of " + ", ".join(PRECISIONS))
         if not (self.ste_window > 0 and math.isfinite(self.ste_window)):
             bad("ste_window", "a positive number")
+        if self.ste_shape not in STE_SHAPES:
+            bad("ste_shape", "one of " + ", ".join(STE_SHAPES))
         if self.dropneuron is not None and not (
                 self.dropneuron >= 0 and math.isfinite(self.dropneuron)):
             bad("dropneuron", "a non-negative number")

@@ -376,7 +376,8 @@ def _train(config, progress, on_data=None, data=None):
     regimen = make_regimen(config, config.epochs, steps_per_epoch)
     model = TernaryMLP(spec.count, config.hidden, n_classes, regimen.sparsity(0),
                        weights=regimen.weights, ste_window=config.ste_window,
-                       balanced=config.balanced, max_fan_in=config.layer_fan_in()).to(device)
+                       balanced=config.balanced, max_fan_in=config.layer_fan_in(),
+                       ste_shape=config.ste_shape).to(device)
     regimen.prepare(model, x_train, y_train)
     drops = (_dropout.attach(model, config.dropout, config.dropout_mode, seed, device)
              if config.dropout else [])

@@ -13,7 +13,8 @@ Eval mode computes, in float32 on exact integers, the same function as the expor
   argmax is the argmax of the integer scores ``W_t a + round(b)``.
 
 Training mode multiplies by ``train_weight()`` instead, and the binary step passes gradients
-straight through where the normalised sum is within ``+-ste_window`` (a hardtanh-shaped STE).
+straight through where the normalised sum is within ``+-ste_window`` (a hardtanh-shaped STE;
+``ste_shape="triangle"`` passes more of it the closer the sum is to the threshold).
 Batch norm in front of every step keeps each layer's sums at unit scale whatever the depth and the
 weights' scale, which is what lets 4 and more hidden layers train (the vanishing gradients of
 deep ternary nets come from sums far outside the STE window); a wider window (2..3) helps
@@ -62,9 +63,11 @@ from torch import nn
 
 from lwc import semantics
 
+from .config import STE_SHAPES
+
 __all__ = ["ternarize", "ternary_support", "ternary_product", "SPARSE_SHARE", "csr_quietly",
            "int_mm",
-           "step_ste", "round_ste", "sample_counts", "TernaryWeights",
+           "step_ste", "STE_SHAPES", "round_ste", "sample_counts", "TernaryWeights",
            "TernaryLinear", "LatentTernary", "MaskedTernary", "DistributionTernary",
            "SampledWeights", "PathWeights", "MAX_WEIGHT", "WEIGHT_KINDS", "StepLayer",
            "OutputLayer",
@@ -288,21 +291,29 @@ def int_mm(a, b):
 
 class _StepSTE(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, y, window):
+    def forward(ctx, y, window, shape):
         ctx.save_for_backward(y)
         ctx.window = window
+        ctx.shape = shape
         return (y >= 0).to(y.dtype)
 
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
-        # hardtanh-style: pass the gradient where the pre-activation is within the window.
-        return grad * (y.abs() <= ctx.window).to(grad.dtype), None
+        if ctx.shape == "box":
+            # hardtanh-style: pass the gradient where the pre-activation is within the window.
+            return grad * (y.abs() <= ctx.window).to(grad.dtype), None, None
+        # triangle: more of it the closer the pre-activation is to the threshold.
+        return grad * (1 - y.abs() / ctx.window).clamp_min(0).to(grad.dtype), None, None
 
 
-def step_ste(y, window=1.0):
-    """``1.0 if y >= 0 else 0.0`` with a straight-through gradient where ``|y| <= window``."""
-    return _StepSTE.apply(y, float(window))
+def step_ste(y, window=1.0, shape="box"):
+    """``1.0 if y >= 0 else 0.0`` with a straight-through gradient: times 1 where ``|y| <=
+    window`` (``shape="box"``), or times ``max(0, 1 - |y| / window)`` (``"triangle"``, the
+    derivative of a piecewise-quadratic step; Bi-Real Net's ApproxSign)."""
+    if shape not in STE_SHAPES:
+        raise ValueError(f"shape must be one of {', '.join(STE_SHAPES)}, not {shape!r}")
+    return _StepSTE.apply(y, float(window), shape)
 
 
 class _RoundSTE(torch.autograd.Function):
@@ -888,7 +899,7 @@ class StepLayer(nn.Module):
     """
 
     def __init__(self, in_features, out_features, sparsity, weights="quantile", ste_window=1.0,
-                 balanced=False, fan_in=None):
+                 balanced=False, fan_in=None, ste_shape="box"):
         super().__init__()
         self.linear = _make_weights(weights, in_features, out_features, sparsity, balanced,
                                     fan_in)
@@ -896,6 +907,7 @@ class StepLayer(nn.Module):
         self.ste_window = float(ste_window)
         # Training-time dropout of the outputs (lwc.train.dropout); never part of eval mode.
         self.dropout = None
+        self.ste_shape = ste_shape
 
     def folded(self):
         """``(thr, direction)``: float32 thresholds and ``+1`` (``gamma > 0``: ``s >= thr``),
@@ -930,7 +942,7 @@ class StepLayer(nn.Module):
     def forward(self, x):
         s = self.linear(x)
         if self.training:
-            a = step_ste(self.bn(s), self.ste_window)
+            a = step_ste(self.bn(s), self.ste_window, self.ste_shape)
             return a if self.dropout is None else self.dropout(a)
         return self.step(s)
 
@@ -977,7 +989,7 @@ class TernaryMLP(nn.Module):
     """
 
     def __init__(self, inputs, hidden, outputs, sparsity, *, weights="quantile", ste_window=1.0,
-                 balanced=False, max_fan_in=None):
+                 balanced=False, max_fan_in=None, ste_shape="box"):
         super().__init__()
         hidden = tuple(int(h) for h in hidden)
         sizes = (int(inputs), *hidden, int(outputs))
@@ -991,7 +1003,7 @@ class TernaryMLP(nn.Module):
         fan_in = (None,) * n_layers if max_fan_in is None else tuple(max_fan_in)
         assert len(fan_in) == n_layers, "one fan-in limit per layer"
         self.hidden = nn.ModuleList(
-            StepLayer(n_in, n_out, sp, weights, ste_window, balanced, k)
+            StepLayer(n_in, n_out, sp, weights, ste_window, balanced, k, ste_shape=ste_shape)
             for n_in, n_out, sp, k in zip(sizes[:-2], sizes[1:-1], sparsity[:-1], fan_in)
         )
         self.output = OutputLayer(sizes[-2], sizes[-1], sparsity[-1], weights, balanced,

@@ -88,3 +88,15 @@ def test_quick_studies(bench, tmp_path, capsys):
         (2, "ste")]
     assert all(r["nonzero"] <= 24000 and r["test acc"] > 0.5 for r in rows[:4])
     assert rows[4]["test acc"] is None and rows[4]["step ms"] > 0 and rows[4]["step MB"] > 0
+
+
+def test_deep_presets_train_mnist_with_the_triangle(bench, tmp_path):
+    args = bench.make_parser().parse_args(["--data-dir", "/data/mnist"])
+    deep = bench.make_config("deep16", "ste", 0, args)
+    assert (deep.dataset, deep.data_dir, deep.hidden) == ("mnist", "/data/mnist", (256,) * 16)
+    assert (deep.ste_shape, deep.ste_window, deep.input_bits) == ("triangle", 3.0, 2)
+    box = bench.make_config("deep8-box", "ste", 0, args)
+    assert (box.hidden, box.ste_shape, box.ste_window) == ((256,) * 8, "box", 1.0)
+    # The command line still overrides a preset's options.
+    args = bench.make_parser().parse_args(["--data-dir", "/d", "--ste-window", "2"])
+    assert bench.make_config("deep8", "ste", 0, args).ste_window == 2.0
