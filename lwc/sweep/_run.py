@@ -351,8 +351,8 @@ def board_of(row):
 
 
 def buildable(row):
-    """Whether a row may be on a front: it ran, its estimate fits its board (or no model says
-    otherwise), and its placement, where tried, did not fail."""
+    """Whether a row may be on a front: it ran, its estimate fits its board (for a family without
+    a fitted model, by the iCE40 model's proxy), and its placement, where tried, did not fail."""
     return row.get("status") == "ok" and row.get("fits") is not False and not row.get(
         "place_error")
 
