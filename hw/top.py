@@ -419,6 +419,22 @@ class UartNetworkTop(wiring.Component):
         abandon = rx_error | (silence == timeout_cycles)
 
         status_pending = Signal(name="status_pending")  # a status request waits for its answer
+
+        def expect(value, then, actions):
+            """A header state: the byte ``value`` moves on to ``then``, doing ``actions``. A
+            start byte instead starts a new frame, so garbage that ends in a start byte does not
+            swallow the frame after it; any other byte, or an abandoned frame, hunts again."""
+            with m.If(got & (byte == value)):
+                m.d.sync += actions
+                m.next = then
+            with m.Elif(got & is_start):
+                m.d.sync += start_frame()
+                m.next = "LEN_LO"
+            with m.Elif(got):
+                m.next = "HUNT"
+            with m.If(abandon):
+                m.next = "HUNT"
+
         with m.FSM(name="uart_req") as req_fsm:
             with m.State("HUNT"):
                 with m.If(got & is_start):
@@ -427,39 +443,11 @@ class UartNetworkTop(wiring.Component):
                 with m.Elif(got & (byte == REQUEST_STATUS)):
                     m.next = "STATUS"
             with m.State("STATUS"):
-                with m.If(got & (byte == crc8([REQUEST_STATUS]))):
-                    m.d.sync += status_pending.eq(1)
-                    m.next = "HUNT"
-                with m.Elif(got & is_start):
-                    m.d.sync += start_frame()
-                    m.next = "LEN_LO"
-                with m.Elif(got):
-                    m.next = "HUNT"
-                with m.If(abandon):
-                    m.next = "HUNT"
-            # A wrong length byte that is itself a start byte starts a new frame, so garbage that
-            # ends in a start byte does not swallow the frame after it.
+                expect(crc8([REQUEST_STATUS]), "HUNT", status_pending.eq(1))
             with m.State("LEN_LO"):
-                with m.If(got & (byte == (count & 0xFF))):
-                    m.d.sync += req_crc.eq(req_crc_next)
-                    m.next = "LEN_HI"
-                with m.Elif(got & is_start):
-                    m.d.sync += start_frame()
-                with m.Elif(got):
-                    m.next = "HUNT"
-                with m.If(abandon):
-                    m.next = "HUNT"
+                expect(count & 0xFF, "LEN_HI", req_crc.eq(req_crc_next))
             with m.State("LEN_HI"):
-                with m.If(got & (byte == (count >> 8))):
-                    m.d.sync += req_crc.eq(req_crc_next)
-                    m.next = "TAG"
-                with m.Elif(got & is_start):
-                    m.d.sync += start_frame()
-                    m.next = "LEN_LO"
-                with m.Elif(got):
-                    m.next = "HUNT"
-                with m.If(abandon):
-                    m.next = "HUNT"
+                expect(count >> 8, "TAG", req_crc.eq(req_crc_next))
             with m.State("TAG"):
                 with m.If(got):
                     m.d.sync += [req_tag.eq(byte), req_crc.eq(req_crc_next), req_left.eq(count - 1)]
