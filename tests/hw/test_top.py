@@ -87,9 +87,10 @@ def _expected(top, net, vectors, tags, scores):
         for k, (tag, want) in enumerate(zip(tags, scores)))
 
 
-def _run(top, script):
+def _run(top, script, *, flash=None, limit=True):
     """Send ``script`` (a list of ``(bytes, idle bit times after)``) to ``top.rx``; return every
-    byte that came out of ``top.tx`` once the top is idle again."""
+    byte that came out of ``top.tx`` once the top is idle again. ``flash``: a testbench serving
+    the top's flash pins, in the background; ``limit=False``: no watchdog."""
     received = []
 
     async def drive(ctx):
@@ -110,13 +111,14 @@ def _run(top, script):
             assert stop_ok
             received.append(byte)
 
-    _simulate(top, drive, monitor, limit=sum(len(d) * 10 + g for d, g in script) * 3 + 2000)
+    _simulate(top, drive, monitor, background=() if flash is None else (flash,),
+              limit=sum(len(d) * 10 + g for d, g in script) * 3 + 2000 if limit else None)
     return bytes(received)
 
 
-def _simulate(top, drive, monitor, *, limit):
-    """Run ``drive`` to its end with ``monitor`` in the background; fail after ``limit`` bit
-    times (a hang is a bug)."""
+def _simulate(top, drive, monitor, *, limit, background=()):
+    """Run ``drive`` to its end with ``monitor`` and ``background`` in the background; fail
+    after ``limit`` bit times (a hang is a bug; ``None``: no limit)."""
     async def watchdog(ctx):
         await ctx.delay(limit / BAUD)
         raise AssertionError(f"testbench still running after {limit} bit times")
@@ -125,7 +127,10 @@ def _simulate(top, drive, monitor, *, limit):
     sim.add_clock(1 / (BAUD * DIVISOR))
     sim.add_testbench(drive)
     sim.add_testbench(monitor, background=True)
-    sim.add_testbench(watchdog, background=True)
+    for testbench in background:
+        sim.add_testbench(testbench, background=True)
+    if limit is not None:
+        sim.add_testbench(watchdog, background=True)
     sim.run()
 
 
@@ -425,35 +430,11 @@ def _spram_design(rng, make_network):
 
 def _run_booting(top, image, script, *, cut_after=None):
     """:func:`_run` with the top's flash pins served by the flash model holding ``image``."""
-    received = []
     model = FlashModel(image, ICEBREAKER_OFFSET, cut_after=cut_after)
-
-    async def drive(ctx):
-        for data, gap in script:
-            await uart_send(ctx, top.rx, data, DIVISOR)
-            for _ in range(gap * DIVISOR):
-                await ctx.tick()
-        for _ in range(4 * DIVISOR):
-            await ctx.tick()
-        while ctx.get(top.busy):
-            await ctx.tick()
-        for _ in range(20 * DIVISOR):
-            await ctx.tick()
-
-    async def monitor(ctx):
-        while True:
-            byte, stop_ok = await uart_recv(ctx, top.tx, DIVISOR)
-            assert stop_ok
-            received.append(byte)
-
-    sim = Simulator(top)
-    sim.add_clock(1 / (BAUD * DIVISOR))
-    sim.add_testbench(drive)
-    sim.add_testbench(monitor, background=True)
-    sim.add_testbench(amaranth_flash(model, top.flash, 1 / (BAUD * DIVISOR)), background=True)
-    sim.run()
+    received = _run(top, script, flash=amaranth_flash(model, top.flash, 1 / (BAUD * DIVISOR)),
+                    limit=False)
     assert model.violations == []
-    return bytes(received)
+    return received
 
 
 def test_spram_network_boots_then_answers(rng, make_network):
