@@ -25,7 +25,7 @@ from pathlib import Path
 from lwc.compiler import netfile, passes
 from lwc.compiler.stats import weight_bits
 from lwc.sweep import DEFAULT_FRONT, front_rows
-from lwc.sweep._run import board_of
+from lwc.sweep._run import _option_text, board_of, with_extras
 
 # Options never shown as columns: paths, and what every row of a front shares by construction.
 _HIDDEN = ("data_dir", "csv", "board")
@@ -37,27 +37,13 @@ def load_rows(out_dir):
         result = json.loads((out_dir / "results.json").read_text())
     except (OSError, ValueError) as exc:
         sys.exit(f"{out_dir}: not a finished sweep ({exc})")
-    rows = result["rows"]
-    for row in rows:  # placements and proofs as their files say (also while the sweep runs)
-        for name in ("placed.json", "proof.json"):
-            try:
-                row.update(json.loads((out_dir / "points" / row["hash"] / name).read_text()))
-            except (OSError, ValueError):
-                pass
+    rows = [with_extras(row, out_dir) for row in result["rows"]]
     bits = {}
     for row in rows:
         if row.get("net") and row["net"] not in bits:
             bits[row["net"]] = weight_bits(passes.run(netfile.load(str(out_dir / row["net"]))))
         row["weight_bits"] = bits.get(row.get("net"))
     return result["name"], rows, tuple(result.get("front", DEFAULT_FRONT))
-
-
-def _text(value):
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 def _count(value, digits=0):
@@ -81,7 +67,7 @@ def front_table(rows):
                       _count(r.get("placed_bram")), _count(r.get("placed_fmax_mhz"), 1),
                       _count(r.get("placed_images_per_s"))]
         lines.append("| " + " | ".join([
-            *(_text(r["options"].get(k)) for k in keys), f"{100 * r['accuracy']:.2f}%",
+            *(_option_text(r["options"].get(k)) for k in keys), f"{100 * r['accuracy']:.2f}%",
             _count(r.get("nonzero_weights")), _count(r.get("weight_bits")),
             _count(r.get("lc_estimate")), *placed, proof]) + " |")
     return "\n".join(lines)

@@ -328,21 +328,21 @@ def _run_extra(runner, spec, out, rows, name, fn, phase, counts, say, local, ret
     drive(runner, jobs, done, bar)
 
 
+def with_extras(row, out):
+    """``row`` (a new dict) with its point's placement and proof in the sweep folder ``out``
+    merged in, as far as their files exist (also while the sweep still runs)."""
+    row = dict(row)
+    for name in ("placed.json", "proof.json"):
+        extra = _read_json(Path(out) / "points" / row["hash"] / name)
+        if extra:
+            row.update(extra)
+    return row
+
+
 def _rows(spec, results, out=None):
     """The rows of the points done, in spec order, with their placement and proof merged."""
-    rows = []
-    for p in spec.points:
-        row = results.get(p.hash)
-        if row is None:
-            continue
-        row = dict(row)
-        if out is not None:
-            for name in ("placed.json", "proof.json"):
-                extra = _read_json(out / "points" / p.hash / name)
-                if extra:
-                    row.update(extra)
-        rows.append(row)
-    return rows
+    rows = [results[p.hash] for p in spec.points if p.hash in results]
+    return [dict(r) if out is None else with_extras(r, out) for r in rows]
 
 
 def board_of(row):
