@@ -11,12 +11,12 @@ import math
 import os
 from dataclasses import dataclass, field, fields
 
-from lwc.data import DATASETS, load_dataset
+from lwc.data import DATASETS, IMAGE_DATASETS, load_dataset
 from lwc.data.tabular import BALANCE_METHODS
 from lwc.errors import UsageError
 
 __all__ = ["TrainConfig", "METHODS", "DROPNEURON_DEFAULT", "QUANTIZERS", "SELECT_METRICS",
-           "PRECISIONS", "DROPOUT_MODES", "PATH_SAMPLING", "STE_SHAPES", "option", "flag",
+           "PRECISIONS", "DROPOUT_MODES", "ENCODINGS", "DEFAULT_LEVELS", "PATH_SAMPLING", "STE_SHAPES", "option", "flag",
            "help_text", "default_text", "OPTION_GROUPS", "option_table", "TABLE_MARKERS",
            "with_option_table"]
 
@@ -29,6 +29,11 @@ METHODS = ("lwn", "ste", "dropneuron", "prune", "distribution", "sample", "paths
 DROPNEURON_DEFAULT = 5e-5
 #: Quantizers :func:`lwc.train.inputs.fit_input_spec` can fit to continuous features.
 QUANTIZERS = ("affine", "quantile")
+#: Input encodings (``TrainConfig.input_encoding``, :mod:`lwc.train.encoding`); ``uniform`` is
+#: the host's quantizer and no encoder in the net.
+ENCODINGS = ("uniform", "thermometer", "distributive", "learned")
+#: Bits per input of an encoding other than ``uniform`` when ``levels`` is not given.
+DEFAULT_LEVELS = 3
 #: Validation metrics that decisions (rounding, model selection) can use.
 SELECT_METRICS = ("accuracy", "f1", "g_mean")
 #: Arithmetic of the training steps (``TrainConfig.precision``).
@@ -157,6 +162,16 @@ class TrainConfig:
     input_bits: int | None = option(None, "bits per input feature (1..8); default: the "
                                     "dataset's (digits 4, mnist 1, tabular 4)",
                                     kind="positive_int", group="data")
+    input_encoding: str = option(
+        "uniform", "image data: uniform (the host quantizes each pixel to --input-bits; no "
+        "encoder in the design) or an encoder that is the net's first layer over the raw pixels "
+        "(the host sends them as they are), --levels comparators per pixel counted in the "
+        "design's LUTs: thermometer (evenly spaced cuts), distributive (cuts at each pixel's "
+        "training quantiles, as DWN) or learned (per-pixel cuts trained from the distributive "
+        "ones); see lwc.train.encoding", choices=ENCODINGS, group="data")
+    levels: int | None = option(None, f"bits (cuts) per pixel of --input-encoding other than "
+                                f"uniform (default {DEFAULT_LEVELS})", kind="positive_int",
+                                most=255, group="data")
     augment: int = option(0, "image data: every training sample is shifted by a random whole "
                           "number of pixels, up to this many in each direction (rows and columns "
                           "independently, zero filling in); validation and test are never "
@@ -340,6 +355,26 @@ class TrainConfig:
         share("sparsity", hi_open=True)
         if self.output_sparsity is not None:
             share("output_sparsity", hi_open=True)
+        if self.input_encoding not in ENCODINGS:
+            bad("input_encoding", "one of " + ", ".join(ENCODINGS))
+        if self.input_encoding == "uniform":
+            if self.levels is not None:
+                raise UsageError("levels is an option of the input encodings other than "
+                                 "'uniform'")
+        else:
+            if self.levels is not None and not (isinstance(self.levels, int)
+                                                and not isinstance(self.levels, bool)
+                                                and 1 <= self.levels <= 255):
+                bad("levels", "an integer 1..255")
+            if self.dataset not in IMAGE_DATASETS:
+                raise UsageError(f"input encoding {self.input_encoding!r} is for image data "
+                                 f"({', '.join(IMAGE_DATASETS)}), not {self.dataset!r}")
+            if self.input_bits is not None:
+                raise UsageError(f"input encoding {self.input_encoding!r} reads the raw pixels; "
+                                 "input_bits is for 'uniform'")
+            if self.method == "paths":
+                raise UsageError(f"input encoding {self.input_encoding!r} is not available "
+                                 "with method 'paths'")
         if not (isinstance(self.augment, int) and not isinstance(self.augment, bool)
                 and 0 <= self.augment <= 8):
             bad("augment", "an integer 0..8 (pixels)")
@@ -434,6 +469,13 @@ class TrainConfig:
         if len(limits) == 1:
             limits = limits * len(self.hidden)
         return tuple(int(k) for k in limits) + (None,) * (len(self.hidden) + 1 - len(limits))
+
+    @property
+    def encoding_levels(self):
+        """Bits per pixel of the input encoding (``None`` for ``uniform``)."""
+        if self.input_encoding == "uniform":
+            return None
+        return DEFAULT_LEVELS if self.levels is None else int(self.levels)
 
     @property
     def group_lasso(self):

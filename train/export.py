@@ -14,6 +14,7 @@ from lwc.compiler import golden, netfile
 from lwc.compiler.ir import MAX_WEIGHT, Activation, from_dense
 from lwc.errors import LwcError
 
+from .encoding import encoder_layer
 from .model import TernaryMLP
 
 __all__ = ["ExportMismatchError", "fold_step_layer", "to_network", "prove", "export",
@@ -76,13 +77,22 @@ def fold_step_layer(layer, in_max):
 def to_network(model, input_spec, classes, provenance=()):
     """The :class:`~lwc.compiler.ir.Network` that ``model`` (in eval mode) computes.
 
-    ``input_spec`` describes the integer inputs the model was trained on.
+    ``input_spec`` describes the integer inputs the model was trained on (with an encoder: the
+    raw features, which the net's first layer, the encoder, reads).
     """
     assert isinstance(model, TernaryMLP)
-    assert model.sizes[0] == input_spec.count, "model inputs must match the input spec"
+    encoder = model.encoder
+    count = model.sizes[0] if encoder is None else encoder.count
+    assert count == input_spec.count, "model inputs must match the input spec"
     assert len(classes) == model.sizes[-1], "one class name per output"
     layers = []
     in_max = input_spec.max_value
+    if encoder is not None:
+        # The encoder is the first hidden layer, over the raw features (lwc.train.encoding).
+        assert encoder.top <= in_max, "the encoder's cuts are for the input's whole range"
+        weight, thresholds = encoder_layer(encoder)
+        layers.append((weight, Activation("step"), thresholds))
+        in_max = 1
     for layer in model.hidden:
         weight, thresholds = fold_step_layer(layer, in_max)
         layers.append((weight, Activation("step"), thresholds))

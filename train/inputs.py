@@ -22,7 +22,7 @@ from lwc.data.datasets import (
 )
 from lwc.errors import DataError
 
-__all__ = ["QUANTIZERS", "make_input_spec", "fit_input_spec", "input_spec"]
+__all__ = ["QUANTIZERS", "make_input_spec", "raw_input_spec", "fit_input_spec", "input_spec"]
 
 #: Quantizers :func:`fit_input_spec` can fit to continuous features.
 QUANTIZERS = ("affine", "quantile")
@@ -53,6 +53,19 @@ def make_input_spec(dataset_name, bits=None):
         quantizer = ThresholdQuantizer((tuple(step * j for j in range(1, levels + 1)),))
     count = IMAGE_SHAPE[dataset_name][0] * IMAGE_SHAPE[dataset_name][1]
     return InputSpec(count=count, bits=bits, quantizer=quantizer)
+
+
+def raw_input_spec(dataset_name):
+    """The :class:`~lwc.compiler.ir.InputSpec` of an image dataset's raw pixels, for a net whose
+    first layer is an input encoder (:mod:`lwc.train.encoding`): no quantizer, and as many bits as
+    the largest pixel value needs (digits 0..16: 5, MNIST 0..255: 8), so a host sends the pixels
+    as they are."""
+    if dataset_name not in IMAGE_SHAPE:
+        raise DataError(f"dataset {dataset_name!r} has no raw pixels; input encodings are for "
+                        f"{', '.join(IMAGE_SHAPE)}")
+    rows, cols = IMAGE_SHAPE[dataset_name]
+    return InputSpec(count=rows * cols, bits=int(PIXEL_MAX[dataset_name]).bit_length(),
+                     quantizer=None)
 
 
 @np.errstate(all="ignore")  # overflow shows as a non-finite parameter, refused by name

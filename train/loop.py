@@ -30,6 +30,7 @@ from lwc.errors import DataError, NetFileError, UsageError
 from . import dropout as _dropout
 from . import inputs as _inputs
 from .config import SELECT_METRICS, TrainConfig
+from .encoding import make_encoder
 from .export import export, layer_zero_fractions, network_summary, total_zero_fraction
 from .methods import group_lasso, make_regimen, snapshot_state
 from .metrics import classification_metrics
@@ -101,8 +102,17 @@ def _device(name):
 _EVAL_CHUNK = 1 << 16
 
 
+def _chunk(model, batch):
+    """Rows per evaluation chunk: ``batch``, fewer where an encoder widens every row (its bits
+    of a chunk stay near 2**24 values)."""
+    if model.encoder is None:
+        return batch
+    return max(1, min(batch, (1 << 24) // max(model.encoder.outputs, 1)))
+
+
 def _predict(model, x, batch=_EVAL_CHUNK):
     """Eval-mode predictions of ``model`` on tensor ``x`` (as a NumPy array)."""
+    batch = _chunk(model, batch)
     model.eval()
     preds = []
     with torch.no_grad():
@@ -117,7 +127,11 @@ def _recalibrate(model, x, batch=_EVAL_CHUNK, moments=None):
     sums over ``x``, layer by layer, with the earlier layers in eval mode (as exported).
 
     ``moments``, the :class:`_InputMoments` of ``x``, gives a single hidden layer's sums'
-    statistics without a pass over ``x`` where that is cheaper and exact."""
+    statistics without a pass over ``x`` where that is cheaper and exact (not with an encoder:
+    its bits are what the first layer reads)."""
+    batch = _chunk(model, batch)
+    if model.encoder is not None:
+        moments = None
     model.eval()
     with torch.no_grad():
         a = x
@@ -132,7 +146,8 @@ def _recalibrate(model, x, batch=_EVAL_CHUNK, moments=None):
                 total = torch.zeros(layer.bn.num_features, dtype=torch.float64, device=x.device)
                 square = torch.zeros_like(total)
                 for start in range(0, n, batch):
-                    s = layer.linear(a[start:start + batch])
+                    chunk = a[start:start + batch]
+                    s = layer.linear(model.encode(chunk) if i == 0 else chunk)
                     sums.append(s)
                     _add_column_sums(s, total, square)
             mean = total / n
@@ -252,7 +267,9 @@ class _Run:
         self.optimizer = optimizer
         self.x_train = x_train
         # On a GPU a pass over the split takes milliseconds: the moments are for the CPU.
-        self.moments = _InputMoments(x_train) if x_train.device.type == "cpu" else None
+        # (Not with an encoder: the first layer reads its bits, not x_train.)
+        self.moments = (_InputMoments(x_train)
+                        if x_train.device.type == "cpu" and model.encoder is None else None)
         self.x_val = x_val
         self.y_val = y_val
         self.n_classes = n_classes
@@ -314,7 +331,7 @@ def _quantize(spec, x, dtype=np.int64):
     (pixels) are looked up in its table of the 256 byte values (the same integers, without its
     per-element float64 comparisons, which took seconds on MNIST, nor an int64 copy)."""
     x = np.asarray(x)
-    if x.size < 1 << 16:
+    if x.size < 1 << 16 or spec.quantizer is None:  # none: a check, not a table
         return golden.quantize(spec, x).astype(dtype, copy=False)
     with np.errstate(invalid="ignore"):  # NaN, inf and out-of-range values fail the check
         index = x.astype(np.uint8)
@@ -349,7 +366,9 @@ def _train(config, progress, on_data=None, data=None):
     device = _device(config.device)
 
     ds = config.load_data() if data is None else data
-    spec = _inputs.input_spec(ds, config.input_bits, config.quantizer, config.clip)
+    levels = config.encoding_levels
+    spec = (_inputs.input_spec(ds, config.input_bits, config.quantizer, config.clip)
+            if levels is None else _inputs.raw_input_spec(ds.name))
     n_classes = len(ds.classes)
     x_bal, y_bal = _tabular.balance(ds.x_train, ds.y_train, config.balance,
                                     np.random.default_rng([seed, 0xBA1]),
@@ -374,10 +393,14 @@ def _train(config, progress, on_data=None, data=None):
     n = len(x_train)
     steps_per_epoch = max(1, math.ceil(n / config.batch_size))
     regimen = make_regimen(config, config.epochs, steps_per_epoch)
-    model = TernaryMLP(spec.count, config.hidden, n_classes, regimen.sparsity(0),
-                       weights=regimen.weights, ste_window=config.ste_window,
-                       balanced=config.balanced, max_fan_in=config.layer_fan_in(),
-                       ste_shape=config.ste_shape).to(device)
+    encoder = (None if levels is None else
+               make_encoder(config.input_encoding, _quantize(spec, x_bal), levels,
+                            spec.max_value))
+    model = TernaryMLP(spec.count if encoder is None else encoder.outputs, config.hidden,
+                       n_classes, regimen.sparsity(0), weights=regimen.weights,
+                       ste_window=config.ste_window, balanced=config.balanced,
+                       max_fan_in=config.layer_fan_in(), ste_shape=config.ste_shape,
+                       encoder=encoder).to(device)
     regimen.prepare(model, x_train, y_train)
     drops = (_dropout.attach(model, config.dropout, config.dropout_mode, seed, device)
              if config.dropout else [])
@@ -478,6 +501,8 @@ def _train(config, progress, on_data=None, data=None):
         **ds.provenance(),
         "method": config.method,
         "input_bits": spec.bits,
+        **({"input_encoding": config.input_encoding, "levels": levels}
+           if levels is not None else {}),
         "seed": seed,
         "hidden": ",".join(str(h) for h in config.hidden),
         "sparsity_target": config.sparsity,

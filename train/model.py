@@ -989,8 +989,12 @@ class TernaryMLP(nn.Module):
     """
 
     def __init__(self, inputs, hidden, outputs, sparsity, *, weights="quantile", ste_window=1.0,
-                 balanced=False, max_fan_in=None, ste_shape="box"):
+                 balanced=False, max_fan_in=None, ste_shape="box", encoder=None):
         super().__init__()
+        # The input encoder (lwc.train.encoding), or None: then the inputs are the quantized
+        # features. With one, ``inputs`` is the encoder's outputs (the first layer's inputs).
+        self.encoder = encoder
+        assert encoder is None or encoder.outputs == inputs, "the encoder feeds the first layer"
         hidden = tuple(int(h) for h in hidden)
         sizes = (int(inputs), *hidden, int(outputs))
         n_layers = len(sizes) - 1
@@ -1021,8 +1025,14 @@ class TernaryMLP(nn.Module):
         for linear in self.ternary_layers():
             linear.continuous_eval = bool(on)
 
+    def encode(self, x):
+        """The first hidden layer's inputs: the encoder's bits of the raw features ``x``, or
+        ``x`` itself (no encoder)."""
+        return x if self.encoder is None else self.encoder(x)
+
     def hidden_activations(self, x):
-        """The outputs of every hidden layer, input to output."""
+        """The outputs of every hidden layer (the encoder's not among them), input to output."""
+        x = self.encode(x)
         outs = []
         for layer in self.hidden:
             x = layer(x)
@@ -1031,11 +1041,13 @@ class TernaryMLP(nn.Module):
 
     def integer_scores(self, x):
         """Exact integer scores (float32); meaningful in eval mode."""
+        x = self.encode(x)
         for layer in self.hidden:
             x = layer(x)
         return self.output.integer_scores(x)
 
     def forward(self, x):
+        x = self.encode(x)
         for layer in self.hidden:
             x = layer(x)
         return self.output(x)
@@ -1049,6 +1061,7 @@ class TernaryMLP(nn.Module):
         sees each activation as a Bernoulli variable with that mean. The output scores are
         sampled ``mean + std * eps`` (the local reparameterization trick) when ``sample``.
         """
+        x = self.encode(x)
         mean_x, second_x = x, x * x  # inputs are deterministic
         for layer in self.hidden:
             mean, var = self._moments(layer.linear, mean_x, second_x)
