@@ -16,7 +16,8 @@ from lwc.data.tabular import BALANCE_METHODS
 from lwc.errors import UsageError
 
 __all__ = ["TrainConfig", "METHODS", "DROPNEURON_DEFAULT", "QUANTIZERS", "SELECT_METRICS",
-           "PRECISIONS", "DROPOUT_MODES", "ENCODINGS", "DEFAULT_LEVELS", "PATH_SAMPLING", "STE_SHAPES", "option", "flag",
+           "PRECISIONS", "DROPOUT_MODES", "ENCODINGS", "DEFAULT_LEVELS", "PATH_SAMPLING",
+           "STE_SHAPES", "option", "flag",
            "help_text", "default_text", "OPTION_GROUPS", "option_table", "TABLE_MARKERS",
            "with_option_table"]
 
