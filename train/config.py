@@ -173,6 +173,10 @@ class TrainConfig:
     levels: int | None = option(None, f"bits (cuts) per pixel of --input-encoding other than "
                                 f"uniform (default {DEFAULT_LEVELS})", kind="positive_int",
                                 most=255, group="data")
+    cut_bits: int | None = option(None, "the most significant bits of a pixel that the "
+                                  "encoder's cuts compare (cuts rounded up to multiples of "
+                                  "2^(input bits - B)); default all", kind="positive_int",
+                                  metavar="B", most=8, group="data")
     augment: int = option(0, "image data: every training sample is shifted by a random whole "
                           "number of pixels, up to this many in each direction (rows and columns "
                           "independently, zero filling in); validation and test are never "
@@ -359,14 +363,18 @@ class TrainConfig:
         if self.input_encoding not in ENCODINGS:
             bad("input_encoding", "one of " + ", ".join(ENCODINGS))
         if self.input_encoding == "uniform":
-            if self.levels is not None:
-                raise UsageError("levels is an option of the input encodings other than "
-                                 "'uniform'")
+            if self.levels is not None or self.cut_bits is not None:
+                raise UsageError(f"{'levels' if self.levels is not None else 'cut_bits'} is an "
+                                 "option of the input encodings other than 'uniform'")
         else:
             if self.levels is not None and not (isinstance(self.levels, int)
                                                 and not isinstance(self.levels, bool)
                                                 and 1 <= self.levels <= 255):
                 bad("levels", "an integer 1..255")
+            if self.cut_bits is not None and not (isinstance(self.cut_bits, int)
+                                                  and not isinstance(self.cut_bits, bool)
+                                                  and 1 <= self.cut_bits <= 8):
+                bad("cut_bits", "an integer 1..8")
             if self.dataset not in IMAGE_DATASETS:
                 raise UsageError(f"input encoding {self.input_encoding!r} is for image data "
                                  f"({', '.join(IMAGE_DATASETS)}), not {self.dataset!r}")

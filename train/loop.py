@@ -393,9 +393,10 @@ def _train(config, progress, on_data=None, data=None):
     n = len(x_train)
     steps_per_epoch = max(1, math.ceil(n / config.batch_size))
     regimen = make_regimen(config, config.epochs, steps_per_epoch)
+    grid = 1 << max(0, spec.bits - (config.cut_bits or spec.bits))
     encoder = (None if levels is None else
                make_encoder(config.input_encoding, _quantize(spec, x_bal), levels,
-                            spec.max_value))
+                            int(_data.PIXEL_MAX[ds.name]), grid))
     model = TernaryMLP(spec.count if encoder is None else encoder.outputs, config.hidden,
                        n_classes, regimen.sparsity(0), weights=regimen.weights,
                        ste_window=config.ste_window, balanced=config.balanced,
@@ -503,6 +504,7 @@ def _train(config, progress, on_data=None, data=None):
         "input_bits": spec.bits,
         **({"input_encoding": config.input_encoding, "levels": levels}
            if levels is not None else {}),
+        **({"cut_bits": config.cut_bits} if config.cut_bits is not None else {}),
         "seed": seed,
         "hidden": ",".join(str(h) for h in config.hidden),
         "sparsity_target": config.sparsity,

@@ -13,7 +13,7 @@ from lwc.compiler import golden, passes
 from lwc.compiler.ir import dense_weights
 from lwc.errors import UsageError
 from lwc.train import TrainConfig, train
-from lwc.train.encoding import Encoder, encoder_layer, fixed_thresholds, make_encoder
+from lwc.train.encoding import Encoder, encoder_layer, fixed_thresholds, make_encoder, on_grid
 from lwc.train.export import prove, to_network
 from lwc.train.inputs import raw_input_spec
 from lwc.train.model import TernaryMLP
@@ -37,6 +37,14 @@ def test_distributive_cuts_are_each_pixels_quantiles_at_least_one():
     assert t[0].tolist() == [1, 1, 1]  # never set: cuts it never reaches
     assert t[1].tolist() == [3, 6, 9]
     assert t[2].tolist() == [18, 25, 33]
+
+
+def test_cuts_on_a_grid_read_only_the_high_bits():
+    x = np.array([[0, 4, 10], [0, 8, 20], [0, 12, 30], [0, 16, 40]])
+    t = fixed_thresholds("distributive", x, 3, 255, grid=16)
+    assert t.tolist() == [[16, 16, 16], [16, 16, 16], [32, 32, 48]]
+    assert on_grid(np.array([0.0, 0.5, 250.0]), 32, 255).tolist() == [0, 32, 256]
+    assert on_grid(torch.tensor([3.0, 17.5]), 8, 16).tolist() == [8, 17]
 
 
 def test_encoder_compares_with_the_integer_cuts_and_learns_them():
@@ -77,6 +85,9 @@ def test_exported_encoder_is_proven_on_every_raw_input():
     ({"input_encoding": "uniform"}, "levels is an option of the input encodings other than "
                                     "'uniform'"),
     ({"levels": 0}, "levels must be an integer 1..255, not 0"),
+    ({"cut_bits": 9}, "cut_bits must be an integer 1..8, not 9"),
+    ({"input_encoding": "uniform", "levels": None, "cut_bits": 2},
+     "cut_bits is an option of the input encodings other than 'uniform'"),
     ({"dataset": "breast-cancer"}, "input encoding 'learned' is for image data (digits, mnist, "
                                    "fashion-mnist), not 'breast-cancer'"),
     ({"input_bits": 2}, "input encoding 'learned' reads the raw pixels; input_bits is for "
@@ -97,10 +108,14 @@ def test_levels_default():
 
 
 @pytest.mark.train
-@pytest.mark.parametrize("encoding", ["thermometer", "distributive", "learned"])
-def test_digits_encoded_net_exports_exactly_and_reads_raw_pixels(encoding):
-    result = train(dataclasses.replace(CONFIG, input_encoding=encoding).check())
+@pytest.mark.parametrize("encoding, cut_bits", [("thermometer", None), ("distributive", None),
+                                                ("learned", None), ("learned", 2)])
+def test_digits_encoded_net_exports_exactly_and_reads_raw_pixels(encoding, cut_bits):
+    result = train(dataclasses.replace(CONFIG, input_encoding=encoding, cut_bits=cut_bits).check())
     net = result.net
+    cuts = {n.params[0] for n in net.layers[0].neurons}
+    if cut_bits:  # digits pixels are 5 bits: cuts on multiples of 8 (or 17, never reached)
+        assert cuts <= {0, 8, 16, 17}, cuts
     # The first layer is the encoder: one +1 weight on one pixel per comparator, three a pixel.
     enc = dense_weights(net, 0)
     assert enc.shape == (192, 64) and (enc.sum(axis=1) == 1).all() and (enc >= 0).all()
