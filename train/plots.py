@@ -76,9 +76,16 @@ def receptive_fields(net, image_shape, path, max_neurons=64):
     integer weights on a scale up to each neuron's largest magnitude).
 
     Weights are shown as the exported net computes them (neurons whose batch-norm scale was
-    negative have negated weights and fire below, not above, their threshold).
+    negative have negated weights and fire below, not above, their threshold). A net with an
+    input encoder (:mod:`lwc.train.encoding`, its layer 0) shows layer 1 through it: each pixel
+    the sum of the weights on its cuts.
     """
-    w = dense_weights(net, 0, full_inputs=True)[:max_neurons]
+    layer = 0
+    w = dense_weights(net, 0, full_inputs=True)
+    if net.meta("input_encoding") is not None and len(net.layers) > 1:
+        layer = 1
+        w = dense_weights(net, 1, full_inputs=True) @ w
+    w = w[:max_neurons]
     n = len(w)
     cols = int(np.ceil(np.sqrt(max(n, 1))))
     rows = int(np.ceil(max(n, 1) / cols))
@@ -91,7 +98,8 @@ def receptive_fields(net, image_shape, path, max_neurons=64):
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"n{k}", fontsize=6, pad=1)
-    fig.suptitle("layer 0 receptive fields (+1 red, -1 blue)", fontsize=9)
+    through = ", over the pixels through the encoder" if layer else ""
+    fig.suptitle(f"layer {layer} receptive fields (+1 red, -1 blue{through})", fontsize=9)
     fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.5 / fig.get_figheight(),
                         wspace=0.15, hspace=0.3)
     fig.savefig(path)
