@@ -26,6 +26,7 @@ from lwc.compiler import netfile, passes
 from lwc.compiler.stats import weight_bits
 from lwc.sweep import DEFAULT_FRONT, front_rows
 from lwc.sweep._run import _option_text, board_of, with_extras
+from lwc.sweep._spec import FRONT_FIGURES
 
 # Options never shown as columns: paths, and what every row of a front shares by construction.
 _HIDDEN = ("data_dir", "csv", "board")
@@ -80,19 +81,33 @@ def smallest(rows, goal):
     return min(ok, key=lambda r: (r["placed_lut4"], -r["accuracy"]), default=None)
 
 
+def _front(text):
+    names = tuple(n for n in text.split(",") if n)
+    unknown = [n for n in names if n not in FRONT_FIGURES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown figure {unknown[0] if unknown else text!r}; "
+                                         f"known: {', '.join(FRONT_FIGURES)}")
+    return names
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweeps", nargs="+", metavar="DIR", help="lwc sweep output folders")
     parser.add_argument("--goals", default="", help="accuracies in percent, comma-separated")
+    parser.add_argument("--front", type=_front, default=None, metavar="FIGURES",
+                        help="the figures the front weighs, comma-separated, instead of the "
+                        f"sweep spec's ({', '.join(FRONT_FIGURES)}); e.g. accuracy,images_per_s")
     args = parser.parse_args(argv)
     goals = [float(g) for g in args.goals.split(",") if g]
     for out_dir in args.sweeps:
         name, rows, figures = load_rows(out_dir)
+        figures = args.front or figures
         front = front_rows(rows, figures)
         for board in dict.fromkeys(board_of(r) for r in rows):
             on = [r for r in front if board_of(r) == board]
             points = sum(board_of(r) == board for r in rows)
-            print(f"\n{name}, {board}: {len(on)} of {points} points on the front\n")
+            print(f"\n{name}, {board}: {len(on)} of {points} points on the front of "
+                  f"{', '.join(figures)}\n")
             print(front_table(on))
             for goal in goals:
                 best = smallest(on, goal / 100)

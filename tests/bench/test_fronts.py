@@ -44,7 +44,8 @@ def test_fronts_tables_and_the_smallest_design(fronts, tmp_path, capsys):
     assert fronts.smallest(loaded, 0.98) is None  # the only one there failed its proof
     fronts.main([str(tmp_path), "--goals", "94,96,98"])
     out = capsys.readouterr().out
-    assert "t, ulx3s: 3 of 3 points on the front" in out
+    assert "t, ulx3s: 3 of 3 points on the front of accuracy, logic_cells, block_ram, " \
+           "images_per_s" in out
     assert "| sparsity | accuracy |" in out and "| 0.95 | 95.00% | 4 | 6 | 100 | 90 |" in out
     assert "9/10" in out and "10/10" in out
     assert "smallest at >= 96%: 97.00%, 180 LUT4, 190 logic cells" in out
@@ -53,3 +54,26 @@ def test_fronts_tables_and_the_smallest_design(fronts, tmp_path, capsys):
     assert "smallest at >= 94%: 95.00%, 90 LUT4, 100 logic cells, 4 nonzero weights, 6 " \
            "weight-bits (streaming, point aaaaaaaa)" in out
     assert "smallest at >= 98%: none placed and proven" in out
+
+
+def test_fronts_over_other_figures(fronts, tmp_path, capsys):
+    """``--front`` weighs other figures than the spec's: accuracy against images/s keeps the
+    faster of two equally accurate points and the more accurate of two equally fast ones."""
+    rows = [{"hash": name * 8, "status": "ok", "options": {"board": "icebreaker", "lanes": lanes},
+             "accuracy": accuracy, "lc_estimate": lc, "bram_estimate": 4,
+             "images_per_s": rate, "datapath": "streaming"}
+            for name, lanes, accuracy, lc, rate in [("a", 1, 0.97, 100, 1000.0),
+                                                     ("b", 4, 0.97, 300, 4000.0),
+                                                     ("c", 2, 0.98, 200, 2000.0)]]
+    (tmp_path / "results.json").write_text(json.dumps({"name": "t", "rows": rows,
+                                                       "front": ["accuracy", "logic_cells"]}))
+    fronts.main([str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "t, icebreaker: 2 of 3 points on the front of accuracy, logic_cells" in out
+    fronts.main([str(tmp_path), "--front", "accuracy,images_per_s"])
+    out = capsys.readouterr().out
+    assert "t, icebreaker: 2 of 3 points on the front of accuracy, images_per_s" in out
+    assert "| 4 | 97.00% |" in out and "| 1 | 97.00% |" not in out
+    with pytest.raises(SystemExit):
+        fronts.main([str(tmp_path), "--front", "accuracy,speed"])
+    assert "unknown figure 'speed'" in capsys.readouterr().err
