@@ -61,6 +61,26 @@ def test_spec_grid_points_and_hashes(tmp_path):
     assert again.points[0].hash == first.hash
 
 
+def test_an_added_option_at_its_default_leaves_the_hashes_alone():
+    """Options added after hashing began (``added``) are left out of a hash at their defaults,
+    so adding one does not retrain finished sweeps; set to anything else they are hashed."""
+    import dataclasses
+
+    from lwc.sweep._spec import point_hash
+    from lwc.train.config import TrainConfig
+
+    added = [f for f in dataclasses.fields(TrainConfig) if f.metadata.get("added")]
+    assert {"input_encoding", "dropout", "ste_shape", "max_fan_in"} <= {f.name for f in added}
+    train = {"dataset": "digits", "method": "ste", "epochs": 4, "hidden": (16,)}
+    base = point_hash(train, {})
+    for f in added:
+        assert point_hash({**train, f.name: f.default}, {}) == base, f.name
+    assert point_hash({**train, "ste_shape": "triangle"}, {}) != base
+    assert point_hash({**train, "dropout": 4}, {}) != base
+    # Not added: a default given explicitly is the same hash, another value another.
+    assert point_hash({**train, "lr": 0.01}, {}) == base != point_hash({**train, "lr": 0.03}, {})
+
+
 def test_the_example_spec_is_the_readmes_and_parses():
     root = Path(__file__).resolve().parents[1]
     example = root / "examples" / "sweep_digits.toml"

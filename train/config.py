@@ -51,7 +51,7 @@ OPTION_GROUPS = ("data", "network", "training", "method options (see lwc.train.m
 
 
 def option(default, help, *, kind=None, choices=None, metavar=None, group="training",
-           flag=None, most=None, aliases=()):
+           flag=None, most=None, aliases=(), added=False):
     """A :class:`TrainConfig` field with its description.
 
     ``help`` is the one description of the option (CLI help, README table); ``kind`` names how
@@ -60,10 +60,14 @@ def option(default, help, *, kind=None, choices=None, metavar=None, group="train
     largest value there; ``choices`` are checked by :meth:`TrainConfig.check` (one error line)
     and listed in the help; ``flag`` is the option's name on the command line (default ``--``
     and the field name with ``-`` for ``_``); ``aliases`` are former names, still accepted but
-    not shown.
+    not shown. ``added`` marks an option added after ``lwc sweep`` began hashing points, whose
+    default trains what the nets before it trained: a sweep point's hash leaves it out while it
+    has its default (:func:`lwc.sweep.point_hash`), so adding an option does not retrain every
+    finished sweep. Such a default must never change.
     """
     metadata = {"help": help, "kind": kind, "choices": choices, "metavar": metavar,
-                "group": group, "flag": flag, "most": most, "aliases": tuple(aliases)}
+                "group": group, "flag": flag, "most": most, "aliases": tuple(aliases),
+                "added": added}
     return field(default=default, metadata=metadata)
 
 
@@ -169,14 +173,14 @@ class TrainConfig:
         "(the host sends them as they are), --levels comparators per pixel counted in the "
         "design's LUTs: thermometer (evenly spaced cuts), distributive (cuts at each pixel's "
         "training quantiles, as DWN) or learned (per-pixel cuts trained from the distributive "
-        "ones); see lwc.train.encoding", choices=ENCODINGS, group="data")
+        "ones); see lwc.train.encoding", choices=ENCODINGS, group="data", added=True)
     levels: int | None = option(None, f"bits (cuts) per pixel of --input-encoding other than "
                                 f"uniform (default {DEFAULT_LEVELS})", kind="positive_int",
-                                most=255, group="data")
+                                most=255, group="data", added=True)
     cut_bits: int | None = option(None, "the most significant bits of a pixel that the "
                                   "encoder's cuts compare (cuts rounded up to multiples of "
                                   "2^(input bits - B)); default all", kind="positive_int",
-                                  metavar="B", most=8, group="data")
+                                  metavar="B", most=8, group="data", added=True)
     augment: int = option(0, "image data: every training sample is shifted by a random whole "
                           "number of pixels, up to this many in each direction (rows and columns "
                           "independently, zero filling in); validation and test are never "
@@ -214,7 +218,8 @@ class TrainConfig:
         (), "ste/dropneuron: the most nonzero weights a neuron keeps (its largest after the "
         "sparsity cut), K for every hidden layer or one per layer, e.g. 4 or 6,4 (hidden "
         "layers, then optionally the output layer); neurons of few input bits are built as "
-        "truth tables (lwc compile --tables)", kind="sizes", metavar="K", group="network")
+        "truth tables (lwc compile --tables)", kind="sizes", metavar="K", group="network",
+        added=True)
     epochs: int = option(40, "training epochs: passes over the training split",
                          kind="positive_int", metavar="N")
     batch_size: int = option(64, "mini-batch size (samples per optimizer step)",
@@ -238,12 +243,12 @@ class TrainConfig:
     dropout: int | None = option(
         None, "dropout of hidden neurons while training, any method: P >= 2 partitions, 1/P of "
         "every hidden layer's outputs dropped at each step and the rest scaled by P/(P-1); off "
-        "by default; the exported net has no dropout", kind="positive_int", metavar="P")
+        "by default; the exported net has no dropout", kind="positive_int", metavar="P", added=True)
     dropout_mode: str = option(
         "partition", "how --dropout draws: partition (the slides' dropout partitions: every "
         "neuron gets partition floor(xi*P) once per P steps, step t drops partition t, one mask "
         "per batch; n random numbers per P steps) or plain (a random number per sample and "
-        "neuron, dropped below 1/P; batch*n per step)", choices=DROPOUT_MODES)
+        "neuron, dropped below 1/P; batch*n per step)", choices=DROPOUT_MODES, added=True)
     ste_window: float = option(1.0, "the binary step passes gradients where the batch-normalised "
                                "sum is within this window; 2..3 helps nets of 4 and more hidden "
                                "layers", kind="float", group=OPTION_GROUPS[3])
@@ -251,7 +256,7 @@ class TrainConfig:
         "box", "shape of the binary step's straight-through gradient within --ste-window: box "
         "(1 inside, 0 outside) or triangle (1 at the threshold, falling to 0 at the window's "
         "edge); --ste-shape triangle --ste-window 3 trains nets of 8 and 16 hidden layers "
-        "(train/README.md, 'Deep nets')", choices=STE_SHAPES, group=OPTION_GROUPS[3])
+        "(train/README.md, 'Deep nets')", choices=STE_SHAPES, group=OPTION_GROUPS[3], added=True)
     dropneuron: float | None = option(
         None, "DropNeuron group-lasso strength, added to any method (default 0; "
         f"{DROPNEURON_DEFAULT:g} for --method dropneuron; about 1e-5 for 784-input data)",
@@ -293,11 +298,11 @@ class TrainConfig:
         "at most 50% zeros unless --output-sparsity), raised where a layer "
         "would not reach every neuron of the hidden layer below (fan-in * neurons >= neurons "
         "below, which a given fan-in must meet)",
-        kind="sizes", metavar="K", group=OPTION_GROUPS[3])
+        kind="sizes", metavar="K", group=OPTION_GROUPS[3], added=True)
     path_sampling: str = option(
         "uniform", "paths: how the paths are sampled: uniform (stratified: every neuron on a "
         "path) or magnitude (importance-sampled by |w| of a one-epoch dense pre-pass)",
-        choices=PATH_SAMPLING, group=OPTION_GROUPS[3])
+        choices=PATH_SAMPLING, group=OPTION_GROUPS[3], added=True)
     sample_penalty: float = option(8.0, "sample: strength of the Hoyer sparsity regulariser "
                                    "during real-valued training", kind="float",
                                    metavar="STRENGTH", group=OPTION_GROUPS[3])

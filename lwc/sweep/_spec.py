@@ -256,12 +256,16 @@ def _digest(value):
 def point_hash(train, compile_options):
     """``(point hash, training hash)``: 12 hex digits of SHA-256 over every option of the point
     (training options with their defaults filled in, except how the run is executed: threads,
-    device, the data folder's path; and every compile option)."""
+    device, the data folder's path, and the options added since hashing began while they have
+    their defaults (``added`` in :func:`lwc.train.config.option`); and every compile option)."""
     from ..train.config import TrainConfig
 
     config = dataclasses.asdict(TrainConfig(**train))
     for key in _RUN_ONLY:
         config.pop(key)
+    for f in dataclasses.fields(TrainConfig):
+        if f.metadata.get("added") and config[f.name] == f.default:
+            config.pop(f.name)
     train_hash = _digest({"train": config})
     return _digest({"train": config, "compile": compile_options}), train_hash
 
