@@ -202,7 +202,8 @@ def run_demo(name, out, *, board="icebreaker", data_dir=None, net_path=None, sim
                                f" ({baud} baud, {top_bytes[0]}-byte requests)"),
     ]
     if design.weights == "spram":
-        # The load as simulated (the cocotb proof checks it against SpramTable.boot_cycles).
+        # The load as simulated, in the proof above (tests/sim/test_cocotb_spram_network.py
+        # proves it equal to the loader's rule, StreamingNetwork.boot_cycles).
         result.rows.append(("boot", f"{1e3 * sim.boot_cycles / clock_hz:.1f} ms "
                                     f"({sim.boot_cycles:,} cycles: {facts.table_bytes:,}-byte "
                                     f"table read from flash and checked)"))
