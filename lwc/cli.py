@@ -464,8 +464,8 @@ def _cmd_demo(args):
     result = run_demo(args.dataset, args.output or os.path.join("build", args.dataset),
                       board=args.board, data_dir=args.data_dir, net_path=args.net,
                       simulator=args.simulator, gate_level=args.gate_level,
-                      architecture=args.architecture, baud=args.baud, seed=args.seed,
-                      force=args.force, train_options=overrides, progress=_say)
+                      architecture=args.architecture, weights=args.weights, baud=args.baud,
+                      seed=args.seed, force=args.force, train_options=overrides, progress=_say)
     if not result.ok:
         return 1
     _say("\n== summary " + "=" * 62)
@@ -475,14 +475,16 @@ def _cmd_demo(args):
 
 def _add_demo(sub):
     from .boards.registry import BOARDS
-    from .compiler.architecture import CHOICES
+    from .compiler.architecture import CHOICES, WEIGHTS
     from .demo import RECIPES
 
     p = sub.add_parser("demo", help="train, verify in cocotb and build a bitstream, in one go")
-    p.add_argument("dataset", nargs="?", default="digits",
-                   help=f"one of {', '.join(RECIPES)}: digits (default, bundled) or mnist "
-                   "(needs --data-dir)")
-    p.add_argument("-o", "--output", default=None, help="output directory (default build/<data>)")
+    p.add_argument("dataset", nargs="?", default="digits", metavar="recipe",
+                   help=f"one of {', '.join(RECIPES)}: digits (default, bundled), mnist (needs "
+                   "--data-dir), or mnist-spram (the same, a larger net whose weights are loaded "
+                   "from flash at boot into the UP5K's SPRAM)")
+    p.add_argument("-o", "--output", default=None,
+                   help="output directory (default build/<recipe>)")
     p.add_argument("--board", default="icebreaker", choices=tuple(BOARDS),
                    help="board to build the bitstream for (default icebreaker)")
     p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"),
@@ -497,10 +499,13 @@ def _add_demo(sub):
                    help="target zero-weight fraction (default: the recipe's, 0.87 for digits)")
     p.add_argument("--gate-level", default=None, action=argparse.BooleanOptionalAction,
                    help="also simulate the synthesized iCE40 netlist on the whole test set "
-                   "(default: on for mnist)")
+                   "(default: on for the mnist recipes)")
     p.add_argument("--architecture", default="auto", choices=CHOICES,
                    help="datapath, as for lwc compile (default auto: parallel when the "
                    "estimate fits the board, else streaming)")
+    p.add_argument("--weights", default=None, choices=WEIGHTS,
+                   help="where a streaming first layer's weight table is stored, as for lwc "
+                   "compile: bram or spram (default: the recipe's; spram for mnist-spram)")
     p.add_argument("--baud", type=_positive(int), default=115200,
                    help="UART line rate (default 115200)")
     p.add_argument("--seed", type=_seed, default=0, help="training seed, also of the "

@@ -2,8 +2,9 @@
 bit-exact against the golden model on the whole test set (cocotb, and optionally the synthesized
 iCE40 netlist), build the board bitstream behind the UART front end, and print one table.
 
-Each dataset has a *recipe*: the training options that make a net which fits the board. The
-recipes are the documented way to reproduce the README's figures (``docs/benchmarks.md``).
+Each demo has a *recipe*: the dataset, the training options that make a net which fits the board,
+and where its weights live. The recipes are the documented way to reproduce the README's figures
+(``docs/benchmarks.md``).
 """
 
 import functools
@@ -13,11 +14,14 @@ from dataclasses import dataclass, field
 
 __all__ = ["RECIPES", "DemoResult", "run_demo", "uart_images_per_second"]
 
-#: Training options per dataset (see :class:`lwc.train.TrainConfig`), and how the net is built.
+#: The demos by name: ``dataset``, training options (``train``, see :class:`lwc.train.TrainConfig`),
+#: whether the demo also simulates the netlist (``gate_level``), and where a streaming network's
+#: first-layer table is stored (``weights``: ``"bram"``, or ``"spram"`` loaded from flash at boot).
 RECIPES = {
     # 64 hidden neurons at 87% zeros: fully parallel, about 70% of the UP5K's logic cells with
     # the UART front end; about 95% test accuracy.
-    "digits": {"train": {"hidden": (64,), "sparsity": 0.87}, "gate_level": False},
+    "digits": {"dataset": "digits", "train": {"hidden": (64,), "sparsity": 0.87},
+               "gate_level": False, "weights": "bram"},
     # MNIST: 784 inputs do not fit the UP5K in parallel; the streaming architecture keeps the
     # first layer's weights in block RAM (about 6 bits per nonzero weight, in 4 kbit blocks). A
     # wide, very sparse first layer (512 neurons at 98.85% zeros: the per-layer cut starves
@@ -27,10 +31,23 @@ RECIPES = {
     # seeds 0-2 against 98.24 / 97.95% for seeds 0 / 1 at 64). 98.01% test accuracy; training
     # took 82.5 s on one CPU core in the measured demo (523.6 s at batch 64 before).
     "mnist": {
+        "dataset": "mnist",
         "train": {"method": "ste", "hidden": (512,), "sparsity": 0.9885, "output_sparsity": 0.8,
                   "input_bits": 2, "augment": 1, "epochs": 60, "lr": 0.03, "batch_size": 256,
                   "threads": 1},
-        "gate_level": True,
+        "gate_level": True, "weights": "bram",
+    },
+    # MNIST with the first layer's table in SPRAM, loaded from the board's flash at boot: four
+    # times the weights of "mnist" (95% zeros, about 20,000 nonzero: a 23 kB table, more than the
+    # UP5K's 30 block RAMs hold at the streaming datapath's 6 bits an entry) for 98.40% (the
+    # MNIST sweep's point of these options, examples/sweep_mnist.toml); 4 lanes fit beside the
+    # loader, about 2,000 images/s at 12 MHz.
+    "mnist-spram": {
+        "dataset": "mnist",
+        "train": {"method": "ste", "hidden": (512,), "sparsity": 0.95, "output_sparsity": 0.8,
+                  "input_bits": 2, "augment": 1, "epochs": 30, "lr": 0.03, "batch_size": 256,
+                  "threads": 1},
+        "gate_level": True, "weights": "spram",
     },
 }
 
@@ -55,14 +72,18 @@ class DemoResult:
         return "\n".join(f"{key:<24} {value}" for key, value in self.rows)
 
 
-def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, simulator=None,
-             gate_level=None, architecture="auto", baud=115200, seed=0, force=False,
-             train_options=None, processes=None, progress=print):
-    """Run the demo for ``dataset`` into the directory ``out``; return a :class:`DemoResult`.
+def run_demo(name, out, *, board="icebreaker", data_dir=None, net_path=None, simulator=None,
+             gate_level=None, architecture="auto", weights=None, baud=115200, seed=0,
+             force=False, train_options=None, processes=None, progress=print):
+    """Run the demo ``name`` (a key of :data:`RECIPES`) into the directory ``out``; return a
+    :class:`DemoResult`.
 
-    ``net_path`` loads that net instead of training one (its dataset must be ``dataset``);
+    ``net_path`` loads that net instead of training one (its dataset must be the recipe's);
     ``train_options`` override the recipe's. ``gate_level`` (default: the recipe's) also
-    simulates the synthesized iCE40 netlist on the whole test set. ``simulator`` defaults to
+    simulates the synthesized iCE40 netlist on the whole test set. ``weights`` (default: the
+    recipe's) is where a streaming network's first-layer table is stored, as for ``lwc compile
+    --weights``; with ``"spram"`` the simulations boot it from the flash model and the table gains
+    a ``boot`` row: the simulated load's cycles at the board's clock. ``simulator`` defaults to
     Verilator (the fast one; 10,000 MNIST images take minutes, not hours); ``processes``
     (default: two where the machine has two cores) splits the test set over that many
     simulator processes.
@@ -77,10 +98,12 @@ def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, 
     from .sim.cocotb_sim import simulate, test_set
     from .train import TrainConfig, train_to_file
 
-    if dataset not in RECIPES:
-        raise UsageError(f"no demo for dataset {dataset!r} (choose from: {', '.join(RECIPES)})")
-    recipe = RECIPES[dataset]
+    if name not in RECIPES:
+        raise UsageError(f"no demo named {name!r} (choose from: {', '.join(RECIPES)})")
+    recipe = RECIPES[name]
+    dataset = recipe["dataset"]
     gate_level = recipe["gate_level"] if gate_level is None else gate_level
+    weights = recipe["weights"] if weights is None else weights
     simulator = simulator or "verilator"
     processes = processes or min(2, os.cpu_count() or 1)
     board_obj = get_board(board)
@@ -92,12 +115,12 @@ def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, 
     claim(os.path.join(out, board), force)
     result = DemoResult()
 
-    def step(name):
-        progress(f"\n== {name} " + "=" * max(0, 70 - len(name)))
-        result.seconds[name] = time.monotonic()
+    def step(title):
+        progress(f"\n== {title} " + "=" * max(0, 70 - len(title)))
+        result.seconds[title] = time.monotonic()
 
-    def done(name):
-        result.seconds[name] = time.monotonic() - result.seconds[name]
+    def done(title):
+        result.seconds[title] = time.monotonic() - result.seconds[title]
 
     accuracy = zero_fraction = None
     if net_path is None:
@@ -117,7 +140,8 @@ def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, 
         accuracy = float((golden.predict(net, x) == y).mean())
     # Compiled once: the simulations and the board build all take this design.
     design = compile_design(net, planner=functools.partial(
-        plan_architecture, board=board_obj, architecture=architecture, progress=progress))
+        plan_architecture, board=board_obj, architecture=architecture, weights=weights,
+        progress=progress))
     check_estimate(design, board_obj, force=force, progress=progress)  # before the simulations
 
     step("verify (cocotb)")
@@ -166,6 +190,8 @@ def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, 
         ("logic cells", f"{build.logic_cells.used} / {build.logic_cells.available} "
                         f"({build.logic_cells.percent:.0f}%)"),
         ("block RAM", f"{build.block_ram.used} / {build.block_ram.available}"),
+        *([("SPRAM", f"{build.spram.used} / {build.spram.available}")]
+          if design.weights == "spram" else []),
         ("LUT4 / FF / carry", f"{build.lut4.used} / {build.ff.used} / {build.carry.used}"),
         ("Fmax", f"{build.fmax_mhz:.1f} MHz (clock {build.clock_mhz:g} MHz, "
                  f"{'met' if build.timing_met else 'NOT met'})"),
@@ -174,6 +200,14 @@ def run_demo(dataset, out, *, board="icebreaker", data_dir=None, net_path=None, 
         ("images/s at the clock", f"{clock_hz / cycles:,.0f}"),
         ("images/s over UART", f"{uart_images_per_second(*top_bytes, baud, cycles, clock_hz):,.1f}"
                                f" ({baud} baud, {top_bytes[0]}-byte requests)"),
+    ]
+    if design.weights == "spram":
+        # The load as simulated, in the proof above (tests/sim/test_cocotb_spram_network.py
+        # proves it equal to the loader's rule, StreamingNetwork.boot_cycles).
+        result.rows.append(("boot", f"{1e3 * sim.boot_cycles / clock_hz:.1f} ms "
+                                    f"({sim.boot_cycles:,} cycles: {facts.table_bytes:,}-byte "
+                                    f"table read from flash and checked)"))
+    result.rows += [
         ("bitstream", build.bitstream),
     ]
     result.rows += [(f"time: {name}", f"{secs:.1f} s") for name, secs in result.seconds.items()]

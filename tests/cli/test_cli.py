@@ -14,6 +14,8 @@ from lwc.compiler import golden, netfile
 from lwc.compiler.lower import lower
 from lwc.compiler.passes import compile_network
 from lwc.demo import RECIPES
+from lwc.hw.spram_table import boot_cycles
+from lwc.hw.streaming import WAKE_CLOCK
 
 from helpers import transcripts_module
 
@@ -180,15 +182,45 @@ def test_demo_digits_end_to_end(tmp_path):
     assert readme.labels(summary) == readme.labels(readme.readme_transcripts()["demo"][2:])
 
 
-@pytest.mark.parametrize("dataset", sorted(RECIPES))
-def test_demo_recipes_are_valid_training_configs(dataset):
+@pytest.mark.subprocess
+@pytest.mark.train
+@pytest.mark.verilator
+@pytest.mark.yosys
+@pytest.mark.slow
+def test_demo_with_the_weights_in_spram(tmp_path, digits_net_path):
+    """``--weights spram`` (the mnist-spram recipe's choice), on the digits net: the proof boots
+    the table from the flash model, the build writes weights.bin and places SPRAM, and the
+    summary's boot row is the load the simulation saw, which is the loader's rule."""
+    code, out, err = run_cli("demo", "digits", "-o", tmp_path / "d", "--net", digits_net_path,
+                             "--weights", "spram")
+    assert code == 0, out[-3000:] + err
+    assert "0 mismatches: hardware equals the golden model on all 450 vectors" in out
+    assert (tmp_path / "d" / "icebreaker" / "weights.bin").stat().st_size > 0
+    assert re.search(r"^SPRAM +[1-4] / 4$", out, re.MULTILINE), out[-3000:]
+    boot = re.search(r"^boot +([\d.]+) ms \(([\d,]+) cycles: ([\d,]+)-byte table read from "
+                     r"flash and checked\)$", out, re.MULTILINE)
+    assert boot, out[-3000:]
+    ms, cycles, table = float(boot[1]), int(boot[2].replace(",", "")), int(boot[3].replace(",", ""))
+    assert cycles == boot_cycles(table, clk_freq=WAKE_CLOCK)
+    clock_mhz = float(re.search(r"^Fmax +[\d.]+ MHz \(clock ([\d.]+) MHz", out, re.MULTILINE)[1])
+    assert ms == round(cycles / (clock_mhz * 1e3), 1)
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_demo_recipes_are_valid_training_configs(name):
     """Every demo recipe is a training run :class:`lwc.train.TrainConfig` accepts (the MNIST one
     runs for 13 minutes, so CI checks its options rather than running it)."""
     from lwc.train import TrainConfig
 
-    config = TrainConfig(dataset=dataset, **RECIPES[dataset]["train"]).check()
+    dataset = RECIPES[name]["dataset"]
+    config = TrainConfig(dataset=dataset, **RECIPES[name]["train"]).check()
     assert config.dataset == dataset
-    if dataset == "mnist":  # the documented net: docs/benchmarks.md, "MNIST on the iCEBreaker"
+    assert RECIPES[name]["weights"] in ("bram", "spram")
+    if name == "mnist-spram":  # the MNIST sweep's 98.40% point (examples/sweep_mnist.toml)
+        assert config.layer_sparsity() == (0.95, 0.8)
+        assert (config.method, config.hidden, config.input_bits, config.augment, config.epochs,
+                config.lr, RECIPES[name]["weights"]) == ("ste", (512,), 2, 1, 30, 0.03, "spram")
+    if name == "mnist":  # the documented net: docs/benchmarks.md, "MNIST on the iCEBreaker"
         assert config.layer_sparsity() == (0.9885, 0.8)
         assert (config.method, config.hidden, config.input_bits, config.augment, config.epochs,
                 config.lr) == ("ste", (512,), 2, 1, 60, 0.03)

@@ -109,3 +109,17 @@ def test_digits_netlist_boots_and_classifies(digits, tmp_path, yosys):
                              simulator="icarus", progress=quiet,
                              flash_image=_flipped(design, 5))
     assert bad.boot_fault is LoadFault.CRC and bad.received == 0
+
+
+@pytest.mark.slow
+@pytest.mark.yosys
+@pytest.mark.verilator
+def test_digits_netlist_classifies_its_whole_test_set(digits, tmp_path, yosys):
+    """Gate level on the whole test set, as ``lwc demo mnist-spram`` runs MNIST: the synth_ice40
+    netlist (SB_SPRAM256KA blocks on Yosys's cell model) boots from the flash model serving
+    ``weights.bin``, then all 450 images are bit-exact (Verilator, two processes, each booting)."""
+    design, x = digits
+    report = gatelevel.simulate(design, x, yosys=yosys[0], env=yosys[1], build_dir=tmp_path,
+                                simulator="verilator", processes=2, progress=quiet)
+    assert "iCE40 netlist" in report.simulator
+    assert_booted_and_exact(report, design, len(x))
