@@ -339,16 +339,23 @@ def format_table(results, device):
     return "\n".join(lines)
 
 
-def sharing_figures(case, *, tries=16, time_limit=120.0, progress=print):
+def sharing_figures(case, *, tries=16, time_limit=120.0, progress=print, memo=None):
     """Adders of ``case``'s matrix as lwc shares it, each way (no synthesis): ``plain`` (no
     sharing), ``greedy`` (the default pass), ``best_of`` (the cheapest of ``tries`` randomized
     greedy runs), ``refined`` (the ILP over their sub-sums), ``ilp`` (the ILP over every sub-sum
     two neurons can share, ``time_limit`` seconds), ``bound`` (the solver's lower bound on any
     sharing without cancelling terms, when that pool is complete; equal to ``ilp`` when proved
-    optimal) and ``da4ml``; ``None`` where a figure is unknown."""
+    optimal) and ``da4ml``; ``None`` where a figure is unknown. ``memo`` (a dict) keeps lwc's
+    figures of each matrix for its other input widths (they do not depend on them; da4ml's do)."""
     from lwc.compiler.passes.share import share_layer
     from lwc.compiler.passes.share_refine import refine_layer
 
+    memo = {} if memo is None else memo
+    key = case.weights.tobytes()
+    if key in memo:
+        fig = dict(memo[key], da4ml=da4ml_design(case)[1])
+        progress(f"{case.name}: {fig}")
+        return fig
     rows, cols = case.shape
     net = ir.from_dense(ir.InputSpec(cols, case.bits),
                         [(case.weights, ir.Activation("linear"), np.zeros(rows, np.int64))],
@@ -381,6 +388,7 @@ def sharing_figures(case, *, tries=16, time_limit=120.0, progress=print):
         if shared is not None:  # the function is the same: the matrix of the expansion is W
             got = ir.dense_weights(ir.unshare(replace_layer(net, shared)), 0, full_inputs=True)
             assert np.array_equal(got, case.weights), name
+    memo[key] = fig
     progress(f"{case.name}: {fig}")
     return fig
 
@@ -400,8 +408,7 @@ def format_sharing(results, tries):
         cells = [f["plain"], f["greedy"], f["best_of"], f["refined"],
                  f"{f['ilp']}{' (optimal)' if f['optimal'] else ''}", f["bound"], f["da4ml"]]
         cells = ["—" if c is None else str(c) for c in cells]
-        name = case.name.rsplit(" ", 1)[0] if case.name.startswith("random") else case.name
-        lines.append(f"| {name} | {case.nonzero} | {' | '.join(cells)} | "
+        lines.append(f"| {case.name} | {case.nonzero} | {' | '.join(cells)} | "
                      f"{_ratio(f['greedy'], f['da4ml'])} | {_ratio(best, f['da4ml'])} |")
     return "\n".join(lines)
 
@@ -470,10 +477,8 @@ def main():
     nets = args.net + [path for out_dir in args.sweep for path in sweep_nets(out_dir)]
     cases = cases_from(args.sizes, args.densities, args.bits, nets)
     if args.sharing_only:
-        tries = args.share_tries or 16
-        # The adders do not depend on the input bits: one row per matrix.
-        cases = list({(c.name.rsplit(" ", 1)[0], c.weights.tobytes()): c for c in cases}.values())
-        rows = [(case, sharing_figures(case, tries=tries, time_limit=args.ilp_seconds,
+        tries, memo = args.share_tries or 16, {}
+        rows = [(case, sharing_figures(case, tries=tries, time_limit=args.ilp_seconds, memo=memo,
                                        progress=lambda line: print(line, file=sys.stderr,
                                                                    flush=True)))
                 for case in cases]

@@ -79,3 +79,19 @@ def test_the_nets_on_a_sweeps_fronts(bench, tmp_path):
     assert bench.sweep_nets(tmp_path) == [tmp_path / "nets/a/net.pt", tmp_path / "nets/b/net.pt"]
     with pytest.raises(SystemExit, match="not a finished sweep"):
         bench.sweep_nets(tmp_path / "missing")
+
+
+def test_sharing_figures_are_ordered(bench):
+    """Each sharing method is no worse than the one before it; the lower bound is below them."""
+    pytest.importorskip("scipy", reason="the ILP needs scipy")
+    case = bench.random_case(8, 24, 0.3, 2, seed=4)
+    memo, lines = {}, []
+    fig = bench.sharing_figures(case, tries=4, time_limit=20, memo=memo, progress=lines.append)
+    assert fig["plain"] >= fig["greedy"] >= fig["best_of"] >= fig["refined"] >= fig["ilp"]
+    assert fig["optimal"] and fig["bound"] == fig["ilp"] and fig["da4ml"] > 0
+    again = bench.sharing_figures(dataclasses.replace(case, bits=1), memo=memo,
+                                  progress=lines.append)
+    assert {k: v for k, v in again.items() if k != "da4ml"} == {
+        k: v for k, v in fig.items() if k != "da4ml"}
+    table = bench.format_sharing([(case, fig)], 4).splitlines()
+    assert len(table) == 3 and "(optimal)" in table[2]
