@@ -29,6 +29,13 @@ thousand weights (about 20 s of CPU; see ``docs/benchmarks.md``). Memory is boun
 counts the pairs of at most ``sqrt(2 * pairs)`` inputs (:data:`DEFAULT_PAIRS`; the inputs in the
 most neurons when it has more), which every ordinary layer stays within, so a layer of 65,536
 inputs read by each of its neurons does not build its 2**31 pairs.
+
+Beyond one greedy run (options, off by default; measured in ``docs/benchmarks.md``, "da4ml side by
+side"): ``tries`` runs greedy sharing that many times, the first as above and the others with ties
+among pairs of one count broken at random (from ``seed``), and keeps the cheapest; ``refine`` then
+lets an ILP choose among the sub-sums of those runs (:mod:`.share_refine`), and keeps its answer
+when it needs fewer adders. Both save 0-3% of the adders of random matrices, so they are not the
+default; the ILP's lower bound shows how little more any sharing of this kind could save.
 """
 
 import math
@@ -64,7 +71,9 @@ def _share(net, *, budget=DEFAULT_BUDGET, slack=0, one_bit=False, pairs=DEFAULT_
     there and costs its adder (measured in ``docs/benchmarks.md``). The pass accepts a net in any
     phase and starts from its expansion (shared nodes it already has are expanded, widths are
     dropped), so it is idempotent; the passes that need plain receptive fields refuse its output.
-    Neurons built as truth tables (``Neuron.table``) are left alone.
+    Neurons built as truth tables (``Neuron.table``) are left alone. ``tries``, ``seed``,
+    ``refine`` and ``refine_limit`` (the ILP's seconds per layer) choose among several sharings
+    (see the module docstring); each try gets the layer's whole part of ``budget``.
     """
     assert isinstance(net, Network)
     net = unshare(without_widths(net))
