@@ -343,7 +343,8 @@ def sharing_figures(case, *, tries=16, time_limit=120.0, progress=print, memo=No
     """Adders of ``case``'s matrix as lwc shares it, each way (no synthesis): ``plain`` (no
     sharing), ``greedy`` (the default pass), ``best_of`` (the cheapest of ``tries`` randomized
     greedy runs), ``refined`` (the ILP over their sub-sums), ``ilp`` (the ILP over every sub-sum
-    two neurons can share, ``time_limit`` seconds), ``bound`` (the solver's lower bound on any
+    two neurons can share, ``time_limit`` seconds; ``None`` when they are more than
+    :data:`~lwc.compiler.passes.share_refine.MAX_POOL`), ``bound`` (the solver's lower bound on any
     sharing without cancelling terms, when that pool is complete; equal to ``ilp`` when proved
     optimal) and ``da4ml``; ``None`` where a figure is unknown. ``memo`` (a dict) keeps lwc's
     figures of each matrix for its other input widths (they do not depend on them; da4ml's do)."""
@@ -378,7 +379,7 @@ def sharing_figures(case, *, tries=16, time_limit=120.0, progress=print, memo=No
     best = min(runs, key=adders)
     fig = dict(plain=adders(layer), greedy=adders(greedy), best_of=adders(best),
                refined=min(adders(refined), adders(best)) if refined else None,
-               ilp=min(adders(exact), adders(best)) if exact else None,
+               ilp=min(adders(exact), adders(best)) if exact and info["complete"] else None,
                optimal=info.get("optimal") and info.get("complete"),
                bound=(int(np.ceil(info["bound"] - 1e-6)) if info.get("complete")
                       and info.get("bound") is not None else None),
