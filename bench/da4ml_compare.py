@@ -24,6 +24,13 @@ does; LUT4 includes the wrapper's XOR of the outputs, the same for both designs.
     nice -n 10 python bench/da4ml_compare.py --sizes 784x256 --densities 0.05,0.1,0.2 --bits 1,4
     nice -n 10 python bench/da4ml_compare.py --sizes none --net build/bench/digits-demo.pt
     nice -n 10 python bench/da4ml_compare.py --sizes none --sweep build/sweep-mnist  # its fronts
+    nice -n 10 python bench/da4ml_compare.py --quick --sharing-only   # adders of each sharing
+    nice -n 10 python bench/da4ml_compare.py --quick --share-tries 16 --share-refine
+
+``--sharing-only`` synthesizes nothing: it prints lwc's adders with each way of sharing (greedy,
+the best of several randomized greedy runs, the ILP over their sub-sums, the ILP over every
+sub-sum two neurons can share and its lower bound) next to da4ml's; ``--share-*`` build lwc's
+design with those options of the ``share`` pass.
 
 Figures are cached in ``build/bench`` by the hash of each design (``bench/fpga.py``).
 """

@@ -95,3 +95,11 @@ def test_sharing_figures_are_ordered(bench):
         k: v for k, v in fig.items() if k != "da4ml"}
     table = bench.format_sharing([(case, fig)], 4).splitlines()
     assert len(table) == 3 and "(optimal)" in table[2]
+
+
+def test_share_options_reach_the_design(bench):
+    """lwc's design is built with the share pass's options: one-bit layers shared on request."""
+    case = bench.random_case(6, 20, 0.5, 1, seed=2)
+    *_, plain = bench.lwc_design(case)
+    *_, shared = bench.lwc_design(case, {"one_bit": True, "tries": 3})
+    assert shared < plain
