@@ -414,7 +414,8 @@ def format_sharing(results, tries):
     for case, f in results:
         best = min(v for v in (f["best_of"], f["refined"], f["ilp"]) if v is not None)
         cells = [f["plain"], f["greedy"], f["best_of"], f["refined"],
-                 f"{f['ilp']}{' (optimal)' if f['optimal'] else ''}", f["bound"], f["da4ml"]]
+                 None if f["ilp"] is None else f"{f['ilp']}{' (optimal)' if f['optimal'] else ''}",
+                 f["bound"], f["da4ml"]]
         cells = ["—" if c is None else str(c) for c in cells]
         lines.append(f"| {case.name} | {case.nonzero} | {' | '.join(cells)} | "
                      f"{_ratio(f['greedy'], f['da4ml'])} | {_ratio(best, f['da4ml'])} |")

@@ -103,3 +103,12 @@ def test_share_options_reach_the_design(bench):
     *_, plain = bench.lwc_design(case)
     *_, shared = bench.lwc_design(case, {"one_bit": True, "tries": 3})
     assert shared < plain
+
+
+def test_sharing_table_marks_unknown_figures(bench):
+    case = bench.random_case(4, 8, 0.5, 1, seed=0)
+    fig = dict(plain=5, greedy=4, best_of=4, refined=4, ilp=None, optimal=False, bound=None,
+               da4ml=4)
+    row = bench.format_sharing([(case, fig)], 2).splitlines()[2]
+    assert [c.strip() for c in row.split("|")[3:-1]] == [
+        "5", "4", "4", "4", "—", "—", "4", "1.00", "1.00"]
