@@ -24,11 +24,20 @@ does; LUT4 includes the wrapper's XOR of the outputs, the same for both designs.
     nice -n 10 python bench/da4ml_compare.py --sizes 784x256 --densities 0.05,0.1,0.2 --bits 1,4
     nice -n 10 python bench/da4ml_compare.py --sizes none --net build/bench/digits-demo.pt
     nice -n 10 python bench/da4ml_compare.py --sizes none --sweep build/sweep-mnist  # its fronts
+    nice -n 10 python bench/da4ml_compare.py --quick --sharing-only   # adders of each sharing
+    nice -n 10 python bench/da4ml_compare.py --quick --share-tries 16 --share-refine
+
+``--sharing-only`` synthesizes nothing: it prints lwc's adders with each way of sharing (greedy,
+the best of several randomized greedy runs, the ILP over their sub-sums, the ILP over every
+sub-sum two neurons can share and its lower bound) next to da4ml's; ``--share-*`` build lwc's
+design with those options of the ``share`` pass.
 
 Figures are cached in ``build/bench`` by the hash of each design (``bench/fpga.py``).
 """
 
 import argparse
+import dataclasses
+import functools
 import re
 import sys
 import time
@@ -177,13 +186,25 @@ class MatrixDatapath(wiring.Component):
         return m
 
 
-def lwc_design(case):
-    """``(rtlil, verilog, adders)`` of lwc's datapath for ``case``."""
+def share_pass(**options):
+    """The ``share`` pass with ``options`` (:func:`lwc.compiler.passes.share`'s: ``one_bit``,
+    ``tries``, ``refine``, ...); the pass itself when there are none."""
+    if not options:
+        return passes.share
+    return dataclasses.replace(passes.share,
+                               function=functools.partial(passes.share.function, **options))
+
+
+def lwc_design(case, sharing=None):
+    """``(rtlil, verilog, adders)`` of lwc's datapath for ``case``, its sub-sums shared by the
+    ``share`` pass with the options ``sharing`` (a dict; lwc's defaults when ``None``)."""
     rows, cols = case.shape
     net = ir.from_dense(ir.InputSpec(cols, case.bits),
                         [(case.weights, ir.Activation("linear"), np.zeros(rows, np.int64))],
                         [str(j) for j in range(rows)], (("dataset", "matrix"),))
-    compiled = passes.compile_network(net)
+    chosen = tuple(share_pass(**(sharing or {})) if p is passes.share else p
+                   for p in passes.pipeline())
+    compiled = passes.run(net, chosen)
     assert compiled.output_count == rows
     top = MatrixDatapath(compiled, case.output_width)
     il = rtlil.convert(top, name="lwc_net", emit_src=False)
@@ -274,14 +295,15 @@ def check(case, sources, x, label):
     return len(outputs)
 
 
-def measure(case, *, device="up5k", count=32, do_place=True, progress=print):
-    """The figures of both designs for ``case``: ``{"lwc": {...}, "da4ml": {...}}``."""
+def measure(case, *, device="up5k", count=32, do_place=True, progress=print, sharing=None):
+    """The figures of both designs for ``case``: ``{"lwc": {...}, "da4ml": {...}}`` (lwc's
+    ``share`` pass with the options ``sharing``, see :func:`lwc_design`)."""
     in_bits = case.shape[1] * case.bits
     out_bits = case.shape[0] * case.output_width
     x = vectors(case, count)
     result = {}
     t = time.monotonic()
-    il, text, adders = lwc_design(case)
+    il, text, adders = lwc_design(case, sharing)
     result["lwc"] = dict(source=il, rtlil=True, adders=adders, build_s=time.monotonic() - t)
     check(case, text, x, "lwc")
     t = time.monotonic()
@@ -324,6 +346,82 @@ def format_table(results, device):
     return "\n".join(lines)
 
 
+def sharing_figures(case, *, tries=16, time_limit=120.0, progress=print, memo=None):
+    """Adders of ``case``'s matrix as lwc shares it, each way (no synthesis): ``plain`` (no
+    sharing), ``greedy`` (the default pass), ``best_of`` (the cheapest of ``tries`` randomized
+    greedy runs), ``refined`` (the ILP over their sub-sums), ``ilp`` (the ILP over every sub-sum
+    two neurons can share, ``time_limit`` seconds; ``None`` when they are more than
+    :data:`~lwc.compiler.passes.share_refine.MAX_POOL`), ``bound`` (the solver's lower bound on any
+    sharing without cancelling terms, when that pool is complete; equal to ``ilp`` when proved
+    optimal) and ``da4ml``; ``None`` where a figure is unknown. ``memo`` (a dict) keeps lwc's
+    figures of each matrix for its other input widths (they do not depend on them; da4ml's do)."""
+    from lwc.compiler.passes.share import share_layer
+    from lwc.compiler.passes.share_refine import refine_layer
+
+    memo = {} if memo is None else memo
+    key = case.weights.tobytes()
+    if key in memo:
+        fig = dict(memo[key], da4ml=da4ml_design(case)[1])
+        progress(f"{case.name}: {fig}")
+        return fig
+    rows, cols = case.shape
+    net = ir.from_dense(ir.InputSpec(cols, case.bits),
+                        [(case.weights, ir.Activation("linear"), np.zeros(rows, np.int64))],
+                        [str(j) for j in range(rows)], (("dataset", "matrix"),))
+    layer = net.layers[0]
+
+    def adders(layer):
+        return len(layer.shared) + sum(max(len(n.inputs) - 1, 0) for n in layer.neurons)
+
+    greedy = share_layer(layer, cols)
+    rng = np.random.default_rng(0)
+    runs = [greedy] + [share_layer(layer, cols, rng=rng) for _ in range(tries - 1)]
+    t = time.monotonic()
+    refined = refine_layer(layer, cols, runs, time_limit=time_limit)
+    refine_s = time.monotonic() - t
+    info = {}
+    t = time.monotonic()
+    exact = refine_layer(layer, cols, runs, time_limit=time_limit, exhaustive=True, info=info)
+    exact_s = time.monotonic() - t
+    best = min(runs, key=adders)
+    fig = dict(plain=adders(layer), greedy=adders(greedy), best_of=adders(best),
+               refined=min(adders(refined), adders(best)) if refined else None,
+               ilp=min(adders(exact), adders(best)) if exact and info["complete"] else None,
+               optimal=info.get("optimal") and info.get("complete"),
+               bound=(int(np.ceil(info["bound"] - 1e-6)) if info.get("complete")
+                      and info.get("bound") is not None else None),
+               pool=info.get("pool"), refine_s=refine_s, ilp_s=exact_s,
+               da4ml=da4ml_design(case)[1])
+    for name, shared in (("best_of", best), ("refined", refined), ("ilp", exact)):
+        if shared is not None:  # the function is the same: the matrix of the expansion is W
+            got = ir.dense_weights(ir.unshare(replace_layer(net, shared)), 0, full_inputs=True)
+            assert np.array_equal(got, case.weights), name
+    memo[key] = fig
+    progress(f"{case.name}: {fig}")
+    return fig
+
+
+def replace_layer(net, layer):
+    """``net`` with its (only) layer replaced by ``layer``."""
+    return dataclasses.replace(net, layers=(layer,))
+
+
+def format_sharing(results, tries):
+    """Markdown table of ``[(case, sharing_figures)]``."""
+    lines = [f"| matrix | nonzero | plain | greedy | best of {tries} | ILP over their sub-sums | "
+             "ILP over all | lower bound | da4ml | greedy/da4ml | best/da4ml |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for case, f in results:
+        best = min(v for v in (f["best_of"], f["refined"], f["ilp"]) if v is not None)
+        cells = [f["plain"], f["greedy"], f["best_of"], f["refined"],
+                 None if f["ilp"] is None else f"{f['ilp']}{' (optimal)' if f['optimal'] else ''}",
+                 f["bound"], f["da4ml"]]
+        cells = ["—" if c is None else str(c) for c in cells]
+        lines.append(f"| {case.name} | {case.nonzero} | {' | '.join(cells)} | "
+                     f"{_ratio(f['greedy'], f['da4ml'])} | {_ratio(best, f['da4ml'])} |")
+    return "\n".join(lines)
+
+
 QUICK = dict(sizes="64x16,128x32", densities="0.1,0.2", bits="1,4")
 
 
@@ -355,7 +453,27 @@ def main():
     parser.add_argument("--device", default="up5k", choices=sorted(DEVICES))
     parser.add_argument("--no-place", action="store_true", help="synthesis figures only")
     parser.add_argument("--vectors", type=int, default=32, help="random vectors per check")
+    parser.add_argument("--sharing-only", action="store_true",
+                        help="no synthesis: lwc's adders with each sharing method (greedy, best "
+                             "of --share-tries runs, ILPs, lower bound) against da4ml's")
+    parser.add_argument("--ilp-seconds", type=float, default=120.0,
+                        help="time limit of each ILP solve (--sharing-only, --share-refine)")
+    parser.add_argument("--share-one-bit", action="store_true",
+                        help="lwc: share sub-sums in one-bit layers too (share pass one_bit)")
+    parser.add_argument("--share-tries", type=int, default=None, metavar="N",
+                        help="lwc: N randomized greedy sharing runs, the cheapest kept "
+                             "(share pass tries)")
+    parser.add_argument("--share-refine", action="store_true",
+                        help="lwc: refine the sharing with an ILP over the candidates of the "
+                             "greedy runs (share pass refine; small layers only)")
     args = parser.parse_args()
+    sharing = {}
+    if args.share_one_bit:
+        sharing["one_bit"] = True
+    if args.share_tries is not None:
+        sharing["tries"] = args.share_tries
+    if args.share_refine:
+        sharing.update(refine=True, refine_limit=args.ilp_seconds)
     try:
         import da4ml
     except ImportError:
@@ -367,10 +485,19 @@ def main():
         args.sizes, args.densities, args.bits = QUICK["sizes"], QUICK["densities"], QUICK["bits"]
     nets = args.net + [path for out_dir in args.sweep for path in sweep_nets(out_dir)]
     cases = cases_from(args.sizes, args.densities, args.bits, nets)
+    if args.sharing_only:
+        tries, memo = args.share_tries or 16, {}
+        rows = [(case, sharing_figures(case, tries=tries, time_limit=args.ilp_seconds, memo=memo,
+                                       progress=lambda line: print(line, file=sys.stderr,
+                                                                   flush=True)))
+                for case in cases]
+        print(format_sharing(rows, tries))
+        return
     results = []
     for case in cases:
         fig = measure(case, device=args.device, count=args.vectors, do_place=not args.no_place,
-                      progress=lambda line: print(line, file=sys.stderr, flush=True))
+                      progress=lambda line: print(line, file=sys.stderr, flush=True),
+                      sharing=sharing)
         results.append((case, fig))
     print(format_table(results, args.device))
     seconds = Counter()

@@ -29,6 +29,13 @@ thousand weights (about 20 s of CPU; see ``docs/benchmarks.md``). Memory is boun
 counts the pairs of at most ``sqrt(2 * pairs)`` inputs (:data:`DEFAULT_PAIRS`; the inputs in the
 most neurons when it has more), which every ordinary layer stays within, so a layer of 65,536
 inputs read by each of its neurons does not build its 2**31 pairs.
+
+Beyond one greedy run (options, off by default; measured in ``docs/benchmarks.md``, "da4ml side by
+side"): ``tries`` runs greedy sharing that many times, the first as above and the others with ties
+among pairs of one count broken at random (from ``seed``), and keeps the cheapest; ``refine`` then
+lets an ILP choose among the sub-sums of those runs (:mod:`.share_refine`), and keeps its answer
+when it needs fewer adders. Both save 0-3% of the adders of random matrices, so they are not the
+default; the ILP's lower bound shows how little more any sharing of this kind could save.
 """
 
 import math
@@ -42,6 +49,7 @@ from lwc import semantics
 
 from ..ir import Network, SharedNode, layer_ranges_step, unshare, without_widths
 from .base import Pass, Phase
+from .share_refine import refine_layer
 
 __all__ = ["share", "share_layer", "DEFAULT_BUDGET", "DEFAULT_PAIRS", "DEFAULT_CELLS"]
 
@@ -55,7 +63,7 @@ DEFAULT_CELLS = 1 << 24
 
 
 def _share(net, *, budget=DEFAULT_BUDGET, slack=0, one_bit=False, pairs=DEFAULT_PAIRS,
-           cells=DEFAULT_CELLS):
+           cells=DEFAULT_CELLS, tries=1, seed=0, refine=False, refine_limit=60.0):
     """``net`` with shared nodes in its layers (computing the same function), without widths.
 
     Layers whose inputs are all one bit wide are left alone unless ``one_bit``: lowering builds
@@ -63,7 +71,9 @@ def _share(net, *, budget=DEFAULT_BUDGET, slack=0, one_bit=False, pairs=DEFAULT_
     there and costs its adder (measured in ``docs/benchmarks.md``). The pass accepts a net in any
     phase and starts from its expansion (shared nodes it already has are expanded, widths are
     dropped), so it is idempotent; the passes that need plain receptive fields refuse its output.
-    Neurons built as truth tables (``Neuron.table``) are left alone.
+    Neurons built as truth tables (``Neuron.table``) are left alone. ``tries``, ``seed``,
+    ``refine`` and ``refine_limit`` (the ILP's seconds per layer) choose among several sharings
+    (see the module docstring); each try gets the layer's whole part of ``budget``.
     """
     assert isinstance(net, Network)
     net = unshare(without_widths(net))
@@ -77,14 +87,35 @@ def _share(net, *, budget=DEFAULT_BUDGET, slack=0, one_bit=False, pairs=DEFAULT_
             # Table neurons read their inputs themselves: the others share among them.
             summed = replace(layer, neurons=tuple(n for n in layer.neurons if not n.table))
             part = budget * sum(len(n.inputs) for n in summed.neurons) // total
-            summed = share_layer(summed, net.layer_input_count(li), budget=part, slack=slack,
-                                 pairs=pairs, cells=cells)
+            summed = _best_sharing(summed, net.layer_input_count(li), budget=part, slack=slack,
+                                   pairs=pairs, cells=cells, tries=tries, seed=(seed, li),
+                                   refine=refine, refine_limit=refine_limit)
             made = iter(summed.neurons)
             layer = replace(summed, neurons=tuple(n if n.table else next(made)
                                                   for n in layer.neurons))
         layers.append(layer)
         ranges = [out for _, out in layer_ranges_step(layer, ranges)]
     return replace(net, layers=tuple(layers))
+
+
+def _adders(layer):
+    return len(layer.shared) + sum(max(len(n.inputs) - 1, 0) for n in layer.neurons)
+
+
+def _best_sharing(layer, n_in, *, tries, seed, refine, refine_limit, **options):
+    """The cheapest (fewest adders) of ``tries`` greedy sharings of ``layer``: the deterministic
+    one, then randomized ones (ties among pairs of one count broken at random, from ``seed``);
+    with ``refine``, the ILP over their nodes (:func:`.share_refine.refine_layer`) when cheaper.
+    """
+    runs = [share_layer(layer, n_in, **options)]
+    rng = np.random.default_rng(seed)
+    runs += [share_layer(layer, n_in, rng=rng, **options) for _ in range(tries - 1)]
+    best = min(runs, key=_adders)  # the first of the cheapest
+    if refine:
+        refined = refine_layer(layer, n_in, runs, time_limit=refine_limit)
+        if refined is not None and _adders(refined) < _adders(best):
+            best = refined
+    return best
 
 
 #: Any phase in; a ``SHARED`` net (no widths) out.
@@ -149,7 +180,7 @@ def _input_pair_counts(rows, n_in, min_count=2, *, pairs=DEFAULT_PAIRS, cells=DE
 
 
 def share_layer(layer, n_in, *, budget=DEFAULT_BUDGET, slack=0, pairs=DEFAULT_PAIRS,
-                cells=DEFAULT_CELLS):
+                cells=DEFAULT_CELLS, rng=None):
     """``layer`` (reading ``n_in`` values, no shared nodes yet) with shared nodes; ``pairs`` and
     ``cells`` bound the input pairs counted (:func:`_input_pair_counts`)."""
     assert not layer.shared
@@ -178,7 +209,7 @@ def share_layer(layer, n_in, *, budget=DEFAULT_BUDGET, slack=0, pairs=DEFAULT_PA
     # only falls once both its terms exist, so a stored count is an upper bound: a popped pair is
     # recounted (bit-mask intersections) and put back at its true count when that is lower
     # ("lazy greedy"); nothing is decremented eagerly.
-    order = np.lexsort((-keys, counts))
+    order = np.lexsort((-keys if rng is None else rng.permutation(len(keys)), counts))
     keys, counts = keys[order], counts[order]
     top = int(counts[-1])
     bounds = np.searchsorted(counts, np.arange(top + 2))
@@ -229,9 +260,11 @@ def share_layer(layer, n_in, *, budget=DEFAULT_BUDGET, slack=0, pairs=DEFAULT_PA
             fresh += [(t << 33) | ref_bits | (wt != wa) for t, wt in terms.items()]
             work += len(terms) + 1
             terms[ref] = wa
-        for k, n in Counter(fresh).items():  # in a deterministic order: first seen first
-            if n >= 2:
-                buckets[n].append(k)
+        made = [(k, n) for k, n in Counter(fresh).items() if n >= 2]
+        if rng is not None:
+            made = [made[i] for i in rng.permutation(len(made))]
+        for k, n in made:  # in a deterministic order: first seen first
+            buckets[n].append(k)
     if not nodes:
         return layer
     neurons = []

@@ -79,3 +79,36 @@ def test_the_nets_on_a_sweeps_fronts(bench, tmp_path):
     assert bench.sweep_nets(tmp_path) == [tmp_path / "nets/a/net.pt", tmp_path / "nets/b/net.pt"]
     with pytest.raises(SystemExit, match="not a finished sweep"):
         bench.sweep_nets(tmp_path / "missing")
+
+
+def test_sharing_figures_are_ordered(bench):
+    """Each sharing method is no worse than the one before it; the lower bound is below them."""
+    pytest.importorskip("scipy", reason="the ILP needs scipy")
+    case = bench.random_case(8, 24, 0.3, 2, seed=4)
+    memo, lines = {}, []
+    fig = bench.sharing_figures(case, tries=4, time_limit=20, memo=memo, progress=lines.append)
+    assert fig["plain"] >= fig["greedy"] >= fig["best_of"] >= fig["refined"] >= fig["ilp"]
+    assert fig["optimal"] and fig["bound"] == fig["ilp"] and fig["da4ml"] > 0
+    again = bench.sharing_figures(dataclasses.replace(case, bits=1), memo=memo,
+                                  progress=lines.append)
+    assert {k: v for k, v in again.items() if k != "da4ml"} == {
+        k: v for k, v in fig.items() if k != "da4ml"}
+    table = bench.format_sharing([(case, fig)], 4).splitlines()
+    assert len(table) == 3 and "(optimal)" in table[2]
+
+
+def test_share_options_reach_the_design(bench):
+    """lwc's design is built with the share pass's options: one-bit layers shared on request."""
+    case = bench.random_case(6, 20, 0.5, 1, seed=2)
+    *_, plain = bench.lwc_design(case)
+    *_, shared = bench.lwc_design(case, {"one_bit": True, "tries": 3})
+    assert shared < plain
+
+
+def test_sharing_table_marks_unknown_figures(bench):
+    case = bench.random_case(4, 8, 0.5, 1, seed=0)
+    fig = dict(plain=5, greedy=4, best_of=4, refined=4, ilp=None, optimal=False, bound=None,
+               da4ml=4)
+    row = bench.format_sharing([(case, fig)], 2).splitlines()[2]
+    assert [c.strip() for c in row.split("|")[3:-1]] == [
+        "5", "4", "4", "4", "—", "—", "4", "1.00", "1.00"]
