@@ -158,6 +158,16 @@ class CompiledDesign:
         return replace(self, register_every=register_every,
                        hardware=_hardware(self.network, self.architecture, register_every))
 
+    def with_lane_registers(self, lane_registers):
+        """The same streaming design with these lane pipeline registers
+        (:attr:`~lwc.compiler.architecture.Streaming.lane_registers`)."""
+        assert isinstance(self.architecture, Streaming)
+        if tuple(lane_registers) == self.architecture.lane_registers:
+            return self
+        architecture = replace(self.architecture, lane_registers=tuple(lane_registers))
+        return replace(self, architecture=architecture,
+                       hardware=_hardware(self.network, architecture, self.register_every))
+
     @property
     def facts(self):
         """The :class:`NetworkFacts` of this design, read from its hardware plan.
