@@ -192,16 +192,31 @@ def _logic_cells(net, first=0):
     return cells + _argmax_cells(inputs[-1]), inputs
 
 
+def _fold_cells(component):
+    """Cells of a second layer folded into the lanes: per lane and second-layer neuron a term
+    register and its multiplexer (a cell per bit), per neuron the lanes' sum and the
+    accumulator (a cell per bit per adder)."""
+    if not component.fold:
+        return 0
+    neurons = len(component.fold_ranges)
+    width = max(range_shape(*r).width for r in component.fold_ranges)
+    term_bits = component.fold_weight_bits[0] + 1
+    return neurons * (component.lanes * term_bits + component.lanes * width)
+
+
 def estimate_streaming(net, component, *, with_top=True):
     """:class:`Estimate` of ``net`` as the streaming design ``component`` (a
     :class:`~lwc.hw.plan.StreamingPlan`: lanes, memories, transfers and cycles; nothing is
     built), behind the UART front end when ``with_top`` (which then keeps the frame in one more
     memory instead of a shift register). A table in SPRAM (``weights="spram"``) takes no block
-    RAM but its SPRAM blocks and the boot loader's cells."""
-    tail, inputs = _logic_cells(net, first=1)
-    act_bits = sum(range_shape(lo, hi).width for lo, hi in inputs[1] if lo != hi)
+    RAM but its SPRAM blocks and the boot loader's cells. A second layer folded into the lanes
+    (``fold``) is accumulators, not trees, and the lanes keep no chain of activations."""
+    tail, inputs = _logic_cells(net, first=component.first_parallel)
+    act_bits = 0 if component.fold else \
+        sum(range_shape(lo, hi).width for lo, hi in inputs[1] if lo != hi)
     cells = (_STREAM_CELLS + component.lanes * _LANE_CELLS_PER_BIT * component.input_bits
-             + _ACTIVATION_CELLS * act_bits + _PARALLEL_SCALE * tail)
+             + _ACTIVATION_CELLS * act_bits + _PARALLEL_SCALE * tail
+             + _fold_cells(component))
     if component.weights == "spram":
         cells += _SPRAM_LOADER_CELLS
     rams = sum(block_rams(w, d) for _, w, d in component.memories)

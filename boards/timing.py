@@ -215,6 +215,16 @@ def lane_stages(hardware, registers, family):
             result.append((" + ".join(where), ns))
             where, ns = [], model.fixed
     result.append((" + ".join(where), ns))
+    if hardware.fold:
+        # The folded second layer: each lane's term from its weight ROM, the lanes' terms
+        # added, the accumulators.
+        fold_width = max(range_shape(*r).width for r in hardware.fold_ranges)
+        result += [
+            ("fold term", model.fixed + model.memory + model.level),
+            ("fold lane sum", model.fixed + tree_depth(hardware.lanes) * model.level
+             + fold_width * model.carry),
+            ("fold accumulator", model.fixed + model.level + fold_width * model.carry),
+        ]
     return result
 
 

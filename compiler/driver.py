@@ -158,13 +158,15 @@ class CompiledDesign:
         return replace(self, register_every=register_every,
                        hardware=_hardware(self.network, self.architecture, register_every))
 
-    def with_lane_registers(self, lane_registers):
-        """The same streaming design with these lane pipeline registers
-        (:attr:`~lwc.compiler.architecture.Streaming.lane_registers`)."""
+    def with_lanes(self, lane_registers, fold):
+        """The same streaming design with these lane pipeline registers and second layer
+        folded or not (:attr:`~lwc.compiler.architecture.Streaming.lane_registers`,
+        :attr:`~lwc.compiler.architecture.Streaming.fold`)."""
         assert isinstance(self.architecture, Streaming)
-        if tuple(lane_registers) == self.architecture.lane_registers:
+        architecture = replace(self.architecture, lane_registers=tuple(lane_registers),
+                               fold=fold)
+        if architecture == self.architecture:
             return self
-        architecture = replace(self.architecture, lane_registers=tuple(lane_registers))
         return replace(self, architecture=architecture,
                        hardware=_hardware(self.network, architecture, self.register_every))
 
@@ -193,7 +195,8 @@ class CompiledDesign:
                     f"{lanes} lane{'s' if lanes != 1 else ''}, {features} "
                     f"feature{'s' if features != 1 else ''} per transfer")
             return NetworkFacts(
-                **common, adders=adder_count(replace(net, layers=net.layers[1:])),
+                **common,
+                adders=adder_count(replace(net, layers=net.layers[hardware.first_parallel:])),
                 architecture=Streaming.name,
                 cycles_per_inference=hardware.cycles_per_inference,
                 features_per_cycle=features, lanes=lanes, memory_bits=hardware.memory_bits,

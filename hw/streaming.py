@@ -255,9 +255,12 @@ class StreamingNetwork(NetworkContract, wiring.Component):
             # The lanes overwrite the activations only from the third edge after the start, so
             # they may start as the parallel layers take the previous ones.
             start.eq((last | loaded) & (~hidden_valid | advance)),
-            beginning.eq(running & (pc == 0)),
-            finishing.eq(running & (pc == run_cycles - 1)),
         ]
+        # The first and last cycles of the lanes, as registers (they enable wide parts of every
+        # lane): the cycle after the start, and the one after ``pc`` reaches its last but one.
+        if run_cycles:
+            m.d.sync += [beginning.eq(start),
+                         finishing.eq(running & (pc == run_cycles - 2))]
         with m.If(accept):
             m.d.sync += transfer.eq(Mux(last, 0, transfer + 1))
         with m.If(advance):
@@ -431,13 +434,16 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         gap = Signal(gap_shape or unsigned(0), name=f"{name}_gap")
         neuron = Signal(range(len(words) + 1), name=f"{name}_neuron")
         finish = Signal(name=f"{name}_finish")
-        m.d.comb += [
-            finish.eq(s2_valid & s2_end),
-            # The parameters of the neuron after the current one, read ahead: neuron 0's before
-            # the start, then neuron + 1's (none after the last). Every neuron has a weight entry
-            # before its end, so the read has a cycle to follow ``neuron``.
-            param_read.addr.eq(Mux(running & (neuron < len(words) - 1), neuron + 1, 0)),
-        ]
+        # The parameters of the neuron after the current one, read ahead: neuron 0's before
+        # the start, then neuron + 1's (none after the last). Every neuron has a weight entry
+        # before its end, so the read has a cycle to follow ``neuron``. The address is a
+        # register set with ``neuron`` (a small ROM in logic decodes it in the next cycle).
+        param_addr = Signal(range(len(words)), name=f"{name}_param_addr")
+        m.d.comb += [finish.eq(s2_valid & s2_end), param_read.addr.eq(param_addr)]
+        with m.If(beginning):
+            m.d.sync += param_addr.eq(1 if len(words) > 1 else 0)
+        with m.Elif(finish):
+            m.d.sync += param_addr.eq(Mux(neuron + 1 < len(words) - 1, neuron + 2, 0))
         next_init = param_read.data[:init_shape.width].as_signed() if init_shape.signed else \
             param_read.data[:init_shape.width]
         next_gap = param_read.data[init_shape.width:].as_signed() if gap_width else None
