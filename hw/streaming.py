@@ -385,14 +385,14 @@ class StreamingNetwork(NetworkContract, wiring.Component):
             m.d.sync += s1_valid.eq(fetched_valid)
         else:
             m.d.comb += entry.eq(fetched)
-        index = Signal(range(last_position + 1), name=f"{name}_index")
+        # Each neuron's end entry brings the index back to ``base``, so it is there at every
+        # start without being reset (the start's logic stays off the lanes' enables).
+        index = Signal(range(last_position + 1), init=p.base, name=f"{name}_index")
         next_index = Signal.like(index, name=f"{name}_next_index")
         delta, sign = entry[:delta_bits], entry[delta_bits]
         is_special = delta == special
         m.d.comb += next_index.eq(index + delta)
-        with m.If(start):
-            m.d.sync += index.eq(p.base)
-        with m.Elif(s1_valid):
+        with m.If(s1_valid):
             m.d.sync += index.eq(Mux(is_special & sign, p.base, next_index))
         # The decoded entry: valid, a weight, negative, an end, and its feature's place.
         decoded = [s1_valid, ~is_special, sign, is_special & sign]
