@@ -161,69 +161,72 @@ def plan(net, target_mhz, family, *, first=0):
 @dataclass(frozen=True)
 class LaneModel:
     """Delays in ns of the parts of a streaming lane on one FPGA family: ``memory`` a block RAM's
-    clock to output, ``setup`` its address setup, ``fixed`` a register-to-register stage's own
-    cost (clock to output, routing, setup); the adders cost ``level + width * carry`` as in
-    :class:`DelayModel`, a multiplexer level ``level``."""
+    clock to output and the routing from it, ``setup`` the routing into a block RAM's address,
+    ``fixed`` a register-to-register stage's own cost (clock to output, setup), ``lut`` a LUT
+    and its routing, ``carry`` one bit of a carry chain."""
 
     memory: float
     setup: float
     fixed: float
-    level: float
+    lut: float
     carry: float
 
 
-# iCE40UP5K, fitted to nextpnr's critical paths of the MNIST streaming net's lanes (784 x 2 bit,
-# 8 features per transfer: docs/benchmarks.md, "The UP5K at 48 MHz").
+# iCE40UP5K: fitted to nextpnr's critical paths of the MNIST streaming net's lanes (784 x 2 bit,
+# 8 features per transfer, 4 lanes, PLL at 48 MHz; docs/benchmarks.md, "The UP5K at 48 MHz"):
+# without lane registers the entry read, decoder, index adder and image address measured
+# 26.3 ns (model 26.3); with every register the lanes were off the critical path (50.0 MHz).
+# ECP5: scaled from the iCE40 constants by DelayModel's ratios, not fitted.
 _LANE_MODELS = {
-    "ice40": LaneModel(memory=9.0, setup=2.5, fixed=4.0, level=5.6, carry=0.28),
-    "ecp5": LaneModel(memory=4.0, setup=0.5, fixed=1.7, level=1.95, carry=0.06),
+    "ice40": LaneModel(memory=5.8, setup=6.2, fixed=2.5, lut=3.0, carry=0.28),
+    "ecp5": LaneModel(memory=2.5, setup=1.0, fixed=1.0, lut=1.0, carry=0.06),
 }
 
 
 def lane_stages(hardware, registers, family):
     """``[(where, ns)]``: the register-to-register stages of the lanes of the streaming plan
     ``hardware`` (a :class:`~lwc.hw.plan.StreamingPlan`) with the lane registers ``registers``
-    on ``family``, and each one's predicted delay."""
+    on ``family``, and each one's predicted delay (with a folded second layer, its stages too)."""
     model = _LANE_MODELS[getattr(family, "name", family)]
     index_width = max(hardware.position(hardware.input_count - 1), 1).bit_length()
     acc_width = max((range_shape(*lane.acc_range).width for lane in hardware.lane_plans),
                     default=1)
-    select_levels = -(-hardware.pos_bits // 2)  # a LUT4 picks one of four features
-    # The path in order, with the registers that may cut it between its parts.
+    select_levels = -(-hardware.pos_bits // 2)  # a LUT4 level per two select bits
+    # The path in order, with the registers that may cut it between its parts; the image
+    # buffer's read always does.
     parts = [
         ("entry read", model.memory),
         "entry",
-        ("decode and index adder", model.level + index_width * model.carry),
+        ("decoder", model.lut),
+        ("index adder", model.lut + index_width * model.carry),
+        ("index multiplexer", model.lut),
         "index",
         ("image address", model.setup),
+        "image",
         ("image read", model.memory),
-        ("feature multiplexer", select_levels * model.level),
+        ("feature multiplexer", select_levels * model.lut),
         "pixel",
-        ("accumulator", model.level + acc_width * model.carry),
+        ("accumulator", 2 * model.lut + acc_width * model.carry),
     ]
     result, where, ns = [], [], model.fixed
     for part in parts:
         if isinstance(part, str):
-            if part in registers:
+            if part in registers or part == "image":
                 result.append((" + ".join(where), ns))
                 where, ns = [], model.fixed
             continue
-        # The image buffer's read splits the path: its address is a register's input.
         where.append(part[0])
         ns += part[1]
-        if part[0] == "image address":
-            result.append((" + ".join(where), ns))
-            where, ns = [], model.fixed
     result.append((" + ".join(where), ns))
     if hardware.fold:
         # The folded second layer: each lane's term from its weight ROM, the lanes' terms
         # added, the accumulators.
         fold_width = max(range_shape(*r).width for r in hardware.fold_ranges)
         result += [
-            ("fold term", model.fixed + model.memory + model.level),
-            ("fold lane sum", model.fixed + tree_depth(hardware.lanes) * model.level
+            ("fold term", model.fixed + model.memory + model.lut),
+            ("fold lane sum", model.fixed + max(tree_depth(hardware.lanes), 1) * model.lut
              + fold_width * model.carry),
-            ("fold accumulator", model.fixed + model.level + fold_width * model.carry),
+            ("fold accumulator", model.fixed + 2 * model.lut + fold_width * model.carry),
         ]
     return result
 
