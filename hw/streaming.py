@@ -268,15 +268,17 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         with m.If(start):
             m.d.sync += loaded.eq(0)
             if run_cycles:
-                m.d.sync += [running.eq(1), pc.eq(0)]
+                m.d.sync += running.eq(1)
             else:
                 m.d.sync += hidden_valid.eq(1)
         with m.Elif(last):
             m.d.sync += loaded.eq(1)
+        # ``pc`` counts only while running and is back at 0 after the last cycle, so it waits
+        # at 0 for the next start (which then enables nothing wider than ``running``).
         with m.If(running):
             m.d.sync += pc.eq(pc + 1)
             with m.If(finishing):
-                m.d.sync += [running.eq(0), hidden_valid.eq(1)]
+                m.d.sync += [running.eq(0), hidden_valid.eq(1), pc.eq(0)]
 
         entry_data = None
         if table is not None:
