@@ -372,7 +372,21 @@ class UartNetworkTop(wiring.Component):
                      rx_error.eq(uart_rx.error)]
         m.d.comb += uart_rx.o.ready.eq(1)
 
-        is_start = (byte == REQUEST_START) | (byte == REQUEST_START_SCORES)
+        # The byte's comparisons with the constants of the frame format are registered with it
+        # (the parser's state logic then starts from one flag, not an 8-bit comparison).
+        flags = {}
+
+        def byte_is(value):
+            if value not in flags:
+                flags[value] = Signal(name=f"rx_byte_is_{value:02x}")
+                m.d.sync += flags[value].eq(uart_rx.o.payload == value)
+            return flags[value]
+
+        # Every constant is made here, before the parser's If/Elif chains add statements.
+        for value in (REQUEST_START, REQUEST_START_SCORES, REQUEST_STATUS,
+                      crc8([REQUEST_STATUS]), count & 0xFF, count >> 8):
+            byte_is(value)
+        is_start = byte_is(REQUEST_START) | byte_is(REQUEST_START_SCORES)
         req_crc = Signal(8)
         req_crc_next = _crc8_next(req_crc, byte)
         req_tag = Signal(8)
@@ -402,9 +416,9 @@ class UartNetworkTop(wiring.Component):
 
         def start_frame():
             return [
-                req_scores.eq(byte == REQUEST_START_SCORES),
+                req_scores.eq(byte_is(REQUEST_START_SCORES)),
                 # Only a start byte starts a frame, so the CRC after it is one of two constants.
-                req_crc.eq(Mux(byte == REQUEST_START_SCORES, crc8([REQUEST_START_SCORES]),
+                req_crc.eq(Mux(byte_is(REQUEST_START_SCORES), crc8([REQUEST_START_SCORES]),
                                crc8([REQUEST_START]))),
                 req_bad.eq(0),
                 req_drop.eq(0),
@@ -424,7 +438,7 @@ class UartNetworkTop(wiring.Component):
             """A header state: the byte ``value`` moves on to ``then``, doing ``actions``. A
             start byte instead starts a new frame, so garbage that ends in a start byte does not
             swallow the frame after it; any other byte, or an abandoned frame, hunts again."""
-            with m.If(got & (byte == value)):
+            with m.If(got & byte_is(value)):
                 m.d.sync += actions
                 m.next = then
             with m.Elif(got & is_start):
@@ -440,7 +454,7 @@ class UartNetworkTop(wiring.Component):
                 with m.If(got & is_start):
                     m.d.sync += start_frame()
                     m.next = "LEN_LO"
-                with m.Elif(got & (byte == REQUEST_STATUS)):
+                with m.Elif(got & byte_is(REQUEST_STATUS)):
                     m.next = "STATUS"
             with m.State("STATUS"):
                 expect(crc8([REQUEST_STATUS]), "HUNT", status_pending.eq(1))
