@@ -388,6 +388,10 @@ class UartNetworkTop(wiring.Component):
             byte_is(value)
         is_start = byte_is(REQUEST_START) | byte_is(REQUEST_START_SCORES)
         req_crc = Signal(8)
+        # So is its comparison with the request's CRC (which only changes when a byte is got,
+        # a byte time before the CRC byte can arrive).
+        crc_match = Signal(name="rx_byte_is_crc")
+        m.d.sync += crc_match.eq(uart_rx.o.payload == req_crc)
         req_crc_next = _crc8_next(req_crc, byte)
         req_tag = Signal(8)
         req_scores = Signal()
@@ -498,7 +502,7 @@ class UartNetworkTop(wiring.Component):
                     m.next = "HUNT"
             with m.State("CHECK"):
                 with m.If(got):
-                    with m.If((byte == req_crc) & ~req_bad & ~req_drop):
+                    with m.If(crc_match & ~req_bad & ~req_drop):
                         m.d.sync += [
                             vec_valid.eq(1),
                             vec_tag.eq(req_tag),
