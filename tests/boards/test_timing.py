@@ -267,3 +267,30 @@ def test_lane_registers_cut_the_lane(streaming_hardware, family):
     assert timing.lane_registers(hardware, 10_000, family)[1] == \
         max(timing.lane_estimate(hardware, r, family)[0]
             for k in range(4) for r in combinations(("entry", "index", "pixel"), k))
+
+
+def test_streaming_build_folds_and_pipelines_its_lanes_for_a_fast_target(make_network, tmp_path,
+                                                                         monkeypatch):
+    """``compile_net`` of a streaming net: at the board clock nothing changes (no fold, no lane
+    registers); at a PLL target the second layer is folded and the lanes get the registers the
+    lane model chose, and the design built, its facts and report say so."""
+    net = make_network(np.random.default_rng(3), inputs=40, hidden=(12,), outputs=4, bits=2,
+                       density=0.3, kinds=("step",))
+    fake = fake_build(lambda lat: 60.0, path=("network.lane0_index", "network.lane0_acc"))
+    monkeypatch.setattr(compile_module, "build", fake)
+    slow = compile_net(net, tmp_path / "slow", board="icebreaker", architecture="streaming",
+                       lanes=2, progress=lambda line: None)
+    assert slow.pipelining["lane_registers"] == [] and not slow.pipelining["fold"]
+    lines = []
+    fast = compile_net(net, tmp_path / "fast", board="icebreaker", architecture="streaming",
+                       lanes=2, clock_mhz=48, progress=lines.append)
+    pipelining = fast.pipelining
+    assert pipelining["fold"] and pipelining["lane_registers"]
+    assert pipelining["lane_predicted_mhz"] >= 48
+    assert any(line.startswith("timing: 48 MHz target on iCE40: lane registers ")
+               and line.endswith("; second layer folded into the lanes") for line in lines)
+    # The facts are the built design's: the second layer's adders are gone, the cycles longer.
+    assert fast.facts.adders == 0 < slow.facts.adders
+    assert fast.facts.cycles_per_inference == (slow.facts.cycles_per_inference + 3
+                                               + len(pipelining["lane_registers"]))
+    assert fake.latencies[-1] == fast.facts.latency
