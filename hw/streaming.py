@@ -46,6 +46,11 @@ entry ROM, parameter ROM and copy of the image buffer (written together), so the
 takes about ``1 / lanes`` of the cycles. A lane shifts each activation into a chain of registers,
 so when it is done, register ``k`` of its chain holds its ``k``-th neuron's activation.
 
+With ``fold`` (:class:`~lwc.hw.plan.StreamingPlan`) the lanes keep no chain: the second layer is
+accumulated as they go, each of its neurons an accumulator that adds, three cycles after a lane
+finishes a first-layer neuron, that activation (-1, 0 or 1) times its weight from the lane's
+``_next`` ROM; the first parallel layer is then the third (or just the argmax).
+
 Lane pipeline
 -------------
 An entry takes :attr:`StreamingPlan.lane_stages` cycles from its fetch to the accumulator: the
@@ -295,7 +300,7 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         hidden = [None] * len(plan.first_outputs)
         finished = []
         for k, lane in enumerate(plan.lane_plans):
-            chain, finish = self._lane(m, k, lane, accept, transfer, start, beginning,
+            chain, finish = self._lane(m, k, lane, accept, transfer, beginning,
                                        running & ~finishing, pc, entry_data)
             finished.append(finish)
             for j, reg in zip(lane.neurons, chain):
@@ -329,7 +334,7 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         to_amaranth(nl, m, bindings)
         return m
 
-    def _lane(self, m, k, plan, accept, transfer, start, beginning, running, pc, entry_data):
+    def _lane(self, m, k, plan, accept, transfer, beginning, running, pc, entry_data):
         """Lane ``k``: its memories, its three-stage pipeline, and its chain of activations.
 
         ``running`` is low in the last cycle of the sequential phase (only the end of the last
