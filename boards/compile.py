@@ -12,6 +12,8 @@ value with the attempt added; nothing is threaded through a mutable record.
 from dataclasses import dataclass, replace
 
 from .. import semantics
+from ..compiler import lower as lowering
+from ..compiler.architecture import Streaming
 from ..compiler.ir import layer_ranges
 from ..errors import UsageError
 from ..hw.top import UartNetworkTop, check_front_end
@@ -49,13 +51,19 @@ class Attempt:
 class Pipelining:
     """How ``register_every`` was chosen for a board: the ``target_mhz``, whether it was chosen
     (``auto``) or given, the ``choices`` to build in order (``(register_every, predicted_mhz)``),
-    the ``attempts`` built so far, and the ``register_every`` of the last one."""
+    the ``attempts`` built so far, and the ``register_every`` of the last one; for a streaming
+    design, the ``lane_registers`` chosen for the target (:func:`lwc.boards.timing.
+    lane_registers`), the lanes' ``lane_mhz`` predicted with them, and whether the second layer
+    is ``fold``-ed into the lanes."""
 
     target_mhz: float
     auto: bool
     register_every: int | None
     choices: tuple
     attempts: tuple = ()
+    lane_registers: tuple | None = None
+    lane_mhz: float | None = None
+    fold: bool = False
 
     def after(self, attempt):
         """This pipelining with ``attempt`` built."""
@@ -68,7 +76,10 @@ class Pipelining:
                 "register_every": self.register_every,
                 "plan": [{"register_every": r, "predicted_mhz": round(mhz, 1)}
                          for r, mhz in self.choices],
-                "attempts": [a.to_dict() for a in self.attempts]}
+                "attempts": [a.to_dict() for a in self.attempts],
+                **({} if self.lane_registers is None else {
+                    "lane_registers": list(self.lane_registers),
+                    "lane_predicted_mhz": round(self.lane_mhz, 1), "fold": self.fold})}
 
 
 def pipelining_text(pipelining):
@@ -77,6 +88,11 @@ def pipelining_text(pipelining):
     how = "chosen for" if pipelining["auto"] else "given; target"
     shown = "one register per layer" if every is None else f"register every {every} levels"
     lines = [f"pipelining   {shown} ({how} {pipelining['target_mhz']:g} MHz)"]
+    if "lane_registers" in pipelining:
+        lanes = ", ".join(pipelining["lane_registers"]) or "none"
+        lines.append(f"  lane registers: {lanes} (predicted "
+                     f"{pipelining['lane_predicted_mhz']:.0f} MHz)"
+                     + ("; second layer folded into the lanes" if pipelining["fold"] else ""))
     for k, attempt in enumerate(pipelining["attempts"], 1):
         predicted = attempt["predicted_mhz"]
         lines.append(f"  build {k}: register_every {attempt['register_every']}, latency "
@@ -89,21 +105,42 @@ def pipelining_text(pipelining):
 def plan_pipelining(design, board, clock_mhz=None, progress=print):
     """The :class:`Pipelining` of ``design`` on ``board`` at ``clock_mhz`` (default: the board
     clock), no attempt built yet: ``auto`` when the design leaves ``register_every`` to be
-    chosen (``None``)."""
+    chosen (``None``). A streaming design's lanes get the lane registers the timing model
+    predicts to reach the target (its first layer is no adder tree: the model times the layers
+    after it), and its second layer is folded into the lanes (:attr:`~lwc.compiler.
+    architecture.Streaming.fold`) when it can be and the model predicts its trees, unpipelined,
+    to miss the target."""
     compiled = design.network
     target_mhz = float(clock_mhz if clock_mhz is not None else board.clock_mhz)
     every = design.register_every
     auto = every is None
+    first = 1 if isinstance(design.architecture, Streaming) else 0
+    lanes = lane_mhz = None
+    fold = False
+    if first:
+        hardware = design.hardware
+        if timing.estimate(compiled, None, board.family, first=1)[0] < target_mhz:
+            try:
+                hardware = lowering.plan(compiled, replace(design.architecture, fold=True))
+                fold = True
+            except (ValueError, UsageError):  # a second layer that cannot fold (fold_error)
+                pass
+        first = hardware.first_parallel
+        lanes, lane_mhz = timing.lane_registers(hardware, target_mhz, board.family)
+        progress(f"timing: {target_mhz:g} MHz target on {board.family.title}: lane registers "
+                 f"{', '.join(lanes) or 'none'} (predicted {lane_mhz:.0f} MHz)"
+                 + ("; second layer folded into the lanes" if fold else ""))
     if auto:
-        choices = timing.plan(compiled, target_mhz, board.family)
+        choices = timing.plan(compiled, target_mhz, board.family, first=first)
         every, predicted = choices[0]
         shown = "one register per layer" if every is None else \
             f"register every {every} levels"
         progress(f"timing: {target_mhz:g} MHz target on {board.family.title}: {shown} "
                  f"(predicted {predicted:.0f} MHz)")
     else:
-        choices = [(every, timing.estimate(compiled, every, board.family)[0])]
-    return Pipelining(target_mhz, auto, every, tuple((r, round(mhz, 1)) for r, mhz in choices))
+        choices = [(every, timing.estimate(compiled, every, board.family, first=first)[0])]
+    return Pipelining(target_mhz, auto, every, tuple((r, round(mhz, 1)) for r, mhz in choices),
+                      lane_registers=lanes, lane_mhz=lane_mhz, fold=fold)
 
 
 def check_toolchain(board):

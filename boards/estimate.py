@@ -50,6 +50,10 @@ _ACTIVATION_CELLS = 0.77
 # An SPRAM table's boot loader (SPI flash reader, header and CRC-32 check, write path): 233 LUT4s
 # and 143 flip-flops in synth_ice40, 322 logic cells placed (docs/spram.md, "Cost").
 _SPRAM_LOADER_CELLS = 300
+# A folded second layer's weight ROMs, in logic: cells per ROM bit, fitted to the one measured
+# build (the MNIST net of docs/benchmarks.md, "The UP5K at 48 MHz": 3,126 placed logic cells,
+# estimated 2,903).
+_FOLD_ROM_CELLS = 0.2
 #: iCE40 block RAM geometries (width, depth) a memory can be cut into.
 _BRAM_MODES = ((16, 256), (8, 512), (4, 1024), (2, 2048))
 
@@ -192,19 +196,38 @@ def _logic_cells(net, first=0):
     return cells + _argmax_cells(inputs[-1]), inputs
 
 
+def _fold_cells(component):
+    """Cells of a second layer folded into the lanes: each lane's weight ROM, which Yosys puts
+    in logic (:data:`_FOLD_ROM_CELLS` per bit), per lane and second-layer neuron a term register
+    and its multiplexer (a cell per bit), per neuron the lanes' sum and the accumulator (a cell
+    per bit per adder)."""
+    if not component.fold:
+        return 0
+    neurons = len(component.fold_ranges)
+    width = max(range_shape(*r).width for r in component.fold_ranges)
+    term_bits = component.fold_weight_bits[0] + 1
+    rom_bits = sum(w * d for name, w, d in component.memories if name.endswith("_next"))
+    return (_FOLD_ROM_CELLS * rom_bits
+            + neurons * (component.lanes * term_bits + component.lanes * width))
+
+
 def estimate_streaming(net, component, *, with_top=True):
     """:class:`Estimate` of ``net`` as the streaming design ``component`` (a
     :class:`~lwc.hw.plan.StreamingPlan`: lanes, memories, transfers and cycles; nothing is
     built), behind the UART front end when ``with_top`` (which then keeps the frame in one more
     memory instead of a shift register). A table in SPRAM (``weights="spram"``) takes no block
-    RAM but its SPRAM blocks and the boot loader's cells."""
-    tail, inputs = _logic_cells(net, first=1)
-    act_bits = sum(range_shape(lo, hi).width for lo, hi in inputs[1] if lo != hi)
+    RAM but its SPRAM blocks and the boot loader's cells. A second layer folded into the lanes
+    (``fold``) is accumulators, not trees, and the lanes keep no chain of activations."""
+    tail, inputs = _logic_cells(net, first=component.first_parallel)
+    act_bits = 0 if component.fold else \
+        sum(range_shape(lo, hi).width for lo, hi in inputs[1] if lo != hi)
     cells = (_STREAM_CELLS + component.lanes * _LANE_CELLS_PER_BIT * component.input_bits
-             + _ACTIVATION_CELLS * act_bits + _PARALLEL_SCALE * tail)
+             + _ACTIVATION_CELLS * act_bits + _PARALLEL_SCALE * tail
+             + _fold_cells(component))
     if component.weights == "spram":
         cells += _SPRAM_LOADER_CELLS
-    rams = sum(block_rams(w, d) for _, w, d in component.memories)
+    rams = sum(block_rams(w, d) for name, w, d in component.memories
+               if not name.endswith("_next"))
     if with_top:
         cells += UART_TOP_CELLS
         rams += block_rams(component.features_per_cycle * component.input_bits,

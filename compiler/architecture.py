@@ -48,12 +48,18 @@ class Streaming:
 
     ``lanes`` is the number asked for; the hardware builds fewer when the first layer has fewer
     neurons that are not constant (its ``lanes`` property). ``weights`` (one of :data:`WEIGHTS`)
-    is where the first layer's weight table is stored.
+    is where the first layer's weight table is stored. ``lane_registers`` names the pipeline
+    registers each lane adds for a faster clock (:data:`lwc.hw.plan.LANE_REGISTERS`; chosen for
+    a board's clock target by :func:`lwc.boards.timing.lane_registers`); ``fold`` accumulates
+    the second layer in the lanes instead of building its adder trees (see
+    :class:`~lwc.hw.plan.StreamingPlan`).
     """
 
     features_per_cycle: int = DEFAULT_FEATURES_PER_CYCLE
     lanes: int = 1
     weights: str = "bram"
+    lane_registers: tuple = ()
+    fold: bool = False
     name: ClassVar[str] = "streaming"
 
     def __post_init__(self):

@@ -158,6 +158,18 @@ class CompiledDesign:
         return replace(self, register_every=register_every,
                        hardware=_hardware(self.network, self.architecture, register_every))
 
+    def with_lanes(self, lane_registers, fold):
+        """The same streaming design with these lane pipeline registers and second layer
+        folded or not (:attr:`~lwc.compiler.architecture.Streaming.lane_registers`,
+        :attr:`~lwc.compiler.architecture.Streaming.fold`)."""
+        assert isinstance(self.architecture, Streaming)
+        architecture = replace(self.architecture, lane_registers=tuple(lane_registers),
+                               fold=fold)
+        if architecture == self.architecture:
+            return self
+        return replace(self, architecture=architecture,
+                       hardware=_hardware(self.network, architecture, self.register_every))
+
     @property
     def facts(self):
         """The :class:`NetworkFacts` of this design, read from its hardware plan.
@@ -183,7 +195,8 @@ class CompiledDesign:
                     f"{lanes} lane{'s' if lanes != 1 else ''}, {features} "
                     f"feature{'s' if features != 1 else ''} per transfer")
             return NetworkFacts(
-                **common, adders=adder_count(replace(net, layers=net.layers[1:])),
+                **common,
+                adders=adder_count(replace(net, layers=net.layers[hardware.first_parallel:])),
                 architecture=Streaming.name,
                 cycles_per_inference=hardware.cycles_per_inference,
                 features_per_cycle=features, lanes=lanes, memory_bits=hardware.memory_bits,

@@ -95,11 +95,20 @@ def plan(compiled, architecture=PARALLEL, *, register_every=None, keep_adders=Tr
         first = expand_layer(net.layers[0], len(net.input_map))
         # The sequential layer adds weights one by one: it builds no tables.
         first = replace(first, neurons=tuple(replace(n, table=False) for n in first.neurons))
-        net = replace(net, layers=(first, *net.layers[1:]))
+        later = net.layers[1:]
+        if architecture.fold and later:
+            # A folded second layer adds its terms one by one too: no shared nodes, no tables.
+            second = expand_layer(later[0], len(first.neurons))
+            second = replace(second, neurons=tuple(replace(n, table=False)
+                                                   for n in second.neurons))
+            later = (second, *later[1:])
+        net = replace(net, layers=(first, *later))
         try:
             design = streaming_plan(layers=layer_specs(net), lanes=architecture.lanes,
                                     features_per_cycle=architecture.features_per_cycle,
-                                    weights=architecture.weights, **options)
+                                    weights=architecture.weights,
+                                    lane_registers=architecture.lane_registers,
+                                    fold=architecture.fold, **options)
         except ValueError as exc:
             if architecture.weights != "spram":
                 raise

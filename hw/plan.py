@@ -19,7 +19,8 @@ from lwc import semantics
 __all__ = [
     "ActivationSpec", "NeuronSpec", "SharedSpec", "LayerSpec", "LayerPlan", "layer_plan",
     "ParallelPlan", "StreamingPlan", "LanePlan", "parallel_plan", "streaming_plan",
-    "encode_neuron", "WEIGHT_STORES", "SPRAM_BYTES", "SPRAM_LANES", "check_register_every",
+    "encode_neuron", "WEIGHT_STORES", "SPRAM_BYTES", "SPRAM_LANES", "LANE_REGISTERS",
+    "check_lane_registers", "fold_error", "check_register_every",
     "check_structure", "tree_depth", "register_levels",
     "schedule_depth", "stage_of",
 ]
@@ -33,6 +34,11 @@ WEIGHT_STORES = ("bram", "spram")
 SPRAM_BYTES = 4 * 16384 * 2
 #: The most lanes an SPRAM table serves: one byte of its widest word (64 bits) per lane.
 SPRAM_LANES = 8
+#: The pipeline registers a streaming lane may add, in the order of its datapath (see
+#: :mod:`lwc.hw.streaming`, "Lane pipeline"): ``entry`` after the entry memory's read,
+#: ``index`` between the index adder and the image buffer's address, ``pixel`` after the feature
+#: is selected from the image word. Each adds one cycle to the sequential phase.
+LANE_REGISTERS = ("entry", "index", "pixel")
 #: SPRAM word widths (one, two or four blocks side by side).
 _SPRAM_WIDTHS = (16, 32, 64)
 
@@ -269,6 +275,30 @@ def check_structure(input_count, input_map, layers):
     return input_map, layers
 
 
+def check_lane_registers(lane_registers):
+    """``lane_registers`` in the order of :data:`LANE_REGISTERS`, or :class:`ValueError` when it
+    names another register or one twice."""
+    names = tuple(lane_registers)
+    if len(set(names)) != len(names) or not set(names) <= set(LANE_REGISTERS):
+        raise ValueError(f"lane_registers must be distinct names of {', '.join(LANE_REGISTERS)}, "
+                         f"not {lane_registers!r}")
+    return tuple(r for r in LANE_REGISTERS if r in names)
+
+
+def fold_error(layers, layer_plans):
+    """Why the second of ``layers`` (with their :class:`LayerPlan` values) cannot be folded into
+    a streaming network's lanes, or ``None`` when it can: it must exist, read no shared node,
+    have no table neuron, and read first-layer activations between -1 and 1 (a term is then its
+    weight, its negation or 0)."""
+    if len(layers) < 2:
+        return "fold needs a second layer"
+    if layers[1].shared or any(n.table for n in layers[1].neurons):
+        return "fold needs a second layer without shared nodes or table neurons"
+    if any(lo < -1 or hi > 1 for lo, hi in layer_plans[0].output_ranges):
+        return "fold needs first-layer activations between -1 and 1"
+    return None
+
+
 def _positive_int(name, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         what = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
@@ -397,13 +427,16 @@ class LanePlan:
     """One lane of the sequential layer: ``neurons`` (positions in the layer, in the order the
     lane computes them), their ``entries`` (the ROM contents), each neuron's accumulator
     initial value ``inits`` and, for ``ternary``, ``gaps`` (``lo - hi``), and the interval
-    ``acc_range`` the accumulator takes."""
+    ``acc_range`` the accumulator takes; when the second layer is folded into the lanes
+    (:attr:`StreamingPlan.fold`), ``next_weights[i][o]`` is the weight (0 for none) with which
+    second-layer neuron ``o`` reads the lane's ``i``-th neuron."""
 
     neurons: tuple[int, ...]
     entries: tuple[int, ...]
     inits: tuple[int, ...]
     gaps: tuple[int, ...]
     acc_range: tuple[int, int]
+    next_weights: tuple = ()
 
     def param_bits(self, kind):
         """``(init_bits, gap_bits)``: ``(width, signed)`` of the two fields of a parameter ROM
@@ -466,7 +499,12 @@ class StreamingPlan(_NetworkPlan):
     ``"bram"``, one ROM per lane; ``"spram"``, one table of :attr:`table_width`-bit words in
     SPRAM, loaded from flash at boot, whose word ``w`` holds the entries ``pc`` with ``pc //
     entries_per_word == w`` of every lane, one byte each (:meth:`table_slot`,
-    :meth:`table_payload`).
+    :meth:`table_payload`). ``lane_registers`` (a subset of :data:`LANE_REGISTERS`, in its
+    order) are the pipeline registers every lane adds for a faster clock. With ``fold`` the
+    second layer is no adder tree: each of its neurons is an accumulator that starts at
+    ``fold_inits[o]`` (its activation's offset, as a lane's, plus the first layer's constant
+    neurons' terms) and adds each first-layer activation, times its weight
+    (:attr:`LanePlan.next_weights`), as a lane finishes it.
     """
 
     features_per_cycle: int
@@ -474,6 +512,9 @@ class StreamingPlan(_NetworkPlan):
     lane_plans: tuple[LanePlan, ...]
     base: int
     weights: str = "bram"
+    lane_registers: tuple[str, ...] = ()
+    fold: bool = False
+    fold_inits: tuple[int, ...] = ()
 
     @property
     def lanes(self):
@@ -506,17 +547,54 @@ class StreamingPlan(_NetworkPlan):
         return tuple(len(p.entries) for p in self.lane_plans)
 
     @property
+    def lane_stages(self):
+        """Cycles an entry takes from its fetch to the accumulator: 2 (the ROM and the image
+        buffer each take one to read) and one per lane register."""
+        return 2 + len(self.lane_registers)
+
+    @property
+    def fold_stages(self):
+        """Cycles from a lane's activation to the folded second layer's accumulators (the
+        activation registered, its weights read, the lanes' terms added): 3, or 0 without
+        :attr:`fold`."""
+        return 3 if self.fold else 0
+
+    @property
     def run_cycles(self):
-        """Cycles of the sequential phase: the most entries of a lane, plus 2 (the ROM and the
-        image buffer each take one to read), 0 without lanes."""
+        """Cycles of the sequential phase: the most entries of a lane, plus
+        :attr:`lane_stages` (2 without lane registers) and :attr:`fold_stages`, 0 without
+        lanes."""
         most = max(self.entry_counts, default=0)
-        return most + 2 if most else 0
+        return most + self.lane_stages + self.fold_stages if most else 0
+
+    @property
+    def first_parallel(self):
+        """The first layer built in parallel: 1, or 2 when the second is folded."""
+        return 2 if self.fold else 1
+
+    @property
+    def fold_ranges(self):
+        """``(lo, hi)`` of each folded second-layer accumulator (empty without :attr:`fold`)."""
+        if not self.fold:
+            return ()
+        kind = self.layers[1].activation.kind
+        return tuple((_initial_value(kind, n.params) + lo, _initial_value(kind, n.params) + hi)
+                     for n, (lo, hi) in zip(self.layers[1].neurons,
+                                            self.layer_plans[1].sum_ranges))
+
+    @property
+    def fold_weight_bits(self):
+        """``(width, signed)`` of one weight of :attr:`LanePlan.next_weights`."""
+        weights = [w for lane in self.lane_plans for row in lane.next_weights for w in row]
+        return semantics.range_bits(min(weights, default=0), max(max(weights, default=0), 1))
 
     @property
     def layer_latencies(self):
         """Cycles of each layer stage: the sequential phase (:attr:`run_cycles`, plus the cycle
-        in which its activations are offered to the next layer), then each parallel layer's."""
-        return (self.run_cycles + 1, *(p.latency for p in self.layer_plans[1:]))
+        in which its activations, or the folded layer's, are offered to the next layer), then
+        each parallel layer's."""
+        return (self.run_cycles + 1,
+                *(p.latency for p in self.layer_plans[self.first_parallel:]))
 
     @property
     def cycles_per_inference(self):
@@ -586,13 +664,18 @@ class StreamingPlan(_NetworkPlan):
     @property
     def memories(self):
         """``(name, width, depth)`` of every block-RAM memory: per lane the entry ROM (unless
-        the entries are in SPRAM), the parameter ROM and the image buffer."""
+        the entries are in SPRAM), the parameter ROM, the folded layer's weight ROM (with
+        :attr:`fold`) and the image buffer."""
         kind = self.layers[0].activation.kind
         result = []
         for k, lane in enumerate(self.lane_plans):
             if self.weights == "bram":
                 result.append((f"lane{k}_entries", self.entry_bits, len(lane.entries)))
             result.append((f"lane{k}_params", lane.param_width(kind), len(lane.neurons)))
+            if self.fold:
+                result.append((f"lane{k}_next", self.fold_weight_bits[0] * len(self.layers[1]
+                                                                             .neurons),
+                               len(lane.neurons)))
             result.append((f"lane{k}_image", self.features_per_cycle * self.input_bits,
                            self.transfers_per_vector))
         return tuple(result)
@@ -610,13 +693,17 @@ class StreamingPlan(_NetworkPlan):
 
 def streaming_plan(*, input_count, input_bits, input_map, layers, register_every=None,
                    keep_adders=True, compress=True, features_per_cycle=1, lanes=1,
-                   entry_bits=6, argmax_every=None, weights="bram"):
+                   entry_bits=6, argmax_every=None, weights="bram", lane_registers=(),
+                   fold=False):
     """The :class:`StreamingPlan` of these arguments (see :class:`~lwc.hw.StreamingNetwork`):
     the lanes balanced (longest neuron first, each to the lane with the fewest entries so far),
     their ROM contents and the memories; :class:`ValueError` when the arguments are not valid.
     ``argmax_every`` is as for :func:`parallel_plan`; ``weights`` (:data:`WEIGHT_STORES`) puts
     the entries in block RAM or in an SPRAM table (at most :data:`SPRAM_LANES` lanes, entries
-    of at most 8 bits, :data:`SPRAM_BYTES` in all)."""
+    of at most 8 bits, :data:`SPRAM_BYTES` in all); ``lane_registers`` names lane pipeline
+    registers (:data:`LANE_REGISTERS`, any order; kept in that order); ``fold`` accumulates the
+    second layer in the lanes (:func:`fold_error` says when it cannot)."""
+    lane_registers = check_lane_registers(lane_registers)
     _positive_int("input_count", input_count)
     _positive_int("input_bits", input_bits)
     _positive_int("features_per_cycle", features_per_cycle)
@@ -654,6 +741,10 @@ def streaming_plan(*, input_count, input_bits, input_map, layers, register_every
         lane = min(range(len(groups)), key=lambda k: (loads[k], k))
         groups[lane].append(j)
         loads[lane] += len(entries[j])
+    if fold:
+        error = fold_error(layers, fields["layer_plans"])
+        if error:
+            raise ValueError(error)
     lane_plans = []
     for group in groups:
         group.sort()
@@ -665,12 +756,27 @@ def streaming_plan(*, input_count, input_bits, input_map, layers, register_every
             gaps.append(params[0] - params[1] if kind == "ternary" else 0)
             lo, hi = first.sum_ranges[j]
             accs.append((init + lo, init + hi))
+        next_weights = ()
+        if fold:
+            next_weights = tuple(
+                tuple(dict(zip(n.inputs, n.weights)).get(j, 0) for n in layers[1].neurons)
+                for j in group)
         lane_plans.append(LanePlan(
             neurons=tuple(group), entries=tuple(e for j in group for e in entries[j]),
-            inits=tuple(inits), gaps=tuple(gaps), acc_range=_union(accs)))
+            inits=tuple(inits), gaps=tuple(gaps), acc_range=_union(accs),
+            next_weights=next_weights))
+    fold_inits = ()
+    if fold:
+        kind1 = layers[1].activation.kind
+        constants = {j: lo for j, (lo, hi) in enumerate(first.output_ranges) if lo == hi}
+        fold_inits = tuple(
+            _initial_value(kind1, n.params)
+            + sum(w * constants[i] for i, w in zip(n.inputs, n.weights) if i in constants)
+            for n in layers[1].neurons)
     design = StreamingPlan(**fields, features_per_cycle=features_per_cycle,
                            entry_bits=entry_bits, lane_plans=tuple(lane_plans), base=base,
-                           weights=weights)
+                           weights=weights, lane_registers=lane_registers, fold=fold,
+                           fold_inits=fold_inits)
     if weights == "spram":
         if design.lanes > SPRAM_LANES:
             raise ValueError(f"an SPRAM table serves at most {SPRAM_LANES} lanes (a byte each "

@@ -45,6 +45,22 @@ entries (longest first, each to the lane with the fewest entries so far); each l
 entry ROM, parameter ROM and copy of the image buffer (written together), so the sequential phase
 takes about ``1 / lanes`` of the cycles. A lane shifts each activation into a chain of registers,
 so when it is done, register ``k`` of its chain holds its ``k``-th neuron's activation.
+
+With ``fold`` (:class:`~lwc.hw.plan.StreamingPlan`) the lanes keep no chain: the second layer is
+accumulated as they go, each of its neurons an accumulator that adds, three cycles after a lane
+finishes a first-layer neuron, that activation (-1, 0 or 1) times its weight from the lane's
+``_next`` ROM; the first parallel layer is then the third (or just the argmax).
+
+Lane pipeline
+-------------
+An entry takes :attr:`StreamingPlan.lane_stages` cycles from its fetch to the accumulator: the
+entry memory's read, then the decoder and the index adder, whose sum addresses the image
+buffer, then the image buffer's read, the feature's multiplexer and the accumulator. For a
+faster clock, ``lane_registers`` (:data:`~lwc.hw.plan.LANE_REGISTERS`) cut that path: ``entry``
+registers the memory's output, ``index`` addresses the image buffer from the index register
+(a cycle after the addition), ``pixel`` registers the selected feature. Each adds a cycle to
+the sequential phase and changes nothing else: the entries, the order of the additions and
+every result are the same.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
@@ -244,9 +260,12 @@ class StreamingNetwork(NetworkContract, wiring.Component):
             # The lanes overwrite the activations only from the third edge after the start, so
             # they may start as the parallel layers take the previous ones.
             start.eq((last | loaded) & (~hidden_valid | advance)),
-            beginning.eq(running & (pc == 0)),
-            finishing.eq(running & (pc == run_cycles - 1)),
         ]
+        # The first and last cycles of the lanes, as registers (they enable wide parts of every
+        # lane): the cycle after the start, and the one after ``pc`` reaches its last but one.
+        if run_cycles:
+            m.d.sync += [beginning.eq(start),
+                         finishing.eq(running & (pc == run_cycles - 2))]
         with m.If(accept):
             m.d.sync += transfer.eq(Mux(last, 0, transfer + 1))
         with m.If(advance):
@@ -254,15 +273,17 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         with m.If(start):
             m.d.sync += loaded.eq(0)
             if run_cycles:
-                m.d.sync += [running.eq(1), pc.eq(0)]
+                m.d.sync += running.eq(1)
             else:
                 m.d.sync += hidden_valid.eq(1)
         with m.Elif(last):
             m.d.sync += loaded.eq(1)
+        # ``pc`` counts only while running and is back at 0 after the last cycle, so it waits
+        # at 0 for the next start (which then enables nothing wider than ``running``).
         with m.If(running):
             m.d.sync += pc.eq(pc + 1)
             with m.If(finishing):
-                m.d.sync += [running.eq(0), hidden_valid.eq(1)]
+                m.d.sync += [running.eq(0), hidden_valid.eq(1), pc.eq(0)]
 
         entry_data = None
         if table is not None:
@@ -275,38 +296,45 @@ class StreamingNetwork(NetworkContract, wiring.Component):
             if shift:
                 m.d.sync += low.eq(pc[:shift])
             entry_data = (table, low if shift else 0)
-        hidden = [None] * len(self._plan.first_outputs)
-        for k, lane in enumerate(self._plan.lane_plans):
-            chain = self._lane(m, k, lane, accept, transfer, start, beginning,
-                               running & ~finishing, pc, entry_data)
+        plan = self._plan
+        hidden = [None] * len(plan.first_outputs)
+        finished = []
+        for k, lane in enumerate(plan.lane_plans):
+            chain, finish = self._lane(m, k, lane, accept, transfer, beginning,
+                                       running & ~finishing, pc, entry_data)
+            finished.append(finish)
             for j, reg in zip(lane.neurons, chain):
                 hidden[j] = reg
+        first = plan.first_parallel
+        if plan.fold:
+            hidden = self._fold(m, finished, beginning)
 
         # The parallel layers, the argmax and the valid pipeline, as in TernaryNetwork,
         # enabled by ``advance``.
-        plan = self._plan
         nl = Netlist(keep=plan.keep_adders)
         nl.en = nl.input("advance", unsigned(1))
         valid_in = nl.input("hidden_valid", unsigned(1))
-        origins = [n.origin for n in plan.layers[0].neurons]
+        origins = [n.origin for n in plan.layers[first - 1].neurons]
         bindings = {"advance": advance, "hidden_valid": hidden_valid,
                     "o__payload": self.o.payload.as_value(), "o__valid": self.o.valid}
         values = []
-        for j, ((lo, hi), value) in enumerate(zip(self._plan.first_outputs, hidden)):
+        for j, ((lo, hi), value) in enumerate(zip(plan.layer_plans[first - 1].output_ranges,
+                                                  hidden)):
             if lo == hi:
                 values.append(nl.const(lo, range_shape(lo, hi)))
             else:
-                values.append(nl.input(f"l0_n{origins[j]}_act", range_shape(lo, hi)))
-                bindings[f"l0_n{origins[j]}_act"] = value
+                name = f"l{first - 1}_n{origins[j]}_act"
+                values.append(nl.input(name, range_shape(lo, hi)))
+                bindings[name] = value
         o_payload = nl.output("o__payload", unsigned(len(self.o.payload.as_value())))
         o_valid = nl.output("o__valid", unsigned(1))
-        label, scores, valid = build_back_end(nl, plan, values, valid_in, first=1)
+        label, scores, valid = build_back_end(nl, plan, values, valid_in, first=first)
         nl.drive(o_payload, nl.cat(label, *(nl.extend(s, plan.score_width) for s in scores)))
         nl.drive(o_valid, valid)
         to_amaranth(nl, m, bindings)
         return m
 
-    def _lane(self, m, k, plan, accept, transfer, start, beginning, running, pc, entry_data):
+    def _lane(self, m, k, plan, accept, transfer, beginning, running, pc, entry_data):
         """Lane ``k``: its memories, its three-stage pipeline, and its chain of activations.
 
         ``running`` is low in the last cycle of the sequential phase (only the end of the last
@@ -340,6 +368,7 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         param_read = params.read_port()
 
         # Stage 0: fetch entry ``pc`` (from the lane's ROM, or the shared SPRAM table).
+        regs = p.lane_registers
         issue = Signal(name=f"{name}_issue")
         m.d.comb += issue.eq(running & (pc < count))
         if entry_data is None:
@@ -356,41 +385,72 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         # Stage 1: decode; move the index; read the image buffer there.
         entry = Signal(p.entry_bits, name=f"{name}_entry")
         s1_valid = Signal(name=f"{name}_s1_valid")
-        index = Signal(range(last_position + 1), name=f"{name}_index")
+        m.d.sync += s1_valid.eq(issue)
+        if "entry" in regs:  # the memory's output registered before the decoder reads it
+            m.d.sync += entry.eq(fetched)
+            s1_valid, fetched_valid = Signal(name=f"{name}_e_valid"), s1_valid
+            m.d.sync += s1_valid.eq(fetched_valid)
+        else:
+            m.d.comb += entry.eq(fetched)
+        # Each neuron's end entry brings the index back to ``base``, so it is there at every
+        # start without being reset (the start's logic stays off the lanes' enables).
+        index = Signal(range(last_position + 1), init=p.base, name=f"{name}_index")
         next_index = Signal.like(index, name=f"{name}_next_index")
         delta, sign = entry[:delta_bits], entry[delta_bits]
         is_special = delta == special
-        m.d.comb += [entry.eq(fetched), next_index.eq(index + delta)]
-        m.d.sync += s1_valid.eq(issue)
-        m.d.comb += image_read.addr.eq(next_index >> p.pos_bits)
+        m.d.comb += next_index.eq(index + delta)
+        with m.If(s1_valid):
+            m.d.sync += index.eq(Mux(is_special & sign, p.base, next_index))
+        # The decoded entry: valid, a weight, negative, an end, and its feature's place.
+        decoded = [s1_valid, ~is_special, sign, is_special & sign]
+        if "index" in regs:
+            # The image buffer is addressed by the index register, a cycle after the addition
+            # (an end entry restarts it at ``base``, whose word is read for nothing); the
+            # decoded entry waits a cycle with it.
+            held = [Signal(name=f"{name}_i_{what}") for what in ("valid", "weight", "negative",
+                                                                   "end")]
+            m.d.sync += [h.eq(d) for h, d in zip(held, decoded)]
+            decoded, position = held, index
+        else:
+            position = next_index
+        m.d.comb += image_read.addr.eq(position >> p.pos_bits)
         s2_valid = Signal(name=f"{name}_s2_valid")
         s2_weight = Signal(name=f"{name}_s2_weight")
         s2_negative = Signal(name=f"{name}_s2_negative")
         s2_end = Signal(name=f"{name}_s2_end")
         s2_pos = Signal(p.pos_bits, name=f"{name}_s2_pos")
-        m.d.sync += [s2_valid.eq(s1_valid), s2_weight.eq(~is_special), s2_negative.eq(sign),
-                     s2_end.eq(is_special & sign), s2_pos.eq(next_index[:p.pos_bits])]
-        with m.If(start):
-            m.d.sync += index.eq(p.base)
-        with m.Elif(s1_valid):
-            m.d.sync += index.eq(Mux(is_special & sign, p.base, next_index))
+        m.d.sync += [s2_valid.eq(decoded[0]), s2_weight.eq(decoded[1]),
+                     s2_negative.eq(decoded[2]), s2_end.eq(decoded[3]),
+                     s2_pos.eq(position[:p.pos_bits])]
 
         # Stage 2: accumulate, or finish the neuron.
         bits = p.input_bits
         x = Signal(bits, name=f"{name}_x")
-        m.d.comb += x.eq(image_read.data.word_select(s2_pos, bits) if p.pos_bits
-                         else image_read.data)
+        selected = (image_read.data.word_select(s2_pos, bits) if p.pos_bits
+                    else image_read.data)
+        if "pixel" in regs:  # the feature registered after its multiplexer
+            m.d.sync += x.eq(selected)
+            s3 = [Signal(name=f"{name}_s3_{what}") for what in ("valid", "weight", "negative",
+                                                                 "end")]
+            m.d.sync += [a.eq(b) for a, b in zip(s3, (s2_valid, s2_weight, s2_negative,
+                                                       s2_end))]
+            s2_valid, s2_weight, s2_negative, s2_end = s3
+        else:
+            m.d.comb += x.eq(selected)
         acc = Signal(range_shape(*plan.acc_range), name=f"{name}_acc")
         gap = Signal(gap_shape or unsigned(0), name=f"{name}_gap")
         neuron = Signal(range(len(words) + 1), name=f"{name}_neuron")
         finish = Signal(name=f"{name}_finish")
-        m.d.comb += [
-            finish.eq(s2_valid & s2_end),
-            # The parameters of the neuron after the current one, read ahead: neuron 0's before
-            # the start, then neuron + 1's (none after the last). Every neuron has a weight entry
-            # before its end, so the read has a cycle to follow ``neuron``.
-            param_read.addr.eq(Mux(running & (neuron < len(words) - 1), neuron + 1, 0)),
-        ]
+        # The parameters of the neuron after the current one, read ahead: neuron 0's before
+        # the start, then neuron + 1's (none after the last). Every neuron has a weight entry
+        # before its end, so the read has a cycle to follow ``neuron``. The address is a
+        # register set with ``neuron`` (a small ROM in logic decodes it in the next cycle).
+        param_addr = Signal(range(len(words)), name=f"{name}_param_addr")
+        m.d.comb += [finish.eq(s2_valid & s2_end), param_read.addr.eq(param_addr)]
+        with m.If(beginning):
+            m.d.sync += param_addr.eq(1 if len(words) > 1 else 0)
+        with m.Elif(finish):
+            m.d.sync += param_addr.eq(Mux(neuron + 1 < len(words) - 1, neuron + 2, 0))
         next_init = param_read.data[:init_shape.width].as_signed() if init_shape.signed else \
             param_read.data[:init_shape.width]
         next_gap = param_read.data[init_shape.width:].as_signed() if gap_width else None
@@ -406,23 +466,88 @@ class StreamingNetwork(NetworkContract, wiring.Component):
             m.d.sync += acc.eq(Mux(s2_negative, acc - x, acc + x))
 
         value = Signal(_activation_shape(p), name=f"{name}_act")
-        if act.kind == "step":
-            m.d.comb += value.eq(acc >= 0)
-        elif act.kind == "ternary":
-            positive, negative = acc >= 0, acc <= gap
-            m.d.comb += value.eq(Cat(positive | negative, negative))
-        elif act.kind == "clip":
-            shifted = acc >> act.shift
-            top = (1 << act.bits) - 1
-            m.d.comb += value.eq(Mux(shifted < 0, 0, Mux(shifted > top, top, shifted)))
-        else:
-            m.d.comb += value.eq(acc)
+        m.d.comb += value.eq(_activate(act, acc, gap))
+        if p.fold:
+            # The activation goes to the folded layer with its neuron's weights, read now.
+            weights = memory.Memory(
+                shape=unsigned(p.fold_weight_bits[0] * len(p.layers[1].neurons)),
+                depth=len(plan.neurons), init=[_pack(row, p.fold_weight_bits[0])
+                                               for row in plan.next_weights])
+            m.submodules[f"{name}_next"] = weights
+            weight_read = weights.read_port()
+            m.d.comb += weight_read.addr.eq(neuron)
+            return (), (finish, value, weight_read.data)
         chain = [Signal.like(value, name=f"l0_n{p.layers[0].neurons[j].origin}_act",
                              reset_less=True) for j in plan.neurons]
         with m.If(finish):
             m.d.sync += [a.eq(b) for a, b in zip(chain, chain[1:])]
             m.d.sync += chain[-1].eq(value)
-        return chain
+        return chain, None
+
+    def _fold(self, m, finished, beginning):
+        """The second layer folded into the lanes: each neuron an accumulator that starts at its
+        ``fold_inits`` value in the lanes' first cycle and adds, three cycles after a lane
+        finishes a neuron, that activation times its weight (read from the lane's ``_next``
+        ROM at the neuron), summed over the lanes. Returns the second layer's activations."""
+        p = self._plan
+        width, is_signed = p.fold_weight_bits
+        widest = (1 << (width - 1)) if is_signed else (1 << width) - 1
+        terms = []  # per lane, the registered term of each second-layer neuron
+        for k, (finish, value, data) in enumerate(finished):
+            valid = Signal(name=f"lane{k}_fold_valid")
+            act = Signal.like(value, name=f"lane{k}_fold_act")
+            m.d.sync += [valid.eq(finish), act.eq(value)]
+            row = []
+            for o, neuron in enumerate(p.layers[1].neurons):
+                weight = data[o * width:(o + 1) * width]
+                weight = weight.as_signed() if is_signed else weight
+                term = Signal(range_shape(-widest, widest), name=f"lane{k}_l1_n{neuron.origin}_t")
+                # The activation is -1, 0 or 1: the term is the weight, its negation or 0.
+                m.d.sync += term.eq(Mux(valid & (act != 0),
+                                        Mux(act.as_signed() < 0 if act.shape().signed else 0,
+                                            -weight, weight), 0))
+                row.append(term)
+            terms.append(row)
+        kind = p.layers[1].activation
+        outputs = []
+        for o, neuron in enumerate(p.layers[1].neurons):
+            lanes = len(terms)
+            total = Signal(range_shape(-lanes * widest, lanes * widest),
+                           name=f"l1_n{neuron.origin}_terms")
+            m.d.sync += total.eq(sum(row[o] for row in terms))
+            acc = Signal(range_shape(*p.fold_ranges[o]), name=f"l1_n{neuron.origin}_acc")
+            with m.If(beginning):
+                m.d.sync += acc.eq(p.fold_inits[o])
+            with m.Else():
+                m.d.sync += acc.eq(acc + total)
+            lo, hi = p.layer_plans[1].output_ranges[o]
+            value = Signal(range_shape(lo, hi), name=f"l1_n{neuron.origin}_act")
+            gap = neuron.params[0] - neuron.params[1] if kind.kind == "ternary" else 0
+            m.d.comb += value.eq(_activate(kind, acc, gap))
+            outputs.append(value)
+        return outputs
+
+
+def _pack(row, width):
+    """The ROM word of weights ``row``, weight ``o`` in bits ``o * width`` up."""
+    mask = (1 << width) - 1
+    return sum((w & mask) << (o * width) for o, w in enumerate(row))
+
+
+def _activate(act, acc, gap):
+    """The activation ``act`` (an :class:`~lwc.hw.plan.ActivationSpec`) of the accumulator
+    ``acc``, whose initial value folded in the parameter (see the module docstring): ``gap`` is
+    ``lo - hi`` of a ternary neuron."""
+    if act.kind == "step":
+        return acc >= 0
+    if act.kind == "ternary":
+        positive, negative = acc >= 0, acc <= gap
+        return Cat(positive | negative, negative)
+    if act.kind == "clip":
+        shifted = acc >> act.shift
+        top = (1 << act.bits) - 1
+        return Mux(shifted < 0, 0, Mux(shifted > top, top, shifted))
+    return acc
 
 
 def _activation_shape(plan):

@@ -372,8 +372,26 @@ class UartNetworkTop(wiring.Component):
                      rx_error.eq(uart_rx.error)]
         m.d.comb += uart_rx.o.ready.eq(1)
 
-        is_start = (byte == REQUEST_START) | (byte == REQUEST_START_SCORES)
+        # The byte's comparisons with the constants of the frame format are registered with it
+        # (the parser's state logic then starts from one flag, not an 8-bit comparison).
+        flags = {}
+
+        def byte_is(value):
+            if value not in flags:
+                flags[value] = Signal(name=f"rx_byte_is_{value:02x}")
+                m.d.sync += flags[value].eq(uart_rx.o.payload == value)
+            return flags[value]
+
+        # Every constant is made here, before the parser's If/Elif chains add statements.
+        for value in (REQUEST_START, REQUEST_START_SCORES, REQUEST_STATUS,
+                      crc8([REQUEST_STATUS]), count & 0xFF, count >> 8):
+            byte_is(value)
+        is_start = byte_is(REQUEST_START) | byte_is(REQUEST_START_SCORES)
         req_crc = Signal(8)
+        # So is its comparison with the request's CRC (which only changes when a byte is got,
+        # a byte time before the CRC byte can arrive).
+        crc_match = Signal(name="rx_byte_is_crc")
+        m.d.sync += crc_match.eq(uart_rx.o.payload == req_crc)
         req_crc_next = _crc8_next(req_crc, byte)
         req_tag = Signal(8)
         req_scores = Signal()
@@ -402,9 +420,9 @@ class UartNetworkTop(wiring.Component):
 
         def start_frame():
             return [
-                req_scores.eq(byte == REQUEST_START_SCORES),
+                req_scores.eq(byte_is(REQUEST_START_SCORES)),
                 # Only a start byte starts a frame, so the CRC after it is one of two constants.
-                req_crc.eq(Mux(byte == REQUEST_START_SCORES, crc8([REQUEST_START_SCORES]),
+                req_crc.eq(Mux(byte_is(REQUEST_START_SCORES), crc8([REQUEST_START_SCORES]),
                                crc8([REQUEST_START]))),
                 req_bad.eq(0),
                 req_drop.eq(0),
@@ -424,7 +442,7 @@ class UartNetworkTop(wiring.Component):
             """A header state: the byte ``value`` moves on to ``then``, doing ``actions``. A
             start byte instead starts a new frame, so garbage that ends in a start byte does not
             swallow the frame after it; any other byte, or an abandoned frame, hunts again."""
-            with m.If(got & (byte == value)):
+            with m.If(got & byte_is(value)):
                 m.d.sync += actions
                 m.next = then
             with m.Elif(got & is_start):
@@ -440,7 +458,7 @@ class UartNetworkTop(wiring.Component):
                 with m.If(got & is_start):
                     m.d.sync += start_frame()
                     m.next = "LEN_LO"
-                with m.Elif(got & (byte == REQUEST_STATUS)):
+                with m.Elif(got & byte_is(REQUEST_STATUS)):
                     m.next = "STATUS"
             with m.State("STATUS"):
                 expect(crc8([REQUEST_STATUS]), "HUNT", status_pending.eq(1))
@@ -484,7 +502,7 @@ class UartNetworkTop(wiring.Component):
                     m.next = "HUNT"
             with m.State("CHECK"):
                 with m.If(got):
-                    with m.If((byte == req_crc) & ~req_bad & ~req_drop):
+                    with m.If(crc_match & ~req_bad & ~req_drop):
                         m.d.sync += [
                             vec_valid.eq(1),
                             vec_tag.eq(req_tag),

@@ -203,6 +203,8 @@ def write_design(design, out_dir, *, target=None, board=None, clock_mhz=None, se
             progress(f"clock: {pll.text()}")
         pipelining = board_compile.plan_pipelining(design, board, clock_mhz, progress)
         design = design.with_register_every(pipelining.register_every)
+        if pipelining.lane_registers is not None:
+            design = design.with_lanes(pipelining.lane_registers, pipelining.fold)
         top = board_compile.board_top(design, board, baud, pll)
     facts = design.facts
     progress(f"compiler: {facts.nonzero_weights} nonzero weights, {facts.adders} adders, "

@@ -110,3 +110,15 @@ def test_estimator_is_per_family():
                     "estimated)"]
     plan = plan_architecture(net, get_board("ulx3s"), "streaming", progress=said.append)
     assert plan.architecture == Streaming(8, 1) and plan.estimate is None
+
+
+def test_streaming_estimate_of_a_folded_second_layer():
+    """A folded second layer (accumulators in the lanes) is estimated without its adder trees or
+    the lanes' chains of activations, with its weight ROMs in logic and its 3 cycles."""
+    net = _net(100, 256, 0.3)
+    plain, folded = (plan(net, Streaming(8, 4, fold=fold)) for fold in (False, True))
+    e_plain, e_fold = estimate_streaming(net, plain), estimate_streaming(net, folded)
+    assert e_fold.logic_cells < e_plain.logic_cells
+    assert e_fold.cycles_per_inference == e_plain.cycles_per_inference + 3
+    assert e_fold.block_rams == e_plain.block_rams
+    assert sum(1 for name, _, _ in folded.memories if name.endswith("_next")) == 4

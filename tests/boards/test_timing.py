@@ -221,3 +221,76 @@ def test_bad_target_and_board(deep_net, tmp_path, kwargs, message):
         compile_net(deep_net, tmp_path / "out", progress=lambda line: None, **kwargs)
     assert str(err.value) == message
     assert not (tmp_path / "out").exists()
+
+
+# --- streaming: the lanes, and the layers after them ------------------------------------------
+
+@pytest.fixture
+def streaming_hardware(make_network):
+    from lwc.compiler.architecture import Streaming
+
+    net = passes.run(make_network(np.random.default_rng(3), inputs=40, hidden=(12,), outputs=4,
+                                  bits=2, density=0.3, kinds=("step",)))
+    return net, plan(net, Streaming(8, 2))
+
+
+def test_streaming_stages_skip_the_sequential_layer(streaming_hardware):
+    from lwc.compiler.architecture import Streaming
+
+    net, _ = streaming_hardware
+    for every in timing.register_choices(net, first=1):
+        stages = timing.stages(net, every, first=1)
+        hardware = plan(net, Streaming(8, 2), register_every=every)
+        assert not any(stage.where.startswith("layer 0") for stage in stages)
+        # One stage per register after the lanes: each later layer's and the argmax's.
+        assert len(stages) == sum(hardware.layer_latencies[1:]) + hardware.argmax_latency
+    assert timing.plan(net, 1000, "ice40", first=1)[0][0] == 1
+
+
+@pytest.mark.parametrize("family", ["ice40", "ecp5"])
+def test_lane_registers_cut_the_lane(streaming_hardware, family):
+    _, hardware = streaming_hardware
+    bare = timing.lane_stages(hardware, (), family)
+    full = timing.lane_stages(hardware, ("entry", "index", "pixel"), family)
+    # The image buffer's read always splits the lane; each register cuts one stage more.
+    assert len(bare) == 2 and len(full) == 5
+    assert max(ns for _, ns in full) < max(ns for _, ns in bare)
+    slowest = timing.lane_estimate(hardware, (), family)[0]
+    assert timing.lane_registers(hardware, slowest, family) == ((), slowest)
+    registers, mhz = timing.lane_registers(hardware, slowest + 1, family)
+    assert registers and mhz >= slowest + 1
+    # The fewest registers that reach it: no set of fewer does.
+    from itertools import combinations
+    assert all(timing.lane_estimate(hardware, fewer, family)[0] < slowest + 1
+               for fewer in combinations(("entry", "index", "pixel"), len(registers) - 1))
+    # Out of reach: every register, the fastest lanes the model knows.
+    assert timing.lane_registers(hardware, 10_000, family)[1] == \
+        max(timing.lane_estimate(hardware, r, family)[0]
+            for k in range(4) for r in combinations(("entry", "index", "pixel"), k))
+
+
+def test_streaming_build_folds_and_pipelines_its_lanes_for_a_fast_target(make_network, tmp_path,
+                                                                         monkeypatch):
+    """``compile_net`` of a streaming net: at the board clock nothing changes (no fold, no lane
+    registers); at a PLL target the second layer is folded and the lanes get the registers the
+    lane model chose, and the design built, its facts and report say so."""
+    net = make_network(np.random.default_rng(3), inputs=40, hidden=(12,), outputs=4, bits=2,
+                       density=0.3, kinds=("step",))
+    fake = fake_build(lambda lat: 60.0, path=("network.lane0_index", "network.lane0_acc"))
+    monkeypatch.setattr(compile_module, "build", fake)
+    slow = compile_net(net, tmp_path / "slow", board="icebreaker", architecture="streaming",
+                       lanes=2, progress=lambda line: None)
+    assert slow.pipelining["lane_registers"] == [] and not slow.pipelining["fold"]
+    lines = []
+    fast = compile_net(net, tmp_path / "fast", board="icebreaker", architecture="streaming",
+                       lanes=2, clock_mhz=48, progress=lines.append)
+    pipelining = fast.pipelining
+    assert pipelining["fold"] and pipelining["lane_registers"]
+    assert pipelining["lane_predicted_mhz"] >= 48
+    assert any(line.startswith("timing: 48 MHz target on iCE40: lane registers ")
+               and line.endswith("; second layer folded into the lanes") for line in lines)
+    # The facts are the built design's: the second layer's adders are gone, the cycles longer.
+    assert fast.facts.adders == 0 < slow.facts.adders
+    assert fast.facts.cycles_per_inference == (slow.facts.cycles_per_inference + 3
+                                               + len(pipelining["lane_registers"]))
+    assert fake.latencies[-1] == fast.facts.latency

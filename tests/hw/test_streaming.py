@@ -1,5 +1,6 @@
 """StreamingNetwork (built by ``lower(compiled, Streaming(...))``) against the golden model."""
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -352,3 +353,73 @@ def _plan_options(plan):
     return dict(input_count=plan.input_count, input_bits=plan.input_bits,
                 input_map=plan.input_map, layers=plan.layers, register_every=plan.register_every,
                 features_per_cycle=plan.features_per_cycle, lanes=plan.lanes)
+
+
+@pytest.mark.parametrize("lane_registers", [
+    ("entry",), ("index",), ("pixel",), ("entry", "index", "pixel")])
+@pytest.mark.parametrize("features, entry_bits", [(1, 6), (5, 3)])
+def test_lane_registers(lane_registers, features, entry_bits, make_network, make_vectors):
+    """Each lane pipeline register keeps every output bit-exact with the golden model (with
+    skips and back pressure), and adds one cycle to the sequential
+    phase."""
+    net = nontrivial(make_network, 11 + features, inputs=40, hidden=(9,), outputs=4, bits=2,
+                     density=0.2, kinds=ALL_KINDS)
+    x = make_vectors(net, np.random.default_rng(features), n_random=12)
+    dut = check_direct(net, x, features_per_cycle=features, lanes=2, entry_bits=entry_bits,
+                       lane_registers=tuple(reversed(lane_registers)))
+    plain = dataclasses.replace(dut.plan, lane_registers=())  # a plan: nothing is built
+    assert dut.plan.lane_registers == lane_registers  # kept in the datapath's order
+    assert dut.run_cycles == plain.run_cycles + len(lane_registers)
+    assert dut.plan.lane_stages == 2 + len(lane_registers)
+    assert dut.cycles_per_inference == plain.cycles_per_inference + len(lane_registers)
+    assert dut.latency == plain.latency + len(lane_registers)
+
+
+def test_lane_registers_errors(make_network):
+    net = nontrivial(make_network, 3, inputs=12, hidden=(5,), outputs=3, bits=2, density=0.4)
+    options = _plan_options(plan_streaming(net))
+    for bad in [("entry", "entry"), ("adder",)]:
+        with pytest.raises(ValueError, match=r"^lane_registers must be distinct names of entry, "
+                                             r"index, pixel, not "):
+            streaming_plan(**options, lane_registers=bad)
+
+
+@pytest.mark.parametrize("config", ["step-1bit", "ternary-2bit", "ten-classes", "deep-tern"])
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_fold_second_layer(config, lanes, make_network, make_vectors):
+    """The second layer accumulated in the lanes (``fold``), with and without every lane
+    register: outputs bit-exact with the golden model, the same latency otherwise as the
+    unfolded network's sequential phase plus the fold's three cycles, one parallel layer fewer."""
+    inputs, hidden, outputs, bits, density, kinds = {
+        **CONFIGS, "deep-tern": (21, (9, 6), 4, 2, 0.4, ("ternary", "step"))}[config]
+    net = nontrivial(make_network, 5 * lanes + len(config), inputs=inputs, hidden=hidden,
+                     outputs=outputs, bits=bits, density=density,
+                     kinds=tuple(k for k in kinds if k != "clip"))
+    x = make_vectors(net, np.random.default_rng(lanes), n_random=12)
+    compiled = passes.compile_network(net)
+    for registers in [(), ("entry", "index", "pixel")]:
+        folded = Streaming(4, lanes, lane_registers=registers, fold=True)
+        dut = lower(compiled, folded)
+        trace = golden.evaluate(net, x)
+        labels, scores = rtl_outputs(dut, x, p_in=0.2, p_out=0.2)
+        np.testing.assert_array_equal(scores, trace.scores)
+        np.testing.assert_array_equal(labels, trace.predictions)
+        unfolded = plan(compiled, Streaming(4, lanes, lane_registers=registers))
+        assert dut.run_cycles == unfolded.run_cycles + 3
+        assert dut.plan.layer_latencies == (dut.run_cycles + 1,
+                                            *unfolded.layer_latencies[2:])
+        assert any(name.endswith("_next") for name, _, _ in dut.memories)
+
+
+def test_fold_refuses_wide_activations(make_network):
+    for seed in range(50):
+        net = nontrivial(make_network, seed, inputs=12, hidden=(5,), outputs=3, bits=2,
+                         density=0.5, kinds=("clip",))
+        compiled = passes.compile_network(net)
+        if any(hi > 1 for lo, hi in plan(compiled, Streaming(1, 1)).first_outputs):
+            break
+    else:
+        raise AssertionError("no net with a clip activation above 1")
+    with pytest.raises(ValueError, match=r"^fold needs first-layer activations between -1 "
+                                         r"and 1$"):
+        plan(compiled, Streaming(1, 1, fold=True))

@@ -70,3 +70,22 @@ def test_icarus_streaming(make_network, make_vectors, tmp_path, kinds, bits, fea
                                  progress=quiet)
     assert report.simulator == "icarus"
     assert_equal_to_golden(report, x, features=features, lanes=lanes)
+
+
+@pytest.mark.yosys
+@pytest.mark.icarus
+@pytest.mark.parametrize("registers, fold", [(("entry", "index", "pixel"), True),
+                                             (("index", "pixel"), False)])
+def test_icarus_pipelined_streaming(make_network, make_vectors, tmp_path, registers, fold):
+    """The generated Verilog of a pipelined streaming design (lane registers, second layer
+    folded into the lanes, argmax registered at every level) equals the golden model under
+    stalls, as the board build's design must."""
+    net = streaming_net(make_network, inputs=30, hidden=(12,), outputs=5, bits=2, density=0.3,
+                        kinds=("step", "ternary"))
+    x = make_vectors(net, np.random.default_rng(5), n_random=24)
+    design = compile_design(net, Streaming(4, 3, lane_registers=registers, fold=fold),
+                            register_every=1)
+    assert design.hardware.fold == fold and design.hardware.lane_registers == registers
+    report = cocotb_sim.simulate(design, x, simulator="icarus", build_dir=tmp_path, seed=5,
+                                 stall=0.4, progress=quiet)
+    assert_equal_to_golden(report, x, features=4, lanes=3)
