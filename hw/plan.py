@@ -384,7 +384,7 @@ def parallel_plan(*, input_count, input_bits, input_map, layers, register_every=
 
     ``argmax_every``, when not ``None``, places the argmax's pipeline registers after every this
     many comparator levels instead of ``register_every``'s: the argmax can be pipelined to the
-    clock without registers in the layers' trees (which would give up their compressor trees).
+    clock without registers in the layers' trees.
     """
     return ParallelPlan(**_network_fields(input_count, input_bits, input_map, layers,
                                           register_every, keep_adders, compress,

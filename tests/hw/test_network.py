@@ -20,6 +20,7 @@ from lwc.hw import (
     network_verilog,
     parallel_plan,
 )
+from lwc.hw.network import build_parallel
 
 from helpers import (
     adversarial_vectors,
@@ -297,6 +298,40 @@ def test_compressor_trees(share, rng, make_network, make_vectors):
         np.testing.assert_array_equal(labels, trace.predictions)
 
 
+@pytest.mark.parametrize("register_every", [1, 2, 3])
+@pytest.mark.parametrize("share", [False, True])
+def test_compressor_trees_pipelined(register_every, share, rng, make_network, make_vectors):
+    """Pipeline registers inside the compressor trees of one-bit layers: every such neuron
+    reading no shared sum made after a register is a compressor tree, with the layer's latency,
+    and the network equals the golden model with gaps and back-pressure."""
+    pipelined = 0  # one-bit layers with registers inside their trees
+    for bits, kinds in [(1, ("step",)), (1, ("ternary",)), (2, ("step",))]:
+        net = make_network(rng, inputs=30, hidden=(24,), outputs=4, bits=bits, density=0.7,
+                           kinds=kinds)
+        net = passes.compile_network(net, share=share)
+        design = plan(net, register_every=register_every)
+        names = {n.name for n in build_parallel(design).signals}
+        for index, layer in enumerate(design.layers):
+            registers = design.layer_plans[index].registers
+            one_bit = index == 0 and bits == 1 or index > 0 and kinds == ("step",)
+            built = {n.origin for n in layer.neurons if f"csa_l{index}_n{n.origin}" in names}
+            if one_bit:
+                assert built, f"layer {index}: no compressor tree"
+                if not share:
+                    assert built == {n.origin for n in layer.neurons if len(n.inputs) > 2}
+                inside = any(name.startswith(f"csa_l{index}_") and re.search(r"_[pr]\d+", name)
+                             for name in names)
+                assert inside == bool(registers), "registers missing from a compressor tree"
+                pipelined += inside
+            else:
+                assert not built
+        x = make_vectors(net, rng, n_random=24)
+        for seed, (p_in, p_out) in enumerate([(0.0, 0.0), (0.3, 0.5)]):
+            check_against_golden(net, x, register_every=register_every, seed=seed, p_in=p_in,
+                                 p_out=p_out)
+    assert pipelined
+
+
 @pytest.mark.yosys
 def test_keep_attribute_on_adders():
     net = passes.run(_named_net())
@@ -310,8 +345,10 @@ def test_keep_attribute_on_adders():
 
 
 @pytest.mark.icarus
-@pytest.mark.parametrize("config", ["mixed", "dense-clip", "deep-ternary", "wide-bits"])
-@pytest.mark.parametrize("register_every, compress", [(None, False), (1, False), (None, True)])
+@pytest.mark.parametrize("config", ["mixed", "dense-clip", "deep-ternary", "wide-bits",
+                                    "sparse-step"])
+@pytest.mark.parametrize("register_every, compress", [(None, False), (1, False), (None, True),
+                                                      (2, True)])
 def test_verilog_writer_matches_golden(config, register_every, compress, rng, make_network,
                                        make_vectors, tmp_path):
     """The Verilog the network writes itself (what ``lwc compile`` exports) in Icarus."""
