@@ -375,6 +375,21 @@ class ParallelPlan(_NetworkPlan):
         """Latency of each layer stage, in order; ``latency`` adds the argmax stage's."""
         return tuple(p.latency for p in self.layer_plans)
 
+    @property
+    def stall_free(self):
+        """Whether the datapath's registers run without a clock enable: a network pipelined for
+        a clock (``register_every`` set) has thousands of them, and one stall enable reaching
+        all of them across the chip was its critical path (12.75 ns of the MNIST demo net's on
+        the ECP5-85F, two 5 ns routes). Its results wait in an output buffer instead
+        (:attr:`buffer_depth`)."""
+        return self.register_every is not None
+
+    @property
+    def buffer_depth(self):
+        """Results the output buffer of a :attr:`stall_free` datapath holds (0 otherwise): one
+        more than the latency, so that with ``o.ready`` high an input is taken every clock."""
+        return self.latency + 1 if self.stall_free else 0
+
 
 def parallel_plan(*, input_count, input_bits, input_map, layers, register_every=None,
                   keep_adders=True, compress=True, argmax_every=None):
