@@ -20,7 +20,7 @@ from .plan import check_register_every, register_levels, schedule_depth, stage_o
 
 __all__ = ["AdderTree", "check_adder_tree", "range_shape", "weighted_sum_range", "tree_depth",
            "register_levels", "schedule_depth", "stage_of", "Term", "Pipeline", "combine",
-           "sum_tree", "compressor_sum", "at_least", "weighted_nodes"]
+           "sum_tree", "compressor_cuts", "compressor_sum", "at_least", "weighted_nodes"]
 
 
 _SHAPES = {}
@@ -148,15 +148,35 @@ def _dadda_heights(tallest):
     return heights[::-1]
 
 
-def compressor_sum(nl, nodes, lo, hi, *, name):
+def compressor_cuts(stages, registers):
+    """Where ``registers`` pipeline registers go in a compressor tree of ``stages`` Dadda stages
+    and its final adder: a tuple of cut positions, ``p`` meaning after step ``p`` (steps
+    ``1..stages`` are the counter stages, ``stages + 1`` the final adder; a cut after it delays
+    the result). The cuts split the steps, and the activation after them, as evenly as they can;
+    cuts beyond one per step all delay the (narrow) result."""
+    steps = stages + 1
+    if registers >= steps:
+        return tuple(range(1, steps)) + (steps,) * (registers - steps + 1)
+    # Count the activation after the final adder as one more step, so the last stage is not the
+    # longest.
+    return tuple(min(max(1, (k * (steps + 1) + registers // 2) // (registers + 1)), steps)
+                 for k in range(1, registers + 1))
+
+
+def compressor_sum(nl, nodes, lo, hi, *, name, registers=0):
     """``sum(sign * value)`` over ``nodes`` (known to lie in ``[lo, hi]``) as a carry-save tree of
     full and half adders (3:2 and 2:2 counters, each output one 4-input LUT) reduced to two rows
     by Dadda's schedule, then one carry-chain adder; the result is the signal ``name`` of shape
-    ``range_shape(lo, hi)``.
+    ``range_shape(lo, hi)``, ``registers`` clock cycles (registers made by ``nl``) after
+    ``nodes``.
 
     Every operand's bits go into the columns of their weight: a negative operand as its inverted
     bits, a signed one with its sign bit inverted, and the constants this leaves are added as one
     constant's bits. Everything is computed modulo ``2**width``, which the result's interval fits.
+
+    The registers are placed by :func:`compressor_cuts`: a cut between stages registers every
+    bit still in the columns (``{name}_p{cut}_{column}_{k}``), one after the final adder the
+    result (``{name}_r{k}``); constant bits need none.
     """
     shape = range_shape(lo, hi)
     width = shape.width
@@ -182,7 +202,20 @@ def compressor_sum(nl, nodes, lo, hi, *, name):
         if constant >> i & 1:
             columns[i].append(nl.one())
     count = 0
-    for height in _dadda_heights(max((len(c) for c in columns), default=0)):
+    heights = _dadda_heights(max((len(c) for c in columns), default=0))
+    cuts = compressor_cuts(len(heights), registers)
+    cut_count = 0
+
+    def cut(step, columns):
+        nonlocal cut_count
+        for _ in range(cuts.count(step)):
+            cut_count += 1
+            columns = [[b if b.op == "const" else
+                        nl.reg(f"{name}_p{cut_count}_{i}_{k}", unsigned(1), b)
+                        for k, b in enumerate(column)] for i, column in enumerate(columns)]
+        return columns
+
+    for step, height in enumerate(heights, 1):
         carries = [[] for _ in range(width + 1)]
         for i in range(width):
             # A queue: the counters take bits from the front and put their sums at the back
@@ -198,9 +231,13 @@ def compressor_sum(nl, nodes, lo, hi, *, name):
                 count += 1
                 carries[i + 1].append(c)
             columns[i] = list(column)
+        columns = cut(step, columns)
     row_a = [c[0] if len(c) > 0 else None for c in columns]
     row_b = [c[1] if len(c) > 1 else None for c in columns]
-    return nl.add_rows(name, shape, row_a, row_b)
+    result = nl.add_rows(name, shape, row_a, row_b)
+    for k in range(1, cuts.count(len(heights) + 1) + 1):
+        result = nl.reg(f"{name}_r{k}", shape, result)
+    return result
 
 
 def at_least(nl, value, lo, hi, t):

@@ -168,12 +168,14 @@ def build_layer(nl, spec, plan, inputs, index, *, compress=False, names=None):
     later node) that names it, at whatever pipeline stage each reads it; a term read with weight
     ``w``, ``|w| > 1``, is the signal ``l{index}_{name}_x{|w|}`` (or ``l{index}_s{k}_x{|w|}``),
     also made once. With ``compress``, when every input is one bit wide
-    (:func:`lwc.semantics.one_bit_inputs`) and the layer has no pipeline registers inside, each
-    neuron's sum over more than two terms is a compressor tree
-    (:func:`~lwc.hw.adder_tree.compressor_sum`) instead of an adder tree.
+    (:func:`lwc.semantics.one_bit_inputs`), each neuron's sum over more than two terms, none of
+    them a shared sum made after a pipeline register, is a compressor tree
+    (:func:`~lwc.hw.adder_tree.compressor_sum`) instead of an adder tree, with the layer's
+    pipeline registers (``plan.registers``, as many) spread over its stages, so it has the
+    latency of the adder trees beside it.
     """
     input_ranges = plan.input_ranges
-    compress = compress and not plan.registers and semantics.one_bit_inputs(input_ranges)
+    compress = compress and semantics.one_bit_inputs(input_ranges)
     act = spec.activation
     pipeline = Pipeline(nl, plan.registers)
     prefix = f"l{index}"
@@ -215,11 +217,14 @@ def build_layer(nl, spec, plan, inputs, index, *, compress=False, names=None):
                 (scaled[i, abs(w)],) = weighted_nodes(nl, [term.value], [(term.lo, term.hi)],
                                                       [abs(w)], [term.name], levels=[term.level])
             operands.append(scaled[i, abs(w)].signed(term.sign * (1 if w > 0 else -1)))
-        if compress and len(operands) > 2:
+        # A compressor tree takes every operand in its first stage, so it reads no shared sum
+        # made after a pipeline register.
+        if compress and len(operands) > 2 and \
+                all(pipeline.stage(n.level) == 0 for n in operands):
             lo, hi = semantics.weighted_sum_range([(n.lo, n.hi) for n in operands],
                                                   [n.sign for n in operands])
-            root = Term(compressor_sum(nl, operands, lo, hi, name=f"csa_{name}"), lo, hi, +1,
-                        plan.levels)
+            root = Term(compressor_sum(nl, operands, lo, hi, name=f"csa_{name}",
+                                       registers=len(plan.registers)), lo, hi, +1, plan.levels)
         else:
             root = sum_tree(nl, operands, levels=plan.levels, pipeline=pipeline,
                             name=f"tree_{name}")

@@ -102,6 +102,16 @@ class Netlist:
         """The signal ``name`` of ``shape``, driven by ``expr``."""
         return self._signal("wire", name, shape, (expr, keep))
 
+    def later(self, name, shape):
+        """The wire ``name`` of ``shape``, read before it is driven: :meth:`assign` drives it
+        (the state of a feedback loop through registers)."""
+        return self._signal("wire", name, shape, [None, False])
+
+    def assign(self, wire, expr):
+        """Drive the wire ``wire`` made by :meth:`later`."""
+        assert wire.op == "wire" and wire.args[0] is None, wire
+        wire.args[0] = expr
+
     def reg(self, name, shape, expr, *, reset=False):
         """A register ``name`` (initially 0) taking ``expr`` on each clock edge with :attr:`en`
         high; with ``reset``, the synchronous reset clears it (otherwise it is reset-less)."""
@@ -454,17 +464,21 @@ def to_verilog(netlist, name):
         direction = "input" if port.op == "input" else "output"
         decl = _decl(port.shape)
         lines.append(f"  {direction}{decl} {port.name};")
-    for node in netlist.signals:
+    signals = [node for node in netlist.signals
+               if node.op not in ("input", "output") and _decl(node.shape) is not None]
+    # Every signal is declared before any is read: a wire made by Netlist.later is read first.
+    for node in signals:
         decl = _decl(node.shape)
-        op = node.op
-        if decl is None or op in ("input", "output"):
-            continue
-        if op == "wire":
+        if node.op == "wire":
             lines.append(f"  wire{decl} {node.name};")
+        else:
+            lines.append(f"  reg{decl} {node.name} = {node.shape.width}'h0;")
+        flush()
+    for node in signals:
+        if node.op == "wire":
             lines.append(f"  assign {node.name} = {text.expr(node.args[0])};")
         else:
             expr, en, reset = node.args
-            lines.append(f"  reg{decl} {node.name} = {node.shape.width}'h0;")
             update = f"if ({text.own(en)}) {node.name} <= {text.expr(expr)};"
             if reset:
                 update = f"if (rst) {node.name} <= {node.shape.width}'h0; else {update}"

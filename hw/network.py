@@ -113,15 +113,96 @@ def build_parallel(plan):
                           unsigned(plan.label_width + plan.n_classes * plan.score_width))
     o_valid = nl.output("o__valid", unsigned(1))
     o_ready = nl.input("o__ready", unsigned(1))
+    values = [nl.wire(f"x{k}", unsigned(bits), nl.slice(payload, k * bits, (k + 1) * bits))
+              for k in plan.input_map]
+    if plan.stall_free:
+        nl.en = nl.const(1, unsigned(1))
+        full = nl.later("buffer_full", unsigned(1))
+        accept = nl.wire("accept", unsigned(1), nl.and_(i_valid, nl.not_(full)))
+        nl.drive(i_ready, nl.not_(full))
+        label, scores, valid = build_back_end(nl, plan, values, accept, first=0)
+        with nl.scope("buffer"):
+            out_valid, out_payload = _output_buffer(
+                nl, plan.buffer_depth, _output_payload(nl, plan, label, scores), valid, o_ready,
+                accept, full)
+        nl.drive(o_payload, out_payload)
+        nl.drive(o_valid, out_valid)
+        return nl
     # The whole pipeline advances when its output is free or taken.
     nl.en = nl.wire("advance", unsigned(1), nl.or_(nl.not_(o_valid), o_ready))
     nl.drive(i_ready, nl.en)
-    values = [nl.wire(f"x{k}", unsigned(bits), nl.slice(payload, k * bits, (k + 1) * bits))
-              for k in plan.input_map]
     label, scores, valid = build_back_end(nl, plan, values, i_valid, first=0)
     nl.drive(o_payload, _output_payload(nl, plan, label, scores))
     nl.drive(o_valid, valid)
     return nl
+
+
+def _ring(nl, name, depth, step):
+    """A one-hot ring of ``depth`` bits that moves up by one on each clock with ``step`` high;
+    starts at bit 0. Bit 0 is kept inverted, so that every register starts (and resets) at 0."""
+    regs = []
+    en, nl.en = nl.en, step
+    bits = nl.later(f"{name}", unsigned(depth))
+    for k in range(depth):
+        previous = nl.bit(bits, (k - 1) % depth)
+        regs.append(nl.reg(f"{name}_{k}", unsigned(1),
+                           nl.not_(previous) if k == 0 else previous, reset=True))
+    nl.assign(bits, nl.cat(nl.not_(regs[0]), *regs[1:]))
+    nl.en = en
+    return [nl.bit(bits, k) for k in range(depth)]
+
+
+def _counter(nl, name, depth, up, down):
+    """A register counting from 0 to ``depth``: plus ``up``, minus ``down``; returns its next
+    value (a wire) and itself."""
+    shape = unsigned(depth.bit_length())
+    count = nl.later(f"{name}_q", shape)
+    one = nl.const(1, unsigned(1))
+    plus = nl.add_expr(count, one, shape)
+    minus = nl.sub_expr(count, one, shape)
+    following = nl.wire(f"{name}_next", shape,
+                        nl.mux(up, nl.mux(down, count, plus, shape),
+                               nl.mux(down, minus, count, shape), shape))
+    nl.assign(count, nl.reg(name, shape, following, reset=True))
+    return following, count
+
+
+def _output_buffer(nl, depth, payload, valid, o_ready, accept, full):
+    """The output of a stall-free datapath: its results (``payload`` when ``valid``) go straight
+    out when the buffer is empty and ``o.ready`` is high, else into a buffer of ``depth``
+    entries, first in first out. ``full`` (a :meth:`~lwc.hw.netlist.Netlist.later` wire, the
+    inverse of ``i.ready``) is driven here: it is set when results in flight and stored
+    (``accept`` counts them in) fill the buffer, so no result ever finds it full. Returns
+    ``(o_valid, o_payload)``."""
+    one = nl.const(1, unsigned(1))
+    width = payload.shape.width
+    stored = nl.later("stored", unsigned(1))  # the buffer holds a result
+    deliver = nl.wire("deliver", unsigned(1), nl.and_(nl.or_(stored, valid), o_ready))
+    write = nl.wire("write", unsigned(1),
+                    nl.and_(valid, nl.or_(stored, nl.not_(o_ready))))
+    read = nl.wire("read", unsigned(1), nl.and_(stored, o_ready))
+    nl.en = one
+    owed_next, _ = _counter(nl, "owed", depth, accept, deliver)
+    held_next, _ = _counter(nl, "held", depth, write, read)
+    nl.en = one
+    nl.assign(full, nl.reg("full", unsigned(1),
+                           nl.gt(owed_next, nl.const(depth - 1, unsigned(depth.bit_length()))),
+                           reset=True))
+    nl.assign(stored, nl.reg("nonempty", unsigned(1),
+                             nl.gt(held_next, nl.const(0, unsigned(1))), reset=True))
+    write_at = _ring(nl, "write_at", depth, write)
+    read_at = _ring(nl, "read_at", depth, read)
+    head = None
+    for k in range(depth):
+        nl.en = nl.and_(write, write_at[k])
+        entry = nl.reg(f"entry{k}", unsigned(width), payload)
+        picked = nl.and_(nl.repl(read_at[k], width), entry)
+        head = picked if head is None else nl.or_(head, picked)
+    nl.en = one
+    head = nl.wire("head", unsigned(width), head)
+    return (nl.wire("out_valid", unsigned(1), nl.or_(stored, valid)),
+            nl.wire("out_payload", unsigned(width), nl.mux(stored, head, payload,
+                                                           unsigned(width))))
 
 
 def network_verilog(plan, name="lwc_net"):

@@ -19,8 +19,8 @@ from lwc import semantics
 __all__ = [
     "ActivationSpec", "NeuronSpec", "SharedSpec", "LayerSpec", "LayerPlan", "layer_plan",
     "ParallelPlan", "StreamingPlan", "LanePlan", "parallel_plan", "streaming_plan",
-    "encode_neuron", "WEIGHT_STORES", "SPRAM_BYTES", "SPRAM_LANES", "LANE_REGISTERS",
-    "check_lane_registers", "fold_error", "check_register_every",
+    "encode_neuron", "STALL_FREE_NEURONS", "WEIGHT_STORES", "SPRAM_BYTES", "SPRAM_LANES",
+    "LANE_REGISTERS", "check_lane_registers", "fold_error", "check_register_every",
     "check_structure", "tree_depth", "register_levels",
     "schedule_depth", "stage_of",
 ]
@@ -386,7 +386,13 @@ def _network_fields(input_count, input_bits, input_map, layers, register_every, 
 
 @dataclass(frozen=True)
 class ParallelPlan(_NetworkPlan):
-    """Every layer in logic, one inference per clock (:class:`~lwc.hw.TernaryNetwork`)."""
+    """Every layer in logic, one inference per clock (:class:`~lwc.hw.TernaryNetwork`).
+
+    ``stall_free``: the datapath's registers run without a clock enable, and its results wait
+    in an output buffer of :attr:`buffer_depth` entries (see :func:`parallel_plan`).
+    """
+
+    stall_free: bool = False
 
     #: One inference accepted per clock.
     cycles_per_inference = 1
@@ -405,21 +411,43 @@ class ParallelPlan(_NetworkPlan):
         """Latency of each layer stage, in order; ``latency`` adds the argmax stage's."""
         return tuple(p.latency for p in self.layer_plans)
 
+    @property
+    def buffer_depth(self):
+        """Results the output buffer of a :attr:`stall_free` datapath holds (0 otherwise): one
+        more than the latency, so that with ``o.ready`` high an input is taken every clock."""
+        return self.latency + 1 if self.stall_free else 0
+
+
+#: A network pipelined for a clock (``register_every`` set) with at least this many neurons is
+#: built stall-free (:func:`parallel_plan`).
+STALL_FREE_NEURONS = 128
+
 
 def parallel_plan(*, input_count, input_bits, input_map, layers, register_every=None,
-                  keep_adders=True, compress=True, argmax_every=None):
+                  keep_adders=True, compress=True, argmax_every=None, stall_free=None):
     """The :class:`ParallelPlan` of these arguments (see :class:`~lwc.hw.TernaryNetwork`);
     :class:`ValueError` (or :class:`TypeError` for ``register_every`` and ``argmax_every``) when
     they are not valid.
 
     ``argmax_every``, when not ``None``, places the argmax's pipeline registers after every this
     many comparator levels instead of ``register_every``'s: the argmax can be pipelined to the
-    clock without registers in the layers' trees (which would give up their compressor trees).
+    clock without registers in the layers' trees.
+
+    ``stall_free`` (default: when pipelined, ``register_every`` set, with at least
+    :data:`STALL_FREE_NEURONS` neurons) builds the datapath without a stall enable: such a
+    network has thousands of pipeline registers, and one enable reaching all of them across the
+    chip was its critical path (12.75 ns of the MNIST demo net's at 100 MHz on the ECP5-85F, two
+    5 ns routes). Its results wait in an output buffer instead, and ``i.ready`` is low only
+    when the results in flight and waiting would fill it. A small network keeps the enable,
+    which costs less than the buffer (and is what ``lwc verify``'s reference models).
     """
-    return ParallelPlan(**_network_fields(input_count, input_bits, input_map, layers,
-                                          register_every, keep_adders, compress,
-                                          first_register_every=register_every,
-                                          argmax_every=argmax_every))
+    fields = _network_fields(input_count, input_bits, input_map, layers, register_every,
+                             keep_adders, compress, first_register_every=register_every,
+                             argmax_every=argmax_every)
+    if stall_free is None:
+        neurons = sum(len(spec.neurons) for spec in fields["layers"])
+        stall_free = register_every is not None and neurons >= STALL_FREE_NEURONS
+    return ParallelPlan(**fields, stall_free=bool(stall_free))
 
 
 @dataclass(frozen=True)

@@ -412,6 +412,15 @@ class UartNetworkTop(wiring.Component):
             play_addr = Signal(range(words))  # the word on offer to the network
         else:
             features = Signal(count * bits)
+            # A feature is shifted in one cycle after its byte, by registers: the shift enable
+            # reaches every bit of the vector (thousands of flip-flops on MNIST), and the
+            # parser's state logic in front of that fan-out missed 100 MHz on the ECP5.
+            shift = Signal(name="feature_shift")
+            shift_in = Signal(bits, name="feature_in")
+            m.d.sync += shift.eq(0)
+            with m.If(shift):
+                # Feature 0 arrives first and ends up in the lowest bits.
+                m.d.sync += features.eq(Cat(features[bits:], shift_in))
         silence = Signal(range(timeout_cycles + 1))
 
         vec_valid = Signal()  # ``features`` holds a checked vector for the network
@@ -491,8 +500,7 @@ class UartNetworkTop(wiring.Component):
                                 m.d.sync += [frame_word.eq(gathered),
                                              frame_fill.eq(frame_fill + 1)]
                         else:
-                            # Feature 0 arrives first and ends up in the lowest bits.
-                            m.d.sync += features.eq(Cat(features[bits:], byte[:bits]))
+                            m.d.sync += [shift.eq(1), shift_in.eq(byte[:bits])]
                     if bits < 8:
                         with m.If(byte[bits:] != 0):
                             m.d.sync += req_bad.eq(1)

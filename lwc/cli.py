@@ -258,9 +258,9 @@ def _add_architecture_options(p):
                    "streaming)")
 
 
-def _design(net, args, board):
-    """``net`` compiled once, with the datapath that 'lwc compile' with these options would build
-    for ``board`` (a Board, or None for plain Verilog)."""
+def _design(net, args, board, register_every=None):
+    """``net`` compiled once, with the datapath that 'lwc compile' with these options (and
+    ``register_every``) would build for ``board`` (a Board, or None for plain Verilog)."""
     import functools
 
     from .boards.plan import plan_architecture
@@ -269,7 +269,8 @@ def _design(net, args, board):
     planner = functools.partial(plan_architecture, board=board, architecture=args.architecture,
                                 features_per_cycle=args.features_per_cycle, lanes=args.lanes,
                                 weights=args.weights, progress=_say)
-    return compile_design(net, planner=planner, tables=args.tables)
+    return compile_design(net, planner=planner, tables=args.tables,
+                          register_every=register_every)
 
 
 # --- lwc flash -----------------------------------------------------------------------------------
@@ -336,7 +337,7 @@ def _cmd_sim(args):
     if args.board is not None:
         from .boards.registry import get_board
         board = get_board(args.board)
-    design = _design(net, args, board)
+    design = _design(net, args, board, args.register_every)
     if args.netlist:
         report = _sim_netlist(design, x, what, build_dir, args)
     else:
@@ -383,6 +384,9 @@ def _add_sim(sub):
                    "build/<name>-<fingerprint>-sim (-netlist with --netlist; see lwc compile -o)")
     p.add_argument("--board", default=None, help="with --architecture auto: simulate the "
                    "datapath 'lwc compile' builds for this board (without it: parallel)")
+    p.add_argument("--register-every", type=_positive(int), default=None,
+                   help="pipeline register every N adder-tree levels, as 'lwc compile' "
+                   "built it (see the pipelining line of its report; default one per layer)")
     _add_architecture_options(p)
     p.set_defaults(func=_cmd_sim)
 

@@ -62,6 +62,19 @@ def test_plan_starts_at_the_least_pipelining_that_meets_the_target(deep_net):
     assert timing.plan(net, 1000, family) == [(1, fastest)]
 
 
+def test_ecp5_argmax_registered_every_level_at_100mhz(make_network):
+    """On the ECP5 a comparator level of the argmax (a carry-chain comparison, then multiplexers
+    that the next level waits for) takes about as long as two adder levels: the MNIST demo net
+    with its 10-class argmax in one stage placed at 47 MHz for a predicted 101. At 100 MHz the
+    plan registers the argmax after every level, whatever its trees would allow."""
+    net = passes.run(make_network(np.random.default_rng(3), inputs=40, hidden=(32,), outputs=10,
+                                  bits=2, density=0.3, kinds=("step",)))
+    family = BOARDS["ulx3s"].family
+    assert timing.plan(net, 100, family)[0][0] == 1
+    mhz, stage = timing.estimate(net, 2, family)
+    assert mhz < 100 and stage.kind == "compare" and stage.levels == 2
+
+
 # --- retries in compile_net, with a stand-in for the build ---------------------------------
 
 class FakeReport:

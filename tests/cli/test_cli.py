@@ -126,6 +126,21 @@ def test_sim_icarus_random_vectors(net_path, tmp_path):
     assert "0 mismatches" in out and "vectors/s" in out
 
 
+@pytest.mark.subprocess
+@pytest.mark.icarus
+def test_sim_register_every(net_path, tmp_path):
+    """``--register-every`` simulates the pipelining 'lwc compile' builds with it: the latency the
+    testbench measures is that design's, longer than one register per layer."""
+    latencies = []
+    for every in ([], ["--register-every", "1"]):
+        code, out, err = run_cli("sim", net_path, "--vectors", "24", "--simulator", "icarus",
+                                 "--build-dir", tmp_path / f"b{len(every)}", *every)
+        assert code == 0, out + err
+        assert "0 mismatches" in out
+        latencies.append(int(re.search(r"latency (\d+) cycles", out).group(1)))
+    assert latencies[1] > latencies[0]
+
+
 def test_run_against_simulated_board(net_path, tmp_path, capsys):
     from lwc.sim.uart_board import SimulatedBoard
 

@@ -91,6 +91,7 @@ ARGPARSE = [  # exit 2 with argparse's usage line and one error line
     (["compile", "net.pt", "--target", "gates"], "argument --target: invalid choice: 'gates'"),
     (["sim", "net.pt", "--vectors", "0"], "argument --vectors: must be positive, not 0"),
     (["sim", "net.pt", "--seed", "-3"], "argument --seed: must be an integer from 0"),
+    (["sim", "net.pt", "--register-every", "0"], "argument --register-every: must be"),
     (["train", "--input-bits", "0"], "argument --input-bits: must be positive, not 0"),
     (["train", "--sparsity", "1.5"], "argument --sparsity: must be in [0, 1), not 1.5"),
     (["train", "--hidden", "0"], "argument --hidden: must be positive sizes like 64,32"),

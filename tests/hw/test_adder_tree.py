@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lwc.hw import AdderTree, range_shape, register_levels, tree_depth, weighted_sum_range
-from lwc.hw.adder_tree import Term, at_least, check_adder_tree, compressor_sum, schedule_depth
+from lwc.hw.adder_tree import (
+    Term,
+    at_least,
+    check_adder_tree,
+    compressor_cuts,
+    compressor_sum,
+    schedule_depth,
+)
 from lwc.hw.netlist import Netlist, to_amaranth
 
 # Operand ranges as the network produces them: inputs of 1..8 bits, step, ternary, clip outputs.
@@ -212,8 +219,8 @@ def test_schedule_depth():
 class _Compressor(Elaboratable):
     """``compressor_sum`` over operands with the given ranges and signs, as a test fixture."""
 
-    def __init__(self, ranges, signs):
-        self.ranges, self.signs = ranges, signs
+    def __init__(self, ranges, signs, registers=0):
+        self.ranges, self.signs, self.registers = ranges, signs, registers
         self.xs = [Signal(range_shape(lo, hi), name=f"x{k}") for k, (lo, hi) in enumerate(ranges)]
         lo, hi = weighted_sum_range(ranges, signs)
         self.range = (lo, hi)
@@ -222,10 +229,13 @@ class _Compressor(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         nl = Netlist()
+        nl.en = nl.const(1, unsigned(1))
         xs = [nl.input(f"x{k}", x.shape()) for k, x in enumerate(self.xs)]
         nodes = [Term(x, lo, hi, s) for x, (lo, hi), s in zip(xs, self.ranges, self.signs)]
         out = nl.output("sum", self.sum.shape())
-        nl.drive(out, compressor_sum(nl, nodes, *self.range, name="csa"))
+        nl.drive(out, compressor_sum(nl, nodes, *self.range, name="csa",
+                                     registers=self.registers))
+        self.netlist = nl
         to_amaranth(nl, m, {"sum": self.sum, **{f"x{k}": x for k, x in enumerate(self.xs)}})
         return m
 
@@ -255,6 +265,55 @@ def test_compressor_sum(seed):
     sim.run()
     assert got == [ref_sum(signs, v) for v in vectors]
     assert min(got) == dut.range[0] and max(got) == dut.range[1]
+
+
+@pytest.mark.parametrize("registers", [1, 2, 3, 5, 12])
+@pytest.mark.parametrize("seed", range(3))
+def test_compressor_sum_pipelined(seed, registers):
+    """Registers spread over the counter stages: the sum of the vector fed ``registers`` clocks
+    earlier, for a new vector every clock (every bit of a stage registered, none left behind)."""
+    rng = random.Random(seed)
+    kinds = [(0, 1)] * 6 + [(-1, 0), (-1, 1), (0, 3), (-6, 3)]
+    count = rng.choice([7, 20, 56])
+    ranges = [rng.choice(kinds if seed % 2 else [(0, 1)]) for _ in range(count)]
+    signs = [rng.choice([-1, 1]) for _ in range(count)]
+    dut = _Compressor(ranges, signs, registers)
+    vectors = corner_vectors(ranges, signs, rng, n_random=30)
+    got = []
+
+    async def testbench(ctx):
+        for edge in range(len(vectors) + registers):
+            for x, v in zip(dut.xs, vectors[min(edge, len(vectors) - 1)]):
+                ctx.set(x, v)
+            if edge >= registers:
+                got.append(ctx.get(dut.sum))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert got == [ref_sum(signs, v) for v in vectors]
+    # Every path crosses the same number of registers: the cuts are at the places planned.
+    regs = {n.name.split("_")[1] for n in dut.netlist.signals if n.op == "reg"}
+    assert len(regs) == registers
+
+
+def test_compressor_cuts():
+    """The cuts split the steps (counter stages, then the final adder) evenly, the activation
+    after them counted as one more step; beyond one cut per step, the result is delayed."""
+    assert compressor_cuts(9, 0) == ()
+    assert compressor_cuts(9, 1) == (5,)
+    assert compressor_cuts(9, 3) == (3, 5, 8)
+    assert compressor_cuts(2, 1) == (2,)
+    assert compressor_cuts(2, 4) == (1, 2, 3, 3)
+    for stages in range(1, 12):
+        for registers in range(1, 16):
+            cuts = compressor_cuts(stages, registers)
+            assert len(cuts) == registers
+            assert list(cuts) == sorted(cuts) and 1 <= cuts[0] and cuts[-1] <= stages + 1
+            if registers <= stages + 1:
+                assert len(set(cuts)) == registers  # never two in a row while steps are left
 
 
 class _AtLeast(Elaboratable):

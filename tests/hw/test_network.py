@@ -1,6 +1,7 @@
 """TernaryNetwork (built by ``lower``) against the golden model: every label and every score."""
 
 import ast
+import dataclasses
 import pathlib
 import re
 
@@ -17,9 +18,12 @@ from lwc.hw import (
     ActivationSpec,
     LayerSpec,
     NeuronSpec,
+    TernaryNetwork,
     network_verilog,
     parallel_plan,
 )
+from lwc.hw.network import build_parallel
+from lwc.hw.plan import STALL_FREE_NEURONS
 
 from helpers import (
     adversarial_vectors,
@@ -297,6 +301,151 @@ def test_compressor_trees(share, rng, make_network, make_vectors):
         np.testing.assert_array_equal(labels, trace.predictions)
 
 
+@pytest.mark.parametrize("register_every", [1, 2, 3])
+@pytest.mark.parametrize("share", [False, True])
+def test_compressor_trees_pipelined(register_every, share, rng, make_network, make_vectors):
+    """Pipeline registers inside the compressor trees of one-bit layers: every such neuron
+    reading no shared sum made after a register is a compressor tree, with the layer's latency,
+    and the network equals the golden model with gaps and back-pressure."""
+    pipelined = 0  # one-bit layers with registers inside their trees
+    for bits, kinds in [(1, ("step",)), (1, ("ternary",)), (2, ("step",))]:
+        net = make_network(rng, inputs=30, hidden=(24,), outputs=4, bits=bits, density=0.7,
+                           kinds=kinds)
+        net = passes.compile_network(net, share=share)
+        design = plan(net, register_every=register_every)
+        names = {n.name for n in build_parallel(design).signals}
+        for index, layer in enumerate(design.layers):
+            registers = design.layer_plans[index].registers
+            one_bit = index == 0 and bits == 1 or index > 0 and kinds == ("step",)
+            built = {n.origin for n in layer.neurons if f"csa_l{index}_n{n.origin}" in names}
+            if one_bit:
+                assert built, f"layer {index}: no compressor tree"
+                if not share:
+                    assert built == {n.origin for n in layer.neurons if len(n.inputs) > 2}
+                inside = any(name.startswith(f"csa_l{index}_") and re.search(r"_[pr]\d+", name)
+                             for name in names)
+                assert inside == bool(registers), "registers missing from a compressor tree"
+                pipelined += inside
+            else:
+                assert not built
+        x = make_vectors(net, rng, n_random=24)
+        for seed, (p_in, p_out) in enumerate([(0.0, 0.0), (0.3, 0.5)]):
+            check_against_golden(net, x, register_every=register_every, seed=seed, p_in=p_in,
+                                 p_out=p_out)
+    assert pipelined
+
+
+def _stall_free(net, register_every, stall_free=True):
+    """The parallel plan of ``net`` (compiled) with ``stall_free`` forced."""
+    design = plan(compiled(net), register_every=register_every)
+    return dataclasses.replace(design, stall_free=stall_free)
+
+
+@pytest.mark.parametrize("register_every", [None, 1, 2])
+def test_stall_free_back_pressure_and_gaps(register_every, rng, make_network, make_vectors):
+    """The stall-free datapath (no clock enable; an output buffer of latency + 1 results) equals
+    the golden model under input gaps and output back-pressure, long stalls included."""
+    net = make_network(rng, inputs=14, hidden=(10, 6), outputs=4, bits=3, density=0.4)
+    x = make_vectors(net, rng, n_random=48)
+    trace = golden.evaluate(net, x)
+    dut = TernaryNetwork(_stall_free(net, register_every))
+    names = {n.name for n in build_parallel(dut.plan).signals}
+    assert "advance" not in names and f"entry{dut.plan.buffer_depth - 1}" in names
+    assert dut.plan.buffer_depth == dut.latency + 1
+    for seed, (p_in, p_out) in enumerate([(0.0, 0.0), (0.3, 0.5), (0.0, 0.9), (0.6, 0.0)]):
+        labels, scores = rtl_outputs(dut, x, seed=seed, p_in=p_in, p_out=p_out)
+        np.testing.assert_array_equal(scores, trace.scores)
+        np.testing.assert_array_equal(labels, trace.predictions)
+
+
+@pytest.mark.parametrize("register_every", [None, 1, 3])
+def test_stall_free_throughput_latency_and_ready(register_every, rng, make_network):
+    """With ``o.ready`` high: one input per clock and the plan's latency, as with the stall
+    enable. With ``o.ready`` low: ``i.ready`` falls after exactly ``buffer_depth`` inputs, and
+    every one of them comes out, in order, once it rises."""
+    net = make_network(rng, inputs=20, hidden=(16, 12), outputs=5, bits=4, density=0.4)
+    dut = TernaryNetwork(_stall_free(net, register_every))
+    x = rng.integers(0, 16, size=(40, net.input.count))
+    trace = golden.evaluate(net, x)
+    seen, taken = {}, []
+
+    async def testbench(ctx):
+        ctx.set(dut.o.ready, 1)
+        for edge in range(len(x) + dut.latency + 2):
+            feeding = edge < len(x)
+            ctx.set(dut.i.valid, feeding)
+            if feeding:
+                ctx.set(dut.i.payload, [int(v) for v in x[edge]])
+            *_, ready, valid, payload = await ctx.tick().sample(
+                dut.i.ready, dut.o.valid, dut.o.payload)
+            assert ready, "input stalled with the output ready"
+            if valid:
+                seen[edge] = (payload.label, list(payload.scores))
+        # Blocked output: the buffer fills, then i.ready falls.
+        ctx.set(dut.o.ready, 0)
+        ctx.set(dut.i.valid, 1)
+        accepted = 0
+        for _ in range(3 * dut.plan.buffer_depth):
+            ctx.set(dut.i.payload, [int(v) for v in x[accepted % len(x)]])
+            *_, ready = await ctx.tick().sample(dut.i.ready)
+            accepted += ready
+        ctx.set(dut.i.valid, 0)
+        assert accepted == dut.plan.buffer_depth
+        ctx.set(dut.o.ready, 1)
+        for _ in range(2 * dut.plan.buffer_depth):
+            *_, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
+            if valid:
+                taken.append((payload.label, list(payload.scores)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert sorted(seen) == [k + dut.latency for k in range(len(x))]
+    for k in range(len(x)):
+        assert seen[k + dut.latency] == (trace.predictions[k], trace.scores[k].tolist())
+    assert taken == [(trace.predictions[k], trace.scores[k].tolist())
+                     for k in range(dut.plan.buffer_depth)]
+
+
+def test_stall_free_rule():
+    """Pipelined networks of at least STALL_FREE_NEURONS neurons are stall-free; smaller ones,
+    and any network with one register per layer, keep the stall enable."""
+    def layers(hidden):
+        step = LayerSpec(ActivationSpec("step"), tuple(
+            NeuronSpec((k % 8, 8 + k % 5), (1, -1), (1,), k) for k in range(hidden)))
+        out = LayerSpec(ActivationSpec("linear"), (
+            NeuronSpec(tuple(range(hidden)), (1,) * hidden, (0,), 0),
+            NeuronSpec((0,), (1,), (0,), 1)))
+        return (step, out)
+
+    def build(hidden, register_every):
+        return parallel_plan(input_count=16, input_bits=2, input_map=tuple(range(16)),
+                             layers=layers(hidden), register_every=register_every)
+
+    assert build(STALL_FREE_NEURONS - 2, 2).stall_free
+    assert not build(STALL_FREE_NEURONS - 3, 2).stall_free
+    assert not build(STALL_FREE_NEURONS, None).stall_free
+    assert build(STALL_FREE_NEURONS, None).buffer_depth == 0
+    assert build(STALL_FREE_NEURONS, 1).buffer_depth == build(STALL_FREE_NEURONS, 1).latency + 1
+
+
+@pytest.mark.icarus
+@pytest.mark.parametrize("register_every", [None, 2])
+def test_stall_free_verilog_matches_golden(register_every, rng, make_network, make_vectors,
+                                           tmp_path):
+    """The stall-free datapath in the Verilog lwc writes (its buffer's feedback wires are read
+    before they are driven), in Icarus."""
+    net = make_network(rng, inputs=12, hidden=(8,), outputs=3, bits=1, density=0.5,
+                       kinds=("step",))
+    dut = _stall_free(net, register_every)
+    x = make_vectors(net, rng, n_random=32)
+    labels, scores = iverilog_outputs(network_verilog(dut), dut, x, tmp_path)
+    trace = golden.evaluate(net, x)
+    np.testing.assert_array_equal(scores, trace.scores)
+    np.testing.assert_array_equal(labels, trace.predictions)
+
+
 @pytest.mark.yosys
 def test_keep_attribute_on_adders():
     net = passes.run(_named_net())
@@ -310,8 +459,10 @@ def test_keep_attribute_on_adders():
 
 
 @pytest.mark.icarus
-@pytest.mark.parametrize("config", ["mixed", "dense-clip", "deep-ternary", "wide-bits"])
-@pytest.mark.parametrize("register_every, compress", [(None, False), (1, False), (None, True)])
+@pytest.mark.parametrize("config", ["mixed", "dense-clip", "deep-ternary", "wide-bits",
+                                    "sparse-step"])
+@pytest.mark.parametrize("register_every, compress", [(None, False), (1, False), (None, True),
+                                                      (2, True)])
 def test_verilog_writer_matches_golden(config, register_every, compress, rng, make_network,
                                        make_vectors, tmp_path):
     """The Verilog the network writes itself (what ``lwc compile`` exports) in Icarus."""
