@@ -25,6 +25,7 @@ from lwc.errors import BuildError, UsageError
 
 from .board import Board
 from .family import ICE40
+from .pll import report_line as pll_report_line
 from .registry import get_board
 from .toolchain import run_tool, tool_path, tool_versions, toolchain_env
 
@@ -194,10 +195,7 @@ class BuildReport:
             lines.append(f"clock: {self.clock_mhz:g} MHz requested, {self.fmax_mhz:.2f} MHz "
                          f"achieved ({self.clock_net}): {verdict}")
         if self.pll is not None:
-            p = self.pll
-            lines.append(f"PLL: {p['mhz']:g} MHz = {p['ref_mhz']:g} MHz / {p['divr'] + 1} x "
-                         f"{p['divf'] + 1} / {2 ** p['divq']} ({p['primitive']}, DIVR {p['divr']} "
-                         f"DIVF {p['divf']} DIVQ {p['divq']} FILTER_RANGE {p['filter_range']})")
+            lines.append(f"PLL: {pll_report_line(self.pll)}")
         if self.critical_path:
             delay = f" {self.critical_path_ns:.2f} ns" if self.critical_path_ns else ""
             lines.append(f"critical path{delay}: {_path_text(self.critical_path)}")

@@ -77,9 +77,11 @@ class Family:
     def signal_constraints(self, text, top):
         """The constraint file ``text`` with the clock constraints Amaranth writes for signals
         (``add_clock_constraint``: ``set_frequency top.clk 48.0``) named as nextpnr knows them
-        once the design ``top`` is flattened (``clk``); port constraints are kept as they are."""
+        once the design ``top`` is flattened (``clk``; in an ``.lpf``, where Amaranth names the
+        signal by its place in the hierarchy, ``FREQUENCY NET "clock.pll.clk"`` becomes
+        ``FREQUENCY NET "clk"``, the net Yosys keeps); port constraints are kept as they are."""
         if self.constraints_suffix != ".pcf":
-            return text
+            return re.sub(r'^(FREQUENCY NET ")[^"]*\.([^".]+")', r"\1\2", text, flags=re.M)
         return re.sub(rf"^set_frequency {re.escape(top)}\.", "set_frequency ", text, flags=re.M)
 
 

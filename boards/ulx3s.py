@@ -1,7 +1,8 @@
 """Radiona ULX3S, 85F variant: ECP5 LFE5U-85F-6BG381C, 25 MHz oscillator, FT231X for UART and JTAG.
 
 Programmed over JTAG by ``openFPGALoader -b ulx3s -m`` (configuration SRAM), as amaranth-boards
-does.
+does. A clock target above the oscillator (``--fmax``) runs the design from the ECP5 PLL,
+``EHXPLLL`` (:mod:`lwc.boards.pll`).
 """
 
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
@@ -21,4 +22,5 @@ ULX3S = Board(
     program_args=("-b", "ulx3s", "-m"),
     uart=True,
     family=ECP5,
+    pll="EHXPLLL",
 )

@@ -5,7 +5,7 @@ from amaranth import ClockDomain, Elaboratable, Module, Signal
 from amaranth.lib import io
 
 from lwc.boards import BOARDS, build, get_board
-from lwc.boards.pll import Pll, PllClock, board_pll, ice40_pll
+from lwc.boards.pll import Ecp5Pll, Pll, PllClock, board_pll, ecp5_pll, ice40_pll, report_line
 from lwc.errors import UsageError
 
 # icepll -i 12 -o F (IceStorm), simple feedback: what it prints for F.
@@ -76,9 +76,52 @@ def test_board_pll_only_above_the_oscillator_on_a_pll_board():
     # Between the oscillator and the PLL's least output the oscillator is the closest below.
     assert board_pll(icebreaker, 16) is None
     assert board_pll(icebreaker, 48) == ice40_pll(12.0, 48)
+    ulx3s = get_board("ulx3s")
+    assert ulx3s.pll == "EHXPLLL"
+    assert board_pll(ulx3s, 25) is None and board_pll(ulx3s, 100) == ecp5_pll(25.0, 100)
+    # The ECP5 PLL's closest output at or below 26 MHz is the oscillator's 25: no PLL.
+    assert board_pll(ulx3s, 26) is None
     for name, board in BOARDS.items():
-        if name != "icebreaker":
+        if name not in ("icebreaker", "ulx3s"):
             assert board.pll is None and board_pll(board, 48) is None, name
+
+
+# ecppll -i REF -o F (Project Trellis): CLKI_DIV, CLKFB_DIV, CLKOP_DIV, CLKOP_CPHASE.
+ECPPLL = [
+    (25, 100, (1, 4, 6, 2), 100.0),
+    (12, 16, (3, 4, 37, 18), 16.0),
+]
+
+
+@pytest.mark.parametrize(("ref", "mhz", "settings", "achieved"), ECPPLL)
+def test_ecp5_pll_agrees_with_ecppll(ref, mhz, settings, achieved):
+    pll = ecp5_pll(float(ref), mhz)
+    assert (pll.clki_div, pll.clkfb_div, pll.clkop_div, pll.cphase) == settings
+    assert pll.mhz == pytest.approx(achieved)
+
+
+@pytest.mark.parametrize("mhz", [30, 48, 66.6, 100, 124.1, 200, 400, 1000])
+def test_ecp5_pll_is_the_closest_at_or_below(mhz):
+    pll = ecp5_pll(25.0, mhz)
+    assert pll.mhz <= mhz * (1 + 1e-12)
+    assert 3.125 <= pll.pfd_mhz <= 400 and 400 <= pll.vco_mhz <= 800 and pll.mhz <= 400
+    better = [ref for ref in (Ecp5Pll(25.0, i, f, o) for i in range(1, 129)
+                              for f in range(1, 81) for o in range(1, 129))
+              if 3.125 <= ref.pfd_mhz <= 400 and 400 <= ref.vco_mhz <= 800
+              and 3.125 <= ref.mhz <= 400 and pll.mhz * (1 + 1e-9) < ref.mhz <= mhz]
+    assert better == []
+
+
+def test_ecp5_pll_report_and_refusal():
+    pll = ecp5_pll(25.0, 100)
+    entry = pll.to_dict()
+    assert json.loads(json.dumps(entry)) == entry
+    assert entry["primitive"] == "EHXPLLL" and entry["vco_mhz"] == 600.0
+    assert report_line(entry) == ("100 MHz = 25 MHz / 1 x 4 (EHXPLLL, CLKI_DIV 1 CLKFB_DIV 4 "
+                                  "CLKOP_DIV 6, VCO 600 MHz)")
+    assert report_line(ice40_pll(12.0, 60).to_dict()).startswith("60 MHz = 12 MHz / 1 x 80 / 16")
+    with pytest.raises(UsageError, match="the ECP5 PLL cannot make 2 MHz or less"):
+        ecp5_pll(25.0, 2)
 
 
 class Counter(Elaboratable):
@@ -126,6 +169,24 @@ def test_pll_build_meets_its_frequency(tmp_path):
     assert report.fmax_mhz >= 60 and report.timing_met
     assert "PLL: 60 MHz = 12 MHz / 1 x 80 / 16" in report.table()
     assert json.loads((tmp_path / "report.json").read_text())["pll"]["mhz"] == 60.0
+
+
+@pytest.mark.yosys
+@pytest.mark.slow
+def test_ecp5_pll_build_meets_its_frequency(tmp_path):
+    pll = ecp5_pll(25.0, 100)
+    report = build(Counter(PllClock(pll)), "ulx3s", tmp_path, pll=pll,
+                   progress=lambda line: None)
+    assert report.clock_mhz == 100.0 and report.pll == pll.to_dict()
+    assert report.cells.get("EHXPLLL") == 1
+    lpf = (tmp_path / "top.lpf").read_text()
+    assert 'FREQUENCY NET "clk" 100000000' in lpf
+    # nextpnr-ecp5 names the clock by its global network.
+    assert report.clock_net == "$glbnet$clk"
+    assert report.clocks["$glbnet$clk"]["constraint"] == pytest.approx(100.0, rel=1e-3)
+    assert "ignoring clock constraint" not in (tmp_path / "top.nextpnr.log").read_text()
+    assert report.fmax_mhz >= 100 and report.timing_met
+    assert "PLL: 100 MHz = 25 MHz / 1 x 4 (EHXPLLL" in report.table()
 
 
 @pytest.mark.yosys
