@@ -54,6 +54,9 @@ _SPRAM_LOADER_CELLS = 300
 # build (the MNIST net of docs/benchmarks.md, "The UP5K at 48 MHz": 3,126 placed logic cells,
 # estimated 2,903).
 _FOLD_ROM_CELLS = 0.2
+# A sequential output layer (hw.plan.TailPlan): its step counter, read-ahead address and valid
+# bits (not fitted: counted from the design).
+_TAIL_CONTROL_CELLS = 24
 #: iCE40 block RAM geometries (width, depth) a memory can be cut into.
 _BRAM_MODES = ((16, 256), (8, 512), (4, 1024), (2, 2048))
 
@@ -211,16 +214,42 @@ def _fold_cells(component):
             + neurons * (component.lanes * term_bits + component.lanes * width))
 
 
+def _sequential_tail_cells(tail, score_ranges):
+    """Structural cells of a sequential output layer (:class:`~lwc.hw.plan.TailPlan`) and its
+    sequential argmax: per class, one term per lane (a multiplexer per bit of the term, or a
+    small multiplier), the adder tree over the lanes into the step's register and the
+    accumulator's adder (one cell per output bit each); its weight ROM is block RAM (in the
+    plan's :attr:`~lwc.hw.plan.StreamingPlan.memories`)."""
+    lanes = len(tail.weights[0])
+    cells = _TAIL_CONTROL_CELLS
+    for part, acc in zip(tail.part_ranges, tail.acc_ranges):
+        part_width = range_shape(*part).width
+        per_term = part_width if tail.ternary else part_width * tail.weight_bits[0]
+        # A term per lane (its bits), the lanes' adder tree (about a part-wide adder per lane),
+        # and the accumulator.
+        cells += lanes * per_term + max(lanes - 1, 0) * part_width + range_shape(*acc).width
+    # The argmax, one class a clock: a multiplexer over the scores, a comparator, the best
+    # score and the label.
+    width = max(range_shape(lo, hi).width for lo, hi in score_ranges)
+    label = max(1, (len(score_ranges) - 1).bit_length())
+    return cells + width * (len(score_ranges) // 2 + 3) + label
+
+
 def estimate_streaming(net, component, *, with_top=True):
     """:class:`Estimate` of ``net`` as the streaming design ``component`` (a
     :class:`~lwc.hw.plan.StreamingPlan`: lanes, memories, transfers and cycles; nothing is
     built), behind the UART front end when ``with_top`` (which then keeps the frame in one more
     memory instead of a shift register). A table in SPRAM (``weights="spram"``) takes no block
     RAM but its SPRAM blocks and the boot loader's cells. A second layer folded into the lanes
-    (``fold``) is accumulators, not trees, and the lanes keep no chain of activations."""
+    (``fold``) is accumulators, not trees, and the lanes keep no chain of activations. A
+    sequential output layer (``component.tail_plan``) replaces the parallel layers after the
+    first by :func:`_sequential_tail_cells` and its weight ROM."""
     tail, inputs = _logic_cells(net, first=component.first_parallel)
     act_bits = 0 if component.fold else \
         sum(range_shape(lo, hi).width for lo, hi in inputs[1] if lo != hi)
+    if component.tail_plan is not None:
+        # The activations go to block RAM, not chains of registers.
+        tail, act_bits = _sequential_tail_cells(component.tail_plan, inputs[-1]), 0
     cells = (_STREAM_CELLS + component.lanes * _LANE_CELLS_PER_BIT * component.input_bits
              + _ACTIVATION_CELLS * act_bits + _PARALLEL_SCALE * tail
              + _fold_cells(component))

@@ -23,7 +23,7 @@ LANE_CHOICES = (8, 4, 2, 1)
 
 
 def plan_architecture(compiled, board=None, architecture="auto", *, features_per_cycle=None,
-                      lanes=None, weights=None, progress=print):
+                      lanes=None, weights=None, tail=None, progress=print):
     """Choose the datapath of ``compiled`` (a :class:`~lwc.compiler.ir.CompiledNetwork`) for
     ``board``; return an :class:`~lwc.compiler.architecture.ArchitecturePlan`.
 
@@ -36,7 +36,10 @@ def plan_architecture(compiled, board=None, architecture="auto", *, features_per
     streaming. Without a board, or on a family without a fitted model, nothing is estimated:
     ``auto`` is parallel (see :func:`~lwc.compiler.architecture.requested`). ``weights``
     (``"bram"`` by default, or ``"spram"``) is where a streaming network's first-layer table is
-    stored; ``"spram"`` asks for streaming and a board with SPRAM.
+    stored; ``"spram"`` asks for streaming and a board with SPRAM. ``tail`` (``"auto"`` by
+    default, ``"parallel"`` or ``"sequential"``, :data:`~lwc.compiler.architecture.TAILS`) is
+    how a streaming network's output layer is built; ``auto`` takes the parallel one (fewer
+    cycles) for each lane count unless only the sequential one fits.
 
     Raises
     ------
@@ -44,22 +47,22 @@ def plan_architecture(compiled, board=None, architecture="auto", *, features_per
         Unknown ``architecture`` or ``weights``, streaming options for a parallel datapath, or
         ``weights="spram"`` for a board without SPRAM.
     """
-    check_options(architecture, features_per_cycle, lanes, weights)
+    check_options(architecture, features_per_cycle, lanes, weights, tail)
     if weights == "spram" and board is not None and not board.capacity.spram:
         raise UsageError(f"--weights spram needs a board with SPRAM (an iCE40 UltraPlus, such "
                          f"as the icebreaker); the {board.name} ({board.part}) has none")
     if board is None or architecture == Parallel.name:
         return requested(compiled, architecture, features_per_cycle=features_per_cycle,
-                         lanes=lanes, weights=weights)
+                         lanes=lanes, weights=weights, tail=tail)
     model = model_for(board.family)
     if model is None:
         plan = requested(compiled, architecture, features_per_cycle=features_per_cycle,
-                         lanes=lanes, weights=weights)
+                         lanes=lanes, weights=weights, tail=tail)
         progress(f"architecture: {plan.architecture.name} (no resource model is fitted for "
                  f"{board.family.title}: nothing estimated)")
         return plan
     capacity = board.capacity
-    streaming_options = streaming_requested(features_per_cycle, lanes, weights)
+    streaming_options = streaming_requested(features_per_cycle, lanes, weights, tail)
     if architecture == "auto":
         parallel = model.parallel(compiled)
         if parallel.fits(capacity) and not streaming_options:
@@ -72,19 +75,29 @@ def plan_architecture(compiled, board=None, architecture="auto", *, features_per
                      f"cells, the {board.name} has {capacity.logic_cells:,}: streaming")
     features = streaming_features(compiled, features_per_cycle)
     choices = (lanes,) if lanes is not None else LANE_CHOICES
+    # The tails tried for each lane count, fastest first: a sequential one only where the output
+    # layer directly follows the first.
+    tails = ((tail,) if tail in ("parallel", "sequential") else
+             ("parallel", "sequential") if len(compiled.layers) == 2 else ("parallel",))
     for count in choices:
-        streaming = Streaming(features, count, weights or "bram")
-        estimate = model.streaming(compiled, lowering.plan(compiled, streaming))
+        for kind in tails:
+            streaming = Streaming(features, count, weights or "bram", tail=kind)
+            estimate = model.streaming(compiled, lowering.plan(compiled, streaming))
+            if estimate.fits(capacity):
+                break
         if estimate.fits(capacity) or count == choices[-1]:
             break
     progress(f"architecture: streaming, {estimate.lanes} lane(s), {features} features per "
-             f"transfer, {estimate.cycles_per_inference:,} cycles per inference: estimated "
+             f"transfer, "
+             + ("sequential output layer, " if streaming.tail == "sequential" else "")
+             + f"{estimate.cycles_per_inference:,} cycles per inference: estimated "
              f"{estimate.logic_cells:,}/{capacity.logic_cells:,} logic cells, "
              f"{estimate.block_rams}/{capacity.block_rams} block RAMs"
              + (f", {estimate.spram_blocks}/{capacity.spram} SPRAM blocks"
                 if streaming.weights == "spram" else "")
              + f": {fit_text(estimate, board)}")
-    return ArchitecturePlan(Streaming(features, estimate.lanes, streaming.weights), estimate)
+    return ArchitecturePlan(Streaming(features, estimate.lanes, streaming.weights,
+                                      tail=streaming.tail), estimate)
 
 
 def fit_text(estimate, board):

@@ -14,7 +14,7 @@ from typing import ClassVar
 from lwc.errors import UsageError
 
 __all__ = ["Parallel", "Streaming", "PARALLEL", "ArchitecturePlan", "ARCHITECTURES", "CHOICES",
-           "WEIGHTS", "DEFAULT_FEATURES_PER_CYCLE", "check_options", "streaming_features",
+           "WEIGHTS", "TAILS", "DEFAULT_FEATURES_PER_CYCLE", "check_options", "streaming_features",
            "streaming_requested", "requested"]
 
 #: Features per transfer of a streaming network unless chosen: a 16-bit block RAM word of the
@@ -24,6 +24,12 @@ DEFAULT_FEATURES_PER_CYCLE = 8
 #: ``bram``, ROMs in block RAM that the bitstream initialises (the default); ``spram``, the iCE40
 #: UltraPlus SPRAM, loaded from the board's SPI flash at boot (``weights.bin``, docs/spram.md).
 WEIGHTS = ("bram", "spram")
+#: How a streaming network's output layer is built (``lwc compile --tail``): ``parallel``, in
+#: logic (a compressor tree per class); ``sequential``, one first-layer neuron per lane per clock
+#: after the lanes, from a ROM of output weights (only when the output layer follows the first,
+#: :class:`~lwc.hw.plan.TailPlan`); ``auto``, sequential when a board's resource model finds the
+#: parallel one does not fit and the sequential one does (parallel without a board).
+TAILS = ("auto", "parallel", "sequential")
 
 
 def _check_positive(name, value):
@@ -52,7 +58,8 @@ class Streaming:
     registers each lane adds for a faster clock (:data:`lwc.hw.plan.LANE_REGISTERS`; chosen for
     a board's clock target by :func:`lwc.boards.timing.lane_registers`); ``fold`` accumulates
     the second layer in the lanes instead of building its adder trees (see
-    :class:`~lwc.hw.plan.StreamingPlan`).
+    :class:`~lwc.hw.plan.StreamingPlan`); ``tail`` (``parallel`` or ``sequential``, see
+    :data:`TAILS`) how the output layer is built.
     """
 
     features_per_cycle: int = DEFAULT_FEATURES_PER_CYCLE
@@ -60,12 +67,15 @@ class Streaming:
     weights: str = "bram"
     lane_registers: tuple = ()
     fold: bool = False
+    tail: str = "parallel"
     name: ClassVar[str] = "streaming"
 
     def __post_init__(self):
         _check_positive("features_per_cycle", self.features_per_cycle)
         _check_positive("lanes", self.lanes)
         _check_weights(self.weights)
+        if self.tail not in TAILS[1:]:
+            raise UsageError(f"unknown tail {self.tail!r} (choose from: {', '.join(TAILS[1:])})")
 
 
 def _check_weights(weights):
@@ -91,10 +101,15 @@ class ArchitecturePlan:
     estimate: object = None
 
 
-def check_options(architecture, features_per_cycle=None, lanes=None, weights=None):
-    """Refuse an unknown ``architecture`` (one of :data:`CHOICES`) or ``weights`` (one of
-    :data:`WEIGHTS`, ``None`` for the default), or streaming options that are not positive
-    integers or do not apply."""
+def check_options(architecture, features_per_cycle=None, lanes=None, weights=None, tail=None):
+    """Refuse an unknown ``architecture`` (one of :data:`CHOICES`), ``weights`` (one of
+    :data:`WEIGHTS`, ``None`` for the default) or ``tail`` (one of :data:`TAILS`, ``None`` for
+    ``auto``), or streaming options that are not positive integers or do not apply."""
+    if tail is not None and tail not in TAILS:
+        raise UsageError(f"unknown tail {tail!r} (choose from: {', '.join(TAILS)})")
+    if architecture == Parallel.name and tail == "sequential":
+        raise UsageError("--tail sequential builds the streaming architecture's output layer; "
+                         "a parallel network has none of its own")
     if architecture not in CHOICES:
         raise UsageError(f"unknown architecture {architecture!r} (choose from: "
                          f"{', '.join(CHOICES)})")
@@ -111,9 +126,10 @@ def check_options(architecture, features_per_cycle=None, lanes=None, weights=Non
                          "table; a parallel network has no table")
 
 
-def streaming_requested(features_per_cycle=None, lanes=None, weights=None):
+def streaming_requested(features_per_cycle=None, lanes=None, weights=None, tail=None):
     """Whether these options only make sense for a streaming network (``auto`` then streams)."""
-    return features_per_cycle is not None or lanes is not None or weights == "spram"
+    return (features_per_cycle is not None or lanes is not None or weights == "spram"
+            or tail == "sequential")
 
 
 def streaming_features(compiled, features_per_cycle=None):
@@ -123,14 +139,16 @@ def streaming_features(compiled, features_per_cycle=None):
 
 
 def requested(compiled, architecture="auto", *, features_per_cycle=None, lanes=None,
-              weights=None):
+              weights=None, tail=None):
     """The :class:`ArchitecturePlan` for these options when no board decides: ``auto`` is
     parallel unless a streaming option is given (``--weights spram`` is one); a streaming
     network takes ``features_per_cycle`` (default :data:`DEFAULT_FEATURES_PER_CYCLE`, at most
-    the input count), ``lanes`` (default 1) and ``weights`` (default ``bram``)."""
-    check_options(architecture, features_per_cycle, lanes, weights)
-    streaming_options = streaming_requested(features_per_cycle, lanes, weights)
+    the input count), ``lanes`` (default 1), ``weights`` (default ``bram``) and ``tail``
+    (``auto`` is ``parallel`` here)."""
+    check_options(architecture, features_per_cycle, lanes, weights, tail)
+    streaming_options = streaming_requested(features_per_cycle, lanes, weights, tail)
     if architecture == Parallel.name or (architecture == "auto" and not streaming_options):
         return ArchitecturePlan(Parallel())
     return ArchitecturePlan(Streaming(streaming_features(compiled, features_per_cycle), lanes or 1,
-                                      weights or "bram"))
+                                      weights or "bram",
+                                      tail="sequential" if tail == "sequential" else "parallel"))

@@ -21,6 +21,7 @@ __all__ = [
     "ParallelPlan", "StreamingPlan", "LanePlan", "parallel_plan", "streaming_plan",
     "encode_neuron", "STALL_FREE_NEURONS", "WEIGHT_STORES", "SPRAM_BYTES", "SPRAM_LANES",
     "LANE_REGISTERS", "check_lane_registers", "fold_error", "check_register_every",
+    "TAILS", "TailPlan", "tail_plan",
     "check_structure", "tree_depth", "register_levels",
     "schedule_depth", "stage_of",
 ]
@@ -30,6 +31,11 @@ __all__ = [
 #: the iCE40 UltraPlus SPRAM (loaded from SPI flash at boot, :class:`~lwc.hw.spram_table.
 #: SpramTable`).
 WEIGHT_STORES = ("bram", "spram")
+#: How a streaming network computes the layer after the first when it is the output layer:
+#: ``parallel``, in logic as in :class:`~lwc.hw.TernaryNetwork` (a compressor tree per class over
+#: every first-layer activation); ``sequential``, one first-layer neuron per lane per clock after
+#: the lanes finish, from a ROM of output weights (:class:`TailPlan`).
+TAILS = ("parallel", "sequential")
 #: Bytes of SPRAM in an iCE40UP5K: four SB_SPRAM256KA blocks of 16,384 x 16 bits.
 SPRAM_BYTES = 4 * 16384 * 2
 #: The most lanes an SPRAM table serves: one byte of its widest word (64 bits) per lane.
@@ -516,6 +522,105 @@ def encode_neuron(positions, weights, *, base, delta_bits):
 
 
 @dataclass(frozen=True)
+class TailPlan:
+    """The output layer of a streaming network computed sequentially (``tail="sequential"``).
+
+    When the lanes are done, register ``t`` of lane ``k``'s chain holds the activation of its
+    ``t``-th neuron, ``neuron(k, t)``. In ``steps`` clocks, one per neuron of the longest lane,
+    every chain shifts its activations out, and each class ``c`` adds ``sum over lanes of
+    a(k, t) * w[c, neuron(k, t)]`` to an accumulator that started at ``inits[c]`` (the class's
+    bias plus what the constant first-layer neurons give); one more clock adds the last step, and
+    the accumulators hold the scores; then an argmax takes one class per clock (``numpy.argmax``:
+    the first greatest). ``weights[t][k][c]`` is that weight (0 past the end of a
+    shorter lane): word ``t`` of the tail's weight ROM, field ``k * n_classes + c`` of
+    ``weight_bits`` bits (:meth:`words`). ``part_ranges`` and ``acc_ranges`` are the intervals of
+    a step's sum over the lanes and of the accumulator of each class.
+    """
+
+    steps: int
+    weights: tuple[tuple[tuple[int, ...], ...], ...]
+    weight_bits: tuple[int, bool]
+    inits: tuple[int, ...]
+    part_ranges: tuple[tuple[int, int], ...]
+    acc_ranges: tuple[tuple[int, int], ...]
+
+    @property
+    def cycles(self):
+        """Clocks from the lanes' last to the output: ``steps`` shifts, the last addition, and
+        the argmax's one class per clock."""
+        return self.steps + 1 + len(self.inits)
+
+    @property
+    def ternary(self):
+        """Whether every weight is -1, 0 or +1 (a multiplexer, not a multiplier, per term)."""
+        return all(abs(w) <= 1 for word in self.weights for lane in word for w in lane)
+
+    @property
+    def word_width(self):
+        """Bits of a weight ROM word: a field for every lane and class."""
+        lanes = len(self.weights[0]) if self.weights else 0
+        classes = len(self.inits)
+        return lanes * classes * self.weight_bits[0]
+
+    def words(self):
+        """The weight ROM's words, field ``k * n_classes + c`` of word ``t`` holding
+        ``weights[t][k][c]`` in two's complement."""
+        width = self.weight_bits[0]
+        mask = (1 << width) - 1
+        return tuple(sum((w & mask) << (f * width)
+                         for f, w in enumerate(w for lane in word for w in lane))
+                     for word in self.weights)
+
+
+def _expanded_weights(spec, input_count):
+    """Each neuron of ``spec`` as ``{input: weight}`` over the layer's inputs, its shared nodes
+    expanded (weights that cancel dropped)."""
+    nodes = []
+
+    def expand(inputs, weights):
+        terms = {}
+        for i, w in zip(inputs, weights):
+            for j, v in (nodes[i - input_count] if i >= input_count else {i: 1}).items():
+                terms[j] = terms.get(j, 0) + w * v
+        return {j: w for j, w in terms.items() if w}
+
+    for node in spec.shared:
+        nodes.append(expand(node.inputs, node.weights))
+    return [expand(n.inputs, n.weights) for n in spec.neurons]
+
+
+def tail_plan(layers, first_outputs, lane_plans, input_count):
+    """The :class:`TailPlan` of the output layer ``layers[1]`` after the first layer, whose
+    activations take ``first_outputs`` and are computed by ``lane_plans``; ``input_count`` is
+    the number of first-layer neurons (the output layer's inputs)."""
+    assert len(layers) == 2 and lane_plans
+    columns = _expanded_weights(layers[1], input_count)
+    steps = max(len(lane.neurons) for lane in lane_plans)
+    weights = tuple(tuple(tuple(col.get(lane.neurons[t], 0) if t < len(lane.neurons) else 0
+                                for col in columns) for lane in lane_plans)
+                    for t in range(steps))
+    every = [w for word in weights for lane in word for w in lane]
+    weight_bits = semantics.range_bits(min(every + [-1]), max(every + [1]))
+    inits, parts, accs = [], [], []
+    for col, neuron in zip(columns, layers[1].neurons):
+        init = neuron.params[0] + sum(w * first_outputs[j][0] for j, w in col.items()
+                                      if first_outputs[j][0] == first_outputs[j][1])
+        lo = hi = 0
+        for lane in lane_plans:
+            bounds = [semantics.term_bounds(*first_outputs[j], col.get(j, 0))
+                      for j in lane.neurons]
+            lo += min(0, *(b[0] for b in bounds))
+            hi += max(0, *(b[1] for b in bounds))
+        inits.append(init)
+        parts.append((lo, hi))
+        terms = [semantics.term_bounds(*first_outputs[j], w) for j, w in col.items()
+                 if first_outputs[j][0] != first_outputs[j][1]]
+        accs.append((init + sum(min(0, t[0]) for t in terms),
+                     init + sum(max(0, t[1]) for t in terms)))
+    return TailPlan(steps, weights, weight_bits, tuple(inits), tuple(parts), tuple(accs))
+
+
+@dataclass(frozen=True)
 class StreamingPlan(_NetworkPlan):
     """The first layer computed neuron by neuron from block RAM, the rest in parallel
     (:class:`~lwc.hw.StreamingNetwork`; the module docstring of :mod:`lwc.hw.streaming` describes
@@ -532,7 +637,9 @@ class StreamingPlan(_NetworkPlan):
     second layer is no adder tree: each of its neurons is an accumulator that starts at
     ``fold_inits[o]`` (its activation's offset, as a lane's, plus the first layer's constant
     neurons' terms) and adds each first-layer activation, times its weight
-    (:attr:`LanePlan.next_weights`), as a lane finishes it.
+    (:attr:`LanePlan.next_weights`), as a lane finishes it. ``tail_plan`` is the sequential
+    output layer's :class:`TailPlan`, ``None`` when the layers after the first are built in
+    parallel (or folded).
     """
 
     features_per_cycle: int
@@ -543,6 +650,7 @@ class StreamingPlan(_NetworkPlan):
     lane_registers: tuple[str, ...] = ()
     fold: bool = False
     fold_inits: tuple[int, ...] = ()
+    tail_plan: "TailPlan | None" = None
 
     @property
     def lanes(self):
@@ -620,15 +728,33 @@ class StreamingPlan(_NetworkPlan):
     def layer_latencies(self):
         """Cycles of each layer stage: the sequential phase (:attr:`run_cycles`, plus the cycle
         in which its activations, or the folded layer's, are offered to the next layer), then
-        each parallel layer's."""
+        each parallel layer's, or with a sequential tail the output layer's
+        :attr:`TailPlan.steps`."""
+        if self.tail_plan is not None:
+            return (self.run_cycles + 1, self.tail_plan.steps)
         return (self.run_cycles + 1,
                 *(p.latency for p in self.layer_plans[self.first_parallel:]))
 
     @property
+    def argmax_latency(self):
+        """Cycles of the argmax stage: its comparator tree's registers and its output one, or
+        with a sequential tail one per class and the output's."""
+        if self.tail_plan is not None:
+            return len(self.tail_plan.inits) + 1
+        return len(self.argmax_registers) + 1
+
+    @property
+    def tail(self):
+        """How the output layer is built (one of :data:`TAILS`)."""
+        return "parallel" if self.tail_plan is None else "sequential"
+
+    @property
     def cycles_per_inference(self):
         """Cycles between inferences when transfers come back to back and ``o.ready`` stays
-        high: ``transfers_per_vector + run_cycles``."""
-        return self.transfers_per_vector + self.run_cycles
+        high: ``transfers_per_vector + run_cycles``, plus a sequential tail's
+        :attr:`TailPlan.cycles` (``i.ready`` stays low while it runs)."""
+        tail = 0 if self.tail_plan is None else self.tail_plan.cycles
+        return self.transfers_per_vector + self.run_cycles + tail
 
     # The entry table in SPRAM: one byte per entry, the lanes side by side in a word.
 
@@ -693,7 +819,9 @@ class StreamingPlan(_NetworkPlan):
     def memories(self):
         """``(name, width, depth)`` of every block-RAM memory: per lane the entry ROM (unless
         the entries are in SPRAM), the parameter ROM, the folded layer's weight ROM (with
-        :attr:`fold`) and the image buffer."""
+        :attr:`fold`) and the image buffer; then for a sequential tail each lane's activations
+        (written as its neurons finish, instead of a chain of registers) and the tail's weight
+        ROM."""
         kind = self.layers[0].activation.kind
         result = []
         for k, lane in enumerate(self.lane_plans):
@@ -706,12 +834,20 @@ class StreamingPlan(_NetworkPlan):
                                len(lane.neurons)))
             result.append((f"lane{k}_image", self.features_per_cycle * self.input_bits,
                            self.transfers_per_vector))
+        if self.tail_plan is not None:
+            ranges = [r for r in self.first_outputs if r[0] != r[1]]
+            width = semantics.range_bits(min(lo for lo, _ in ranges),
+                                         max(hi for _, hi in ranges))[0]
+            result.extend((f"lane{k}_acts", width, self.tail_plan.steps)
+                          for k in range(self.lanes))
+            result.append(("tail_weights", self.tail_plan.word_width, self.tail_plan.steps))
         return tuple(result)
 
     @property
     def rom_bits(self):
-        """Bits of the entry and parameter ROMs."""
-        return sum(w * d for name, w, d in self.memories if not name.endswith("_image"))
+        """Bits of the entry, parameter and tail weight ROMs."""
+        return sum(w * d for name, w, d in self.memories
+                   if not name.endswith(("_image", "_acts")))
 
     @property
     def memory_bits(self):
@@ -722,7 +858,7 @@ class StreamingPlan(_NetworkPlan):
 def streaming_plan(*, input_count, input_bits, input_map, layers, register_every=None,
                    keep_adders=True, compress=True, features_per_cycle=1, lanes=1,
                    entry_bits=6, argmax_every=None, weights="bram", lane_registers=(),
-                   fold=False):
+                   fold=False, tail="parallel"):
     """The :class:`StreamingPlan` of these arguments (see :class:`~lwc.hw.StreamingNetwork`):
     the lanes balanced (longest neuron first, each to the lane with the fewest entries so far),
     their ROM contents and the memories; :class:`ValueError` when the arguments are not valid.
@@ -730,8 +866,14 @@ def streaming_plan(*, input_count, input_bits, input_map, layers, register_every
     the entries in block RAM or in an SPRAM table (at most :data:`SPRAM_LANES` lanes, entries
     of at most 8 bits, :data:`SPRAM_BYTES` in all); ``lane_registers`` names lane pipeline
     registers (:data:`LANE_REGISTERS`, any order; kept in that order); ``fold`` accumulates the
-    second layer in the lanes (:func:`fold_error` says when it cannot)."""
+    second layer in the lanes (:func:`fold_error` says when it cannot); ``tail``
+    (:data:`TAILS`) builds the output layer in logic or sequentially (:class:`TailPlan`; only
+    when it directly follows the first layer, not with ``fold``, and as ``parallel`` when no
+    first-layer neuron needs a lane)."""
     lane_registers = check_lane_registers(lane_registers)
+    if fold and tail == "sequential":
+        raise ValueError("a sequential tail computes the second layer after the lanes; it "
+                         "cannot also be folded into them")
     _positive_int("input_count", input_count)
     _positive_int("input_bits", input_bits)
     _positive_int("features_per_cycle", features_per_cycle)
@@ -739,10 +881,15 @@ def streaming_plan(*, input_count, input_bits, input_map, layers, register_every
     _positive_int("entry_bits", entry_bits, minimum=2)
     if weights not in WEIGHT_STORES:
         raise ValueError(f"weights must be one of {', '.join(WEIGHT_STORES)}, not {weights!r}")
+    if tail not in TAILS:
+        raise ValueError(f"tail must be one of {', '.join(TAILS)}, not {tail!r}")
     if weights == "spram" and entry_bits > 8:
         raise ValueError(f"an SPRAM table holds one byte per entry; entry_bits must be at most "
                          f"8, not {entry_bits}")
     input_map, layers = check_structure(input_count, input_map, layers)
+    if tail == "sequential" and len(layers) != 2:
+        raise ValueError(f"a sequential tail computes an output layer that directly follows the "
+                         f"first layer; this network has {len(layers)} layers")
     if layers[0].shared:
         raise ValueError("The sequential first layer cannot have shared nodes; expand them "
                          "into its neurons first")
@@ -801,10 +948,13 @@ def streaming_plan(*, input_count, input_bits, input_map, layers, register_every
             _initial_value(kind1, n.params)
             + sum(w * constants[i] for i, w in zip(n.inputs, n.weights) if i in constants)
             for n in layers[1].neurons)
+    tail_design = None
+    if tail == "sequential" and lane_plans:
+        tail_design = tail_plan(layers, first.output_ranges, lane_plans, len(spec.neurons))
     design = StreamingPlan(**fields, features_per_cycle=features_per_cycle,
                            entry_bits=entry_bits, lane_plans=tuple(lane_plans), base=base,
                            weights=weights, lane_registers=lane_registers, fold=fold,
-                           fold_inits=fold_inits)
+                           fold_inits=fold_inits, tail_plan=tail_design)
     if weights == "spram":
         if design.lanes > SPRAM_LANES:
             raise ValueError(f"an SPRAM table serves at most {SPRAM_LANES} lanes (a byte each "

@@ -61,9 +61,20 @@ registers the memory's output, ``index`` addresses the image buffer from the ind
 (a cycle after the addition), ``pixel`` registers the selected feature. Each adds a cycle to
 the sequential phase and changes nothing else: the entries, the order of the additions and
 every result are the same.
+
+Sequential tail
+---------------
+When the output layer directly follows the first, a large one (MNIST's 10 classes over ~1,000
+activations) costs far more logic as compressor trees than the lanes do. With ``tail=
+"sequential"`` (:class:`~lwc.hw.plan.TailPlan`) each lane writes its activations into a small
+memory instead of a chain; after the lanes, one step per clock reads activation ``t`` of every
+lane and word ``t`` of a ROM of output weights, and each class adds the step's sum over the lanes
+to an accumulator that started at its bias (plus what the constant neurons give); an argmax then
+takes one class per clock. ``i.ready`` stays low meanwhile: about ``max neurons per lane +
+classes`` more cycles per inference.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -125,6 +136,11 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         iCE40 UltraPlus, a memory elsewhere), loaded from SPI flash after reset from the image of
         :meth:`StreamingPlan.table_payload`; ``i.ready`` stays low until the load has checked,
         and forever after a bad one.
+    tail : str
+        ``"parallel"`` (default): the layers after the first in logic, as in
+        :class:`~lwc.hw.TernaryNetwork`. ``"sequential"``: the output layer, which must directly
+        follow the first, one lane activation per clock from a ROM of weights, and the argmax one
+        class per clock (see the module docstring).
     spram : bool or None
         For ``weights="spram"``: the table's ``spram`` (SB_SPRAM256KA instances, a behavioural
         memory, or decided by the platform at elaboration). Not part of the plan: it changes how
@@ -241,6 +257,10 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         start = Signal(name="stream_start")
         beginning = Signal(name="stream_beginning")  # the lanes' first cycle
         finishing = Signal(name="stream_finishing")  # the lanes' last cycle
+        tail = self._plan.tail_plan
+        # A sequential tail (see _tail) runs after the lanes, with i.ready low.
+        draining = Signal(name="tail_draining")
+        tail_busy = Signal(name="tail_busy")
         table = None
         if self._plan.weights == "spram":
             m.submodules.weights = table = SpramTable(
@@ -254,7 +274,8 @@ class StreamingNetwork(NetworkContract, wiring.Component):
             ]
         m.d.comb += [
             # Nothing is taken before the table is loaded and checked: a bad load never answers.
-            self.i.ready.eq(~loaded & ~running & (1 if table is None else table.ready)),
+            self.i.ready.eq(~loaded & ~running & ~tail_busy
+                            & (1 if table is None else table.ready)),
             accept.eq(self.i.valid & self.i.ready),
             last.eq(accept & (transfer == transfers - 1)),
             # The lanes overwrite the activations only from the third edge after the start, so
@@ -283,7 +304,11 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         with m.If(running):
             m.d.sync += pc.eq(pc + 1)
             with m.If(finishing):
-                m.d.sync += [running.eq(0), hidden_valid.eq(1), pc.eq(0)]
+                m.d.sync += [running.eq(0), pc.eq(0)]
+                if tail is None:
+                    m.d.sync += hidden_valid.eq(1)
+                else:
+                    m.d.sync += draining.eq(1)
 
         entry_data = None
         if table is not None:
@@ -299,12 +324,23 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         plan = self._plan
         hidden = [None] * len(plan.first_outputs)
         finished = []
+        chains = []
+        # A sequential tail reads every lane's activations at one address, a step ahead.
+        tail_addr = None if tail is None else Signal(range(tail.steps), name="tail_addr")
         for k, lane in enumerate(plan.lane_plans):
             chain, finish = self._lane(m, k, lane, accept, transfer, beginning,
-                                       running & ~finishing, pc, entry_data)
+                                       running & ~finishing, pc, entry_data, tail_addr)
             finished.append(finish)
+            chains.append(chain)
             for j, reg in zip(lane.neurons, chain):
                 hidden[j] = reg
+        if tail is not None:
+            # The output layer and the argmax, sequential; ``hidden_valid`` is the output's valid.
+            accs, done, adding = self._tail(m, tail, [c[0] for c in chains], draining,
+                                            tail_addr)
+            picking = self._tail_argmax(m, accs, done, hidden_valid)
+            m.d.comb += tail_busy.eq(draining | adding | picking)
+            return m
         first = plan.first_parallel
         if plan.fold:
             hidden = self._fold(m, finished, beginning)
@@ -334,12 +370,90 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         to_amaranth(nl, m, bindings)
         return m
 
-    def _lane(self, m, k, plan, accept, transfer, beginning, running, pc, entry_data):
+    def _tail(self, m, tail, heads, draining, addr):
+        """The sequential output layer (:class:`~lwc.hw.plan.TailPlan`): returns ``(accs, done,
+        adding)``, each class's accumulator (its score after ``done``), the last addition's
+        cycle, and the cycles in which a step's sum is added.
+
+        ``draining`` rises as the lanes finish and stays high ``tail.steps`` cycles, one per
+        step ``t``; ``addr`` reads the weight ROM and the lanes' activation memories a step
+        ahead (as the lanes' parameter ROMs are read), so that in step ``t`` ``heads[k]`` is
+        lane ``k``'s ``t``-th activation. Each step's sum over the lanes is registered, then
+        added to the class's accumulator."""
+        steps, classes = tail.steps, len(tail.inits)
+        width, signed_weights = tail.weight_bits
+        step = Signal(range(steps + 1), name="tail_step")
+        adding = Signal(name="tail_adding")  # a step's sum waits in ``parts``
+        done = Signal(name="tail_done")
+        rom = memory.Memory(shape=unsigned(tail.word_width), depth=steps, init=tail.words())
+        m.submodules.tail_weights = rom
+        read = rom.read_port()
+        m.d.comb += [done.eq(adding & ~draining),
+                     addr.eq(Mux(draining & (step < steps - 1), step + 1, 0)),
+                     read.addr.eq(addr)]
+        with m.If(draining):
+            m.d.sync += step.eq(step + 1)
+            with m.If(step == steps - 1):
+                m.d.sync += [draining.eq(0), step.eq(0)]
+        m.d.sync += adding.eq(draining)
+        accs = []
+        for c in range(classes):
+            terms = []
+            for k, head in enumerate(heads):
+                field = read.data.word_select(k * classes + c, width)
+                if tail.ternary:
+                    # w is -1, 0 or +1: its low bit says nonzero, its sign bit negative.
+                    terms.append(Mux(field[0], Mux(field[-1], -head, head), 0))
+                else:
+                    terms.append(head * (field.as_signed() if signed_weights else field))
+            while len(terms) > 1:  # a balanced tree over the lanes
+                odd = terms[-1:] if len(terms) % 2 else []
+                terms = [a + b for a, b in zip(terms[0::2], terms[1::2])] + odd
+            part = Signal(range_shape(*tail.part_ranges[c]), name=f"tail_c{c}_part")
+            acc = Signal(range_shape(*tail.acc_ranges[c]), name=f"tail_c{c}_acc")
+            m.d.sync += part.eq(terms[0])
+            with m.If(draining & (step == 0) & ~adding):
+                m.d.sync += acc.eq(tail.inits[c])
+            with m.Elif(adding):
+                m.d.sync += acc.eq(acc + part)
+            accs.append(acc)
+        return accs, done, adding
+
+    def _tail_argmax(self, m, accs, done, valid):
+        """The argmax of a sequential tail, one class a cycle after ``done``: ``label`` keeps the
+        first of the greatest scores (``numpy.argmax``); then ``valid`` (the output's valid,
+        cleared as it is taken) rises, and the scores are the accumulators themselves, which
+        hold until the next vector's tail starts. Returns ``picking``, high while it picks."""
+        classes = len(accs)
+        ranges = self._plan.score_ranges
+        picking = Signal(name="tail_picking")
+        cls = Signal(range(classes), name="tail_class")
+        label = Signal(self._plan.label_width, name="tail_label")
+        best = Signal(range_shape(min(lo for lo, _ in ranges), max(hi for _, hi in ranges)),
+                      name="tail_best")
+        candidate = Signal.like(best, name="tail_candidate")
+        m.d.comb += candidate.eq(Array(accs)[cls])
+        with m.If(done):
+            m.d.sync += [picking.eq(1), cls.eq(0)]
+        with m.If(picking):
+            m.d.sync += cls.eq(cls + 1)
+            with m.If((cls == 0) | (candidate > best)):
+                m.d.sync += [best.eq(candidate), label.eq(cls)]
+            with m.If(cls == classes - 1):
+                m.d.sync += [picking.eq(0), valid.eq(1)]
+        m.d.comb += [self.o.valid.eq(valid), self.o.payload.label.eq(label)]
+        m.d.comb += [self.o.payload.scores[c].eq(acc) for c, acc in enumerate(accs)]
+        return picking
+
+    def _lane(self, m, k, plan, accept, transfer, beginning, running, pc, entry_data,
+              tail_addr=None):
         """Lane ``k``: its memories, its three-stage pipeline, and its chain of activations.
 
         ``running`` is low in the last cycle of the sequential phase (only the end of the last
         neuron is left to do then) and outside it: the parameter ROM then reads neuron 0's
-        parameters, which the accumulator takes in the first cycle, ``beginning``."""
+        parameters, which the accumulator takes in the first cycle, ``beginning``. For a
+        sequential tail (``tail_addr`` given) the activations go to a memory instead, at each
+        neuron's index in the lane, read at ``tail_addr``; the "chain" is its read data."""
         p = self._plan
         act = p.layers[0].activation
         delta_bits = p.entry_bits - 1
@@ -477,6 +591,16 @@ class StreamingNetwork(NetworkContract, wiring.Component):
             weight_read = weights.read_port()
             m.d.comb += weight_read.addr.eq(neuron)
             return (), (finish, value, weight_read.data)
+        if tail_addr is not None:
+            # As deep as the longest lane: the steps past this lane's end read zeros.
+            acts = memory.Memory(shape=value.shape(), depth=p.tail_plan.steps, init=[])
+            m.submodules[f"{name}_acts"] = acts
+            # The tail reads address 0 as a one-neuron lane writes it, in the lanes' last cycle.
+            store = acts.write_port()
+            load = acts.read_port(transparent_for=(store,))
+            m.d.comb += [store.addr.eq(neuron), store.data.eq(value), store.en.eq(finish),
+                         load.addr.eq(tail_addr)]
+            return [load.data], None
         chain = [Signal.like(value, name=f"l0_n{p.layers[0].neurons[j].origin}_act",
                              reset_less=True) for j in plan.neurons]
         with m.If(finish):

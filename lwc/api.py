@@ -168,7 +168,8 @@ class Model:
         return test_set(self.net, data_dir=data_dir, csv=csv, net_path=self.path)
 
     def compile(self, architecture="auto", board=None, *, register_every=None, share=True,
-                tables=None, features_per_cycle=None, lanes=None, weights=None, progress=print):
+                tables=None, features_per_cycle=None, lanes=None, weights=None, tail=None,
+                progress=print):
         """Compile the net once, as ``lwc compile`` does, into a :class:`CompiledModel`.
 
         Parameters
@@ -195,6 +196,9 @@ class Model:
         weights : str or None
             Streaming: where the first layer's table is stored, ``"bram"`` (default) or
             ``"spram"`` (loaded from flash at boot; ``lwc compile --weights``).
+        tail : str or None
+            Streaming: the output layer ``"parallel"``, ``"sequential"`` or ``"auto"`` (the
+            default; ``lwc compile --tail``).
         progress : callable or None
             Told each step in one line (like :func:`print`); ``None`` for silence.
 
@@ -210,7 +214,8 @@ class Model:
         board_obj = resolve_target(None, board)[1] if board is not None else None
         design = design_for(self.net, board_obj, architecture=architecture,
                             features_per_cycle=features_per_cycle, lanes=lanes,
-                            weights=weights, register_every=register_every, share=share,
+                            weights=weights, tail=tail, register_every=register_every,
+                            share=share,
                             progress=progress, **({} if tables is None else {"tables": tables}))
         return CompiledModel(self, design, board_obj)
 

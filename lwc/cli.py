@@ -191,7 +191,8 @@ def _cmd_compile(args):
                          seed=args.seed, baud=args.baud, register_every=args.register_every,
                          architecture=args.architecture,
                          features_per_cycle=args.features_per_cycle, lanes=args.lanes,
-                         weights=args.weights, force=args.force, source=args.net,
+                         weights=args.weights, tail=args.tail, force=args.force,
+                         source=args.net,
                          progress=_say, **sharing)
     _say("")
     _say(result.table())
@@ -232,7 +233,7 @@ def _add_compile(sub):
 
 
 def _add_architecture_options(p):
-    from .compiler.architecture import CHOICES, WEIGHTS
+    from .compiler.architecture import CHOICES, TAILS, WEIGHTS
     from .compiler.passes import DEFAULT_TABLES, TABLES
     from .semantics import MAX_TABLE_BITS
 
@@ -256,6 +257,13 @@ def _add_architecture_options(p):
                    "(default; block RAM initialised by the bitstream) or spram (iCE40 UltraPlus "
                    "SPRAM, loaded at boot from weights.bin in the board's flash; implies "
                    "streaming)")
+    p.add_argument("--tail", default=None, choices=TAILS,
+                   help="streaming: the output layer in logic (parallel), or one first-layer "
+                   "neuron per lane per cycle after the lanes from a ROM of output weights "
+                   "(sequential: far fewer logic cells, about as many more cycles per inference "
+                   "as the longest lane has neurons; only when the output layer follows the "
+                   "first; implies streaming), or auto (default: sequential when only it fits "
+                   "the board)")
 
 
 def _design(net, args, board, register_every=None):
@@ -268,7 +276,7 @@ def _design(net, args, board, register_every=None):
 
     planner = functools.partial(plan_architecture, board=board, architecture=args.architecture,
                                 features_per_cycle=args.features_per_cycle, lanes=args.lanes,
-                                weights=args.weights, progress=_say)
+                                weights=args.weights, tail=args.tail, progress=_say)
     return compile_design(net, planner=planner, tables=args.tables,
                           register_every=register_every)
 

@@ -122,3 +122,33 @@ def test_streaming_estimate_of_a_folded_second_layer():
     assert e_fold.cycles_per_inference == e_plain.cycles_per_inference + 3
     assert e_fold.block_rams == e_plain.block_rams
     assert sum(1 for name, _, _ in folded.memories if name.endswith("_next")) == 4
+
+
+def test_sequential_tail_estimate():
+    """A sequential output layer trades the parallel tail's cells for its weight ROM and
+    ``tail_plan.cycles`` more cycles per inference."""
+    net = _net(200, 256, 0.5)
+    parallel, sequential = (plan(net, Streaming(8, 4, tail=t))
+                            for t in ("parallel", "sequential"))
+    ep, es = estimate_streaming(net, parallel), estimate_streaming(net, sequential)
+    assert es.logic_cells < ep.logic_cells / 2
+    added = sequential.memories[len(parallel.memories):]
+    assert [name for name, _, _ in added] == ["lane0_acts", "lane1_acts", "lane2_acts",
+                                              "lane3_acts", "tail_weights"]
+    assert es.block_rams == ep.block_rams + sum(block_rams(w, d) for _, w, d in added) > 5
+    assert es.cycles_per_inference == ep.cycles_per_inference + sequential.tail_plan.cycles
+
+
+def test_auto_tail_is_sequential_when_only_it_fits():
+    net = _net(784, 1024, 0.12)
+    board = get_board("icebreaker")
+    said = []
+    chosen = plan_architecture(net, board, "auto", weights="spram", progress=said.append)
+    assert chosen.architecture.tail == "sequential" and chosen.estimate.fits(board.capacity)
+    assert "sequential output layer" in said[-1]
+    small = plan_architecture(_net(784, 32, 0.05), board, "streaming", progress=said.append)
+    assert small.architecture.tail == "parallel"
+    with pytest.raises(UsageError, match="^--tail sequential builds the streaming"):
+        plan_architecture(net, None, "parallel", tail="sequential")
+    assert plan_architecture(net, None, "auto", tail="sequential").architecture == Streaming(
+        8, 1, "bram", tail="sequential")

@@ -106,3 +106,24 @@ def test_estimate_knows_the_table_is_in_spram(net):
     assert a.spram_blocks == 1 and b.spram_blocks == 0
     assert a.block_rams < b.block_rams
     assert np.isclose(a.logic_cells - b.logic_cells, 300, atol=1)
+
+
+def test_tail_option(net, tmp_path, capsys):
+    """``--tail sequential`` (issue 20) implies streaming and reaches the plan; it does not
+    apply to a parallel network or to a net whose output layer does not follow the first."""
+    design = design_for(net, tail="sequential", progress=lambda line: None)
+    assert design.architecture == Streaming(8, 1, "bram", tail="sequential")
+    assert design.hardware.tail == "sequential"
+    assert design_for(net, architecture="streaming", progress=lambda line: None
+                      ).hardware.tail == "parallel"
+    path = tmp_path / "net.pt"
+    netfile.save(net, path)
+    assert main(["compile", str(path), "--target", "verilog", "--tail", "sequential", "-o",
+                 str(tmp_path / "v")]) == 0
+    assert "tail_weights" in (tmp_path / "v" / "net.v").read_text()
+    capsys.readouterr()
+    assert main(["compile", str(path), "--target", "verilog", "--architecture", "parallel",
+                 "--tail", "sequential", "-o", str(tmp_path / "p")]) != 0
+    assert one_error_line(capsys.readouterr().err) == (
+        "--tail sequential builds the streaming architecture's output layer; a parallel network "
+        "has none of its own")

@@ -423,3 +423,165 @@ def test_fold_refuses_wide_activations(make_network):
     with pytest.raises(ValueError, match=r"^fold needs first-layer activations between -1 "
                                          r"and 1$"):
         plan(compiled, Streaming(1, 1, fold=True))
+
+
+# The sequential output layer (tail="sequential", TailPlan).
+
+# (inputs, hidden, outputs, bits, density, kinds)
+TAIL_CONFIGS = {
+    "step-1bit": (30, 14, 10, 1, 0.3, ("step",)),
+    "ternary-2bit": (17, 11, 3, 2, 0.4, ("ternary",)),
+    "clip-4bit": (19, 10, 4, 4, 0.5, ("clip",)),
+    "mixed-3bit": (25, 16, 7, 3, 0.3, ALL_KINDS),
+}
+
+
+@pytest.mark.parametrize("lanes", [1, 3, 5])
+@pytest.mark.parametrize("config", list(TAIL_CONFIGS))
+def test_tail_random_networks(config, lanes, make_network, make_vectors):
+    inputs, hidden, outputs, bits, density, kinds = TAIL_CONFIGS[config]
+    net = nontrivial(make_network, lanes, inputs=inputs, hidden=(hidden,), outputs=outputs,
+                     bits=bits, density=density, kinds=kinds)
+    x = make_vectors(net, np.random.default_rng(lanes), n_random=12)
+    dut = check_direct(net, x, features_per_cycle=4, lanes=lanes, tail="sequential")
+    assert dut.plan.tail == "sequential"
+    assert dut.plan.tail_plan.steps == max(len(p.neurons) for p in dut.lane_plans)
+
+
+def test_tail_ragged_lanes_and_constant_neurons(make_network, make_vectors):
+    """Lanes of different lengths (the shorter ones' weights are 0 past their end) and constant
+    first-layer neurons (folded into the accumulators' initial values)."""
+    rng = np.random.default_rng(5)
+    w0 = rng.choice([-1, 0, 0, 1], size=(11, 9))
+    w0[3] = 0  # a neuron without inputs: constant, 1 when its threshold is at most 0
+    w0[7] = 0
+    w1 = rng.choice([-1, 0, 1], size=(4, 11))
+    w1[:, 3] = 1
+    w1[:, 7] = -1
+    net = ir.from_dense(ir.InputSpec(9, 2), [
+        (w0, ir.Activation("step"), np.r_[rng.integers(-2, 3, 3), -1, rng.integers(-2, 3, 3),
+                                          2, rng.integers(-2, 3, 3)]),
+        (w1, ir.Activation("linear"), [3, -2, 0, 5])], "abcd")
+    x = make_vectors(net, rng, n_random=20)
+    dut = check_direct(net, x, features_per_cycle=2, lanes=3, tail="sequential")
+    lengths = [len(p.neurons) for p in dut.lane_plans]
+    assert len(set(lengths)) > 1 and sum(lengths) <= 9 and dut.plan.tail_plan.inits != (3, -2, 0, 5)
+    assert dut.plan.tail_plan.steps == max(lengths)
+    weights = dut.plan.tail_plan.weights
+    short = lengths.index(min(lengths))
+    assert all(w == 0 for t in range(min(lengths), max(lengths)) for w in weights[t][short])
+
+
+def test_tail_integer_and_shared_weights(make_vectors):
+    """Output weights above 1 in magnitude (a multiplier per term) and output-layer shared nodes
+    (expanded into the ROM's weights)."""
+    rng = np.random.default_rng(8)
+    w0 = rng.choice([-1, 0, 1], size=(9, 12))
+    w1 = rng.choice([-3, -1, 0, 0, 1, 2], size=(5, 9))
+    w1[:, :3] = [1, 1, -1]  # the same pair in every class: shared by the compiler
+    net = ir.from_dense(ir.InputSpec(12, 3), [
+        (w0, ir.Activation("clip", shift=1, bits=2), rng.integers(-3, 3, 9)),
+        (w1, ir.Activation("linear"), rng.integers(-4, 5, 5))], "abcde")
+    x = make_vectors(net, rng, n_random=20)
+    dut = check_direct(net, x, features_per_cycle=5, lanes=3, tail="sequential")
+    assert not dut.plan.tail_plan.ternary and dut.plan.tail_plan.weight_bits == (3, True)
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_tail_cycles_and_latency(lanes, make_network):
+    """Transfers back to back: ``i.ready`` stays low ``tail_plan.cycles`` more cycles a vector,
+    and ``cycles_per_inference`` and ``latency`` count them exactly."""
+    net = nontrivial(make_network, 1, inputs=20, hidden=(12,), outputs=5, bits=4, density=0.4)
+    dut = streaming(net, features_per_cycle=3, lanes=lanes, tail="sequential")
+    x = np.random.default_rng(1).integers(0, 16, size=(5, 20))
+    trace = golden.evaluate(net, x)
+    payloads = transfers(dut, x, 0)
+    t = dut.transfers_per_vector
+    accepted, outputs = [], []
+
+    async def testbench(ctx):
+        ctx.set(dut.o.ready, 1)
+        sent = 0
+        for edge in range(len(x) * dut.cycles_per_inference + dut.latency + 4):
+            ctx.set(dut.i.valid, sent < len(payloads))
+            if sent < len(payloads):
+                ctx.set(dut.i.payload, payloads[sent])
+            *_, ready, valid, payload = await ctx.tick().sample(
+                dut.i.ready, dut.o.valid, dut.o.payload)
+            if ready and sent < len(payloads):
+                accepted.append(edge)
+                sent += 1
+            if valid:
+                outputs.append((edge, payload.label, list(payload.scores)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    tail = dut.plan.tail_plan
+    lasts = accepted[t - 1::t]
+    assert [e for e, _, _ in outputs] == [edge + dut.latency for edge in lasts]
+    assert np.diff(lasts).tolist() == [dut.cycles_per_inference] * (len(x) - 1)
+    assert tail.cycles == tail.steps + 1 + dut.n_classes
+    assert dut.cycles_per_inference == t + dut.run_cycles + tail.cycles
+    assert dut.latency == dut.run_cycles + tail.cycles + 1
+    assert dut.latency == sum(dut.layer_latencies) + dut.n_classes + 1
+    for (_, label, scores), want, want_scores in zip(outputs, trace.predictions, trace.scores):
+        assert label == want and scores == want_scores.tolist()
+
+
+def test_tail_plan_choices(make_network):
+    """The tail is a plan value; a sequential one needs the output layer right after the first,
+    and is parallel when no first-layer neuron needs a lane."""
+    net = nontrivial(make_network, 2, inputs=12, hidden=(6,), outputs=3, bits=2, density=0.5)
+    design = plan(passes.compile_network(net), Streaming(4, 2, tail="sequential"))
+    assert design.tail == "sequential" and design.layer_latencies[1] == design.tail_plan.steps
+    steps = design.tail_plan.steps
+    assert [(name, depth) for name, _, depth in design.memories[-3:]] == [
+        ("lane0_acts", steps), ("lane1_acts", steps), ("tail_weights", steps)]
+    assert design.memories[-1][1] == 2 * 3 * 2  # two lanes, three classes, 2-bit weights
+    assert plan(passes.compile_network(net), Streaming(4, 2)).tail == "parallel"
+    deep = nontrivial(make_network, 2, inputs=12, hidden=(6, 5), outputs=3, bits=2, density=0.5)
+    with pytest.raises(UsageError) as err:
+        plan(passes.compile_network(deep), Streaming(4, 2, tail="sequential"))
+    assert str(err.value) == ("--tail sequential: a sequential tail computes an output layer "
+                              "that directly follows the first layer; this network has 3 layers")
+    with pytest.raises(ValueError, match=r"^tail must be one of parallel, sequential, not 'x'$"):
+        streaming_plan(**{**_plan_options(design), "tail": "x"})
+    with pytest.raises(UsageError, match=r"^unknown tail 'x' \(choose from: parallel, "):
+        Streaming(tail="x")
+    w = np.zeros((3, 4), dtype=np.int64)
+    constant = ir.from_dense(ir.InputSpec(4, 2), [
+        (w, ir.Activation("step"), [0, 1, -1]),
+        (np.array([[1, -1, 1], [0, 1, 1]]), ir.Activation("linear"), [0, 2])], "ab")
+    assert streaming_plan(**{**_plan_options(design), "layers": plan(
+        passes.compile_network(constant), Streaming(4, 2)).layers, "tail": "sequential"}
+    ).tail == "parallel"
+
+
+@pytest.mark.slow
+def test_tail_digits_test_set(digits_net_path):
+    """The trained digits net with a sequential output layer, four lanes, on its whole test set."""
+    from lwc.compiler import netfile
+    from lwc.sim import cocotb_sim
+
+    net = netfile.load(digits_net_path)
+    x, _ = cocotb_sim.test_set(net)
+    dut = lower(passes.compile_network(net), Streaming(8, 4, tail="sequential"))
+    assert dut.plan.tail == "sequential" and dut.lanes == 4
+    trace = golden.evaluate(net, x)
+    labels, scores = rtl_outputs(dut, x, p_in=0.1, p_out=0.1)
+    np.testing.assert_array_equal(scores, trace.scores)
+    np.testing.assert_array_equal(labels, trace.predictions)
+
+
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_tail_with_lane_registers(lanes, make_network, make_vectors):
+    """The sequential tail after lanes pipelined for a fast clock (every lane register)."""
+    from lwc.hw.plan import LANE_REGISTERS
+
+    net = nontrivial(make_network, 4, inputs=21, hidden=(13,), outputs=5, bits=2, density=0.4)
+    x = make_vectors(net, np.random.default_rng(4), n_random=12)
+    dut = check_direct(net, x, features_per_cycle=4, lanes=lanes, tail="sequential",
+                       lane_registers=LANE_REGISTERS)
+    assert dut.plan.tail == "sequential" and dut.plan.lane_registers == LANE_REGISTERS

@@ -55,17 +55,20 @@ def test_verilator_streaming(make_network, make_vectors, tmp_path):
 
 @pytest.mark.yosys
 @pytest.mark.icarus
-@pytest.mark.parametrize("kinds, bits, features, lanes, hidden", [
-    (("ternary",), 2, 1, 2, (10, 6)),
-    (("clip",), 8, 4, 1, (8,)),
-    (("step",), 1, 16, 3, ()),
+@pytest.mark.parametrize("kinds, bits, features, lanes, hidden, tail", [
+    (("ternary",), 2, 1, 2, (10, 6), "parallel"),
+    (("clip",), 8, 4, 1, (8,), "parallel"),
+    (("step",), 1, 16, 3, (), "parallel"),
+    (("step", "ternary", "clip"), 3, 5, 3, (12,), "sequential"),
 ])
 def test_icarus_streaming(make_network, make_vectors, tmp_path, kinds, bits, features, lanes,
-                          hidden):
+                          hidden, tail):
     net = streaming_net(make_network, inputs=23, hidden=hidden, outputs=3, bits=bits,
                         density=0.4, kinds=kinds)
     x = make_vectors(net, np.random.default_rng(bits), n_random=24)
-    report = cocotb_sim.simulate(compile_design(net, Streaming(features, lanes)), x,
+    design = compile_design(net, Streaming(features, lanes, tail=tail))
+    assert design.hardware.tail == tail
+    report = cocotb_sim.simulate(design, x,
                                  simulator="icarus", build_dir=tmp_path, seed=bits, stall=0.4,
                                  progress=quiet)
     assert report.simulator == "icarus"
