@@ -108,8 +108,8 @@ def plan_pipelining(design, board, clock_mhz=None, progress=print):
     chosen (``None``). A streaming design's lanes get the lane registers the timing model
     predicts to reach the target (its first layer is no adder tree: the model times the layers
     after it), and its second layer is folded into the lanes (:attr:`~lwc.compiler.
-    architecture.Streaming.fold`) when it can be and the model predicts its trees, unpipelined,
-    to miss the target."""
+    architecture.Streaming.fold`) when its tail is ``parallel``, it can be, and the model
+    predicts its trees, unpipelined, to miss the target."""
     compiled = design.network
     target_mhz = float(clock_mhz if clock_mhz is not None else board.clock_mhz)
     every = design.register_every
@@ -119,9 +119,11 @@ def plan_pipelining(design, board, clock_mhz=None, progress=print):
     fold = False
     if first:
         hardware = design.hardware
-        if timing.estimate(compiled, None, board.family, first=1)[0] < target_mhz:
+        fold = design.architecture.fold
+        if design.architecture.tail == "parallel" and \
+                timing.estimate(compiled, None, board.family, first=1)[0] < target_mhz:
             try:
-                hardware = lowering.plan(compiled, replace(design.architecture, fold=True))
+                hardware = lowering.plan(compiled, replace(design.architecture, tail="fold"))
                 fold = True
             except (ValueError, UsageError):  # a second layer that cannot fold (fold_error)
                 pass

@@ -37,9 +37,10 @@ def plan_architecture(compiled, board=None, architecture="auto", *, features_per
     ``auto`` is parallel (see :func:`~lwc.compiler.architecture.requested`). ``weights``
     (``"bram"`` by default, or ``"spram"``) is where a streaming network's first-layer table is
     stored; ``"spram"`` asks for streaming and a board with SPRAM. ``tail`` (``"auto"`` by
-    default, ``"parallel"`` or ``"sequential"``, :data:`~lwc.compiler.architecture.TAILS`) is
-    how a streaming network's output layer is built; ``auto`` takes the parallel one (fewer
-    cycles) for each lane count unless only the sequential one fits.
+    default, ``"parallel"``, ``"fold"`` or ``"sequential"``, :data:`~lwc.compiler.architecture.
+    TAILS`) is how a streaming network's layer after the first is built; ``auto`` takes the
+    parallel one (fewer cycles) for each lane count unless only the sequential one fits (a
+    clock target may then fold it, :func:`lwc.boards.compile.plan_pipelining`).
 
     Raises
     ------
@@ -77,7 +78,7 @@ def plan_architecture(compiled, board=None, architecture="auto", *, features_per
     choices = (lanes,) if lanes is not None else LANE_CHOICES
     # The tails tried for each lane count, fastest first: a sequential one only where the output
     # layer directly follows the first.
-    tails = ((tail,) if tail in ("parallel", "sequential") else
+    tails = ((tail,) if tail not in (None, "auto") else
              ("parallel", "sequential") if len(compiled.layers) == 2 else ("parallel",))
     for count in choices:
         for kind in tails:
@@ -89,7 +90,8 @@ def plan_architecture(compiled, board=None, architecture="auto", *, features_per
             break
     progress(f"architecture: streaming, {estimate.lanes} lane(s), {features} features per "
              f"transfer, "
-             + ("sequential output layer, " if streaming.tail == "sequential" else "")
+             + ({"sequential": "sequential output layer, ",
+                 "fold": "second layer folded into the lanes, "}.get(streaming.tail, ""))
              + f"{estimate.cycles_per_inference:,} cycles per inference: estimated "
              f"{estimate.logic_cells:,}/{capacity.logic_cells:,} logic cells, "
              f"{estimate.block_rams}/{capacity.block_rams} block RAMs"

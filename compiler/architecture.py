@@ -24,12 +24,17 @@ DEFAULT_FEATURES_PER_CYCLE = 8
 #: ``bram``, ROMs in block RAM that the bitstream initialises (the default); ``spram``, the iCE40
 #: UltraPlus SPRAM, loaded from the board's SPI flash at boot (``weights.bin``, docs/spram.md).
 WEIGHTS = ("bram", "spram")
-#: How a streaming network's output layer is built (``lwc compile --tail``): ``parallel``, in
-#: logic (a compressor tree per class); ``sequential``, one first-layer neuron per lane per clock
-#: after the lanes, from a ROM of output weights (only when the output layer follows the first,
-#: :class:`~lwc.hw.plan.TailPlan`); ``auto``, sequential when a board's resource model finds the
-#: parallel one does not fit and the sequential one does (parallel without a board).
-TAILS = ("auto", "parallel", "sequential")
+#: How a streaming network's layer after the first is built (``lwc compile --tail``):
+#: ``parallel``, in logic (a compressor or adder tree per neuron); ``fold``, folded into the
+#: lanes: per neuron an accumulator that adds each activation as a lane makes it, times its
+#: weight from a small ROM per lane (:attr:`~lwc.hw.plan.StreamingPlan.fold`; no trees, no
+#: cycle more than 3 per inference); ``sequential``, one first-layer neuron per lane per clock
+#: after the lanes, from a block-RAM ROM of output weights (only when the output layer follows
+#: the first, :class:`~lwc.hw.plan.TailPlan`; the fewest logic cells, about as many more cycles
+#: per inference as the longest lane has neurons); ``auto``, sequential when a board's resource
+#: model finds the parallel one does not fit and the sequential one does (parallel without a
+#: board), then folded when a clock target's timing model finds the trees too slow.
+TAILS = ("auto", "parallel", "fold", "sequential")
 
 
 def _check_positive(name, value):
@@ -56,19 +61,22 @@ class Streaming:
     neurons that are not constant (its ``lanes`` property). ``weights`` (one of :data:`WEIGHTS`)
     is where the first layer's weight table is stored. ``lane_registers`` names the pipeline
     registers each lane adds for a faster clock (:data:`lwc.hw.plan.LANE_REGISTERS`; chosen for
-    a board's clock target by :func:`lwc.boards.timing.lane_registers`); ``fold`` accumulates
-    the second layer in the lanes instead of building its adder trees (see
-    :class:`~lwc.hw.plan.StreamingPlan`); ``tail`` (``parallel`` or ``sequential``, see
-    :data:`TAILS`) how the output layer is built.
+    a board's clock target by :func:`lwc.boards.timing.lane_registers`); ``tail``
+    (``parallel``, ``fold`` or ``sequential``, see :data:`TAILS`) how the layer after the first
+    is built.
     """
 
     features_per_cycle: int = DEFAULT_FEATURES_PER_CYCLE
     lanes: int = 1
     weights: str = "bram"
     lane_registers: tuple = ()
-    fold: bool = False
     tail: str = "parallel"
     name: ClassVar[str] = "streaming"
+
+    @property
+    def fold(self):
+        """Whether the second layer is folded into the lanes (``tail="fold"``)."""
+        return self.tail == "fold"
 
     def __post_init__(self):
         _check_positive("features_per_cycle", self.features_per_cycle)
@@ -107,9 +115,9 @@ def check_options(architecture, features_per_cycle=None, lanes=None, weights=Non
     ``auto``), or streaming options that are not positive integers or do not apply."""
     if tail is not None and tail not in TAILS:
         raise UsageError(f"unknown tail {tail!r} (choose from: {', '.join(TAILS)})")
-    if architecture == Parallel.name and tail == "sequential":
-        raise UsageError("--tail sequential builds the streaming architecture's output layer; "
-                         "a parallel network has none of its own")
+    if architecture == Parallel.name and tail in ("fold", "sequential"):
+        raise UsageError(f"--tail {tail} builds the streaming architecture's layer after the "
+                         "lanes; a parallel network has no lanes")
     if architecture not in CHOICES:
         raise UsageError(f"unknown architecture {architecture!r} (choose from: "
                          f"{', '.join(CHOICES)})")
@@ -129,7 +137,7 @@ def check_options(architecture, features_per_cycle=None, lanes=None, weights=Non
 def streaming_requested(features_per_cycle=None, lanes=None, weights=None, tail=None):
     """Whether these options only make sense for a streaming network (``auto`` then streams)."""
     return (features_per_cycle is not None or lanes is not None or weights == "spram"
-            or tail == "sequential")
+            or tail in ("fold", "sequential"))
 
 
 def streaming_features(compiled, features_per_cycle=None):
@@ -151,4 +159,4 @@ def requested(compiled, architecture="auto", *, features_per_cycle=None, lanes=N
         return ArchitecturePlan(Parallel())
     return ArchitecturePlan(Streaming(streaming_features(compiled, features_per_cycle), lanes or 1,
                                       weights or "bram",
-                                      tail="sequential" if tail == "sequential" else "parallel"))
+                                      tail="parallel" if tail in (None, "auto") else tail))

@@ -159,12 +159,12 @@ class CompiledDesign:
                        hardware=_hardware(self.network, self.architecture, register_every))
 
     def with_lanes(self, lane_registers, fold):
-        """The same streaming design with these lane pipeline registers and second layer
-        folded or not (:attr:`~lwc.compiler.architecture.Streaming.lane_registers`,
-        :attr:`~lwc.compiler.architecture.Streaming.fold`)."""
+        """The same streaming design with these lane pipeline registers, and its second layer
+        folded into the lanes if ``fold`` (:attr:`~lwc.compiler.architecture.Streaming.
+        lane_registers`, ``tail="fold"``; otherwise its tail as it was)."""
         assert isinstance(self.architecture, Streaming)
         architecture = replace(self.architecture, lane_registers=tuple(lane_registers),
-                               fold=fold)
+                               tail="fold" if fold else self.architecture.tail)
         if architecture == self.architecture:
             return self
         return replace(self, architecture=architecture,

@@ -108,12 +108,16 @@ def plan(compiled, architecture=PARALLEL, *, register_every=None, keep_adders=Tr
                                     features_per_cycle=architecture.features_per_cycle,
                                     weights=architecture.weights,
                                     lane_registers=architecture.lane_registers,
-                                    fold=architecture.fold, tail=architecture.tail, **options)
+                                    fold=architecture.fold,
+                                    tail="parallel" if architecture.fold else architecture.tail,
+                                    **options)
         except ValueError as exc:
             # What the user chose does not fit the SPRAM table (lanes, size) or the sequential
             # tail (the layers): their error.
             if architecture.tail == "sequential" and str(exc).startswith("a sequential tail"):
                 raise UsageError(f"--tail sequential: {exc}") from None
+            if architecture.fold and str(exc).startswith("fold needs"):
+                raise UsageError(f"--tail fold: {exc}") from None
             if architecture.weights != "spram":
                 raise
             raise UsageError(f"--weights spram: {exc}") from None

@@ -197,8 +197,8 @@ class Model:
             Streaming: where the first layer's table is stored, ``"bram"`` (default) or
             ``"spram"`` (loaded from flash at boot; ``lwc compile --weights``).
         tail : str or None
-            Streaming: the output layer ``"parallel"``, ``"sequential"`` or ``"auto"`` (the
-            default; ``lwc compile --tail``).
+            Streaming: the layer after the first ``"parallel"``, ``"fold"``, ``"sequential"``
+            or ``"auto"`` (the default; ``lwc compile --tail``).
         progress : callable or None
             Told each step in one line (like :func:`print`); ``None`` for silence.
 

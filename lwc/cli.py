@@ -258,12 +258,14 @@ def _add_architecture_options(p):
                    "SPRAM, loaded at boot from weights.bin in the board's flash; implies "
                    "streaming)")
     p.add_argument("--tail", default=None, choices=TAILS,
-                   help="streaming: the output layer in logic (parallel), or one first-layer "
-                   "neuron per lane per cycle after the lanes from a ROM of output weights "
-                   "(sequential: far fewer logic cells, about as many more cycles per inference "
-                   "as the longest lane has neurons; only when the output layer follows the "
-                   "first; implies streaming), or auto (default: sequential when only it fits "
-                   "the board)")
+                   help="streaming: the layer after the first in logic (parallel); folded "
+                   "into the lanes, an accumulator per neuron fed as the lanes make their "
+                   "activations (fold: no trees, 3 cycles more); or one first-layer neuron per "
+                   "lane per cycle after the lanes from a ROM of output weights (sequential: "
+                   "the fewest logic cells, about as many more cycles per inference as the "
+                   "longest lane has neurons; only when the output layer follows the first). "
+                   "fold and sequential imply streaming. auto (default): sequential when only "
+                   "it fits the board, folded when a --fmax target needs it")
 
 
 def _design(net, args, board, register_every=None):

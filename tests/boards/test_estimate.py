@@ -116,7 +116,7 @@ def test_streaming_estimate_of_a_folded_second_layer():
     """A folded second layer (accumulators in the lanes) is estimated without its adder trees or
     the lanes' chains of activations, with its weight ROMs in logic and its 3 cycles."""
     net = _net(100, 256, 0.3)
-    plain, folded = (plan(net, Streaming(8, 4, fold=fold)) for fold in (False, True))
+    plain, folded = (plan(net, Streaming(8, 4, tail=tail)) for tail in ("parallel", "fold"))
     e_plain, e_fold = estimate_streaming(net, plain), estimate_streaming(net, folded)
     assert e_fold.logic_cells < e_plain.logic_cells
     assert e_fold.cycles_per_inference == e_plain.cycles_per_inference + 3
@@ -148,7 +148,8 @@ def test_auto_tail_is_sequential_when_only_it_fits():
     assert "sequential output layer" in said[-1]
     small = plan_architecture(_net(784, 32, 0.05), board, "streaming", progress=said.append)
     assert small.architecture.tail == "parallel"
-    with pytest.raises(UsageError, match="^--tail sequential builds the streaming"):
+    with pytest.raises(UsageError, match="^--tail sequential builds the streaming "
+                                         "architecture's layer after the lanes"):
         plan_architecture(net, None, "parallel", tail="sequential")
     assert plan_architecture(net, None, "auto", tail="sequential").architecture == Streaming(
         8, 1, "bram", tail="sequential")

@@ -108,7 +108,7 @@ def test_estimate_knows_the_table_is_in_spram(net):
     assert np.isclose(a.logic_cells - b.logic_cells, 300, atol=1)
 
 
-def test_tail_option(net, tmp_path, capsys):
+def test_tail_option(net, tmp_path, capsys, make_network, rng):
     """``--tail sequential`` (issue 20) implies streaming and reaches the plan; it does not
     apply to a parallel network or to a net whose output layer does not follow the first."""
     design = design_for(net, tail="sequential", progress=lambda line: None)
@@ -125,5 +125,19 @@ def test_tail_option(net, tmp_path, capsys):
     assert main(["compile", str(path), "--target", "verilog", "--architecture", "parallel",
                  "--tail", "sequential", "-o", str(tmp_path / "p")]) != 0
     assert one_error_line(capsys.readouterr().err) == (
-        "--tail sequential builds the streaming architecture's output layer; a parallel network "
-        "has none of its own")
+        "--tail sequential builds the streaming architecture's layer after the lanes; a parallel "
+        "network has no lanes")
+    # --tail fold: the second layer folded into the lanes, also streaming; this net's 3-bit
+    # hidden activations cannot be, a 1-bit one's can.
+    capsys.readouterr()
+    assert main(["compile", str(path), "--target", "verilog", "--tail", "fold", "-o",
+                 str(tmp_path / "f")]) != 0
+    assert one_error_line(capsys.readouterr().err) == (
+        "--tail fold: fold needs first-layer activations between -1 and 1")
+    one_bit = make_network(rng, inputs=12, hidden=(9,), outputs=3, bits=1, density=0.6)
+    design = design_for(one_bit, tail="fold", progress=lambda line: None)
+    assert design.architecture == Streaming(8, 1, "bram", tail="fold") and design.hardware.fold
+    netfile.save(one_bit, path)
+    assert main(["compile", str(path), "--target", "verilog", "--tail", "fold", "-o",
+                 str(tmp_path / "f")]) == 0
+    assert "lane0_next" in (tmp_path / "f" / "net.v").read_text()

@@ -398,7 +398,7 @@ def test_fold_second_layer(config, lanes, make_network, make_vectors):
     x = make_vectors(net, np.random.default_rng(lanes), n_random=12)
     compiled = passes.compile_network(net)
     for registers in [(), ("entry", "index", "pixel")]:
-        folded = Streaming(4, lanes, lane_registers=registers, fold=True)
+        folded = Streaming(4, lanes, lane_registers=registers, tail="fold")
         dut = lower(compiled, folded)
         trace = golden.evaluate(net, x)
         labels, scores = rtl_outputs(dut, x, p_in=0.2, p_out=0.2)
@@ -422,7 +422,7 @@ def test_fold_refuses_wide_activations(make_network):
         raise AssertionError("no net with a clip activation above 1")
     with pytest.raises(ValueError, match=r"^fold needs first-layer activations between -1 "
                                          r"and 1$"):
-        plan(compiled, Streaming(1, 1, fold=True))
+        plan(compiled, Streaming(1, 1, tail="fold"))
 
 
 # The sequential output layer (tail="sequential", TailPlan).

@@ -86,7 +86,8 @@ def test_icarus_pipelined_streaming(make_network, make_vectors, tmp_path, regist
     net = streaming_net(make_network, inputs=30, hidden=(12,), outputs=5, bits=2, density=0.3,
                         kinds=("step", "ternary"))
     x = make_vectors(net, np.random.default_rng(5), n_random=24)
-    design = compile_design(net, Streaming(4, 3, lane_registers=registers, fold=fold),
+    tail = "fold" if fold else "parallel"
+    design = compile_design(net, Streaming(4, 3, lane_registers=registers, tail=tail),
                             register_every=1)
     assert design.hardware.fold == fold and design.hardware.lane_registers == registers
     report = cocotb_sim.simulate(design, x, simulator="icarus", build_dir=tmp_path, seed=5,
