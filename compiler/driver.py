@@ -194,9 +194,12 @@ class CompiledDesign:
             text = (f"streaming: first layer from {source}, "
                     f"{lanes} lane{'s' if lanes != 1 else ''}, {features} "
                     f"feature{'s' if features != 1 else ''} per transfer")
+            # The layers built in logic: none after a sequential output layer.
+            logic = net.layers[len(net.layers) if hardware.tail == "sequential"
+                               else hardware.first_parallel:]
             return NetworkFacts(
                 **common,
-                adders=adder_count(replace(net, layers=net.layers[hardware.first_parallel:])),
+                adders=adder_count(replace(net, layers=logic)),
                 architecture=Streaming.name,
                 cycles_per_inference=hardware.cycles_per_inference,
                 features_per_cycle=features, lanes=lanes, memory_bits=hardware.memory_bits,

@@ -114,6 +114,8 @@ def test_tail_option(net, tmp_path, capsys, make_network, rng):
     design = design_for(net, tail="sequential", progress=lambda line: None)
     assert design.architecture == Streaming(8, 1, "bram", tail="sequential")
     assert design.hardware.tail == "sequential"
+    # Nothing after the lanes is built of adders.
+    assert design.facts.adders == 0
     assert design_for(net, architecture="streaming", progress=lambda line: None
                       ).hardware.tail == "parallel"
     path = tmp_path / "net.pt"
