@@ -10,7 +10,8 @@ the options that vary, the test accuracy, nonzero weights and weight-bits
 (:func:`lwc.compiler.stats.weight_bits` of the compiled net, after the passes that drop dead
 neurons and inputs), the estimate, the placed figures of the whole design as ``lwc compile
 --board`` builds it, UART top included (LUT4, logic cells, block RAM, Fmax and images/s at
-Fmax), and the cocotb proof (vectors equal to the golden model, of all). ``--goals`` then
+Fmax), the estimated images/s at the target clock, and the cocotb proof (vectors equal to the
+golden model, of all). ``--goals`` then
 names, per board, the smallest placed and proven front point (fewest LUT4) at or above each
 accuracy, with its LUT4 per nonzero weight-bit. Nothing is run: the figures are the sweep's
 (``results.json``, and each point's ``placed.json`` and ``proof.json``, so a sweep still placing
@@ -56,17 +57,17 @@ def front_table(rows):
     keys = [k for k in dict.fromkeys(k for r in rows for k in r["options"]) if k not in _HIDDEN
             and len({json.dumps(r["options"].get(k)) for r in rows}) > 1]
     head = [*keys, "accuracy", "nonzero", "weight-bits", "LC est.", "LUT4", "LC", "BRAM",
-            "Fmax MHz", "images/s at Fmax", "cocotb"]
+            "Fmax MHz", "images/s est.", "images/s at Fmax", "cocotb"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         proof = ("—" if r.get("proved") is None else
                  f"{r['proof_vectors'] - r['proof_mismatches']:,}/{r['proof_vectors']:,}")
         if r.get("place_error"):
-            placed = ["failed"] + [""] * 4
+            placed = ["failed"] + [""] * 3 + [_count(r.get("images_per_s")), ""]
         else:
             placed = [_count(r.get("placed_lut4")), _count(r.get("placed_lc")),
                       _count(r.get("placed_bram")), _count(r.get("placed_fmax_mhz"), 1),
-                      _count(r.get("placed_images_per_s"))]
+                      _count(r.get("images_per_s")), _count(r.get("placed_images_per_s"))]
         lines.append("| " + " | ".join([
             *(_option_text(r["options"].get(k)) for k in keys), f"{100 * r['accuracy']:.2f}%",
             _count(r.get("nonzero_weights")), _count(r.get("weight_bits")),

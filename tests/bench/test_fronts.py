@@ -74,6 +74,8 @@ def test_fronts_over_other_figures(fronts, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "t, icebreaker: 2 of 3 points on the front of accuracy, images_per_s" in out
     assert "| 4 | 97.00% |" in out and "| 1 | 97.00% |" not in out
+    # The estimated images/s, the figure this front weighs, is a column.
+    assert "images/s est." in out and "| 4,000 |" in out and "| 1,000 |" not in out
     with pytest.raises(SystemExit):
         fronts.main([str(tmp_path), "--front", "accuracy,speed"])
     assert "unknown figure 'speed'" in capsys.readouterr().err
