@@ -77,6 +77,11 @@ def test_an_added_option_at_its_default_leaves_the_hashes_alone():
         assert point_hash({**train, f.name: f.default}, {}) == base, f.name
     assert point_hash({**train, "ste_shape": "triangle"}, {}) != base
     assert point_hash({**train, "dropout": 4}, {}) != base
+    # A compile option added since (the tail) at the value points were built with before.
+    assert point_hash(train, {"board": "icebreaker", "tail": "parallel"}) == \
+        point_hash(train, {"board": "icebreaker"})
+    assert point_hash(train, {"board": "icebreaker", "tail": "sequential"}) != \
+        point_hash(train, {"board": "icebreaker"})
     # Not added: a default given explicitly is the same hash, another value another.
     assert point_hash({**train, "lr": 0.01}, {}) == base != point_hash({**train, "lr": 0.03}, {})
 

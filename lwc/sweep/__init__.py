@@ -30,7 +30,7 @@ The spec (TOML, :func:`load_spec`) names the dataset and the points::
 An option is a field of :class:`lwc.train.TrainConfig` (``lwc train``'s options: ``hidden``,
 ``sparsity``, ``output_sparsity``, ``input_bits``, ``method``, ``epochs``, ``seed``, ...) or a
 compile option (:data:`COMPILE_OPTIONS`: ``board``, ``architecture``, ``lanes``,
-``features_per_cycle``, ``fmax``, ``register_every``, ``share``, ``tables``, ``weights``,
+``features_per_cycle``, ``fmax``, ``register_every``, ``share``, ``tables``, ``weights``, ``tail``,
 ``place_seed``). The spec's names and types are checked when it is read (one line naming the
 file and the key); each point's values are checked when it runs, so a point out of range fails
 alone, with the one-line error ``lwc train`` or ``lwc compile`` would print, and the others go

@@ -27,12 +27,17 @@ COMPILE_OPTIONS = {
     "share": True,
     "tables": DEFAULT_TABLES,
     "weights": None,
+    "tail": "parallel",
     "place_seed": 1,
 }
+#: Compile options added since sweeps began hashing points, with the value that builds what the
+#: points built before them: a point's hash leaves them out at that value, so adding one does not
+#: re-estimate, re-place and re-prove every finished sweep.
+_COMPILE_ADDED = {"tail": "parallel"}
 # Kinds of the compile options, as TrainConfig's metadata names kinds.
 _COMPILE_KINDS = {"board": None, "architecture": None, "lanes": "int", "features_per_cycle": "int",
                   "fmax": "float", "register_every": "int", "share": "bool", "tables": None,
-                  "weights": None, "place_seed": "int"}
+                  "weights": None, "tail": None, "place_seed": "int"}
 # TrainConfig fields that say how a run is executed, not what it trains: left out of the hash.
 _RUN_ONLY = ("threads", "device", "data_dir")
 # Top-level keys of a spec.
@@ -257,7 +262,8 @@ def point_hash(train, compile_options):
     """``(point hash, training hash)``: 12 hex digits of SHA-256 over every option of the point
     (training options with their defaults filled in, except how the run is executed: threads,
     device, the data folder's path, and the options added since hashing began while they have
-    their defaults (``added`` in :func:`lwc.train.config.option`); and every compile option)."""
+    their defaults (``added`` in :func:`lwc.train.config.option`); and every compile option but
+    those added since, at the value that builds what was built before them)."""
     from ..train.config import TrainConfig
 
     config = dataclasses.asdict(TrainConfig(**train))
@@ -267,6 +273,8 @@ def point_hash(train, compile_options):
         if f.metadata.get("added") and config[f.name] == f.default:
             config.pop(f.name)
     train_hash = _digest({"train": config})
+    compile_options = {k: v for k, v in compile_options.items()
+                       if k not in _COMPILE_ADDED or v != _COMPILE_ADDED[k]}
     return _digest({"train": config, "compile": compile_options}), train_hash
 
 

@@ -59,7 +59,8 @@ def _compiled(net, opts):
     board = get_board(opts["board"])
     design = design_for(net, board, architecture=opts["architecture"],
                         features_per_cycle=opts["features_per_cycle"], lanes=opts["lanes"],
-                        weights=opts["weights"], register_every=opts["register_every"],
+                        weights=opts["weights"], tail=opts["tail"],
+                        register_every=opts["register_every"],
                         share=opts["share"], tables=opts["tables"], progress=quiet)
     return design, board
 
