@@ -420,8 +420,9 @@ def test_fold_refuses_wide_activations(make_network):
             break
     else:
         raise AssertionError("no net with a clip activation above 1")
-    with pytest.raises(ValueError, match=r"^fold needs first-layer activations between -1 "
-                                         r"and 1$"):
+    # Asked for, it is the user's one-line error.
+    with pytest.raises(UsageError, match=r"^--tail fold: fold needs first-layer activations "
+                                         r"between -1 and 1$"):
         plan(compiled, Streaming(1, 1, tail="fold"))
 
 
