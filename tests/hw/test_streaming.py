@@ -560,22 +560,6 @@ def test_tail_plan_choices(make_network):
     ).tail == "parallel"
 
 
-@pytest.mark.slow
-def test_tail_digits_test_set(digits_net_path):
-    """The trained digits net with a sequential output layer, four lanes, on its whole test set."""
-    from lwc.compiler import netfile
-    from lwc.sim import cocotb_sim
-
-    net = netfile.load(digits_net_path)
-    x, _ = cocotb_sim.test_set(net)
-    dut = lower(passes.compile_network(net), Streaming(8, 4, tail="sequential"))
-    assert dut.plan.tail == "sequential" and dut.lanes == 4
-    trace = golden.evaluate(net, x)
-    labels, scores = rtl_outputs(dut, x, p_in=0.1, p_out=0.1)
-    np.testing.assert_array_equal(scores, trace.scores)
-    np.testing.assert_array_equal(labels, trace.predictions)
-
-
 @pytest.mark.parametrize("lanes", [1, 3])
 def test_tail_with_lane_registers(lanes, make_network, make_vectors):
     """The sequential tail after lanes pipelined for a fast clock (every lane register)."""

@@ -54,6 +54,21 @@ def test_verilator_streaming(make_network, make_vectors, tmp_path):
 
 
 @pytest.mark.yosys
+@pytest.mark.verilator
+def test_verilator_sequential_tail_digits_test_set(digits_net_path, tmp_path):
+    """The trained digits net with a sequential output layer, four lanes, on its whole test set
+    (random input gaps and output stalls)."""
+    from lwc.compiler import netfile
+
+    net = netfile.load(digits_net_path)
+    x, _ = cocotb_sim.test_set(net)
+    design = compile_design(net, Streaming(8, 4, tail="sequential"))
+    assert design.hardware.tail == "sequential" and design.hardware.lanes == 4
+    report = cocotb_sim.simulate(design, x, build_dir=tmp_path, seed=3, progress=quiet)
+    assert_equal_to_golden(report, x, features=8, lanes=4)
+
+
+@pytest.mark.yosys
 @pytest.mark.icarus
 @pytest.mark.parametrize("kinds, bits, features, lanes, hidden, tail", [
     (("ternary",), 2, 1, 2, (10, 6), "parallel"),
