@@ -7,7 +7,7 @@ import sys
 import time
 
 from . import __version__
-from .errors import LwcError
+from .errors import LwcError, UsageError
 
 __all__ = ["main", "build_parser", "minority_f1_text"]
 
@@ -215,11 +215,7 @@ def _add_compile(sub):
     p.add_argument("--force", action="store_true", help="build into a directory that holds "
                    "files lwc did not write (they are kept), or the build of another net "
                    "(replaced), or build a design the estimate says does not fit")
-    p.add_argument("--fmax", type=_positive(float, most=1000), default=None,
-                   help="timing target in MHz (default: the board clock); pipeline registers "
-                   "are chosen to reach it unless --register-every is given. On a board whose "
-                   "clock pin feeds a PLL (icebreaker), a target above the oscillator also runs "
-                   "the design from the PLL, at the closest frequency it makes at or below it")
+    _add_fmax(p)
     p.add_argument("--register-every", type=_positive(int), default=None,
                    help="pipeline register every N adder-tree levels (default: chosen for "
                    "--fmax on a board, one per layer otherwise)")
@@ -230,6 +226,15 @@ def _add_compile(sub):
     p.add_argument("--seed", type=_seed, default=1, help="nextpnr placement seed (default 1)")
     _add_architecture_options(p)
     p.set_defaults(func=_cmd_compile)
+
+
+def _add_fmax(p, built=""):
+    p.add_argument("--fmax", type=_positive(float, most=1000), default=None,
+                   help=f"timing target in MHz (default: the board clock){built}; pipeline "
+                   "registers are chosen to reach it unless --register-every is given. On a "
+                   "board whose clock pin feeds a PLL (icebreaker), a target above the "
+                   "oscillator also runs the design from the PLL, at the closest frequency it "
+                   "makes at or below it")
 
 
 def _add_architecture_options(p):
@@ -339,6 +344,10 @@ def _cmd_sim(args):
     from .outdir import check_dir
     from .sim.cocotb_sim import simulate
 
+    if args.fmax is not None and args.board is None:
+        raise UsageError("--fmax needs --board: the clock target is that board's")
+    if args.waves and args.processes > 1:
+        raise UsageError("--waves records one simulation: leave out --processes")
     net = _load_net(args.net)
     x, _, what = _vectors(net, args)
     build_dir = args.build_dir or _default_dir(args, net, "netlist" if args.netlist else "sim")
@@ -348,13 +357,16 @@ def _cmd_sim(args):
         from .boards.registry import get_board
         board = get_board(args.board)
     design = _design(net, args, board, args.register_every)
+    if args.fmax is not None:
+        from .compile import clock_design
+        design, _, _ = clock_design(design, board, args.fmax, progress=_say)
     if args.netlist:
         report = _sim_netlist(design, x, what, build_dir, args)
     else:
         simulator = args.simulator or "verilator"
         _say(f"simulating {args.net} on {what} with {simulator}")
         report = simulate(design, x, simulator=simulator, waves=args.waves, build_dir=build_dir,
-                          seed=args.seed, progress=_say)
+                          seed=args.seed, processes=args.processes, progress=_say)
     _say(report.format())
     return 0 if report.ok else 1
 
@@ -378,7 +390,7 @@ def _sim_netlist(design, x, what, build_dir, args):
     yosys, env = _yosys()
     return gatelevel.simulate(design, x, yosys=yosys, env=env, build_dir=build_dir,
                               simulator=simulator, waves=args.waves, seed=args.seed,
-                              progress=_say)
+                              processes=args.processes, progress=_say)
 
 
 def _add_sim(sub):
@@ -396,7 +408,11 @@ def _add_sim(sub):
                    "datapath 'lwc compile' builds for this board (without it: parallel)")
     p.add_argument("--register-every", type=_positive(int), default=None,
                    help="pipeline register every N adder-tree levels, as 'lwc compile' "
-                   "built it (see the pipelining line of its report; default one per layer)")
+                   "built it (see the pipelining line of its report; default one per layer, "
+                   "or chosen for --fmax)")
+    _add_fmax(p, built=", with --board: the design 'lwc compile --fmax' builds first")
+    p.add_argument("--processes", type=_positive(int), default=1, metavar="N",
+                   help="split the vectors over N simulator processes (default 1)")
     _add_architecture_options(p)
     p.set_defaults(func=_cmd_sim)
 

@@ -36,7 +36,7 @@ from .errors import UsageError
 from .outdir import MANIFEST, OutputDir, claim, fingerprint
 
 __all__ = ["TARGETS", "MANIFEST", "WEIGHTS_FILE", "CompileResult", "resolve_target", "compile_net",
-           "design_for", "write_design"]
+           "design_for", "clock_design", "write_design"]
 
 TARGETS = ("verilog", "ice40", "ecp5", "asic")
 
@@ -163,6 +163,28 @@ def design_for(net, board=None, *, architecture="auto", features_per_cycle=None,
                           progress=stopwatch if stopwatch is not None else Stopwatch(progress))
 
 
+def clock_design(design, board, clock_mhz=None, progress=print):
+    """``(design, pipelining, pll)``: ``design`` pipelined as a build of ``board`` at
+    ``clock_mhz`` (MHz, ``None`` for the board clock) starts, before any attempt is placed.
+
+    A target above the oscillator on a board with a PLL runs the design from it, at the closest
+    frequency it makes at or below the target (``pll``, else ``None``); that frequency is the
+    target (``pipelining.target_mhz``). The pipelining is :func:`lwc.boards.compile.
+    plan_pipelining`'s: ``register_every`` (its first choice, unless the design gives one), and a
+    streaming design's lane registers and fold. ``lwc compile`` builds this design (and retries
+    with more registers when nextpnr misses the target); ``lwc sim --fmax`` simulates it.
+    """
+    pll = board_pll(board, clock_mhz)
+    if pll is not None:
+        clock_mhz = pll.mhz
+        progress(f"clock: {pll.text()}")
+    pipelining = board_compile.plan_pipelining(design, board, clock_mhz, progress)
+    design = design.with_register_every(pipelining.register_every)
+    if pipelining.lane_registers is not None:
+        design = design.with_lanes(pipelining.lane_registers, pipelining.fold)
+    return design, pipelining, pll
+
+
 def write_design(design, out_dir, *, target=None, board=None, clock_mhz=None, seed=1,
                  baud=115200, force=False, replace=False, source=None, progress=print,
                  stopwatch=None):
@@ -195,16 +217,9 @@ def write_design(design, out_dir, *, target=None, board=None, clock_mhz=None, se
     pipelining = top = pll = None
     if board is not None:
         board_compile.check_toolchain(board)
-        # A target above the oscillator on a board with a PLL runs the design from it, at the
-        # closest frequency it makes at or below the target; that frequency is the target.
-        pll = board_pll(board, clock_mhz)
+        design, pipelining, pll = clock_design(design, board, clock_mhz, progress)
         if pll is not None:
             clock_mhz = pll.mhz
-            progress(f"clock: {pll.text()}")
-        pipelining = board_compile.plan_pipelining(design, board, clock_mhz, progress)
-        design = design.with_register_every(pipelining.register_every)
-        if pipelining.lane_registers is not None:
-            design = design.with_lanes(pipelining.lane_registers, pipelining.fold)
         top = board_compile.board_top(design, board, baud, pll)
     facts = design.facts
     progress(f"compiler: {facts.nonzero_weights} nonzero weights, {facts.adders} adders, "

@@ -141,6 +141,51 @@ def test_sim_register_every(net_path, tmp_path):
     assert latencies[1] > latencies[0]
 
 
+@pytest.mark.icarus
+def test_sim_fmax_simulates_the_design_compile_builds(tmp_path, make_network, rng, capsys):
+    """``lwc sim --board B --fmax F`` simulates the design 'lwc compile --fmax F' builds first
+    (:func:`lwc.compile.clock_design`: the PLL's clock, the lane registers and pipelining chosen
+    for it), here split over two processes: the latency the testbench measures is that design's,
+    longer than the one without a target."""
+    import functools
+
+    from lwc.boards.plan import plan_architecture
+    from lwc.boards.registry import get_board
+    from lwc.compile import clock_design
+    from lwc.compiler.driver import compile_design
+
+    net = make_network(rng, inputs=16, hidden=(12,), outputs=3, bits=2, density=0.5)
+    path = tmp_path / "net.pt"
+    netfile.save(net, path)
+    board = get_board("icebreaker")
+    design = compile_design(net, planner=functools.partial(
+        plan_architecture, board=board, architecture="streaming", lanes=2,
+        progress=lambda line: None))
+    clocked, pipelining, pll = clock_design(design, board, 48, progress=lambda line: None)
+    assert pll is not None and clocked.architecture.lane_registers  # the target changes it
+    latencies = []
+    for fmax in ([], ["--fmax", "48"]):
+        code = main(["sim", str(path), "--vectors", "30", "--simulator", "icarus", "--board",
+                     "icebreaker", "--architecture", "streaming", "--lanes", "2",
+                     "--processes", "2", "--build-dir", str(tmp_path / f"b{len(fmax)}"), *fmax])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert "0 mismatches" in out and "in 2 processes" in out
+        latencies.append(int(re.search(r"latency (\d+) cycles", out).group(1)))
+    assert latencies == [design.hardware.latency, clocked.hardware.latency]
+    assert latencies[1] > latencies[0]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--fmax", "48"], "--fmax needs --board"),
+    (["--waves", "--processes", "2"], "--waves records one simulation"),
+])
+def test_sim_option_errors(net_path, args, message, capsys):
+    assert main(["sim", str(net_path), "--vectors", "4", *args]) != 0
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
 def test_run_against_simulated_board(net_path, tmp_path, capsys):
     from lwc.sim.uart_board import SimulatedBoard
 
