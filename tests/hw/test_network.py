@@ -143,6 +143,22 @@ def test_back_pressure_and_gaps(register_every, rng, make_network, make_vectors)
                              p_in=p_in, p_out=p_out)
 
 
+async def _full_rate(ctx, dut, x, seen):
+    """Feed ``x`` one vector per clock with ``o.ready`` high (asserting ``i.ready`` stays high),
+    recording each output's ``(label, scores)`` in ``seen`` by the edge it came out at."""
+    ctx.set(dut.o.ready, 1)
+    for edge in range(len(x) + dut.latency + 2):
+        feeding = edge < len(x)
+        ctx.set(dut.i.valid, feeding)
+        if feeding:
+            ctx.set(dut.i.payload, [int(v) for v in x[edge]])
+        *_, ready, valid, payload = await ctx.tick().sample(
+            dut.i.ready, dut.o.valid, dut.o.payload)
+        assert ready, "input stalled with the output ready"
+        if valid:
+            seen[edge] = (payload.label, list(payload.scores))
+
+
 @pytest.mark.parametrize("register_every", [None, 1, 2, 3])
 def test_throughput_and_latency(register_every, rng, make_network):
     """With ``o.ready`` high, input ``k`` accepted at edge ``k`` comes out at edge
@@ -154,17 +170,7 @@ def test_throughput_and_latency(register_every, rng, make_network):
     seen = {}
 
     async def testbench(ctx):
-        ctx.set(dut.o.ready, 1)
-        for edge in range(len(x) + dut.latency + 2):
-            feeding = edge < len(x)
-            ctx.set(dut.i.valid, feeding)
-            if feeding:
-                ctx.set(dut.i.payload, [int(v) for v in x[edge]])
-            *_, ready, valid, payload = await ctx.tick().sample(
-                dut.i.ready, dut.o.valid, dut.o.payload)
-            assert ready, "input stalled with the output ready"
-            if valid:
-                seen[edge] = (payload.label, list(payload.scores))
+        await _full_rate(ctx, dut, x, seen)
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -370,17 +376,7 @@ def test_stall_free_throughput_latency_and_ready(register_every, rng, make_netwo
     seen, taken = {}, []
 
     async def testbench(ctx):
-        ctx.set(dut.o.ready, 1)
-        for edge in range(len(x) + dut.latency + 2):
-            feeding = edge < len(x)
-            ctx.set(dut.i.valid, feeding)
-            if feeding:
-                ctx.set(dut.i.payload, [int(v) for v in x[edge]])
-            *_, ready, valid, payload = await ctx.tick().sample(
-                dut.i.ready, dut.o.valid, dut.o.payload)
-            assert ready, "input stalled with the output ready"
-            if valid:
-                seen[edge] = (payload.label, list(payload.scores))
+        await _full_rate(ctx, dut, x, seen)
         # Blocked output: the buffer fills, then i.ready falls.
         ctx.set(dut.o.ready, 0)
         ctx.set(dut.i.valid, 1)

@@ -191,19 +191,11 @@ def test_constant_network(make_network, make_vectors):
     assert dut.cycles_per_inference == 2
 
 
-@pytest.mark.parametrize("features, lanes, register_every", [
-    (1, 1, None), (3, 2, 1), (8, 3, None), (20, 4, 2)])
-def test_cycles_and_latency(features, lanes, register_every, make_network):
-    """Transfers back to back with ``o.ready`` high: an output every ``cycles_per_inference``
-    cycles, ``latency`` cycles after the vector's last transfer; ``i.ready`` low while the lanes
-    run."""
-    net = nontrivial(make_network, 0, inputs=20, hidden=(12, 6), outputs=5, bits=4,
-                     density=0.4)
-    dut = lower_streaming(net, features, lanes, register_every)
-    x = np.random.default_rng(1).integers(0, 16, size=(6, 20))
-    trace = golden.evaluate(net, x)
+def back_to_back(dut, x):
+    """Stream ``x``'s transfers back to back with ``o.ready`` high: ``(accepted, outputs,
+    busy)``, the edges each transfer was taken at, ``(edge, label, scores)`` of each output, and
+    the cycles ``i.ready`` was low."""
     payloads = transfers(dut, x, 0)
-    t = dut.transfers_per_vector
     accepted, outputs, busy = [], [], 0
 
     async def testbench(ctx):
@@ -227,6 +219,22 @@ def test_cycles_and_latency(features, lanes, register_every, make_network):
     sim.add_clock(1e-6)
     sim.add_testbench(testbench)
     sim.run()
+    return accepted, outputs, busy
+
+
+@pytest.mark.parametrize("features, lanes, register_every", [
+    (1, 1, None), (3, 2, 1), (8, 3, None), (20, 4, 2)])
+def test_cycles_and_latency(features, lanes, register_every, make_network):
+    """Transfers back to back with ``o.ready`` high: an output every ``cycles_per_inference``
+    cycles, ``latency`` cycles after the vector's last transfer; ``i.ready`` low while the lanes
+    run."""
+    net = nontrivial(make_network, 0, inputs=20, hidden=(12, 6), outputs=5, bits=4,
+                     density=0.4)
+    dut = lower_streaming(net, features, lanes, register_every)
+    x = np.random.default_rng(1).integers(0, 16, size=(6, 20))
+    trace = golden.evaluate(net, x)
+    t = dut.transfers_per_vector
+    accepted, outputs, busy = back_to_back(dut, x)
     assert len(outputs) == len(x)
     lasts = accepted[t - 1::t]
     assert [e for e, _, _ in outputs] == [edge + dut.latency for edge in lasts]
@@ -496,29 +504,8 @@ def test_tail_cycles_and_latency(lanes, make_network):
     dut = streaming(net, features_per_cycle=3, lanes=lanes, tail="sequential")
     x = np.random.default_rng(1).integers(0, 16, size=(5, 20))
     trace = golden.evaluate(net, x)
-    payloads = transfers(dut, x, 0)
     t = dut.transfers_per_vector
-    accepted, outputs = [], []
-
-    async def testbench(ctx):
-        ctx.set(dut.o.ready, 1)
-        sent = 0
-        for edge in range(len(x) * dut.cycles_per_inference + dut.latency + 4):
-            ctx.set(dut.i.valid, sent < len(payloads))
-            if sent < len(payloads):
-                ctx.set(dut.i.payload, payloads[sent])
-            *_, ready, valid, payload = await ctx.tick().sample(
-                dut.i.ready, dut.o.valid, dut.o.payload)
-            if ready and sent < len(payloads):
-                accepted.append(edge)
-                sent += 1
-            if valid:
-                outputs.append((edge, payload.label, list(payload.scores)))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
+    accepted, outputs, _ = back_to_back(dut, x)
     tail = dut.plan.tail_plan
     lasts = accepted[t - 1::t]
     assert [e for e, _, _ in outputs] == [edge + dut.latency for edge in lasts]
