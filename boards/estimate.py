@@ -59,6 +59,15 @@ _FOLD_ROM_CELLS = 0.2
 _TAIL_CONTROL_CELLS = 24
 #: iCE40 block RAM geometries (width, depth) a memory can be cut into.
 _BRAM_MODES = ((16, 256), (8, 512), (4, 1024), (2, 2048))
+#: Yosys's memory_libmap weighs a ROM bit lowered to logic at 1/16 (its default
+#: ``-logic-cost-rom``) against each block RAM it would take (``cost 64`` in techlibs/ice40/
+#: brams.txt, plus its own overhead), so a ROM of fewer bits than this per block goes to logic
+#: ("using FF mapping" in its log). Measured with YoWASP Yosys 0.70 on registered-read ROMs:
+#: 1,056 bits (16 x 66, 4 x 264) in logic, 1,072 (16 x 67) and 1,080 (2 x 540) in one block;
+#: two-block ROMs of 2,048 bits (32 x 64) in logic, 2,240 (32 x 70) in two blocks. The 8-lane
+#: MNIST design of docs/benchmarks.md ("98.8% on the UP5K") has its 708-944-bit parameter ROMs
+#: in logic and 27 block RAMs placed.
+_ROM_BITS_PER_BLOCK = 1064
 
 
 @dataclass(frozen=True)
@@ -183,11 +192,13 @@ def _argmax_cells(score_ranges):
     return (len(score_ranges) - 1) * (2 * width + label)
 
 
-def block_rams(width, depth):
-    """4-kbit iCE40 block RAMs holding a ``width`` x ``depth`` memory in the best geometry."""
+def block_rams(width, depth, *, rom=False):
+    """4-kbit iCE40 block RAMs holding a ``width`` x ``depth`` memory in the best geometry; none
+    for a ``rom`` that Yosys puts in logic instead (:data:`_ROM_BITS_PER_BLOCK`)."""
     if width == 0 or depth == 0:
         return 0
-    return min(-(-width // w) * -(-depth // d) for w, d in _BRAM_MODES)
+    blocks = min(-(-width // w) * -(-depth // d) for w, d in _BRAM_MODES)
+    return 0 if rom and width * depth < _ROM_BITS_PER_BLOCK * blocks else blocks
 
 
 def _logic_cells(net, first=0):
@@ -255,8 +266,9 @@ def estimate_streaming(net, component, *, with_top=True):
              + _fold_cells(component))
     if component.weights == "spram":
         cells += _SPRAM_LOADER_CELLS
-    rams = sum(block_rams(w, d) for name, w, d in component.memories
-               if not name.endswith("_next"))
+    # The lanes' image buffers and activations are written; every other memory is a ROM.
+    rams = sum(block_rams(w, d, rom=not name.endswith(("_image", "_acts")))
+               for name, w, d in component.memories if not name.endswith("_next"))
     if with_top:
         cells += UART_TOP_CELLS
         rams += block_rams(component.features_per_cycle * component.input_bits,

@@ -36,6 +36,36 @@ def test_block_rams_take_the_best_geometry(width, depth, blocks):
     assert block_rams(width, depth) == blocks
 
 
+@pytest.mark.parametrize("width, depth, blocks", [
+    # Yosys 0.70's synth_ice40 on registered-read ROMs (boards/estimate.py, _ROM_BITS_PER_BLOCK).
+    (16, 66, 0), (4, 264, 0), (7, 118, 0), (16, 67, 1), (2, 540, 1), (32, 64, 0), (32, 70, 2),
+    (6, 4000, 6),
+])
+def test_small_roms_go_to_logic(width, depth, blocks):
+    assert block_rams(width, depth, rom=True) == blocks
+    assert block_rams(width, depth) == max(blocks, block_rams(width, depth))  # a RAM: blocks
+
+
+@pytest.mark.yosys
+def test_rom_rule_is_yosys_own(tmp_path):
+    """Yosys puts a ROM just under the rule's bound in logic and one just over it in a block."""
+    import subprocess
+
+    from lwc.boards.toolchain import tool_path, toolchain_env
+
+    env = toolchain_env()
+    for depth, blocks in ((66, 0), (67, 1)):
+        words = "\n".join(f"  m[{i}] = 16'd{(i * 40503) & 0xFFFF};" for i in range(depth))
+        (tmp_path / "rom.v").write_text(
+            "module rom(input clk, input [6:0] a, output reg [15:0] q);\n"
+            f"reg [15:0] m [0:{depth - 1}];\ninitial begin\n{words}\nend\n"
+            "always @(posedge clk) q <= m[a];\nendmodule\n")
+        subprocess.run([tool_path("yosys", env), "-q", "-p", "read_verilog rom.v; synth_ice40 "
+                        "-top rom; tee -q -o stat.txt stat"], cwd=tmp_path, env=env, check=True)
+        placed = (tmp_path / "stat.txt").read_text().count("SB_RAM40_4K")
+        assert bool(placed) == bool(blocks) == bool(block_rams(16, depth, rom=True))
+
+
 def test_parallel_estimate_grows_with_the_weights():
     small, large = _net(32, 16, 0.2), _net(32, 64, 0.2)
     assert 0 < estimate_parallel(small).logic_cells < estimate_parallel(large).logic_cells

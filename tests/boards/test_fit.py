@@ -53,7 +53,7 @@ def test_does_not_fit_is_refused_before_anything_is_built(near_miss, tmp_path, m
     assert str(err.value) == NEAR_MISS
     assert not out.exists()
     said = next(line for line in lines if line.startswith("architecture: streaming"))
-    assert said.endswith("estimated 1,234/1,280 logic cells, 6/16 block RAMs: does NOT fit: "
+    assert said.endswith("estimated 1,234/1,280 logic cells, 5/16 block RAMs: does NOT fit: "
                          "1,234 logic cells is 82 more than the 1,152 place-and-route can fill "
                          "(90% of 1,280)")
 
