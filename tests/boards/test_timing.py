@@ -307,3 +307,19 @@ def test_streaming_build_folds_and_pipelines_its_lanes_for_a_fast_target(make_ne
     assert fast.facts.cycles_per_inference == (slow.facts.cycles_per_inference + 3
                                                + len(pipelining["lane_registers"]))
     assert fake.latencies[-1] == fast.facts.latency
+
+
+def test_argmax_split_when_every_level_is_registered(make_network):
+    """At a target that needs a register after every comparator level (``register_every`` 1,
+    the MNIST fold net at 48 MHz on the UP5K), the argmax is split: a stage per level, each the
+    previous level's multiplexers then a comparison, and the last multiplexer's; the model
+    times them so, and the plan built has the split argmax with its register more."""
+    net = passes.run(make_network(np.random.default_rng(3), inputs=40, hidden=(32,), outputs=10,
+                                  bits=2, density=0.3, kinds=("step",)))
+    argmax = [s for s in timing.stages(net, 1) if s.where.startswith("argmax")]
+    assert [s.kind for s in argmax] == ["split"] * 5 and argmax[-1].levels == 0
+    assert plan(net, register_every=1).argmax_split
+    assert not plan(net, register_every=2).argmax_split
+    assert plan(net, register_every=1).argmax_latency == 5 == plan(net, register_every=2) \
+        .argmax_latency + 3
+    assert all(s.kind == "compare" for s in timing.stages(net, 2) if s.where.startswith("argmax"))
