@@ -14,8 +14,9 @@ its routing, and the carry of the widest adder ripples once along the stage, the
 overlapping), plus ``activation`` ns when the stage ends in a layer's activation or in the argmax
 output register's multiplexer. An argmax stage of ``L`` comparator levels costs
 ``fixed + L * compare + W * carry`` (a comparison, then a multiplexer of the value and the index
-that the next comparison waits for). The constants come from nextpnr's own timing reports of lwc
-builds (see ``_MODELS``).
+that the next comparison waits for); split (``register_every`` 1, see
+:func:`lwc.hw.plan.argmax_split`), one of ``fixed + split + W * carry`` per level. The constants
+come from nextpnr's own timing reports of lwc builds (see ``_MODELS``).
 """
 
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from itertools import combinations
 from lwc.compiler.lower import layer_specs
 from lwc.hw.adder_tree import range_shape, register_levels, tree_depth
 from lwc.hw.layer import layer_plan
-from lwc.hw.plan import LANE_REGISTERS
+from lwc.hw.plan import LANE_REGISTERS, argmax_split
 
 __all__ = ["DelayModel", "LaneModel", "Stage", "stages", "estimate", "register_choices", "plan",
            "lane_stages", "lane_estimate", "lane_registers"]
@@ -39,10 +40,11 @@ class DelayModel:
     compare: float
     carry: float
     activation: float
+    split: float
 
     def stage_ns(self, stage):
         """Predicted delay of ``stage`` (a :class:`Stage`) in ns."""
-        per_level = self.compare if stage.kind == "compare" else self.level
+        per_level = {"compare": self.compare, "split": self.split}.get(stage.kind, self.level)
         return (self.fixed + stage.levels * per_level + stage.width * self.carry
                 + (self.activation if stage.activation else 0.0))
 
@@ -57,17 +59,25 @@ class DelayModel:
 # The ECP5 compare delay is from the MNIST demo net on the ULX3S (lwc compile --fmax 100,
 # register_every 4): 4 comparator levels over 10 scores of 8 bits took 21.25 ns, each level a
 # carry-chain comparison, then multiplexers whose select fans out over the value and the index.
+# A split argmax stage (the multiplexers of registered comparisons, then a comparison) is timed
+# as a whole comparator level, not fitted: on the UP5K the MNIST fold net's (lwc compile --fmax
+# 48, 8-bit scores) were off the critical path at 48.7-50.7 MHz (seeds 1-3), so at most
+# 20.5 ns, where the unsplit level had measured 22.0 ns.
 _MODELS = {
-    "ice40": DelayModel(fixed=4.0, level=5.6, compare=8.5, carry=0.28, activation=3.0),
-    "ecp5": DelayModel(fixed=1.7, level=1.95, compare=4.4, carry=0.06, activation=1.5),
+    "ice40": DelayModel(fixed=4.0, level=5.6, compare=8.5, carry=0.28, activation=3.0,
+                        split=8.5),
+    "ecp5": DelayModel(fixed=1.7, level=1.95, compare=4.4, carry=0.06, activation=1.5,
+                       split=4.4),
 }
 
 
 @dataclass(frozen=True)
 class Stage:
     """Logic between two registers: ``levels`` adder (``kind`` ``"add"``) or comparator
-    (``"compare"``) levels over values of at most ``width`` bits, ending in an activation or the
-    argmax output multiplexer when ``activation``."""
+    (``"compare"``: a comparison and the multiplexers it selects; ``"split"``: the multiplexers
+    of registered comparisons, then a comparison, see :func:`lwc.hw.plan.argmax_split`) levels
+    over values of at most ``width`` bits, ending in an activation or the argmax output
+    multiplexer when ``activation``."""
 
     where: str
     levels: int
@@ -114,6 +124,12 @@ def stages(net, register_every, *, first=0):
         ranges = plan.output_ranges
     score_width = max(range_shape(lo, hi).width for lo, hi in ranges)
     levels = tree_depth(len(ranges))
+    if argmax_split(len(ranges), register_every):
+        # A comparison per stage, after the previous level's multiplexers; then the last one's.
+        result += [Stage(f"argmax level {level}", 1, score_width, False, "split")
+                   for level in range(1, levels + 1)]
+        result.append(Stage("argmax output multiplexer", 0, score_width, True, "split"))
+        return result
     for low, last in _split(levels, register_levels(levels, register_every)):
         if last >= low:
             result.append(Stage(f"argmax levels {low}-{last}", last - low + 1, score_width,
@@ -178,10 +194,13 @@ class LaneModel:
 # iCE40UP5K: fitted to nextpnr's critical paths of the MNIST streaming net's lanes (784 x 2 bit,
 # 8 features per transfer, 4 lanes, PLL at 48 MHz; docs/benchmarks.md, "The UP5K at 48 MHz"):
 # without lane registers the entry read, decoder, index adder and image address measured
-# 26.3 ns (model 26.3); with every register the lanes were off the critical path (50.0 MHz).
+# 26.3 ns (model 26.3); with the index and pixel registers the entry read, decoder, index adder
+# and multiplexer into the index register 21.0 ns (model 21.0; 20.1 before it was fitted, which
+# chose those two registers for 48 MHz and missed); with every register the lanes were off the
+# critical path (50.0 MHz).
 # ECP5: scaled from the iCE40 constants by DelayModel's ratios, not fitted.
 _LANE_MODELS = {
-    "ice40": LaneModel(memory=5.8, setup=6.2, fixed=2.5, lut=3.0, carry=0.28),
+    "ice40": LaneModel(memory=6.7, setup=5.3, fixed=2.5, lut=3.0, carry=0.28),
     "ecp5": LaneModel(memory=2.5, setup=1.0, fixed=1.0, lut=1.0, carry=0.06),
 }
 

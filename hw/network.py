@@ -17,6 +17,7 @@ from .layer import build_layer
 from .netlist import Netlist, to_amaranth, to_verilog
 from .plan import (
     ParallelPlan,
+    argmax_split,
     check_register_every,
     check_structure,
     parallel_plan,
@@ -28,7 +29,7 @@ __all__ = ["Argmax", "NetworkContract", "TernaryNetwork", "build_argmax", "build
            "build_parallel", "network_verilog", "check_structure"]
 
 
-def build_argmax(nl, scores, ranges, registers, name="argmax"):
+def build_argmax(nl, scores, ranges, registers, name="argmax", *, split=False):
     """A comparator tree over ``scores`` (netlist nodes of ``ranges``) with registers after the
     levels ``registers`` and at the end; returns the registers ``(label, scores)``, the scores
     delayed to match the label.
@@ -36,6 +37,14 @@ def build_argmax(nl, scores, ranges, registers, name="argmax"):
     Each node keeps its left (lower-index) operand unless the right one is strictly greater,
     which is exactly ``numpy.argmax``. Node ``k`` of level ``l`` is ``{name}_{l}_{k}_value``,
     ``..._index`` and ``..._right`` (the comparison).
+
+    ``split`` (:func:`~lwc.hw.plan.argmax_split`; ``registers`` is then ignored) registers every
+    level between its comparisons and its multiplexers: level ``l``'s registers hold its
+    operands (``{name}_{l}_{k}_value_r``, ``..._index_r``; the scores' own delay registers at
+    level 1) and its comparisons (``{name}_{l}_{k}_right_r``), and the multiplexers read them
+    in the next stage, before level ``l + 1``'s comparisons. A stage is then a multiplexer and
+    a comparison, never a comparison whose select bit fans out to multiplexers; the tree has a
+    register stage more (after the last comparison).
     """
     label_shape = unsigned(semantics.label_width(len(ranges)))
     # Leaf indices are constants only as wide as their own values, so that the first level's
@@ -43,6 +52,8 @@ def build_argmax(nl, scores, ranges, registers, name="argmax"):
     # the smallest logic.
     nodes = [(s, lo, hi, nl.const(k, unsigned(max(k.bit_length(), 1))))
              for k, (s, (lo, hi)) in enumerate(zip(scores, ranges))]
+    if split:
+        return _build_split_argmax(nl, scores, ranges, nodes, label_shape, name)
     for level in range(1, tree_depth(len(ranges)) + 1):
         paired = []
         for k in range(0, len(nodes) - 1, 2):
@@ -71,6 +82,44 @@ def build_argmax(nl, scores, ranges, registers, name="argmax"):
                    for k, s in enumerate(scores)]
 
 
+def _build_split_argmax(nl, scores, ranges, nodes, label_shape, name):
+    """:func:`build_argmax` with ``split``, from its leaf ``nodes``."""
+    leaves = len(nodes)
+    for level in range(1, tree_depth(leaves) + 1):
+        # The operands and the comparisons, registered.
+        delayed = [nl.reg(f"{name}_{level}_s{k}", range_shape(*ranges[k]), s)
+                   for k, s in enumerate(scores)]
+        held = []
+        for k, (v, lo, hi, i) in enumerate(nodes):
+            if level == 1:  # a leaf: its score's delay register; its index a constant
+                held.append((delayed[k], lo, hi, i))
+                continue
+            held.append((nl.reg(f"{name}_{level}_{k}_value_r", range_shape(lo, hi), v), lo, hi,
+                         nl.reg(f"{name}_{level}_{k}_index_r", label_shape, i)))
+        rights = [nl.reg(f"{name}_{level}_{k // 2}_right_r", unsigned(1),
+                         nl.gt(nodes[k + 1][0], nodes[k][0]))
+                  for k in range(0, len(nodes) - 1, 2)]
+        scores = delayed
+        # The multiplexers, in the next stage.
+        paired = []
+        for k, right in zip(range(0, len(held) - 1, 2), rights):
+            (va, la, ha, ia), (vb, lb, hb, ib) = held[k], held[k + 1]
+            prefix = f"{name}_{level}_{k // 2}"
+            lo, hi = max(la, lb), max(ha, hb)
+            shape = range_shape(lo, hi)
+            value = nl.wire(f"{prefix}_value", shape, nl.mux(right, vb, va, shape))
+            index_shape = unsigned(max(ia.shape.width, ib.shape.width))
+            index = nl.wire(f"{prefix}_index", label_shape, nl.mux(right, ib, ia, index_shape))
+            paired.append((value, lo, hi, index))
+        if len(held) % 2:
+            paired.append(held[-1])
+        nodes = paired
+    ((_, _, _, index),) = nodes
+    label = nl.reg(f"{name}_label", label_shape, index)
+    return label, [nl.reg(f"{name}_score{k}", range_shape(*ranges[k]), s)
+                   for k, s in enumerate(scores)]
+
+
 def build_back_end(nl, plan, values, valid, *, first):
     """The parallel layers ``first, first + 1, ...`` of ``plan`` over ``values`` (nodes of layer
     ``first``'s input ranges), the argmax, and the valid bits ``valid_1, valid_2, ...`` following
@@ -87,7 +136,8 @@ def build_back_end(nl, plan, values, valid, *, first):
             values = build_layer(nl, plan.layers[index], plan.layer_plans[index], values, index,
                                  compress=plan.compress, names=names)
     with nl.scope("argmax"):
-        label, scores = build_argmax(nl, values, plan.score_ranges, plan.argmax_registers)
+        label, scores = build_argmax(nl, values, plan.score_ranges, plan.argmax_registers,
+                                     split=plan.argmax_split)
     stages = sum(p.latency for p in plan.layer_plans[first:]) + plan.argmax_latency
     for stage in range(1, stages + 1):
         valid = nl.reg(f"valid_{stage}", unsigned(1), valid, reset=True)
@@ -223,7 +273,7 @@ class Argmax(wiring.Component):
         ``(lo, hi)`` of each score; at least one.
     register_every : int or None
         Also register after every this many comparator levels (never after the last: the output
-        register follows it).
+        register follows it); ``1`` splits every level (see :func:`build_argmax`).
     name : str
         Prefix of signal names: node ``k`` of level ``l`` is ``{name}_{l}_{k}_value`` and
         ``..._index``.
@@ -248,6 +298,7 @@ class Argmax(wiring.Component):
         self._ranges = ranges
         self._name = name
         self._registers = register_levels(tree_depth(len(ranges)), register_every)
+        self._split = argmax_split(len(ranges), register_every)
         members = {f"s{k}": In(range_shape(lo, hi)) for k, (lo, hi) in enumerate(ranges)}
         members["en"] = In(1, init=1)
         members["label"] = Out(self.label_width)
@@ -260,14 +311,15 @@ class Argmax(wiring.Component):
 
     @property
     def latency(self):
-        return len(self._registers) + 1
+        return len(self._registers) + self._split + 1
 
     def elaborate(self, platform):
         m = Module()
         nl = Netlist()
         nl.en = nl.input("en", unsigned(1))
         scores = [nl.input(f"s{k}", range_shape(*r)) for k, r in enumerate(self._ranges)]
-        label, delayed = build_argmax(nl, scores, self._ranges, self._registers, self._name)
+        label, delayed = build_argmax(nl, scores, self._ranges, self._registers, self._name,
+                                      split=self._split)
         nl.drive(nl.output("label", unsigned(self.label_width)), label)
         for k, s in enumerate(delayed):
             nl.drive(nl.output(f"y{k}", s.shape), s)

@@ -22,7 +22,7 @@ __all__ = [
     "encode_neuron", "STALL_FREE_NEURONS", "WEIGHT_STORES", "SPRAM_BYTES", "SPRAM_LANES",
     "LANE_REGISTERS", "check_lane_registers", "fold_error", "check_register_every",
     "TAILS", "TailPlan", "tail_plan",
-    "check_structure", "tree_depth", "register_levels",
+    "check_structure", "tree_depth", "register_levels", "argmax_split",
     "schedule_depth", "stage_of",
 ]
 
@@ -65,6 +65,16 @@ def register_levels(levels, register_every):
     if register_every is None:
         return ()
     return tuple(range(register_every, levels, register_every))
+
+
+def argmax_split(count, register_every):
+    """Whether the argmax over ``count`` scores pipelined every ``register_every`` comparator
+    levels is *split* (:func:`~lwc.hw.network.build_argmax`): with a register after every level
+    (``register_every == 1``, two levels or more), each register holds a level's comparisons
+    with their operands instead of its results, so that no stage holds a comparison and the
+    multiplexers that its select bit fans out to (the last level's comparison is registered too:
+    one cycle more)."""
+    return register_every == 1 and tree_depth(count) >= 2
 
 
 def check_register_every(register_every):
@@ -330,6 +340,7 @@ class _NetworkPlan:
     compress: bool
     layer_plans: tuple[LayerPlan, ...]
     argmax_registers: tuple[int, ...]
+    argmax_split: bool
 
     @property
     def score_ranges(self):
@@ -361,7 +372,9 @@ class _NetworkPlan:
 
     @property
     def argmax_latency(self):
-        return len(self.argmax_registers) + 1
+        """Cycles of the argmax stage: its comparator tree's registers (one more when
+        :attr:`argmax_split`) and its output one."""
+        return len(self.argmax_registers) + self.argmax_split + 1
 
     @property
     def latency(self):
@@ -383,11 +396,12 @@ def _network_fields(input_count, input_bits, input_map, layers, register_every, 
         plan = layer_plan(spec, ranges, register_every if index else first_register_every)
         plans.append(plan)
         ranges = plan.output_ranges
-    argmax = register_levels(tree_depth(len(ranges)),
-                             register_every if argmax_every is None else argmax_every)
+    every = register_every if argmax_every is None else argmax_every
+    argmax = register_levels(tree_depth(len(ranges)), every)
     return dict(input_count=input_count, input_bits=input_bits, input_map=input_map,
                 layers=layers, register_every=register_every, keep_adders=keep_adders,
-                compress=compress, layer_plans=tuple(plans), argmax_registers=argmax)
+                compress=compress, layer_plans=tuple(plans), argmax_registers=argmax,
+                argmax_split=argmax_split(len(ranges), every))
 
 
 @dataclass(frozen=True)
@@ -741,7 +755,7 @@ class StreamingPlan(_NetworkPlan):
         with a sequential tail one per class and the output's."""
         if self.tail_plan is not None:
             return len(self.tail_plan.inits) + 1
-        return len(self.argmax_registers) + 1
+        return len(self.argmax_registers) + self.argmax_split + 1
 
     @property
     def tail(self):

@@ -386,7 +386,10 @@ class UartNetworkTop(wiring.Component):
         for value in (REQUEST_START, REQUEST_START_SCORES, REQUEST_STATUS,
                       crc8([REQUEST_STATUS]), count & 0xFF, count >> 8):
             byte_is(value)
-        is_start = byte_is(REQUEST_START) | byte_is(REQUEST_START_SCORES)
+        # A start byte got, as one flag registered with the byte.
+        got_start = Signal(name="rx_got_start")
+        m.d.sync += got_start.eq(uart_rx.o.valid & ((uart_rx.o.payload == REQUEST_START)
+                                                     | (uart_rx.o.payload == REQUEST_START_SCORES)))
         req_crc = Signal(8)
         # So is its comparison with the request's CRC (which only changes when a byte is got,
         # a byte time before the CRC byte can arrive).
@@ -437,13 +440,16 @@ class UartNetworkTop(wiring.Component):
                 req_drop.eq(0),
             ]
 
+        # ``silence == timeout_cycles``, as a register set with ``silence`` (the wide comparison
+        # is off the parser's state logic).
+        timed_out = Signal(name="rx_timed_out")
         with m.If(got):
-            m.d.sync += silence.eq(0)
+            m.d.sync += [silence.eq(0), timed_out.eq(0)]
         with m.Else():
-            m.d.sync += silence.eq(silence + 1)
+            m.d.sync += [silence.eq(silence + 1), timed_out.eq(silence == timeout_cycles - 1)]
 
         # A truncated frame (silence) or a framing error abandons the frame, in every state.
-        abandon = rx_error | (silence == timeout_cycles)
+        abandon = rx_error | timed_out
 
         status_pending = Signal(name="status_pending")  # a status request waits for its answer
 
@@ -451,12 +457,22 @@ class UartNetworkTop(wiring.Component):
             """A header state: the byte ``value`` moves on to ``then``, doing ``actions``. A
             start byte instead starts a new frame, so garbage that ends in a start byte does not
             swallow the frame after it; any other byte, or an abandoned frame, hunts again."""
-            with m.If(got & byte_is(value)):
-                m.d.sync += actions
-                m.next = then
-            with m.Elif(got & is_start):
-                m.d.sync += start_frame()
-                m.next = "LEN_LO"
+            if value in (REQUEST_START, REQUEST_START_SCORES):
+                with m.If(got & byte_is(value)):
+                    m.d.sync += actions
+                    m.next = then
+                with m.Elif(got_start):
+                    m.d.sync += start_frame()
+                    m.next = "LEN_LO"
+            else:
+                # The two tests cannot both pass; testing the start first keeps ``byte_is(value)``
+                # out of the enables of the frame's registers (the parser's critical path).
+                with m.If(got_start):
+                    m.d.sync += start_frame()
+                    m.next = "LEN_LO"
+                with m.Elif(got & byte_is(value)):
+                    m.d.sync += actions
+                    m.next = then
             with m.Elif(got):
                 m.next = "HUNT"
             with m.If(abandon):
@@ -464,7 +480,7 @@ class UartNetworkTop(wiring.Component):
 
         with m.FSM(name="uart_req") as req_fsm:
             with m.State("HUNT"):
-                with m.If(got & is_start):
+                with m.If(got_start):
                     m.d.sync += start_frame()
                     m.next = "LEN_LO"
                 with m.Elif(got & byte_is(REQUEST_STATUS)):

@@ -307,3 +307,34 @@ def test_streaming_build_folds_and_pipelines_its_lanes_for_a_fast_target(make_ne
     assert fast.facts.cycles_per_inference == (slow.facts.cycles_per_inference + 3
                                                + len(pipelining["lane_registers"]))
     assert fake.latencies[-1] == fast.facts.latency
+
+
+def test_argmax_split_when_every_level_is_registered(make_network):
+    """At a target that needs a register after every comparator level (``register_every`` 1,
+    the MNIST fold net at 48 MHz on the UP5K), the argmax is split: a stage per level, each the
+    previous level's multiplexers then a comparison, and the last multiplexer's; the model
+    times them so, and the plan built has the split argmax with its register more."""
+    net = passes.run(make_network(np.random.default_rng(3), inputs=40, hidden=(32,), outputs=10,
+                                  bits=2, density=0.3, kinds=("step",)))
+    argmax = [s for s in timing.stages(net, 1) if s.where.startswith("argmax")]
+    assert [s.kind for s in argmax] == ["split"] * 5 and argmax[-1].levels == 0
+    assert plan(net, register_every=1).argmax_split
+    assert not plan(net, register_every=2).argmax_split
+    assert plan(net, register_every=1).argmax_latency == 5 == plan(net, register_every=2) \
+        .argmax_latency + 3
+    assert all(s.kind == "compare" for s in timing.stages(net, 2) if s.where.startswith("argmax"))
+
+
+def test_up5k_lane_model_at_48_mhz(make_network):
+    """The UP5K lane model as fitted to the MNIST fold net (784 x 2-bit inputs, 8 per transfer:
+    a 10-bit index): ``index, pixel`` leaves the entry read, decoder, index adder and
+    multiplexer in one stage, measured 21.0 ns, which misses 48 MHz; the model then chooses
+    ``entry, pixel`` (measured 19.0-19.6 ns)."""
+    from lwc.compiler.architecture import Streaming
+
+    net = passes.run(make_network(np.random.default_rng(5), inputs=784, hidden=(16,),
+                                  outputs=10, bits=2, density=0.05, kinds=("ternary",)))
+    hardware = plan(net, Streaming(8, 4, tail="fold"))
+    assert hardware.position(hardware.input_count - 1).bit_length() == 10
+    assert timing.lane_estimate(hardware, ("index", "pixel"), "ice40")[0] < 48
+    assert timing.lane_registers(hardware, 48, "ice40")[0] == ("entry", "pixel")

@@ -180,8 +180,10 @@ def test_throughput_and_latency(register_every, rng, make_network):
     for k in range(len(x)):
         label, scores = seen[k + dut.latency]
         assert label == trace.predictions[k] and scores == trace.scores[k].tolist()
+    # Five classes: three comparator levels; register_every 1 splits them (a cycle more).
     assert dut.latency == sum(dut.layer_latencies) + (
-        1 + len(range(register_every, 3, register_every)) if register_every else 1)
+        1 + len(range(register_every, 3, register_every)) + (register_every == 1)
+        if register_every else 1)
 
 
 def _named_net():
@@ -492,3 +494,56 @@ def _sharing_net():
         (w0, ir.Activation("ternary"), np.array([[-1, 1], [0, 2], [-2, 1], [1, 3]])),
         (np.array([[1, -1, 1, 1], [1, 1, -1, 0]]), ir.Activation("linear"), [0, 1]),
     ], ["p", "q"])
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 10, 17])
+@pytest.mark.parametrize("register_every", [None, 1, 2])
+def test_argmax_component(n, register_every):
+    """Argmax against ``numpy.argmax`` (many ties, ``en`` low at random): every label and the
+    delayed scores, ``latency`` enabled cycles later. ``register_every=1`` splits every level
+    (the comparisons registered apart from their multiplexers): one cycle more than registers
+    after every level but the last."""
+    from lwc.hw import Argmax
+    from lwc.hw.plan import argmax_split, tree_depth
+
+    rng = np.random.default_rng(n)
+    ranges = [(-3 - k % 3, 4 + k % 2) for k in range(n)]
+    dut = Argmax(ranges, register_every=register_every)
+    levels = tree_depth(n)
+    split = argmax_split(n, register_every)
+    assert split == (register_every == 1 and n > 2)
+    registered = 0 if register_every is None else len(range(register_every, levels,
+                                                            register_every))
+    assert dut.latency == registered + split + 1
+    x = np.array([[rng.integers(lo, hi + 1) for lo, hi in ranges] for _ in range(60)])
+    x[::3] = np.clip(2, [lo for lo, _ in ranges], None)  # all tied
+    enables = rng.random(400) < 0.6
+    seen = []
+
+    async def testbench(ctx):
+        fed = 0
+        history = []  # the scores offered at each enabled edge
+        for en in enables:
+            scores = x[min(fed, len(x) - 1)]
+            ctx.set(dut.en, int(en))
+            for k, s in enumerate(scores):
+                ctx.set(getattr(dut, f"s{k}"), int(s))
+            await ctx.tick()
+            if en:
+                history.append(fed)
+                fed += 1
+                if len(history) >= dut.latency:
+                    label = ctx.get(dut.label)
+                    ys = [ctx.get(getattr(dut, f"y{k}")) for k in range(n)]
+                    seen.append((history[-dut.latency], label, ys))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert len(seen) > 20
+    for k, label, ys in seen:
+        if k < len(x):
+            assert label == int(np.argmax(x[k])) and ys == x[k].tolist()
+    text = verilog.convert(dut)
+    assert ("argmax_1_0_right_r" in text) == split

@@ -481,3 +481,16 @@ def test_spram_top_on_the_icebreaker(rng, make_network):
         assert f"set_io spi_flash_1x_0__{port}__io {pin}\n" in pcf
     assert "set_io led_0__io 11\n" in pcf
     assert "SB_SPRAM256KA" in prepared.files["top.il"]
+
+
+def test_length_byte_equal_to_a_start_byte(rng, make_network):
+    """A net of 0xA5 = 165 inputs: its length's low byte is the start byte, which the header
+    state takes as the length (the parser tests its expected byte first there); requests of
+    both kinds are answered as the golden model says."""
+    net = make_network(rng, inputs=0xA5, hidden=(4,), outputs=3, bits=1, density=0.3,
+                       kinds=("step",))
+    top = _top(lower(compile_network(net)))
+    assert _request([0] * 0xA5)[:2] == b"\xa5\xa5"
+    v = _good(net, rng, 2)
+    script = [(_request(v[0], tag=7) + _request(v[1], tag=8, scores=True), 0)]
+    assert _run(top, script) == _expected(top, net, v, [7, 8], [False, True])

@@ -251,3 +251,27 @@ def _elaborated(component):
 def test_properties():
     assert _elaborated(UartRx(9)).divisor == 9
     assert _elaborated(UartTx(10)).divisor == 10
+
+
+@pytest.mark.parametrize("width", [1, 2, 5, 9])
+def test_count_down_without_a_carry_chain(width):
+    """The timers' ``timer - 1`` in LUTs (no ``-`` that synthesis would map to a carry chain):
+    every nonzero value of every width steps to the one below."""
+    from amaranth.hdl import Signal
+
+    from lwc.hw.uart import _count_down
+
+    m = Module()
+    value, result = Signal(width), Signal(width)
+    m.d.comb += result.eq(_count_down(value))
+    got = {}
+
+    async def testbench(ctx):
+        for v in range(1, 1 << width):
+            ctx.set(value, v)
+            got[v] = ctx.get(result)
+
+    sim = Simulator(m)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert got == {v: v - 1 for v in range(1, 1 << width)}
