@@ -63,7 +63,8 @@ class Streaming:
     registers each lane adds for a faster clock (:data:`lwc.hw.plan.LANE_REGISTERS`; chosen for
     a board's clock target by :func:`lwc.boards.timing.lane_registers`); ``tail``
     (``parallel``, ``fold`` or ``sequential``, see :data:`TAILS`) how the layer after the first
-    is built.
+    is built. ``dsp`` is the number of DSP blocks (an iCE40 UltraPlus's ``SB_MAC16``) the
+    accumulators may take (:attr:`lwc.hw.plan.StreamingPlan.dsp_lanes`; 0: none, all in logic).
     """
 
     features_per_cycle: int = DEFAULT_FEATURES_PER_CYCLE
@@ -71,6 +72,7 @@ class Streaming:
     weights: str = "bram"
     lane_registers: tuple = ()
     tail: str = "parallel"
+    dsp: int = 0
     name: ClassVar[str] = "streaming"
 
     @property
@@ -84,6 +86,8 @@ class Streaming:
         _check_weights(self.weights)
         if self.tail not in TAILS[1:]:
             raise UsageError(f"unknown tail {self.tail!r} (choose from: {', '.join(TAILS[1:])})")
+        if isinstance(self.dsp, bool) or not isinstance(self.dsp, int) or self.dsp < 0:
+            raise UsageError(f"dsp must be a number of DSP blocks, not {self.dsp!r}")
 
 
 def _check_weights(weights):

@@ -131,11 +131,12 @@ class CompiledDesign:
         elaborates it); an unused-component warning names the caller of this method."""
         return lowering.component(self.hardware, src_loc_at=1)
 
-    def verilog(self, path=None, *, spram=None):
+    def verilog(self, path=None, *, spram=None, dsp=None):
         """The Verilog of this design (module ``lwc_net``), written to ``path`` if given
         (:func:`~lwc.compiler.lower.write_verilog` of the plan: no component is built);
-        ``spram=True`` writes an SPRAM weight table as ``SB_SPRAM256KA`` instances."""
-        return lowering.write_verilog(self.hardware, path, spram=spram)
+        ``spram=True`` writes an SPRAM weight table as ``SB_SPRAM256KA`` instances, ``dsp=True``
+        the accumulators in DSP blocks as ``SB_MAC16`` instances."""
+        return lowering.write_verilog(self.hardware, path, spram=spram, dsp=dsp)
 
     @property
     def weights(self):

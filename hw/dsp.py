@@ -14,13 +14,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.vendor import LatticeICE40Platform
 
-__all__ = ["Accumulators", "accumulator_signature", "dsp_blocks", "DSP_HALF_WIDTH",
-           "DSP_WIDTH"]
+from .plan import DSP_HALF_WIDTH, DSP_WIDTH, dsp_blocks
 
-#: Bits of one half of an ``SB_MAC16`` (two accumulators this wide share a block).
-DSP_HALF_WIDTH = 16
-#: Bits of the widest accumulator a block holds (its halves cascaded).
-DSP_WIDTH = 32
+__all__ = ["Accumulators", "accumulator_signature"]
 
 
 def accumulator_signature(width):
@@ -34,13 +30,6 @@ def accumulator_signature(width):
         "operand": In(signed(width)),
         "value": Out(signed(width)),
     })
-
-
-def dsp_blocks(count, width):
-    """``SB_MAC16`` blocks that ``count`` accumulators of ``width`` bits take: two to a block
-    up to :data:`DSP_HALF_WIDTH` bits, one each up to :data:`DSP_WIDTH`."""
-    assert 1 <= width <= DSP_WIDTH
-    return -(-count // 2) if width <= DSP_HALF_WIDTH else count
 
 
 class Accumulators(wiring.Component):

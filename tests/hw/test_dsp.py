@@ -11,7 +11,8 @@ from amaranth.sim import Simulator
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.icestick import ICEStickPlatform
 
-from lwc.hw.dsp import Accumulators, dsp_blocks
+from lwc.hw.dsp import Accumulators
+from lwc.hw.plan import dsp_blocks
 
 
 def stimuli(count, width, cycles, seed):
