@@ -58,9 +58,13 @@ _FOLD_ROM_CELLS = 0.2
 # bits (not fitted: counted from the design).
 _TAIL_CONTROL_CELLS = 24
 # An accumulator in a DSP block (hw.dsp.Accumulators) instead of logic: the cells per bit of its
-# width it saves (its adder or subtracter, the load's multiplexer and the register; fitted below,
-# docs/benchmarks.md "DSP blocks").
-_DSP_SAVED_CELLS_PER_BIT = 1.5
+# width it saves, fitted to placed builds (docs/benchmarks.md, "DSP blocks"). A lane's (add or
+# subtract a feature, load the next neuron's initial value): 273 and 277 cells for eight 9-bit
+# ones on the digits net (parallel and sequential tail). A sequential tail's class (add the
+# step's sum, clear): 21 for eight 5-bit ones on the digits net, about 109 for eight 10-bit ones
+# on the 98.82% MNIST net (413 saved in all, less its lanes' 8 x 10 x 3.8).
+_DSP_SAVED_LANE_CELLS_PER_BIT = 3.8
+_DSP_SAVED_TAIL_CELLS_PER_BIT = 1.2
 #: iCE40 block RAM geometries (width, depth) a memory can be cut into.
 _BRAM_MODES = ((16, 256), (8, 512), (4, 1024), (2, 2048))
 
@@ -246,9 +250,9 @@ def _sequential_tail_cells(tail, score_ranges):
 def _dsp_saved_cells(component):
     """Cells that the accumulators in DSP blocks (:attr:`~lwc.hw.plan.StreamingPlan.dsp_lanes`,
     :attr:`~lwc.hw.plan.StreamingPlan.dsp_tail`) no longer take in logic."""
-    bits = component.dsp_lanes * component.lane_acc_width
-    bits += component.dsp_tail * component.tail_accumulators[1]
-    return _DSP_SAVED_CELLS_PER_BIT * bits
+    return (_DSP_SAVED_LANE_CELLS_PER_BIT * component.dsp_lanes * component.lane_acc_width
+            + _DSP_SAVED_TAIL_CELLS_PER_BIT * component.dsp_tail
+            * component.tail_accumulators[1])
 
 
 def estimate_streaming(net, component, *, with_top=True):

@@ -155,6 +155,8 @@ def test_dsp_option(net, tmp_path, capsys):
                         progress=lambda line: None)
     assert design.architecture.dsp == design.hardware.dsp_blocks == 1
     assert design.hardware.dsp_lanes == 2
+    assert design.facts.architecture_text().endswith(
+        "; the accumulators of 2 lanes in 1 DSP block")
     assert design.verilog(dsp=True).count("SB_MAC16 #(") == 1
     assert "SB_MAC16" not in design.verilog()  # logic for the RTL simulators
     assert design_for(net, up5k, architecture="streaming", lanes=2,
