@@ -6,7 +6,7 @@ idle. Each block's two 16-bit adder/subtracters with output registers are accumu
 one adds or subtracts input ``A`` to or from its register ``Q`` and loads ``C``; the bottom one
 does the same with ``B``, ``S`` and ``D``; cascaded, they are one 32-bit accumulator. An
 accumulator built in logic takes a carry chain and, for its load and its add-or-subtract, about
-two logic cells a bit; in a block it takes none.
+one to four logic cells a bit (docs/benchmarks.md, "DSP blocks"); in a block it takes none.
 """
 
 from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal, signed
