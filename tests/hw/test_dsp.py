@@ -3,8 +3,6 @@
 mapping to SB_MAC16 blocks on the UltraPlus only (the blocks themselves are proven on Yosys's cell
 model in tests/sim/test_dsp_cells.py)."""
 
-import random
-
 import pytest
 from amaranth.hdl import Fragment, Instance
 from amaranth.sim import Simulator
@@ -14,39 +12,12 @@ from amaranth_boards.icestick import ICEStickPlatform
 from lwc.hw.dsp import Accumulators
 from lwc.hw.plan import dsp_blocks
 
-
-def stimuli(count, width, cycles, seed):
-    """Random cycles of ``(load, init, en, sub, operand)`` per accumulator, with the extremes of
-    the range (the most negative init and operand, the most positive) often."""
-    rnd = random.Random(seed)
-    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
-
-    def value():
-        return rnd.choice([lo, hi, -1, 0, 1, rnd.randint(lo, hi)])
-
-    return [[(rnd.random() < 0.15, value(), rnd.random() < 0.7, rnd.random() < 0.5, value())
-             for _ in range(count)] for _ in range(cycles)]
-
-
-def reference(width, cycles):
-    """What each accumulator holds after each cycle (from 0 after reset), wrapped to ``width``
-    bits."""
-    count = len(cycles[0])
-    values, seen = [0] * count, []
-    for cycle in cycles:
-        for k, (load, init, en, sub, operand) in enumerate(cycle):
-            if load:
-                values[k] = init
-            elif en:
-                values[k] = values[k] - operand if sub else values[k] + operand
-            values[k] = (values[k] + (1 << (width - 1))) % (1 << width) - (1 << (width - 1))
-        seen.append(list(values))
-    return seen
+from helpers import accumulator_reference, accumulator_stimuli
 
 
 @pytest.mark.parametrize("count,width", [(1, 1), (3, 12), (2, 16), (1, 20), (2, 32)])
 def test_logic_accumulators_match_the_reference(count, width):
-    cycles = stimuli(count, width, 300, seed=width)
+    cycles = accumulator_stimuli(count, width, 300, seed=width)
     dut = Accumulators(count, width, dsp=False)
     got = []
 
@@ -65,7 +36,7 @@ def test_logic_accumulators_match_the_reference(count, width):
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    assert got == reference(width, cycles)
+    assert got == accumulator_reference(width, cycles)
 
 
 def _instances(fragment):

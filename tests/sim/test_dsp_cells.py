@@ -1,6 +1,6 @@
 # amaranth: UnusedElaboratable=no
 """Accumulators as SB_MAC16 blocks, run on Yosys's iCE40 cell model (``cells_sim.v``) in Icarus,
-cycle for cycle against the logic version and the plain-Python reference of tests/hw/test_dsp.py:
+cycle for cycle against the logic version and the plain-Python reference (tests/helpers.py):
 reset, loads of the initial value, additions and subtractions at the extremes of the range, and
 holds."""
 
@@ -12,7 +12,7 @@ from amaranth.back import verilog
 from lwc.hw.dsp import Accumulators
 from lwc.sim import gatelevel
 
-from ..hw.test_dsp import reference, stimuli
+from helpers import accumulator_reference, accumulator_stimuli
 
 RESET_CYCLES = 2
 
@@ -48,7 +48,7 @@ def _bench(count, width, cycles):
 @pytest.mark.yosys
 @pytest.mark.parametrize("count,width", [(3, 12), (2, 16), (1, 1), (2, 24), (1, 32)])
 def test_sb_mac16_blocks_match_the_logic_cycle_for_cycle(tmp_path, yosys, count, width):
-    cycles = stimuli(count, width, 200, seed=width + count)
+    cycles = accumulator_stimuli(count, width, 200, seed=width + count)
     sources = []
     for name, dsp in (("acc_dsp", True), ("acc_logic", False)):
         path = tmp_path / f"{name}.v"
@@ -66,6 +66,6 @@ def test_sb_mac16_blocks_match_the_logic_cycle_for_cycle(tmp_path, yosys, count,
     done = subprocess.run(["vvp", "-n", str(binary)], check=True, capture_output=True, text=True)
     rows = [[int(v) for v in line.split()] for line in done.stdout.splitlines()
             if line and line[0] in "-0123456789"]
-    want = reference(width, cycles)
+    want = accumulator_reference(width, cycles)
     assert [row[0::2] for row in rows] == want  # the blocks
     assert [row[1::2] for row in rows] == want  # the logic
