@@ -57,6 +57,14 @@ _FOLD_ROM_CELLS = 0.2
 # A sequential output layer (hw.plan.TailPlan): its step counter, read-ahead address and valid
 # bits (not fitted: counted from the design).
 _TAIL_CONTROL_CELLS = 24
+# An accumulator in a DSP block (hw.dsp.Accumulators) instead of logic: the cells per bit of its
+# width it saves, fitted to placed builds (docs/benchmarks.md, "DSP blocks"). A lane's (add or
+# subtract a feature, load the next neuron's initial value): 273 and 277 cells for eight 9-bit
+# ones on the digits net (parallel and sequential tail). A sequential tail's class (add the
+# step's sum, clear): 21 for eight 5-bit ones on the digits net, about 109 for eight 10-bit ones
+# on the 98.82% MNIST net (413 saved in all, less its lanes' 8 x 10 x 3.8).
+_DSP_SAVED_LANE_CELLS_PER_BIT = 3.8
+_DSP_SAVED_TAIL_CELLS_PER_BIT = 1.2
 #: iCE40 block RAM geometries (width, depth) a memory can be cut into.
 _BRAM_MODES = ((16, 256), (8, 512), (4, 1024), (2, 2048))
 #: Yosys's memory_libmap weighs a ROM bit lowered to logic at 1/16 (its default
@@ -77,7 +85,8 @@ class Estimate:
     ``logic_cells`` includes the UART front end when ``with_top``; ``block_rams`` counts 4-kbit
     iCE40 blocks; ``cycles_per_inference`` is the number of clock cycles between two accepted
     inputs when the network runs flat out (1 for the parallel pipeline); ``spram_blocks`` counts
-    the SB_SPRAM256KA blocks of a weight table loaded from flash.
+    the SB_SPRAM256KA blocks of a weight table loaded from flash, ``dsp_blocks`` the DSP blocks
+    (SB_MAC16) that hold accumulators.
     """
 
     architecture: str
@@ -87,6 +96,7 @@ class Estimate:
     features_per_cycle: int = 0
     lanes: int = 0
     spram_blocks: int = 0
+    dsp_blocks: int = 0
 
     def overruns(self, capacity, margin=LOGIC_MARGIN):
         """The resources of which this estimate needs more than a device of ``capacity``
@@ -102,6 +112,8 @@ class Estimate:
                          capacity.block_rams))
         if self.spram_blocks > capacity.spram:
             over.append(("SPRAM blocks", self.spram_blocks, capacity.spram, capacity.spram))
+        if self.dsp_blocks > capacity.dsp:
+            over.append(("DSP blocks", self.dsp_blocks, capacity.dsp, capacity.dsp))
         return tuple(over)
 
     def fits(self, capacity, margin=LOGIC_MARGIN):
@@ -246,6 +258,14 @@ def _sequential_tail_cells(tail, score_ranges):
     return cells + width * (len(score_ranges) // 2 + 3) + label
 
 
+def _dsp_saved_cells(component):
+    """Cells that the accumulators in DSP blocks (:attr:`~lwc.hw.plan.StreamingPlan.dsp_lanes`,
+    :attr:`~lwc.hw.plan.StreamingPlan.dsp_tail`) no longer take in logic."""
+    return (_DSP_SAVED_LANE_CELLS_PER_BIT * component.dsp_lanes * component.lane_acc_width
+            + _DSP_SAVED_TAIL_CELLS_PER_BIT * component.dsp_tail
+            * component.tail_accumulators[1])
+
+
 def estimate_streaming(net, component, *, with_top=True):
     """:class:`Estimate` of ``net`` as the streaming design ``component`` (a
     :class:`~lwc.hw.plan.StreamingPlan`: lanes, memories, transfers and cycles; nothing is
@@ -254,7 +274,8 @@ def estimate_streaming(net, component, *, with_top=True):
     RAM but its SPRAM blocks and the boot loader's cells. A second layer folded into the lanes
     (``fold``) is accumulators, not trees, and the lanes keep no chain of activations. A
     sequential output layer (``component.tail_plan``) replaces the parallel layers after the
-    first by :func:`_sequential_tail_cells` and its weight ROM."""
+    first by :func:`_sequential_tail_cells` and its weight ROM. Accumulators in DSP blocks save
+    :func:`_dsp_saved_cells`."""
     tail, inputs = _logic_cells(net, first=component.first_parallel)
     act_bits = 0 if component.fold else \
         sum(range_shape(lo, hi).width for lo, hi in inputs[1] if lo != hi)
@@ -263,7 +284,7 @@ def estimate_streaming(net, component, *, with_top=True):
         tail, act_bits = _sequential_tail_cells(component.tail_plan, inputs[-1]), 0
     cells = (_STREAM_CELLS + component.lanes * _LANE_CELLS_PER_BIT * component.input_bits
              + _ACTIVATION_CELLS * act_bits + _PARALLEL_SCALE * tail
-             + _fold_cells(component))
+             + _fold_cells(component) - _dsp_saved_cells(component))
     if component.weights == "spram":
         cells += _SPRAM_LOADER_CELLS
     # The lanes' image buffers and activations are written; every other memory is a ROM.
@@ -274,7 +295,8 @@ def estimate_streaming(net, component, *, with_top=True):
         rams += block_rams(component.features_per_cycle * component.input_bits,
                            component.transfers_per_vector)
     return Estimate(Streaming.name, round(cells), rams, component.cycles_per_inference,
-                    component.features_per_cycle, component.lanes, component.spram_blocks)
+                    component.features_per_cycle, component.lanes, component.spram_blocks,
+                    component.dsp_blocks)
 
 
 def estimate_parallel(net, *, with_top=True):

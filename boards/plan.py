@@ -2,6 +2,8 @@
 it (:func:`plan_architecture`, the planner :func:`lwc.compiler.driver.compile_design` calls).
 """
 
+from dataclasses import replace
+
 from ..compiler import lower as lowering
 from ..compiler.architecture import (
     ArchitecturePlan,
@@ -23,7 +25,7 @@ LANE_CHOICES = (8, 4, 2, 1)
 
 
 def plan_architecture(compiled, board=None, architecture="auto", *, features_per_cycle=None,
-                      lanes=None, weights=None, tail=None, progress=print):
+                      lanes=None, weights=None, tail=None, dsp=None, progress=print):
     """Choose the datapath of ``compiled`` (a :class:`~lwc.compiler.ir.CompiledNetwork`) for
     ``board``; return an :class:`~lwc.compiler.architecture.ArchitecturePlan`.
 
@@ -40,7 +42,10 @@ def plan_architecture(compiled, board=None, architecture="auto", *, features_per
     default, ``"parallel"``, ``"fold"`` or ``"sequential"``, :data:`~lwc.compiler.architecture.
     TAILS`) is how a streaming network's layer after the first is built; ``auto`` takes the
     parallel one (fewer cycles) for each lane count unless only the sequential one fits (a
-    clock target may then fold it, :func:`lwc.boards.compile.plan_pipelining`).
+    clock target may then fold it, :func:`lwc.boards.compile.plan_pipelining`). ``dsp``
+    (``"off"`` by default, or ``"auto"``, :data:`~lwc.compiler.architecture.DSPS`) lets a
+    streaming network's accumulators take the board's DSP blocks where the estimate finds they
+    save logic cells.
 
     Raises
     ------
@@ -48,17 +53,17 @@ def plan_architecture(compiled, board=None, architecture="auto", *, features_per
         Unknown ``architecture`` or ``weights``, streaming options for a parallel datapath, or
         ``weights="spram"`` for a board without SPRAM.
     """
-    check_options(architecture, features_per_cycle, lanes, weights, tail)
+    check_options(architecture, features_per_cycle, lanes, weights, tail, dsp)
     if weights == "spram" and board is not None and not board.capacity.spram:
         raise UsageError(f"--weights spram needs a board with SPRAM (an iCE40 UltraPlus, such "
                          f"as the icebreaker); the {board.name} ({board.part}) has none")
     if board is None or architecture == Parallel.name:
         return requested(compiled, architecture, features_per_cycle=features_per_cycle,
-                         lanes=lanes, weights=weights, tail=tail)
+                         lanes=lanes, weights=weights, tail=tail, dsp=dsp)
     model = model_for(board.family)
     if model is None:
         plan = requested(compiled, architecture, features_per_cycle=features_per_cycle,
-                         lanes=lanes, weights=weights, tail=tail)
+                         lanes=lanes, weights=weights, tail=tail, dsp=dsp)
         progress(f"architecture: {plan.architecture.name} (no resource model is fitted for "
                  f"{board.family.title}: nothing estimated)")
         return plan
@@ -80,10 +85,11 @@ def plan_architecture(compiled, board=None, architecture="auto", *, features_per
     # layer directly follows the first.
     tails = ((tail,) if tail not in (None, "auto") else
              ("parallel", "sequential") if len(compiled.layers) == 2 else ("parallel",))
+    blocks = capacity.dsp if dsp == "auto" else 0
     for count in choices:
         for kind in tails:
-            streaming = Streaming(features, count, weights or "bram", tail=kind)
-            estimate = model.streaming(compiled, lowering.plan(compiled, streaming))
+            streaming, estimate = _streaming_estimate(compiled, model, blocks, features, count,
+                                                      weights or "bram", kind)
             if estimate.fits(capacity):
                 break
         if estimate.fits(capacity) or count == choices[-1]:
@@ -97,9 +103,26 @@ def plan_architecture(compiled, board=None, architecture="auto", *, features_per
              f"{estimate.block_rams}/{capacity.block_rams} block RAMs"
              + (f", {estimate.spram_blocks}/{capacity.spram} SPRAM blocks"
                 if streaming.weights == "spram" else "")
+             + (f", {estimate.dsp_blocks}/{capacity.dsp} DSP blocks" if streaming.dsp else "")
              + f": {fit_text(estimate, board)}")
     return ArchitecturePlan(Streaming(features, estimate.lanes, streaming.weights,
-                                      tail=streaming.tail), estimate)
+                                      tail=streaming.tail, dsp=streaming.dsp), estimate)
+
+
+def _streaming_estimate(compiled, model, blocks, *options):
+    """``(Streaming, Estimate)`` of the streaming network of ``options`` (features, lanes,
+    weights, tail), its accumulators in up to ``blocks`` DSP blocks when the estimate finds that
+    saves logic cells, else in logic."""
+    streaming = Streaming(*options[:3], tail=options[3])
+    estimate = model.streaming(compiled, lowering.plan(compiled, streaming))
+    if blocks:
+        mapped = Streaming(*options[:3], tail=options[3], dsp=blocks)
+        hardware = lowering.plan(compiled, mapped)
+        if hardware.dsp_blocks:
+            with_dsp = model.streaming(compiled, hardware)
+            if with_dsp.logic_cells < estimate.logic_cells:
+                return replace(mapped, dsp=hardware.dsp_blocks), with_dsp
+    return streaming, estimate
 
 
 def fit_text(estimate, board):

@@ -14,8 +14,8 @@ from typing import ClassVar
 from lwc.errors import UsageError
 
 __all__ = ["Parallel", "Streaming", "PARALLEL", "ArchitecturePlan", "ARCHITECTURES", "CHOICES",
-           "WEIGHTS", "TAILS", "DEFAULT_FEATURES_PER_CYCLE", "check_options", "streaming_features",
-           "streaming_requested", "requested"]
+           "WEIGHTS", "TAILS", "DSPS", "DEFAULT_FEATURES_PER_CYCLE", "check_options",
+           "streaming_features", "streaming_requested", "requested"]
 
 #: Features per transfer of a streaming network unless chosen: a 16-bit block RAM word of the
 #: UART front end's frame at 2-bit inputs, and few testbench transfers per vector.
@@ -35,6 +35,11 @@ WEIGHTS = ("bram", "spram")
 #: model finds the parallel one does not fit and the sequential one does (parallel without a
 #: board), then folded when a clock target's timing model finds the trees too slow.
 TAILS = ("auto", "parallel", "fold", "sequential")
+#: Whether a streaming network's accumulators may go to DSP blocks (``lwc compile --dsp``):
+#: ``off`` (the default), all in logic; ``auto``, on a board with DSP blocks (the iCE40
+#: UltraPlus's ``SB_MAC16``) as many as they hold when the board's resource model finds that
+#: it saves logic cells (:attr:`Streaming.dsp`).
+DSPS = ("off", "auto")
 
 
 def _check_positive(name, value):
@@ -63,7 +68,8 @@ class Streaming:
     registers each lane adds for a faster clock (:data:`lwc.hw.plan.LANE_REGISTERS`; chosen for
     a board's clock target by :func:`lwc.boards.timing.lane_registers`); ``tail``
     (``parallel``, ``fold`` or ``sequential``, see :data:`TAILS`) how the layer after the first
-    is built.
+    is built. ``dsp`` is the number of DSP blocks (an iCE40 UltraPlus's ``SB_MAC16``) the
+    accumulators may take (:attr:`lwc.hw.plan.StreamingPlan.dsp_lanes`; 0: none, all in logic).
     """
 
     features_per_cycle: int = DEFAULT_FEATURES_PER_CYCLE
@@ -71,6 +77,7 @@ class Streaming:
     weights: str = "bram"
     lane_registers: tuple = ()
     tail: str = "parallel"
+    dsp: int = 0
     name: ClassVar[str] = "streaming"
 
     @property
@@ -84,6 +91,8 @@ class Streaming:
         _check_weights(self.weights)
         if self.tail not in TAILS[1:]:
             raise UsageError(f"unknown tail {self.tail!r} (choose from: {', '.join(TAILS[1:])})")
+        if isinstance(self.dsp, bool) or not isinstance(self.dsp, int) or self.dsp < 0:
+            raise UsageError(f"dsp must be a number of DSP blocks, not {self.dsp!r}")
 
 
 def _check_weights(weights):
@@ -109,10 +118,14 @@ class ArchitecturePlan:
     estimate: object = None
 
 
-def check_options(architecture, features_per_cycle=None, lanes=None, weights=None, tail=None):
+def check_options(architecture, features_per_cycle=None, lanes=None, weights=None, tail=None,
+                  dsp=None):
     """Refuse an unknown ``architecture`` (one of :data:`CHOICES`), ``weights`` (one of
-    :data:`WEIGHTS`, ``None`` for the default) or ``tail`` (one of :data:`TAILS`, ``None`` for
-    ``auto``), or streaming options that are not positive integers or do not apply."""
+    :data:`WEIGHTS`, ``None`` for the default), ``tail`` (one of :data:`TAILS`, ``None`` for
+    ``auto``) or ``dsp`` (one of :data:`DSPS`, ``None`` for ``off``), or streaming options that
+    are not positive integers or do not apply."""
+    if dsp is not None and dsp not in DSPS:
+        raise UsageError(f"unknown dsp {dsp!r} (choose from: {', '.join(DSPS)})")
     if tail is not None and tail not in TAILS:
         raise UsageError(f"unknown tail {tail!r} (choose from: {', '.join(TAILS)})")
     if architecture == Parallel.name and tail in ("fold", "sequential"):
@@ -147,13 +160,14 @@ def streaming_features(compiled, features_per_cycle=None):
 
 
 def requested(compiled, architecture="auto", *, features_per_cycle=None, lanes=None,
-              weights=None, tail=None):
+              weights=None, tail=None, dsp=None):
     """The :class:`ArchitecturePlan` for these options when no board decides: ``auto`` is
     parallel unless a streaming option is given (``--weights spram`` is one); a streaming
     network takes ``features_per_cycle`` (default :data:`DEFAULT_FEATURES_PER_CYCLE`, at most
     the input count), ``lanes`` (default 1), ``weights`` (default ``bram``) and ``tail``
-    (``auto`` is ``parallel`` here)."""
-    check_options(architecture, features_per_cycle, lanes, weights, tail)
+    (``auto`` is ``parallel`` here); without a board there are no DSP blocks (``dsp`` is only
+    checked)."""
+    check_options(architecture, features_per_cycle, lanes, weights, tail, dsp)
     streaming_options = streaming_requested(features_per_cycle, lanes, weights, tail)
     if architecture == Parallel.name or (architecture == "auto" and not streaming_options):
         return ArchitecturePlan(Parallel())

@@ -72,6 +72,7 @@ class NetworkFacts:
     weights: str = "bram"
     table_bytes: int = 0
     spram_blocks: int = 0
+    dsp_blocks: int = 0
 
     def architecture_text(self):
         """One line: the architecture and what it costs in cycles and memory."""
@@ -131,11 +132,12 @@ class CompiledDesign:
         elaborates it); an unused-component warning names the caller of this method."""
         return lowering.component(self.hardware, src_loc_at=1)
 
-    def verilog(self, path=None, *, spram=None):
+    def verilog(self, path=None, *, spram=None, dsp=None):
         """The Verilog of this design (module ``lwc_net``), written to ``path`` if given
         (:func:`~lwc.compiler.lower.write_verilog` of the plan: no component is built);
-        ``spram=True`` writes an SPRAM weight table as ``SB_SPRAM256KA`` instances."""
-        return lowering.write_verilog(self.hardware, path, spram=spram)
+        ``spram=True`` writes an SPRAM weight table as ``SB_SPRAM256KA`` instances, ``dsp=True``
+        the accumulators in DSP blocks as ``SB_MAC16`` instances."""
+        return lowering.write_verilog(self.hardware, path, spram=spram, dsp=dsp)
 
     @property
     def weights(self):
@@ -194,6 +196,14 @@ class CompiledDesign:
             text = (f"streaming: first layer from {source}, "
                     f"{lanes} lane{'s' if lanes != 1 else ''}, {features} "
                     f"feature{'s' if features != 1 else ''} per transfer")
+            if hardware.dsp_blocks:
+                tail = (f" and {hardware.dsp_tail} of the "
+                        f"{'classes' if hardware.tail == 'sequential' else 'folded neurons'}"
+                        if hardware.dsp_tail else "")
+                blocks = hardware.dsp_blocks
+                text += (f"; the accumulators of {hardware.dsp_lanes} lane"
+                         f"{'s' if hardware.dsp_lanes != 1 else ''}{tail} in "
+                         f"{blocks} DSP block{'s' if blocks != 1 else ''}")
             # The layers built in logic: none after a sequential output layer.
             logic = net.layers[len(net.layers) if hardware.tail == "sequential"
                                else hardware.first_parallel:]
@@ -204,7 +214,7 @@ class CompiledDesign:
                 cycles_per_inference=hardware.cycles_per_inference,
                 features_per_cycle=features, lanes=lanes, memory_bits=hardware.memory_bits,
                 description=text, weights=hardware.weights, table_bytes=hardware.table_bytes,
-                spram_blocks=hardware.spram_blocks)
+                spram_blocks=hardware.spram_blocks, dsp_blocks=hardware.dsp_blocks)
         return NetworkFacts(**common, adders=adder_count(net))
 
 

@@ -110,7 +110,7 @@ def plan(compiled, architecture=PARALLEL, *, register_every=None, keep_adders=Tr
                                     lane_registers=architecture.lane_registers,
                                     fold=architecture.fold,
                                     tail="parallel" if architecture.fold else architecture.tail,
-                                    **options)
+                                    dsp=architecture.dsp, **options)
         except ValueError as exc:
             # What the user chose does not fit the SPRAM table (lanes, size) or the sequential
             # tail (the layers): their error.
@@ -156,7 +156,8 @@ def lower(compiled, architecture=PARALLEL, *, register_every=None, keep_adders=T
     return component(design, src_loc_at=1 + src_loc_at)
 
 
-def write_verilog(design, path=None, *, name=TOPLEVEL, via_amaranth=False, spram=None):
+def write_verilog(design, path=None, *, name=TOPLEVEL, via_amaranth=False, spram=None,
+                  dsp=None):
     """Convert ``design`` (a plan from :func:`plan`, or a component from :func:`lower`) to Verilog
     with top module ``name``; write it to ``path`` if given and return the text.
 
@@ -169,7 +170,8 @@ def write_verilog(design, path=None, *, name=TOPLEVEL, via_amaranth=False, spram
     wanted: a component made and never elaborated draws Amaranth's unused-component warning.
     ``spram`` maps the SPRAM weight table of a streaming plan with ``weights="spram"``: ``True``
     as ``SB_SPRAM256KA`` instances (for the iCE40 cell models or synthesis), ``False`` or
-    ``None`` (no platform) as a behavioural memory.
+    ``None`` (no platform) as a behavioural memory; ``dsp`` likewise the accumulators the plan
+    puts in DSP blocks, as ``SB_MAC16`` instances or logic.
     """
     if isinstance(design, TernaryNetwork) and not via_amaranth:
         text = _netlist_verilog(design.plan, name)
@@ -177,7 +179,7 @@ def write_verilog(design, path=None, *, name=TOPLEVEL, via_amaranth=False, spram
         text = _amaranth_verilog(TernaryNetwork(design), name) if via_amaranth else \
             _netlist_verilog(design, name)
     elif isinstance(design, StreamingPlan):
-        text = _amaranth_verilog(StreamingNetwork(design, spram=spram), name)
+        text = _amaranth_verilog(StreamingNetwork(design, spram=spram, dsp=dsp), name)
     else:
         text = _amaranth_verilog(design, name)
     if path is not None:

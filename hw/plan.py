@@ -12,7 +12,7 @@ Pure Python (no Amaranth): the helpers of the adder-tree schedule (:func:`tree_d
 :func:`register_levels`, :func:`schedule_depth`, :func:`stage_of`) live here too.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lwc import semantics
 
@@ -47,6 +47,29 @@ SPRAM_LANES = 8
 LANE_REGISTERS = ("entry", "index", "pixel")
 #: SPRAM word widths (one, two or four blocks side by side).
 _SPRAM_WIDTHS = (16, 32, 64)
+#: Bits of one half of an iCE40 UltraPlus DSP block (``SB_MAC16``): two accumulators this wide
+#: share a block (:class:`~lwc.hw.dsp.Accumulators`).
+DSP_HALF_WIDTH = 16
+#: Bits of the widest accumulator a DSP block holds (its halves cascaded).
+DSP_WIDTH = 32
+#: The accumulators a streaming network puts in DSP blocks, in the order they are given blocks
+#: (:attr:`StreamingPlan.dsp_accumulators`): the lanes' first, then the sequential tail's or the
+#: folded layer's.
+DSP_ORDER = ("lanes", "tail")
+
+
+def dsp_blocks(count, width):
+    """DSP blocks (``SB_MAC16``) that ``count`` accumulators of ``width`` bits take: two to a
+    block up to :data:`DSP_HALF_WIDTH` bits, one each up to :data:`DSP_WIDTH`."""
+    assert 1 <= width <= DSP_WIDTH
+    return -(-count // 2) if width <= DSP_HALF_WIDTH else count
+
+
+def accumulator_width(*ranges):
+    """Bits of a two's complement accumulator holding every value of ``ranges`` (and -1: it is
+    signed)."""
+    return semantics.range_bits(min(-1, *(lo for lo, _ in ranges)),
+                                max(0, *(hi for _, hi in ranges)))[0]
 
 
 # The adder-tree schedule.
@@ -653,7 +676,9 @@ class StreamingPlan(_NetworkPlan):
     neurons' terms) and adds each first-layer activation, times its weight
     (:attr:`LanePlan.next_weights`), as a lane finishes it. ``tail_plan`` is the sequential
     output layer's :class:`TailPlan`, ``None`` when the layers after the first are built in
-    parallel (or folded).
+    parallel (or folded). The accumulators of the first ``dsp_lanes`` lanes and of the first
+    ``dsp_tail`` classes of the sequential tail (or neurons of the folded layer) are in DSP
+    blocks (:class:`~lwc.hw.dsp.Accumulators`, :attr:`dsp_blocks` of them); the others in logic.
     """
 
     features_per_cycle: int
@@ -665,11 +690,44 @@ class StreamingPlan(_NetworkPlan):
     fold: bool = False
     fold_inits: tuple[int, ...] = ()
     tail_plan: "TailPlan | None" = None
+    dsp_lanes: int = 0
+    dsp_tail: int = 0
 
     @property
     def lanes(self):
         """Lanes built."""
         return len(self.lane_plans)
+
+    @property
+    def lane_acc_width(self):
+        """Bits of a lane accumulator in a DSP block: every lane's range and the features added
+        to it, signed."""
+        return accumulator_width((0, (1 << self.input_bits) - 1),
+                                 *(lane.acc_range for lane in self.lane_plans))
+
+    @property
+    def tail_accumulators(self):
+        """``(count, width)`` of the accumulators after the lanes: the sequential tail's, one a
+        class, or the folded layer's, one a neuron (``(0, 0)`` without either); ``width`` as a
+        DSP block holds them, with the step's sums or the lanes' terms they add."""
+        if self.tail_plan is not None:
+            return (len(self.tail_plan.inits),
+                    accumulator_width(*self.tail_plan.acc_ranges, *self.tail_plan.part_ranges))
+        if self.fold:
+            width, is_signed = self.fold_weight_bits
+            widest = (1 << (width - 1)) if is_signed else (1 << width) - 1
+            terms = (-self.lanes * widest, self.lanes * widest)
+            return len(self.fold_ranges), accumulator_width(*self.fold_ranges, terms)
+        return 0, 0
+
+    @property
+    def dsp_blocks(self):
+        """DSP blocks (``SB_MAC16``) the accumulators take (:attr:`dsp_lanes`,
+        :attr:`dsp_tail`)."""
+        blocks = dsp_blocks(self.dsp_lanes, self.lane_acc_width) if self.dsp_lanes else 0
+        if self.dsp_tail:
+            blocks += dsp_blocks(self.dsp_tail, self.tail_accumulators[1])
+        return blocks
 
     @property
     def pos_bits(self):
@@ -869,10 +927,26 @@ class StreamingPlan(_NetworkPlan):
         return sum(w * d for _, w, d in self.memories)
 
 
+def _dsp_accumulators(design, blocks):
+    """``dsp_lanes`` and ``dsp_tail`` of ``design`` given ``blocks`` DSP blocks: in
+    :data:`DSP_ORDER`, as many of each group's accumulators as the blocks left hold."""
+    groups = {"lanes": (design.lanes, design.lane_acc_width), "tail": design.tail_accumulators}
+    taken = {}
+    for group in DSP_ORDER:
+        count, width = groups[group]
+        if not count or width > DSP_WIDTH:
+            taken[group] = 0
+            continue
+        fits = max(n for n in range(count + 1) if dsp_blocks(n, width) <= blocks)
+        taken[group] = fits
+        blocks -= dsp_blocks(fits, width)
+    return {"dsp_lanes": taken["lanes"], "dsp_tail": taken["tail"]}
+
+
 def streaming_plan(*, input_count, input_bits, input_map, layers, register_every=None,
                    keep_adders=True, compress=True, features_per_cycle=1, lanes=1,
                    entry_bits=6, argmax_every=None, weights="bram", lane_registers=(),
-                   fold=False, tail="parallel"):
+                   fold=False, tail="parallel", dsp=0):
     """The :class:`StreamingPlan` of these arguments (see :class:`~lwc.hw.StreamingNetwork`):
     the lanes balanced (longest neuron first, each to the lane with the fewest entries so far),
     their ROM contents and the memories; :class:`ValueError` when the arguments are not valid.
@@ -883,7 +957,9 @@ def streaming_plan(*, input_count, input_bits, input_map, layers, register_every
     second layer in the lanes (:func:`fold_error` says when it cannot); ``tail``
     (:data:`TAILS`) builds the output layer in logic or sequentially (:class:`TailPlan`; only
     when it directly follows the first layer, not with ``fold``, and as ``parallel`` when no
-    first-layer neuron needs a lane)."""
+    first-layer neuron needs a lane); ``dsp`` DSP blocks take accumulators, two of up to
+    :data:`DSP_HALF_WIDTH` bits or one of up to :data:`DSP_WIDTH` a block, in :data:`DSP_ORDER`
+    (:attr:`StreamingPlan.dsp_lanes`, :attr:`~StreamingPlan.dsp_tail`)."""
     lane_registers = check_lane_registers(lane_registers)
     if fold and tail == "sequential":
         raise ValueError("a sequential tail computes the second layer after the lanes; it "
@@ -893,6 +969,8 @@ def streaming_plan(*, input_count, input_bits, input_map, layers, register_every
     _positive_int("features_per_cycle", features_per_cycle)
     _positive_int("lanes", lanes)
     _positive_int("entry_bits", entry_bits, minimum=2)
+    if isinstance(dsp, bool) or not isinstance(dsp, int) or dsp < 0:
+        raise ValueError(f"dsp must be a number of DSP blocks, not {dsp!r}")
     if weights not in WEIGHT_STORES:
         raise ValueError(f"weights must be one of {', '.join(WEIGHT_STORES)}, not {weights!r}")
     if tail not in TAILS:
@@ -969,6 +1047,8 @@ def streaming_plan(*, input_count, input_bits, input_map, layers, register_every
                            entry_bits=entry_bits, lane_plans=tuple(lane_plans), base=base,
                            weights=weights, lane_registers=lane_registers, fold=fold,
                            fold_inits=fold_inits, tail_plan=tail_design)
+    if dsp:
+        design = replace(design, **_dsp_accumulators(design, dsp))
     if weights == "spram":
         if design.lanes > SPRAM_LANES:
             raise ValueError(f"an SPRAM table serves at most {SPRAM_LANES} lanes (a byte each "

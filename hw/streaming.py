@@ -79,6 +79,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from .adder_tree import range_shape
+from .dsp import Accumulators
 from .netlist import Netlist, to_amaranth
 from .network import NetworkContract, build_back_end
 from .plan import LanePlan, StreamingPlan, encode_neuron, streaming_plan
@@ -145,6 +146,11 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         For ``weights="spram"``: the table's ``spram`` (SB_SPRAM256KA instances, a behavioural
         memory, or decided by the platform at elaboration). Not part of the plan: it changes how
         the same design is mapped, not what it computes.
+    dsp : bool or None
+        For the accumulators the plan puts in DSP blocks (:attr:`StreamingPlan.dsp_lanes`,
+        :attr:`~StreamingPlan.dsp_tail`): the :class:`~lwc.hw.dsp.Accumulators`' ``dsp``
+        (SB_MAC16 instances, logic, or decided by the platform at elaboration). Not part of the
+        plan either.
 
     Members
     -------
@@ -165,11 +171,12 @@ class StreamingNetwork(NetworkContract, wiring.Component):
     _plan_type = StreamingPlan
     _make_plan = staticmethod(streaming_plan)
 
-    def __init__(self, plan=None, *, spram=None, src_loc_at=0, **options):
+    def __init__(self, plan=None, *, spram=None, dsp=None, src_loc_at=0, **options):
         self._spram = spram
+        self._dsp = dsp
         super().__init__(plan, src_loc_at=1 + src_loc_at, **options)
 
-    def __new__(cls, plan=None, *, spram=None, src_loc_at=0, **options):
+    def __new__(cls, plan=None, *, spram=None, dsp=None, src_loc_at=0, **options):
         return super().__new__(cls, plan, src_loc_at=1 + src_loc_at, **options)
 
     def _signature(self, features):
@@ -334,9 +341,15 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         chains = []
         # A sequential tail reads every lane's activations at one address, a step ahead.
         tail_addr = None if tail is None else Signal(range(tail.steps), name="tail_addr")
+        ports = [None] * plan.lanes
+        if plan.dsp_lanes:
+            m.submodules.lane_accs = lane_accs = Accumulators(plan.dsp_lanes, plan.lane_acc_width,
+                                                         dsp=self._dsp)
+            ports[:plan.dsp_lanes] = lane_accs.acc
         for k, lane in enumerate(plan.lane_plans):
             chain, finish = self._lane(m, k, lane, accept, transfer, beginning,
-                                       running & ~finishing, pc, entry_data, tail_addr)
+                                       running & ~finishing, pc, entry_data, tail_addr,
+                                       ports[k])
             finished.append(finish)
             chains.append(chain)
             for j, reg in zip(lane.neurons, chain):
@@ -403,6 +416,11 @@ class StreamingNetwork(NetworkContract, wiring.Component):
             with m.If(step == steps - 1):
                 m.d.sync += [draining.eq(0), step.eq(0)]
         m.d.sync += adding.eq(draining)
+        ports = [None] * classes
+        if self._plan.dsp_tail:
+            m.submodules.tail_accs = dsp = Accumulators(
+                self._plan.dsp_tail, self._plan.tail_accumulators[1], dsp=self._dsp)
+            ports[:self._plan.dsp_tail] = dsp.acc
         accs = []
         for c in range(classes):
             terms = []
@@ -419,10 +437,16 @@ class StreamingNetwork(NetworkContract, wiring.Component):
             part = Signal(range_shape(*tail.part_ranges[c]), name=f"tail_c{c}_part")
             acc = Signal(range_shape(*tail.acc_ranges[c]), name=f"tail_c{c}_acc")
             m.d.sync += part.eq(terms[0])
-            with m.If(draining & (step == 0) & ~adding):
-                m.d.sync += acc.eq(tail.inits[c])
-            with m.Elif(adding):
-                m.d.sync += acc.eq(acc + part)
+            clear = draining & (step == 0) & ~adding
+            if ports[c] is None:
+                with m.If(clear):
+                    m.d.sync += acc.eq(tail.inits[c])
+                with m.Elif(adding):
+                    m.d.sync += acc.eq(acc + part)
+            else:  # the same, in a DSP block
+                m.d.comb += [ports[c].load.eq(clear), ports[c].init.eq(tail.inits[c]),
+                             ports[c].en.eq(adding), ports[c].sub.eq(0),
+                             ports[c].operand.eq(part), acc.eq(ports[c].value)]
             accs.append(acc)
         return accs, done, adding
 
@@ -453,14 +477,15 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         return picking
 
     def _lane(self, m, k, plan, accept, transfer, beginning, running, pc, entry_data,
-              tail_addr=None):
+              tail_addr=None, port=None):
         """Lane ``k``: its memories, its three-stage pipeline, and its chain of activations.
 
         ``running`` is low in the last cycle of the sequential phase (only the end of the last
         neuron is left to do then) and outside it: the parameter ROM then reads neuron 0's
         parameters, which the accumulator takes in the first cycle, ``beginning``. For a
         sequential tail (``tail_addr`` given) the activations go to a memory instead, at each
-        neuron's index in the lane, read at ``tail_addr``; the "chain" is its read data."""
+        neuron's index in the lane, read at ``tail_addr``; the "chain" is its read data. With a
+        ``port`` (of :class:`~lwc.hw.dsp.Accumulators`) the accumulator is that one."""
         p = self._plan
         act = p.layers[0].activation
         delta_bits = p.entry_bits - 1
@@ -575,16 +600,25 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         next_init = param_read.data[:init_shape.width].as_signed() if init_shape.signed else \
             param_read.data[:init_shape.width]
         next_gap = param_read.data[init_shape.width:].as_signed() if gap_width else None
+        # A neuron starts at its initial value (the first in the lanes' first cycle, the next
+        # one as it finishes), then adds or subtracts each weight's feature.
+        if port is None:
+            with m.If(beginning | finish):
+                m.d.sync += acc.eq(next_init)
+            with m.Elif(s2_valid & s2_weight):
+                m.d.sync += acc.eq(Mux(s2_negative, acc - x, acc + x))
+        else:  # the same, in a DSP block
+            m.d.comb += [port.load.eq(beginning | finish), port.init.eq(next_init),
+                         port.en.eq(s2_valid & s2_weight), port.sub.eq(s2_negative),
+                         port.operand.eq(x), acc.eq(port.value)]
         with m.If(beginning):
-            m.d.sync += [acc.eq(next_init), neuron.eq(0)]
+            m.d.sync += neuron.eq(0)
             if gap_width:
                 m.d.sync += gap.eq(next_gap)
         with m.Elif(finish):
-            m.d.sync += [acc.eq(next_init), neuron.eq(neuron + 1)]
+            m.d.sync += neuron.eq(neuron + 1)
             if gap_width:
                 m.d.sync += gap.eq(next_gap)
-        with m.Elif(s2_valid & s2_weight):
-            m.d.sync += acc.eq(Mux(s2_negative, acc - x, acc + x))
 
         value = Signal(_activation_shape(p), name=f"{name}_act")
         m.d.comb += value.eq(_activate(act, acc, gap))
@@ -640,6 +674,11 @@ class StreamingNetwork(NetworkContract, wiring.Component):
                 row.append(term)
             terms.append(row)
         kind = p.layers[1].activation
+        ports = [None] * len(p.layers[1].neurons)
+        if p.dsp_tail:
+            m.submodules.fold_accs = dsp = Accumulators(p.dsp_tail, p.tail_accumulators[1],
+                                                        dsp=self._dsp)
+            ports[:p.dsp_tail] = dsp.acc
         outputs = []
         for o, neuron in enumerate(p.layers[1].neurons):
             lanes = len(terms)
@@ -647,10 +686,15 @@ class StreamingNetwork(NetworkContract, wiring.Component):
                            name=f"l1_n{neuron.origin}_terms")
             m.d.sync += total.eq(sum(row[o] for row in terms))
             acc = Signal(range_shape(*p.fold_ranges[o]), name=f"l1_n{neuron.origin}_acc")
-            with m.If(beginning):
-                m.d.sync += acc.eq(p.fold_inits[o])
-            with m.Else():
-                m.d.sync += acc.eq(acc + total)
+            if ports[o] is None:
+                with m.If(beginning):
+                    m.d.sync += acc.eq(p.fold_inits[o])
+                with m.Else():
+                    m.d.sync += acc.eq(acc + total)
+            else:  # the same, in a DSP block
+                m.d.comb += [ports[o].load.eq(beginning), ports[o].init.eq(p.fold_inits[o]),
+                             ports[o].en.eq(1), ports[o].sub.eq(0),
+                             ports[o].operand.eq(total), acc.eq(ports[o].value)]
             lo, hi = p.layer_plans[1].output_ranges[o]
             value = Signal(range_shape(lo, hi), name=f"l1_n{neuron.origin}_act")
             gap = neuron.params[0] - neuron.params[1] if kind.kind == "ternary" else 0

@@ -169,7 +169,7 @@ class Model:
 
     def compile(self, architecture="auto", board=None, *, register_every=None, share=True,
                 tables=None, features_per_cycle=None, lanes=None, weights=None, tail=None,
-                progress=print):
+                dsp=None, progress=print):
         """Compile the net once, as ``lwc compile`` does, into a :class:`CompiledModel`.
 
         Parameters
@@ -199,6 +199,10 @@ class Model:
         tail : str or None
             Streaming: the layer after the first ``"parallel"``, ``"fold"``, ``"sequential"``
             or ``"auto"`` (the default; ``lwc compile --tail``).
+        dsp : str or None
+            Streaming: ``"auto"`` puts accumulators in the board's DSP blocks where the
+            estimate finds that saves logic; ``"off"`` (the default) keeps them in logic
+            (``lwc compile --dsp``).
         progress : callable or None
             Told each step in one line (like :func:`print`); ``None`` for silence.
 
@@ -214,7 +218,8 @@ class Model:
         board_obj = resolve_target(None, board)[1] if board is not None else None
         design = design_for(self.net, board_obj, architecture=architecture,
                             features_per_cycle=features_per_cycle, lanes=lanes,
-                            weights=weights, tail=tail, register_every=register_every,
+                            weights=weights, tail=tail, dsp=dsp,
+                            register_every=register_every,
                             share=share,
                             progress=progress, **({} if tables is None else {"tables": tables}))
         return CompiledModel(self, design, board_obj)

@@ -191,7 +191,8 @@ def _cmd_compile(args):
                          seed=args.seed, baud=args.baud, register_every=args.register_every,
                          architecture=args.architecture,
                          features_per_cycle=args.features_per_cycle, lanes=args.lanes,
-                         weights=args.weights, tail=args.tail, force=args.force,
+                         weights=args.weights, tail=args.tail, dsp=args.dsp,
+                         force=args.force,
                          source=args.net,
                          progress=_say, **sharing)
     _say("")
@@ -238,7 +239,7 @@ def _add_fmax(p, built=""):
 
 
 def _add_architecture_options(p):
-    from .compiler.architecture import CHOICES, TAILS, WEIGHTS
+    from .compiler.architecture import CHOICES, DSPS, TAILS, WEIGHTS
     from .compiler.passes import DEFAULT_TABLES, TABLES
     from .semantics import MAX_TABLE_BITS
 
@@ -271,6 +272,11 @@ def _add_architecture_options(p):
                    "longest lane has neurons; only when the output layer follows the first). "
                    "fold and sequential imply streaming. auto (default): sequential when only "
                    "it fits the board, folded when a --fmax target needs it")
+    p.add_argument("--dsp", default=None, choices=DSPS,
+                   help="streaming: accumulators (the lanes', then the sequential or folded "
+                   "layer's) in the board's DSP blocks (iCE40 UltraPlus SB_MAC16, two 16-bit "
+                   "ones a block) where the estimate finds that saves logic cells (auto), or "
+                   "all in logic (off, the default)")
 
 
 def _design(net, args, board, register_every=None):
@@ -283,7 +289,8 @@ def _design(net, args, board, register_every=None):
 
     planner = functools.partial(plan_architecture, board=board, architecture=args.architecture,
                                 features_per_cycle=args.features_per_cycle, lanes=args.lanes,
-                                weights=args.weights, tail=args.tail, progress=_say)
+                                weights=args.weights, tail=args.tail, dsp=args.dsp,
+                                progress=_say)
     return compile_design(net, planner=planner, tables=args.tables,
                           register_every=register_every)
 

@@ -92,18 +92,19 @@ def resolve_target(target, board):
 
 def compile_net(net, out_dir, *, target=None, board=None, clock_mhz=None, seed=1,
                 baud=115200, register_every=None, architecture="auto", features_per_cycle=None,
-                lanes=None, weights=None, tail=None, share=True, tables=DEFAULT_TABLES,
-                force=False, source=None, progress=print):
+                lanes=None, weights=None, tail=None, dsp=None, share=True,
+                tables=DEFAULT_TABLES, force=False, source=None, progress=print):
     """Compile ``net`` (an IR network as loaded from ``net.pt``) once and write ``target``'s
     products into ``out_dir``; return a :class:`CompileResult`.
 
     ``target`` is ``"verilog"`` (just ``net.v``), ``"ice40"`` or ``"ecp5"`` (bitstream for
     ``board``, by default the family's board in :data:`~lwc.boards.DEFAULT_BOARDS`), or ``"asic"``
     (generic gates, :func:`~lwc.boards.asic.synthesize`); ``None`` means the family of ``board``,
-    or ``"ice40"`` without one. ``architecture``, ``features_per_cycle``, ``lanes``, ``weights``
-    and ``tail`` choose the datapath (:func:`~lwc.boards.plan.plan_architecture`; ``auto`` is
-    parallel unless it does not fit the board; ``weights="spram"`` streams from a table in
-    SPRAM, loaded from flash at boot: :data:`WEIGHTS_FILE` is written beside the bitstream).
+    or ``"ice40"`` without one. ``architecture``, ``features_per_cycle``, ``lanes``, ``weights``,
+    ``tail`` and ``dsp`` choose the datapath (:func:`~lwc.boards.plan.plan_architecture`;
+    ``auto`` is parallel unless it does not fit the board; ``weights="spram"`` streams from a
+    table in SPRAM, loaded from flash at boot: :data:`WEIGHTS_FILE` is written beside the
+    bitstream).
     ``share`` builds sub-sums shared by several neurons of a layer once; ``tables`` says which
     neurons are truth tables (:data:`lwc.compiler.passes.TABLES`). For the other options see
     :func:`write_design`.
@@ -118,7 +119,7 @@ def compile_net(net, out_dir, *, target=None, board=None, clock_mhz=None, seed=1
     target, board_obj = resolve_target(target, board)
     if board_obj is not None:
         check_args(board_obj, seed, clock_mhz)
-    check_options(architecture, features_per_cycle, lanes, weights, tail)
+    check_options(architecture, features_per_cycle, lanes, weights, tail, dsp)
     # Refuse a directory lwc does not own, or the build of another net, before compiling.
     claim(out_dir, force, net=fingerprint(net))
     if board_obj is not None and board is None:
@@ -128,16 +129,16 @@ def compile_net(net, out_dir, *, target=None, board=None, clock_mhz=None, seed=1
     watch = Stopwatch(progress)  # a line per step, with the time, once the compile is slow
     design = design_for(net, board_obj, architecture=architecture,
                         features_per_cycle=features_per_cycle, lanes=lanes, weights=weights,
-                        tail=tail, register_every=register_every, share=share, tables=tables,
-                        progress=progress, stopwatch=watch)
+                        tail=tail, dsp=dsp, register_every=register_every, share=share,
+                        tables=tables, progress=progress, stopwatch=watch)
     return write_design(design, out_dir, target=target, board=board_obj, clock_mhz=clock_mhz,
                         seed=seed, baud=baud, force=force, source=source, progress=progress,
                         stopwatch=watch)
 
 
 def design_for(net, board=None, *, architecture="auto", features_per_cycle=None, lanes=None,
-               weights=None, tail=None, register_every=None, share=True, tables=DEFAULT_TABLES,
-               progress=print, stopwatch=None):
+               weights=None, tail=None, dsp=None, register_every=None, share=True,
+               tables=DEFAULT_TABLES, progress=print, stopwatch=None):
     """``net`` compiled once (:func:`~lwc.compiler.driver.compile_design`) into the design that
     :func:`compile_net` builds for ``board`` (a :class:`~lwc.boards.Board`, or ``None``).
 
@@ -152,12 +153,12 @@ def design_for(net, board=None, *, architecture="auto", features_per_cycle=None,
         Unknown ``architecture``, streaming options that are not positive integers or do not
         apply, or ``register_every`` not ``None`` or a positive integer.
     """
-    check_options(architecture, features_per_cycle, lanes, weights, tail)
+    check_options(architecture, features_per_cycle, lanes, weights, tail, dsp)
     planner = (functools.partial(plan_architecture, board=board, progress=progress)
                if board is not None else requested)
     planner = functools.partial(planner, architecture=architecture,
                                 features_per_cycle=features_per_cycle, lanes=lanes,
-                                weights=weights, tail=tail)
+                                weights=weights, tail=tail, dsp=dsp)
     return compile_design(net, planner=planner, register_every=register_every, share=share,
                           tables=tables,
                           progress=stopwatch if stopwatch is not None else Stopwatch(progress))

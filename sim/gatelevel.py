@@ -290,8 +290,9 @@ def simulate(design, vectors, *, yosys, env=None, build_dir, simulator=None, ini
 
     source = work / f"{TOPLEVEL}.v"
     progress(f"writing Verilog: {source}")
-    # An SPRAM weight table is written as SB_SPRAM256KA blocks, as on the UP5K.
-    design.verilog(source, spram=True)
+    # An SPRAM weight table is written as SB_SPRAM256KA blocks, accumulators in DSP blocks as
+    # SB_MAC16, as on the UP5K.
+    design.verilog(source, spram=True, dsp=True)
     progress(f"yosys: synth_ice40 -top {TOPLEVEL} in {work}")
     netlist, seconds, reused = synthesize(source, work, yosys=yosys, env=env)
     progress(f"yosys: {'netlist reused' if reused else f'{seconds:.1f} s'}: {netlist}")

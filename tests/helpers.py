@@ -166,6 +166,36 @@ def networks(draw, *, inputs=None, hidden=None, outputs=None, bits=None, kinds=K
 
 # --- simulators ----------------------------------------------------------------------------------
 
+def accumulator_stimuli(count, width, cycles, seed):
+    """Random cycles of ``(load, init, en, sub, operand)`` per accumulator (of
+    :class:`lwc.hw.dsp.Accumulators`), with the extremes of the range (the most negative init
+    and operand, the most positive) often."""
+    rnd = random.Random(seed)
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+
+    def value():
+        return rnd.choice([lo, hi, -1, 0, 1, rnd.randint(lo, hi)])
+
+    return [[(rnd.random() < 0.15, value(), rnd.random() < 0.7, rnd.random() < 0.5, value())
+             for _ in range(count)] for _ in range(cycles)]
+
+
+def accumulator_reference(width, cycles):
+    """What each accumulator holds after each cycle (from 0 after reset), wrapped to ``width``
+    bits."""
+    count = len(cycles[0])
+    values, seen = [0] * count, []
+    for cycle in cycles:
+        for k, (load, init, en, sub, operand) in enumerate(cycle):
+            if load:
+                values[k] = init
+            elif en:
+                values[k] = values[k] - operand if sub else values[k] + operand
+            values[k] = (values[k] + (1 << (width - 1))) % (1 << width) - (1 << (width - 1))
+        seen.append(list(values))
+    return seen
+
+
 def missing_simulator(simulator):
     """Why ``simulator`` (``"icarus"`` or ``"verilator"``) cannot run here, or ``None`` when it
     can: the one line :func:`lwc.sim.runner.check_simulator` gives."""

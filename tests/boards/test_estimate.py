@@ -183,3 +183,30 @@ def test_auto_tail_is_sequential_when_only_it_fits():
         plan_architecture(net, None, "parallel", tail="sequential")
     assert plan_architecture(net, None, "auto", tail="sequential").architecture == Streaming(
         8, 1, "bram", tail="sequential")
+
+
+def test_dsp_blocks_save_logic_cells_and_are_counted():
+    """Accumulators in DSP blocks: fewer logic cells by the estimate, the blocks counted against
+    the board's (the UP5K has eight); ``--dsp auto`` takes them on the UP5K only, ``off`` never."""
+    net = _net(200, 256, 0.5)
+    logic, mapped = (plan(net, Streaming(8, 8, tail="sequential", dsp=d)) for d in (0, 8))
+    assert (mapped.dsp_lanes, mapped.dsp_tail, mapped.dsp_blocks) == (8, 8, 8)
+    e_logic, e_dsp = estimate_streaming(net, logic), estimate_streaming(net, mapped)
+    assert e_dsp.logic_cells < e_logic.logic_cells and e_dsp.dsp_blocks == 8
+    assert (e_dsp.block_rams, e_dsp.cycles_per_inference) == (e_logic.block_rams,
+                                                              e_logic.cycles_per_inference)
+    assert "DSP blocks" not in [o[0] for o in e_dsp.overruns(get_board("icebreaker").capacity)]
+    assert ("DSP blocks", 8, 0, 0) in e_dsp.overruns(get_board("icestick").capacity)
+    said = []
+    up5k = plan_architecture(net, get_board("icebreaker"), "streaming", lanes=8,
+                             tail="sequential", dsp="auto", progress=said.append)
+    assert up5k.architecture.dsp == 8 and up5k.estimate.dsp_blocks == 8
+    assert "8/8 DSP blocks" in said[-1]
+    assert plan_architecture(net, get_board("icebreaker"), "streaming", lanes=8,
+                             tail="sequential", dsp="off",
+                             progress=said.append).architecture.dsp == 0
+    assert plan_architecture(net, get_board("hx8k"), "streaming", lanes=8, tail="sequential",
+                             dsp="auto", progress=said.append).architecture.dsp == 0
+    assert plan_architecture(net, None, "streaming", dsp="auto").architecture.dsp == 0
+    with pytest.raises(UsageError, match=r"^unknown dsp 'on' \(choose from: off, auto\)$"):
+        plan_architecture(net, None, "streaming", dsp="on")

@@ -148,3 +148,31 @@ def test_tail_option(net, tmp_path, capsys, make_network, rng):
     assert main(["compile", str(path), "--target", "verilog", "--tail", "fold", "-o",
                  str(tmp_path / "f")]) == 0
     assert "lane0_next" in (tmp_path / "f" / "net.v").read_text()
+
+
+def test_dsp_option(net, tmp_path, capsys):
+    """``--dsp auto`` (issue 20) puts a streaming network's accumulators in the UP5K's DSP
+    blocks; without a board there are none, and ``off`` is the default."""
+    from lwc.boards.registry import get_board
+
+    up5k = get_board("icebreaker")
+    design = design_for(net, up5k, architecture="streaming", lanes=2, dsp="auto",
+                        progress=lambda line: None)
+    assert design.architecture.dsp == design.hardware.dsp_blocks == 1
+    assert design.hardware.dsp_lanes == 2
+    assert design.facts.architecture_text().endswith(
+        "; the accumulators of 2 lanes in 1 DSP block")
+    assert design.verilog(dsp=True).count("SB_MAC16 #(") == 1
+    assert "SB_MAC16" not in design.verilog()  # logic for the RTL simulators
+    assert design_for(net, up5k, architecture="streaming", lanes=2,
+                      progress=lambda line: None).architecture.dsp == 0
+    path = tmp_path / "net.pt"
+    netfile.save(net, path)
+    assert main(["compile", str(path), "--target", "verilog", "--architecture", "streaming",
+                 "--dsp", "auto", "-o", str(tmp_path / "v")]) == 0
+    assert "SB_MAC16" not in (tmp_path / "v" / "net.v").read_text()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["compile", str(path), "--target", "verilog", "--dsp", "on"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'on'" in capsys.readouterr().err

@@ -558,3 +558,34 @@ def test_tail_with_lane_registers(lanes, make_network, make_vectors):
     dut = check_direct(net, x, features_per_cycle=4, lanes=lanes, tail="sequential",
                        lane_registers=LANE_REGISTERS)
     assert dut.plan.tail == "sequential" and dut.plan.lane_registers == LANE_REGISTERS
+
+
+# Accumulators in DSP blocks (StreamingPlan.dsp_lanes, dsp_tail; Streaming.dsp): the same
+# results. Here they are the logic version of hw.dsp.Accumulators; the SB_MAC16 instances run on
+# Yosys's cell model in tests/sim/test_cocotb_streaming.py.
+
+@pytest.mark.parametrize("tail, blocks", [("parallel", 1), ("sequential", 3), ("fold", 8)])
+def test_dsp_accumulators(tail, blocks, make_network, make_vectors):
+    net = nontrivial(make_network, 4, inputs=30, hidden=(20,), outputs=5, bits=2, density=0.4,
+                     kinds=("ternary",))
+    x = make_vectors(net, np.random.default_rng(3), n_random=12)
+    compiled = passes.compile_network(net)
+    dut = lower(compiled, Streaming(4, 3, tail=tail, dsp=blocks))
+    trace = golden.evaluate(net, x)
+    labels, scores = rtl_outputs(dut, x, p_in=0.2, p_out=0.2)
+    np.testing.assert_array_equal(scores, trace.scores)
+    np.testing.assert_array_equal(labels, trace.predictions)
+    p = dut.plan
+    # Lanes first, two 16-bit accumulators a block; the blocks left go to the tail.
+    assert p.lane_acc_width <= 16 and p.tail_accumulators[1] <= 16
+    assert p.dsp_lanes == min(p.lanes, 2 * blocks)
+    assert p.dsp_tail == min(p.tail_accumulators[0], 2 * (blocks - (p.dsp_lanes + 1) // 2))
+    assert p.dsp_blocks == (p.dsp_lanes + 1) // 2 + (p.dsp_tail + 1) // 2 <= blocks
+    assert p.lanes == 3 and 0 < p.dsp_tail < p.tail_accumulators[0] or tail != "sequential"
+    assert p.cycles_per_inference == plan(compiled, Streaming(4, 3, tail=tail)) \
+        .cycles_per_inference
+
+
+def test_dsp_option_is_checked(make_network):
+    with pytest.raises(UsageError, match=r"^dsp must be a number of DSP blocks, not -1$"):
+        Streaming(4, 3, dsp=-1)

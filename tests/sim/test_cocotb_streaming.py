@@ -68,6 +68,31 @@ def test_verilator_sequential_tail_digits_test_set(digits_net_path, tmp_path):
     assert_equal_to_golden(report, x, features=8, lanes=4)
 
 
+@pytest.mark.slow  # ~45 s: the Verilator build with the cell models
+@pytest.mark.yosys
+@pytest.mark.verilator
+def test_verilator_dsp_accumulators_digits_test_set(digits_net_path, tmp_path, yosys):
+    """The trained digits net with eight lanes and a sequential output layer, its accumulators
+    in all eight DSP blocks (the lanes' four, then eight of the ten classes'), written as
+    SB_MAC16 instances and run on Yosys's cell model, on its whole test set."""
+    from lwc.compiler import netfile
+    from lwc.sim import gatelevel
+
+    net = netfile.load(digits_net_path)
+    x, _ = cocotb_sim.test_set(net)
+    design = compile_design(net, Streaming(8, 8, tail="sequential", dsp=8))
+    hardware = design.hardware
+    assert (hardware.lanes, hardware.dsp_lanes, hardware.dsp_tail, hardware.dsp_blocks) == \
+        (8, 8, 8, 8)
+    source = tmp_path / "lwc_net.v"
+    assert design.verilog(source, dsp=True).count("SB_MAC16 #(") == 8
+    report = cocotb_sim.simulate(
+        design, x, build_dir=tmp_path, seed=4, progress=quiet,
+        sources=[source, gatelevel.cell_models(tmp_path, "zero", yosys[0])],
+        build_args=gatelevel.build_args("verilator"))
+    assert_equal_to_golden(report, x, features=8, lanes=8)
+
+
 @pytest.mark.yosys
 @pytest.mark.icarus
 @pytest.mark.parametrize("kinds, bits, features, lanes, hidden, tail", [

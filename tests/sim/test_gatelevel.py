@@ -244,3 +244,21 @@ def test_digits_netlist_on_its_whole_test_set(digits_net_path, tmp_path, yosys):
                                 build_dir=tmp_path, simulator="icarus", progress=quiet)
     assert_equal_to_golden(report, x)
     assert len(x) == len(y) >= 400
+
+
+@pytest.mark.yosys
+@pytest.mark.slow  # ~40 s: synthesis of the digits net, its netlist in four-state Icarus
+@pytest.mark.icarus
+def test_digits_netlist_with_dsp_blocks(digits_net_path, tmp_path, yosys):
+    """The digits net streaming through eight lanes and a sequential output layer, its
+    accumulators in the UP5K's eight DSP blocks: the netlist's SB_MAC16 cells, flip-flops
+    starting unknown, equal the golden model on the first test images."""
+    from lwc.compiler.architecture import Streaming
+
+    net = netfile.load(digits_net_path)
+    x = cocotb_sim.test_set(net)[0][:8]
+    design = compile_design(net, Streaming(8, 8, tail="sequential", dsp=8))
+    report = gatelevel.simulate(design, x, yosys=yosys[0], env=yosys[1], build_dir=tmp_path,
+                                simulator="icarus", init="x", progress=quiet)
+    assert_equal_to_golden(report, x)
+    assert (tmp_path / gatelevel.NETLIST).read_text().count("SB_MAC16 ") == 8
