@@ -12,8 +12,8 @@ one to four logic cells a bit (docs/benchmarks.md, "DSP blocks"); in a block it 
 from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.vendor import LatticeICE40Platform
 
+from .ice40 import ultraplus
 from .plan import DSP_HALF_WIDTH, DSP_WIDTH, dsp_blocks
 
 __all__ = ["Accumulators", "accumulator_signature"]
@@ -89,15 +89,9 @@ class Accumulators(wiring.Component):
         """``SB_MAC16`` blocks the accumulators take when they are mapped to them."""
         return dsp_blocks(self._count, self._width)
 
-    def _use_dsp(self, platform):
-        if self._dsp is not None:
-            return self._dsp
-        return (isinstance(platform, LatticeICE40Platform)
-                and platform.device.startswith("iCE40UP"))
-
     def elaborate(self, platform):
         m = Module()
-        if not self._use_dsp(platform):
+        if not ultraplus(platform, self._dsp):
             for k, a in enumerate(self.acc):
                 value = Signal(signed(self._width), name=f"acc{k}")
                 with m.If(a.load):

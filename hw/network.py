@@ -55,27 +55,42 @@ def build_argmax(nl, scores, ranges, registers, name="argmax", *, split=False):
     if split:
         return _build_split_argmax(nl, scores, ranges, nodes, label_shape, name)
     for level in range(1, tree_depth(len(ranges)) + 1):
-        paired = []
-        for k in range(0, len(nodes) - 1, 2):
-            (va, la, ha, ia), (vb, lb, hb, ib) = nodes[k], nodes[k + 1]
-            prefix = f"{name}_{level}_{k // 2}"
-            lo, hi = max(la, lb), max(ha, hb)
-            shape = range_shape(lo, hi)
-            # Strictly greater: a tie keeps the left, lower-index operand.
-            right = nl.wire(f"{prefix}_right", unsigned(1), nl.gt(vb, va))
-            value = nl.wire(f"{prefix}_value", shape, nl.mux(right, vb, va, shape))
-            index_shape = unsigned(max(ia.shape.width, ib.shape.width))
-            index = nl.wire(f"{prefix}_index", label_shape, nl.mux(right, ib, ia, index_shape))
-            paired.append((value, lo, hi, index))
-        if len(nodes) % 2:
-            paired.append(nodes[-1])
-        nodes = paired
+        # Strictly greater: a tie keeps the left, lower-index operand.
+        rights = [nl.wire(f"{name}_{level}_{k // 2}_right", unsigned(1),
+                          nl.gt(nodes[k + 1][0], nodes[k][0]))
+                  for k in range(0, len(nodes) - 1, 2)]
+        nodes = _select(nl, nodes, rights, label_shape, f"{name}_{level}")
         if level in registers:
             nodes = [(nl.reg(f"{name}_{level}_{k}_value_r", range_shape(lo, hi), v), lo, hi,
                       nl.reg(f"{name}_{level}_{k}_index_r", label_shape, i))
                      for k, (v, lo, hi, i) in enumerate(nodes)]
             scores = [nl.reg(f"{name}_{level}_s{k}", range_shape(*ranges[k]), s)
                       for k, s in enumerate(scores)]
+    return _argmax_outputs(nl, nodes, scores, ranges, label_shape, name)
+
+
+def _select(nl, nodes, rights, label_shape, prefix):
+    """The next level of an argmax tree: each pair of ``nodes`` (``(value, lo, hi, index)``)
+    becomes its right operand where ``rights`` (one comparison a pair) is set, else its left; an
+    odd last node passes on. Node ``k``'s value and index are ``{prefix}_{k}_value`` and
+    ``..._index``."""
+    paired = []
+    for k, right in zip(range(0, len(nodes) - 1, 2), rights):
+        (va, la, ha, ia), (vb, lb, hb, ib) = nodes[k], nodes[k + 1]
+        lo, hi = max(la, lb), max(ha, hb)
+        shape = range_shape(lo, hi)
+        value = nl.wire(f"{prefix}_{k // 2}_value", shape, nl.mux(right, vb, va, shape))
+        index_shape = unsigned(max(ia.shape.width, ib.shape.width))
+        index = nl.wire(f"{prefix}_{k // 2}_index", label_shape,
+                        nl.mux(right, ib, ia, index_shape))
+        paired.append((value, lo, hi, index))
+    if len(nodes) % 2:
+        paired.append(nodes[-1])
+    return paired
+
+
+def _argmax_outputs(nl, nodes, scores, ranges, label_shape, name):
+    """The registers ``(label, scores)`` after the tree's last level (one node left)."""
     ((_, _, _, index),) = nodes
     label = nl.reg(f"{name}_label", label_shape, index)
     return label, [nl.reg(f"{name}_score{k}", range_shape(*ranges[k]), s)
@@ -101,23 +116,8 @@ def _build_split_argmax(nl, scores, ranges, nodes, label_shape, name):
                   for k in range(0, len(nodes) - 1, 2)]
         scores = delayed
         # The multiplexers, in the next stage.
-        paired = []
-        for k, right in zip(range(0, len(held) - 1, 2), rights):
-            (va, la, ha, ia), (vb, lb, hb, ib) = held[k], held[k + 1]
-            prefix = f"{name}_{level}_{k // 2}"
-            lo, hi = max(la, lb), max(ha, hb)
-            shape = range_shape(lo, hi)
-            value = nl.wire(f"{prefix}_value", shape, nl.mux(right, vb, va, shape))
-            index_shape = unsigned(max(ia.shape.width, ib.shape.width))
-            index = nl.wire(f"{prefix}_index", label_shape, nl.mux(right, ib, ia, index_shape))
-            paired.append((value, lo, hi, index))
-        if len(held) % 2:
-            paired.append(held[-1])
-        nodes = paired
-    ((_, _, _, index),) = nodes
-    label = nl.reg(f"{name}_label", label_shape, index)
-    return label, [nl.reg(f"{name}_score{k}", range_shape(*ranges[k]), s)
-                   for k, s in enumerate(scores)]
+        nodes = _select(nl, held, rights, label_shape, f"{name}_{level}")
+    return _argmax_outputs(nl, nodes, scores, ranges, label_shape, name)
 
 
 def build_back_end(nl, plan, values, valid, *, first):

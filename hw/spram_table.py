@@ -12,10 +12,10 @@ from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal
 from amaranth.lib import crc, enum, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from amaranth.vendor import LatticeICE40Platform
 
 from lwc import weights_image
 
+from .ice40 import ultraplus
 from .spi_flash import SpiFlashReader, read_cycles
 
 __all__ = ["LoadFault", "SpramTable", "boot_cycles", "SPRAM_WORDS", "SPRAM_BLOCKS", "SPRAM_WIDTH"]
@@ -179,12 +179,6 @@ class SpramTable(wiring.Component):
         return boot_cycles(self._size, clk_freq=self._reader.clk_freq,
                            divisor=self._reader.divisor)
 
-    def _use_spram(self, platform):
-        if self._spram is not None:
-            return self._spram
-        return (isinstance(platform, LatticeICE40Platform)
-                and platform.device.startswith("iCE40UP"))
-
     def elaborate(self, platform):
         m = Module()
         m.submodules.reader = reader = self._reader
@@ -282,7 +276,7 @@ class SpramTable(wiring.Component):
         word_addr = write_addr[lane_bits:]
         lane = write_addr[:lane_bits]
 
-        if not self._use_spram(platform):
+        if not ultraplus(platform, self._spram):
             m.submodules.table = table = Memory(shape=self._width, depth=self.depth, init=[])
             wp = table.write_port(granularity=8)
             rp = table.read_port(transparent_for=())
