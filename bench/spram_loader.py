@@ -1,8 +1,9 @@
 """The boot loader of a weight table in SPRAM: its boot time and its cost on the iCE40 UP5K.
 
 Boot time is :attr:`lwc.hw.spram_table.SpramTable.boot_cycles` (proven equal to the simulated
-boot by ``tests/hw/test_spram_table.py`` and, for this very table, by the slow test
-``tests/sim/test_cocotb_spram_boot.py::test_rtl_boot_of_the_issue_table``); the cost is what
+boot by ``tests/hw/test_spram_table.py``, across two SPRAM blocks by the slow test
+``tests/sim/test_cocotb_spram_boot.py::test_rtl_boot_across_two_spram_blocks``, and for 79 kB
+MNIST tables by the 10,000-image proofs of docs/benchmarks.md); the cost is what
 ``synth_ice40`` makes of the loader alone (SPI flash reader, image check, SPRAM write port), run
 with the Yosys that :mod:`lwc.boards.toolchain` selects. Example::
 

@@ -142,12 +142,15 @@ def test_gate_level_boot_from_unknown_flip_flops(tmp_path, yosys):
 
 @pytest.mark.slow
 @pytest.mark.icarus
-def test_rtl_boot_of_the_issue_table(tmp_path):
-    # 460 kbit (57,500 bytes), the first-layer table of the 98.78 % net (issue 20), at 12 MHz.
-    payload = random.Random(460).randbytes(57_500)
+def test_rtl_boot_across_two_spram_blocks(tmp_path):
+    # 32,800 bytes at 12 MHz: just over one block, so the load crosses into the second. (The
+    # 57,500-byte table of issue 20's 98.78% net took 94 s here, too much of the suite's 20
+    # minutes; MNIST tables of 79 kB boot in the documented 10,000-image proofs, cycle for cycle
+    # as boot_cycles says.)
+    payload = random.Random(460).randbytes(32_800)
     table = SpramTable(len(payload), clk_freq=CLK, spram=True)
     report = simulate_boot(table, wi.weights_image(payload), tmp_path, clk_freq=CLK)
     assert table.spram_blocks == 2
-    assert report.ready == table.boot_cycles == 920_318  # 76.7 ms at 12 MHz
+    assert report.ready == table.boot_cycles == 525_118  # 43.8 ms at 12 MHz
     assert report.error is None and report.violations == ()
     assert report.table == tuple(payload)

@@ -96,23 +96,6 @@ def test_digits_on_the_ice40_spram_model(digits, tmp_path, yosys):
 
 @pytest.mark.slow
 @pytest.mark.yosys
-@pytest.mark.icarus
-def test_digits_netlist_boots_and_classifies(digits, tmp_path, yosys):
-    """Gate level: the synth_ice40 netlist (SB_SPRAM256KA blocks, LUTs, flip-flops) boots from
-    the flash model and classifies, bit-exact."""
-    design, x = digits
-    x = x[:40]
-    report = gatelevel.simulate(design, x, yosys=yosys[0], env=yosys[1], build_dir=tmp_path,
-                                simulator="icarus", progress=quiet)
-    assert_booted_and_exact(report, design, len(x))
-    bad = gatelevel.simulate(design, x[:3], yosys=yosys[0], env=yosys[1], build_dir=tmp_path,
-                             simulator="icarus", progress=quiet,
-                             flash_image=_flipped(design, 5))
-    assert bad.boot_fault is LoadFault.CRC and bad.received == 0
-
-
-@pytest.mark.slow
-@pytest.mark.yosys
 @pytest.mark.verilator
 def test_digits_netlist_classifies_its_whole_test_set(digits, tmp_path, yosys):
     """Gate level on the whole test set, as ``lwc demo mnist-spram`` runs MNIST: the synth_ice40

@@ -238,10 +238,13 @@ def test_verilator_netlist_equals_golden(make_network, make_vectors, tmp_path, y
 @pytest.mark.slow
 @pytest.mark.icarus
 def test_digits_netlist_on_its_whole_test_set(digits_net_path, tmp_path, yosys):
+    # Two Icarus processes, one a core (one took 140 s of the suite's 20 minutes; Verilator's
+    # build of this flat netlist takes longer than Icarus's whole run).
     net = netfile.load(digits_net_path)
     x, y = cocotb_sim.test_set(net)
     report = gatelevel.simulate(compile_design(net), x, yosys=yosys[0], env=yosys[1],
-                                build_dir=tmp_path, simulator="icarus", progress=quiet)
+                                build_dir=tmp_path, simulator="icarus", processes=2,
+                                progress=quiet)
     assert_equal_to_golden(report, x)
     assert len(x) == len(y) >= 400
 
