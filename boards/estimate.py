@@ -287,8 +287,7 @@ def estimate_streaming(net, component, *, with_top=True):
              + _fold_cells(component) - _dsp_saved_cells(component))
     if component.weights == "spram":
         cells += _SPRAM_LOADER_CELLS
-    # The lanes' image buffers and activations are written; every other memory is a ROM.
-    rams = sum(block_rams(w, d, rom=not name.endswith(("_image", "_acts")))
+    rams = sum(block_rams(w, d, rom=component.is_rom(name))
                for name, w, d in component.memories if not name.endswith("_next"))
     if with_top:
         cells += UART_TOP_CELLS

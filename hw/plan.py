@@ -915,11 +915,16 @@ class StreamingPlan(_NetworkPlan):
             result.append(("tail_weights", self.tail_plan.word_width, self.tail_plan.steps))
         return tuple(result)
 
+    @staticmethod
+    def is_rom(name):
+        """Whether the memory ``name`` of :attr:`memories` is a ROM: all are but the lanes' image
+        buffers and activations, which the design writes."""
+        return not name.endswith(("_image", "_acts"))
+
     @property
     def rom_bits(self):
         """Bits of the entry, parameter and tail weight ROMs."""
-        return sum(w * d for name, w, d in self.memories
-                   if not name.endswith(("_image", "_acts")))
+        return sum(w * d for name, w, d in self.memories if self.is_rom(name))
 
     @property
     def memory_bits(self):
