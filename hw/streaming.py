@@ -437,16 +437,8 @@ class StreamingNetwork(NetworkContract, wiring.Component):
             part = Signal(range_shape(*tail.part_ranges[c]), name=f"tail_c{c}_part")
             acc = Signal(range_shape(*tail.acc_ranges[c]), name=f"tail_c{c}_acc")
             m.d.sync += part.eq(terms[0])
-            clear = draining & (step == 0) & ~adding
-            if ports[c] is None:
-                with m.If(clear):
-                    m.d.sync += acc.eq(tail.inits[c])
-                with m.Elif(adding):
-                    m.d.sync += acc.eq(acc + part)
-            else:  # the same, in a DSP block
-                m.d.comb += [ports[c].load.eq(clear), ports[c].init.eq(tail.inits[c]),
-                             ports[c].en.eq(adding), ports[c].sub.eq(0),
-                             ports[c].operand.eq(part), acc.eq(ports[c].value)]
+            _accumulate(m, acc, ports[c], load=draining & (step == 0) & ~adding,
+                        init=tail.inits[c], en=adding, operand=part)
             accs.append(acc)
         return accs, done, adding
 
@@ -602,15 +594,8 @@ class StreamingNetwork(NetworkContract, wiring.Component):
         next_gap = param_read.data[init_shape.width:].as_signed() if gap_width else None
         # A neuron starts at its initial value (the first in the lanes' first cycle, the next
         # one as it finishes), then adds or subtracts each weight's feature.
-        if port is None:
-            with m.If(beginning | finish):
-                m.d.sync += acc.eq(next_init)
-            with m.Elif(s2_valid & s2_weight):
-                m.d.sync += acc.eq(Mux(s2_negative, acc - x, acc + x))
-        else:  # the same, in a DSP block
-            m.d.comb += [port.load.eq(beginning | finish), port.init.eq(next_init),
-                         port.en.eq(s2_valid & s2_weight), port.sub.eq(s2_negative),
-                         port.operand.eq(x), acc.eq(port.value)]
+        _accumulate(m, acc, port, load=beginning | finish, init=next_init,
+                    en=s2_valid & s2_weight, operand=x, sub=s2_negative)
         with m.If(beginning):
             m.d.sync += neuron.eq(0)
             if gap_width:
@@ -686,21 +671,30 @@ class StreamingNetwork(NetworkContract, wiring.Component):
                            name=f"l1_n{neuron.origin}_terms")
             m.d.sync += total.eq(sum(row[o] for row in terms))
             acc = Signal(range_shape(*p.fold_ranges[o]), name=f"l1_n{neuron.origin}_acc")
-            if ports[o] is None:
-                with m.If(beginning):
-                    m.d.sync += acc.eq(p.fold_inits[o])
-                with m.Else():
-                    m.d.sync += acc.eq(acc + total)
-            else:  # the same, in a DSP block
-                m.d.comb += [ports[o].load.eq(beginning), ports[o].init.eq(p.fold_inits[o]),
-                             ports[o].en.eq(1), ports[o].sub.eq(0),
-                             ports[o].operand.eq(total), acc.eq(ports[o].value)]
+            _accumulate(m, acc, ports[o], load=beginning, init=p.fold_inits[o], en=1,
+                        operand=total)
             lo, hi = p.layer_plans[1].output_ranges[o]
             value = Signal(range_shape(lo, hi), name=f"l1_n{neuron.origin}_act")
             gap = neuron.params[0] - neuron.params[1] if kind.kind == "ternary" else 0
             m.d.comb += value.eq(_activate(kind, acc, gap))
             outputs.append(value)
         return outputs
+
+
+def _accumulate(m, acc, port, *, load, init, en, operand, sub=None):
+    """``acc`` loads ``init`` when ``load``, else adds ``operand`` (subtracts it when ``sub``)
+    when ``en``: in logic, or as ``port``, an accumulator of a DSP block
+    (:class:`~lwc.hw.dsp.Accumulators`) when one is given."""
+    if port is not None:
+        m.d.comb += [port.load.eq(load), port.init.eq(init), port.en.eq(en),
+                     port.sub.eq(0 if sub is None else sub), port.operand.eq(operand),
+                     acc.eq(port.value)]
+        return
+    added = acc + operand if sub is None else Mux(sub, acc - operand, acc + operand)
+    with m.If(load):
+        m.d.sync += acc.eq(init)
+    with m.Elif(en):
+        m.d.sync += acc.eq(added)
 
 
 def _pack(row, width):
