@@ -16,6 +16,13 @@ names, per board, the smallest placed and proven front point (fewest LUT4) at or
 accuracy, with its LUT4 per nonzero weight-bit. Nothing is run: the figures are the sweep's
 (``results.json``, and each point's ``placed.json`` and ``proof.json``, so a sweep still placing
 and proving can be looked at).
+
+``--plot PNG`` draws the sweep's plot (as ``pareto.png``) with, under ``--previous CSV``, an
+earlier front beside the new one; ``--save-front CSV`` keeps this front for such a comparison
+(:func:`lwc.pareto.save_front`: board, accuracy, estimated and placed figures)::
+
+    python bench/fronts.py build/sweep-mnist-tables --plot docs/img/front-mnist-tables.png \
+        --previous docs/fronts/mnist-2026-12-05.csv
 """
 
 import argparse
@@ -23,10 +30,11 @@ import json
 import sys
 from pathlib import Path
 
+from lwc import pareto
 from lwc.compiler import netfile, passes
 from lwc.compiler.stats import weight_bits
 from lwc.sweep import DEFAULT_FRONT, front_rows
-from lwc.sweep._run import _option_text, board_of, with_extras
+from lwc.sweep._run import _option_text, board_of, buildable, with_extras
 from lwc.sweep._spec import FRONT_FIGURES
 
 # Options never shown as columns: paths, and what every row of a front shares by construction.
@@ -98,12 +106,35 @@ def main(argv=None):
     parser.add_argument("--front", type=_front, default=None, metavar="FIGURES",
                         help="the figures the front weighs, comma-separated, instead of the "
                         f"sweep spec's ({', '.join(FRONT_FIGURES)}); e.g. accuracy,images_per_s")
+    parser.add_argument("--plot", metavar="PNG", help="draw the sweep's fronts to this file "
+                        "(one sweep folder only)")
+    parser.add_argument("--previous", metavar="CSV", help="with --plot: an earlier front "
+                        "(--save-front's file) drawn dashed beside the new one")
+    parser.add_argument("--previous-label", default="earlier front", metavar="TEXT",
+                        help="its legend entry (default %(default)r)")
+    parser.add_argument("--save-front", metavar="CSV", help="write the front's points to this "
+                        "file (one sweep folder only)")
     args = parser.parse_args(argv)
+    if (args.plot or args.save_front) and len(args.sweeps) != 1:
+        parser.error("--plot and --save-front take one sweep folder")
+    if args.previous and not args.plot:
+        parser.error("--previous needs --plot")
+    try:
+        previous = pareto.load_front(args.previous) if args.previous else ()
+    except ValueError as exc:
+        sys.exit(str(exc))
     goals = [float(g) for g in args.goals.split(",") if g]
     for out_dir in args.sweeps:
         name, rows, figures = load_rows(out_dir)
         figures = args.front or figures
         front = front_rows(rows, figures)
+        if args.save_front:
+            pareto.save_front(front, args.save_front, group=board_of)
+        if args.plot:
+            dataset = json.loads((Path(out_dir) / "results.json").read_text()).get("dataset")
+            pareto.plot(rows, args.plot, title=name, group=board_of, eligible=buildable,
+                        peers=tuple(p for p in pareto.PEERS if p.dataset == dataset),
+                        previous=previous, previous_label=args.previous_label)
         for board in dict.fromkeys(board_of(r) for r in rows):
             on = [r for r in front if board_of(r) == board]
             points = sum(board_of(r) == board for r in rows)

@@ -13,9 +13,11 @@ a LUT6 design would take depends on its functions (one to several), so no factor
 peers are plotted at their published counts and marked so (:data:`LUT_CAVEAT`).
 """
 
+import csv
 from dataclasses import dataclass
 
-__all__ = ["front", "Peer", "PEERS", "LUT_CAVEAT", "peer_table", "plot"]
+__all__ = ["front", "Peer", "PEERS", "LUT_CAVEAT", "peer_table", "plot", "FRONT_COLUMNS",
+           "save_front", "load_front"]
 
 
 def front(points, objectives):
@@ -105,7 +107,57 @@ def peer_table(peers=PEERS):
     return "\n".join(lines)
 
 
-def plot(rows, path, *, title="", peers=(), group=None, eligible=None):
+#: The columns of a saved front (:func:`save_front`): the group (a board), the figures plotted and
+#: the placed ones. Accuracy is a fraction, as in a sweep's rows.
+FRONT_COLUMNS = ("group", "accuracy", "lc_estimate", "images_per_s", "placed_lut4", "placed_lc")
+
+
+def save_front(rows, path, group=None):
+    """Write ``rows`` (a front's, dicts as a sweep's rows) to the CSV file ``path``, one line each
+    with :data:`FRONT_COLUMNS` (``group``: a function of a row, such as its board), so that a
+    later front can be drawn beside it (:func:`plot`'s ``previous``)."""
+    group = group or (lambda row: "")
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(FRONT_COLUMNS)
+        for r in rows:
+            out.writerow([group(r), *("" if r.get(k) is None else r[k] for k in FRONT_COLUMNS[1:])])
+
+
+def load_front(path):
+    """The rows of a front saved by :func:`save_front` (or written by hand with its columns):
+    dicts with ``group`` and the figures as numbers (``None`` where a cell is empty).
+
+    Raises
+    ------
+    ValueError
+        One line naming ``path``: unreadable, a column missing, or a cell not a number.
+    """
+    try:
+        with open(path, newline="") as f:
+            lines = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{path}: not a readable front ({exc})") from None
+    rows = []
+    for number, line in enumerate(lines, 2):
+        missing = [k for k in ("group", "accuracy", "lc_estimate") if line.get(k) is None]
+        if missing:
+            raise ValueError(f"{path}: no column {missing[0]!r}")
+        row = {"group": line["group"] or None}
+        for key in FRONT_COLUMNS[1:]:
+            cell = (line.get(key) or "").strip()
+            try:
+                row[key] = float(cell) if cell else None
+            except ValueError:
+                raise ValueError(f"{path}: line {number}: {key} {cell!r} is not a number") from None
+        if row["accuracy"] is None:
+            raise ValueError(f"{path}: line {number}: no accuracy")
+        rows.append(row)
+    return rows
+
+
+def plot(rows, path, *, title="", peers=(), group=None, eligible=None, previous=(),
+         previous_label="earlier front"):
     """Write the sweep's front plot to ``path`` (PNG): accuracy against estimated logic cells
     and against images per second, every point grey, each front highlighted and joined (and
     where a row has ``placed_lc``, the placed logic cells as a ring), the ``peers``
@@ -115,6 +167,9 @@ def plot(rows, path, *, title="", peers=(), group=None, eligible=None):
     rows missing one of them are left out of that panel. ``group`` (a function of a row, such
     as its board) splits the rows into groups with a front each; ``eligible`` (a function of a
     row) says which rows may be on a front (all by default; the others are drawn as crosses).
+    ``previous`` are an earlier front's rows (:func:`load_front`: ``group`` names the group they
+    belong to), drawn dashed in their group's colour and labelled ``previous_label``, so that a
+    front redrawn keeps the one it replaces beside it. Returns the matplotlib ``Figure``.
     """
     import matplotlib
     import matplotlib.ticker
@@ -124,7 +179,7 @@ def plot(rows, path, *, title="", peers=(), group=None, eligible=None):
 
     group = group or (lambda row: None)
     eligible = eligible or (lambda row: True)
-    groups = list(dict.fromkeys(group(r) for r in rows))
+    groups = list(dict.fromkeys([*(group(r) for r in rows), *(r["group"] for r in previous)]))
     colours = ["tab:red", "tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:olive"]
     fig = Figure(figsize=(12, 5), layout="constrained")
     panels = fig.subplots(1, 2)
@@ -152,6 +207,13 @@ def plot(rows, path, *, title="", peers=(), group=None, eligible=None):
             if placed:
                 ax.scatter(*zip(*placed), s=30, facecolors="none", edgecolors=colour,
                            label="placed (nextpnr)" if name is None else f"placed: {name}")
+        for number, name in enumerate(groups):
+            old = sorted((r[key], 100 * r["accuracy"]) for r in previous
+                         if r["group"] == name and r.get(key) is not None)
+            if old:
+                ax.plot(*zip(*old), "--s", color=colours[number % len(colours)], ms=4, mfc="none",
+                        alpha=0.7, label=previous_label if name is None
+                        else f"{previous_label}: {name}")
         if key == "lc_estimate":
             for p in peers:
                 if p.accuracy is None:
@@ -183,3 +245,4 @@ def plot(rows, path, *, title="", peers=(), group=None, eligible=None):
     if title:
         fig.suptitle(title)
     fig.savefig(path, dpi=110)
+    return fig

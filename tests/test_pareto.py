@@ -60,3 +60,42 @@ def test_plot_writes_a_png_with_the_peers(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     pareto.plot([], tmp_path / "empty.png")  # a sweep whose every point failed
     assert (tmp_path / "empty.png").is_file()
+
+
+def test_a_saved_front_is_drawn_beside_the_new_one(tmp_path):
+    """A front saved to CSV comes back as it was written and is drawn dashed, in its board's
+    colour, beside the new front of that board; a bad file is one line naming it."""
+    rows = [{"board": "ulx3s", "accuracy": 0.9, "lc_estimate": 1000, "images_per_s": 1e6,
+             "placed_lut4": 800, "placed_lc": 900},
+            {"board": "icebreaker", "accuracy": 0.95, "lc_estimate": 3000, "images_per_s": None}]
+    saved = tmp_path / "front.csv"
+    pareto.save_front(rows, saved, group=lambda r: r["board"])
+    old = pareto.load_front(saved)
+    assert old == [{"group": "ulx3s", "accuracy": 0.9, "lc_estimate": 1000.0,
+                    "images_per_s": 1e6, "placed_lut4": 800.0, "placed_lc": 900.0},
+                   {"group": "icebreaker", "accuracy": 0.95, "lc_estimate": 3000.0,
+                    "images_per_s": None, "placed_lut4": None, "placed_lc": None}]
+    new = [{"board": "ulx3s", "accuracy": 0.96, "lc_estimate": 500, "images_per_s": 2e6}]
+    fig = pareto.plot(new, tmp_path / "p.png", group=lambda r: r["board"], previous=old,
+                      previous_label="old")
+    cells = fig.axes[0]
+    labels = [t.get_text() for t in cells.get_legend().get_texts()]
+    assert labels.count("old: ulx3s") == 1 and labels.count("old: icebreaker") == 1
+    dashed = {line.get_label(): line for line in cells.get_lines() if line.get_linestyle() == "--"}
+    assert list(dashed["old: ulx3s"].get_xdata()) == [1000.0]
+    assert list(dashed["old: ulx3s"].get_ydata()) == [90.0]
+    front_line = next(line for line in cells.get_lines() if line.get_label() == "front: ulx3s")
+    assert dashed["old: ulx3s"].get_color() == front_line.get_color()
+    # The images/s panel has the one old point that gave a rate.
+    rates = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert "old: ulx3s" in rates and "old: icebreaker" not in rates
+    bad = tmp_path / "bad.csv"
+    bad.write_text("group,accuracy,lc_estimate\nulx3s,high,10\n")
+    with pytest.raises(ValueError, match=r"bad.csv: line 2: accuracy 'high' is not a number"):
+        pareto.load_front(bad)
+    bad.write_text("group,accuracy,lc_estimate\nulx3s,,10\n")
+    with pytest.raises(ValueError, match=r"bad.csv: line 2: no accuracy"):
+        pareto.load_front(bad)
+    (tmp_path / "short.csv").write_text("group,accuracy\nulx3s,0.9\n")
+    with pytest.raises(ValueError, match=r"short.csv: no column 'lc_estimate'"):
+        pareto.load_front(tmp_path / "short.csv")

@@ -79,3 +79,36 @@ def test_fronts_over_other_figures(fronts, tmp_path, capsys):
     with pytest.raises(SystemExit):
         fronts.main([str(tmp_path), "--front", "accuracy,speed"])
     assert "unknown figure 'speed'" in capsys.readouterr().err
+
+
+def test_fronts_plot_with_an_earlier_front(fronts, tmp_path, capsys):
+    """``--save-front`` keeps a sweep's front as CSV and ``--plot --previous`` draws a new sweep
+    with that front beside it; both take one sweep folder."""
+    rows = [{"hash": name * 8, "status": "ok", "options": {"board": "ulx3s", "hidden": h},
+             "accuracy": accuracy, "lc_estimate": lc, "bram_estimate": 0,
+             "images_per_s": 1e6, "datapath": "parallel"}
+            for name, h, accuracy, lc in [("a", 8, 0.90, 100), ("b", 16, 0.95, 300),
+                                          ("c", 32, 0.94, 400)]]
+    (tmp_path / "results.json").write_text(json.dumps(
+        {"name": "t", "dataset": "mnist", "rows": rows, "front": ["accuracy", "logic_cells"]}))
+    saved = tmp_path / "old.csv"
+    fronts.main([str(tmp_path), "--save-front", str(saved)])
+    assert [r["lc_estimate"] for r in pareto_rows(saved)] == [100.0, 300.0]  # c is dominated
+    fronts.main([str(tmp_path), "--plot", str(tmp_path / "f.png"), "--previous", str(saved)])
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    for argv in ([str(tmp_path), str(tmp_path), "--plot", "x.png"],
+                 [str(tmp_path), "--previous", str(saved)]):
+        with pytest.raises(SystemExit):
+            fronts.main(argv)
+    (tmp_path / "bad.csv").write_text("group,accuracy,lc_estimate\nulx3s,,x\n")
+    with pytest.raises(SystemExit, match="bad.csv: line 2: lc_estimate 'x' is not a number"):
+        fronts.main([str(tmp_path), "--plot", str(tmp_path / "g.png"),
+                     "--previous", str(tmp_path / "bad.csv")])
+    assert not (tmp_path / "g.png").exists()
+
+
+def pareto_rows(path):
+    from lwc import pareto
+
+    return pareto.load_front(path)
