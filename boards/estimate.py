@@ -169,6 +169,21 @@ def _register_bits(activation, width):
     return activation.bits if "bits" in kind.settings else 2
 
 
+def comparator_bits(layer, neuron, in_ranges):
+    """The high bits of its input that ``neuron`` reads when it is a comparator (one input of
+    unsigned values, weight +1, a ``step`` threshold: an input encoder's cut, ``x >= t``), else
+    ``None``. ``x >= t`` depends only on the bits of ``x`` above the trailing zeros of ``t``
+    (Yosys drops the others, and the input register's bits that nothing else reads)."""
+    if (layer.activation.kind != "step" or neuron.weights != (1,) or neuron.table
+            or neuron.inputs[0] >= len(in_ranges) or in_ranges[neuron.inputs[0]][0] < 0):
+        return None
+    (threshold,) = neuron.params
+    width = range_shape(*in_ranges[neuron.inputs[0]]).width
+    if threshold <= 0:
+        return 0
+    return max(width - ((threshold & -threshold).bit_length() - 1), 0)
+
+
 def layer_cells(layer, in_ranges):
     """Estimated logic cells of one parallel layer reading values of ``in_ranges``."""
     ranges = list(in_ranges)
@@ -185,6 +200,10 @@ def layer_cells(layer, in_ranges):
             cells += table_luts(semantics.table_bits([ranges[i] for i in neuron.inputs]),
                                 out_width)
             cells += _REGISTER_CELLS * out_width
+            continue
+        compared = comparator_bits(layer, neuron, in_ranges)
+        if compared is not None:  # a LUT4 per three bits compared with the constant
+            cells += -(-compared // 3) + _REGISTER_CELLS * _register_bits(layer.activation, 1)
             continue
         terms = [_term_range(ranges[i], w) for i, w in zip(neuron.inputs, neuron.weights)]
         lo, hi = semantics.weighted_sum_range([ranges[i] for i in neuron.inputs], neuron.weights)
@@ -298,13 +317,42 @@ def estimate_streaming(net, component, *, with_top=True):
                     component.dsp_blocks)
 
 
+def input_register_bits(net):
+    """Flip-flops left of the UART top's input shift register (:class:`lwc.hw.top.Top`: each
+    feature enters at the last position and moves down one a transfer) once synthesis drops what
+    nothing reads: each bit position of a feature is a chain of its own, needed from the input
+    down to the first feature whose bit there the first layer reads (every bit of a feature it
+    sums or tabulates; the bits a comparator compares, :func:`comparator_bits`)."""
+    bits = net.input.bits
+    layer = net.layers[0]
+    in_ranges = [(0, net.input.max_value)] * len(net.input_map)
+    read = [0] * len(net.input_map)  # a mask of bit positions per used feature
+    full = (1 << bits) - 1
+    for node in layer.shared:
+        for i in node.inputs:
+            if i < len(read):
+                read[i] = full
+    for neuron in layer.neurons:
+        compared = comparator_bits(layer, neuron, in_ranges)
+        mask = full if compared is None else full ^ (full >> compared)
+        for i in neuron.inputs:
+            if i < len(read):
+                read[i] |= mask
+    total = 0
+    for bit in range(bits):
+        first = next((net.input_map[k] for k, m in enumerate(read) if m >> bit & 1), None)
+        if first is not None:
+            total += net.input.count - first
+    return total
+
+
 def estimate_parallel(net, *, with_top=True):
     """:class:`Estimate` of ``net`` (after the compiler passes: every ``sum_range`` known) as the
     fully parallel :class:`~lwc.hw.TernaryNetwork`, behind the UART front end when ``with_top``
-    (which holds the input vector in a shift register, one cell per input bit)."""
+    (which holds the input vector in a shift register, :func:`input_register_bits`)."""
     cells = _PARALLEL_SCALE * _logic_cells(net)[0]
     if with_top:
-        cells += UART_TOP_CELLS + net.input.count * net.input.bits
+        cells += UART_TOP_CELLS + input_register_bits(net)
     return Estimate(Parallel.name, round(cells), 0, 1)
 
 

@@ -106,6 +106,20 @@ def test_the_mnist_fronts_spec_parses():
                for p in spec.points)
 
 
+def test_the_mnist_tables_spec_parses():
+    """The fan-in-limited front (docs/benchmarks.md, "Fronts with truth-table neurons"): five
+    nets, each fully parallel with tables on both boards, every hidden neuron within its fan-in."""
+    root = Path(__file__).resolve().parents[1]
+    spec = load_spec(root / "examples" / "sweep_mnist_tables.toml")
+    assert spec.dataset == "mnist" and len(spec.points) == 5 * 2
+    assert len({p.train_hash for p in spec.points}) == 5
+    assert all(p.compile["architecture"] == "parallel" and p.compile["tables"] == "auto"
+               for p in spec.points)
+    for p in spec.points:
+        config = p.config().check()
+        assert config.max_fan_in[0] in (4, 6) and config.method == "ste"
+
+
 def _row(board, accuracy, lc, images=1000.0, **more):
     return {"hash": f"{board}-{accuracy}-{lc}", "status": "ok", "options": {"board": board},
             "accuracy": accuracy, "lc_estimate": lc, "images_per_s": images,

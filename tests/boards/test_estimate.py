@@ -4,7 +4,14 @@ the estimates with nextpnr)."""
 import numpy as np
 import pytest
 
-from lwc.boards.estimate import block_rams, estimate_parallel, estimate_streaming, model_for
+from lwc.boards.estimate import (
+    block_rams,
+    comparator_bits,
+    estimate_parallel,
+    estimate_streaming,
+    input_register_bits,
+    model_for,
+)
 from lwc.boards.plan import plan_architecture
 from lwc.boards.registry import get_board
 from lwc.compile import compile_net
@@ -72,6 +79,35 @@ def test_parallel_estimate_grows_with_the_weights():
     bare = estimate_parallel(small, with_top=False)
     assert bare.logic_cells < estimate_parallel(small).logic_cells
     assert bare.cycles_per_inference == 1 and bare.block_rams == 0
+
+
+def _encoded(thresholds):
+    """Four 8-bit pixels, an encoder of comparators (+1 weight, step threshold) on pixels 1 and 3,
+    and two outputs over the cuts."""
+    net = ir.from_dense(ir.InputSpec(4, 8, None), [
+        (np.array([[0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 0, 1]]), ir.Activation("step"),
+         np.array(thresholds)),
+        (np.array([[1, -1, 1], [0, 1, -1]]), ir.Activation("linear"), np.zeros(2, np.int64)),
+    ], ("a", "b"), (("dataset", "random"),))
+    return passes.run(net, passes.pipeline(tables="off"))
+
+
+def test_comparators_and_the_input_register_count_the_bits_they_read():
+    """An encoder's cut ``x >= t`` reads the bits of ``x`` above the trailing zeros of ``t``: a
+    LUT4 per three of them, and only those bits of the input register are kept (each bit
+    position a chain from the input down to the first pixel that reads it)."""
+    net = _encoded([96, 128, 64])  # reads bits 5-7 of pixel 1 and 6-7 of pixel 3
+    assert net.input_map == (1, 3)
+    layer, ranges = net.layers[0], [(0, 255)] * 2
+    assert [comparator_bits(layer, n, ranges) for n in layer.neurons] == [3, 1, 2]
+    assert comparator_bits(net.layers[1], net.layers[1].neurons[0], [(0, 1)] * 3) is None
+    assert input_register_bits(net) == 3 * (4 - 1)  # bits 5, 6 and 7 from pixel 1 on
+    full = _encoded([97, 128, 65])  # odd thresholds: every bit of both pixels
+    assert input_register_bits(full) == 8 * (4 - 1)
+    assert estimate_parallel(net).logic_cells < estimate_parallel(full).logic_cells
+    assert (estimate_parallel(full).logic_cells - estimate_parallel(full, with_top=False)
+            .logic_cells) - (estimate_parallel(net).logic_cells - estimate_parallel(
+                net, with_top=False).logic_cells) == 8 * 3 - 3 * 3
 
 
 def test_streaming_estimate_counts_lanes_and_memories():
