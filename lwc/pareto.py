@@ -231,7 +231,9 @@ def plot(rows, path, *, title="", peers=(), group=None, eligible=None, previous=
                            label="published (LUT6/gates: not iCE40 LUT4)")
         ax.set_xscale("log")
         low, high = ax.get_xlim()
-        if high < 1000 * low:  # 1, 2 and 5 of each decade where there are few decades
+        if high < 4 * low:  # less than a decade: a few evenly spaced ticks
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+        elif high < 1000 * low:  # 1, 2 and 5 of each decade where there are few decades
             ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))

@@ -107,12 +107,12 @@ def test_the_mnist_fronts_spec_parses():
 
 
 def test_the_mnist_tables_spec_parses():
-    """The fan-in-limited front (docs/benchmarks.md, "Fronts with truth-table neurons"): five
-    nets, each fully parallel with tables on both boards, every hidden neuron within its fan-in."""
+    """The fan-in-limited front (docs/benchmarks.md, "Fronts", (e)): eight nets, each fully
+    parallel with tables on both boards, every hidden neuron within its fan-in."""
     root = Path(__file__).resolve().parents[1]
     spec = load_spec(root / "examples" / "sweep_mnist_tables.toml")
-    assert spec.dataset == "mnist" and len(spec.points) == 5 * 2
-    assert len({p.train_hash for p in spec.points}) == 5
+    assert spec.dataset == "mnist" and len(spec.points) == 8 * 2
+    assert len({p.train_hash for p in spec.points}) == 8
     assert all(p.compile["architecture"] == "parallel" and p.compile["tables"] == "auto"
                for p in spec.points)
     for p in spec.points:
