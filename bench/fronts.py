@@ -34,7 +34,7 @@ from lwc import pareto
 from lwc.compiler import netfile, passes
 from lwc.compiler.stats import weight_bits
 from lwc.sweep import DEFAULT_FRONT, front_rows
-from lwc.sweep._run import _option_text, board_of, buildable, with_extras
+from lwc.sweep._run import _option_text, board_of, with_extras, write_plot
 from lwc.sweep._spec import FRONT_FIGURES
 
 # Options never shown as columns: paths, and what every row of a front shares by construction.
@@ -132,9 +132,9 @@ def main(argv=None):
             pareto.save_front(front, args.save_front, group=board_of)
         if args.plot:
             dataset = json.loads((Path(out_dir) / "results.json").read_text()).get("dataset")
-            pareto.plot(rows, args.plot, title=name, group=board_of, eligible=buildable,
-                        peers=tuple(p for p in pareto.PEERS if p.dataset == dataset),
-                        previous=previous, previous_label=args.previous_label)
+            write_plot(args.plot, rows, name,
+                       tuple(p for p in pareto.PEERS if p.dataset == dataset),
+                       previous=previous, previous_label=args.previous_label)
         for board in dict.fromkeys(board_of(r) for r in rows):
             on = [r for r in front if board_of(r) == board]
             points = sum(board_of(r) == board for r in rows)

@@ -14,7 +14,9 @@ peers are plotted at their published counts and marked so (:data:`LUT_CAVEAT`).
 """
 
 import csv
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = ["front", "Peer", "PEERS", "LUT_CAVEAT", "peer_table", "plot", "FRONT_COLUMNS",
            "save_front", "load_front"]
@@ -117,11 +119,18 @@ def save_front(rows, path, group=None):
     with :data:`FRONT_COLUMNS` (``group``: a function of a row, such as its board), so that a
     later front can be drawn beside it (:func:`plot`'s ``previous``)."""
     group = group or (lambda row: "")
-    with open(path, "w", newline="") as f:
-        out = csv.writer(f)
-        out.writerow(FRONT_COLUMNS)
-        for r in rows:
-            out.writerow([group(r), *("" if r.get(k) is None else r[k] for k in FRONT_COLUMNS[1:])])
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", newline="") as f:
+            out = csv.writer(f)
+            out.writerow(FRONT_COLUMNS)
+            for r in rows:
+                out.writerow([group(r), *("" if r.get(k) is None else r[k]
+                                          for k in FRONT_COLUMNS[1:])])
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_front(path):

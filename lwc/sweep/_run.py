@@ -236,7 +236,7 @@ def run_sweep(spec, out_dir, *, backend="ray", address=None, num_cpus=None, cpus
     front = front_rows(rows, spec.front)
     peers = tuple(p for p in pareto.PEERS if p.dataset == spec.dataset)
     title = spec.name if spec.name == spec.dataset else f"{spec.name}: {spec.dataset}"
-    _write_plot(out / "pareto.png", rows, title, peers)
+    write_plot(out / "pareto.png", rows, title, peers)
     return SweepResult(out_dir=out, rows=tuple(rows), front=tuple(front),
                        trained=counts["trained"], cached=cached, failed=counts["failed"],
                        placed=counts["placed"], proved=counts["proved"],
@@ -380,11 +380,14 @@ def _write_results(out, spec, rows):
                                        "rows": rows})
 
 
-def _write_plot(path, rows, title, peers):
+def write_plot(path, rows, title, peers, **more):
+    """The sweep's plot of ``rows`` (:func:`lwc.pareto.plot`, one front per board) written to
+    ``path`` whole or not at all; ``more`` goes to the plot (an earlier front, ``previous``)."""
+    path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
     try:
         pareto.plot(rows, tmp, title=title, peers=peers, group=board_of,
-                    eligible=buildable)
+                    eligible=buildable, **more)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
