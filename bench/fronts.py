@@ -19,7 +19,7 @@ and proving can be looked at).
 
 ``--plot PNG`` draws the sweep's plot (as ``pareto.png``) with, under ``--previous CSV``, an
 earlier front beside the new one; ``--save-front CSV`` keeps this front for such a comparison
-(:func:`lwc.pareto.save_front`: board, accuracy, estimated and placed figures)::
+(:func:`lwc.pareto.front_csv`: board, accuracy, estimated and placed figures)::
 
     python bench/fronts.py build/sweep-mnist-tables --plot docs/img/front-mnist-tables.png \
         --previous docs/fronts/mnist-2026-12-05.csv
@@ -34,7 +34,7 @@ from lwc import pareto
 from lwc.compiler import netfile, passes
 from lwc.compiler.stats import weight_bits
 from lwc.sweep import DEFAULT_FRONT, front_rows
-from lwc.sweep._run import _option_text, board_of, with_extras, write_plot
+from lwc.sweep._run import _option_text, _write_atomic, board_of, with_extras, write_plot
 from lwc.sweep._spec import FRONT_FIGURES
 
 # Options never shown as columns: paths, and what every row of a front shares by construction.
@@ -129,7 +129,7 @@ def main(argv=None):
         figures = args.front or figures
         front = front_rows(rows, figures)
         if args.save_front:
-            pareto.save_front(front, args.save_front, group=board_of)
+            _write_atomic(args.save_front, pareto.front_csv(front, group=board_of))
         if args.plot:
             dataset = json.loads((Path(out_dir) / "results.json").read_text()).get("dataset")
             write_plot(args.plot, rows, name,

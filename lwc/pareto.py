@@ -14,12 +14,11 @@ peers are plotted at their published counts and marked so (:data:`LUT_CAVEAT`).
 """
 
 import csv
-import os
+import io
 from dataclasses import dataclass
-from pathlib import Path
 
 __all__ = ["front", "Peer", "PEERS", "LUT_CAVEAT", "peer_table", "plot", "FRONT_COLUMNS",
-           "save_front", "load_front"]
+           "front_csv", "load_front"]
 
 
 def front(points, objectives):
@@ -109,32 +108,26 @@ def peer_table(peers=PEERS):
     return "\n".join(lines)
 
 
-#: The columns of a saved front (:func:`save_front`): the group (a board), the figures plotted and
+#: The columns of a saved front (:func:`front_csv`): the group (a board), the figures plotted and
 #: the placed ones. Accuracy is a fraction, as in a sweep's rows.
 FRONT_COLUMNS = ("group", "accuracy", "lc_estimate", "images_per_s", "placed_lut4", "placed_lc")
 
 
-def save_front(rows, path, group=None):
-    """Write ``rows`` (a front's, dicts as a sweep's rows) to the CSV file ``path``, one line each
-    with :data:`FRONT_COLUMNS` (``group``: a function of a row, such as its board), so that a
-    later front can be drawn beside it (:func:`plot`'s ``previous``)."""
+def front_csv(rows, group=None):
+    """``rows`` (a front's, dicts as a sweep's rows) as CSV text, one line each with
+    :data:`FRONT_COLUMNS` (``group``: a function of a row, such as its board), so that a later
+    front can be drawn beside it (:func:`load_front`, :func:`plot`'s ``previous``)."""
     group = group or (lambda row: "")
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", newline="") as f:
-            out = csv.writer(f)
-            out.writerow(FRONT_COLUMNS)
-            for r in rows:
-                out.writerow([group(r), *("" if r.get(k) is None else r[k]
-                                          for k in FRONT_COLUMNS[1:])])
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    text = io.StringIO()
+    out = csv.writer(text, lineterminator="\n")
+    out.writerow(FRONT_COLUMNS)
+    for r in rows:
+        out.writerow([group(r), *("" if r.get(k) is None else r[k] for k in FRONT_COLUMNS[1:])])
+    return text.getvalue()
 
 
 def load_front(path):
-    """The rows of a front saved by :func:`save_front` (or written by hand with its columns):
+    """The rows of a front saved as :func:`front_csv` (or written by hand with its columns):
     dicts with ``group`` and the figures as numbers (``None`` where a cell is empty).
 
     Raises
